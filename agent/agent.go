@@ -1,0 +1,48 @@
+// Package agent holds the agent's domain: the interfaces its parts implement
+// (the durable outbox, the store's stock writer) and the Relay that joins the
+// hub link to them. It imports no network or storage package; only
+// agent/cmd/agent knows every implementation.
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/wire"
+)
+
+// OutboxEvent is one order report waiting for the hub's acknowledgement.
+// Order is the ready-to-send report; ID is the outbox's own, increasing.
+type OutboxEvent struct {
+	ID         uint64     `json:"id"`
+	Order      wire.Order `json:"order"`
+	AppendedAt time.Time  `json:"appended_at"`
+}
+
+// Outbox is a durable FIFO of order reports. An event leaves it only when the
+// hub has acknowledged it; everything appended survives kill -9.
+type Outbox interface {
+	// Append stores o durably (fsync) and returns its ID. Returns
+	// ErrOutboxFull when the bound is reached.
+	Append(ctx context.Context, o wire.Order) (uint64, error)
+	// After returns up to n events with ID > after, oldest first.
+	After(after uint64, n int) ([]OutboxEvent, error)
+	// Ack removes the event; acking an unknown ID is not an error.
+	Ack(id uint64) error
+	// Len returns the number of events held.
+	Len() int
+	// OldestAge returns the age of the oldest event, 0 when empty.
+	OldestAge() time.Duration
+}
+
+// StockWriter applies the hub's changes to the store exactly once.
+type StockWriter interface {
+	// Apply queues changes (in sequence order) for the store; bursts to one
+	// SKU coalesce. It does not wait for the writes.
+	Apply(changes []wire.Change)
+	// ApplySnapshot makes the store match targets as of seq.
+	ApplySnapshot(seq int64, targets map[string]int64)
+	// AppliedSeq returns the highest sequence durably applied to the store;
+	// it survives restarts.
+	AppliedSeq() int64
+}

@@ -1,0 +1,181 @@
+// Package wire defines the stockwire link protocol between the hub and its
+// agents: the envelope, every message type and payload, the protocol version
+// and the WebSocket subprotocol name. Both ends import it; it imports only the
+// standard library.
+//
+// Every message is a JSON envelope {"type","id","payload"}. The version lives
+// in the subprotocol ("stockwire.v1"); within a version changes are additive
+// only, and receivers skip (and count) types they do not know.
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Subprotocol is the WebSocket subprotocol both ends negotiate. A peer that
+// does not offer it is closed with StatusPolicyViolation.
+const Subprotocol = "stockwire.v1"
+
+// Version is the protocol version carried in the subprotocol.
+const Version = 1
+
+// AgentPath is the hub's WebSocket endpoint, relative to its base URL.
+const AgentPath = "/v1/agent"
+
+// MaxMessageBytes bounds one message on the link in either direction.
+const MaxMessageBytes = 4 << 20
+
+// Message types. Hub→agent: Welcome, Changes, Snapshot, Ack. Agent→hub:
+// Hello, Order, Applied, Status.
+const (
+	TypeHello    = "hello"
+	TypeWelcome  = "welcome"
+	TypeChanges  = "stock.changes"
+	TypeSnapshot = "stock.snapshot"
+	TypeOrder    = "order.report"
+	TypeAck      = "ack"
+	TypeApplied  = "stock.applied"
+	TypeStatus   = "agent.status"
+	TypeError    = "error"
+)
+
+// Envelope is the frame of every message. ID identifies a message that needs
+// an answer (an order report is acknowledged by its ID); it is empty
+// otherwise.
+type Envelope struct {
+	Type    string          `json:"type"`
+	ID      string          `json:"id,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// Hello is the agent's first message. LastSeq is the highest change sequence
+// the agent has applied to its store (0 for a new store).
+type Hello struct {
+	LastSeq      int64  `json:"last_seq"`
+	AgentVersion string `json:"agent_version"`
+	StoreURL     string `json:"store_url,omitempty"`
+	OutboxDepth  int    `json:"outbox_depth"`
+}
+
+// Welcome is the hub's answer to Hello. It is followed by either the changes
+// after the agent's LastSeq or a snapshot.
+type Welcome struct {
+	StoreID   int64  `json:"store_id"`
+	StoreName string `json:"store_name"`
+	Policy    string `json:"policy"`
+	// HeadSeq is the store's newest change sequence when the session began.
+	HeadSeq int64 `json:"head_seq"`
+}
+
+// Change is one change to what a store should show for a SKU. Delta is the
+// amount to add to the store's stock (relative, so a checkout racing the
+// write is not overwritten); Target is the hub's figure for the store after
+// this change, for the agent's safety net. Seq is the store's sequence number.
+type Change struct {
+	Seq    int64  `json:"seq"`
+	SKU    string `json:"sku"`
+	Delta  int64  `json:"delta"`
+	Target int64  `json:"target"`
+}
+
+// Changes carries changes in sequence order.
+type Changes struct {
+	Changes []Change `json:"changes"`
+}
+
+// Snapshot carries the absolute target of every SKU for the store as of Seq.
+// The agent makes its store match and then continues after Seq.
+type Snapshot struct {
+	Seq     int64            `json:"seq"`
+	Targets map[string]int64 `json:"targets"`
+}
+
+// OrderLine is one line of an order report.
+type OrderLine struct {
+	SKU         string `json:"sku"`
+	Quantity    int64  `json:"quantity"`
+	ProductID   int64  `json:"product_id"`
+	VariationID int64  `json:"variation_id,omitempty"`
+}
+
+// Order reports one WooCommerce order's current state. The envelope ID is the
+// agent's outbox event ID; the hub acknowledges it once the report is
+// committed. Resending is harmless: the hub applies each status once.
+type Order struct {
+	WooOrderID   int64           `json:"woo_order_id"`
+	Number       string          `json:"number"`
+	Status       string          `json:"status"`
+	DateModified time.Time       `json:"date_modified"`
+	Lines        []OrderLine     `json:"lines"`
+	Source       string          `json:"source"` // "webhook" or "poll"
+	Raw          json.RawMessage `json:"raw,omitempty"`
+}
+
+// Ack acknowledges the message whose envelope ID it carries. Error is set
+// when the hub refused the message for good (it will never accept it); the
+// agent drops it and logs the error.
+type Ack struct {
+	Error string `json:"error,omitempty"`
+}
+
+// Applied tells the hub the highest sequence the agent has applied to its
+// store.
+type Applied struct {
+	Seq int64 `json:"seq"`
+}
+
+// Status is the agent's periodic health report.
+type Status struct {
+	OutboxDepth   int     `json:"outbox_depth"`
+	OutboxOldestS float64 `json:"outbox_oldest_seconds"`
+	WebhooksOK    bool    `json:"webhooks_ok"`
+	UnknownSKUs   int     `json:"unknown_skus"`
+	DuplicateSKUs int     `json:"duplicate_skus"`
+	CatalogSKUs   int     `json:"catalog_skus"`
+}
+
+// Error is sent before the hub closes a session for a reason the agent must
+// show to a human (revoked credential, protocol error).
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Encode builds an envelope for payload v.
+func Encode(typ, id string, v any) ([]byte, error) {
+	var raw json.RawMessage
+	if v != nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s payload: %w", typ, err)
+		}
+		raw = b
+	}
+	return json.Marshal(Envelope{Type: typ, ID: id, Payload: raw})
+}
+
+// Decode parses an envelope. The payload is decoded later with DecodePayload
+// once the type is known.
+func Decode(data []byte) (Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	if env.Type == "" {
+		return Envelope{}, fmt.Errorf("decode envelope: missing type")
+	}
+	return env, nil
+}
+
+// DecodePayload decodes the envelope's payload into v.
+func DecodePayload(env Envelope, v any) error {
+	if len(env.Payload) == 0 {
+		return fmt.Errorf("decode %s: empty payload", env.Type)
+	}
+	if err := json.Unmarshal(env.Payload, v); err != nil {
+		return fmt.Errorf("decode %s: %w", env.Type, err)
+	}
+	return nil
+}
