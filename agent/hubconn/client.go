@@ -1,0 +1,229 @@
+// Package hubconn is the agent's end of the link: it dials the hub's
+// WebSocket endpoint with the store credential, says hello, hands every
+// message to its Handler and reconnects with capped exponential backoff and
+// jitter whenever the link drops. It knows nothing of the outbox or the store;
+// the agent.Relay does that work.
+package hubconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/agent"
+	"github.com/stockwire/stockwire/shared/wire"
+)
+
+// ErrUnauthorized means the hub refused the store credential: unknown or
+// revoked. A human must act (enrol again or use a new token).
+var ErrUnauthorized = errors.New("hub refused the store credential (unknown or revoked)")
+
+// Handler is what the client drives. Hello is asked before every
+// connection; Session runs while the link is up and must return when ctx
+// ends; Handle gets every message after the hello, in order.
+type Handler interface {
+	Hello() wire.Hello
+	Session(ctx context.Context, send agent.Sender)
+	Handle(ctx context.Context, env wire.Envelope)
+}
+
+// Client keeps the link to the hub up.
+type Client struct {
+	// HubURL is the hub's base URL (http or https); the WebSocket URL is
+	// derived from it.
+	HubURL string
+	// Token is the store credential; never logged.
+	Token   string
+	Handler Handler
+	Logger  *slog.Logger
+	// TLSConfig trusts a private CA for an https hub (nil: system roots).
+	TLSConfig *tls.Config
+	// MinBackoff and MaxBackoff bound reconnect waits. Default 250ms and 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// WriteTimeout bounds one write. Defaults to 10s.
+	WriteTimeout time.Duration
+
+	metrics *metrics
+}
+
+// New returns a client with defaults.
+func New(hubURL, token string, h Handler, logger *slog.Logger, reg prometheus.Registerer) *Client {
+	return &Client{HubURL: hubURL, Token: token, Handler: h, Logger: logger,
+		MinBackoff: 250 * time.Millisecond, MaxBackoff: 30 * time.Second, WriteTimeout: 10 * time.Second,
+		metrics: newMetrics(reg)}
+}
+
+// WebSocketURL derives the link URL from a hub base URL.
+func WebSocketURL(hubURL string) (string, error) {
+	u, err := url.Parse(hubURL)
+	if err != nil {
+		return "", fmt.Errorf("parse hub url: %w", err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return "", fmt.Errorf("hub url %q: scheme must be http or https", hubURL)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("hub url %q: missing host", hubURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + wire.AgentPath
+	u.RawQuery = ""
+	return u.String(), nil
+}
+
+// Run keeps the link up until ctx ends. It returns ErrUnauthorized at once
+// if the very first connection is refused for the credential (a start-up
+// error); later refusals are logged and retried slowly.
+func (c *Client) Run(ctx context.Context) error {
+	backoff := c.MinBackoff
+	failures := 0
+	for first := true; ; first = false {
+		connected, err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if first && !connected && errors.Is(err, ErrUnauthorized) {
+			return err
+		}
+		if connected {
+			backoff, failures = c.MinBackoff, 0
+			c.Logger.Warn("hub link lost", "error", err)
+		} else {
+			failures++
+			level := slog.LevelWarn
+			if errors.Is(err, ErrUnauthorized) {
+				level, backoff = slog.LevelError, c.MaxBackoff
+			}
+			if failures == 1 || failures%10 == 0 || errors.Is(err, ErrUnauthorized) {
+				c.Logger.Log(ctx, level, "hub unreachable", "consecutive_errors", failures, "error", err)
+			}
+		}
+		c.metrics.reconnects.Inc()
+		wait := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(backoff*2, c.MaxBackoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Probe dials once, says hello and hangs up: the agent's start-up check.
+func (c *Client) Probe(ctx context.Context) error {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.CloseNow()
+	conn.Close(websocket.StatusNormalClosure, "probe")
+	return nil
+}
+
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	wsURL, err := WebSocketURL(c.HubURL)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 15 * time.Second}
+	if c.TLSConfig != nil {
+		hc.Transport = &http.Transport{TLSClientConfig: c.TLSConfig}
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{
+		HTTPClient:   hc,
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + c.Token}},
+		Subprotocols: []string{wire.Subprotocol},
+	})
+	if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+		return nil, ErrUnauthorized
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", wsURL, err)
+	}
+	if conn.Subprotocol() != wire.Subprotocol {
+		conn.Close(websocket.StatusPolicyViolation, "agent speaks "+wire.Subprotocol)
+		return nil, fmt.Errorf("hub does not speak %s", wire.Subprotocol)
+	}
+	conn.SetReadLimit(wire.MaxMessageBytes)
+	return conn, nil
+}
+
+// runOnce runs one connection; connected reports whether the hello went
+// through.
+func (c *Client) runOnce(ctx context.Context) (connected bool, err error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.CloseNow()
+	s := &sender{conn: conn, timeout: c.WriteTimeout}
+	if err := s.Send(ctx, wire.TypeHello, "", c.Handler.Hello()); err != nil {
+		return false, fmt.Errorf("send hello: %w", err)
+	}
+	c.metrics.connected.Set(1)
+	defer c.metrics.connected.Set(0)
+	c.Logger.Info("hub connected", "hub", c.HubURL)
+
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.Handler.Session(sctx, s) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
+				var ce websocket.CloseError
+				if errors.As(err, &ce) && strings.Contains(ce.Reason, "revoked") {
+					return true, fmt.Errorf("%w: %s", ErrUnauthorized, ce.Reason)
+				}
+			}
+			return true, err
+		}
+		env, err := wire.Decode(data)
+		if err != nil {
+			c.Logger.Warn("malformed message from hub", "error", err)
+			continue
+		}
+		c.metrics.received.WithLabelValues(env.Type).Inc()
+		c.Handler.Handle(ctx, env)
+	}
+}
+
+// sender serialises writes on one connection.
+type sender struct {
+	mu      sync.Mutex
+	conn    *websocket.Conn
+	timeout time.Duration
+}
+
+func (s *sender) Send(ctx context.Context, typ, id string, v any) error {
+	data, err := wire.Encode(typ, id, v)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn.Write(ctx, websocket.MessageText, data)
+}

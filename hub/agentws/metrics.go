@@ -1,0 +1,58 @@
+package agentws
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	connected      prometheus.Gauge
+	received       *prometheus.CounterVec
+	sent           *prometheus.CounterVec
+	unknown        prometheus.Counter
+	disconnects    *prometheus.CounterVec
+	changesPushed  prometheus.Counter
+	orderDuration  prometheus.Histogram
+	pushLagSeconds prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "agents_connected",
+			Help: "Agent sessions currently connected to this hub process.",
+		}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "agent_messages_received_total",
+			Help: "Messages received from agents, by type.",
+		}, []string{"type"}),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "agent_messages_sent_total",
+			Help: "Messages sent to agents, by type.",
+		}, []string{"type"}),
+		unknown: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "agent_messages_unknown_total",
+			Help: "Messages of unknown type received from agents and skipped.",
+		}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "agent_disconnects_total",
+			Help: "Agent sessions ended, by reason.",
+		}, []string{"reason"}),
+		changesPushed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "stock_changes_pushed_total",
+			Help: "Stock changes pushed to agents after coalescing.",
+		}),
+		orderDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "order_report_duration_seconds",
+			Help:    "Time to commit one order report from an agent.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		pushLagSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "push_wake_duration_seconds",
+			Help:    "Time from a change notification to its changes being queued for an agent.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connected, m.received, m.sent, m.unknown, m.disconnects,
+			m.changesPushed, m.orderDuration, m.pushLagSeconds)
+	}
+	return m
+}

@@ -1,0 +1,106 @@
+package agentws
+
+import (
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/wire"
+)
+
+// pump sends the agent what it has not applied: first a replay from lastSeq
+// (or a snapshot when the agent is too far behind or ahead of the hub), then
+// new changes whenever the session is woken.
+func (ss *session) pump(lastSeq, head int64) {
+	sent := lastSeq
+	if lastSeq > head || head-lastSeq > ss.srv.SnapshotAfter || (lastSeq == 0 && head > 0) {
+		var ok bool
+		if sent, ok = ss.sendSnapshot(); !ok {
+			return
+		}
+	}
+	resync := time.NewTicker(ss.srv.ResyncInterval)
+	defer resync.Stop()
+	woken := time.Now()
+	for {
+		var ok bool
+		if sent, ok = ss.drain(sent, woken); !ok {
+			return
+		}
+		select {
+		case <-ss.ctx.Done():
+			return
+		case <-ss.wake:
+			woken = time.Now()
+		case <-resync.C:
+			woken = time.Now()
+			if st, err := ss.srv.Stores.Store(ss.ctx, ss.store.ID); err == nil && st.Status != hub.StoreActive || hub.ErrorCode(err) == hub.ENOTFOUND {
+				ss.stop("revoked", websocket.StatusPolicyViolation, "store credential revoked")
+				return
+			}
+		}
+	}
+}
+
+// drain sends every stored event after `sent`, coalesced per SKU within a
+// batch, and returns the new high-water mark.
+func (ss *session) drain(sent int64, woken time.Time) (int64, bool) {
+	for {
+		events, err := ss.srv.Events.EventsAfter(ss.ctx, ss.store.ID, sent, ss.srv.BatchSize)
+		if hub.ErrorCode(err) == hub.ECONFLICT {
+			return ss.sendSnapshot()
+		} else if err != nil {
+			if ss.ctx.Err() == nil {
+				ss.logger.Error("read store events", "after", sent, "error", err)
+				ss.stop("error", websocket.StatusInternalError, "internal error")
+			}
+			return sent, false
+		}
+		if len(events) == 0 {
+			return sent, true
+		}
+		changes := Coalesce(events)
+		ss.enqueue(wire.TypeChanges, "", wire.Changes{Changes: changes})
+		ss.srv.metrics.changesPushed.Add(float64(len(changes)))
+		ss.srv.metrics.pushLagSeconds.Observe(time.Since(woken).Seconds())
+		sent = events[len(events)-1].Seq
+		ss.setState(func(st *hub.AgentState) { st.HeadSeq = sent })
+		if len(events) < ss.srv.BatchSize {
+			return sent, true
+		}
+	}
+}
+
+func (ss *session) sendSnapshot() (int64, bool) {
+	seq, targets, err := ss.srv.Events.Snapshot(ss.ctx, ss.store.ID)
+	if err != nil {
+		if ss.ctx.Err() == nil {
+			ss.logger.Error("read snapshot", "error", err)
+			ss.stop("error", websocket.StatusInternalError, "internal error")
+		}
+		return 0, false
+	}
+	ss.logger.Info("sending snapshot", "seq", seq, "skus", len(targets))
+	ss.enqueue(wire.TypeSnapshot, "", wire.Snapshot{Seq: seq, Targets: targets})
+	return seq, true
+}
+
+// Coalesce merges events to one SKU into one change: deltas add up, and the
+// change carries the last sequence and target. Order follows each SKU's
+// last event.
+func Coalesce(events []hub.Event) []wire.Change {
+	index := make(map[string]int, len(events))
+	out := make([]wire.Change, 0, len(events))
+	for _, e := range events {
+		if i, ok := index[e.SKU]; ok {
+			out[i].Delta += e.Delta
+			out[i].Seq = e.Seq
+			out[i].Target = e.Target
+			continue
+		}
+		index[e.SKU] = len(out)
+		out = append(out, wire.Change{Seq: e.Seq, SKU: e.SKU, Delta: e.Delta, Target: e.Target})
+	}
+	return out
+}

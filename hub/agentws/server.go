@@ -1,0 +1,222 @@
+// Package agentws is the hub's end of the link: the WebSocket endpoint agents
+// connect to. It authenticates a store credential, keeps one live session per
+// store, replays or snapshots what the agent missed, pushes new changes the
+// moment PostgreSQL announces them, and commits the agent's order reports
+// through the order core before acknowledging them.
+//
+// Each session has a reader (the HTTP handler goroutine), a writer draining a
+// bounded send queue, a pump that turns stored events into messages and a
+// heartbeat. A session whose queue is full is dropped, never waited for: the
+// agent reconnects and resumes from its last applied sequence, so a slow
+// agent never stalls the others. It leaves storage to hub.EventService and
+// HTTP routing to hub/web.
+package agentws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/wire"
+)
+
+// Server accepts agent sessions. Exported fields are tunables, set before the
+// first connection.
+type Server struct {
+	Stores hub.StoreService
+	Events hub.EventService
+	Orders hub.OrderService
+	Logger *slog.Logger
+
+	// Replica names this hub process in the stores' agent state.
+	Replica string
+	// SendQueue bounds each session's outgoing messages. Defaults to 256.
+	SendQueue int
+	// PingInterval is the heartbeat period. Defaults to 15s; a ping not
+	// answered within WriteTimeout ends the session.
+	PingInterval time.Duration
+	// WriteTimeout bounds one write or ping. Defaults to 10s.
+	WriteTimeout time.Duration
+	// HelloTimeout bounds the wait for the agent's hello. Defaults to 10s.
+	HelloTimeout time.Duration
+	// SnapshotAfter is the lag (in sequence numbers) beyond which a
+	// reconnecting agent gets a snapshot instead of a replay. Defaults to
+	// 10,000.
+	SnapshotAfter int64
+	// BatchSize bounds the events read and sent in one message. Defaults to
+	// 1,000.
+	BatchSize int
+	// ResyncInterval makes each session look for missed changes even
+	// without a notification, and re-check its credential. Defaults to 30s.
+	ResyncInterval time.Duration
+
+	metrics *metrics
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[int64]*session // by store ID; guarded by mu
+	closed   bool               // guarded by mu
+	wg       sync.WaitGroup
+}
+
+// NewServer returns a server using the given services.
+func NewServer(stores hub.StoreService, events hub.EventService, orders hub.OrderService, logger *slog.Logger, reg prometheus.Registerer) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		Stores: stores, Events: events, Orders: orders, Logger: logger,
+		SendQueue: 256, PingInterval: 15 * time.Second, WriteTimeout: 10 * time.Second,
+		HelloTimeout: 10 * time.Second, SnapshotAfter: 10_000, BatchSize: 1000,
+		ResyncInterval: 30 * time.Second,
+		metrics:        newMetrics(reg),
+		ctx:            ctx, cancel: cancel,
+		sessions: make(map[int64]*session),
+	}
+}
+
+// ServeHTTP authenticates the store credential and runs the session until
+// either side ends it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		writeError(w, http.StatusUnauthorized, "missing store credential")
+		return
+	}
+	store, err := s.Stores.AuthenticateAgent(r.Context(), token)
+	if hub.ErrorCode(err) == hub.EUNAUTHORIZED {
+		writeError(w, http.StatusUnauthorized, "unknown or revoked store credential")
+		return
+	} else if err != nil {
+		s.Logger.Error("authenticate agent", "error", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{wire.Subprotocol}})
+	if err != nil {
+		s.Logger.Warn("websocket accept", "store_id", store.ID, "error", err)
+		return
+	}
+	defer c.CloseNow()
+	if c.Subprotocol() != wire.Subprotocol {
+		c.Close(websocket.StatusPolicyViolation, "unsupported protocol version: this hub speaks "+wire.Subprotocol)
+		s.metrics.disconnects.WithLabelValues("protocol").Inc()
+		return
+	}
+	c.SetReadLimit(wire.MaxMessageBytes)
+
+	sess := newSession(s, store, c, r.RemoteAddr)
+	if !s.register(sess) {
+		c.Close(websocket.StatusGoingAway, "hub shutting down")
+		return
+	}
+	defer s.unregister(sess)
+	s.wg.Add(1)
+	defer s.wg.Done()
+	sess.run()
+}
+
+// register makes sess the store's live session, closing the one it replaces.
+func (s *Server) register(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if old := s.sessions[sess.store.ID]; old != nil {
+		old.stop("replaced", websocket.StatusPolicyViolation, "replaced by a newer session of this store")
+	}
+	s.sessions[sess.store.ID] = sess
+	s.metrics.connected.Set(float64(len(s.sessions)))
+	return true
+}
+
+func (s *Server) unregister(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[sess.store.ID] == sess {
+		delete(s.sessions, sess.store.ID)
+	}
+	s.metrics.connected.Set(float64(len(s.sessions)))
+}
+
+// Notify wakes the sessions of the given stores so they push their new
+// changes; nil wakes every session (after a lost notification).
+func (s *Server) Notify(storeIDs []int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if storeIDs == nil {
+		for _, sess := range s.sessions {
+			sess.wakeUp()
+		}
+		return
+	}
+	for _, id := range storeIDs {
+		if sess := s.sessions[id]; sess != nil {
+			sess.wakeUp()
+		}
+	}
+}
+
+// Disconnect ends the store's session at once (its credential was revoked).
+func (s *Server) Disconnect(storeID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.sessions[storeID]; sess != nil {
+		sess.stop("revoked", websocket.StatusPolicyViolation, "store credential revoked")
+	}
+}
+
+// Connected reports whether the store has a live session on this process.
+func (s *Server) Connected(storeID int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[storeID] != nil
+}
+
+// Close ends every session and waits for them. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, sess := range s.sessions {
+		sess.stop("shutdown", websocket.StatusGoingAway, "hub shutting down")
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	code := hub.EUNAUTHORIZED
+	if status >= 500 {
+		code = hub.EINTERNAL
+	}
+	_, _ = w.Write([]byte(`{"error":{"code":"` + code + `","message":"` + msg + `"}}`))
+}
+
+// isNormalClose reports whether err is an expected end of a session.
+func isNormalClose(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return true
+	}
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+		return true
+	}
+	return false
+}
