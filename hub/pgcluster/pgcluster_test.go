@@ -1,0 +1,107 @@
+package pgcluster_test
+
+import (
+	"database/sql"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/lib/pq"
+
+	"github.com/stockwire/stockwire/hub/pgcluster"
+)
+
+// mustTempDir returns a /tmp dir the postgres user can traverse (t.TempDir
+// parents are root-only when tests run as root).
+func mustTempDir(tb testing.TB) string {
+	tb.Helper()
+	d, err := os.MkdirTemp("/tmp", "swpgc")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func TestCluster_RestartKeepsData(t *testing.T) {
+	ctx := t.Context()
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	dir := filepath.Join(mustTempDir(t), "data")
+
+	c, err := pgcluster.Start(ctx, dir, logger, pgcluster.WithFsync(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Kill() })
+	if err := c.CreateDatabase(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateDatabase(ctx, "app"); err != nil {
+		t.Fatalf("second CreateDatabase: %v", err)
+	}
+	db, err := sql.Open("postgres", c.DSN("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (v text); INSERT INTO t VALUES ('kept')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+
+	c2, err := pgcluster.Start(ctx, dir, logger, pgcluster.WithFsync(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Kill() })
+	mustRead(t, c2, "kept")
+
+	// A killed run leaves postmaster.pid behind; simulate a pid file whose
+	// process is gone and check the next start is not blocked.
+	if err := c2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "postmaster.pid"), []byte("999999\n"+dir+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c3, err := pgcluster.Start(ctx, dir, logger, pgcluster.WithFsync(false))
+	if err != nil {
+		t.Fatalf("start with stale postmaster.pid: %v", err)
+	}
+	t.Cleanup(func() { c3.Kill() })
+	mustRead(t, c3, "kept")
+
+	// An orphaned server still running on the dir (the previous hub was
+	// killed, postgres was not): Start takes over.
+	c4, err := pgcluster.Start(ctx, dir, logger, pgcluster.WithFsync(false))
+	if err != nil {
+		t.Fatalf("start over orphaned server: %v", err)
+	}
+	t.Cleanup(func() { c4.Kill() })
+	mustRead(t, c4, "kept")
+}
+
+func mustRead(t *testing.T, c *pgcluster.Cluster, want string) {
+	t.Helper()
+	db, err := sql.Open("postgres", c.DSN("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var got string
+	if err := db.QueryRowContext(t.Context(), `SELECT v FROM t`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("v=%q, want %q", got, want)
+	}
+}
