@@ -1,0 +1,328 @@
+package webhook_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/stockwire/stockwire/agent/outbox"
+	"github.com/stockwire/stockwire/agent/webhook"
+	wc "github.com/stockwire/stockwire/shared/woo"
+)
+
+const secret = "sample-webhook-secret"
+
+type fixture struct {
+	srv      *httptest.Server
+	box      *outbox.Outbox
+	reg      *prometheus.Registry
+	mu       sync.Mutex
+	pings    []int64
+	products []int64
+	flowed   []string
+}
+
+func MustServe(t *testing.T, maxEvents int) *fixture {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	box, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{MaxEvents: maxEvents, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { box.Close() })
+	f := &fixture{box: box, reg: prometheus.NewRegistry()}
+	h := &webhook.Handler{
+		Secret:  secret,
+		Outbox:  box,
+		FullErr: outbox.ErrOutboxFull,
+		OnProduct: func(_ context.Context, p wc.Product) {
+			f.mu.Lock()
+			f.products = append(f.products, p.ID)
+			f.mu.Unlock()
+		},
+		OnPing: func(id int64) {
+			f.mu.Lock()
+			f.pings = append(f.pings, id)
+			f.mu.Unlock()
+		},
+		OnDelivery: func(topic string, _ int64) {
+			f.mu.Lock()
+			f.flowed = append(f.flowed, topic)
+			f.mu.Unlock()
+		},
+		MaxBody:    64 << 10,
+		Logger:     logger,
+		Registerer: f.reg,
+	}
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fixture) post(t *testing.T, headers map[string]string, body []byte) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func signed(topic string, body []byte) map[string]string {
+	return map[string]string{
+		"Content-Type":            "application/json",
+		wc.HeaderWebhookTopic:     topic,
+		wc.HeaderWebhookSignature: wc.WebhookSignature(secret, body),
+		wc.HeaderWebhookID:        "8",
+	}
+}
+
+type delivery struct {
+	Path    string      `json:"path"`
+	Headers [][2]string `json:"headers"`
+	Body    string      `json:"body"`
+}
+
+func loadDeliveries(t *testing.T) []delivery {
+	t.Helper()
+	b, err := os.ReadFile("testdata/webhook-deliveries.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Secret     string     `json:"secret"`
+		Deliveries []delivery `json:"deliveries"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	if file.Secret != secret {
+		t.Fatalf("samples secret %q", file.Secret)
+	}
+	return file.Deliveries
+}
+
+func TestHandler_RealDeliveries(t *testing.T) {
+	t.Parallel()
+	f := MustServe(t, 0)
+	for _, d := range loadDeliveries(t) {
+		h := map[string]string{}
+		for _, kv := range d.Headers {
+			switch kv[0] {
+			case "Host", "Content-Length", "Connection", "Accept-Encoding":
+				continue
+			}
+			h[kv[0]] = kv[1]
+		}
+		if got := f.post(t, h, []byte(d.Body)); got != http.StatusOK {
+			t.Fatalf("%s %q: status %d, want 200", d.Path, d.Body[:min(40, len(d.Body))], got)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got, want := len(f.pings), 4; got != want || f.pings[0] != 7 || f.pings[3] != 10 {
+		t.Fatalf("pings=%v, want 7..10", f.pings)
+	}
+	if got := f.products; len(got) != 2 || got[0] != 11 || got[1] != 32 {
+		t.Fatalf("products=%v, want [11 32]", got)
+	}
+	evs, err := f.box.After(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 {
+		t.Fatalf("outbox holds %d events, want 3 (created, updated, deleted)", len(evs))
+	}
+	for _, ev := range evs {
+		if ev.Order.WooOrderID != 34 || ev.Order.Status != "trash" || ev.Order.Source != "webhook" {
+			t.Fatalf("event %+v", ev.Order)
+		}
+	}
+	if len(evs[0].Order.Lines) != 2 || len(evs[2].Order.Lines) != 0 {
+		t.Fatalf("lines: %+v / %+v", evs[0].Order.Lines, evs[2].Order.Lines)
+	}
+	if st, _, ok := f.box.Seen(34); !ok || st != "trash" {
+		t.Fatalf("Seen(34)=%q %v", st, ok)
+	}
+	if got := testutil.ToFloat64(mustVec(t, f.reg, "order.created", "ok")); got != 1 {
+		t.Fatalf("received{order.created,ok}=%v", got)
+	}
+	if len(f.flowed) != 5 {
+		t.Fatalf("OnDelivery calls=%v, want 5", f.flowed)
+	}
+	if problems, err := testutil.GatherAndLint(f.reg); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+}
+
+func mustVec(t *testing.T, reg *prometheus.Registry, topic, result string) prometheus.Collector {
+	t.Helper()
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "stockwire_agent_webhooks_received_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["topic"] == topic && l["result"] == result {
+				c := prometheus.NewCounter(prometheus.CounterOpts{Name: "x", Help: "x"})
+				c.Add(m.GetCounter().GetValue())
+				return c
+			}
+		}
+	}
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "x", Help: "x"})
+}
+
+func TestHandler_TestVector(t *testing.T) {
+	t.Parallel()
+	f := MustServe(t, 0)
+	body, err := os.ReadFile("testdata/webhook-order-created.raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := os.ReadFile("testdata/webhook-order-created.sig")
+	h := map[string]string{wc.HeaderWebhookTopic: wc.TopicOrderCreated,
+		wc.HeaderWebhookSignature: strings.TrimSpace(string(sig))}
+	if got := f.post(t, h, body); got != http.StatusOK {
+		t.Fatalf("status %d", got)
+	}
+	if f.box.Len() != 1 {
+		t.Fatalf("Len=%d", f.box.Len())
+	}
+}
+
+func TestHandler_Refusals(t *testing.T) {
+	t.Parallel()
+	order, err := os.ReadFile("testdata/webhook-order-created.raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	order = bytes.TrimSpace(order)
+	big := append([]byte(`{"id":1,"status":"processing","date_modified_gmt":"2026-01-01T00:00:00","x":"`),
+		bytes.Repeat([]byte("a"), 70<<10)...)
+	big = append(big, `"}`...)
+	draft := []byte(`{"id":5,"status":"checkout-draft","date_modified_gmt":"2026-01-01T00:00:00","line_items":[]}`)
+	for _, tt := range []struct {
+		name    string
+		headers map[string]string
+		body    []byte
+		want    int
+		sigFail float64
+	}{
+		{"BadSignature", map[string]string{wc.HeaderWebhookTopic: wc.TopicOrderCreated,
+			wc.HeaderWebhookSignature: wc.WebhookSignature("wrong-secret", order)}, order, 401, 1},
+		{"TamperedBody", signed(wc.TopicOrderCreated, order), bytes.Replace(order, []byte(`"trash"`), []byte(`"completed"`), 1), 401, 1},
+		{"Unsigned", map[string]string{wc.HeaderWebhookTopic: wc.TopicOrderCreated}, order, 401, 1},
+		{"UnsignedBadPing", nil, []byte("webhook_id=abc"), 401, 1},
+		{"Oversized", signed(wc.TopicOrderCreated, big), big, 413, 0},
+		{"Malformed", signed(wc.TopicOrderUpdated, []byte(`{"id":1,`)), []byte(`{"id":1,`), 400, 0},
+		{"WrongShape", signed(wc.TopicOrderUpdated, []byte(`{"id":"x"}`)), []byte(`{"id":"x"}`), 400, 0},
+		{"DeletedNoID", signed(wc.TopicOrderDeleted, []byte(`{}`)), []byte(`{}`), 400, 0},
+		{"CheckoutDraft", signed(wc.TopicOrderUpdated, draft), draft, 200, 0},
+		{"MalformedProduct", signed(wc.TopicProductUpdated, []byte(`[`)), []byte(`[`), 400, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := MustServe(t, 0)
+			if got := f.post(t, tt.headers, tt.body); got != tt.want {
+				t.Fatalf("status %d, want %d", got, tt.want)
+			}
+			if n := f.box.Len(); n != 0 {
+				t.Fatalf("outbox holds %d events, want 0", n)
+			}
+			if f.products != nil {
+				t.Fatalf("OnProduct called: %v", f.products)
+			}
+			mfs, _ := f.reg.Gather()
+			var got float64
+			for _, mf := range mfs {
+				if mf.GetName() == "stockwire_agent_webhook_signature_failures_total" {
+					got = mf.GetMetric()[0].GetCounter().GetValue()
+				}
+			}
+			if got != tt.sigFail {
+				t.Fatalf("signature failures=%v, want %v", got, tt.sigFail)
+			}
+		})
+	}
+	t.Run("OversizedChunked", func(t *testing.T) {
+		t.Parallel()
+		f := MustServe(t, 0)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL, io.MultiReader(bytes.NewReader(big)))
+		for k, v := range signed(wc.TopicOrderCreated, big) {
+			req.Header.Set(k, v)
+		}
+		req.ContentLength = -1
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 413 || f.box.Len() != 0 {
+			t.Fatalf("status %d, outbox %d", resp.StatusCode, f.box.Len())
+		}
+	})
+	t.Run("MethodNotAllowed", func(t *testing.T) {
+		t.Parallel()
+		f := MustServe(t, 0)
+		resp, err := http.Get(f.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	t.Run("OutboxFull", func(t *testing.T) {
+		t.Parallel()
+		f := MustServe(t, 1)
+		if got := f.post(t, signed(wc.TopicOrderCreated, order), order); got != 200 {
+			t.Fatalf("first status %d", got)
+		}
+		if got := f.post(t, signed(wc.TopicOrderUpdated, order), order); got != 503 {
+			t.Fatalf("full status %d, want 503", got)
+		}
+		if f.box.Len() != 1 {
+			t.Fatalf("Len=%d", f.box.Len())
+		}
+	})
+}
+
+func TestHandler_Ping(t *testing.T) {
+	t.Parallel()
+	f := MustServe(t, 0)
+	if got := f.post(t, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, []byte("webhook_id=42")); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.pings) != 1 || f.pings[0] != 42 || f.box.Len() != 0 || len(f.flowed) != 0 {
+		t.Fatalf("pings=%v len=%d flowed=%v", f.pings, f.box.Len(), f.flowed)
+	}
+}
