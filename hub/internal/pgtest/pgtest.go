@@ -1,0 +1,154 @@
+// Package pgtest gives tests a real, throwaway PostgreSQL: one cluster per
+// test binary (fsync off, socket only) with a template database migrated
+// once, and a fresh database per test cloned from it. It is used only from
+// _test.go files. A missing PostgreSQL fails the tests; it never skips.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// then pgtest.NewDB(t) in each test.
+package pgtest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/hub/postgres"
+)
+
+const templateDB = "stockwire_template"
+
+var (
+	cluster  atomic.Pointer[pgcluster.Cluster]
+	startErr error
+	counter  atomic.Int64
+)
+
+// Main starts the cluster, migrates the template, runs the tests, stops the
+// cluster and exits.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := os.MkdirTemp("/tmp", "swpgtest")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		return 1
+	}
+	defer os.RemoveAll(root)
+	os.Chmod(root, 0o755)
+	c, err := Start(context.Background(), filepath.Join(root, "data"), false)
+	if err != nil {
+		// Tests calling NewDB fail with this error; tests not needing a
+		// database still run.
+		startErr = err
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+	} else {
+		cluster.Store(c)
+		defer c.Kill()
+	}
+	return m.Run()
+}
+
+// Start starts a cluster in dir with fsync on or off and migrates the
+// template database. For benchmarks that need their own cluster (fsync on);
+// the caller stops it.
+func Start(ctx context.Context, dir string, fsync bool) (*pgcluster.Cluster, error) {
+	c, err := pgcluster.Start(ctx, dir, nil, pgcluster.WithFsync(fsync), pgcluster.WithMaxConnections(300))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CreateDatabase(ctx, templateDB); err != nil {
+		c.Kill()
+		return nil, err
+	}
+	db, err := postgres.Open(ctx, c.DSN(templateDB), nil)
+	if err != nil {
+		c.Kill()
+		return nil, err
+	}
+	err = db.Migrate(ctx)
+	db.Close()
+	if err != nil {
+		c.Kill()
+		return nil, fmt.Errorf("migrate template: %w", err)
+	}
+	return c, nil
+}
+
+// Cluster returns the binary's cluster, failing tb when it did not start
+// (or pgtest.Main was not called).
+func Cluster(tb testing.TB) *pgcluster.Cluster {
+	tb.Helper()
+	c := cluster.Load()
+	if c == nil {
+		if startErr != nil {
+			tb.Fatalf("pgtest: no PostgreSQL: %v", startErr)
+		}
+		tb.Fatal("pgtest: cluster not started: call pgtest.Main(m) from TestMain")
+	}
+	return c
+}
+
+// NewDB returns the DSN of a fresh, migrated database, dropped when tb ends.
+func NewDB(tb testing.TB) string {
+	tb.Helper()
+	return NewDBIn(tb, Cluster(tb), true)
+}
+
+// NewEmptyDB returns the DSN of a fresh database without the schema.
+func NewEmptyDB(tb testing.TB) string {
+	tb.Helper()
+	return NewDBIn(tb, Cluster(tb), false)
+}
+
+// NewDBIn creates a database in c, migrated (cloned from the template) or
+// empty, dropped when tb ends.
+func NewDBIn(tb testing.TB, c *pgcluster.Cluster, migrated bool) string {
+	tb.Helper()
+	name := fmt.Sprintf("test_%d_%d", os.Getpid(), counter.Add(1))
+	q := "CREATE DATABASE " + pq.QuoteIdentifier(name)
+	if migrated {
+		q += " TEMPLATE " + templateDB
+	}
+	admin, err := sql.Open("postgres", c.DSN("postgres"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, q); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		admin, err := sql.Open("postgres", c.DSN("postgres"))
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
+			tb.Logf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	return c.DSN(name)
+}
+
+// Logger returns a logger writing to tb's output.
+func Logger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tb.Output(), nil))
+}

@@ -1,0 +1,290 @@
+// Package postgres implements the hub's services (hub.InventoryService,
+// hub.StoreService, hub.OrderService, hub.EventService, hub.AdminAuth) on
+// PostgreSQL with sqlx and lib/pq. It owns the schema (embedded, numbered,
+// forward-only migrations), every query and transaction, and the
+// translation of driver errors into *hub.Error at its edge. It knows nothing
+// of HTTP or WebSocket.
+//
+// Every transaction that changes a SKU's available figure recomputes the
+// targets of that SKU for every active store in the same transaction, writes
+// the per-store change events and notifies the channel stockwire_events once
+// at commit, so that every hub replica listening (DB.Listen) wakes its agent
+// sessions.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/hub"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// NotifyChannel is the LISTEN/NOTIFY channel carrying the comma separated
+// ids of stores that have new events.
+const NotifyChannel = "stockwire_events"
+
+// Advisory lock keys.
+const (
+	lockMigrate = 0x5357_4d49_4752 // "SWMIGR"
+	// lockStores is taken shared by every stock-changing transaction and
+	// exclusive by store creation and updates, so a store never misses a
+	// change committed while its targets are being computed.
+	lockStores = 0x5357_5354_4f52
+)
+
+// DB is the hub's connection pool.
+type DB struct {
+	db     *sqlx.DB
+	dsn    string
+	logger *slog.Logger
+
+	// MaxRetries is how many times a transaction is retried after a
+	// serialization failure or deadlock. Defaults to 5.
+	MaxRetries int
+
+	metrics *metrics // nil until Register
+}
+
+// Open connects to dsn and checks the connection.
+func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	sdb, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sdb.SetMaxOpenConns(32)
+	sdb.SetMaxIdleConns(32)
+	sdb.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sdb.PingContext(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("ping database: %w", err)
+	}
+	return &DB{db: sdb, dsn: dsn, logger: logger, MaxRetries: 5}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() error {
+	if err := db.db.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// SetMaxOpenConns bounds the pool. Defaults to 32.
+func (db *DB) SetMaxOpenConns(n int) {
+	db.db.SetMaxOpenConns(n)
+	db.db.SetMaxIdleConns(n)
+}
+
+// Migrate applies the embedded migrations not applied yet, each in its own
+// transaction, under a session advisory lock so that hubs starting at once
+// take turns.
+func (db *DB) Migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: get connection: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, lockMigrate); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockMigrate)
+
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    text PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
+			return fmt.Errorf("migrate %s: check: %w", version, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := fs.ReadFile(migrationFS, name)
+		if err != nil {
+			return fmt.Errorf("migrate %s: read: %w", version, err)
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: begin: %w", version, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, version); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: record: %w", version, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: commit: %w", version, err)
+		}
+		db.logger.Info("migration applied", "version", version)
+	}
+	return nil
+}
+
+// Listen calls fn with the ids of stores that have new events, as other
+// transactions (in this process or another replica) commit them. After the
+// connection to PostgreSQL is re-established it calls fn(nil), meaning
+// "notifications may have been lost: check every store". It blocks until
+// ctx is done and returns nil then.
+func (db *DB) Listen(ctx context.Context, fn func(storeIDs []int64)) error {
+	l := pq.NewListener(db.dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
+		switch ev {
+		case pq.ListenerEventDisconnected:
+			db.logger.Warn("listener disconnected", "error", err)
+		case pq.ListenerEventReconnected:
+			db.logger.Info("listener reconnected")
+		case pq.ListenerEventConnectionAttemptFailed:
+			db.logger.Warn("listener connection attempt failed", "error", err)
+		}
+	})
+	defer l.Close()
+	if err := l.Listen(NotifyChannel); err != nil {
+		return fmt.Errorf("listen %s: %w", NotifyChannel, err)
+	}
+	ping := time.NewTicker(30 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case n := <-l.Notify:
+			if n == nil { // reconnected: anything may have been missed
+				fn(nil)
+				continue
+			}
+			fn(parseIDs(n.Extra))
+		case <-ping.C:
+			go l.Ping() // a dead connection is noticed and reconnected
+		}
+	}
+}
+
+func parseIDs(s string) []int64 {
+	var ids []int64
+	for f := range strings.SplitSeq(s, ",") {
+		if id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// tx runs fn in a transaction, retrying serialization failures and
+// deadlocks, and records its duration under op.
+func (db *DB) tx(ctx context.Context, op string, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
+	start := time.Now()
+	defer db.observe(op, start)
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = db.tryTx(ctx, opts, fn)
+		if err == nil || attempt >= db.MaxRetries || !retryable(err) {
+			return err
+		}
+		db.logger.Debug("retrying transaction", "op", op, "attempt", attempt+1, "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
+		}
+	}
+}
+
+func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.db.BeginTxx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	var pqe *pq.Error
+	if errors.As(err, &pqe) {
+		switch pqe.Code.Name() {
+		case "serialization_failure", "deadlock_detected":
+			return true
+		}
+	}
+	return false
+}
+
+func (db *DB) observe(op string, start time.Time) {
+	if db.metrics != nil {
+		db.metrics.queryDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	}
+}
+
+// translate turns driver errors into hub errors at the package edge.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *hub.Error
+	if errors.As(err, &he) {
+		return he
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return hub.Errorf(hub.ENOTFOUND, "Not found.")
+	}
+	var pqe *pq.Error
+	if errors.As(err, &pqe) && pqe.Code.Name() == "unique_violation" {
+		return hub.Errorf(hub.ECONFLICT, "Already exists.")
+	}
+	return err
+}
+
+// Register registers the database metrics with reg.
+func (db *DB) Register(reg prometheus.Registerer) error {
+	m, err := newMetrics(reg, db.db)
+	if err != nil {
+		return err
+	}
+	db.metrics = m
+	return nil
+}
