@@ -1,0 +1,454 @@
+// Package woo is the agent's WooCommerce REST API v3 client: authentication
+// (OAuth 1.0a one-legged over http, Basic over https), pagination, batch
+// writes split at 100 items, per-attempt timeouts, a request rate limit, and
+// retries with capped exponential backoff and jitter on 429, 5xx, timeouts
+// and transport errors (honouring Retry-After). Only requests that are safe
+// to repeat are retried blindly: a batch carrying inventory_delta whose
+// outcome is unknown returns an *OutcomeUnknownError and the caller (the
+// stock writer) reads the state back. Check is the start-up probe that tells
+// apart the ways a store and its keys can be wrong.
+//
+// It leaves the meaning of what it reads (SKU maps, stock, orders) to
+// agent/catalog, agent/stock and agent/orders. Secrets never appear in logs
+// or error text.
+package woo
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	wc "github.com/stockwire/stockwire/shared/woo"
+)
+
+// MaxBatch is WooCommerce's default cap on items in one batch request.
+const MaxBatch = 100
+
+// maxBody bounds a response body read into memory.
+const maxBody = 64 << 20
+
+// Config configures a Client. BaseURL and the key pair are required.
+type Config struct {
+	// BaseURL is the store's home URL (as WordPress knows it: same scheme
+	// and host, e.g. "https://www.shop.example"), without /wp-json. http
+	// uses OAuth 1.0a, https uses Basic auth.
+	BaseURL        string
+	ConsumerKey    string
+	ConsumerSecret string
+	// HTTPClient sends requests. Defaults to a client with sane transport
+	// timeouts; its own Timeout should be 0 (Timeout below applies).
+	HTTPClient *http.Client
+	// RateLimit is the steady request rate (requests per second). Defaults
+	// to 20; rate.Inf disables the limit.
+	RateLimit rate.Limit
+	// Burst is the limiter's burst. Defaults to 10.
+	Burst int
+	// MaxRetries is how many times a retryable failure is retried.
+	// Defaults to 4; negative means none.
+	MaxRetries int
+	// MinBackoff is the first retry delay before jitter. Defaults to 200ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps the retry delay. Defaults to 10s. A Retry-After
+	// header is honoured up to max(MaxBackoff, 2m).
+	MaxBackoff time.Duration
+	// Timeout bounds one attempt (request and body). Defaults to 30s.
+	Timeout time.Duration
+	// OAuthInQuery sends the OAuth parameters in the query string instead
+	// of the Authorization header (for hosts that strip the header).
+	OAuthInQuery bool
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the client's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Client is a WooCommerce REST API v3 client. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	base    string // BaseURL without trailing slash
+	basic   bool   // https: Basic auth
+	hc      *http.Client
+	lim     *rate.Limiter
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+}
+
+// New checks cfg and returns a Client. It does not contact the store (see
+// Check).
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("parse store url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("store url %q: want http(s)://host[/path]", cfg.BaseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("store url %q: must not have a query or fragment", cfg.BaseURL)
+	}
+	if strings.Contains(u.Path, "/wp-json") {
+		return nil, fmt.Errorf("store url %q: give the site's home URL, without /wp-json", cfg.BaseURL)
+	}
+	if cfg.ConsumerKey == "" || cfg.ConsumerSecret == "" {
+		return nil, errors.New("consumer key and secret are required")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{
+			Transport: &http.Transport{
+				Proxy:                 http.ProxyFromEnvironment,
+				DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+				TLSHandshakeTimeout:   10 * time.Second,
+				MaxIdleConnsPerHost:   8,
+				IdleConnTimeout:       90 * time.Second,
+				ResponseHeaderTimeout: 60 * time.Second,
+				ForceAttemptHTTP2:     true,
+			},
+			// Never follow redirects: a redirect drops the Authorization
+			// header or changes the signed URL; report it instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 20
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 10
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 4
+	} else if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 200 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 10 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Client{
+		cfg:     cfg,
+		base:    u.String(),
+		basic:   u.Scheme == "https",
+		hc:      cfg.HTTPClient,
+		lim:     rate.NewLimiter(cfg.RateLimit, cfg.Burst),
+		log:     cfg.Logger,
+		metrics: newMetrics(cfg.Registerer),
+		now:     time.Now,
+	}, nil
+}
+
+// Page is the paging information of a list answer.
+type Page struct {
+	Total      int // X-WP-Total
+	TotalPages int // X-WP-TotalPages
+}
+
+func pageOf(h http.Header) Page {
+	t, _ := strconv.Atoi(h.Get("X-WP-Total"))
+	tp, _ := strconv.Atoi(h.Get("X-WP-TotalPages"))
+	return Page{Total: t, TotalPages: tp}
+}
+
+// call is one logical request.
+type call struct {
+	method string
+	path   string // after /wp-json/wc/v3
+	route  string // metric label, e.g. "GET /products/{id}"
+	query  url.Values
+	body   any
+	// idempotent requests are retried after they may have reached the
+	// store; others only when it surely did not act (429, dial errors).
+	idempotent bool
+	forceOAuth bool // Check's probe
+	oauthHTTP  bool // sign with the http scheme even on https
+	retries    *int // overrides cfg.MaxRetries
+}
+
+// attemptResult is what one attempt produced.
+type attemptResult struct {
+	status     int
+	body       []byte
+	header     http.Header
+	err        error // transport error
+	sent       bool  // the request may have reached the store
+	retryAfter time.Duration
+}
+
+// do runs c with retries and decodes a 2xx answer into out (if non-nil).
+func (c *Client) do(ctx context.Context, cl call, out any) (http.Header, error) {
+	var body []byte
+	if cl.body != nil {
+		b, err := json.Marshal(cl.body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: encode body: %w", cl.route, err)
+		}
+		body = b
+	}
+	maxRetries := c.cfg.MaxRetries
+	if cl.retries != nil {
+		maxRetries = *cl.retries
+	}
+	for attempt := 0; ; attempt++ {
+		if err := c.lim.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("%s: rate limit wait: %w", cl.route, err)
+		}
+		r := c.attempt(ctx, cl, body)
+		if ctx.Err() != nil {
+			// The caller gave up; for a write the outcome is unknown.
+			if r.sent && !cl.idempotent {
+				return nil, &OutcomeUnknownError{Route: cl.route, Err: ctx.Err()}
+			}
+			return nil, fmt.Errorf("%s: %w", cl.route, ctx.Err())
+		}
+		var err error
+		retryable := false
+		switch {
+		case r.err != nil:
+			err = r.err
+			retryable = cl.idempotent || !r.sent
+			if !retryable {
+				return nil, &OutcomeUnknownError{Route: cl.route, Err: err}
+			}
+		case r.status >= 200 && r.status < 300:
+			if out != nil && len(r.body) > 0 {
+				if err := json.Unmarshal(r.body, out); err != nil {
+					return r.header, fmt.Errorf("%s: decode answer: %w", cl.route, err)
+				}
+			}
+			return r.header, nil
+		default:
+			err = answerError(cl.route, r.status, r.body)
+			switch {
+			case r.status == http.StatusTooManyRequests:
+				retryable = true // not processed
+			case r.status >= 500:
+				retryable = cl.idempotent
+				if !retryable {
+					return r.header, &OutcomeUnknownError{Route: cl.route, Err: err}
+				}
+			}
+			if !retryable {
+				return r.header, err
+			}
+		}
+		if attempt >= maxRetries {
+			return r.header, fmt.Errorf("%s: giving up after %d attempts: %w", cl.route, attempt+1, err)
+		}
+		wait := c.backoff(attempt, r.retryAfter)
+		c.metrics.retries.Inc()
+		c.log.Warn("woo request retrying", "route", cl.route, "attempt", attempt+1, "status", r.status, "wait", wait, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%s: %w", cl.route, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns the delay before retry attempt+1: exponential from
+// MinBackoff, capped at MaxBackoff, with jitter in [d/2, d); a Retry-After
+// wins when longer.
+func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	d := c.cfg.MinBackoff
+	for i := 0; i < attempt && d < c.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.MaxBackoff)
+	d = d/2 + time.Duration(mrand.Int64N(int64(d/2)+1))
+	if retryAfter > 0 {
+		retryAfter = min(retryAfter, max(c.cfg.MaxBackoff, 2*time.Minute))
+		d = max(d, retryAfter)
+	}
+	return d
+}
+
+// attempt sends one request.
+func (c *Client) attempt(ctx context.Context, cl call, body []byte) attemptResult {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	endpoint := c.base + wc.APIPrefix + cl.path
+	q := url.Values{}
+	for k, v := range cl.query {
+		q[k] = v
+	}
+	var authz string
+	useOAuth := !c.basic || cl.forceOAuth
+	if useOAuth {
+		signURL := endpoint
+		if cl.oauthHTTP {
+			signURL = "http" + strings.TrimPrefix(signURL, "https")
+		}
+		oauth := c.oauthParams(cl.method, signURL, q)
+		if c.cfg.OAuthInQuery {
+			for k, v := range oauth {
+				q[k] = v
+			}
+		} else {
+			authz = oauthHeader(oauth)
+		}
+	}
+	u := endpoint
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, u, rd)
+	if err != nil {
+		return attemptResult{err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "stockwire-agent")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	} else if !useOAuth {
+		req.SetBasicAuth(c.cfg.ConsumerKey, c.cfg.ConsumerSecret)
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.observe(cl.route, "error", start)
+		return attemptResult{err: scrub(err), sent: !isDialError(err)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	c.observe(cl.route, strconv.Itoa(resp.StatusCode), start)
+	if err != nil {
+		return attemptResult{err: fmt.Errorf("read answer: %w", scrub(err)), sent: true}
+	}
+	return attemptResult{
+		status:     resp.StatusCode,
+		body:       b,
+		header:     resp.Header,
+		sent:       true,
+		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
+	}
+}
+
+func (c *Client) observe(route, code string, start time.Time) {
+	c.metrics.requests.WithLabelValues(route, code).Inc()
+	c.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+}
+
+// oauthParams returns the oauth_* parameters, signature included, for a
+// request to signURL (no query) with query q.
+func (c *Client) oauthParams(method, signURL string, q url.Values) url.Values {
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:])
+	p := url.Values{
+		"oauth_consumer_key":     {c.cfg.ConsumerKey},
+		"oauth_nonce":            {hex.EncodeToString(nonce[:])},
+		"oauth_signature_method": {"HMAC-SHA256"},
+		"oauth_timestamp":        {strconv.FormatInt(c.now().Unix(), 10)},
+	}
+	all := url.Values{}
+	for k, v := range q {
+		all[k] = v
+	}
+	for k, v := range p {
+		all[k] = v
+	}
+	base := wc.SignatureBaseString(method, signURL, all)
+	p.Set("oauth_signature", wc.Sign("HMAC-SHA256", c.cfg.ConsumerSecret, base))
+	return p
+}
+
+// oauthHeader renders p as an "Authorization: OAuth" value.
+func oauthHeader(p url.Values) string {
+	keys := []string{"oauth_consumer_key", "oauth_nonce", "oauth_signature", "oauth_signature_method", "oauth_timestamp"}
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+`="`+wc.RFC3986(p.Get(k))+`"`)
+	}
+	return "OAuth " + strings.Join(parts, ", ")
+}
+
+// scrub drops the URL from a *url.Error: with OAuthInQuery it holds the
+// consumer key and signature.
+func scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return fmt.Errorf("%s: timeout: %w", ue.Op, ue.Err)
+		}
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// isDialError reports whether err happened before the request was written
+// (so the store surely did not act on it).
+func isDialError(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var de *net.DNSError
+	return errors.As(err, &de)
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// answerError turns a non-2xx answer into an error: *wc.APIError when the
+// body is WooCommerce's error JSON, else *StatusError.
+func answerError(route string, status int, body []byte) error {
+	var ae wc.APIError
+	if json.Unmarshal(body, &ae) == nil && ae.Code != "" {
+		if ae.Data.Status == 0 {
+			ae.Data.Status = status
+		}
+		return fmt.Errorf("%s: %w", route, &ae)
+	}
+	snip := string(body)
+	if len(snip) > 200 {
+		snip = snip[:200]
+	}
+	return &StatusError{Route: route, Status: status, Body: snip}
+}

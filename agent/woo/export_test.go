@@ -1,0 +1,11 @@
+package woo
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// MetricRequests exposes the request counter for one route and code.
+func (c *Client) MetricRequests(route, code string) prometheus.Counter {
+	return c.metrics.requests.WithLabelValues(route, code)
+}
+
+// MetricRetries exposes the retry counter.
+func (c *Client) MetricRetries() prometheus.Counter { return c.metrics.retries }

@@ -1,0 +1,52 @@
+package woo
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	retries  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stockwire_agent_woo_requests_total",
+			Help: "WooCommerce REST requests sent, by route pattern and HTTP status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "stockwire_agent_woo_request_duration_seconds",
+			Help:    "Duration of one WooCommerce REST request attempt, by route pattern.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stockwire_agent_woo_retries_total",
+			Help: "WooCommerce REST request attempts that were retried.",
+		}),
+	}
+	if reg != nil {
+		m.requests = register(reg, m.requests)
+		m.duration = register(reg, m.duration)
+		m.retries = register(reg, m.retries)
+	}
+	return m
+}
+
+// register registers c, reusing an identical collector already registered
+// (several clients may share one registry).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err) // a clashing metric is a bug in our own code
+	}
+	return c
+}
