@@ -1,0 +1,354 @@
+// Package hooks registers and looks after the agent's own WooCommerce
+// webhooks through the REST API: it creates the missing ones with the
+// agent's secret, re-enables paused ones, recreates those WooCommerce
+// disabled after delivery failures (re-enabling would keep the failure
+// count), and removes stale ones of its own (same name prefix, another
+// delivery URL). It also watches whether the ping and deliveries arrive and,
+// when they do not, says plainly why that usually happens and how to fix it;
+// the agent keeps working on polling alone meanwhile. Receiving deliveries
+// is agent/webhook's job.
+package hooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	wc "github.com/stockwire/stockwire/shared/woo"
+)
+
+// Client is what the manager needs of the store's REST client
+// (*woo.Client implements it).
+type Client interface {
+	ListWebhooks(ctx context.Context) ([]wc.Webhook, error)
+	CreateWebhook(ctx context.Context, w wc.Webhook) (wc.Webhook, error)
+	UpdateWebhook(ctx context.Context, id int64, w wc.Webhook) (wc.Webhook, error)
+	DeleteWebhook(ctx context.Context, id int64) error
+}
+
+// DefaultTopics are the topics the agent registers.
+var DefaultTopics = []string{
+	wc.TopicOrderCreated, wc.TopicOrderUpdated, wc.TopicOrderDeleted, wc.TopicOrderRestored,
+	wc.TopicProductCreated, wc.TopicProductUpdated, wc.TopicProductDeleted,
+}
+
+// FixHint is logged when the store does not reach the agent.
+const FixHint = "WordPress refuses webhook delivery to loopback/private hosts and to ports other than 80, 443 and 8080: " +
+	"give the agent a public --public-url on one of those ports, or allow the host with the " +
+	"http_request_host_is_external filter (and the port with http_allowed_safe_ports); " +
+	"webhooks also wait for WP-Cron unless agent/wordpress/stockwire-sync-webhooks.php is installed as a must-use plugin. " +
+	"Orders are still reported by polling meanwhile."
+
+// Manager keeps the agent's webhooks registered. Set the fields before the
+// first call; do not change them afterwards. Its methods are safe for
+// concurrent use.
+type Manager struct {
+	// Client talks to the store. Required.
+	Client Client
+	// DeliveryURL is where the store posts deliveries (the agent's public
+	// URL + /webhooks/woocommerce). Required.
+	DeliveryURL string
+	// Secret signs deliveries. Required; never logged.
+	Secret string
+	// Name prefixes the webhooks' names ("stockwire order.created"); other
+	// webhooks with this prefix are the agent's own. Defaults to
+	// "stockwire".
+	Name string
+	// Topics to register. Defaults to DefaultTopics.
+	Topics []string
+	// Interval between Ensure runs in Run. Defaults to 2 minutes.
+	Interval time.Duration
+	// Patience is how long after registering Run waits for a ping or a
+	// delivery before saying webhooks do not arrive. Defaults to 2 minutes.
+	Patience time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+
+	once sync.Once
+
+	mu sync.Mutex // guards the fields below
+	// synced holds the ids whose secret this process has set.
+	synced map[int64]bool
+	// ours maps our webhook ids to topics, as of the last Ensure.
+	ours map[int64]string
+	// since is when the current set of webhooks was (re)registered.
+	since time.Time
+	// lastPing and lastDelivery are when the receiver last saw one.
+	lastPing, lastDelivery time.Time
+	// disabledSeen counts webhooks WooCommerce disabled, found by Ensure.
+	disabledSeen int
+	warned       bool
+}
+
+func (m *Manager) init() {
+	m.once.Do(func() {
+		if m.Name == "" {
+			m.Name = "stockwire"
+		}
+		if len(m.Topics) == 0 {
+			m.Topics = DefaultTopics
+		}
+		if m.Interval <= 0 {
+			m.Interval = 2 * time.Minute
+		}
+		if m.Patience <= 0 {
+			m.Patience = 2 * time.Minute
+		}
+		if m.Logger == nil {
+			m.Logger = slog.Default()
+		}
+		if m.Now == nil {
+			m.Now = time.Now
+		}
+		m.synced = map[int64]bool{}
+		m.ours = map[int64]string{}
+	})
+}
+
+// WebhookName is the name the manager gives the webhook of topic.
+func (m *Manager) WebhookName(topic string) string {
+	m.init()
+	return m.Name + " " + topic
+}
+
+func (m *Manager) isOurs(w wc.Webhook) bool {
+	return w.Name == m.Name || strings.HasPrefix(w.Name, m.Name+" ")
+}
+
+// Result says what one Ensure changed.
+type Result struct {
+	Created, Reenabled, Recreated, Deleted, Kept int
+}
+
+// Ensure makes the store hold exactly one active webhook of the agent per
+// topic, pointing at DeliveryURL with Secret. It is idempotent; run it at
+// start and periodically.
+func (m *Manager) Ensure(ctx context.Context) (Result, error) {
+	m.init()
+	var res Result
+	if m.DeliveryURL == "" || m.Secret == "" || m.Client == nil {
+		return res, errors.New("ensure webhooks: client, delivery URL and secret are required")
+	}
+	start := m.Now()
+	all, err := m.Client.ListWebhooks(ctx)
+	if err != nil {
+		return res, fmt.Errorf("ensure webhooks: %w", err)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	want := map[string]bool{}
+	for _, t := range m.Topics {
+		want[t] = true
+	}
+	have := map[string]wc.Webhook{}
+	for _, w := range all {
+		if !m.isOurs(w) {
+			continue
+		}
+		_, dup := have[w.Topic]
+		if w.DeliveryURL != m.DeliveryURL || !want[w.Topic] || dup {
+			if err := m.Client.DeleteWebhook(ctx, w.ID); err != nil {
+				return res, fmt.Errorf("ensure webhooks: remove stale %d: %w", w.ID, err)
+			}
+			m.Logger.Info("stale webhook removed", "webhook_id", w.ID, "topic", w.Topic)
+			res.Deleted++
+			continue
+		}
+		have[w.Topic] = w
+	}
+	ours := map[int64]string{}
+	registered := false
+	for _, topic := range m.Topics {
+		w, ok := have[topic]
+		switch {
+		case !ok:
+			nw, err := m.create(ctx, topic)
+			if err != nil {
+				return res, err
+			}
+			ours[nw.ID] = topic
+			res.Created++
+			registered = true
+		case w.Status == "disabled":
+			// WooCommerce disabled it after repeated delivery failures.
+			// Re-enabling keeps the failure count (one more failure would
+			// disable it again), so start afresh.
+			if err := m.Client.DeleteWebhook(ctx, w.ID); err != nil {
+				return res, fmt.Errorf("ensure webhooks: remove disabled %d: %w", w.ID, err)
+			}
+			nw, err := m.create(ctx, topic)
+			if err != nil {
+				return res, err
+			}
+			m.Logger.Warn("webhook disabled by woocommerce, recreated", "webhook_id", nw.ID, "topic", topic, "old_webhook_id", w.ID)
+			m.mu.Lock()
+			m.disabledSeen++
+			m.mu.Unlock()
+			ours[nw.ID] = topic
+			res.Recreated++
+			registered = true
+		default:
+			upd := wc.Webhook{}
+			if w.Status != "active" {
+				upd.Status = "active"
+			}
+			m.mu.Lock()
+			needSecret := !m.synced[w.ID]
+			m.mu.Unlock()
+			if needSecret {
+				// The secret is write-only; set it once per process so a
+				// webhook left by an earlier data dir signs with ours.
+				upd.Secret = m.Secret
+			}
+			if upd != (wc.Webhook{}) {
+				if _, err := m.Client.UpdateWebhook(ctx, w.ID, upd); err != nil {
+					return res, fmt.Errorf("ensure webhooks: update %d: %w", w.ID, err)
+				}
+				m.mu.Lock()
+				m.synced[w.ID] = true
+				m.mu.Unlock()
+			}
+			if upd.Status != "" {
+				m.Logger.Warn("webhook re-enabled", "webhook_id", w.ID, "topic", topic, "status_was", w.Status)
+				res.Reenabled++
+				registered = true
+			} else {
+				res.Kept++
+			}
+			ours[w.ID] = topic
+		}
+	}
+	m.mu.Lock()
+	m.ours = ours
+	if registered || m.since.IsZero() {
+		m.since = start
+	}
+	m.mu.Unlock()
+	if res.Created+res.Recreated+res.Reenabled+res.Deleted > 0 {
+		m.Logger.Info("webhooks ensured", "created", res.Created, "recreated", res.Recreated,
+			"reenabled", res.Reenabled, "deleted", res.Deleted, "kept", res.Kept)
+	}
+	return res, nil
+}
+
+func (m *Manager) create(ctx context.Context, topic string) (wc.Webhook, error) {
+	nw, err := m.Client.CreateWebhook(ctx, wc.Webhook{
+		Name: m.WebhookName(topic), Status: "active", Topic: topic, DeliveryURL: m.DeliveryURL, Secret: m.Secret,
+	})
+	if err != nil {
+		// A create whose outcome is unknown may have landed: the next
+		// Ensure lists it and removes any duplicate.
+		return wc.Webhook{}, fmt.Errorf("ensure webhooks: create %s: %w", topic, err)
+	}
+	m.mu.Lock()
+	m.synced[nw.ID] = true
+	m.mu.Unlock()
+	m.Logger.Info("webhook registered", "webhook_id", nw.ID, "topic", topic)
+	return nw, nil
+}
+
+// Pinged records the ping of webhook id (wire it to webhook.Handler.OnPing).
+func (m *Manager) Pinged(id int64) {
+	m.init()
+	m.mu.Lock()
+	m.lastPing = m.Now()
+	m.mu.Unlock()
+}
+
+// Delivered records a signed delivery (wire it to
+// webhook.Handler.OnDelivery).
+func (m *Manager) Delivered(topic string, id int64) {
+	m.init()
+	m.mu.Lock()
+	first := m.lastDelivery.IsZero()
+	m.lastDelivery = m.Now()
+	warned := m.warned
+	m.warned = false
+	m.mu.Unlock()
+	if first || warned {
+		m.Logger.Info("webhook deliveries arriving", "topic", topic, "webhook_id", id)
+	}
+}
+
+// Healthy reports whether the store has reached the agent (a ping or a
+// delivery) since the webhooks were last registered.
+func (m *Manager) Healthy() bool {
+	m.init()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.since.IsZero() {
+		return false
+	}
+	return !m.lastPing.Before(m.since) || !m.lastDelivery.Before(m.since)
+}
+
+// check logs once, plainly, when nothing has arrived within Patience of
+// registering the webhooks.
+func (m *Manager) check() {
+	m.mu.Lock()
+	if m.since.IsZero() || m.warned || m.Now().Sub(m.since) < m.Patience {
+		m.mu.Unlock()
+		return
+	}
+	ok := !m.lastPing.Before(m.since) || !m.lastDelivery.Before(m.since)
+	if !ok {
+		m.warned = true
+	}
+	m.mu.Unlock()
+	if !ok {
+		m.Logger.Error("webhooks from the store do not reach the agent",
+			"delivery_url", m.DeliveryURL, "waited", m.Patience.String(), "fix", FixHint)
+	}
+}
+
+// Run calls Ensure now and every Interval until ctx ends, retrying a failed
+// Ensure with capped backoff, and says once when webhooks do not arrive.
+// It returns nil when ctx ends.
+func (m *Manager) Run(ctx context.Context) error {
+	m.init()
+	backoff := time.Second
+	consecutive := 0
+	for {
+		wait := m.Interval
+		if _, err := m.Ensure(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			consecutive++
+			if consecutive <= 3 || consecutive%10 == 0 {
+				m.Logger.Warn("ensure webhooks failed", "consecutive_errors", consecutive, "error", err)
+			}
+			wait = min(backoff+time.Duration(rand.Int64N(int64(backoff/2)+1)), m.Interval)
+			backoff = min(backoff*2, m.Interval)
+		} else {
+			if consecutive > 0 {
+				m.Logger.Info("ensure webhooks recovered", "consecutive_errors", consecutive)
+			}
+			consecutive, backoff = 0, time.Second
+		}
+		tick := min(wait, m.Patience/4+time.Millisecond)
+		deadline := time.NewTimer(wait)
+		ticker := time.NewTicker(tick)
+	loop:
+		for {
+			select {
+			case <-ctx.Done():
+				deadline.Stop()
+				ticker.Stop()
+				return nil
+			case <-ticker.C:
+				m.check()
+			case <-deadline.C:
+				break loop
+			}
+		}
+		ticker.Stop()
+	}
+}

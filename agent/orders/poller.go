@@ -1,0 +1,230 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/shared/wire"
+	wc "github.com/stockwire/stockwire/shared/woo"
+)
+
+// Lister is what the poller needs of the store's REST client
+// (*woo.Client implements it).
+type Lister interface {
+	ListOrders(ctx context.Context, q woo.OrderQuery) ([]wc.Order, woo.Page, error)
+}
+
+// Outbox is what the poller needs of the outbox (*outbox.Outbox implements
+// it): durable appends, the reported index, and a durable cursor.
+type Outbox interface {
+	Append(ctx context.Context, o wire.Order) (uint64, error)
+	Seen(orderID int64) (status string, modified time.Time, ok bool)
+	Cursor(name string) (time.Time, bool, error)
+	SetCursor(name string, t time.Time) error
+}
+
+// CursorName is the outbox cursor the poller keeps.
+const CursorName = "orders.modified"
+
+// PollFields is the _fields list a report needs.
+var PollFields = []string{"id", "number", "status", "date_created_gmt", "date_modified_gmt", "line_items"}
+
+// Poller lists orders modified since its cursor every Interval and reports
+// every order whose (status, date_modified) was not reported yet, so an
+// order whose webhook never came is reported within one interval. Set the
+// fields, then call Run (or PollOnce); do not change them afterwards.
+type Poller struct {
+	// Client lists orders. Required.
+	Client Lister
+	// Outbox receives reports and keeps the cursor. Required.
+	Outbox Outbox
+	// Interval between polls. Defaults to 5 s.
+	Interval time.Duration
+	// Overlap is subtracted from the cursor for each query: modified_after
+	// is strict and second-grained, and a save may commit after a later
+	// one. Defaults to 10 s.
+	Overlap time.Duration
+	// Lookback is how far back the first poll of a new data dir reaches.
+	// Defaults to 1 h.
+	Lookback time.Duration
+	// PerPage is the page size (1–100). Defaults to 100.
+	PerPage int
+	// Status restricts the statuses listed; empty means WooCommerce's "any".
+	Status []string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the poll metrics on first use; nil registers
+	// nothing.
+	Registerer prometheus.Registerer
+	// Now defaults to time.Now.
+	Now func() time.Time
+
+	once    sync.Once
+	metrics *metrics
+	mu      sync.Mutex // serializes polls
+}
+
+func (p *Poller) init() {
+	p.once.Do(func() {
+		if p.Interval <= 0 {
+			p.Interval = 5 * time.Second
+		}
+		if p.Overlap <= 0 {
+			p.Overlap = 10 * time.Second
+		}
+		if p.Lookback <= 0 {
+			p.Lookback = time.Hour
+		}
+		if p.PerPage <= 0 || p.PerPage > 100 {
+			p.PerPage = 100
+		}
+		if p.Logger == nil {
+			p.Logger = slog.Default()
+		}
+		if p.Now == nil {
+			p.Now = time.Now
+		}
+		p.metrics = newMetrics(p.Registerer, p.Logger)
+	})
+}
+
+// Run polls every Interval until ctx ends; it returns nil then. A failed
+// poll is logged (rate-limited) and retried at the next tick.
+func (p *Poller) Run(ctx context.Context) error {
+	p.init()
+	p.Logger.Info("order poller started", "interval", p.Interval.String())
+	t := time.NewTicker(p.Interval)
+	defer t.Stop()
+	consecutive := 0
+	for {
+		_, err := p.PollOnce(ctx)
+		switch {
+		case err == nil:
+			if consecutive > 0 {
+				p.Logger.Info("order poll recovered", "consecutive_errors", consecutive)
+			}
+			consecutive = 0
+		case ctx.Err() != nil:
+			return nil
+		default:
+			consecutive++
+			// Log the first failures, then one in ten.
+			if consecutive <= 3 || consecutive%10 == 0 {
+				p.Logger.Warn("order poll failed", "consecutive_errors", consecutive, "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// PollOnce lists the orders modified since the cursor (minus Overlap),
+// reports those not yet reported, and advances the cursor once every
+// report is durable. It returns how many orders it reported.
+func (p *Poller) PollOnce(ctx context.Context) (int, error) {
+	p.init()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := p.Now()
+	n, err := p.poll(ctx)
+	p.metrics.duration.Observe(p.Now().Sub(start).Seconds())
+	if err != nil {
+		p.metrics.errors.Inc()
+	}
+	return n, err
+}
+
+func (p *Poller) poll(ctx context.Context) (int, error) {
+	cursor, ok, err := p.Outbox.Cursor(CursorName)
+	if err != nil {
+		return 0, fmt.Errorf("poll orders: %w", err)
+	}
+	if !ok {
+		cursor = p.Now().UTC().Add(-p.Lookback).Truncate(time.Second)
+		p.Logger.Info("order poller starting from lookback", "cursor", cursor.Format(time.RFC3339))
+	}
+	after := cursor.Add(-p.Overlap)
+	newest := cursor
+	reported := 0
+	page := 1
+	// Keyset paging: orders come oldest-modified first; after each full
+	// page the next query starts just before the page's newest date, so
+	// an order modified while we page (it moves to the end) cannot make
+	// another slide into a page already read. Page numbers are used only
+	// when a whole page shares one second.
+	for range 100_000 {
+		list, _, err := p.Client.ListOrders(ctx, woo.OrderQuery{
+			ModifiedAfter: after, Page: page, PerPage: p.PerPage, Fields: PollFields, Status: p.Status,
+		})
+		if err != nil {
+			return reported, fmt.Errorf("poll orders after %s page %d: %w", FormatDate(after), page, err)
+		}
+		var last time.Time
+		for _, o := range list {
+			rep, err := FromWoo(o, SourcePoll)
+			if errors.Is(err, ErrIgnored) {
+				continue
+			}
+			if err != nil {
+				p.Logger.Warn("skip unreadable order", "order_id", o.ID, "error", err)
+				continue
+			}
+			if rep.DateModified.After(last) {
+				last = rep.DateModified
+			}
+			if rep.DateModified.After(newest) {
+				newest = rep.DateModified
+			}
+			if p.alreadyReported(rep) {
+				continue
+			}
+			if _, err := p.Outbox.Append(ctx, rep); err != nil {
+				return reported, fmt.Errorf("report polled order %d: %w", rep.WooOrderID, err)
+			}
+			reported++
+			p.metrics.catchup.Inc()
+			p.Logger.Info("poll found unreported order", "order_id", rep.WooOrderID, "status", rep.Status)
+		}
+		if len(list) < p.PerPage {
+			break
+		}
+		if next := last.Add(-time.Second); next.After(after) {
+			after, page = next, 1
+		} else {
+			page++
+		}
+	}
+	if newest.After(cursor) {
+		if err := p.Outbox.SetCursor(CursorName, newest); err != nil {
+			return reported, fmt.Errorf("advance order cursor: %w", err)
+		}
+	} else if !ok {
+		if err := p.Outbox.SetCursor(CursorName, cursor); err != nil {
+			return reported, fmt.Errorf("save order cursor: %w", err)
+		}
+	}
+	return reported, nil
+}
+
+// alreadyReported is true when the reported index holds this state or a
+// newer one.
+func (p *Poller) alreadyReported(rep wire.Order) bool {
+	st, mod, ok := p.Outbox.Seen(rep.WooOrderID)
+	if !ok {
+		return false
+	}
+	if mod.After(rep.DateModified) {
+		return true
+	}
+	return mod.Equal(rep.DateModified) && st == rep.Status
+}
