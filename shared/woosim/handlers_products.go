@@ -1,0 +1,663 @@
+package woosim
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/woo"
+)
+
+var productStatuses = map[string]bool{"any": true, "draft": true, "pending": true, "private": true, "publish": true, "future": true, "trash": true}
+
+func invalidProductID(status int) *apiErr {
+	return newErr(status, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+}
+
+func (s *Store) handleProductList(w http.ResponseWriter, q *request) *apiErr {
+	qv := q.r.URL.Query()
+	pp, e := parsePage(qv, "date")
+	if e != nil {
+		return e
+	}
+	after, e := parseDateParam(qv, "modified_after")
+	if e != nil {
+		return e
+	}
+	before, e := parseDateParam(qv, "modified_before")
+	if e != nil {
+		return e
+	}
+	cAfter, e := parseDateParam(qv, "after")
+	if e != nil {
+		return e
+	}
+	cBefore, e := parseDateParam(qv, "before")
+	if e != nil {
+		return e
+	}
+	statuses := map[string]bool{}
+	for st := range strings.SplitSeq(qv.Get("status"), ",") {
+		if st == "" {
+			continue
+		}
+		if !productStatuses[st] {
+			return invalidParam("status", "status is not one of any, future, trash, draft, pending, private, and publish.")
+		}
+		statuses[st] = true
+	}
+	if len(statuses) == 0 || statuses["any"] {
+		statuses = nil
+	}
+	typ := qv.Get("type")
+	if typ != "" && typ != "simple" && typ != "grouped" && typ != "external" && typ != "variable" {
+		return invalidParam("type", "type is not one of simple, grouped, external, and variable.")
+	}
+	include := parseIDs(qv.Get("include"))
+	exclude := parseIDs(qv.Get("exclude"))
+	stockStatus := qv.Get("stock_status")
+	search := strings.ToLower(qv.Get("search"))
+
+	s.mu.Lock()
+	var cands []*product
+	if skus := qv.Get("sku"); skus != "" {
+		seen := map[int64]bool{}
+		for sku := range strings.SplitSeq(skus, ",") {
+			if id, ok := s.skus[strings.TrimSpace(sku)]; ok && !seen[id] {
+				seen[id] = true
+				cands = append(cands, s.products[id])
+			}
+		}
+	} else if len(include) > 0 {
+		for _, id := range include {
+			if p := s.products[id]; p != nil && p.Type != "variation" {
+				cands = append(cands, p)
+			}
+		}
+	} else {
+		cands = make([]*product, 0, len(s.topIDs))
+		for _, id := range s.topIDs {
+			cands = append(cands, s.products[id])
+		}
+	}
+	items := make([]listItem, 0, len(cands))
+	for _, p := range cands {
+		if statuses == nil && p.Status == "trash" || statuses != nil && !statuses[p.Status] {
+			continue
+		}
+		if typ != "" && p.Type != typ {
+			continue
+		}
+		if len(exclude) > 0 && containsID(exclude, p.ID) {
+			continue
+		}
+		if stockStatus != "" && p.StockStatus != stockStatus {
+			continue
+		}
+		mod := p.Modified.Truncate(time.Second)
+		if after != nil && !mod.After(*after) || before != nil && !mod.Before(*before) {
+			continue
+		}
+		cr := p.Created.Truncate(time.Second)
+		if cAfter != nil && !cr.After(*cAfter) || cBefore != nil && !cr.Before(*cBefore) {
+			continue
+		}
+		if search != "" && !strings.Contains(strings.ToLower(p.Name), search) {
+			continue
+		}
+		items = append(items, listItem{id: p.ID, created: p.Created, modified: p.Modified, title: p.Name})
+	}
+	ids := s.paginate(w, q, items, pp, include)
+	out := make([]*productJSON, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, s.productView(s.products[id]))
+	}
+	s.mu.Unlock()
+	s.writeOK(w, q, http.StatusOK, out)
+	return nil
+}
+
+func containsID(ids []int64, id int64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) handleProductGet(w http.ResponseWriter, q *request) *apiErr {
+	id := pathID(q.r, "id")
+	s.mu.Lock()
+	p := s.products[id]
+	if p == nil {
+		s.mu.Unlock()
+		return invalidProductID(404)
+	}
+	v := s.productView(p)
+	s.mu.Unlock()
+	s.writeOK(w, q, http.StatusOK, v)
+	return nil
+}
+
+func (s *Store) handleProductCreate(w http.ResponseWriter, q *request) *apiErr {
+	var in productInput
+	if e := decodeBody(q, &in); e != nil {
+		return e
+	}
+	if in.Name == nil {
+		return newErr(400, "rest_missing_callback_param", "Missing parameter(s): name")
+	}
+	if e := validateProductInput(&in, true); e != nil {
+		return e
+	}
+	s.mu.Lock()
+	p, e := s.newProduct(&in, nil, s.opts.Now())
+	if e != nil {
+		s.mu.Unlock()
+		return e
+	}
+	s.fire(woo.TopicProductCreated, p.ID)
+	v := s.productView(p)
+	s.mu.Unlock()
+	s.writeOK(w, q, http.StatusCreated, v)
+	return nil
+}
+
+// stockWriteArrived notes a write carrying stock fields for OnStockWrite.
+func (s *Store) stockWriteArrived(skus []string) {
+	if len(skus) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.stats.StockWrites++
+	s.mu.Unlock()
+	if cb := s.OnStockWrite; cb != nil {
+		cb(skus, time.Now())
+	}
+}
+
+func (s *Store) skuOf(id int64) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.products[id]; p != nil {
+		return s.visibleSKU(p)
+	}
+	return ""
+}
+
+// updateProduct applies in to product id (a variation when parent > 0).
+// It opens the race window fault when set. Caller does not hold s.mu.
+func (s *Store) updateProduct(id, parent int64, in *productInput, status int) (*product, *apiErr) {
+	if e := validateProductInput(in, false); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	p := s.products[id]
+	if p == nil || parent == 0 && p.Type == "variation" || parent > 0 && p.ParentID != parent {
+		s.mu.Unlock()
+		if p != nil && parent == 0 {
+			return nil, newErr(404, "woocommerce_rest_invalid_product_id", "To manipulate product variations you should use the /products/&lt;product_id&gt;/variations/&lt;id&gt; endpoint.")
+		}
+		if parent > 0 {
+			return nil, newErr(status, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
+		}
+		return nil, invalidProductID(status)
+	}
+	if rw := s.faults.RaceWindowMS; rw > 0 && p.ManageStock && len(in.InventoryDelta) > 0 && len(in.StockQuantity) == 0 {
+		// WooCommerce reads the stock, computes, and saves later.
+		read := p.Stock
+		s.mu.Unlock()
+		time.Sleep(time.Duration(rw) * time.Millisecond) // simulated PHP window, not synchronization
+		d, _ := parseInt(in.InventoryDelta)
+		in.StockQuantity = json.RawMessage(itoa(read + d))
+		in.InventoryDelta = nil
+		s.mu.Lock()
+		if p = s.products[id]; p == nil {
+			s.mu.Unlock()
+			return nil, invalidProductID(status)
+		}
+	}
+	changed, e := s.applyInput(p, in, s.opts.Now())
+	if e != nil {
+		s.mu.Unlock()
+		return nil, e
+	}
+	s.fire(woo.TopicProductUpdated, p.ID)
+	_ = changed
+	s.mu.Unlock()
+	return p, nil
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+func (s *Store) handleProductUpdate(w http.ResponseWriter, q *request) *apiErr {
+	id := pathID(q.r, "id")
+	var in productInput
+	if e := decodeBody(q, &in); e != nil {
+		return e
+	}
+	if in.changesStock() {
+		s.stockWriteArrived([]string{s.skuOf(id)})
+	}
+	p, e := s.updateProduct(id, 0, &in, 400)
+	if e != nil {
+		return e
+	}
+	s.mu.Lock()
+	v := s.productView(p)
+	s.mu.Unlock()
+	s.writeOK(w, q, http.StatusOK, v)
+	return nil
+}
+
+// deleteProduct trashes or (force) removes p. Caller holds s.mu.
+func (s *Store) deleteProduct(p *product, force bool) {
+	if !force {
+		if p.SKU != "" && s.skus[p.SKU] == p.ID {
+			delete(s.skus, p.SKU)
+		}
+		p.Status = "trash"
+		p.Modified = s.opts.Now()
+		s.fire(woo.TopicProductDeleted, p.ID)
+		return
+	}
+	for _, vid := range p.Variations {
+		if v := s.products[vid]; v != nil {
+			s.removeProduct(v)
+		}
+	}
+	if par := s.products[p.ParentID]; par != nil {
+		par.Variations = removeID(par.Variations, p.ID)
+		s.touch(par, s.opts.Now())
+	}
+	s.removeProduct(p)
+}
+
+func (s *Store) removeProduct(p *product) {
+	if p.SKU != "" && s.skus[p.SKU] == p.ID {
+		delete(s.skus, p.SKU)
+	}
+	delete(s.products, p.ID)
+	if p.ParentID == 0 {
+		s.topIDs = removeID(s.topIDs, p.ID)
+	}
+}
+
+func removeID(ids []int64, id int64) []int64 {
+	for i, x := range ids {
+		if x == id {
+			return append(ids[:i:i], ids[i+1:]...)
+		}
+	}
+	return ids
+}
+
+func forceParam(q *request) bool {
+	f := q.r.URL.Query().Get("force")
+	return f == "true" || f == "1"
+}
+
+func (s *Store) handleProductDelete(w http.ResponseWriter, q *request) *apiErr {
+	id := pathID(q.r, "id")
+	force := forceParam(q)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.products[id]
+	if p == nil {
+		return invalidProductID(404)
+	}
+	if !force && p.Status == "trash" {
+		return newErr(410, "woocommerce_rest_already_trashed", "The product has already been deleted.")
+	}
+	s.deleteProduct(p, force)
+	v := s.productView(p)
+	s.writeOKLocked(w, q, http.StatusOK, v)
+	return nil
+}
+
+// writeOKLocked is writeOK for callers holding s.mu.
+func (s *Store) writeOKLocked(w http.ResponseWriter, q *request, status int, v any) {
+	w.Header().Add("Link", "<"+s.home+"/wp-json/>; rel=\"https://api.w.org/\"")
+	if f := q.r.URL.Query().Get("_fields"); f != "" {
+		v = filterFields(v, f)
+	}
+	writeJSON(w, status, v)
+}
+
+type batchBody struct {
+	Create []json.RawMessage `json:"create"`
+	Update []json.RawMessage `json:"update"`
+	Delete []json.RawMessage `json:"delete"`
+}
+
+type batchError struct {
+	ID    int64          `json:"id"`
+	Error map[string]any `json:"error"`
+}
+
+func itemErr(id int64, e *apiErr) batchError {
+	b := e.body()
+	return batchError{ID: id, Error: b}
+}
+
+// batch runs a batch request with create/update/delete callbacks.
+func (s *Store) batch(w http.ResponseWriter, q *request,
+	create func(raw json.RawMessage) (any, *apiErr),
+	update func(id int64, raw json.RawMessage) (any, *apiErr),
+	del func(id int64) (any, *apiErr)) *apiErr {
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(q.body, &present); err != nil {
+		return newErr(400, "rest_invalid_json", "Invalid JSON body passed.")
+	}
+	var b batchBody
+	if err := json.Unmarshal(q.body, &b); err != nil {
+		return newErr(400, "rest_invalid_param", "Invalid parameter(s): create, update, delete")
+	}
+	if len(b.Create)+len(b.Update)+len(b.Delete) > 100 {
+		return newErr(413, "woocommerce_rest_request_entity_too_large", "Unable to accept more than 100 items for this request.")
+	}
+	out := map[string][]any{}
+	if _, ok := present["create"]; ok {
+		out["create"] = []any{}
+		for _, raw := range b.Create {
+			v, e := create(raw)
+			if e != nil {
+				out["create"] = append(out["create"], itemErr(0, e))
+			} else {
+				out["create"] = append(out["create"], v)
+			}
+		}
+	}
+	if _, ok := present["update"]; ok {
+		out["update"] = []any{}
+		for _, raw := range b.Update {
+			var idOnly struct {
+				ID json.RawMessage `json:"id"`
+			}
+			_ = json.Unmarshal(raw, &idOnly)
+			id, err := parseInt(idOnly.ID)
+			if err != nil || len(idOnly.ID) == 0 {
+				id = 0
+			}
+			v, e := update(id, raw)
+			if e != nil {
+				out["update"] = append(out["update"], itemErr(id, e))
+			} else {
+				out["update"] = append(out["update"], v)
+			}
+		}
+	}
+	if _, ok := present["delete"]; ok {
+		out["delete"] = []any{}
+		for _, raw := range b.Delete {
+			id, err := parseInt(raw)
+			if err != nil {
+				var obj struct {
+					ID int64 `json:"id"`
+				}
+				_ = json.Unmarshal(raw, &obj)
+				id = obj.ID
+			}
+			v, e := del(id)
+			if e != nil {
+				out["delete"] = append(out["delete"], itemErr(id, e))
+			} else {
+				out["delete"] = append(out["delete"], v)
+			}
+		}
+	}
+	s.apiLink(w)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// batchStockSKUs lists the SKUs of update items carrying stock fields.
+func (s *Store) batchStockSKUs(body []byte) []string {
+	var b batchBody
+	if json.Unmarshal(body, &b) != nil || len(b.Update) > 100 {
+		return nil
+	}
+	var skus []string
+	for _, raw := range b.Update {
+		var in productInput
+		if json.Unmarshal(raw, &in) != nil || in.ID == nil || !in.changesStock() {
+			continue
+		}
+		skus = append(skus, s.skuOf(*in.ID))
+	}
+	return skus
+}
+
+func (s *Store) handleProductBatch(w http.ResponseWriter, q *request) *apiErr {
+	s.stockWriteArrived(s.batchStockSKUs(q.body))
+	return s.batch(w, q,
+		func(raw json.RawMessage) (any, *apiErr) {
+			var in productInput
+			if err := json.Unmarshal(raw, &in); err != nil {
+				return nil, newErr(400, "rest_invalid_json", "Invalid JSON body passed.")
+			}
+			if e := validateProductInput(&in, true); e != nil {
+				return nil, e
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			p, e := s.newProduct(&in, nil, s.opts.Now())
+			if e != nil {
+				return nil, e
+			}
+			s.fire(woo.TopicProductCreated, p.ID)
+			return s.productView(p), nil
+		},
+		func(id int64, raw json.RawMessage) (any, *apiErr) {
+			var in productInput
+			if err := json.Unmarshal(raw, &in); err != nil {
+				return nil, newErr(400, "rest_invalid_json", "Invalid JSON body passed.")
+			}
+			p, e := s.updateProduct(id, 0, &in, 400)
+			if e != nil {
+				return nil, e
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.productView(p), nil
+		},
+		func(id int64) (any, *apiErr) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			p := s.products[id]
+			if p == nil || p.Type == "variation" {
+				return nil, invalidProductID(404)
+			}
+			v := s.productView(p)
+			s.deleteProduct(p, true)
+			return v, nil
+		})
+}
+
+// variation handlers
+
+func (s *Store) parentOf(q *request) (*product, *apiErr) {
+	pid := pathID(q.r, "pid")
+	p := s.products[pid]
+	if p == nil || p.Type == "variation" {
+		return nil, newErr(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+	}
+	return p, nil
+}
+
+func (s *Store) handleVariationList(w http.ResponseWriter, q *request) *apiErr {
+	qv := q.r.URL.Query()
+	pp, e := parsePage(qv, "date")
+	if e != nil {
+		return e
+	}
+	after, e := parseDateParam(qv, "modified_after")
+	if e != nil {
+		return e
+	}
+	skus := map[string]bool{}
+	for sku := range strings.SplitSeq(qv.Get("sku"), ",") {
+		if sku != "" {
+			skus[sku] = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	par, e := s.parentOf(q)
+	if e != nil {
+		return e
+	}
+	var items []listItem
+	for _, vid := range par.Variations {
+		v := s.products[vid]
+		if v == nil || v.Status == "trash" {
+			continue
+		}
+		if len(skus) > 0 && !skus[v.SKU] {
+			continue
+		}
+		if after != nil && !v.Modified.Truncate(time.Second).After(*after) {
+			continue
+		}
+		items = append(items, listItem{id: v.ID, created: v.Created, modified: v.Modified, title: v.Name})
+	}
+	ids := s.paginate(w, q, items, pp, nil)
+	out := make([]*variationJSON, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, s.variationView(s.products[id]))
+	}
+	s.writeOKLocked(w, q, http.StatusOK, out)
+	return nil
+}
+
+func (s *Store) handleVariationGet(w http.ResponseWriter, q *request) *apiErr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	par, e := s.parentOf(q)
+	if e != nil {
+		return e
+	}
+	v := s.products[pathID(q.r, "id")]
+	if v == nil || v.ParentID != par.ID {
+		return newErr(404, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
+	}
+	s.writeOKLocked(w, q, http.StatusOK, s.variationView(v))
+	return nil
+}
+
+func (s *Store) createVariation(parentID int64, raw []byte, q *request) (any, *apiErr) {
+	var in productInput
+	if q != nil {
+		if e := decodeBody(q, &in); e != nil {
+			return nil, e
+		}
+	} else if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, newErr(400, "rest_invalid_json", "Invalid JSON body passed.")
+	}
+	if e := validateProductInput(&in, true); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	par := s.products[parentID]
+	if par == nil || par.Type == "variation" {
+		return nil, newErr(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+	}
+	v, e := s.newProduct(&in, par, s.opts.Now())
+	if e != nil {
+		return nil, e
+	}
+	s.fire(woo.TopicProductCreated, v.ID)
+	return s.variationView(v), nil
+}
+
+func (s *Store) handleVariationCreate(w http.ResponseWriter, q *request) *apiErr {
+	v, e := s.createVariation(pathID(q.r, "pid"), nil, q)
+	if e != nil {
+		return e
+	}
+	s.writeOK(w, q, http.StatusCreated, v)
+	return nil
+}
+
+func (s *Store) handleVariationUpdate(w http.ResponseWriter, q *request) *apiErr {
+	pid, id := pathID(q.r, "pid"), pathID(q.r, "id")
+	var in productInput
+	if e := decodeBody(q, &in); e != nil {
+		return e
+	}
+	if in.changesStock() {
+		s.stockWriteArrived([]string{s.skuOf(id)})
+	}
+	p, e := s.updateProduct(id, pid, &in, 400)
+	if e != nil {
+		return e
+	}
+	s.mu.Lock()
+	v := s.variationView(p)
+	s.mu.Unlock()
+	s.writeOK(w, q, http.StatusOK, v)
+	return nil
+}
+
+func (s *Store) handleVariationDelete(w http.ResponseWriter, q *request) *apiErr {
+	if !forceParam(q) {
+		return newErr(501, "woocommerce_rest_trash_not_supported", "Variations do not support trashing.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	par, e := s.parentOf(q)
+	if e != nil {
+		return e
+	}
+	v := s.products[pathID(q.r, "id")]
+	if v == nil || v.ParentID != par.ID {
+		return newErr(404, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
+	}
+	view := s.variationView(v)
+	s.deleteProduct(v, true)
+	s.writeOKLocked(w, q, http.StatusOK, view)
+	return nil
+}
+
+func (s *Store) handleVariationBatch(w http.ResponseWriter, q *request) *apiErr {
+	pid := pathID(q.r, "pid")
+	s.mu.Lock()
+	_, e := s.parentOf(q)
+	s.mu.Unlock()
+	if e != nil {
+		return e
+	}
+	s.stockWriteArrived(s.batchStockSKUs(q.body))
+	return s.batch(w, q,
+		func(raw json.RawMessage) (any, *apiErr) { return s.createVariation(pid, raw, nil) },
+		func(id int64, raw json.RawMessage) (any, *apiErr) {
+			var in productInput
+			if err := json.Unmarshal(raw, &in); err != nil {
+				return nil, newErr(400, "rest_invalid_json", "Invalid JSON body passed.")
+			}
+			p, e := s.updateProduct(id, pid, &in, 400)
+			if e != nil {
+				return nil, e
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.variationView(p), nil
+		},
+		func(id int64) (any, *apiErr) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			v := s.products[id]
+			if v == nil || v.ParentID != pid {
+				return nil, newErr(404, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
+			}
+			view := s.variationView(v)
+			s.deleteProduct(v, true)
+			return view, nil
+		})
+}

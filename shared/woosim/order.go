@@ -1,0 +1,425 @@
+package woosim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/woo"
+)
+
+// Order statuses WooCommerce knows.
+var orderStatuses = map[string]bool{
+	"pending": true, "processing": true, "on-hold": true, "completed": true,
+	"cancelled": true, "refunded": true, "failed": true, "checkout-draft": true, "trash": true,
+}
+
+type lineItem struct {
+	ID          int64
+	Name        string
+	ProductID   int64
+	VariationID int64
+	Quantity    int64
+	Price       float64
+	Reduced     int64 // _reduced_stock; 0 = not set
+	ReducedMeta int64 // meta id of _reduced_stock
+	Restocked   int64
+}
+
+type refund struct {
+	ID     int64
+	Reason string
+	Total  float64
+}
+
+type order struct {
+	ID            int64
+	Status        string
+	CreatedVia    string
+	Created       time.Time
+	Modified      time.Time
+	DatePaid      *time.Time
+	DateCompleted *time.Time
+	StockReduced  bool
+	Items         []*lineItem
+	Refunds       []refund
+	OrderKey      string
+	Billing       map[string]string
+}
+
+func (o *order) total() float64 {
+	t := 0.0
+	for _, it := range o.Items {
+		t += it.Price * float64(it.Quantity)
+	}
+	return t
+}
+
+func money(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+// itemProduct is the product a line item reduces.
+func (s *Store) itemProduct(it *lineItem) *product {
+	id := it.ProductID
+	if it.VariationID != 0 {
+		id = it.VariationID
+	}
+	return s.products[id]
+}
+
+// reduceStock is wc_maybe_reduce_stock_levels: once per order, per item.
+func (s *Store) reduceStock(o *order, now time.Time, changed map[int64]bool) {
+	if o.StockReduced {
+		return
+	}
+	for _, it := range o.Items {
+		if it.Reduced != 0 {
+			continue
+		}
+		p := s.itemProduct(it)
+		if p == nil || !s.managed(p) {
+			continue
+		}
+		h := s.stockHolder(p)
+		h.Stock -= it.Quantity
+		h.TotalSales += it.Quantity
+		it.Reduced = it.Quantity
+		s.nextMeta++
+		it.ReducedMeta = s.nextMeta
+		s.touch(h, now)
+		s.touch(p, now)
+		changed[h.ID] = true
+		changed[p.ID] = true
+	}
+	o.StockReduced = true
+}
+
+// restoreStock is wc_maybe_increase_stock_levels.
+func (s *Store) restoreStock(o *order, now time.Time, changed map[int64]bool) {
+	if !o.StockReduced {
+		return
+	}
+	for _, it := range o.Items {
+		if it.Reduced == 0 {
+			continue
+		}
+		p := s.itemProduct(it)
+		if p != nil && s.managed(p) {
+			h := s.stockHolder(p)
+			h.Stock += it.Reduced
+			s.touch(h, now)
+			s.touch(p, now)
+			changed[h.ID] = true
+			changed[p.ID] = true
+		}
+		it.Reduced = 0
+		it.ReducedMeta = 0
+	}
+	o.StockReduced = false
+}
+
+// transition moves o to status as WooCommerce's status hooks do.
+func (s *Store) transition(o *order, status string, now time.Time, changed map[int64]bool) {
+	from := o.Status
+	if from == status {
+		return
+	}
+	o.Status = status
+	switch status {
+	case "processing", "completed", "on-hold":
+		s.reduceStock(o, now, changed)
+	case "cancelled", "pending":
+		s.restoreStock(o, now, changed)
+	case "refunded":
+		if rem := o.total() - o.refunded(); rem > 0 {
+			s.nextItem++
+			o.Refunds = append(o.Refunds, refund{ID: s.nextItem, Reason: "Order status set to refunded. To return funds to the customer you will need to issue a refund through your payment gateway.", Total: rem})
+		}
+	}
+	if status == "completed" && o.DateCompleted == nil {
+		t := now
+		o.DateCompleted = &t
+	}
+}
+
+func (o *order) refunded() float64 {
+	t := 0.0
+	for _, r := range o.Refunds {
+		t += r.Total
+	}
+	return t
+}
+
+// paymentComplete is WC_Order::payment_complete.
+func (s *Store) paymentComplete(o *order, now time.Time, changed map[int64]bool) {
+	switch o.Status {
+	case "pending", "on-hold", "failed", "cancelled", "checkout-draft":
+	default:
+		return
+	}
+	t := now
+	o.DatePaid = &t
+	s.transition(o, "processing", now, changed)
+	s.reduceStock(o, now, changed)
+}
+
+type orderJSON struct {
+	ID                 int64             `json:"id"`
+	ParentID           int64             `json:"parent_id"`
+	Status             string            `json:"status"`
+	Currency           string            `json:"currency"`
+	Version            string            `json:"version"`
+	PricesIncludeTax   bool              `json:"prices_include_tax"`
+	DateCreated        string            `json:"date_created"`
+	DateModified       string            `json:"date_modified"`
+	DiscountTotal      string            `json:"discount_total"`
+	DiscountTax        string            `json:"discount_tax"`
+	ShippingTotal      string            `json:"shipping_total"`
+	ShippingTax        string            `json:"shipping_tax"`
+	CartTax            string            `json:"cart_tax"`
+	Total              string            `json:"total"`
+	TotalTax           string            `json:"total_tax"`
+	CustomerID         int64             `json:"customer_id"`
+	OrderKey           string            `json:"order_key"`
+	Billing            map[string]string `json:"billing"`
+	Shipping           map[string]string `json:"shipping"`
+	PaymentMethod      string            `json:"payment_method"`
+	PaymentMethodTitle string            `json:"payment_method_title"`
+	TransactionID      string            `json:"transaction_id"`
+	CustomerIPAddress  string            `json:"customer_ip_address"`
+	CustomerUserAgent  string            `json:"customer_user_agent"`
+	CreatedVia         string            `json:"created_via"`
+	CustomerNote       string            `json:"customer_note"`
+	DateCompleted      *string           `json:"date_completed"`
+	DatePaid           *string           `json:"date_paid"`
+	CartHash           string            `json:"cart_hash"`
+	Number             string            `json:"number"`
+	MetaData           []metaEntry       `json:"meta_data"`
+	LineItems          []lineItemJSON    `json:"line_items"`
+	TaxLines           []any             `json:"tax_lines"`
+	ShippingLines      []any             `json:"shipping_lines"`
+	FeeLines           []any             `json:"fee_lines"`
+	CouponLines        []any             `json:"coupon_lines"`
+	Refunds            []refundJSON      `json:"refunds"`
+	PaymentURL         string            `json:"payment_url"`
+	IsEditable         bool              `json:"is_editable"`
+	NeedsPayment       bool              `json:"needs_payment"`
+	NeedsProcessing    bool              `json:"needs_processing"`
+	DateCreatedGMT     string            `json:"date_created_gmt"`
+	DateModifiedGMT    string            `json:"date_modified_gmt"`
+	DateCompletedGMT   *string           `json:"date_completed_gmt"`
+	DatePaidGMT        *string           `json:"date_paid_gmt"`
+	CurrencySymbol     string            `json:"currency_symbol"`
+	Links              map[string][]link `json:"_links"`
+}
+
+type lineMeta struct {
+	ID           int64  `json:"id"`
+	Key          string `json:"key"`
+	Value        string `json:"value"`
+	DisplayKey   string `json:"display_key"`
+	DisplayValue string `json:"display_value"`
+}
+
+type itemImage struct {
+	ID  any    `json:"id"`
+	Src string `json:"src"`
+}
+
+type lineItemJSON struct {
+	ID             int64      `json:"id"`
+	Name           string     `json:"name"`
+	ProductID      int64      `json:"product_id"`
+	VariationID    int64      `json:"variation_id"`
+	Quantity       int64      `json:"quantity"`
+	TaxClass       string     `json:"tax_class"`
+	Subtotal       string     `json:"subtotal"`
+	SubtotalTax    string     `json:"subtotal_tax"`
+	Total          string     `json:"total"`
+	TotalTax       string     `json:"total_tax"`
+	Taxes          []any      `json:"taxes"`
+	MetaData       []lineMeta `json:"meta_data"`
+	SKU            *string    `json:"sku"`
+	GlobalUniqueID string     `json:"global_unique_id"`
+	Price          float64    `json:"price"`
+	Image          itemImage  `json:"image"`
+	ParentName     *string    `json:"parent_name"`
+}
+
+type refundJSON struct {
+	ID     int64  `json:"id"`
+	Reason string `json:"reason"`
+	Total  string `json:"total"`
+}
+
+var emptyAddress = []string{"first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode", "country", "phone"}
+
+func (s *Store) orderView(o *order) *orderJSON {
+	home := s.home
+	billing := map[string]string{"email": ""}
+	shipping := map[string]string{}
+	for _, k := range emptyAddress {
+		billing[k] = ""
+		shipping[k] = ""
+	}
+	for k, v := range o.Billing {
+		billing[k] = v
+	}
+	items := make([]lineItemJSON, 0, len(o.Items))
+	for _, it := range o.Items {
+		li := lineItemJSON{ID: it.ID, Name: it.Name, ProductID: it.ProductID, VariationID: it.VariationID,
+			Quantity: it.Quantity, Subtotal: money(it.Price * float64(it.Quantity)), SubtotalTax: "0.00",
+			Total: money(it.Price * float64(it.Quantity)), TotalTax: "0.00", Taxes: []any{}, MetaData: []lineMeta{},
+			Price: it.Price, Image: itemImage{ID: "", Src: ""}}
+		if p := s.itemProduct(it); p != nil {
+			sku := s.visibleSKU(p)
+			li.SKU = &sku
+			if p.ParentID != 0 {
+				if par := s.products[p.ParentID]; par != nil {
+					n := par.Name
+					li.ParentName = &n
+				}
+				for _, a := range p.Attributes {
+					li.MetaData = append(li.MetaData, lineMeta{ID: 0, Key: a.Slug, Value: a.Option, DisplayKey: a.Name, DisplayValue: a.Option})
+				}
+			}
+		}
+		if it.Reduced != 0 {
+			v := strconv.FormatInt(it.Reduced, 10)
+			li.MetaData = append(li.MetaData, lineMeta{ID: it.ReducedMeta, Key: "_reduced_stock", Value: v, DisplayKey: "_reduced_stock", DisplayValue: v})
+		}
+		if it.Restocked != 0 {
+			v := strconv.FormatInt(it.Restocked, 10)
+			li.MetaData = append(li.MetaData, lineMeta{ID: it.ReducedMeta + 1, Key: "_restock_refunded_items", Value: v, DisplayKey: "_restock_refunded_items", DisplayValue: v})
+		}
+		items = append(items, li)
+	}
+	refunds := make([]refundJSON, 0, len(o.Refunds))
+	for _, r := range o.Refunds {
+		refunds = append(refunds, refundJSON{ID: r.ID, Reason: r.Reason, Total: money(-r.Total)})
+	}
+	id := strconv.FormatInt(o.ID, 10)
+	needsPayment := (o.Status == "pending" || o.Status == "failed") && o.total() > 0
+	return &orderJSON{
+		ID: o.ID, Status: o.Status, Currency: "USD", Version: "11.0.1",
+		DateCreated: fmtDate(o.Created), DateModified: fmtDate(o.Modified),
+		DiscountTotal: "0.00", DiscountTax: "0.00", ShippingTotal: "0.00", ShippingTax: "0.00", CartTax: "0.00",
+		Total: money(o.total()), TotalTax: "0.00", OrderKey: o.OrderKey, Billing: billing, Shipping: shipping,
+		CreatedVia: o.CreatedVia, DateCompleted: fmtDatePtr(o.DateCompleted), DatePaid: fmtDatePtr(o.DatePaid),
+		Number: id, MetaData: []metaEntry{}, LineItems: items, TaxLines: []any{}, ShippingLines: []any{},
+		FeeLines: []any{}, CouponLines: []any{}, Refunds: refunds,
+		PaymentURL: home + "/checkout/order-pay/" + id + "/?pay_for_order=true&key=" + o.OrderKey,
+		IsEditable: o.Status == "pending" || o.Status == "on-hold" || o.Status == "auto-draft", NeedsPayment: needsPayment,
+		NeedsProcessing: true, DateCreatedGMT: fmtDate(o.Created), DateModifiedGMT: fmtDate(o.Modified),
+		DateCompletedGMT: fmtDatePtr(o.DateCompleted), DatePaidGMT: fmtDatePtr(o.DatePaid), CurrencySymbol: "$",
+		Links: map[string][]link{
+			"self":            {{Href: home + "/wp-json/wc/v3/orders/" + id, TargetHints: &targetHints{Allow: allowAll}}},
+			"collection":      {{Href: home + "/wp-json/wc/v3/orders"}},
+			"email_templates": {{Href: home + "/wp-json/wc/v3/orders/" + id + "/actions/email_templates", Embeddable: true}},
+		},
+	}
+}
+
+// wooOrder converts o to the shared type.
+func (s *Store) wooOrder(o *order) woo.Order {
+	c, m := fmtDate(o.Created), fmtDate(o.Modified)
+	wo := woo.Order{ID: o.ID, Number: strconv.FormatInt(o.ID, 10), Status: o.Status,
+		DateCreatedGMT: &c, DateModifiedGMT: &m, CreatedVia: o.CreatedVia}
+	for _, it := range o.Items {
+		li := woo.LineItem{ID: it.ID, Name: it.Name, ProductID: it.ProductID, VariationID: it.VariationID, Quantity: it.Quantity}
+		if p := s.itemProduct(it); p != nil {
+			sku := s.visibleSKU(p)
+			li.SKU = &sku
+		}
+		if it.Reduced != 0 {
+			li.MetaData = append(li.MetaData, woo.MetaData{ID: it.ReducedMeta, Key: "_reduced_stock",
+				Value: json.RawMessage(strconv.Quote(strconv.FormatInt(it.Reduced, 10)))})
+		}
+		wo.LineItems = append(wo.LineItems, li)
+	}
+	return wo
+}
+
+type lineInput struct {
+	ID          *int64          `json:"id"`
+	ProductID   json.RawMessage `json:"product_id"`
+	VariationID int64           `json:"variation_id"`
+	SKU         string          `json:"sku"`
+	Quantity    *int64          `json:"quantity"`
+	Total       *string         `json:"total"`
+}
+
+type orderInput struct {
+	Status    *string           `json:"status"`
+	SetPaid   bool              `json:"set_paid"`
+	Billing   map[string]string `json:"billing"`
+	LineItems []lineInput       `json:"line_items"`
+}
+
+// resolveLine finds the product a line input names.
+func (s *Store) resolveLine(li lineInput) (*product, *apiErr) {
+	var p *product
+	if li.VariationID != 0 {
+		p = s.products[li.VariationID]
+	} else if len(li.ProductID) > 0 && string(li.ProductID) != "null" {
+		id, err := parseInt(li.ProductID)
+		if err != nil {
+			return nil, invalidParam("line_items", "line_items[0][product_id] is not of type integer.")
+		}
+		p = s.products[id]
+	} else if li.SKU != "" {
+		if id, ok := s.skus[li.SKU]; ok {
+			p = s.products[id]
+		}
+	}
+	if p == nil || p.Status == "trash" || p.Type == "variable" && li.VariationID == 0 && len(p.Variations) > 0 {
+		if p != nil && p.Type == "variable" {
+			return nil, newErr(400, "woocommerce_rest_invalid_product_id", "Product ID provided is a variable product, a variation ID is required.")
+		}
+		return nil, newErr(400, "woocommerce_rest_invalid_product_id", "Product ID or SKU is invalid.")
+	}
+	return p, nil
+}
+
+func (s *Store) newItem(p *product, qty int64) *lineItem {
+	s.nextItem++
+	it := &lineItem{ID: s.nextItem, Name: p.Name, ProductID: p.ID, Quantity: qty}
+	if p.Type == "variation" {
+		it.ProductID = p.ParentID
+		it.VariationID = p.ID
+		if par := s.products[p.ParentID]; par != nil {
+			it.Name = par.Name + " - " + p.Name
+		}
+	}
+	it.Price, _ = strconv.ParseFloat(p.Price, 64)
+	if math.IsNaN(it.Price) {
+		it.Price = 0
+	}
+	return it
+}
+
+// newOrderID takes an id from the shared post id sequence (like CPT and
+// HPOS's placeholder posts).
+func (s *Store) newOrder(via string, now time.Time) *order {
+	s.nextID++
+	o := &order{ID: s.nextID, Status: "pending", CreatedVia: via, Created: now, Modified: now,
+		OrderKey: "wc_order_" + randString(13)}
+	s.orders[o.ID] = o
+	s.orderIDs = append(s.orderIDs, o.ID)
+	return o
+}
+
+func validateOrderInput(in *orderInput) *apiErr {
+	if in.Status != nil && (!orderStatuses[*in.Status] || *in.Status == "trash") {
+		return invalidParam("status", "status is not one of pending, processing, on-hold, completed, cancelled, refunded, failed, and checkout-draft.")
+	}
+	for _, li := range in.LineItems {
+		if li.Quantity != nil && *li.Quantity < 0 {
+			return invalidParam("line_items", "line_items[0][quantity] must be greater than or equal to 0")
+		}
+	}
+	return nil
+}
+
+func errf(format string, a ...any) error { return fmt.Errorf(format, a...) }

@@ -1,0 +1,308 @@
+// Package woosim is a WooCommerce store simulator: the REST API v3 subset a
+// sync agent uses (OAuth 1.0a, products, variations, orders, refunds,
+// webhooks, batch endpoints), webhook delivery with WooCommerce's signatures,
+// pacing, coalescing and failure rules, stock moved on the order status
+// transitions WooCommerce uses, and a /sim/ API for tests, the demo and
+// benchmarks (storefront checkout, admin edits, fault injection, stats).
+//
+// Tests start a store in-process with Start; the woosim command serves many.
+// State is in memory, guarded by one lock per store.
+package woosim
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/woo"
+)
+
+// ErrOutOfStock is returned by Checkout when a line lacks stock.
+var ErrOutOfStock = errors.New("out of stock")
+
+// ErrNotFound is returned by helpers given an unknown SKU or id.
+var ErrNotFound = errors.New("not found")
+
+// Key permissions, as WooCommerce stores them.
+const (
+	PermRead      = "read"
+	PermWrite     = "write"
+	PermReadWrite = "read_write"
+)
+
+// Key is one REST API key.
+type Key struct {
+	ConsumerKey    string
+	ConsumerSecret string
+	Permissions    string // read, write or read_write (default)
+}
+
+// Options configure a Store.
+type Options struct {
+	ConsumerKey    string // generated when empty
+	ConsumerSecret string // generated when empty
+	Keys           []Key  // extra keys
+	// WebhookDelay is how long an event waits before delivery (Action
+	// Scheduler's pace). Default 1s; a negative value means zero.
+	WebhookDelay time.Duration
+	// HomeURL is the store's home URL (OAuth base string, webhook source);
+	// default the listen URL.
+	HomeURL string
+	// TrustProxyHTTPS treats requests with X-Forwarded-Proto: https as
+	// HTTPS (Basic auth and query-string keys are then accepted).
+	TrustProxyHTTPS bool
+	// RefusePrivateWebhooks acts as wp_safe_remote_request: deliveries to
+	// loopback/private hosts or ports other than 80, 443, 8080 fail.
+	RefusePrivateWebhooks bool
+	Logger                *slog.Logger
+	Now                   func() time.Time
+	// WebhookTimeout bounds one delivery (WooCommerce: 60s).
+	WebhookTimeout time.Duration
+}
+
+// SeedOptions describe a generated catalog.
+type SeedOptions struct {
+	Products      int    // simple products
+	Variable      int    // variable products
+	VariationsPer int    // variations per variable product (default 3)
+	Stock         int    // initial stock of each simple product and variation
+	SKUPrefix     string // default "SKU"
+}
+
+// CheckoutLine is one line of a storefront checkout.
+type CheckoutLine struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+// Faults are injected into one store's behaviour.
+type Faults struct {
+	ErrorRate       float64 `json:"error_rate"`   // share of REST requests answered with ErrorStatus
+	ErrorStatus     int     `json:"error_status"` // default 500
+	LatencyMS       int     `json:"latency_ms"`   // added to every REST request
+	TimeoutRate     float64 `json:"timeout_rate"` // share of REST requests that hang until the client gives up
+	DropWebhookRate float64 `json:"drop_webhook_rate"`
+	WebhookDelayMS  int     `json:"webhook_delay_ms"` // overrides Options.WebhookDelay when > 0
+	// RaceWindowMS opens WooCommerce's read-modify-write window in
+	// inventory_delta and stock_quantity updates: the read and the write
+	// are that far apart and a checkout can slip in between.
+	RaceWindowMS int `json:"race_window_ms"`
+}
+
+// Stats are counters of one store.
+type Stats struct {
+	Requests          map[string]int64 `json:"requests"` // "METHOD /route status" → count
+	StockWrites       int64            `json:"stock_writes"`
+	WebhooksDelivered int64            `json:"webhooks_delivered"`
+	WebhooksFailed    int64            `json:"webhooks_failed"`
+	WebhooksDropped   int64            `json:"webhooks_dropped"`
+	Pings             int64            `json:"pings"`
+	CheckoutsAccepted int64            `json:"checkouts_accepted"`
+	CheckoutsRefused  int64            `json:"checkouts_refused"`
+}
+
+type apiKey struct {
+	secret string
+	perms  string
+}
+
+// Store is one simulated WooCommerce store. It is an http.Handler.
+type Store struct {
+	// OnRequest, when set, is called at the start of every request.
+	OnRequest func(r *http.Request)
+	// OnStockWrite, when set, is called when a product/variation update or
+	// batch that changes stock arrives, with the SKUs it changes.
+	OnStockWrite func(skus []string, at time.Time)
+
+	opts   Options
+	logger *slog.Logger
+	mux    *http.ServeMux
+	client *http.Client
+
+	keys map[string]apiKey // HMAC-SHA256(ck, "wc-api") hex → key
+
+	nonceMu sync.Mutex
+	nonces  map[string]int64 // ck hash + nonce → timestamp
+
+	mu        sync.Mutex
+	home      string
+	nextID    int64
+	nextItem  int64
+	nextMeta  int64
+	products  map[int64]*product
+	topIDs    []int64 // top-level products in id order
+	skus      map[string]int64
+	orders    map[int64]*order
+	orderIDs  []int64
+	webhooks  map[int64]*webhook
+	faults    Faults
+	stats     Stats
+	pending   map[deliveryKey]*time.Timer
+	closed    bool
+	deliverWG sync.WaitGroup
+}
+
+// NewStore builds a store with opts (the defaults filled in).
+func NewStore(opts Options) *Store {
+	if opts.ConsumerKey == "" {
+		opts.ConsumerKey = "ck_" + randHex(20)
+	}
+	if opts.ConsumerSecret == "" {
+		opts.ConsumerSecret = "cs_" + randHex(20)
+	}
+	if opts.WebhookDelay == 0 {
+		opts.WebhookDelay = time.Second
+	} else if opts.WebhookDelay < 0 {
+		opts.WebhookDelay = 0
+	}
+	if opts.WebhookTimeout <= 0 {
+		opts.WebhookTimeout = 60 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{
+		opts:     opts,
+		logger:   logger,
+		keys:     map[string]apiKey{},
+		nonces:   map[string]int64{},
+		home:     opts.HomeURL,
+		nextID:   10,
+		nextItem: 1,
+		nextMeta: 100,
+		products: map[int64]*product{},
+		skus:     map[string]int64{},
+		orders:   map[int64]*order{},
+		webhooks: map[int64]*webhook{},
+		pending:  map[deliveryKey]*time.Timer{},
+		stats:    Stats{Requests: map[string]int64{}},
+	}
+	s.keys[hashKey(opts.ConsumerKey)] = apiKey{secret: opts.ConsumerSecret, perms: PermReadWrite}
+	for _, k := range opts.Keys {
+		p := k.Permissions
+		if p == "" {
+			p = PermReadWrite
+		}
+		s.keys[hashKey(k.ConsumerKey)] = apiKey{secret: k.ConsumerSecret, perms: p}
+	}
+	s.client = &http.Client{
+		Timeout: opts.WebhookTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+		Transport: newWebhookTransport(opts.RefusePrivateWebhooks),
+	}
+	s.routes()
+	return s
+}
+
+// ConsumerKey returns the store's main consumer key.
+func (s *Store) ConsumerKey() string { return s.opts.ConsumerKey }
+
+// ConsumerSecret returns the store's main consumer secret.
+func (s *Store) ConsumerSecret() string { return s.opts.ConsumerSecret }
+
+// HomeURL returns the home URL the store signs and announces.
+func (s *Store) HomeURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.home
+}
+
+// SetHomeURL sets the home URL (Start does it when Options.HomeURL is empty).
+func (s *Store) SetHomeURL(u string) {
+	s.mu.Lock()
+	s.home = u
+	s.mu.Unlock()
+}
+
+// SetFaults replaces the injected faults.
+func (s *Store) SetFaults(f Faults) {
+	s.mu.Lock()
+	s.faults = f
+	s.mu.Unlock()
+}
+
+// Faults returns the injected faults.
+func (s *Store) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// Stats returns a copy of the counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Requests = make(map[string]int64, len(s.stats.Requests))
+	for k, v := range s.stats.Requests {
+		st.Requests[k] = v
+	}
+	return st
+}
+
+// Close stops pending webhook deliveries and waits for running ones.
+func (s *Store) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for k, t := range s.pending {
+		if t.Stop() {
+			s.deliverWG.Done()
+		}
+		delete(s.pending, k)
+	}
+	s.mu.Unlock()
+	s.deliverWG.Wait()
+}
+
+func hashKey(ck string) string {
+	m := hmac.New(sha256.New, []byte("wc-api"))
+	m.Write([]byte(ck))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func randString(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		v, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			panic(err)
+		}
+		b[i] = alphabet[v.Int64()]
+	}
+	return string(b)
+}
+
+func fmtDate(t time.Time) string { return t.UTC().Format(woo.DateLayout) }
+
+func fmtDatePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	v := fmtDate(*t)
+	return &v
+}
+
+var errInvalid = fmt.Errorf("invalid")
