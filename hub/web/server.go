@@ -1,0 +1,223 @@
+// Package web is the hub's HTTP API: the admin JSON API under /api/v1 (stock,
+// stores, enrolment, the order feed), the agent enrolment endpoint, health
+// and readiness probes, /metrics and the embedded OpenAPI document. It maps
+// hub error codes to HTTP statuses in one table and leaves storage to the
+// hub service interfaces and the agent WebSocket link to AgentHandler.
+package web
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stockwire/stockwire/hub"
+)
+
+// OpenAPI is the hand-written OpenAPI 3 document of the API, served at
+// /api/v1/openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// Server serves the hub's HTTP API. Set the exported fields before the
+// first request; the routes are built then.
+type Server struct {
+	Inventory hub.InventoryService
+	Stores    hub.StoreService
+	Orders    hub.OrderService
+	Admin     hub.AdminAuth
+	Logger    *slog.Logger
+
+	// Registerer receives the HTTP metrics (at NewServer).
+	Registerer prometheus.Registerer
+	// Gatherer is served at /metrics. Defaults to Registerer when that is a
+	// *prometheus.Registry; /metrics is absent otherwise.
+	Gatherer prometheus.Gatherer
+	// AgentHandler is mounted at /v1/agent (the WebSocket link). It
+	// authenticates agents itself. Optional.
+	AgentHandler http.Handler
+	// Ready reports whether the hub can serve (database ping) for /readyz.
+	// Optional: nil means always ready.
+	Ready func(ctx context.Context) error
+	// OnRevoke, when set, is called after a store is revoked, so the link
+	// can cut its session at once.
+	OnRevoke func(storeID int64)
+
+	// MaxJSONBytes bounds a JSON request body. Defaults to 1 MiB.
+	MaxJSONBytes int64
+	// MaxCSVBytes bounds a CSV import. Defaults to 32 MiB.
+	MaxCSVBytes int64
+	// DefaultLimit and MaxLimit bound list pages. Default 100 and 1,000.
+	DefaultLimit, MaxLimit int
+
+	metrics  *metrics
+	once     sync.Once
+	mux      *http.ServeMux
+	patterns []string
+}
+
+// NewServer returns a server registering its metrics with reg (nil for
+// none). The caller sets the services before serving.
+func NewServer(logger *slog.Logger, reg prometheus.Registerer) *Server {
+	s := &Server{
+		Logger:       logger,
+		Registerer:   reg,
+		MaxJSONBytes: 1 << 20,
+		MaxCSVBytes:  32 << 20,
+		DefaultLimit: 100,
+		MaxLimit:     1000,
+		metrics:      newMetrics(reg),
+	}
+	if g, ok := reg.(prometheus.Gatherer); ok {
+		s.Gatherer = g
+	}
+	return s
+}
+
+// ServeHTTP routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.once.Do(s.routes)
+	s.mux.ServeHTTP(w, r)
+}
+
+// Patterns returns the registered route patterns, sorted, without the
+// catch-all "/".
+func (s *Server) Patterns() []string {
+	s.once.Do(s.routes)
+	p := append([]string(nil), s.patterns...)
+	sort.Strings(p)
+	return p
+}
+
+// handlerFunc is an API handler: it returns an error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) routes() {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.mux = http.NewServeMux()
+
+	s.handle("GET /healthz", false, s.handleHealthz)
+	s.handle("GET /readyz", false, s.handleReadyz)
+	s.handle("GET /api/v1/openapi.json", false, s.handleOpenAPI)
+	if s.Gatherer != nil {
+		s.handleRaw("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	}
+	if s.AgentHandler != nil {
+		// Not instrumented here: a WebSocket session lasts hours, and the
+		// link counts its own sessions.
+		s.mux.Handle("GET /v1/agent", s.AgentHandler)
+		s.patterns = append(s.patterns, "GET /v1/agent")
+	}
+
+	s.handle("PUT /api/v1/skus/{sku}/locations/{location}", true, s.handleSetCount)
+	s.handle("PUT /api/v1/skus/{sku}/safety-stock", true, s.handleSetSafetyStock)
+	s.handle("GET /api/v1/skus/{sku}", true, s.handleGetSKU)
+	s.handle("GET /api/v1/skus", true, s.handleListSKUs)
+	s.handle("POST /api/v1/adjustments", true, s.handleAdjust)
+	s.handle("GET /api/v1/ledger", true, s.handleLedger)
+	s.handle("POST /api/v1/stock/import", true, s.handleImport)
+
+	s.handle("POST /api/v1/stores", true, s.handleCreateStore)
+	s.handle("GET /api/v1/stores", true, s.handleListStores)
+	s.handle("GET /api/v1/stores/{id}", true, s.handleGetStore)
+	s.handle("PATCH /api/v1/stores/{id}", true, s.handleUpdateStore)
+	s.handle("DELETE /api/v1/stores/{id}", true, s.handleRevokeStore)
+	s.handle("POST /api/v1/enrolment-tokens", true, s.handleCreateEnrolmentToken)
+	s.handle("POST /api/v1/enrol", false, s.handleEnrol)
+
+	s.handle("GET /api/v1/orders", true, s.handleListOrders)
+	s.handle("POST /api/v1/orders/{id}/fulfilment", true, s.handleFulfil)
+
+	// Everything else under the API gets a JSON 404.
+	s.mux.Handle("/", s.instrument("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
+	})))
+}
+
+// handle registers an API handler, behind the admin check when admin is set,
+// instrumented under its pattern.
+func (s *Server) handle(pattern string, admin bool, h handlerFunc) {
+	var hh http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if admin {
+			if err := s.checkAdmin(r); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+	s.handleRaw(pattern, hh)
+}
+
+func (s *Server) handleRaw(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.instrument(pattern, h))
+	s.patterns = append(s.patterns, pattern)
+}
+
+func (s *Server) instrument(pattern string, h http.Handler) http.Handler {
+	labels := prometheus.Labels{"handler": pattern}
+	return promhttp.InstrumentHandlerDuration(s.metrics.duration.MustCurryWith(labels),
+		promhttp.InstrumentHandlerCounter(s.metrics.requests.MustCurryWith(labels), h))
+}
+
+// checkAdmin admits the admin token only. A store credential gets
+// EFORBIDDEN, anything else EUNAUTHORIZED.
+func (s *Server) checkAdmin(r *http.Request) error {
+	tok, ok := bearer(r)
+	if !ok {
+		return hub.Errorf(hub.EUNAUTHORIZED, "Authorization: Bearer <admin token> is required.")
+	}
+	if isStoreCredential(tok) {
+		return hub.Errorf(hub.EFORBIDDEN, "A store credential cannot call admin routes.")
+	}
+	err := s.Admin.CheckAdminToken(r.Context(), tok)
+	if err == nil {
+		return nil
+	} else if hub.ErrorCode(err) != hub.EUNAUTHORIZED {
+		return err
+	}
+	if _, aerr := s.Stores.AuthenticateAgent(r.Context(), tok); aerr == nil {
+		return hub.Errorf(hub.EFORBIDDEN, "A store credential cannot call admin routes.")
+	}
+	return hub.Errorf(hub.EUNAUTHORIZED, "Invalid admin token.")
+}
+
+// StoreCredentialPrefix starts every agent credential.
+const StoreCredentialPrefix = "swa_"
+
+func isStoreCredential(tok string) bool {
+	return len(tok) > len(StoreCredentialPrefix) && tok[:len(StoreCredentialPrefix)] == StoreCredentialPrefix
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			s.Logger.Warn("readiness check failed", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: "unavailable", Message: "Database unreachable."}})
+			return nil
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(OpenAPI)
+	return nil
+}
