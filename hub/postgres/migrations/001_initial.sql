@@ -87,7 +87,7 @@ CREATE TABLE orders (
     status        text NOT NULL DEFAULT '',
     stock_state   text NOT NULL DEFAULT 'none',
     woo_reduced   boolean NOT NULL DEFAULT false,
-    date_modified timestamptz NOT NULL DEFAULT '-infinity',
+    date_modified timestamptz, -- NULL until the first report
     raw           jsonb,
     feed_pos      bigint NOT NULL DEFAULT 0,
     created_at    timestamptz NOT NULL DEFAULT now(),

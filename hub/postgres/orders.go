@@ -1,0 +1,429 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/stockwire/stockwire/hub"
+)
+
+var _ hub.OrderService = (*OrderService)(nil)
+
+// LineErrorUnknownSKU marks an order line whose SKU the hub does not know.
+const LineErrorUnknownSKU = "unknown sku"
+
+// OrderService implements hub.OrderService.
+//
+// Order feed cursor: every transaction that writes an order takes the next
+// position from the single order_feed counter row (UPDATE … RETURNING) just
+// before it commits and stores it in orders.feed_pos. The row lock is held
+// until commit, so positions become visible strictly in order: when a reader
+// sees position N, every position below N is already committed. A cursor
+// "feed_pos > N" therefore never skips an order that commits later with a
+// lower position, which a bigserial id would. The cost is that order writers
+// serialise on that row for the last moment of their transaction.
+type OrderService struct {
+	db *DB
+}
+
+// NewOrderService returns the order service on db.
+func NewOrderService(db *DB) *OrderService { return &OrderService{db: db} }
+
+type orderRow struct {
+	ID           int64      `db:"id"`
+	StoreID      int64      `db:"store_id"`
+	WooOrderID   int64      `db:"woo_order_id"`
+	Number       string     `db:"number"`
+	Status       string     `db:"status"`
+	StockState   string     `db:"stock_state"`
+	WooReduced   bool       `db:"woo_reduced"`
+	DateModified *time.Time `db:"date_modified"`
+	FeedPos      int64      `db:"feed_pos"`
+	UpdatedAt    time.Time  `db:"updated_at"`
+}
+
+const orderCols = `id, store_id, woo_order_id, number, status, stock_state, woo_reduced, date_modified, feed_pos, updated_at`
+
+func (o orderRow) order(lines []hub.OrderLine) hub.Order {
+	out := hub.Order{
+		ID: o.ID, StoreID: o.StoreID, WooOrderID: o.WooOrderID, Number: o.Number, Status: o.Status,
+		StockState: o.StockState, Lines: lines, UpdatedAt: o.UpdatedAt,
+	}
+	if out.Lines == nil {
+		out.Lines = []hub.OrderLine{}
+	}
+	if o.DateModified != nil {
+		out.ModifiedAt = *o.DateModified
+	}
+	return out
+}
+
+func checkReport(r *hub.OrderReport) error {
+	if r.WooOrderID <= 0 {
+		return hub.FieldErrorf("woo_order_id", hub.EINVALID, "An order id is required.")
+	}
+	r.Status = strings.TrimPrefix(r.Status, "wc-")
+	if r.Status == "" || len(r.Status) > 50 {
+		return hub.FieldErrorf("status", hub.EINVALID, "A status is required.")
+	}
+	if r.DateModified.IsZero() {
+		return hub.FieldErrorf("date_modified", hub.EINVALID, "date_modified is required.")
+	}
+	if len(r.Lines) > 1000 {
+		return hub.FieldErrorf("lines", hub.EINVALID, "Too many lines.")
+	}
+	for i, l := range r.Lines {
+		if l.Quantity < 0 {
+			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].quantity", hub.EINVALID, "A quantity must not be negative.")
+		}
+		if len(l.SKU) > 200 {
+			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].sku", hub.EINVALID, "SKU too long.")
+		}
+	}
+	if len(r.Raw) > 0 && !json.Valid(r.Raw) {
+		return hub.FieldErrorf("raw", hub.EINVALID, "raw must be JSON.")
+	}
+	return nil
+}
+
+// nextState is the hub stock state an order in state cur moves to when its
+// WooCommerce status becomes status.
+func nextState(cur, status string) string {
+	switch status {
+	case "processing", "on-hold":
+		if cur == hub.OrderStateNone || cur == hub.OrderStateReleased {
+			return hub.OrderStateCommitted
+		}
+	case "completed":
+		return hub.OrderStateFulfilled
+	case "cancelled", "failed", "refunded", "pending":
+		if cur == hub.OrderStateCommitted {
+			return hub.OrderStateReleased
+		}
+	}
+	return cur
+}
+
+// localEffect models WooCommerce's own stock handling in the selling store:
+// it reduces stock when an order enters processing, on-hold or completed
+// (once, flagged by _order_stock_reduced) and restores it when the order
+// goes to cancelled or pending. It returns the sign of the change (-1, 0,
+// +1) and the new flag.
+func localEffect(status string, reduced bool) (int64, bool) {
+	switch status {
+	case "processing", "on-hold", "completed":
+		if !reduced {
+			return -1, true
+		}
+	case "cancelled", "pending":
+		if reduced {
+			return +1, false
+		}
+	}
+	return 0, reduced
+}
+
+// ApplyOrderReport records a report idempotently (see hub.OrderService).
+func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hub.OrderReport) (hub.Order, error) {
+	if err := checkReport(&r); err != nil {
+		return hub.Order{}, err
+	}
+	var raw any
+	if len(r.Raw) > 0 {
+		raw = []byte(r.Raw)
+	}
+	var out hub.Order
+	err := s.db.tx(ctx, "apply_order_report", nil, func(tx *sqlx.Tx) error {
+		st, err := newStockTx(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (store_id, woo_order_id)
+			SELECT id, $2 FROM stores WHERE id = $1 AND status = 'active' ON CONFLICT DO NOTHING`, storeID, r.WooOrderID); err != nil {
+			return fmt.Errorf("insert order: %w", err)
+		}
+		var o orderRow
+		err = tx.GetContext(ctx, &o, `SELECT `+orderCols+` FROM orders WHERE store_id = $1 AND woo_order_id = $2 FOR UPDATE`, storeID, r.WooOrderID)
+		if isNoRows(err) {
+			var status string
+			if err := tx.GetContext(ctx, &status, `SELECT status FROM stores WHERE id = $1`, storeID); isNoRows(err) {
+				return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
+			}
+			return hub.Errorf(hub.EUNAUTHORIZED, "Store %d is revoked.", storeID)
+		} else if err != nil {
+			return fmt.Errorf("lock order: %w", err)
+		}
+		isNew := o.DateModified == nil
+
+		stale := !isNew && r.DateModified.Before(*o.DateModified)
+		dup := !isNew && r.DateModified.Equal(*o.DateModified) && r.Status == o.Status
+		if _, err := tx.ExecContext(ctx, `INSERT INTO order_status_history (order_id, status, date_modified, applied) VALUES ($1, $2, $3, $4)`,
+			o.ID, r.Status, r.DateModified, !stale && !dup); err != nil {
+			return fmt.Errorf("order history: %w", err)
+		}
+		if stale || dup {
+			lines, err := loadLines(ctx, tx, []int64{o.ID})
+			if err != nil {
+				return err
+			}
+			out = o.order(lines[o.ID])
+			return nil
+		}
+
+		// Lines: take the report's while the order has no stock effect
+		// anywhere (hub or store); afterwards keep the stored ones, so that
+		// what is released is exactly what was committed.
+		var lines []hub.OrderLine
+		replace := (isNew || (o.StockState == hub.OrderStateNone || o.StockState == hub.OrderStateReleased) && !o.WooReduced) && (len(r.Lines) > 0 || isNew)
+		if replace {
+			skus := make([]string, 0, len(r.Lines))
+			for _, l := range r.Lines {
+				if l.SKU != "" {
+					skus = append(skus, l.SKU)
+				}
+			}
+			if err := st.lock(skus, false); err != nil {
+				return err
+			}
+			lines = make([]hub.OrderLine, len(r.Lines))
+			for i, l := range r.Lines {
+				l.Error = ""
+				if st.skus[l.SKU] == nil {
+					l.Error = LineErrorUnknownSKU
+				}
+				lines[i] = l
+			}
+		} else {
+			m, err := loadLines(ctx, tx, []int64{o.ID})
+			if err != nil {
+				return err
+			}
+			lines = m[o.ID]
+		}
+		qty := map[string]int64{} // per known SKU, lines summed
+		var skus []string
+		for _, l := range lines {
+			if l.Error == "" && l.Quantity > 0 {
+				if _, ok := qty[l.SKU]; !ok {
+					skus = append(skus, l.SKU)
+				}
+				qty[l.SKU] += l.Quantity
+			}
+		}
+		sort.Strings(skus)
+
+		newState := nextState(o.StockState, r.Status)
+		sign, reduced := localEffect(r.Status, o.WooReduced)
+		if (newState != o.StockState || sign != 0) && len(skus) > 0 {
+			if err := st.lock(skus, false); err != nil {
+				return err
+			}
+			ref := fmt.Sprintf("store:%d/order:%d", storeID, r.WooOrderID)
+			if err := applyTransition(st, o.StockState, newState, skus, qty, ref, "store:"+strconv.FormatInt(storeID, 10)); err != nil {
+				return err
+			}
+			st.origin = storeID
+			for _, k := range skus {
+				st.local[k] = sign * qty[k]
+			}
+			if _, err := st.finish(); err != nil {
+				return err
+			}
+		}
+
+		o.Status, o.StockState, o.WooReduced, o.Number = r.Status, newState, reduced, r.Number
+		o.DateModified = &r.DateModified
+		if err := tx.GetContext(ctx, &o.UpdatedAt, `
+			WITH feed AS (UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos)
+			UPDATE orders SET number = $2, status = $3, stock_state = $4, woo_reduced = $5, date_modified = $6,
+				raw = COALESCE($7::jsonb, raw), updated_at = now(), feed_pos = (SELECT pos FROM feed)
+			WHERE id = $1 RETURNING updated_at`,
+			o.ID, o.Number, o.Status, o.StockState, o.WooReduced, r.DateModified, raw); err != nil {
+			return fmt.Errorf("update order: %w", err)
+		}
+		if replace {
+			if err := writeLines(ctx, tx, o.ID, !isNew, lines); err != nil {
+				return err
+			}
+		}
+		out = o.order(lines)
+		return nil
+	})
+	if err != nil {
+		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, translate(err))
+	}
+	return out, nil
+}
+
+// applyTransition buffers the stock changes of moving an order with the
+// given per-SKU quantities from state cur to next.
+func applyTransition(st *stockTx, cur, next string, skus []string, qty map[string]int64, ref, actor string) error {
+	if cur == next {
+		return nil
+	}
+	for _, k := range skus {
+		q := qty[k]
+		switch {
+		case next == hub.OrderStateCommitted:
+			st.addCommitted(k, q, ledgerRow{reason: "order.committed", reference: ref, actor: actor})
+		case next == hub.OrderStateReleased && cur == hub.OrderStateCommitted:
+			st.addCommitted(k, -q, ledgerRow{reason: "order.released", reference: ref, actor: actor})
+		case next == hub.OrderStateFulfilled:
+			loc, before, err := st.fulfilLocation(k)
+			if err != nil {
+				return err
+			}
+			if err := st.writeOnHand(k, loc, before, before-q, ledgerRow{reason: "order.fulfilled", reference: ref, actor: actor}); err != nil {
+				return err
+			}
+			if cur == hub.OrderStateCommitted {
+				st.addCommitted(k, -q, ledgerRow{reason: "order.fulfilled", reference: ref, actor: actor})
+			}
+		}
+	}
+	return nil
+}
+
+func writeLines(ctx context.Context, tx *sqlx.Tx, orderID int64, clear bool, lines []hub.OrderLine) error {
+	if clear {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM order_lines WHERE order_id = $1`, orderID); err != nil {
+			return fmt.Errorf("clear order lines: %w", err)
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	n := len(lines)
+	skus, errs := make([]string, n), make([]string, n)
+	qty, pid, vid := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, l := range lines {
+		skus[i], errs[i], qty[i], pid[i], vid[i] = l.SKU, l.Error, l.Quantity, l.ProductID, l.VariationID
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, line_no, sku, quantity, product_id, variation_id, error)
+		SELECT $1, ord, sku, qty, pid, vid, err
+		FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[]) WITH ORDINALITY AS v(sku, qty, pid, vid, err, ord)`,
+		orderID, pq.Array(skus), pq.Array(qty), pq.Array(pid), pq.Array(vid), pq.Array(errs)); err != nil {
+		return fmt.Errorf("write order lines: %w", err)
+	}
+	return nil
+}
+
+func loadLines(ctx context.Context, q sqlx.QueryerContext, ids []int64) (map[int64][]hub.OrderLine, error) {
+	var rows []struct {
+		OrderID     int64  `db:"order_id"`
+		SKU         string `db:"sku"`
+		Quantity    int64  `db:"quantity"`
+		ProductID   int64  `db:"product_id"`
+		VariationID int64  `db:"variation_id"`
+		Error       string `db:"error"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT order_id, sku, quantity, product_id, variation_id, error
+		FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, line_no`, pq.Array(ids)); err != nil {
+		return nil, fmt.Errorf("load order lines: %w", err)
+	}
+	out := map[int64][]hub.OrderLine{}
+	for _, r := range rows {
+		out[r.OrderID] = append(out[r.OrderID], hub.OrderLine{SKU: r.SKU, Quantity: r.Quantity, ProductID: r.ProductID, VariationID: r.VariationID, Error: r.Error})
+	}
+	return out, nil
+}
+
+// Orders pages the order feed by feed position; see OrderService.
+func (s *OrderService) Orders(ctx context.Context, p hub.Page) ([]hub.Order, string, error) {
+	defer s.db.observe("orders", time.Now())
+	var after int64
+	if p.After != "" {
+		v, err := strconv.ParseInt(p.After, 10, 64)
+		if err != nil || v < 0 {
+			return nil, "", hub.FieldErrorf("after", hub.EINVALID, "Bad cursor.")
+		}
+		after = v
+	}
+	var rows []orderRow
+	if err := s.db.db.SelectContext(ctx, &rows, `SELECT `+orderCols+` FROM orders WHERE feed_pos > $1 ORDER BY feed_pos LIMIT $2`, after, pageLimit(p.Limit)); err != nil {
+		return nil, "", fmt.Errorf("list orders: %w", err)
+	}
+	out := make([]hub.Order, len(rows))
+	if len(rows) == 0 {
+		return out, strconv.FormatInt(after, 10), nil
+	}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	lines, err := loadLines(ctx, s.db.db, ids)
+	if err != nil {
+		return nil, "", fmt.Errorf("list orders: %w", err)
+	}
+	for i, r := range rows {
+		out[i] = r.order(lines[r.ID])
+	}
+	return out, strconv.FormatInt(rows[len(rows)-1].FeedPos, 10), nil
+}
+
+// Fulfil marks a committed order shipped: on_hand and committed drop.
+func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) (hub.Order, error) {
+	var out hub.Order
+	err := s.db.tx(ctx, "fulfil", nil, func(tx *sqlx.Tx) error {
+		st, err := newStockTx(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var o orderRow
+		if err := tx.GetContext(ctx, &o, `SELECT `+orderCols+` FROM orders WHERE id = $1 FOR UPDATE`, orderID); err != nil {
+			if isNoRows(err) {
+				return hub.Errorf(hub.ENOTFOUND, "Order %d not found.", orderID)
+			}
+			return fmt.Errorf("lock order: %w", err)
+		}
+		if o.StockState != hub.OrderStateCommitted {
+			return hub.Errorf(hub.ECONFLICT, "Order %d is %s, not committed.", orderID, o.StockState)
+		}
+		m, err := loadLines(ctx, tx, []int64{o.ID})
+		if err != nil {
+			return err
+		}
+		qty := map[string]int64{}
+		var skus []string
+		for _, l := range m[o.ID] {
+			if l.Error == "" && l.Quantity > 0 {
+				if _, ok := qty[l.SKU]; !ok {
+					skus = append(skus, l.SKU)
+				}
+				qty[l.SKU] += l.Quantity
+			}
+		}
+		sort.Strings(skus)
+		if err := st.lock(skus, false); err != nil {
+			return err
+		}
+		ref := fmt.Sprintf("store:%d/order:%d", o.StoreID, o.WooOrderID)
+		if err := applyTransition(st, o.StockState, hub.OrderStateFulfilled, skus, qty, ref, actor); err != nil {
+			return err
+		}
+		if _, err := st.finish(); err != nil {
+			return err
+		}
+		o.StockState = hub.OrderStateFulfilled
+		if err := tx.GetContext(ctx, &o.UpdatedAt, `
+			WITH feed AS (UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos)
+			UPDATE orders SET stock_state = $2, updated_at = now(), feed_pos = (SELECT pos FROM feed) WHERE id = $1 RETURNING updated_at`,
+			o.ID, o.StockState); err != nil {
+			return fmt.Errorf("update order: %w", err)
+		}
+		out = o.order(m[o.ID])
+		return nil
+	})
+	if err != nil {
+		return hub.Order{}, fmt.Errorf("fulfil order %d: %w", orderID, translate(err))
+	}
+	return out, nil
+}

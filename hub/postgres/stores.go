@@ -1,0 +1,303 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/stockwire/stockwire/hub"
+)
+
+var _ hub.StoreService = (*StoreService)(nil)
+
+// Token prefixes: agent credentials and enrolment (join) tokens.
+const (
+	CredentialPrefix = "swa_"
+	JoinTokenPrefix  = "swj_"
+)
+
+// StoreService implements hub.StoreService.
+type StoreService struct {
+	db *DB
+}
+
+// NewStoreService returns the store service on db.
+func NewStoreService(db *DB) *StoreService { return &StoreService{db: db} }
+
+func checkNewStore(s *hub.NewStore) error {
+	if err := checkName("name", s.Name); err != nil {
+		return err
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.URL) > 2000 {
+		return hub.FieldErrorf("url", hub.EINVALID, "The store URL must be an absolute http or https URL.")
+	}
+	if s.Policy == "" {
+		s.Policy = hub.PolicyMirror
+	}
+	if !s.Policy.Valid() {
+		return hub.FieldErrorf("policy", hub.EINVALID, "Policy must be mirror or allocate.")
+	}
+	if s.Buffer < 0 {
+		return hub.FieldErrorf("buffer", hub.EINVALID, "Buffer must not be negative.")
+	}
+	return nil
+}
+
+// Create adds a store and returns its agent credential, shown once.
+func (s *StoreService) Create(ctx context.Context, ns hub.NewStore) (hub.Store, string, error) {
+	if err := checkNewStore(&ns); err != nil {
+		return hub.Store{}, "", err
+	}
+	var st hub.Store
+	var cred string
+	err := s.db.tx(ctx, "create_store", nil, func(tx *sqlx.Tx) error {
+		var err error
+		st, cred, err = createStore(ctx, tx, ns)
+		return err
+	})
+	if err != nil {
+		return hub.Store{}, "", fmt.Errorf("create store %q: %w", ns.Name, translateStoreErr(err))
+	}
+	return st, cred, nil
+}
+
+func translateStoreErr(err error) error {
+	if isUniqueViolation(err) {
+		return hub.FieldErrorf("name", hub.ECONFLICT, "A store with this name exists.")
+	}
+	return translate(err)
+}
+
+// createStore inserts the store, its credential, its sequence and a target
+// for every SKU (no events: the agent's first connection gets a snapshot).
+func createStore(ctx context.Context, tx *sqlx.Tx, ns hub.NewStore) (hub.Store, string, error) {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockStores); err != nil {
+		return hub.Store{}, "", fmt.Errorf("lock stores: %w", err)
+	}
+	var id int64
+	if err := tx.GetContext(ctx, &id, `INSERT INTO stores (name, url, policy, buffer) VALUES ($1, $2, $3, $4) RETURNING id`,
+		ns.Name, ns.URL, ns.Policy, ns.Buffer); err != nil {
+		return hub.Store{}, "", err
+	}
+	cred, hash := newToken(CredentialPrefix)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO store_credentials (token_hash, store_id) VALUES ($1, $2)`, hash, id); err != nil {
+		return hub.Store{}, "", fmt.Errorf("store credential: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO store_seq (store_id) VALUES ($1)`, id); err != nil {
+		return hub.Store{}, "", fmt.Errorf("store sequence: %w", err)
+	}
+	if err := retarget(ctx, tx, id, false); err != nil {
+		return hub.Store{}, "", err
+	}
+	st, err := loadStore(ctx, tx, id)
+	return st, cred, err
+}
+
+// retarget recomputes every SKU's target for one store. The caller holds the
+// stores lock exclusively, so no stock transaction is in flight.
+func retarget(ctx context.Context, tx *sqlx.Tx, storeID int64, withEvents bool) error {
+	var rows []skuRow
+	if err := tx.SelectContext(ctx, &rows, `SELECT sku, on_hand, committed, safety_stock FROM skus ORDER BY sku`); err != nil {
+		return fmt.Errorf("load skus: %w", err)
+	}
+	st := &stockTx{ctx: ctx, tx: tx, skus: make(map[string]*skuRow, len(rows)), changed: map[string]bool{}, local: map[string]int64{}}
+	names := make([]string, len(rows))
+	for i := range rows {
+		st.skus[rows[i].SKU] = &rows[i]
+		names[i] = rows[i].SKU
+	}
+	return st.publish(names, storeID, withEvents)
+}
+
+const storeCols = `s.id, s.name, s.url, s.policy, s.buffer, s.status, s.created_at,
+	s.connected, s.last_seen, s.applied_seq, s.outbox_depth, s.replica, COALESCE(q.head, 0)`
+
+func scanStore(sc interface{ Scan(...any) error }) (hub.Store, error) {
+	var st hub.Store
+	var last *time.Time
+	err := sc.Scan(&st.ID, &st.Name, &st.URL, &st.Policy, &st.Buffer, &st.Status, &st.CreatedAt,
+		&st.Agent.Connected, &last, &st.Agent.AppliedSeq, &st.Agent.OutboxDepth, &st.Agent.Replica, &st.Agent.HeadSeq)
+	if err != nil {
+		return hub.Store{}, err
+	}
+	st.Agent.LastSeen = last
+	st.Agent.SeqLag = max(st.Agent.HeadSeq-st.Agent.AppliedSeq, 0)
+	return st, nil
+}
+
+func loadStore(ctx context.Context, q sqlx.QueryerContext, id int64) (hub.Store, error) {
+	st, err := scanStore(q.QueryRowxContext(ctx, `SELECT `+storeCols+` FROM stores s LEFT JOIN store_seq q ON q.store_id = s.id WHERE s.id = $1`, id))
+	if isNoRows(err) {
+		return hub.Store{}, hub.Errorf(hub.ENOTFOUND, "Store %d not found.", id)
+	}
+	return st, err
+}
+
+// Stores lists every store with its agent state.
+func (s *StoreService) Stores(ctx context.Context) ([]hub.Store, error) {
+	defer s.db.observe("stores", time.Now())
+	rows, err := s.db.db.QueryContext(ctx, `SELECT `+storeCols+` FROM stores s LEFT JOIN store_seq q ON q.store_id = s.id ORDER BY s.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list stores: %w", err)
+	}
+	defer rows.Close()
+	out := []hub.Store{}
+	for rows.Next() {
+		st, err := scanStore(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list stores: %w", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list stores: %w", err)
+	}
+	return out, nil
+}
+
+// Store returns one store.
+func (s *StoreService) Store(ctx context.Context, id int64) (hub.Store, error) {
+	defer s.db.observe("store", time.Now())
+	st, err := loadStore(ctx, s.db.db, id)
+	if err != nil {
+		return hub.Store{}, fmt.Errorf("load store %d: %w", id, translate(err))
+	}
+	return st, nil
+}
+
+// Update changes a store's policy and buffer; its targets move with it (as
+// events).
+func (s *StoreService) Update(ctx context.Context, id int64, policy hub.Policy, buffer int64) (hub.Store, error) {
+	if !policy.Valid() {
+		return hub.Store{}, hub.FieldErrorf("policy", hub.EINVALID, "Policy must be mirror or allocate.")
+	}
+	if buffer < 0 {
+		return hub.Store{}, hub.FieldErrorf("buffer", hub.EINVALID, "Buffer must not be negative.")
+	}
+	var st hub.Store
+	err := s.db.tx(ctx, "update_store", nil, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockStores); err != nil {
+			return fmt.Errorf("lock stores: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE stores SET policy = $2, buffer = $3 WHERE id = $1`, id, policy, buffer)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", id)
+		}
+		if err := retarget(ctx, tx, id, true); err != nil {
+			return err
+		}
+		st, err = loadStore(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return hub.Store{}, fmt.Errorf("update store %d: %w", id, translate(err))
+	}
+	return st, nil
+}
+
+// Revoke disables a store and its credential at once.
+func (s *StoreService) Revoke(ctx context.Context, id int64) error {
+	err := s.db.tx(ctx, "revoke_store", nil, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockStores); err != nil {
+			return fmt.Errorf("lock stores: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE stores SET status = 'revoked', revoked_at = COALESCE(revoked_at, now()), connected = false WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", id)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM store_credentials WHERE store_id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("revoke store %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// CreateEnrolmentToken returns a one-use join token valid for ttl.
+func (s *StoreService) CreateEnrolmentToken(ctx context.Context, ttl time.Duration) (string, time.Time, error) {
+	defer s.db.observe("create_enrolment_token", time.Now())
+	if ttl <= 0 {
+		return "", time.Time{}, hub.FieldErrorf("ttl", hub.EINVALID, "The token lifetime must be positive.")
+	}
+	tok, hash := newToken(JoinTokenPrefix)
+	var exp time.Time
+	if err := s.db.db.GetContext(ctx, &exp, `INSERT INTO enrolment_tokens (token_hash, expires_at) VALUES ($1, now() + $2 * interval '1 microsecond') RETURNING expires_at`,
+		hash, ttl.Microseconds()); err != nil {
+		return "", time.Time{}, fmt.Errorf("create enrolment token: %w", err)
+	}
+	return tok, exp, nil
+}
+
+// Enrol spends a join token and creates the store. A rejected store (bad
+// input, taken name) leaves the token unspent.
+func (s *StoreService) Enrol(ctx context.Context, joinToken string, ns hub.NewStore) (hub.Store, string, error) {
+	if err := checkNewStore(&ns); err != nil {
+		return hub.Store{}, "", err
+	}
+	var st hub.Store
+	var cred string
+	err := s.db.tx(ctx, "enrol", nil, func(tx *sqlx.Tx) error {
+		var hash string
+		err := tx.GetContext(ctx, &hash, `UPDATE enrolment_tokens SET used_at = now()
+			WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING token_hash`, hashToken(joinToken))
+		if isNoRows(err) {
+			return hub.Errorf(hub.EUNAUTHORIZED, "Unknown, used or expired enrolment token.")
+		} else if err != nil {
+			return fmt.Errorf("spend token: %w", err)
+		}
+		st, cred, err = createStore(ctx, tx, ns)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE enrolment_tokens SET store_id = $2 WHERE token_hash = $1`, hash, st.ID)
+		return err
+	})
+	if err != nil {
+		return hub.Store{}, "", fmt.Errorf("enrol store %q: %w", ns.Name, translateStoreErr(err))
+	}
+	return st, cred, nil
+}
+
+// AuthenticateAgent returns the active store owning the credential.
+func (s *StoreService) AuthenticateAgent(ctx context.Context, token string) (hub.Store, error) {
+	defer s.db.observe("authenticate_agent", time.Now())
+	var id int64
+	err := s.db.db.GetContext(ctx, &id, `SELECT c.store_id FROM store_credentials c JOIN stores s ON s.id = c.store_id
+		WHERE c.token_hash = $1 AND s.status = 'active'`, hashToken(token))
+	if isNoRows(err) {
+		return hub.Store{}, hub.Errorf(hub.EUNAUTHORIZED, "Invalid agent credential.")
+	} else if err != nil {
+		return hub.Store{}, fmt.Errorf("authenticate agent: %w", err)
+	}
+	st, err := loadStore(ctx, s.db.db, id)
+	if err != nil {
+		return hub.Store{}, fmt.Errorf("authenticate agent: %w", translate(err))
+	}
+	return st, nil
+}
+
+// RecordAgentState stores what the hub last heard from an agent. HeadSeq and
+// SeqLag are derived and ignored.
+func (s *StoreService) RecordAgentState(ctx context.Context, storeID int64, a hub.AgentState) error {
+	defer s.db.observe("record_agent_state", time.Now())
+	res, err := s.db.db.ExecContext(ctx, `UPDATE stores SET connected = $2, last_seen = $3, applied_seq = $4, outbox_depth = $5, replica = $6 WHERE id = $1`,
+		storeID, a.Connected, a.LastSeen, a.AppliedSeq, a.OutboxDepth, a.Replica)
+	if err != nil {
+		return fmt.Errorf("record agent state %d: %w", storeID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("record agent state %d: %w", storeID, hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID))
+	}
+	return nil
+}
