@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/web"
+	"github.com/stockwire/stockwire/shared/envflag"
+)
+
+// client calls a running hub's API with the admin token.
+type client struct {
+	Hub        string
+	AdminToken string
+	HTTP       *http.Client
+}
+
+// clientFlags adds --hub and --admin-token to fs.
+func clientFlags(fs *flag.FlagSet, c *client) {
+	fs.StringVar(&c.Hub, "hub", "http://127.0.0.1:8080", "hub base URL")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API token")
+}
+
+// parseClient parses fs and the environment and checks the client config.
+func parseClient(fs *flag.FlagSet, c *client, args []string, lookup func(string) (string, bool)) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := envflag.Apply(fs, envPrefix, lookup); err != nil {
+		return err
+	}
+	if c.AdminToken == "" {
+		return errors.New("--admin-token (or STOCKWIRE_ADMIN_TOKEN) is required")
+	}
+	u, err := url.Parse(c.Hub)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--hub %q must be an http:// or https:// URL", c.Hub)
+	}
+	c.Hub = strings.TrimRight(c.Hub, "/")
+	c.HTTP = &http.Client{Timeout: 60 * time.Second}
+	return nil
+}
+
+// do sends a request and decodes a 2xx JSON answer into out (if not nil).
+// An error answer becomes a *hub.Error.
+func (c *client) do(ctx context.Context, method, path, ctype string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.Hub+path, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb web.ErrorBody
+		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
+			msg := eb.Error.Message
+			for _, l := range eb.Error.Lines {
+				msg += fmt.Sprintf("\n  line %d: %s", l.Line, l.Message)
+			}
+			return &hub.Error{Code: eb.Error.Code, Message: msg, Field: eb.Error.Field}
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func (c *client) doJSON(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	ctype := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body, ctype = bytes.NewReader(b), "application/json"
+	}
+	return c.do(ctx, method, path, ctype, body, out)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	const use = "usage: hub stores add|list|revoke [flags]"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, use)
+		return errors.New("missing stores command")
+	}
+	var c client
+	fs := flag.NewFlagSet("hub stores "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	clientFlags(fs, &c)
+	switch args[0] {
+	case "add":
+		var name, u, policy string
+		var buffer int64
+		fs.StringVar(&name, "name", "", "store name (unique)")
+		fs.StringVar(&u, "url", "", "store URL")
+		fs.StringVar(&policy, "policy", "mirror", "mirror or allocate")
+		fs.Int64Var(&buffer, "buffer", 0, "units held back from this store")
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores add --name N --url U [flags]\n\nAdd a store and print its agent credential (shown once).")
+		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
+			return err
+		}
+		var out web.CreatedStore
+		if err := c.doJSON(ctx, "POST", "/api/v1/stores", map[string]any{"name": name, "url": u, "policy": policy, "buffer": buffer}, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "store %d created\nagent token (shown once): %s\n", out.ID, out.Token)
+		return nil
+	case "list":
+		var asJSON bool
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores list [flags]\n\nList stores with their agent state.")
+		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
+			return err
+		}
+		var out web.StoreList
+		if err := c.doJSON(ctx, "GET", "/api/v1/stores", nil, &out); err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(stdout, out)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tPOLICY\tBUFFER\tSTATUS\tAGENT\tLAG\tURL")
+		for _, s := range out.Stores {
+			agent := "offline"
+			if s.Agent.Connected {
+				agent = "online"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", s.ID, s.Name, s.Policy, s.Buffer, s.Status, agent, s.Agent.SeqLag, s.URL)
+		}
+		return tw.Flush()
+	case "revoke":
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores revoke [flags] ID\n\nRevoke a store and its agent credential at once.")
+		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if fs.NArg() != 1 || err != nil || id < 1 {
+			return errors.New("want one store ID")
+		}
+		if err := c.doJSON(ctx, "DELETE", "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "store %d revoked\n", id)
+		return nil
+	}
+	fmt.Fprintln(stderr, use)
+	return fmt.Errorf("unknown stores command %q", args[0])
+}
+
+func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	const use = "usage: hub stock set|show|import [flags]"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, use)
+		return errors.New("missing stock command")
+	}
+	var c client
+	fs := flag.NewFlagSet("hub stock "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	clientFlags(fs, &c)
+	switch args[0] {
+	case "set":
+		var sku, loc string
+		var onHand int64
+		fs.StringVar(&sku, "sku", "", "SKU")
+		fs.StringVar(&loc, "location", "main", "location (warehouse)")
+		fs.Int64Var(&onHand, "on-hand", -1, "physical count")
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stock set --sku S --on-hand N [--location L] [flags]\n\nRecord a physical count.")
+		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
+			return err
+		}
+		if sku == "" || onHand < 0 {
+			return errors.New("--sku and a non-negative --on-hand are required")
+		}
+		var out hub.SKUStock
+		path := "/api/v1/skus/" + url.PathEscape(sku) + "/locations/" + url.PathEscape(loc)
+		if err := c.doJSON(ctx, "PUT", path, map[string]int64{"on_hand": onHand}, &out); err != nil {
+			return err
+		}
+		return printJSON(stdout, out)
+	case "show":
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stock show [flags] SKU\n\nShow one SKU's stock, locations and store targets.")
+		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return errors.New("want one SKU")
+		}
+		var out hub.SKUStock
+		if err := c.doJSON(ctx, "GET", "/api/v1/skus/"+url.PathEscape(fs.Arg(0)), nil, &out); err != nil {
+			return err
+		}
+		return printJSON(stdout, out)
+	case "import":
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stock import [flags] FILE.csv|-\n\nImport sku,location,on_hand counts, all or nothing.")
+		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return errors.New("want one CSV file (- for stdin)")
+		}
+		var r io.Reader = os.Stdin
+		if name := fs.Arg(0); name != "-" {
+			f, err := os.Open(name)
+			if err != nil {
+				return fmt.Errorf("open import: %w", err)
+			}
+			defer f.Close()
+			r = f
+		}
+		var out web.ImportResult
+		if err := c.do(ctx, "POST", "/api/v1/stock/import", "text/csv", r, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "imported %d counts\n", out.Imported)
+		return nil
+	}
+	fmt.Fprintln(stderr, use)
+	return fmt.Errorf("unknown stock command %q", args[0])
+}

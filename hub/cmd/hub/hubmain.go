@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/hub/postgres"
+	"github.com/stockwire/stockwire/hub/web"
+	"github.com/stockwire/stockwire/shared/envflag"
+)
+
+// envPrefix prefixes every flag's environment variable.
+const envPrefix = "STOCKWIRE_"
+
+// Config is what `hub serve` and `hub migrate` need.
+type Config struct {
+	// Listen is the HTTP address. Defaults to 127.0.0.1:8080.
+	Listen string
+	// DataDir holds the private PostgreSQL cluster (under pg/) when
+	// DatabaseURL is empty. Defaults to ./stockwire-data.
+	DataDir string
+	// DatabaseURL is a PostgreSQL DSN. Empty starts a private cluster.
+	DatabaseURL string
+	// AdminToken is the admin API token. Empty keeps the stored one, or
+	// generates one on first start and prints it once to stderr.
+	AdminToken string
+	// LogFormat is json (default) or text; LogLevel debug, info, warn or
+	// error.
+	LogFormat, LogLevel string
+	// TLSCert and TLSKey serve HTTPS when both are set.
+	TLSCert, TLSKey string
+	// ReplicaName names this process in agent state. Defaults to the host
+	// name.
+	ReplicaName string
+	// ShutdownTimeout bounds the graceful HTTP shutdown. Defaults to 10s.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		DataDir:         "./stockwire-data",
+		LogFormat:       "json",
+		LogLevel:        "info",
+		ReplicaName:     host,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.Listen == "":
+		return errors.New("config: --listen is required")
+	case c.DatabaseURL == "" && c.DataDir == "":
+		return errors.New("config: --data-dir is required without --database-url")
+	case c.LogFormat != "json" && c.LogFormat != "text":
+		return fmt.Errorf("config: --log-format must be json or text, not %q", c.LogFormat)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("config: --tls-cert and --tls-key go together")
+	case c.ShutdownTimeout <= 0:
+		return errors.New("config: --shutdown-timeout must be positive")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("config: --log-level: %w", err)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("config: --listen %q: %w", c.Listen, err)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("unknown level %q", s)
+	}
+	return l, nil
+}
+
+// Main is the hub process: its config and everything it opened, in build
+// order. Fields are set by Run; Close releases them in reverse.
+type Main struct {
+	Config Config
+	// Stderr receives the generated admin token. Defaults to os.Stderr.
+	Stderr io.Writer
+	// LookupEnv reads the environment. Defaults to os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Cluster  *pgcluster.Cluster // nil with a database URL
+	DB       *postgres.DB
+
+	Inventory hub.InventoryService
+	Stores    hub.StoreService
+	Orders    hub.OrderService
+	Events    hub.EventService
+	Admin     *postgres.AdminAuth
+
+	// Link is closed after the HTTP server and before the database; the
+	// agent link (hub/agentws) goes here. See wireLink.
+	Link io.Closer
+
+	Web *web.Server
+
+	ln       net.Listener
+	srv      *http.Server
+	serveErr chan error
+	closers  []func() error // in build order; guarded by closeMu
+	closeMu  sync.Mutex
+}
+
+// NewMain returns a Main with the default config.
+func NewMain() *Main {
+	return &Main{Config: DefaultConfig(), Stderr: os.Stderr, LookupEnv: os.LookupEnv}
+}
+
+// ParseFlags reads `hub serve` flags, then the environment for those not
+// given.
+func (m *Main) ParseFlags(args []string) error { return m.parseFlags("serve", args) }
+
+func (m *Main) parseFlags(cmd string, args []string) error {
+	fs := flag.NewFlagSet("hub "+cmd, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	c := &m.Config
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the private PostgreSQL cluster, used without --database-url")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (also DATABASE_URL); empty runs a private cluster in --data-dir")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	synopsis := "usage: hub migrate [flags]\n\nApply the database schema and exit."
+	if cmd == "serve" {
+		synopsis = "usage: hub serve [flags]\n\nRun the hub: HTTP API under /api/v1, agent link at /v1/agent, /metrics."
+		fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP listen address")
+		fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "admin API token; empty keeps the stored one or generates one, printed once")
+		fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (with --tls-key)")
+		fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (with --tls-cert)")
+		fs.StringVar(&c.ReplicaName, "replica-name", c.ReplicaName, "name of this hub process in agent state")
+		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit")
+	}
+	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := envflag.Apply(fs, envPrefix, m.LookupEnv); err != nil {
+		return err
+	}
+	if c.DatabaseURL == "" {
+		if v, ok := m.LookupEnv("DATABASE_URL"); ok {
+			c.DatabaseURL = v
+		}
+	}
+	return c.Validate()
+}
+
+func (m *Main) onClose(fn func() error) {
+	m.closeMu.Lock()
+	m.closers = append(m.closers, fn)
+	m.closeMu.Unlock()
+}
+
+// open builds logger, registry, cluster (if needed) and database, and
+// migrates.
+func (m *Main) open(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	level, _ := parseLevel(m.Config.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if m.Config.LogFormat == "text" {
+		m.Logger = slog.New(slog.NewTextHandler(m.Stderr, opts))
+	} else {
+		m.Logger = slog.New(slog.NewJSONHandler(m.Stderr, opts))
+	}
+
+	m.Registry = prometheus.NewRegistry()
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+
+	dsn := m.Config.DatabaseURL
+	if dsn == "" {
+		dir := filepath.Join(m.Config.DataDir, "pg")
+		c, err := pgcluster.Start(ctx, dir, m.Logger.With("component", "pgcluster"), pgcluster.WithFsync(true))
+		if err != nil {
+			return fmt.Errorf("start private postgres in %s: %w", dir, err)
+		}
+		m.Cluster = c
+		m.onClose(c.Stop)
+		if err := c.CreateDatabase(ctx, "stockwire"); err != nil {
+			return fmt.Errorf("create database stockwire: %w", err)
+		}
+		dsn = c.DSN("stockwire")
+		m.Logger.Info("private postgres started", "data_dir", dir, "socket_dir", c.SockDir)
+	}
+	db, err := postgres.Open(ctx, dsn, m.Logger)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	m.onClose(db.Close)
+	if err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Migrate opens the database, applies the schema and returns.
+func (m *Main) Migrate(ctx context.Context) error {
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	m.Logger.Info("database migrated")
+	return nil
+}
+
+// Run builds everything, listens and starts serving, then returns. Addr
+// gives the bound address; Close stops.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.open(ctx); err != nil {
+		return err
+	}
+	if err := m.DB.Register(m.Registry); err != nil {
+		return fmt.Errorf("register database metrics: %w", err)
+	}
+
+	m.Inventory = postgres.NewInventoryService(m.DB)
+	m.Stores = postgres.NewStoreService(m.DB)
+	m.Orders = postgres.NewOrderService(m.DB)
+	m.Events = postgres.NewEventService(m.DB)
+	m.Admin = postgres.NewAdminAuth(m.DB)
+
+	generated, err := m.Admin.Ensure(ctx, m.Config.AdminToken)
+	if err != nil {
+		return fmt.Errorf("ensure admin token: %w", err)
+	}
+	if generated != "" {
+		// Shown once, never logged.
+		fmt.Fprintf(m.Stderr, "\nGenerated admin token (shown once, store it now):\n\n    %s\n\n", generated)
+	}
+
+	m.Web = web.NewServer(m.Logger.With("component", "web"), m.Registry)
+	m.Web.Inventory, m.Web.Stores, m.Web.Orders, m.Web.Admin = m.Inventory, m.Stores, m.Orders, m.Admin
+	m.Web.Ready = m.DB.Ping
+
+	if err := m.wireLink(ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", m.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
+	}
+	m.ln = ln
+	m.srv = &http.Server{
+		Handler:           m.Web,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.serveErr = make(chan error, 1)
+	tls := m.Config.TLSCert != ""
+	go func() {
+		var err error
+		if tls {
+			err = m.srv.ServeTLS(ln, m.Config.TLSCert, m.Config.TLSKey)
+		} else {
+			err = m.srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		m.serveErr <- err
+	}()
+	m.onClose(m.shutdownHTTP)
+	m.Logger.Info("hub listening", "addr", ln.Addr().String(), "tls", tls, "replica", m.Config.ReplicaName)
+	return nil
+}
+
+// wireLink is where the lead wires the agent link (hub/agentws): build it
+// from m.Stores, m.Events, m.Orders, m.Logger, m.Registry and
+// m.Config.ReplicaName, set m.Web.AgentHandler and m.Web.OnRevoke, start
+// m.DB.Listen for change notifications, and set m.Link so Close shuts it
+// down after the HTTP server and before the database.
+func (m *Main) wireLink(ctx context.Context) error {
+	// --- agent link: wired by the lead ---
+	if m.Link != nil {
+		m.onClose(m.Link.Close)
+	}
+	return nil
+}
+
+// shutdownHTTP stops accepting, waits for requests up to ShutdownTimeout,
+// and waits for the serve goroutine.
+func (m *Main) shutdownHTTP() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	err := m.srv.Shutdown(ctx)
+	if err != nil {
+		m.srv.Close()
+	}
+	if serr := <-m.serveErr; serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	return nil
+}
+
+// Addr is the bound listen address, valid after Run.
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Close releases everything in reverse build order: HTTP server, link,
+// database, private cluster. It is idempotent.
+func (m *Main) Close() error {
+	m.closeMu.Lock()
+	closers := m.closers
+	m.closers = nil
+	m.closeMu.Unlock()
+	var errs []error
+	for i := len(closers) - 1; i >= 0; i-- {
+		if err := closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m.Logger != nil && len(closers) > 0 {
+		m.Logger.Info("hub stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// version describes the build from its embedded information.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "hub (unknown build)"
+	}
+	v := bi.Main.Version
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	parts := []string{"hub", v}
+	if rev != "" {
+		parts = append(parts, "rev "+rev+dirty)
+	}
+	return strings.Join(append(parts, bi.GoVersion), " ")
+}
