@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/agentws"
 	"github.com/stockwire/stockwire/hub/pgcluster"
 	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/hub/web"
@@ -301,18 +302,64 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// wireLink is where the lead wires the agent link (hub/agentws): build it
-// from m.Stores, m.Events, m.Orders, m.Logger, m.Registry and
-// m.Config.ReplicaName, set m.Web.AgentHandler and m.Web.OnRevoke, start
-// m.DB.Listen for change notifications, and set m.Link so Close shuts it
-// down after the HTTP server and before the database.
+// wireLink builds the agent link (hub/agentws), mounts it, and feeds it the
+// change notifications of every replica (PostgreSQL LISTEN). It also prunes
+// old store events. Close shuts it down after the HTTP server and before
+// the database.
 func (m *Main) wireLink(ctx context.Context) error {
-	// --- agent link: wired by the lead ---
-	if m.Link != nil {
-		m.onClose(m.Link.Close)
-	}
+	link := agentws.NewServer(m.Stores, m.Events, m.Orders, m.Logger.With("component", "agentws"), m.Registry)
+	link.Replica = m.Config.ReplicaName
+	m.Web.AgentHandler = link
+	m.Web.OnRevoke = link.Disconnect
+
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := m.DB.Listen(lctx, link.Notify); err != nil && lctx.Err() == nil {
+			m.Logger.Error("listen for stock changes", "error", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		m.pruneEvents(lctx)
+	}()
+	m.Link = closerFunc(func() error {
+		cancel()
+		wg.Wait()
+		return link.Close()
+	})
+	m.onClose(m.Link.Close)
 	return nil
 }
+
+// pruneEvents keeps the newest events of each store; an agent further
+// behind gets a snapshot instead of a replay.
+func (m *Main) pruneEvents(ctx context.Context) {
+	events, ok := m.Events.(*postgres.EventService)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := events.Prune(ctx, 100_000); err != nil && ctx.Err() == nil {
+				m.Logger.Warn("prune store events", "error", err)
+			} else if n > 0 {
+				m.Logger.Info("pruned store events", "deleted", n)
+			}
+		}
+	}
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // shutdownHTTP stops accepting, waits for requests up to ShutdownTimeout,
 // and waits for the serve goroutine.
