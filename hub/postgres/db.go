@@ -66,7 +66,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	sdb, err := sqlx.Open("postgres", dsn)
+	sdb, err := sqlx.Open("postgres", withBinaryParameters(dsn))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -78,6 +78,22 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
 	return &DB{db: sdb, dsn: dsn, logger: logger, MaxRetries: 5}, nil
+}
+
+// withBinaryParameters turns on lib/pq's binary_parameters, which sends
+// parse, bind and execute in one round trip instead of two. Every []byte
+// parameter is then sent as binary, so text and JSON go as strings.
+func withBinaryParameters(dsn string) string {
+	if strings.Contains(dsn, "binary_parameters") {
+		return dsn
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if strings.Contains(dsn, "?") {
+			return dsn + "&binary_parameters=yes"
+		}
+		return dsn + "?binary_parameters=yes"
+	}
+	return strings.TrimSpace(dsn) + " binary_parameters=yes"
 }
 
 // Close closes the pool.

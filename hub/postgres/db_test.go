@@ -15,12 +15,20 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // MustOpen opens a fresh migrated database.
 func MustOpen(tb testing.TB) *postgres.DB {
 	tb.Helper()
-	db, err := postgres.Open(context.Background(), pgtest.NewDB(tb), pgtest.Logger(tb))
+	db, _ := MustOpenDSN(tb)
+	return db
+}
+
+// MustOpenDSN opens a fresh migrated database and returns its DSN too.
+func MustOpenDSN(tb testing.TB) (*postgres.DB, string) {
+	tb.Helper()
+	dsn := pgtest.NewDB(tb)
+	db, err := postgres.Open(context.Background(), dsn, pgtest.Logger(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	return db
+	return db, dsn
 }
 
 func TestDB_MigrateConcurrently(t *testing.T) {

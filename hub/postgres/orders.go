@@ -138,7 +138,7 @@ func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hu
 	}
 	var raw any
 	if len(r.Raw) > 0 {
-		raw = []byte(r.Raw)
+		raw = string(r.Raw)
 	}
 	var out hub.Order
 	err := s.db.tx(ctx, "apply_order_report", nil, func(tx *sqlx.Tx) error {

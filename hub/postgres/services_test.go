@@ -12,6 +12,7 @@ import (
 
 // env is one fresh database with every service.
 type env struct {
+	dsn    string
 	db     *postgres.DB
 	inv    *postgres.InventoryService
 	stores *postgres.StoreService
@@ -22,9 +23,9 @@ type env struct {
 
 func MustEnv(tb testing.TB) *env {
 	tb.Helper()
-	db := MustOpen(tb)
+	db, dsn := MustOpenDSN(tb)
 	return &env{
-		db: db, inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
+		dsn: dsn, db: db, inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
 		orders: postgres.NewOrderService(db), events: postgres.NewEventService(db), admin: postgres.NewAdminAuth(db),
 	}
 }
@@ -98,7 +99,7 @@ func TestOrderService_OwnSaleNotEchoed(t *testing.T) {
 
 	// New SKU: an event for every active store with delta = target.
 	for _, c := range []struct {
-		store        hub.Store
+		store       hub.Store
 		delta, targ int64
 	}{{a, 10, 10}, {b, 8, 8}} {
 		ev := e.MustEvents(t, c.store.ID)
