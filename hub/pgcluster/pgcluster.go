@@ -86,6 +86,11 @@ func Start(ctx context.Context, dir string, logger *slog.Logger, opts ...Option)
 		c.cred = cred
 	}
 
+	// Parents we create must let the postgres user through (as root the
+	// server runs as postgres); the data dir itself stays private.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
