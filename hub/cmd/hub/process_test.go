@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/internal/pgtest"
+	"github.com/stockwire/stockwire/shared/launch"
+)
+
+// TestBinary_GracefulShutdown runs the real binary configured from the
+// environment only, and stops it with SIGTERM: it must exit 0 after closing
+// everything.
+func TestBinary_GracefulShutdown(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	build := exec.CommandContext(ctx, "go", "build", "-o", dir, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := launch.Start("hub", filepath.Join(dir, "hub"), []string{"serve"}, []string{
+		"DATABASE_URL=" + pgtest.NewDB(t),
+		"STOCKWIRE_LISTEN=" + addr,
+		"STOCKWIRE_ADMIN_TOKEN=" + testAdminToken,
+		"STOCKWIRE_LOG_FORMAT=text",
+	}, filepath.Join(dir, "hub.log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	if err := p.WaitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "PUT", "http://"+addr+"/api/v1/skus/A/locations/main", strings.NewReader(`{"on_hand":3}`))
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("set count status=%d", resp.StatusCode)
+	}
+	p.Stop(30 * time.Second)
+	_, werr := p.Exited()
+	logText, _ := os.ReadFile(p.Log)
+	if werr != nil {
+		t.Fatalf("exit: %v\n%s", werr, logText)
+	}
+	if !strings.Contains(string(logText), "hub stopped") {
+		t.Fatalf("no shutdown line in log:\n%s", logText)
+	}
+	if strings.Contains(string(logText), testAdminToken) {
+		t.Fatal("the admin token was logged")
+	}
+}
+
+// TestMain_PrivateCluster runs Main without a database URL: it starts its
+// own PostgreSQL in --data-dir, and the data survives a restart.
+func TestMain_PrivateCluster(t *testing.T) {
+	t.Parallel()
+	// initdb refuses root and runs as postgres, which needs to reach the
+	// directory: t.TempDir parents are root-only.
+	root, err := os.MkdirTemp("/tmp", "swhubtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(root, 0o755)
+	t.Cleanup(func() { os.RemoveAll(root) })
+
+	start := func(t *testing.T) (*Main, *syncBuffer) {
+		m := NewMain()
+		stderr := &syncBuffer{}
+		m.Stderr = stderr
+		m.Config.Listen = "127.0.0.1:0"
+		m.Config.DataDir = root
+		m.Config.LogFormat = "text"
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if err := m.Run(ctx); err != nil {
+			m.Close()
+			t.Fatalf("run: %v\n%s", err, stderr)
+		}
+		return m, stderr
+	}
+	m, stderr := start(t)
+	tok := strings.Fields(stderr.String()[strings.Index(stderr.String(), "swadm_"):])[0]
+	base := "http://" + m.Addr()
+	lookup := env(map[string]string{"STOCKWIRE_HUB": base, "STOCKWIRE_ADMIN_TOKEN": tok})
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"stock", "set", "--sku", "A", "--on-hand", "9"}, &out, &errOut, lookup); err != nil {
+		t.Fatalf("stock set: %v %s", err, errOut.String())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m, stderr = start(t)
+	defer m.Close()
+	if strings.Contains(stderr.String(), "swadm_") {
+		t.Fatal("a second admin token was generated on restart")
+	}
+	lookup = env(map[string]string{"STOCKWIRE_HUB": "http://" + m.Addr(), "STOCKWIRE_ADMIN_TOKEN": tok})
+	out.Reset()
+	if err := run(t.Context(), []string{"stock", "show", "A"}, &out, &errOut, lookup); err != nil {
+		t.Fatalf("stock show: %v %s", err, errOut.String())
+	}
+	var st hub.SKUStock
+	if err := json.Unmarshal([]byte(out.String()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.OnHand, int64(9); got != want {
+		t.Fatalf("OnHand after restart=%d, want %d", got, want)
+	}
+}
