@@ -1,0 +1,380 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/stockwire/stockwire/hub"
+)
+
+func TestStoreService_CreateAuthRevoke(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	ctx := t.Context()
+	e.MustCount(t, "A1", "main", 10)
+	st, cred, err := e.stores.Create(ctx, hub.NewStore{Name: "eu", URL: "https://eu.example", Buffer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cred, "swa_") || st.Policy != hub.PolicyMirror || st.Status != hub.StoreActive {
+		t.Fatalf("store=%+v cred prefix %q", st, cred[:4])
+	}
+	// New store: targets for every SKU, no events, head 0.
+	head, targets, err := e.events.Snapshot(ctx, st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head != 0 || targets["A1"] != 9 {
+		t.Fatalf("head=%d targets=%v", head, targets)
+	}
+
+	t.Run("CredentialStoredHashed", func(t *testing.T) {
+		db, err := sql.Open("postgres", e.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM store_credentials WHERE token_hash = $1`, cred).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatal("credential stored in clear")
+		}
+	})
+	t.Run("Authenticate", func(t *testing.T) {
+		got, err := e.stores.AuthenticateAgent(ctx, cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != st.ID {
+			t.Fatalf("ID=%d, want %d", got.ID, st.ID)
+		}
+		_, err = e.stores.AuthenticateAgent(ctx, cred+"x")
+		wantCode(t, err, hub.EUNAUTHORIZED)
+		_, err = e.stores.AuthenticateAgent(ctx, "")
+		wantCode(t, err, hub.EUNAUTHORIZED)
+	})
+	t.Run("ErrConflict", func(t *testing.T) {
+		_, _, err := e.stores.Create(ctx, hub.NewStore{Name: "eu", URL: "https://other.example"})
+		wantCode(t, err, hub.ECONFLICT)
+	})
+	t.Run("ErrInvalid", func(t *testing.T) {
+		for _, ns := range []hub.NewStore{
+			{Name: "", URL: "https://x.example"},
+			{Name: "x", URL: "ftp://x.example"},
+			{Name: "x", URL: "https://x.example", Policy: "bogus"},
+			{Name: "x", URL: "https://x.example", Buffer: -1},
+		} {
+			_, _, err := e.stores.Create(ctx, ns)
+			wantCode(t, err, hub.EINVALID)
+		}
+		all, err := e.stores.Stores(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1 {
+			t.Fatalf("%d stores, want 1", len(all))
+		}
+	})
+	t.Run("UpdateMovesTargets", func(t *testing.T) {
+		up, err := e.stores.Update(ctx, st.ID, hub.PolicyMirror, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up.Buffer != 4 {
+			t.Fatalf("Buffer=%d", up.Buffer)
+		}
+		ev := e.MustEvents(t, st.ID)
+		if len(ev) != 1 || ev[0].Delta != -3 || ev[0].Target != 6 {
+			t.Fatalf("events=%+v", ev)
+		}
+		_, err = e.stores.Update(ctx, 999, hub.PolicyMirror, 0)
+		wantCode(t, err, hub.ENOTFOUND)
+	})
+	t.Run("AgentState", func(t *testing.T) {
+		now := time.Now().UTC().Truncate(time.Second)
+		if err := e.stores.RecordAgentState(ctx, st.ID, hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: 0, OutboxDepth: 3, Replica: "r1"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.stores.Store(ctx, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := got.Agent
+		if !a.Connected || a.LastSeen == nil || !a.LastSeen.Equal(now) || a.OutboxDepth != 3 || a.Replica != "r1" || a.HeadSeq != 1 || a.SeqLag != 1 {
+			t.Fatalf("agent=%+v", a)
+		}
+		wantCode(t, e.stores.RecordAgentState(ctx, 999, hub.AgentState{}), hub.ENOTFOUND)
+	})
+	t.Run("Revoke", func(t *testing.T) {
+		if err := e.stores.Revoke(ctx, st.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.stores.AuthenticateAgent(ctx, cred)
+		wantCode(t, err, hub.EUNAUTHORIZED)
+		got, err := e.stores.Store(ctx, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != hub.StoreRevoked {
+			t.Fatalf("Status=%v", got.Status)
+		}
+		wantCode(t, e.stores.Revoke(ctx, 999), hub.ENOTFOUND)
+		// A revoked store gets no more events.
+		before := len(e.MustEvents(t, st.ID))
+		e.MustCount(t, "A1", "main", 20)
+		if after := len(e.MustEvents(t, st.ID)); after != before {
+			t.Fatalf("revoked store got %d new events", after-before)
+		}
+	})
+}
+
+func TestStoreService_Enrol(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	ctx := t.Context()
+	tok, exp, err := e.stores.CreateEnrolmentToken(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok, "swj_") || time.Until(exp) < 59*time.Minute {
+		t.Fatalf("token prefix %q expires %v", tok[:4], exp)
+	}
+	ns := hub.NewStore{Name: "us", URL: "https://us.example", Policy: hub.PolicyMirror}
+
+	// Bad input and a taken name leave the token unspent.
+	_, _, err = e.stores.Enrol(ctx, tok, hub.NewStore{Name: "us", URL: "nope"})
+	wantCode(t, err, hub.EINVALID)
+	e.MustStore(t, "taken", 0)
+	_, _, err = e.stores.Enrol(ctx, tok, hub.NewStore{Name: "taken", URL: "https://us.example"})
+	wantCode(t, err, hub.ECONFLICT)
+
+	st, cred, err := e.stores.Enrol(ctx, tok, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.stores.AuthenticateAgent(ctx, cred); err != nil || got.ID != st.ID {
+		t.Fatalf("authenticate: %v %+v", err, got)
+	}
+	_, _, err = e.stores.Enrol(ctx, tok, hub.NewStore{Name: "us2", URL: "https://us.example"})
+	wantCode(t, err, hub.EUNAUTHORIZED) // used
+	_, _, err = e.stores.Enrol(ctx, "swj_bogus", hub.NewStore{Name: "us3", URL: "https://us.example"})
+	wantCode(t, err, hub.EUNAUTHORIZED)
+
+	short, exp, err := e.stores.CreateEnrolmentToken(ctx, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !time.Now().After(exp.Add(time.Millisecond)) { // same clock: poll past expiry
+	}
+	_, _, err = e.stores.Enrol(ctx, short, hub.NewStore{Name: "late", URL: "https://late.example"})
+	wantCode(t, err, hub.EUNAUTHORIZED)
+	_, _, err = e.stores.CreateEnrolmentToken(ctx, 0)
+	wantCode(t, err, hub.EINVALID)
+}
+
+func TestAdminAuth(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	ctx := t.Context()
+	wantCode(t, e.admin.CheckAdminToken(ctx, "anything"), hub.EUNAUTHORIZED)
+	gen, err := e.admin.Ensure(ctx, "")
+	if err != nil || gen == "" {
+		t.Fatalf("Ensure generated %q, %v", gen, err)
+	}
+	if err := e.admin.CheckAdminToken(ctx, gen); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := e.admin.Ensure(ctx, ""); err != nil || again != "" {
+		t.Fatalf("second Ensure=%q, %v; want nothing new", again, err)
+	}
+	if _, err := e.admin.Ensure(ctx, "my-own-admin-token-123"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.admin.CheckAdminToken(ctx, gen), hub.EUNAUTHORIZED)
+	if err := e.admin.CheckAdminToken(ctx, "my-own-admin-token-123"); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.admin.CheckAdminToken(ctx, ""), hub.EUNAUTHORIZED)
+}
+
+func TestInventoryService(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	ctx := t.Context()
+	st := e.MustStore(t, "a", 1)
+
+	t.Run("AdjustIdempotent", func(t *testing.T) {
+		e.MustCount(t, "P", "main", 5)
+		a := hub.Adjustment{SKU: "P", Location: "main", Delta: 3, Reason: "receipt", IdempotencyKey: "rcpt-1", Actor: "erp"}
+		first, err := e.inv.Adjust(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := e.inv.Adjust(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.ID != second.ID || first.After != 8 {
+			t.Fatalf("first=%+v second=%+v", first, second)
+		}
+		if s := e.MustStock(t, "P"); s.OnHand != 8 {
+			t.Fatalf("OnHand=%d, want 8", s.OnHand)
+		}
+		a.Delta = 4
+		_, err = e.inv.Adjust(ctx, a)
+		wantCode(t, err, hub.ECONFLICT)
+		_, err = e.inv.Adjust(ctx, hub.Adjustment{SKU: "P", Location: "main", Delta: -100})
+		wantCode(t, err, hub.EINVALID)
+		_, err = e.inv.Adjust(ctx, hub.Adjustment{SKU: "NOPE", Location: "main", Delta: -1})
+		wantCode(t, err, hub.ENOTFOUND)
+		if s := e.MustStock(t, "P"); s.OnHand != 8 {
+			t.Fatalf("OnHand=%d after rejected adjustments", s.OnHand)
+		}
+	})
+	t.Run("ImportAllOrNothing", func(t *testing.T) {
+		_, err := e.inv.Import(ctx, []hub.Count{{SKU: "I1", Location: "main", OnHand: 1}, {SKU: "I2", Location: "main", OnHand: -1}})
+		var he *hub.Error
+		if hub.ErrorCode(err) != hub.EINVALID || !asHubError(err, &he) || he.Field != "counts[1].on_hand" {
+			t.Fatalf("err=%v", err)
+		}
+		if _, err := e.inv.Stock(ctx, "I1"); hub.ErrorCode(err) != hub.ENOTFOUND {
+			t.Fatalf("I1 exists after failed import: %v", err)
+		}
+		n, err := e.inv.Import(ctx, []hub.Count{{SKU: "I1", Location: "main", OnHand: 1}, {SKU: "I2", Location: "east", OnHand: 2}, {SKU: "I1", Location: "east", OnHand: 4}})
+		if err != nil || n != 3 {
+			t.Fatalf("n=%d err=%v", n, err)
+		}
+		if s := e.MustStock(t, "I1"); s.OnHand != 5 || s.Targets[fmt.Sprint(st.ID)] != 4 {
+			t.Fatalf("I1=%+v", s)
+		}
+	})
+	t.Run("SafetyStock", func(t *testing.T) {
+		s, err := e.inv.SetSafetyStock(ctx, "P", 2, "admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Available != 6 || s.Targets[fmt.Sprint(st.ID)] != 5 {
+			t.Fatalf("stock=%+v", s)
+		}
+		_, err = e.inv.SetSafetyStock(ctx, "NOPE", 2, "admin")
+		wantCode(t, err, hub.ENOTFOUND)
+		_, err = e.inv.SetSafetyStock(ctx, "P", -1, "admin")
+		wantCode(t, err, hub.EINVALID)
+	})
+	t.Run("ListAndLedger", func(t *testing.T) {
+		page, err := e.inv.ListStock(ctx, hub.Page{Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != 2 || page[0].SKU != "I1" || page[1].SKU != "I2" {
+			t.Fatalf("page=%+v", page)
+		}
+		page, err = e.inv.ListStock(ctx, hub.Page{After: "I2", Limit: 2})
+		if err != nil || len(page) != 1 || page[0].SKU != "P" {
+			t.Fatalf("page=%+v err=%v", page, err)
+		}
+		led, err := e.inv.Ledger(ctx, "P", hub.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(led) != 3 || led[1].IdempotencyKey != "rcpt-1" || led[2].Quantity != "safety_stock" {
+			t.Fatalf("ledger=%+v", led)
+		}
+		_, err = e.inv.Ledger(ctx, "", hub.Page{After: "x"})
+		wantCode(t, err, hub.EINVALID)
+	})
+	t.Run("CountInvalid", func(t *testing.T) {
+		for _, c := range []hub.Count{{SKU: "", Location: "m"}, {SKU: "x", Location: ""}, {SKU: "x", Location: "m", OnHand: -1}, {SKU: " x", Location: "m"}} {
+			_, err := e.inv.SetCount(ctx, c)
+			wantCode(t, err, hub.EINVALID)
+		}
+	})
+	MustLedgerReplay(t, e)
+}
+
+func asHubError(err error, target **hub.Error) bool {
+	he, ok := err.(*hub.Error)
+	if ok {
+		*target = he
+	}
+	return ok
+}
+
+func TestEventService_Prune(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	ctx := t.Context()
+	st := e.MustStore(t, "a", 0)
+	for i := range 10 {
+		e.MustCount(t, "E", "main", int64(i+1))
+	}
+	if head, err := e.events.HeadSeq(ctx, st.ID); err != nil || head != 10 {
+		t.Fatalf("head=%d err=%v", head, err)
+	}
+	n, err := e.events.Prune(ctx, 4)
+	if err != nil || n != 6 {
+		t.Fatalf("pruned %d, err %v", n, err)
+	}
+	_, err = e.events.EventsAfter(ctx, st.ID, 3, 100)
+	wantCode(t, err, hub.ECONFLICT)
+	ev, err := e.events.EventsAfter(ctx, st.ID, 6, 100)
+	if err != nil || len(ev) != 4 || ev[0].Seq != 7 {
+		t.Fatalf("events=%+v err=%v", ev, err)
+	}
+	_, err = e.events.HeadSeq(ctx, 999)
+	wantCode(t, err, hub.ENOTFOUND)
+}
+
+func TestDB_ListenAndMetrics(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	reg := prometheus.NewRegistry()
+	if err := e.db.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	st := e.MustStore(t, "a", 0)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	got := make(chan []int64, 16)
+	done := make(chan error, 1)
+	go func() { done <- e.db.Listen(ctx, func(ids []int64) { got <- ids }) }()
+
+	// Notifications sent before LISTEN is active are lost, so keep making
+	// changes until one arrives.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	n := int64(0)
+loop:
+	for {
+		select {
+		case ids := <-got:
+			if len(ids) == 1 && ids[0] == st.ID {
+				break loop
+			}
+		case <-tick.C:
+			n++
+			e.MustCount(t, "L", "main", n)
+		case <-ctx.Done():
+			t.Fatal("no notification")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c := testutil.CollectAndCount(reg, "stockwire_hub_db_query_duration_seconds"); c == 0 {
+		t.Fatal("no query duration observed")
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+}
