@@ -71,6 +71,10 @@ func parseCounts(rd io.Reader) ([]hub.Count, error) {
 			return nil, fmt.Errorf("read import: %w", err)
 		}
 		line, _ := cr.FieldPos(0)
+		if first && len(rec) > 0 {
+			// Spreadsheets often start a UTF-8 CSV with a byte order mark.
+			rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
+		}
 		isHeader := first && len(rec) == 3 && strings.EqualFold(strings.TrimSpace(rec[0]), "sku") &&
 			strings.EqualFold(strings.TrimSpace(rec[2]), "on_hand")
 		first = false

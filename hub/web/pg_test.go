@@ -35,7 +35,9 @@ type pgServer struct {
 	ts     *httptest.Server
 }
 
-func MustPGServer(t *testing.T) *pgServer {
+func MustPGServer(t *testing.T) *pgServer { return mustPGServerB(t) }
+
+func mustPGServerB(t testing.TB) *pgServer {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 	db, err := postgres.Open(t.Context(), pgtest.NewDB(t), logger)

@@ -8,9 +8,11 @@ package web
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,11 +138,35 @@ func (s *Server) routes() {
 	s.handle("GET /api/v1/orders", true, s.handleListOrders)
 	s.handle("POST /api/v1/orders/{id}/fulfilment", true, s.handleFulfil)
 
-	// Everything else under the API gets a JSON 404.
-	s.mux.Handle("/", s.instrument("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
-	})))
+	// Everything else gets a JSON 404, or 405 when the path exists with
+	// other methods (the catch-all would otherwise hide the mux's 405).
+	s.mux.Handle("/", s.instrument("/", http.HandlerFunc(s.handleNoRoute)))
 }
+
+// routeMethods are the methods the API routes use.
+var routeMethods = []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete}
+
+func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range routeMethods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
+			Code: CodeMethodNotAllowed, Message: fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, strings.Join(allow, ", ")),
+		}})
+		return
+	}
+	s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
+}
+
+// CodeMethodNotAllowed is the error code of a 405 answer.
+const CodeMethodNotAllowed = "method_not_allowed"
 
 // handle registers an API handler, behind the admin check when admin is set,
 // instrumented under its pattern.

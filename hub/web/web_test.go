@@ -187,6 +187,7 @@ func inputErrorCases() []inputErrorCase {
 		{"StoreCredentialAuthenticated", "PUT", "/api/v1/skus/A/locations/main", "legacy-store-cred", `{"on_hand":1}`, 403, hub.EFORBIDDEN, ""},
 		{"UnknownSKU", "GET", "/api/v1/skus/NOPE", adminToken, ``, 404, hub.ENOTFOUND, "sku"},
 		{"UnknownRoute", "GET", "/api/v1/nothing", adminToken, ``, 404, hub.ENOTFOUND, ""},
+		{"WrongMethod", "POST", "/api/v1/skus", adminToken, `{}`, 405, web.CodeMethodNotAllowed, ""},
 		{"DuplicateStoreName", "POST", "/api/v1/stores", adminToken, `{"name":"taken","url":"https://a.example"}`, 409, hub.ECONFLICT, "name"},
 		{"BadPolicy", "POST", "/api/v1/stores", adminToken, `{"name":"s","url":"https://a.example","policy":"greedy"}`, 400, hub.EINVALID, "policy"},
 		{"BadURL", "POST", "/api/v1/stores", adminToken, `{"name":"s","url":"ftp://a"}`, 400, hub.EINVALID, "url"},
@@ -273,7 +274,7 @@ func TestServer_ImportLineNumbers(t *testing.T) {
 	}
 
 	t.Run("HeaderOptional", func(t *testing.T) {
-		resp, b := f.do(t, "POST", "/api/v1/stock/import", adminToken, "A,main,1\nB,back,2\n")
+		resp, b := f.do(t, "POST", "/api/v1/stock/import", adminToken, "\ufeffsku,location,on_hand\nA,main,1\nB,back,2\n")
 		if resp.StatusCode != 200 || !strings.Contains(string(b), `"imported":2`) {
 			t.Fatalf("status=%d: %s", resp.StatusCode, b)
 		}
