@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,6 +34,10 @@ var (
 	cluster  atomic.Pointer[pgcluster.Cluster]
 	startErr error
 	counter  atomic.Int64
+
+	fsyncMu      sync.Mutex
+	fsyncCluster *pgcluster.Cluster // guarded by fsyncMu
+	fsyncRoot    string             // guarded by fsyncMu
 )
 
 // Main starts the cluster, migrates the template, runs the tests, stops the
@@ -59,7 +64,42 @@ func run(m *testing.M) int {
 		cluster.Store(c)
 		defer c.Kill()
 	}
+	defer stopFsyncCluster()
 	return m.Run()
+}
+
+// FsyncCluster returns a second cluster of this binary with fsync on,
+// started on first use and stopped by Main: for benchmarks whose figures
+// must include durable commits.
+func FsyncCluster(tb testing.TB) *pgcluster.Cluster {
+	tb.Helper()
+	fsyncMu.Lock()
+	defer fsyncMu.Unlock()
+	if fsyncCluster != nil {
+		return fsyncCluster
+	}
+	root, err := os.MkdirTemp("/tmp", "swpgfsync")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	os.Chmod(root, 0o755)
+	c, err := Start(context.Background(), filepath.Join(root, "data"), true)
+	if err != nil {
+		os.RemoveAll(root)
+		tb.Fatalf("pgtest: start fsync cluster: %v", err)
+	}
+	fsyncCluster, fsyncRoot = c, root
+	return c
+}
+
+func stopFsyncCluster() {
+	fsyncMu.Lock()
+	defer fsyncMu.Unlock()
+	if fsyncCluster != nil {
+		fsyncCluster.Kill()
+		os.RemoveAll(fsyncRoot)
+		fsyncCluster = nil
+	}
 }
 
 // Start starts a cluster in dir with fsync on or off and migrates the
