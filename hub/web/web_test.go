@@ -410,3 +410,44 @@ func TestOpenAPI_MatchesRouter(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPI_RefsResolve checks every $ref of the document points at a
+// component it defines.
+func TestOpenAPI_RefsResolve(t *testing.T) {
+	t.Parallel()
+	var doc map[string]any
+	if err := json.Unmarshal(web.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	components := doc["components"].(map[string]any)
+	var walk func(v any)
+	n := 0
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				n++
+				parts := strings.Split(strings.TrimPrefix(ref, "#/components/"), "/")
+				if len(parts) != 2 {
+					t.Errorf("bad $ref %q", ref)
+					return
+				}
+				kind, _ := components[parts[0]].(map[string]any)
+				if _, ok := kind[parts[1]]; !ok {
+					t.Errorf("$ref %q does not resolve", ref)
+				}
+			}
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+	if n == 0 {
+		t.Fatal("no $ref found")
+	}
+}
