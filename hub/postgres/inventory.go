@@ -59,7 +59,7 @@ func (s *InventoryService) SetCount(ctx context.Context, c hub.Count) (hub.SKUSt
 		if err := st.setOnHand(c.SKU, c.Location, c.OnHand, ledgerRow{reason: countReason(c), actor: c.Actor}); err != nil {
 			return err
 		}
-		if _, err := st.finish(); err != nil {
+		if err := st.finish(); err != nil {
 			return err
 		}
 		out, err = loadStock(ctx, tx, c.SKU)
@@ -128,11 +128,12 @@ func (s *InventoryService) Adjust(ctx context.Context, a hub.Adjustment) (hub.Le
 		if err := st.writeOnHand(a.SKU, a.Location, before, before+a.Delta, ledgerRow{reason: reason, key: a.IdempotencyKey, actor: a.Actor}); err != nil {
 			return err
 		}
-		ids, err := st.finish()
-		if err != nil {
+		if err := st.finish(); err != nil {
 			return err
 		}
-		id = ids[0]
+		if err := tx.GetContext(ctx, &id, `SELECT currval('ledger_id_seq')`); err != nil {
+			return fmt.Errorf("read ledger id: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -167,7 +168,7 @@ func (s *InventoryService) SetSafetyStock(ctx context.Context, sku string, n int
 		}
 		if st.skus[sku].SafetyStock != n {
 			st.setSafety(sku, n, ledgerRow{reason: "safety_stock", actor: actor})
-			if _, err := st.finish(); err != nil {
+			if err := st.finish(); err != nil {
 				return err
 			}
 		}
@@ -205,8 +206,7 @@ func (s *InventoryService) Import(ctx context.Context, counts []hub.Count) (int,
 				return err
 			}
 		}
-		_, err = st.finish()
-		return err
+		return st.finish()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("import %d counts: %w", len(counts), translate(err))

@@ -142,16 +142,16 @@ func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hu
 	}
 	var out hub.Order
 	err := s.db.tx(ctx, "apply_order_report", nil, func(tx *sqlx.Tx) error {
-		st, err := newStockTx(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (store_id, woo_order_id)
-			SELECT id, $2 FROM stores WHERE id = $1 AND status = 'active' ON CONFLICT DO NOTHING`, storeID, r.WooOrderID); err != nil {
+		// The shared stores lock (see newStockTx) is taken by this first
+		// statement; the stores are read by later statements only.
+		st := newStockTxLocked(ctx, tx)
+		if _, err := tx.ExecContext(ctx, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3))
+			INSERT INTO orders (store_id, woo_order_id)
+			SELECT s.id, $2 FROM l, stores s WHERE s.id = $1 AND s.status = 'active' ON CONFLICT DO NOTHING`, storeID, r.WooOrderID, lockStores); err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
 		var o orderRow
-		err = tx.GetContext(ctx, &o, `SELECT `+orderCols+` FROM orders WHERE store_id = $1 AND woo_order_id = $2 FOR UPDATE`, storeID, r.WooOrderID)
+		err := tx.GetContext(ctx, &o, `SELECT `+orderCols+` FROM orders WHERE store_id = $1 AND woo_order_id = $2 FOR UPDATE`, storeID, r.WooOrderID)
 		if isNoRows(err) {
 			var status string
 			if err := tx.GetContext(ctx, &status, `SELECT status FROM stores WHERE id = $1`, storeID); isNoRows(err) {
@@ -165,11 +165,11 @@ func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hu
 
 		stale := !isNew && r.DateModified.Before(*o.DateModified)
 		dup := !isNew && r.DateModified.Equal(*o.DateModified) && r.Status == o.Status
-		if _, err := tx.ExecContext(ctx, `INSERT INTO order_status_history (order_id, status, date_modified, applied) VALUES ($1, $2, $3, $4)`,
-			o.ID, r.Status, r.DateModified, !stale && !dup); err != nil {
-			return fmt.Errorf("order history: %w", err)
-		}
 		if stale || dup {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO order_status_history (order_id, status, date_modified, applied) VALUES ($1, $2, $3, false)`,
+				o.ID, r.Status, r.DateModified); err != nil {
+				return fmt.Errorf("order history: %w", err)
+			}
 			lines, err := loadLines(ctx, tx, []int64{o.ID})
 			if err != nil {
 				return err
@@ -234,26 +234,28 @@ func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hu
 			for _, k := range skus {
 				st.local[k] = sign * qty[k]
 			}
-			if _, err := st.finish(); err != nil {
-				return err
-			}
 		}
 
 		o.Status, o.StockState, o.WooReduced, o.Number = r.Status, newState, reduced, r.Number
 		o.DateModified = &r.DateModified
-		if err := tx.GetContext(ctx, &o.UpdatedAt, `
-			WITH feed AS (UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos)
-			UPDATE orders SET number = $2, status = $3, stock_state = $4, woo_reduced = $5, date_modified = $6,
-				raw = COALESCE($7::jsonb, raw), updated_at = now(), feed_pos = (SELECT pos FROM feed)
-			WHERE id = $1 RETURNING updated_at`,
-			o.ID, o.Number, o.Status, o.StockState, o.WooReduced, r.DateModified, raw); err != nil {
-			return fmt.Errorf("update order: %w", err)
-		}
-		if replace {
-			if err := writeLines(ctx, tx, o.ID, !isNew, lines); err != nil {
-				return err
+		// The order row, its lines, its history and its feed position go
+		// into the last statement of the transaction.
+		st.tail = func(b *stmt) {
+			b.with("feed", `UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos`)
+			b.with("upd_order", `UPDATE orders SET number = `+b.arg(o.Number)+`, status = `+b.arg(o.Status)+`,
+				stock_state = `+b.arg(o.StockState)+`, woo_reduced = `+b.arg(o.WooReduced)+`, date_modified = `+b.arg(r.DateModified)+`,
+				raw = COALESCE(`+b.arg(raw)+`::jsonb, raw), updated_at = now(), feed_pos = (SELECT pos FROM feed)
+				WHERE id = `+b.arg(o.ID))
+			b.with("hist", `INSERT INTO order_status_history (order_id, status, date_modified, applied) VALUES (`+
+				b.arg(o.ID)+`, `+b.arg(r.Status)+`, `+b.arg(r.DateModified)+`, true)`)
+			if replace {
+				writeLines(b, o.ID, lines)
 			}
 		}
+		if err := st.finish(); err != nil {
+			return err
+		}
+		o.UpdatedAt = st.now
 		out = o.order(lines)
 		return nil
 	})
@@ -292,28 +294,25 @@ func applyTransition(st *stockTx, cur, next string, skus []string, qty map[strin
 	return nil
 }
 
-func writeLines(ctx context.Context, tx *sqlx.Tx, orderID int64, clear bool, lines []hub.OrderLine) error {
-	if clear {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM order_lines WHERE order_id = $1`, orderID); err != nil {
-			return fmt.Errorf("clear order lines: %w", err)
-		}
-	}
-	if len(lines) == 0 {
-		return nil
-	}
+// writeLines adds to b the replacement of the order's lines.
+func writeLines(b *stmt, orderID int64, lines []hub.OrderLine) {
 	n := len(lines)
 	skus, errs := make([]string, n), make([]string, n)
 	qty, pid, vid := make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, l := range lines {
 		skus[i], errs[i], qty[i], pid[i], vid[i] = l.SKU, l.Error, l.Quantity, l.ProductID, l.VariationID
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, line_no, sku, quantity, product_id, variation_id, error)
-		SELECT $1, ord, sku, qty, pid, vid, err
-		FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[]) WITH ORDINALITY AS v(sku, qty, pid, vid, err, ord)`,
-		orderID, pq.Array(skus), pq.Array(qty), pq.Array(pid), pq.Array(vid), pq.Array(errs)); err != nil {
-		return fmt.Errorf("write order lines: %w", err)
+	id := b.arg(orderID)
+	b.with("del_lines", `DELETE FROM order_lines WHERE order_id = `+id+` AND line_no > `+b.arg(n))
+	if n == 0 {
+		return
 	}
-	return nil
+	b.with("ins_lines", `INSERT INTO order_lines (order_id, line_no, sku, quantity, product_id, variation_id, error)
+		SELECT `+id+`, ord, sku, qty, pid, vid, err
+		FROM unnest(`+b.arg(pq.Array(skus))+`::text[], `+b.arg(pq.Array(qty))+`::bigint[], `+b.arg(pq.Array(pid))+`::bigint[], `+b.arg(pq.Array(vid))+`::bigint[], `+b.arg(pq.Array(errs))+`::text[])
+			WITH ORDINALITY AS v(sku, qty, pid, vid, err, ord)
+		ON CONFLICT (order_id, line_no) DO UPDATE SET sku = EXCLUDED.sku, quantity = EXCLUDED.quantity,
+			product_id = EXCLUDED.product_id, variation_id = EXCLUDED.variation_id, error = EXCLUDED.error`)
 }
 
 func loadLines(ctx context.Context, q sqlx.QueryerContext, ids []int64) (map[int64][]hub.OrderLine, error) {
@@ -409,16 +408,16 @@ func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) 
 		if err := applyTransition(st, o.StockState, hub.OrderStateFulfilled, skus, qty, ref, actor); err != nil {
 			return err
 		}
-		if _, err := st.finish(); err != nil {
+		o.StockState = hub.OrderStateFulfilled
+		st.tail = func(b *stmt) {
+			b.with("feed", `UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos`)
+			b.with("upd_order", `UPDATE orders SET stock_state = `+b.arg(o.StockState)+`, updated_at = now(),
+				feed_pos = (SELECT pos FROM feed) WHERE id = `+b.arg(o.ID))
+		}
+		if err := st.finish(); err != nil {
 			return err
 		}
-		o.StockState = hub.OrderStateFulfilled
-		if err := tx.GetContext(ctx, &o.UpdatedAt, `
-			WITH feed AS (UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos)
-			UPDATE orders SET stock_state = $2, updated_at = now(), feed_pos = (SELECT pos FROM feed) WHERE id = $1 RETURNING updated_at`,
-			o.ID, o.StockState); err != nil {
-			return fmt.Errorf("update order: %w", err)
-		}
+		o.UpdatedAt = st.now
 		out = o.order(m[o.ID])
 		return nil
 	})

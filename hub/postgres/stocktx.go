@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -64,6 +65,10 @@ type stockTx struct {
 
 	// notified lists the stores that got events, for the caller.
 	notified []int64
+	// tail, when set, adds the caller's own writes to the last statement.
+	tail func(b *stmt)
+	// now is the transaction's timestamp, set by publish.
+	now time.Time
 }
 
 func newStockTx(ctx context.Context, tx *sqlx.Tx) (*stockTx, error) {
@@ -72,7 +77,13 @@ func newStockTx(ctx context.Context, tx *sqlx.Tx) (*stockTx, error) {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, lockStores); err != nil {
 		return nil, fmt.Errorf("lock stores shared: %w", err)
 	}
-	return &stockTx{ctx: ctx, tx: tx, skus: map[string]*skuRow{}, changed: map[string]bool{}, local: map[string]int64{}}, nil
+	return newStockTxLocked(ctx, tx), nil
+}
+
+// newStockTxLocked is newStockTx for a caller that takes the shared stores
+// lock itself, before its first read of stores.
+func newStockTxLocked(ctx context.Context, tx *sqlx.Tx) *stockTx {
+	return &stockTx{ctx: ctx, tx: tx, skus: map[string]*skuRow{}, changed: map[string]bool{}, local: map[string]int64{}}
 }
 
 // lock locks the SKU rows (creating missing ones when create is set) in
@@ -177,9 +188,48 @@ func (s *stockTx) setSafety(sku string, n int64, l ledgerRow) {
 	s.ledger = append(s.ledger, l)
 }
 
-// finish writes the buffered changes, the ledger (returning the ledger ids
-// in order) and the events.
-func (s *stockTx) finish() ([]int64, error) {
+// stmt builds one statement out of common table expressions, numbering
+// its arguments.
+type stmt struct {
+	ctes []string
+	args []any
+}
+
+func (b *stmt) arg(v any) string {
+	b.args = append(b.args, v)
+	return "$" + strconv.Itoa(len(b.args))
+}
+
+func (b *stmt) with(name, body string) { b.ctes = append(b.ctes, name+" AS ("+body+")") }
+
+func (b *stmt) sql(main string) string {
+	if len(b.ctes) == 0 {
+		return main
+	}
+	return "WITH " + strings.Join(b.ctes, ",\n") + "\n" + main
+}
+
+// finish writes the buffered changes and the ledger, recomputes the targets
+// of the changed SKUs and writes the events, in two statements so that the
+// locks taken here are held briefly.
+func (s *stockTx) finish() error {
+	var changed []string
+	for k := range s.changed {
+		changed = append(changed, k)
+	}
+	// The origin's local effect matters even when available did not move
+	// (e.g. completed straight from pending).
+	for k, v := range s.local {
+		if v != 0 && !s.changed[k] {
+			changed = append(changed, k)
+		}
+	}
+	sort.Strings(changed)
+	return s.publish(changed, 0, true)
+}
+
+// writeChanges adds the buffered SKU updates and ledger rows to b.
+func (s *stockTx) writeChanges(b *stmt) {
 	var changed []string
 	for k := range s.changed {
 		changed = append(changed, k)
@@ -193,16 +243,13 @@ func (s *stockTx) finish() ([]int64, error) {
 			r := s.skus[k]
 			onHand[i], committed[i], safety[i] = r.OnHand, r.Committed, r.SafetyStock
 		}
-		if _, err := s.tx.ExecContext(s.ctx, `UPDATE skus SET on_hand = v.on_hand, committed = v.committed, safety_stock = v.safety
-			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(sku, on_hand, committed, safety)
-			WHERE skus.sku = v.sku`, pq.Array(changed), pq.Array(onHand), pq.Array(committed), pq.Array(safety)); err != nil {
-			return nil, fmt.Errorf("update skus: %w", err)
-		}
+		b.with("upd_skus", `UPDATE skus SET on_hand = v.on_hand, committed = v.committed, safety_stock = v.safety
+			FROM unnest(`+b.arg(pq.Array(changed))+`::text[], `+b.arg(pq.Array(onHand))+`::bigint[], `+b.arg(pq.Array(committed))+`::bigint[], `+b.arg(pq.Array(safety))+`::bigint[]) AS v(sku, on_hand, committed, safety)
+			WHERE skus.sku = v.sku`)
 	}
-	var ids []int64
 	if len(s.ledger) > 0 {
 		n := len(s.ledger)
-		cols := make([][]string, 8)
+		cols := make([][]string, 7)
 		for i := range cols {
 			cols[i] = make([]string, n)
 		}
@@ -213,30 +260,19 @@ func (s *stockTx) finish() ([]int64, error) {
 			cols[4][i], cols[5][i], cols[6][i] = l.reference, l.key, l.actor
 			before[i], after[i] = l.before, l.after
 		}
-		if err := s.tx.SelectContext(s.ctx, &ids, `INSERT INTO ledger (sku, location, quantity, reason, reference, idempotency_key, actor, before, after)
+		args := make([]string, 0, 9)
+		for _, c := range cols {
+			args = append(args, b.arg(pq.Array(c))+"::text[]")
+		}
+		args = append(args, b.arg(pq.Array(before))+"::bigint[]", b.arg(pq.Array(after))+"::bigint[]")
+		b.with("ins_ledger", `INSERT INTO ledger (sku, location, quantity, reason, reference, idempotency_key, actor, before, after)
 			SELECT sku, location, quantity, reason, reference, NULLIF(key, ''), actor, before, after
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
+			FROM unnest(`+strings.Join(args, ", ")+`)
 				WITH ORDINALITY AS v(sku, location, quantity, reason, reference, key, actor, before, after, ord)
-			ORDER BY ord
-			RETURNING id`,
-			pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]), pq.Array(cols[3]), pq.Array(cols[4]),
-			pq.Array(cols[5]), pq.Array(cols[6]), pq.Array(before), pq.Array(after)); err != nil {
-			return nil, fmt.Errorf("write ledger: %w", err)
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+			ORDER BY ord`)
 	}
-	// The origin's local effect matters even when available did not move
-	// (e.g. completed straight from pending).
-	for k, v := range s.local {
-		if v != 0 && !s.changed[k] {
-			changed = append(changed, k)
-		}
-	}
-	sort.Strings(changed)
-	if err := s.publish(changed, 0, true); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	s.ledger = nil
+	clear(s.changed)
 }
 
 type activeStore struct {
@@ -245,129 +281,117 @@ type activeStore struct {
 	Buffer int64      `db:"buffer"`
 }
 
-// publish recomputes the targets of skus (all locked or read under the
-// stores lock) for the active stores (only storeID when non-zero) and,
-// when withEvents, writes an event wherever a target changed or the origin
-// store's local effect must be compensated.
+// publish writes the buffered changes, recomputes the targets of skus (all
+// locked, or read under the exclusive stores lock) for the active stores
+// (only storeID when non-zero) and, when withEvents, writes an event
+// wherever a target changed or the origin store's local effect must be
+// compensated. s.tail, if set, adds its own expressions to the last
+// statement.
 func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
-	if len(skus) == 0 {
-		return nil
+	// Statement 1: write SKU rows and ledger; read the current targets. Its
+	// snapshot is taken after the SKU locks were granted, so the targets
+	// are those the previous holder committed.
+	b := &stmt{}
+	s.writeChanges(b)
+	var cur []struct {
+		StoreID int64      `db:"id"`
+		Policy  hub.Policy `db:"policy"`
+		Buffer  int64      `db:"buffer"`
+		SKU     string     `db:"sku"`
+		Target  *int64     `db:"target"`
 	}
-	var stores []activeStore
-	if err := s.tx.SelectContext(s.ctx, &stores, `SELECT id, policy, buffer FROM stores WHERE status = 'active' AND ($1 = 0 OR id = $1) ORDER BY id`, storeID); err != nil {
-		return fmt.Errorf("load active stores: %w", err)
+	main := `SELECT 0::bigint AS id, ''::text AS policy, 0::bigint AS buffer, ''::text AS sku, NULL::bigint AS target WHERE false`
+	if len(skus) > 0 {
+		main = `SELECT s.id, s.policy, s.buffer, k.sku, t.target
+			FROM stores s CROSS JOIN unnest(` + b.arg(pq.Array(skus)) + `::text[]) AS k(sku)
+			LEFT JOIN store_targets t ON t.store_id = s.id AND t.sku = k.sku
+			WHERE s.status = 'active' AND (` + b.arg(storeID) + `::bigint = 0 OR s.id = ` + b.arg(storeID) + `::bigint)
+			ORDER BY k.sku, s.id`
 	}
-	if len(stores) == 0 {
-		return nil
-	}
-	type key struct {
-		store int64
-		sku   string
-	}
-	var old []struct {
-		StoreID int64  `db:"store_id"`
-		SKU     string `db:"sku"`
-		Target  int64  `db:"target"`
-	}
-	if err := s.tx.SelectContext(s.ctx, &old, `SELECT store_id, sku, target FROM store_targets WHERE sku = ANY($1) AND ($2 = 0 OR store_id = $2)`, pq.Array(skus), storeID); err != nil {
-		return fmt.Errorf("load targets: %w", err)
-	}
-	cur := make(map[key]int64, len(old))
-	for _, o := range old {
-		cur[key{o.StoreID, o.SKU}] = o.Target
+	if len(b.ctes) > 0 || len(skus) > 0 {
+		if err := s.tx.SelectContext(s.ctx, &cur, b.sql(main), b.args...); err != nil {
+			return fmt.Errorf("write stock and read targets: %w", err)
+		}
 	}
 
 	var tStore []int64
 	var tSKU []string
 	var tVal []int64
-	var eStore []int64
+	var eStore, eOrd []int64
 	var eSKU []string
 	var eDelta, eTarget []int64
 	perStore := map[int64]int64{}
-	for _, k := range skus {
-		r := s.skus[k]
+	for _, c := range cur {
+		r := s.skus[c.SKU]
 		if r == nil {
-			continue // not a known SKU (parked order line)
+			continue // not a known SKU
 		}
-		avail := r.available()
-		for _, st := range stores {
-			nt := target(st.Policy, avail, st.Buffer)
-			ot, had := cur[key{st.ID, k}]
-			var local int64
-			if st.ID == s.origin {
-				local = s.local[k]
-			}
-			if had && nt == ot && local == 0 {
-				continue
-			}
-			if !had || nt != ot {
-				tStore, tSKU, tVal = append(tStore, st.ID), append(tSKU, k), append(tVal, nt)
-			}
-			if withEvents {
-				eStore, eSKU = append(eStore, st.ID), append(eSKU, k)
-				eDelta, eTarget = append(eDelta, nt-ot-local), append(eTarget, nt)
-				perStore[st.ID]++
-			}
+		nt := target(c.Policy, r.available(), c.Buffer)
+		var ot int64
+		if c.Target != nil {
+			ot = *c.Target
+		}
+		var local int64
+		if c.StoreID == s.origin {
+			local = s.local[c.SKU]
+		}
+		if c.Target != nil && nt == ot && local == 0 {
+			continue
+		}
+		if c.Target == nil || nt != ot {
+			tStore, tSKU, tVal = append(tStore, c.StoreID), append(tSKU, c.SKU), append(tVal, nt)
+		}
+		if withEvents {
+			perStore[c.StoreID]++
+			eStore, eOrd, eSKU = append(eStore, c.StoreID), append(eOrd, perStore[c.StoreID]), append(eSKU, c.SKU)
+			eDelta, eTarget = append(eDelta, nt-ot-local), append(eTarget, nt)
 		}
 	}
+
+	// Statement 2: targets, sequence numbers, events, notification and the
+	// caller's tail. The stores' counter rows, which every transaction with
+	// events touches, are locked here in id order (no deadlocks) and held
+	// only until the commit that follows.
+	b = &stmt{}
 	if len(tStore) > 0 {
-		if _, err := s.tx.ExecContext(s.ctx, `INSERT INTO store_targets (store_id, sku, target)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])
-			ON CONFLICT (store_id, sku) DO UPDATE SET target = EXCLUDED.target`,
-			pq.Array(tStore), pq.Array(tSKU), pq.Array(tVal)); err != nil {
-			return fmt.Errorf("write targets: %w", err)
-		}
+		b.with("upd_targets", `INSERT INTO store_targets (store_id, sku, target)
+			SELECT * FROM unnest(`+b.arg(pq.Array(tStore))+`::bigint[], `+b.arg(pq.Array(tSKU))+`::text[], `+b.arg(pq.Array(tVal))+`::bigint[])
+			ON CONFLICT (store_id, sku) DO UPDATE SET target = EXCLUDED.target`)
 	}
-	if len(eStore) == 0 {
+	main = `SELECT now()`
+	if len(eStore) > 0 {
+		ids := make([]int64, 0, len(perStore))
+		for id := range perStore {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		counts := make([]int64, len(ids))
+		strIDs := make([]string, len(ids))
+		for i, id := range ids {
+			counts[i] = perStore[id]
+			strIDs[i] = strconv.FormatInt(id, 10)
+		}
+		b.with("seq", `SELECT store_id, head FROM store_seq WHERE store_id = ANY(`+b.arg(pq.Array(ids))+`::bigint[]) ORDER BY store_id FOR UPDATE`)
+		b.with("bump", `UPDATE store_seq SET head = seq.head + c.n
+			FROM seq JOIN unnest(`+b.arg(pq.Array(ids))+`::bigint[], `+b.arg(pq.Array(counts))+`::bigint[]) AS c(store_id, n) USING (store_id)
+			WHERE store_seq.store_id = seq.store_id`)
+		b.with("ins_events", `INSERT INTO store_events (store_id, seq, sku, delta, target)
+			SELECT v.store_id, seq.head + v.ord, v.sku, v.delta, v.target
+			FROM unnest(`+b.arg(pq.Array(eStore))+`::bigint[], `+b.arg(pq.Array(eOrd))+`::bigint[], `+b.arg(pq.Array(eSKU))+`::text[], `+b.arg(pq.Array(eDelta))+`::bigint[], `+b.arg(pq.Array(eTarget))+`::bigint[])
+				AS v(store_id, ord, sku, delta, target)
+			JOIN seq USING (store_id)`)
+		main = `SELECT now() FROM pg_notify(` + b.arg(NotifyChannel) + `, ` + b.arg(strings.Join(strIDs, ",")) + `)`
+		s.notified = ids
+	}
+	if s.tail != nil {
+		s.tail(b)
+		s.tail = nil
+	}
+	if len(b.ctes) == 0 {
 		return nil
 	}
-	// Sequence numbers: lock the stores' counters in id order (no
-	// deadlocks), number the events, bump the heads. Done last so the
-	// counter rows, which every transaction touches, are held briefly.
-	ids := make([]int64, 0, len(perStore))
-	for id := range perStore {
-		ids = append(ids, id)
+	if err := s.tx.GetContext(s.ctx, &s.now, b.sql(main), b.args...); err != nil {
+		return fmt.Errorf("write targets and events: %w", err)
 	}
-	slices.Sort(ids)
-	var heads []struct {
-		StoreID int64 `db:"store_id"`
-		Head    int64 `db:"head"`
-	}
-	if err := s.tx.SelectContext(s.ctx, &heads, `SELECT store_id, head FROM store_seq WHERE store_id = ANY($1) ORDER BY store_id FOR UPDATE`, pq.Array(ids)); err != nil {
-		return fmt.Errorf("lock store sequences: %w", err)
-	}
-	next := map[int64]int64{}
-	newHead := make([]int64, len(heads))
-	headIDs := make([]int64, len(heads))
-	for i, h := range heads {
-		next[h.StoreID] = h.Head
-		headIDs[i] = h.StoreID
-		newHead[i] = h.Head + perStore[h.StoreID]
-	}
-	eSeq := make([]int64, len(eStore))
-	for i, id := range eStore {
-		next[id]++
-		eSeq[i] = next[id]
-	}
-	strIDs := make([]string, len(ids))
-	for i, id := range ids {
-		strIDs[i] = strconv.FormatInt(id, 10)
-	}
-	if _, err := s.tx.ExecContext(s.ctx, `
-		WITH heads AS (
-			UPDATE store_seq SET head = v.head
-			FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, head)
-			WHERE store_seq.store_id = v.store_id
-		), ev AS (
-			INSERT INTO store_events (store_id, seq, sku, delta, target)
-			SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[])
-		)
-		SELECT pg_notify($8, $9)`,
-		pq.Array(headIDs), pq.Array(newHead),
-		pq.Array(eStore), pq.Array(eSeq), pq.Array(eSKU), pq.Array(eDelta), pq.Array(eTarget),
-		NotifyChannel, strings.Join(strIDs, ",")); err != nil {
-		return fmt.Errorf("write events: %w", err)
-	}
-	s.notified = ids
 	return nil
 }

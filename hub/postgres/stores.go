@@ -104,7 +104,7 @@ func retarget(ctx context.Context, tx *sqlx.Tx, storeID int64, withEvents bool) 
 	if err := tx.SelectContext(ctx, &rows, `SELECT sku, on_hand, committed, safety_stock FROM skus ORDER BY sku`); err != nil {
 		return fmt.Errorf("load skus: %w", err)
 	}
-	st := &stockTx{ctx: ctx, tx: tx, skus: make(map[string]*skuRow, len(rows)), changed: map[string]bool{}, local: map[string]int64{}}
+	st := newStockTxLocked(ctx, tx)
 	names := make([]string, len(rows))
 	for i := range rows {
 		st.skus[rows[i].SKU] = &rows[i]
