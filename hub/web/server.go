@@ -1,6 +1,7 @@
 // Package web is the hub's HTTP API: the admin JSON API under /api/v1 (stock,
 // stores, enrolment, the order feed), the agent enrolment endpoint, health
-// and readiness probes, /metrics and the embedded OpenAPI document. It maps
+// and readiness probes, /metrics, an HTML status page of the stores and their
+// agents (/status) and the embedded OpenAPI document. It maps
 // hub error codes to HTTP statuses in one table and leaves storage to the
 // hub service interfaces and the agent WebSocket link to AgentHandler.
 package web
@@ -134,6 +135,8 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/v1/stores/{id}", true, s.handleRevokeStore)
 	s.handle("POST /api/v1/enrolment-tokens", true, s.handleCreateEnrolmentToken)
 	s.handle("POST /api/v1/enrol", false, s.handleEnrol)
+
+	s.handle("GET /status", true, s.handleStatus)
 
 	s.handle("GET /api/v1/orders", true, s.handleListOrders)
 	s.handle("POST /api/v1/orders/{id}/fulfilment", true, s.handleFulfil)
