@@ -358,10 +358,7 @@ func (s *Store) paginate(w http.ResponseWriter, q *request, items []listItem, pp
 	h := w.Header()
 	h.Set("X-WP-Total", strconv.Itoa(total))
 	h.Set("X-WP-TotalPages", strconv.Itoa(pages))
-	s.mu.Lock()
-	home := s.home
-	s.mu.Unlock()
-	base := home + q.r.URL.Path
+	base := s.home + q.r.URL.Path // caller holds s.mu
 	linkTo := func(page int) string {
 		v := q.r.URL.Query()
 		v.Set("page", strconv.Itoa(page))

@@ -154,80 +154,80 @@ type dimensions struct {
 // productJSON is a product as GET /products/{id} answers (WooCommerce
 // 11.0.1 field set and types).
 type productJSON struct {
-	ID                 int64              `json:"id"`
-	Name               string             `json:"name"`
-	Slug               string             `json:"slug"`
-	Permalink          string             `json:"permalink"`
-	DateCreated        string             `json:"date_created"`
-	DateCreatedGMT     string             `json:"date_created_gmt"`
-	DateModified       string             `json:"date_modified"`
-	DateModifiedGMT    string             `json:"date_modified_gmt"`
-	Type               string             `json:"type"`
-	Status             string             `json:"status"`
-	Featured           bool               `json:"featured"`
-	CatalogVisibility  string             `json:"catalog_visibility"`
-	Description        string             `json:"description"`
-	ShortDescription   string             `json:"short_description"`
-	SKU                string             `json:"sku"`
-	Price              string             `json:"price"`
-	RegularPrice       string             `json:"regular_price"`
-	SalePrice          string             `json:"sale_price"`
-	DateOnSaleFrom     *string            `json:"date_on_sale_from"`
-	DateOnSaleFromGMT  *string            `json:"date_on_sale_from_gmt"`
-	DateOnSaleTo       *string            `json:"date_on_sale_to"`
-	DateOnSaleToGMT    *string            `json:"date_on_sale_to_gmt"`
-	OnSale             bool               `json:"on_sale"`
-	Purchasable        bool               `json:"purchasable"`
-	TotalSales         int64              `json:"total_sales"`
-	Virtual            bool               `json:"virtual"`
-	Downloadable       bool               `json:"downloadable"`
-	Downloads          []any              `json:"downloads"`
-	DownloadLimit      int                `json:"download_limit"`
-	DownloadExpiry     int                `json:"download_expiry"`
-	ExternalURL        string             `json:"external_url"`
-	ButtonText         string             `json:"button_text"`
-	TaxStatus          string             `json:"tax_status"`
-	TaxClass           string             `json:"tax_class"`
-	ManageStock        any                `json:"manage_stock"`
-	StockQuantity      *int64             `json:"stock_quantity"`
-	Backorders         string             `json:"backorders"`
-	BackordersAllowed  bool               `json:"backorders_allowed"`
-	Backordered        bool               `json:"backordered"`
-	LowStockAmount     *int64             `json:"low_stock_amount"`
-	SoldIndividually   bool               `json:"sold_individually"`
-	Weight             string             `json:"weight"`
-	Dimensions         dimensions         `json:"dimensions"`
-	ShippingRequired   bool               `json:"shipping_required"`
-	ShippingTaxable    bool               `json:"shipping_taxable"`
-	ShippingClass      string             `json:"shipping_class"`
-	ShippingClassID    int64              `json:"shipping_class_id"`
-	ReviewsAllowed     bool               `json:"reviews_allowed"`
-	AverageRating      string             `json:"average_rating"`
-	RatingCount        int                `json:"rating_count"`
-	UpsellIDs          []int64            `json:"upsell_ids"`
-	CrossSellIDs       []int64            `json:"cross_sell_ids"`
-	ParentID           int64              `json:"parent_id"`
-	PurchaseNote       string             `json:"purchase_note"`
-	Categories         []category         `json:"categories"`
-	Brands             []any              `json:"brands"`
-	Tags               []any              `json:"tags"`
-	Images             []any              `json:"images"`
-	Attributes         []any              `json:"attributes"`
-	DefaultAttributes  []any              `json:"default_attributes"`
-	Variations         []int64            `json:"variations"`
-	GroupedProducts    []int64            `json:"grouped_products"`
-	MenuOrder          int                `json:"menu_order"`
-	PriceHTML          string             `json:"price_html"`
-	RelatedIDs         []int64            `json:"related_ids"`
-	MetaData           []metaEntry        `json:"meta_data"`
-	StockStatus        string             `json:"stock_status"`
-	HasOptions         bool               `json:"has_options"`
-	PostPassword       string             `json:"post_password"`
-	GlobalUniqueID     string             `json:"global_unique_id"`
-	PermalinkTemplate  string             `json:"permalink_template,omitempty"`
-	GeneratedSlug      string             `json:"generated_slug,omitempty"`
-	Links              map[string][]link  `json:"_links"`
-	Extra              map[string]float64 `json:"-"`
+	ID                int64              `json:"id"`
+	Name              string             `json:"name"`
+	Slug              string             `json:"slug"`
+	Permalink         string             `json:"permalink"`
+	DateCreated       string             `json:"date_created"`
+	DateCreatedGMT    string             `json:"date_created_gmt"`
+	DateModified      string             `json:"date_modified"`
+	DateModifiedGMT   string             `json:"date_modified_gmt"`
+	Type              string             `json:"type"`
+	Status            string             `json:"status"`
+	Featured          bool               `json:"featured"`
+	CatalogVisibility string             `json:"catalog_visibility"`
+	Description       string             `json:"description"`
+	ShortDescription  string             `json:"short_description"`
+	SKU               string             `json:"sku"`
+	Price             string             `json:"price"`
+	RegularPrice      string             `json:"regular_price"`
+	SalePrice         string             `json:"sale_price"`
+	DateOnSaleFrom    *string            `json:"date_on_sale_from"`
+	DateOnSaleFromGMT *string            `json:"date_on_sale_from_gmt"`
+	DateOnSaleTo      *string            `json:"date_on_sale_to"`
+	DateOnSaleToGMT   *string            `json:"date_on_sale_to_gmt"`
+	OnSale            bool               `json:"on_sale"`
+	Purchasable       bool               `json:"purchasable"`
+	TotalSales        int64              `json:"total_sales"`
+	Virtual           bool               `json:"virtual"`
+	Downloadable      bool               `json:"downloadable"`
+	Downloads         []any              `json:"downloads"`
+	DownloadLimit     int                `json:"download_limit"`
+	DownloadExpiry    int                `json:"download_expiry"`
+	ExternalURL       string             `json:"external_url"`
+	ButtonText        string             `json:"button_text"`
+	TaxStatus         string             `json:"tax_status"`
+	TaxClass          string             `json:"tax_class"`
+	ManageStock       any                `json:"manage_stock"`
+	StockQuantity     *int64             `json:"stock_quantity"`
+	Backorders        string             `json:"backorders"`
+	BackordersAllowed bool               `json:"backorders_allowed"`
+	Backordered       bool               `json:"backordered"`
+	LowStockAmount    *int64             `json:"low_stock_amount"`
+	SoldIndividually  bool               `json:"sold_individually"`
+	Weight            string             `json:"weight"`
+	Dimensions        dimensions         `json:"dimensions"`
+	ShippingRequired  bool               `json:"shipping_required"`
+	ShippingTaxable   bool               `json:"shipping_taxable"`
+	ShippingClass     string             `json:"shipping_class"`
+	ShippingClassID   int64              `json:"shipping_class_id"`
+	ReviewsAllowed    bool               `json:"reviews_allowed"`
+	AverageRating     string             `json:"average_rating"`
+	RatingCount       int                `json:"rating_count"`
+	UpsellIDs         []int64            `json:"upsell_ids"`
+	CrossSellIDs      []int64            `json:"cross_sell_ids"`
+	ParentID          int64              `json:"parent_id"`
+	PurchaseNote      string             `json:"purchase_note"`
+	Categories        []category         `json:"categories"`
+	Brands            []any              `json:"brands"`
+	Tags              []any              `json:"tags"`
+	Images            []any              `json:"images"`
+	Attributes        []any              `json:"attributes"`
+	DefaultAttributes []any              `json:"default_attributes"`
+	Variations        []int64            `json:"variations"`
+	GroupedProducts   []int64            `json:"grouped_products"`
+	MenuOrder         int                `json:"menu_order"`
+	PriceHTML         string             `json:"price_html"`
+	RelatedIDs        []int64            `json:"related_ids"`
+	MetaData          []metaEntry        `json:"meta_data"`
+	StockStatus       string             `json:"stock_status"`
+	HasOptions        bool               `json:"has_options"`
+	PostPassword      string             `json:"post_password"`
+	GlobalUniqueID    string             `json:"global_unique_id"`
+	PermalinkTemplate string             `json:"permalink_template,omitempty"`
+	GeneratedSlug     string             `json:"generated_slug,omitempty"`
+	Links             map[string][]link  `json:"_links"`
+	Extra             map[string]float64 `json:"-"`
 }
 
 // variationJSON is a variation as /products/{pid}/variations/{id} answers.
@@ -325,9 +325,9 @@ func (s *Store) productView(p *product) *productJSON {
 		ShippingRequired: true, ShippingTaxable: true, ReviewsAllowed: true, AverageRating: "0.00",
 		UpsellIDs: []int64{}, CrossSellIDs: []int64{}, ParentID: p.ParentID,
 		Categories: []category{{ID: 15, Name: "Uncategorized", Slug: "uncategorized"}},
-		Brands: []any{}, Tags: []any{}, Images: []any{}, Attributes: []any{}, DefaultAttributes: []any{},
+		Brands:     []any{}, Tags: []any{}, Images: []any{}, Attributes: []any{}, DefaultAttributes: []any{},
 		Variations: nonNil(p.Variations), GroupedProducts: []int64{},
-		PriceHTML: `<span class="woocommerce-Price-amount amount"><bdi><span class="woocommerce-Price-currencySymbol" translate="no">&#36;</span>` + price + `</bdi></span>`,
+		PriceHTML:  `<span class="woocommerce-Price-amount amount"><bdi><span class="woocommerce-Price-currencySymbol" translate="no">&#36;</span>` + price + `</bdi></span>`,
 		RelatedIDs: []int64{}, MetaData: nonNil(p.Meta), StockStatus: p.StockStatus,
 		HasOptions: p.Type == "variable",
 		Links: map[string][]link{
