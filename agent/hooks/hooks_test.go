@@ -1,0 +1,208 @@
+package hooks_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/stockwire/stockwire/agent/hooks"
+	"github.com/stockwire/stockwire/agent/woo"
+	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+// syncBuffer is a log sink safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func MustStore(t *testing.T, opts woosim.Options) (*woosim.Server, *woo.Client) {
+	t.Helper()
+	sim, err := woosim.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	c, err := woo.New(woo.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
+		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf,
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, c
+}
+
+// receiver counts pings and deliveries on a real listener.
+func receiver(t *testing.T, m *hooks.Manager) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		b.ReadFrom(r.Body)
+		if id, ok := strings.CutPrefix(b.String(), "webhook_id="); ok && r.Header.Get(wc.HeaderWebhookSignature) == "" {
+			_ = id
+			m.Pinged(1)
+		} else {
+			m.Delivered(r.Header.Get(wc.HeaderWebhookTopic), 1)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func byTopic(ws []woosim.WebhookInfo, url string) map[string][]woosim.WebhookInfo {
+	out := map[string][]woosim.WebhookInfo{}
+	for _, w := range ws {
+		if w.DeliveryURL == url {
+			out[w.Topic] = append(out[w.Topic], w)
+		}
+	}
+	return out
+}
+
+func TestManager_Ensure(t *testing.T) {
+	t.Parallel()
+	sim, c := MustStore(t, woosim.Options{WebhookDelay: -1})
+	ctx := t.Context()
+	m := &hooks.Manager{Client: c, Secret: "agent-secret", Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	recv := receiver(t, m)
+	m.DeliveryURL = recv.URL + "/webhooks/woocommerce"
+
+	// Someone else's webhook, and a stale one of ours at an old URL.
+	foreign, err := c.CreateWebhook(ctx, wc.Webhook{Name: "erp order.created", Topic: wc.TopicOrderCreated, DeliveryURL: recv.URL + "/erp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := c.CreateWebhook(ctx, wc.Webhook{Name: "stockwire order.created", Topic: wc.TopicOrderCreated, DeliveryURL: recv.URL + "/old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("Creates", func(t *testing.T) {
+		res, err := m.Ensure(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Created != 7 || res.Deleted != 1 {
+			t.Fatalf("Ensure=%+v, want 7 created, 1 deleted", res)
+		}
+		got := byTopic(sim.Store.Webhooks(), m.DeliveryURL)
+		for _, topic := range hooks.DefaultTopics {
+			if len(got[topic]) != 1 || got[topic][0].Status != "active" {
+				t.Fatalf("topic %s: %+v", topic, got[topic])
+			}
+		}
+		ids := map[int64]bool{}
+		for _, w := range sim.Store.Webhooks() {
+			ids[w.ID] = true
+		}
+		if !ids[foreign.ID] || ids[stale.ID] {
+			t.Fatalf("foreign kept=%v, stale kept=%v", ids[foreign.ID], ids[stale.ID])
+		}
+		// WooCommerce pings on create.
+		if !m.Healthy() {
+			t.Fatal("Healthy=false after the store pinged")
+		}
+	})
+
+	t.Run("Idempotent", func(t *testing.T) {
+		res, err := m.Ensure(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res != (hooks.Result{Kept: 7}) {
+			t.Fatalf("Ensure=%+v, want 7 kept", res)
+		}
+	})
+
+	t.Run("RecreatesDisabledReenablesPaused", func(t *testing.T) {
+		got := byTopic(sim.Store.Webhooks(), m.DeliveryURL)
+		dis := got[wc.TopicOrderUpdated][0].ID
+		pau := got[wc.TopicOrderCreated][0].ID
+		if _, err := c.UpdateWebhook(ctx, dis, wc.Webhook{Status: "disabled"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.UpdateWebhook(ctx, pau, wc.Webhook{Status: "paused"}); err != nil {
+			t.Fatal(err)
+		}
+		// A duplicate of ours.
+		if _, err := c.CreateWebhook(ctx, wc.Webhook{Name: m.WebhookName(wc.TopicProductUpdated), Topic: wc.TopicProductUpdated, DeliveryURL: m.DeliveryURL}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Ensure(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Recreated != 1 || res.Reenabled != 1 || res.Deleted != 1 {
+			t.Fatalf("Ensure=%+v", res)
+		}
+		got = byTopic(sim.Store.Webhooks(), m.DeliveryURL)
+		for _, topic := range hooks.DefaultTopics {
+			if len(got[topic]) != 1 || got[topic][0].Status != "active" {
+				t.Fatalf("topic %s: %+v", topic, got[topic])
+			}
+		}
+		if got[wc.TopicOrderUpdated][0].ID == dis {
+			t.Fatal("disabled webhook re-enabled in place, want recreated")
+		}
+		if got[wc.TopicOrderCreated][0].ID != pau {
+			t.Fatal("paused webhook recreated, want re-enabled")
+		}
+	})
+}
+
+func TestManager_SaysWhenWebhooksDoNotArrive(t *testing.T) {
+	t.Parallel()
+	// The store refuses loopback targets, as WordPress does.
+	_, c := MustStore(t, woosim.Options{WebhookDelay: -1, RefusePrivateWebhooks: true})
+	var logs syncBuffer
+	m := &hooks.Manager{Client: c, Secret: "agent-secret", DeliveryURL: "http://127.0.0.1:9/webhooks/woocommerce",
+		Interval: time.Hour, Patience: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	for !strings.Contains(logs.String(), "webhooks from the store do not reach the agent") {
+		if ctx.Err() != nil {
+			t.Fatalf("no plain warning logged; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "http_request_host_is_external") || strings.Contains(out, "agent-secret") {
+		t.Fatalf("warning lacks the fix or leaks the secret:\n%s", out)
+	}
+	if n := strings.Count(out, "do not reach the agent"); n != 1 {
+		t.Fatalf("warning logged %d times, want once", n)
+	}
+	if m.Healthy() {
+		t.Fatal("Healthy=true without ping or delivery")
+	}
+}
