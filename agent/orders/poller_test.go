@@ -1,0 +1,174 @@
+package orders_test
+
+import (
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/time/rate"
+
+	"github.com/stockwire/stockwire/agent/orders"
+	"github.com/stockwire/stockwire/agent/outbox"
+	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+func MustSim(t *testing.T) (*woosim.Server, *woo.Client) {
+	t.Helper()
+	sim, err := woosim.Start(woosim.Options{WebhookDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	if err := sim.Store.Seed(woosim.SeedOptions{Products: 3, Stock: 1_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := woo.New(woo.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
+		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, c
+}
+
+func checkout(t *testing.T, sim *woosim.Server, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	for range n {
+		id, err := sim.Store.Checkout([]woosim.CheckoutLine{{SKU: "SKU-000001", Quantity: 1}, {SKU: "SKU-000002", Quantity: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func TestPoller_PollOnce(t *testing.T) {
+	t.Parallel()
+	sim, c := MustSim(t)
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	box, err := outbox.Open(path, outbox.Options{MaxEvents: 10, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	newPoller := func(b orders.Outbox) *orders.Poller {
+		return &orders.Poller{Client: c, Outbox: b, PerPage: 3, Lookback: time.Minute, Logger: logger, Registerer: reg}
+	}
+	p := newPoller(box)
+	ctx := t.Context()
+	ids := checkout(t, sim, 7)
+
+	t.Run("WebhookBroughtIsNotReported", func(t *testing.T) {
+		o, _ := sim.Store.Order(ids[0])
+		rep, err := orders.FromWoo(o, orders.SourceWebhook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := box.Append(ctx, rep); err != nil {
+			t.Fatal(err)
+		}
+		n, err := p.PollOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 6 {
+			t.Fatalf("reported %d, want 6 (7 orders, 1 brought by webhook)", n)
+		}
+		if got := testutil.ToFloat64(findCounter(t, reg, "stockwire_agent_poll_catchup_total")); got != 6 {
+			t.Fatalf("catch-up=%v, want 6", got)
+		}
+		if n, err := p.PollOnce(ctx); err != nil || n != 0 {
+			t.Fatalf("second poll reported %d (%v), want 0", n, err)
+		}
+	})
+
+	t.Run("StatusChangeReported", func(t *testing.T) {
+		if err := sim.Store.SetOrderStatus(ids[3], "completed"); err != nil {
+			t.Fatal(err)
+		}
+		n, err := p.PollOnce(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("reported %d (%v), want 1", n, err)
+		}
+		evs, _ := box.After(0, 100)
+		last := evs[len(evs)-1].Order
+		if last.WooOrderID != ids[3] || last.Status != "completed" || last.Source != orders.SourcePoll {
+			t.Fatalf("last report %+v", last)
+		}
+	})
+
+	t.Run("CursorHeldWhileOutboxFull", func(t *testing.T) {
+		before, ok, _ := box.Cursor(orders.CursorName)
+		if !ok {
+			t.Fatal("no cursor saved")
+		}
+		more := checkout(t, sim, 4) // outbox holds 8 of 10
+		_, err := p.PollOnce(ctx)
+		if !errors.Is(err, outbox.ErrOutboxFull) {
+			t.Fatalf("err=%v, want ErrOutboxFull", err)
+		}
+		if after, _, _ := box.Cursor(orders.CursorName); !after.Equal(before) {
+			t.Fatalf("cursor moved from %v to %v although appends failed", before, after)
+		}
+		evs, _ := box.After(0, 100)
+		for _, ev := range evs {
+			box.Ack(ev.ID)
+		}
+		n, err := p.PollOnce(ctx)
+		if err != nil || n != 2 {
+			t.Fatalf("after drain reported %d (%v), want the 2 left of %v", n, err, more)
+		}
+	})
+
+	t.Run("RestartRemembers", func(t *testing.T) {
+		box.Close()
+		box2, err := outbox.Open(path, outbox.Options{Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer box2.Close()
+		p2 := &orders.Poller{Client: c, Outbox: box2, Logger: logger}
+		if n, err := p2.PollOnce(ctx); err != nil || n != 0 {
+			t.Fatalf("after restart reported %d (%v), want 0", n, err)
+		}
+	})
+}
+
+func TestPoller_FirstStartLookback(t *testing.T) {
+	t.Parallel()
+	sim, c := MustSim(t)
+	checkout(t, sim, 2)
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	box, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	// Orders older than the lookback are not reported on a new data dir.
+	later := time.Now().Add(time.Hour)
+	p := &orders.Poller{Client: c, Outbox: box, Lookback: time.Minute, Logger: logger, Now: func() time.Time { return later }}
+	if n, err := p.PollOnce(t.Context()); err != nil || n != 0 {
+		t.Fatalf("reported %d (%v), want 0 outside the lookback", n, err)
+	}
+	// Within the lookback they are.
+	box2, err := outbox.Open(filepath.Join(t.TempDir(), "o2.db"), outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box2.Close()
+	p2 := &orders.Poller{Client: c, Outbox: box2, Lookback: time.Minute, Logger: logger}
+	if n, err := p2.PollOnce(t.Context()); err != nil || n != 2 {
+		t.Fatalf("reported %d (%v), want 2", n, err)
+	}
+	if _, ok, _ := box2.Cursor(orders.CursorName); !ok {
+		t.Fatal("cursor not saved")
+	}
+}
