@@ -197,6 +197,25 @@ func (c *Cluster) stop(mode string) error {
 	return nil
 }
 
+// StopWhenExits starts a small watcher process that stops the server
+// (immediate mode) once process pid has exited, even if it was killed
+// without a chance to call Stop. Tests use it so that a test binary killed
+// by a timeout leaves no server behind.
+func (c *Cluster) StopWhenExits(pid int) error {
+	script := fmt.Sprintf(`while [ -e /proc/%d ]; do sleep 1; done; exec %q -D %q -m immediate stop >/dev/null 2>&1`,
+		pid, filepath.Join(c.bindir, "pg_ctl"), c.Dir)
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.cred}
+	if c.cred != nil {
+		cmd.Dir = "/"
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres watcher: %w", err)
+	}
+	go cmd.Wait() // reap it if it ends first; it normally outlives us
+	return nil
+}
+
 // clearStalePID handles a postmaster.pid left behind by a killed run: if
 // its process is a live postgres (an orphan of ours), stop it; otherwise
 // remove the file so the start is not refused.

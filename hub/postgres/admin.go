@@ -29,9 +29,6 @@ func NewAdminAuth(db *DB) *AdminAuth { return &AdminAuth{db: db} }
 func (a *AdminAuth) Ensure(ctx context.Context, token string) (string, error) {
 	defer a.db.observe("ensure_admin_token", time.Now())
 	if token != "" {
-		if len(token) < 16 {
-			return "", hub.FieldErrorf("admin_token", hub.EINVALID, "The admin token must be at least 16 characters.")
-		}
 		if _, err := a.db.db.ExecContext(ctx, `INSERT INTO admin_token (id, token_hash) VALUES (1, $1)
 			ON CONFLICT (id) DO UPDATE SET token_hash = EXCLUDED.token_hash, created_at = now()`, hashToken(token)); err != nil {
 			return "", fmt.Errorf("store admin token: %w", err)

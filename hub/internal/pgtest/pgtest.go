@@ -110,6 +110,11 @@ func Start(ctx context.Context, dir string, fsync bool) (*pgcluster.Cluster, err
 	if err != nil {
 		return nil, err
 	}
+	// A test binary killed by -timeout runs no defers: stop the server then.
+	if err := c.StopWhenExits(os.Getpid()); err != nil {
+		c.Kill()
+		return nil, err
+	}
 	if err := c.CreateDatabase(ctx, templateDB); err != nil {
 		c.Kill()
 		return nil, err
