@@ -60,6 +60,25 @@ func (s *Store) handleProductList(w http.ResponseWriter, q *request) *apiErr {
 	search := strings.ToLower(qv.Get("search"))
 
 	s.mu.Lock()
+	noFilter := qv.Get("sku") == "" && len(include) == 0 && len(exclude) == 0 && statuses == nil && typ == "" &&
+		stockStatus == "" && search == "" && after == nil && before == nil && cAfter == nil && cBefore == nil &&
+		(pp.orderby == "date" || pp.orderby == "id") && s.topOrdered && s.topTrashed == 0
+	if noFilter {
+		// Fast path: topIDs are already in (date, id) order with nothing to skip.
+		items := make([]listItem, len(s.topIDs))
+		for i, id := range s.topIDs {
+			items[i].id = id
+		}
+		pp.orderby = "id"
+		ids := s.paginate(w, q, items, pp, nil)
+		out := make([]*productJSON, 0, len(ids))
+		for _, id := range ids {
+			out = append(out, s.productView(s.products[id]))
+		}
+		s.mu.Unlock()
+		s.writeOK(w, q, http.StatusOK, out)
+		return nil
+	}
 	var cands []*product
 	if skus := qv.Get("sku"); skus != "" {
 		seen := map[int64]bool{}
@@ -261,6 +280,9 @@ func (s *Store) deleteProduct(p *product, force bool) {
 		if p.SKU != "" && s.skus[p.SKU] == p.ID {
 			delete(s.skus, p.SKU)
 		}
+		if p.ParentID == 0 && p.Status != "trash" {
+			s.topTrashed++
+		}
 		p.Status = "trash"
 		p.Modified = s.opts.Now()
 		s.fire(woo.TopicProductDeleted, p.ID)
@@ -283,6 +305,9 @@ func (s *Store) removeProduct(p *product) {
 		delete(s.skus, p.SKU)
 	}
 	delete(s.products, p.ID)
+	if p.ParentID == 0 && p.Status == "trash" {
+		s.topTrashed--
+	}
 	if p.ParentID == 0 {
 		s.topIDs = removeID(s.topIDs, p.ID)
 	}

@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -168,48 +170,54 @@ func (s *Store) writeOK(w http.ResponseWriter, q *request, status int, v any) {
 	writeJSON(w, status, v)
 }
 
-// filterFields keeps only the named top-level fields (id always kept, as
-// WooCommerce does for products).
+// filterFields keeps only the named top-level fields.
 func filterFields(v any, fields string) any {
-	want := map[string]bool{}
+	var want []string
 	for f := range strings.SplitSeq(fields, ",") {
-		f = strings.TrimSpace(f)
-		top, _, _ := strings.Cut(f, ".")
-		want[top] = true
+		top, _, _ := strings.Cut(strings.TrimSpace(f), ".")
+		if top != "" {
+			want = append(want, top)
+		}
 	}
-	pick := func(item any) any {
-		b, err := json.Marshal(item)
-		if err != nil {
-			return item
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Slice {
+		out := make([]map[string]any, rv.Len())
+		for i := range out {
+			out[i] = pickFields(rv.Index(i), want)
 		}
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(b, &m); err != nil {
-			return item
-		}
-		out := map[string]json.RawMessage{}
-		for k, val := range m {
-			if want[k] {
-				out[k] = val
+		return out
+	}
+	return pickFields(rv, want)
+}
+
+var fieldIndexCache sync.Map // reflect.Type → map[string]int
+
+func pickFields(rv reflect.Value, want []string) map[string]any {
+	for rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface {
+		rv = rv.Elem()
+	}
+	out := make(map[string]any, len(want))
+	if rv.Kind() != reflect.Struct {
+		return out
+	}
+	t := rv.Type()
+	idx, ok := fieldIndexCache.Load(t)
+	if !ok {
+		m := map[string]int{}
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				m[name] = i
 			}
 		}
-		return out
+		idx, _ = fieldIndexCache.LoadOrStore(t, m)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return v
-	}
-	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("[")) {
-		var items []json.RawMessage
-		if err := json.Unmarshal(b, &items); err != nil {
-			return v
+	for _, w := range want {
+		if i, ok := idx.(map[string]int)[w]; ok {
+			out[w] = rv.Field(i).Interface()
 		}
-		out := make([]any, len(items))
-		for i, it := range items {
-			out[i] = pick(it)
-		}
-		return out
 	}
-	return pick(json.RawMessage(b))
+	return out
 }
 
 func decodeBody(q *request, v any) *apiErr {

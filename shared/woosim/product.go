@@ -584,6 +584,13 @@ func (s *Store) applyInput(p *product, in *productInput, now time.Time) (stockCh
 		p.Type = *in.Type
 	}
 	if in.Status != nil {
+		if p.ParentID == 0 && s.products[p.ID] != nil && (p.Status == "trash") != (*in.Status == "trash") {
+			if *in.Status == "trash" {
+				s.topTrashed++
+			} else {
+				s.topTrashed--
+			}
+		}
 		p.Status = *in.Status
 	}
 	if in.RegularPrice != nil {
@@ -697,10 +704,16 @@ func (s *Store) newProduct(in *productInput, parent *product, now time.Time) (*p
 		p.Slug = "product-" + strconv.FormatInt(p.ID, 10)
 	}
 	s.products[p.ID] = p
+	if parent == nil && p.Status == "trash" {
+		s.topTrashed++
+	}
 	if parent != nil {
 		parent.Variations = append(parent.Variations, p.ID)
 		s.touch(parent, now)
 	} else {
+		if n := len(s.topIDs); n > 0 && s.products[s.topIDs[n-1]].Created.After(p.Created) {
+			s.topOrdered = false
+		}
 		s.topIDs = append(s.topIDs, p.ID)
 	}
 	s.touch(p, now)

@@ -1,7 +1,7 @@
 package woosim_test
 
 import (
-		"errors"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"

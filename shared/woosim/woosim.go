@@ -132,22 +132,24 @@ type Store struct {
 	nonceMu sync.Mutex
 	nonces  map[string]int64 // ck hash + nonce → timestamp
 
-	mu        sync.Mutex
-	home      string
-	nextID    int64
-	nextItem  int64
-	nextMeta  int64
-	products  map[int64]*product
-	topIDs    []int64 // top-level products in id order
-	skus      map[string]int64
-	orders    map[int64]*order
-	orderIDs  []int64
-	webhooks  map[int64]*webhook
-	faults    Faults
-	stats     Stats
-	pending   map[deliveryKey]*time.Timer
-	closed    bool
-	deliverWG sync.WaitGroup
+	mu         sync.Mutex
+	home       string
+	nextID     int64
+	nextItem   int64
+	nextMeta   int64
+	products   map[int64]*product
+	topIDs     []int64 // top-level products in id order
+	topOrdered bool    // topIDs are also in date_created order
+	topTrashed int     // top-level products in the trash
+	skus       map[string]int64
+	orders     map[int64]*order
+	orderIDs   []int64
+	webhooks   map[int64]*webhook
+	faults     Faults
+	stats      Stats
+	pending    map[deliveryKey]*time.Timer
+	closed     bool
+	deliverWG  sync.WaitGroup
 }
 
 // NewStore builds a store with opts (the defaults filled in).
@@ -174,20 +176,21 @@ func NewStore(opts Options) *Store {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{
-		opts:     opts,
-		logger:   logger,
-		keys:     map[string]apiKey{},
-		nonces:   map[string]int64{},
-		home:     opts.HomeURL,
-		nextID:   10,
-		nextItem: 1,
-		nextMeta: 100,
-		products: map[int64]*product{},
-		skus:     map[string]int64{},
-		orders:   map[int64]*order{},
-		webhooks: map[int64]*webhook{},
-		pending:  map[deliveryKey]*time.Timer{},
-		stats:    Stats{Requests: map[string]int64{}},
+		opts:       opts,
+		logger:     logger,
+		keys:       map[string]apiKey{},
+		nonces:     map[string]int64{},
+		home:       opts.HomeURL,
+		nextID:     10,
+		topOrdered: true,
+		nextItem:   1,
+		nextMeta:   100,
+		products:   map[int64]*product{},
+		skus:       map[string]int64{},
+		orders:     map[int64]*order{},
+		webhooks:   map[int64]*webhook{},
+		pending:    map[deliveryKey]*time.Timer{},
+		stats:      Stats{Requests: map[string]int64{}},
 	}
 	s.keys[hashKey(opts.ConsumerKey)] = apiKey{secret: opts.ConsumerSecret, perms: PermReadWrite}
 	for _, k := range opts.Keys {
