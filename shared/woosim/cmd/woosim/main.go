@@ -1,0 +1,196 @@
+// Command woosim serves one or more simulated WooCommerce stores on
+// loopback and prints a JSON manifest of their URLs and keys.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+// Config is the command's configuration.
+type Config struct {
+	Listen          string
+	Stores          int
+	ConsumerKey     string
+	ConsumerSecret  string
+	SeedProducts    int
+	SeedVariable    int
+	SeedStock       int
+	Manifest        string
+	TLS             bool
+	TrustProxyHTTPS bool
+	WebhookDelay    time.Duration
+	RefusePrivate   bool
+	LogLevel        string
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Listen: "127.0.0.1:0", Stores: 1, WebhookDelay: time.Second, LogLevel: "info"}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	if c.Stores < 1 || c.Stores > 1000 {
+		return fmt.Errorf("stores: %d not in 1..1000", c.Stores)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if c.SeedProducts < 0 || c.SeedVariable < 0 || c.SeedStock < 0 {
+		return errors.New("seed-products, seed-variable, seed-stock: must not be negative")
+	}
+	if c.Stores > 1 && (c.ConsumerKey != "" || c.ConsumerSecret != "") {
+		return errors.New("consumer-key: only with --stores 1 (keys are generated per store)")
+	}
+	return nil
+}
+
+// ManifestStore is one store in the manifest.
+type ManifestStore struct {
+	URL            string `json:"url"`
+	ConsumerKey    string `json:"consumer_key"`
+	ConsumerSecret string `json:"consumer_secret"`
+}
+
+// Main runs the stores.
+type Main struct {
+	Config  Config
+	Stdout  io.Writer
+	Logger  *slog.Logger
+	Servers []*woosim.Server
+}
+
+// NewMain returns a Main with defaults.
+func NewMain() *Main {
+	return &Main{Config: DefaultConfig(), Stdout: os.Stdout}
+}
+
+// ParseFlags reads args into m.Config.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("woosim", flag.ContinueOnError)
+	c := &m.Config
+	fs.StringVar(&c.Listen, "listen", env("WOOSIM_LISTEN", c.Listen), "address of the first store (port 0: chosen)")
+	fs.IntVar(&c.Stores, "stores", envInt("WOOSIM_STORES", c.Stores), "number of stores, on consecutive ports")
+	fs.StringVar(&c.ConsumerKey, "consumer-key", os.Getenv("WOOSIM_CONSUMER_KEY"), "consumer key (ck_…), generated when empty")
+	fs.StringVar(&c.ConsumerSecret, "consumer-secret", os.Getenv("WOOSIM_CONSUMER_SECRET"), "consumer secret (cs_…), generated when empty")
+	fs.IntVar(&c.SeedProducts, "seed-products", 0, "simple products to create")
+	fs.IntVar(&c.SeedVariable, "seed-variable", 0, "variable products (3 variations each) to create")
+	fs.IntVar(&c.SeedStock, "seed-stock", 100, "stock of each seeded product and variation")
+	fs.StringVar(&c.Manifest, "manifest", "", "write the JSON manifest here instead of stdout")
+	fs.BoolVar(&c.TLS, "tls", false, "serve HTTPS with a generated self-signed certificate")
+	fs.BoolVar(&c.TrustProxyHTTPS, "trust-proxy-https", false, "treat X-Forwarded-Proto: https as HTTPS")
+	fs.DurationVar(&c.WebhookDelay, "webhook-delay", c.WebhookDelay, "delay before webhook delivery")
+	fs.BoolVar(&c.RefusePrivate, "refuse-private-webhooks", false, "refuse webhook targets on loopback/private hosts, as WordPress does")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	return fs.Parse(args)
+}
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+// Run starts the stores and writes the manifest.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if m.Logger == nil {
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
+			return fmt.Errorf("log-level: %w", err)
+		}
+		m.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	}
+	c := m.Config
+	host, portStr, _ := net.SplitHostPort(c.Listen)
+	port, _ := strconv.Atoi(portStr)
+	var manifest []ManifestStore
+	for i := range c.Stores {
+		addr := net.JoinHostPort(host, "0")
+		if port != 0 {
+			addr = net.JoinHostPort(host, strconv.Itoa(port+i))
+		}
+		opts := woosim.Options{ConsumerKey: c.ConsumerKey, ConsumerSecret: c.ConsumerSecret, WebhookDelay: c.WebhookDelay,
+			TrustProxyHTTPS: c.TrustProxyHTTPS, RefusePrivateWebhooks: c.RefusePrivate,
+			Logger: m.Logger.With("store", i+1)}
+		if c.WebhookDelay == 0 {
+			opts.WebhookDelay = -1
+		}
+		srv, err := woosim.Listen(addr, opts, c.TLS)
+		if err != nil {
+			m.Close()
+			return fmt.Errorf("start store %d: %w", i+1, err)
+		}
+		m.Servers = append(m.Servers, srv)
+		if err := srv.Store.Seed(woosim.SeedOptions{Products: c.SeedProducts, Variable: c.SeedVariable, Stock: c.SeedStock}); err != nil {
+			m.Close()
+			return fmt.Errorf("seed store %d: %w", i+1, err)
+		}
+		manifest = append(manifest, ManifestStore{URL: srv.URL, ConsumerKey: srv.Store.ConsumerKey(), ConsumerSecret: srv.Store.ConsumerSecret()})
+		m.Logger.Info("store started", "store", i+1, "url", srv.URL)
+	}
+	b, err := json.MarshalIndent(map[string]any{"stores": manifest}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	b = append(b, '\n')
+	if c.Manifest != "" {
+		if err := os.WriteFile(c.Manifest, b, 0o600); err != nil {
+			return fmt.Errorf("write manifest: %w", err)
+		}
+		return nil
+	}
+	_, err = m.Stdout.Write(b)
+	return err
+}
+
+// Close stops every store; it is idempotent.
+func (m *Main) Close() {
+	for _, s := range m.Servers {
+		s.Close()
+	}
+	m.Servers = nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	if err := m.ParseFlags(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	<-ctx.Done()
+	m.Close()
+}
