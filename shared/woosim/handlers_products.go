@@ -178,7 +178,7 @@ func (s *Store) handleProductCreate(w http.ResponseWriter, q *request) *apiErr {
 		return e
 	}
 	s.fire(woo.TopicProductCreated, p.ID)
-	v := s.productView(p)
+	v := s.productEditView(p)
 	s.mu.Unlock()
 	s.writeOK(w, q, http.StatusCreated, v)
 	return nil
@@ -268,7 +268,7 @@ func (s *Store) handleProductUpdate(w http.ResponseWriter, q *request) *apiErr {
 		return e
 	}
 	s.mu.Lock()
-	v := s.productView(p)
+	v := s.productEditView(p)
 	s.mu.Unlock()
 	s.writeOK(w, q, http.StatusOK, v)
 	return nil
@@ -476,7 +476,7 @@ func (s *Store) handleProductBatch(w http.ResponseWriter, q *request) *apiErr {
 				return nil, e
 			}
 			s.fire(woo.TopicProductCreated, p.ID)
-			return s.productView(p), nil
+			return s.productEditView(p), nil
 		},
 		func(id int64, raw json.RawMessage) (any, *apiErr) {
 			var in productInput
@@ -489,7 +489,7 @@ func (s *Store) handleProductBatch(w http.ResponseWriter, q *request) *apiErr {
 			}
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			return s.productView(p), nil
+			return s.productEditView(p), nil
 		},
 		func(id int64) (any, *apiErr) {
 			s.mu.Lock()

@@ -178,7 +178,7 @@ type productJSON struct {
 	DateOnSaleToGMT   *string            `json:"date_on_sale_to_gmt"`
 	OnSale            bool               `json:"on_sale"`
 	Purchasable       bool               `json:"purchasable"`
-	TotalSales        int64              `json:"total_sales"`
+	TotalSales        any                `json:"total_sales"`
 	Virtual           bool               `json:"virtual"`
 	Downloadable      bool               `json:"downloadable"`
 	Downloads         []any              `json:"downloads"`
@@ -312,13 +312,23 @@ func (s *Store) productView(p *product) *productJSON {
 		}
 	}
 	price := p.Price
+	var sales any = p.TotalSales
+	links := map[string][]link{
+		"self":       {{Href: home + "/wp-json/wc/v3/products/" + strconv.FormatInt(p.ID, 10), TargetHints: &targetHints{Allow: allowAll}}},
+		"collection": {{Href: home + "/wp-json/wc/v3/products"}},
+	}
+	if p.Type == "variation" {
+		// A variation read in the product shape: as WooCommerce 11.0.1 shows it.
+		sales = strconv.FormatInt(p.TotalSales, 10)
+		links["up"] = []link{{Href: home + "/wp-json/wc/v3/products/" + strconv.FormatInt(p.ParentID, 10)}}
+	}
 	return &productJSON{
 		ID: p.ID, Name: p.Name, Slug: p.Slug, Permalink: perma,
 		DateCreated: fmtDate(p.Created), DateCreatedGMT: fmtDate(p.Created),
 		DateModified: fmtDate(p.Modified), DateModifiedGMT: fmtDate(p.Modified),
 		Type: p.Type, Status: p.Status, CatalogVisibility: "visible",
 		SKU: s.visibleSKU(p), Price: price, RegularPrice: price, Purchasable: price != "",
-		TotalSales: p.TotalSales, Downloads: []any{}, DownloadLimit: -1, DownloadExpiry: -1,
+		TotalSales: sales, Downloads: []any{}, DownloadLimit: -1, DownloadExpiry: -1,
 		TaxStatus: "taxable", ManageStock: manage, StockQuantity: qty,
 		Backorders: p.Backorders, BackordersAllowed: p.Backorders != "no",
 		Backordered: qty != nil && *qty <= 0 && p.Backorders != "no", LowStockAmount: p.LowStock,
@@ -330,11 +340,17 @@ func (s *Store) productView(p *product) *productJSON {
 		PriceHTML:  `<span class="woocommerce-Price-amount amount"><bdi><span class="woocommerce-Price-currencySymbol" translate="no">&#36;</span>` + price + `</bdi></span>`,
 		RelatedIDs: []int64{}, MetaData: nonNil(p.Meta), StockStatus: p.StockStatus,
 		HasOptions: p.Type == "variable",
-		Links: map[string][]link{
-			"self":       {{Href: home + "/wp-json/wc/v3/products/" + strconv.FormatInt(p.ID, 10), TargetHints: &targetHints{Allow: allowAll}}},
-			"collection": {{Href: home + "/wp-json/wc/v3/products"}},
-		},
+		Links:      links,
 	}
+}
+
+// productEditView is productView plus the fields write answers carry
+// (context edit).
+func (s *Store) productEditView(p *product) *productJSON {
+	v := s.productView(p)
+	v.PermalinkTemplate = s.home + "/product/%pagename%/"
+	v.GeneratedSlug = p.Slug
+	return v
 }
 
 func (s *Store) variationView(p *product) *variationJSON {
