@@ -71,12 +71,15 @@ func (s *Store) authenticate(r *http.Request, form url.Values) (authResult, *api
 			}
 		}
 	}
+	// PHP builds $_GET/$_POST: a repeated plain key keeps its last value
+	// (the official JS client sends its query twice); POST overrides GET.
 	params := url.Values{}
-	for k, v := range query {
-		params[k] = append(params[k], v...)
-	}
-	for k, v := range form {
-		params[k] = append(params[k], v...)
+	for _, src := range []url.Values{query, form} {
+		for k, v := range src {
+			if len(v) > 0 {
+				params[k] = []string{v[len(v)-1]}
+			}
+		}
 	}
 	for k, v := range parseOAuthHeader(r.Header.Get("Authorization")) {
 		params[k] = v
