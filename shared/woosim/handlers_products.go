@@ -227,7 +227,11 @@ func (s *Store) updateProduct(id, parent int64, in *productInput, status int) (*
 	if rw := s.faults.RaceWindowMS; rw > 0 && p.ManageStock && len(in.InventoryDelta) > 0 && len(in.StockQuantity) == 0 {
 		// WooCommerce reads the stock, computes, and saves later.
 		read := p.Stock
+		hook := s.raceReadHook
 		s.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
 		time.Sleep(time.Duration(rw) * time.Millisecond) // simulated PHP window, not synchronization
 		d, _ := parseInt(in.InventoryDelta)
 		in.StockQuantity = json.RawMessage(itoa(read + d))

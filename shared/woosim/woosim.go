@@ -149,7 +149,9 @@ type Store struct {
 	stats      Stats
 	pending    map[deliveryKey]*time.Timer
 	closed     bool
-	deliverWG  sync.WaitGroup
+	// raceReadHook runs after the race window read (tests).
+	raceReadHook func()
+	deliverWG    sync.WaitGroup
 }
 
 // NewStore builds a store with opts (the defaults filled in).
