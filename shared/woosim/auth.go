@@ -63,7 +63,7 @@ func (s *Store) authenticate(r *http.Request, form url.Values) (authResult, *api
 		}
 		if ck != "" {
 			h := hashKey(ck)
-			if k, ok := s.keys[h]; ok {
+			if k, ok := s.lookupKey(h); ok {
 				if !hmac.Equal([]byte(k.secret), []byte(cs)) {
 					return authResult{}, authError("Consumer secret is invalid.")
 				}
@@ -98,7 +98,7 @@ func (s *Store) authenticate(r *http.Request, form url.Values) (authResult, *api
 			"Missing OAuth parameter "+strings.Join(missing, ", "))
 	}
 	h := hashKey(params.Get("oauth_consumer_key"))
-	k, ok := s.keys[h]
+	k, ok := s.lookupKey(h)
 	if !ok {
 		return authResult{}, authError("Consumer key is invalid.")
 	}
@@ -210,4 +210,11 @@ func unauthorized(ctx string) *apiErr {
 	default:
 		return newErr(401, "woocommerce_rest_cannot_batch", "Sorry, you are not allowed to batch manipulate this resource.")
 	}
+}
+
+func (s *Store) lookupKey(h string) (apiKey, bool) {
+	s.nonceMu.Lock()
+	defer s.nonceMu.Unlock()
+	k, ok := s.keys[h]
+	return k, ok
 }

@@ -151,11 +151,13 @@ type Store struct {
 	closed     bool
 	// raceReadHook runs after the race window read (tests).
 	raceReadHook func()
+	generatedKey bool
 	deliverWG    sync.WaitGroup
 }
 
 // NewStore builds a store with opts (the defaults filled in).
 func NewStore(opts Options) *Store {
+	generated := opts.ConsumerKey == ""
 	if opts.ConsumerKey == "" {
 		opts.ConsumerKey = "ck_" + randHex(20)
 	}
@@ -178,21 +180,22 @@ func NewStore(opts Options) *Store {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{
-		opts:       opts,
-		logger:     logger,
-		keys:       map[string]apiKey{},
-		nonces:     map[string]int64{},
-		home:       opts.HomeURL,
-		nextID:     10,
-		topOrdered: true,
-		nextItem:   1,
-		nextMeta:   100,
-		products:   map[int64]*product{},
-		skus:       map[string]int64{},
-		orders:     map[int64]*order{},
-		webhooks:   map[int64]*webhook{},
-		pending:    map[deliveryKey]*time.Timer{},
-		stats:      Stats{Requests: map[string]int64{}},
+		opts:         opts,
+		generatedKey: generated,
+		logger:       logger,
+		keys:         map[string]apiKey{},
+		nonces:       map[string]int64{},
+		home:         opts.HomeURL,
+		nextID:       10,
+		topOrdered:   true,
+		nextItem:     1,
+		nextMeta:     100,
+		products:     map[int64]*product{},
+		skus:         map[string]int64{},
+		orders:       map[int64]*order{},
+		webhooks:     map[int64]*webhook{},
+		pending:      map[deliveryKey]*time.Timer{},
+		stats:        Stats{Requests: map[string]int64{}},
 	}
 	s.keys[hashKey(opts.ConsumerKey)] = apiKey{secret: opts.ConsumerSecret, perms: PermReadWrite}
 	for _, k := range opts.Keys {
@@ -214,10 +217,18 @@ func NewStore(opts Options) *Store {
 }
 
 // ConsumerKey returns the store's main consumer key.
-func (s *Store) ConsumerKey() string { return s.opts.ConsumerKey }
+func (s *Store) ConsumerKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.ConsumerKey
+}
 
 // ConsumerSecret returns the store's main consumer secret.
-func (s *Store) ConsumerSecret() string { return s.opts.ConsumerSecret }
+func (s *Store) ConsumerSecret() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.ConsumerSecret
+}
 
 // HomeURL returns the home URL the store signs and announces.
 func (s *Store) HomeURL() string {

@@ -35,6 +35,7 @@ type Config struct {
 	WebhookDelay    time.Duration
 	RefusePrivate   bool
 	LogLevel        string
+	State           string
 }
 
 // DefaultConfig returns the defaults.
@@ -95,6 +96,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&c.TrustProxyHTTPS, "trust-proxy-https", false, "treat X-Forwarded-Proto: https as HTTPS")
 	fs.DurationVar(&c.WebhookDelay, "webhook-delay", c.WebhookDelay, "delay before webhook delivery")
 	fs.BoolVar(&c.RefusePrivate, "refuse-private-webhooks", false, "refuse webhook targets on loopback/private hosts, as WordPress does")
+	fs.StringVar(&c.State, "state", "", "persist state in this file across restarts (FILE.N for store N > 1); saved on shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	return fs.Parse(args)
 }
@@ -142,12 +144,24 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		srv, err := woosim.Listen(addr, opts, c.TLS)
 		if err != nil {
-			m.Close()
+			_ = m.Close()
 			return fmt.Errorf("start store %d: %w", i+1, err)
 		}
 		m.Servers = append(m.Servers, srv)
+		if c.State != "" {
+			loaded, err := srv.Store.LoadState(m.statePath(i))
+			if err != nil {
+				_ = m.Close()
+				return fmt.Errorf("store %d: %w", i+1, err)
+			}
+			if loaded {
+				manifest = append(manifest, ManifestStore{URL: srv.URL, ConsumerKey: srv.Store.ConsumerKey(), ConsumerSecret: srv.Store.ConsumerSecret()})
+				m.Logger.Info("store started", "store", i+1, "url", srv.URL, "state", "loaded")
+				continue
+			}
+		}
 		if err := srv.Store.Seed(woosim.SeedOptions{Products: c.SeedProducts, Variable: c.SeedVariable, Stock: c.SeedStock}); err != nil {
-			m.Close()
+			_ = m.Close()
 			return fmt.Errorf("seed store %d: %w", i+1, err)
 		}
 		manifest = append(manifest, ManifestStore{URL: srv.URL, ConsumerKey: srv.Store.ConsumerKey(), ConsumerSecret: srv.Store.ConsumerSecret()})
@@ -168,12 +182,26 @@ func (m *Main) Run(ctx context.Context) error {
 	return err
 }
 
-// Close stops every store; it is idempotent.
-func (m *Main) Close() {
-	for _, s := range m.Servers {
+func (m *Main) statePath(i int) string {
+	if i == 0 {
+		return m.Config.State
+	}
+	return m.Config.State + "." + strconv.Itoa(i+1)
+}
+
+// Close stops every store, saving state when asked; it is idempotent.
+func (m *Main) Close() error {
+	var errs []error
+	for i, s := range m.Servers {
 		s.Close()
+		if m.Config.State != "" {
+			if err := s.Store.SaveState(m.statePath(i)); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	m.Servers = nil
+	return errors.Join(errs...)
 }
 
 func main() {
@@ -192,5 +220,8 @@ func main() {
 		os.Exit(1)
 	}
 	<-ctx.Done()
-	m.Close()
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
