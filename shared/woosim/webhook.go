@@ -211,7 +211,7 @@ func (s *Store) deliver(k deliveryKey) {
 	s.mu.Unlock()
 
 	sum := md5.Sum([]byte(strconv.FormatInt(id, 10) + strconv.FormatInt(s.opts.Now().Unix(), 10)))
-	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(s.stopCtx, http.MethodPost, target, bytes.NewReader(body))
 	ok := false
 	status := 0
 	if err == nil {
@@ -269,7 +269,7 @@ func bytesDiscard(resp *http.Response) (int64, error) {
 // ping sends the unsigned webhook_id=N ping; only 200 clears pending.
 // Called without s.mu held.
 func (s *Store) ping(id int64, target string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.stopCtx, 5*time.Second)
 	defer cancel()
 	body := "webhook_id=" + strconv.FormatInt(id, 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))

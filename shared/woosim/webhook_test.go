@@ -226,3 +226,35 @@ func TestRefusePrivateWebhooks(t *testing.T) {
 		t.Fatalf("loopback delivery not refused: %d, %+v", rc.count(), srv.Store.Stats())
 	}
 }
+
+// TestCloseEndsHangingDelivery: Close returns while a receiver hangs.
+func TestCloseEndsHangingDelivery(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-WC-Webhook-Topic") == "" {
+			return // the ping
+		}
+		entered <- struct{}{}
+		<-release
+	}))
+	defer hang.Close()
+	defer close(release)
+	srv, err := woosim.Start(woosim.Options{WebhookDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, srv)
+	c.must(201, "POST", "/webhooks", nil, map[string]any{"topic": "product.created", "delivery_url": hang.URL})
+	if _, _, err := srv.Store.CreateProduct(woosim.ProductSpec{Name: "x", SKU: "X"}); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	done := make(chan struct{})
+	go func() { srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close blocked on a hanging delivery")
+	}
+}

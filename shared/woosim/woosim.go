@@ -10,6 +10,7 @@
 package woosim
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -151,6 +152,9 @@ type Store struct {
 	closed     bool
 	// raceReadHook runs after the race window read (tests).
 	raceReadHook func()
+	// stopCtx is cancelled by Close: in-flight deliveries end.
+	stopCtx      context.Context
+	stopFunc     context.CancelFunc
 	generatedKey bool
 	deliverWG    sync.WaitGroup
 }
@@ -212,6 +216,7 @@ func NewStore(opts Options) *Store {
 		},
 		Transport: newWebhookTransport(opts.RefusePrivateWebhooks),
 	}
+	s.stopCtx, s.stopFunc = context.WithCancel(context.Background())
 	s.routes()
 	return s
 }
@@ -281,6 +286,7 @@ func (s *Store) Close() {
 		delete(s.pending, k)
 	}
 	s.mu.Unlock()
+	s.stopFunc()
 	s.deliverWG.Wait()
 }
 
