@@ -690,3 +690,39 @@ func (s *Store) handleVariationBatch(w http.ResponseWriter, q *request) *apiErr 
 			return view, nil
 		})
 }
+
+// handleAllVariations is GET /variations (WooCommerce 10.3+): every
+// variation, with parent_id.
+func (s *Store) handleAllVariations(w http.ResponseWriter, q *request) *apiErr {
+	qv := q.r.URL.Query()
+	pp, e := parsePage(qv, "date")
+	if e != nil {
+		return e
+	}
+	after, e := parseDateParam(qv, "modified_after")
+	if e != nil {
+		return e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var items []listItem
+	for _, pid := range s.topIDs {
+		for _, vid := range s.products[pid].Variations {
+			v := s.products[vid]
+			if v == nil || v.Status == "trash" {
+				continue
+			}
+			if after != nil && !v.Modified.Truncate(time.Second).After(*after) {
+				continue
+			}
+			items = append(items, listItem{id: v.ID, created: v.Created, modified: v.Modified, title: v.Name})
+		}
+	}
+	ids := s.paginate(w, q, items, pp, nil)
+	out := make([]*variationJSON, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, s.variationView(s.products[id]))
+	}
+	s.writeOKLocked(w, q, http.StatusOK, out)
+	return nil
+}

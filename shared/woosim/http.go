@@ -435,6 +435,7 @@ func (s *Store) routes() {
 	s.rest("POST /products/{pid}/variations", ctxCreate, s.handleVariationCreate)
 	s.rest("GET /products/{pid}/variations/{id}", ctxRead, s.handleVariationGet)
 	s.rest("DELETE /products/{pid}/variations/{id}", ctxDelete, s.handleVariationDelete)
+	s.rest("GET /variations", ctxList, s.handleAllVariations)
 	s.rest("GET /orders", ctxList, s.handleOrderList)
 	s.rest("POST /orders", ctxCreate, s.handleOrderCreate)
 	s.rest("GET /orders/{id}", ctxRead, s.handleOrderGet)

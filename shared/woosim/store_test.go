@@ -85,6 +85,11 @@ func TestProductsWriteAndSKU(t *testing.T) {
 			t.Fatalf("variation via ?sku= has type %v", it["type"])
 		}
 	}
+	var all []map[string]any
+	c.must(200, "GET", "/variations", nil, nil).json(t, &all)
+	if len(all) != 2 || all[0]["parent_id"].(float64) != float64(id(t, v)) {
+		t.Fatalf("GET /variations: %v", all)
+	}
 	c.must(404, "PUT", p("/products/%d", id(t, vs)), nil, map[string]any{"stock_quantity": 1})
 	c.must(200, "PUT", p("/products/%d/variations/%d", id(t, v), id(t, vs)), nil, map[string]any{"inventory_delta": -2})
 	if q := stock(t, srv.Store, "TEE-S"); q != 5 {
