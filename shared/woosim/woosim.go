@@ -7,6 +7,15 @@
 //
 // Tests start a store in-process with Start; the woosim command serves many.
 // State is in memory, guarded by one lock per store.
+//
+// The /sim/ API (no auth, never subject to faults):
+//
+//	POST /sim/checkout      {"line_items":[{"sku","quantity"}]} → 201 {"order_id"} | 409 {"code":"out_of_stock"}
+//	POST /sim/admin-edit    {"sku","stock_quantity"}  hand edit, fires product.updated
+//	POST /sim/order-status  {"id","status"}           as wp-admin, moves stock, fires order.updated
+//	GET|POST /sim/faults    Faults as JSON
+//	GET  /sim/stats         Stats as JSON
+//	POST /sim/flush-webhooks (also GET /wp-cron.php)  deliver what is queued now
 package woosim
 
 import (
