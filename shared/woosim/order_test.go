@@ -1,7 +1,9 @@
 package woosim_test
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -101,4 +103,43 @@ func TestStockOnStatusTransitions(t *testing.T) {
 	if n := len(s.Orders()); n != 3 {
 		t.Fatalf("Orders() %d", n)
 	}
+}
+
+// TestModifiedAfterIsStrict: modified_after compares at 1 s resolution with
+// a strict >, so a poller must overlap its cursor.
+func TestModifiedAfterIsStrict(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 22, 8, 0, 0, 500_000_000, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := start(t, woosim.Options{Now: clock})
+	c := newClient(t, srv)
+	c.timestamp = func() int64 { return clock().Unix() }
+	if _, _, err := srv.Store.CreateProduct(woosim.ProductSpec{Name: "W", SKU: "W", ManageStock: true, Stock: 10}); err != nil {
+		t.Fatal(err)
+	}
+	oid, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: "W", Quantity: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(after string) int {
+		var list []map[string]any
+		c.must(200, "GET", "/orders", map[string][]string{"modified_after": {after}, "dates_are_gmt": {"true"}}, nil).json(t, &list)
+		return len(list)
+	}
+	if n := count("2026-11-22T08:00:00"); n != 0 {
+		t.Fatalf("same second: %d orders", n)
+	}
+	if n := count("2026-11-22T07:59:59"); n != 1 {
+		t.Fatalf("a second before: %d orders", n)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	if err := srv.Store.SetOrderStatus(oid, "completed"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("2026-11-22T08:00:01"); n != 1 {
+		t.Fatalf("after status change: %d orders", n)
+	}
+	c.must(400, "GET", "/orders", map[string][]string{"modified_after": {"yesterday"}}, nil)
 }
