@@ -97,8 +97,57 @@ func (s *Store) handleOrderCreate(w http.ResponseWriter, q *request) *apiErr {
 	if e := decodeBody(q, &in); e != nil {
 		return e
 	}
-	if e := validateOrderInput(&in); e != nil {
+	v, e := s.createOrder(&in)
+	if e != nil {
 		return e
+	}
+	s.writeOK(w, q, http.StatusCreated, v)
+	return nil
+}
+
+func (s *Store) handleOrderUpdate(w http.ResponseWriter, q *request) *apiErr {
+	var in orderInput
+	if e := decodeBody(q, &in); e != nil {
+		return e
+	}
+	v, e := s.updateOrder(pathID(q.r, "id"), &in)
+	if e != nil {
+		return e
+	}
+	s.writeOK(w, q, http.StatusOK, v)
+	return nil
+}
+
+func (s *Store) handleOrderBatch(w http.ResponseWriter, q *request) *apiErr {
+	decode := func(raw json.RawMessage) (*orderInput, *apiErr) {
+		var in orderInput
+		if err := json.Unmarshal(raw, &in); err != nil {
+			return nil, newErr(400, "rest_invalid_json", "Invalid JSON body passed.")
+		}
+		return &in, nil
+	}
+	return s.batch(w, q,
+		func(raw json.RawMessage) (any, *apiErr) {
+			in, e := decode(raw)
+			if e != nil {
+				return nil, e
+			}
+			return s.createOrder(in)
+		},
+		func(id int64, raw json.RawMessage) (any, *apiErr) {
+			in, e := decode(raw)
+			if e != nil {
+				return nil, e
+			}
+			return s.updateOrder(id, in)
+		},
+		func(id int64) (any, *apiErr) { return s.deleteOrder(id, true) })
+}
+
+// createOrder is POST /orders.
+func (s *Store) createOrder(in *orderInput) (*orderJSON, *apiErr) {
+	if e := validateOrderInput(in); e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,7 +160,7 @@ func (s *Store) handleOrderCreate(w http.ResponseWriter, q *request) *apiErr {
 	for _, li := range in.LineItems {
 		p, e := s.resolveLine(li)
 		if e != nil {
-			return e
+			return nil, e
 		}
 		qty := int64(1)
 		if li.Quantity != nil {
@@ -119,7 +168,7 @@ func (s *Store) handleOrderCreate(w http.ResponseWriter, q *request) *apiErr {
 		}
 		if qty == 0 {
 			// Measured: WooCommerce 11.0.1 answers 500 to a zero-quantity line.
-			return newErr(500, "internal_server_error", "There has been a critical error on this website.")
+			return nil, newErr(500, "internal_server_error", "There has been a critical error on this website.")
 		}
 		lines = append(lines, line{p, qty})
 	}
@@ -137,23 +186,19 @@ func (s *Store) handleOrderCreate(w http.ResponseWriter, q *request) *apiErr {
 	}
 	s.fire(woo.TopicOrderCreated, o.ID)
 	s.fireProducts(changed)
-	s.writeOKLocked(w, q, http.StatusCreated, s.orderView(o))
-	return nil
+	return s.orderView(o), nil
 }
 
-func (s *Store) handleOrderUpdate(w http.ResponseWriter, q *request) *apiErr {
-	var in orderInput
-	if e := decodeBody(q, &in); e != nil {
-		return e
-	}
-	if e := validateOrderInput(&in); e != nil {
-		return e
+// updateOrder is PUT /orders/{id}.
+func (s *Store) updateOrder(id int64, in *orderInput) (*orderJSON, *apiErr) {
+	if e := validateOrderInput(in); e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.orders[pathID(q.r, "id")]
+	o := s.orders[id]
 	if o == nil {
-		return invalidOrderID(400)
+		return nil, invalidOrderID(400)
 	}
 	now := s.opts.Now()
 	changed := map[int64]bool{}
@@ -161,12 +206,12 @@ func (s *Store) handleOrderUpdate(w http.ResponseWriter, q *request) *apiErr {
 	for _, li := range in.LineItems {
 		if li.ID != nil {
 			if findItem(o, *li.ID) == nil {
-				return newErr(400, "woocommerce_rest_invalid_item_id", "Order item ID provided is not associated with order.")
+				return nil, newErr(400, "woocommerce_rest_invalid_item_id", "Order item ID provided is not associated with order.")
 			}
 			continue
 		}
 		if _, e := s.resolveLine(li); e != nil {
-			return e
+			return nil, e
 		}
 	}
 	for _, li := range in.LineItems {
@@ -216,8 +261,7 @@ func (s *Store) handleOrderUpdate(w http.ResponseWriter, q *request) *apiErr {
 	o.Modified = now
 	s.fire(woo.TopicOrderUpdated, o.ID)
 	s.fireProducts(changed)
-	s.writeOKLocked(w, q, http.StatusOK, s.orderView(o))
-	return nil
+	return s.orderView(o), nil
 }
 
 func findItem(o *order, id int64) *lineItem {
@@ -239,27 +283,36 @@ func removeItem(items []*lineItem, it *lineItem) []*lineItem {
 }
 
 func (s *Store) handleOrderDelete(w http.ResponseWriter, q *request) *apiErr {
+	v, e := s.deleteOrder(pathID(q.r, "id"), forceParam(q))
+	if e != nil {
+		return e
+	}
+	s.writeOK(w, q, http.StatusOK, v)
+	return nil
+}
+
+// deleteOrder trashes an order (order.deleted fires) or, with force,
+// removes it (nothing fires).
+func (s *Store) deleteOrder(id int64, force bool) (*orderJSON, *apiErr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := s.orders[pathID(q.r, "id")]
+	o := s.orders[id]
 	if o == nil {
-		return invalidOrderID(404)
+		return nil, invalidOrderID(404)
 	}
 	view := s.orderView(o)
-	if forceParam(q) {
+	if force {
 		delete(s.orders, o.ID)
 		s.orderIDs = removeID(s.orderIDs, o.ID)
-	} else {
-		if o.Status == "trash" {
-			return newErr(410, "woocommerce_rest_already_trashed", "The order has already been deleted.")
-		}
-		o.Status = "trash"
-		o.Modified = s.opts.Now()
-		s.fire(woo.TopicOrderDeleted, o.ID)
-		view = s.orderView(o)
+		return view, nil
 	}
-	s.writeOKLocked(w, q, http.StatusOK, view)
-	return nil
+	if o.Status == "trash" {
+		return nil, newErr(410, "woocommerce_rest_already_trashed", "The order has already been deleted.")
+	}
+	o.Status = "trash"
+	o.Modified = s.opts.Now()
+	s.fire(woo.TopicOrderDeleted, o.ID)
+	return s.orderView(o), nil
 }
 
 type refundInput struct {

@@ -425,6 +425,7 @@ func (s *Store) routes() {
 		s.rest(m+" /products/{pid}/variations/{id}", ctxEdit, s.handleVariationUpdate)
 		s.rest(m+" /products/{pid}/variations/batch", ctxBatch, s.handleVariationBatch)
 		s.rest(m+" /orders/{id}", ctxEdit, s.handleOrderUpdate)
+		s.rest(m+" /orders/batch", ctxBatch, s.handleOrderBatch)
 		s.rest(m+" /webhooks/{id}", ctxEdit, s.handleWebhookUpdate)
 	}
 	s.rest("GET /products", ctxList, s.handleProductList)

@@ -100,6 +100,16 @@ func TestStockOnStatusTransitions(t *testing.T) {
 	if len(list) != 1 || id(t, list[0]) != id(t, o3) {
 		t.Fatalf("processing orders: %v", len(list))
 	}
+	// Orders batch: per-item errors inside a 200.
+	var b map[string][]map[string]any
+	c.must(200, "POST", "/orders/batch", nil, map[string]any{"update": []map[string]any{
+		{"id": id(t, o3), "status": "completed"}, {"id": 999999, "status": "completed"}}}).json(t, &b)
+	if b["update"][0]["status"] != "completed" || b["update"][1]["error"] == nil {
+		t.Fatalf("orders batch %v", b)
+	}
+	if w := stock(t, s, "W"); w != 8 {
+		t.Fatalf("after batch completed W=%d", w)
+	}
 	if n := len(s.Orders()); n != 3 {
 		t.Fatalf("Orders() %d", n)
 	}
