@@ -253,6 +253,9 @@ func (s *Store) updateOrder(id int64, in *orderInput) (*orderJSON, *apiErr) {
 		o.Billing = in.Billing
 	}
 	if in.Status != nil {
+		if o.Status == "trash" && *in.Status != "trash" {
+			s.fire(woo.TopicOrderRestored, o.ID)
+		}
 		s.transition(o, *in.Status, now, changed)
 	}
 	if in.SetPaid && (o.Status == "pending" || o.Status == "failed" || o.Status == "on-hold" || o.Status == "cancelled") {

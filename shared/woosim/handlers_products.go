@@ -242,10 +242,14 @@ func (s *Store) updateProduct(id, parent int64, in *productInput, status int) (*
 			return nil, invalidProductID(status)
 		}
 	}
+	wasTrash := p.Status == "trash"
 	changed, e := s.applyInput(p, in, s.opts.Now())
 	if e != nil {
 		s.mu.Unlock()
 		return nil, e
+	}
+	if wasTrash && p.Status != "trash" {
+		s.fire("product.restored", p.ID)
 	}
 	s.fire(woo.TopicProductUpdated, p.ID)
 	_ = changed

@@ -607,6 +607,15 @@ func (s *Store) applyInput(p *product, in *productInput, now time.Time) (stockCh
 				s.topTrashed--
 			}
 		}
+		if s.products[p.ID] != nil && p.SKU != "" && (p.Status == "trash") != (*in.Status == "trash") {
+			if *in.Status == "trash" {
+				if s.skus[p.SKU] == p.ID {
+					delete(s.skus, p.SKU)
+				}
+			} else if _, taken := s.skus[p.SKU]; !taken {
+				s.skus[p.SKU] = p.ID
+			}
+		}
 		p.Status = *in.Status
 	}
 	if in.RegularPrice != nil {

@@ -202,12 +202,23 @@ func TestWebhookDeletedPayloadAndDrops(t *testing.T) {
 		t.Fatalf("deleted payload %q", got[len(got)-1].body)
 	}
 	c.must(410, "DELETE", p("/products/%d", id(t, pr)), nil, nil)
+	// Untrash: product.restored, carrying the product.
+	c.must(201, "POST", "/webhooks", nil, map[string]any{"topic": "product.restored", "delivery_url": rc.srv.URL})
+	c.must(200, "PUT", p("/products/%d", id(t, pr)), nil, map[string]any{"status": "publish"})
+	srv.Store.FlushWebhooks()
+	got = rc.all()
+	if last := got[len(got)-1]; last.header.Get("X-WC-Webhook-Topic") != "product.restored" || !strings.Contains(string(last.body), `"status":"publish"`) {
+		t.Fatalf("restored delivery %v %s", last.header, last.body)
+	}
+	c.must(200, "DELETE", p("/products/%d", id(t, pr)), nil, nil)
+	srv.Store.FlushWebhooks()
+	base := rc.count()
 
 	srv.Store.SetFaults(woosim.Faults{DropWebhookRate: 1})
 	pr2 := c.must(201, "POST", "/products", nil, map[string]any{"name": "gone2"}).obj(t)
 	c.must(200, "DELETE", p("/products/%d", id(t, pr2)), nil, nil)
 	srv.Store.FlushWebhooks()
-	if rc.count() != 2 || srv.Store.Stats().WebhooksDropped != 1 {
+	if rc.count() != base || srv.Store.Stats().WebhooksDropped != 1 {
 		t.Fatalf("drop: %d requests, stats %+v", rc.count(), srv.Store.Stats())
 	}
 }
