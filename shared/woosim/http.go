@@ -131,6 +131,9 @@ func (s *Store) injectFaults(w http.ResponseWriter, r *http.Request) bool {
 			st = http.StatusInternalServerError
 		}
 		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
 		w.WriteHeader(st)
 		_, _ = io.WriteString(w, "<html><body><h1>Injected error</h1></body></html>")
 		return false
