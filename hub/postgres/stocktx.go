@@ -11,23 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-
-	"github.com/stockwire/stockwire/hub"
 )
-
-// target is what a store with the given policy and buffer should show for a
-// SKU with the given available figure. It is not clamped at 0: a negative
-// target means oversold (WooCommerce shows out of stock) and keeps relative
-// deltas adding up exactly. Allocate is treated like mirror until escrow
-// lands.
-func target(policy hub.Policy, available, buffer int64) int64 {
-	switch policy {
-	case hub.PolicyAllocate, hub.PolicyMirror:
-		return available - buffer
-	default:
-		return available - buffer
-	}
-}
 
 type skuRow struct {
 	SKU         string `db:"sku"`
@@ -63,8 +47,6 @@ type stockTx struct {
 	origin int64
 	local  map[string]int64
 
-	// notified lists the stores that got events, for the caller.
-	notified []int64
 	// tail, when set, adds the caller's own writes to the last statement.
 	tail func(b *stmt)
 	// now is the transaction's timestamp, set by publish.
@@ -275,113 +257,51 @@ func (s *stockTx) writeChanges(b *stmt) {
 	clear(s.changed)
 }
 
-type activeStore struct {
-	ID     int64      `db:"id"`
-	Policy hub.Policy `db:"policy"`
-	Buffer int64      `db:"buffer"`
-}
-
 // publish writes the buffered changes, recomputes the targets of skus (all
 // locked, or read under the exclusive stores lock) for the active stores
 // (only storeID when non-zero) and, when withEvents, writes an event
 // wherever a target changed or the origin store's local effect must be
-// compensated. s.tail, if set, adds its own expressions to the last
-// statement.
+// compensated. s.tail, if set, adds its own writes.
+//
+// It is one statement, so that the SKU locks taken before it are held for
+// one round trip and the commit. Its snapshot is taken after those locks
+// were granted, so the targets it reads are those the previous holder
+// committed. The stores' counter rows, which every transaction with events
+// touches, are locked in id order (no deadlocks) and held until the commit.
 func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
-	// Statement 1: write SKU rows and ledger; read the current targets. Its
-	// snapshot is taken after the SKU locks were granted, so the targets
-	// are those the previous holder committed.
 	b := &stmt{}
 	s.writeChanges(b)
-	var cur []struct {
-		StoreID int64      `db:"id"`
-		Policy  hub.Policy `db:"policy"`
-		Buffer  int64      `db:"buffer"`
-		SKU     string     `db:"sku"`
-		Target  *int64     `db:"target"`
-	}
-	main := `SELECT 0::bigint AS id, ''::text AS policy, 0::bigint AS buffer, ''::text AS sku, NULL::bigint AS target WHERE false`
-	if len(skus) > 0 {
-		main = `SELECT s.id, s.policy, s.buffer, k.sku, t.target
-			FROM stores s CROSS JOIN unnest(` + b.arg(pq.Array(skus)) + `::text[]) AS k(sku)
-			LEFT JOIN store_targets t ON t.store_id = s.id AND t.sku = k.sku
-			WHERE s.status = 'active' AND (` + b.arg(storeID) + `::bigint = 0 OR s.id = ` + b.arg(storeID) + `::bigint)
-			ORDER BY k.sku, s.id`
-	}
-	if len(b.ctes) > 0 || len(skus) > 0 {
-		if err := s.tx.SelectContext(s.ctx, &cur, b.sql(main), b.args...); err != nil {
-			return fmt.Errorf("write stock and read targets: %w", err)
+	var known []string
+	var avail, local []int64
+	for _, k := range skus {
+		if r := s.skus[k]; r != nil {
+			known = append(known, k)
+			avail = append(avail, r.available())
+			local = append(local, s.local[k])
 		}
 	}
-
-	var tStore []int64
-	var tSKU []string
-	var tVal []int64
-	var eStore, eOrd []int64
-	var eSKU []string
-	var eDelta, eTarget []int64
-	perStore := map[int64]int64{}
-	for _, c := range cur {
-		r := s.skus[c.SKU]
-		if r == nil {
-			continue // not a known SKU
-		}
-		nt := target(c.Policy, r.available(), c.Buffer)
-		var ot int64
-		if c.Target != nil {
-			ot = *c.Target
-		}
-		var local int64
-		if c.StoreID == s.origin {
-			local = s.local[c.SKU]
-		}
-		if c.Target != nil && nt == ot && local == 0 {
-			continue
-		}
-		if c.Target == nil || nt != ot {
-			tStore, tSKU, tVal = append(tStore, c.StoreID), append(tSKU, c.SKU), append(tVal, nt)
-		}
-		if withEvents {
-			perStore[c.StoreID]++
-			eStore, eOrd, eSKU = append(eStore, c.StoreID), append(eOrd, perStore[c.StoreID]), append(eSKU, c.SKU)
-			eDelta, eTarget = append(eDelta, nt-ot-local), append(eTarget, nt)
-		}
-	}
-
-	// Statement 2: targets, sequence numbers, events, notification and the
-	// caller's tail. The stores' counter rows, which every transaction with
-	// events touches, are locked here in id order (no deadlocks) and held
-	// only until the commit that follows.
-	b = &stmt{}
-	if len(tStore) > 0 {
+	main := `SELECT now(), 0::bigint`
+	if len(known) > 0 {
+		b.with("k", `SELECT * FROM unnest(`+b.arg(pq.Array(known))+`::text[], `+b.arg(pq.Array(avail))+`::bigint[], `+b.arg(pq.Array(local))+`::bigint[]) AS k(sku, avail, local)`)
+		b.with("st", `SELECT id, policy, buffer FROM stores WHERE status = 'active' AND (`+b.arg(storeID)+`::bigint = 0 OR id = `+b.arg(storeID)+`::bigint)`)
+		b.with("calc", `SELECT st.id AS store_id, k.sku, stockwire_target(st.policy, k.avail, st.buffer) AS target, t.target AS old,
+				CASE WHEN st.id = `+b.arg(s.origin)+`::bigint THEN k.local ELSE 0 END AS local
+			FROM st CROSS JOIN k LEFT JOIN store_targets t ON t.store_id = st.id AND t.sku = k.sku`)
+		b.with("chg", `SELECT * FROM calc WHERE old IS NULL OR old <> target OR local <> 0`)
 		b.with("upd_targets", `INSERT INTO store_targets (store_id, sku, target)
-			SELECT * FROM unnest(`+b.arg(pq.Array(tStore))+`::bigint[], `+b.arg(pq.Array(tSKU))+`::text[], `+b.arg(pq.Array(tVal))+`::bigint[])
+			SELECT store_id, sku, target FROM chg WHERE old IS NULL OR old <> target
 			ON CONFLICT (store_id, sku) DO UPDATE SET target = EXCLUDED.target`)
-	}
-	main = `SELECT now()`
-	if len(eStore) > 0 {
-		ids := make([]int64, 0, len(perStore))
-		for id := range perStore {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		counts := make([]int64, len(ids))
-		strIDs := make([]string, len(ids))
-		for i, id := range ids {
-			counts[i] = perStore[id]
-			strIDs[i] = strconv.FormatInt(id, 10)
-		}
-		b.with("seq", `SELECT store_id, head FROM store_seq WHERE store_id = ANY(`+b.arg(pq.Array(ids))+`::bigint[]) ORDER BY store_id FOR UPDATE`)
-		b.with("bump", `UPDATE store_seq SET head = seq.head + c.n
-			FROM seq JOIN unnest(`+b.arg(pq.Array(ids))+`::bigint[], `+b.arg(pq.Array(counts))+`::bigint[]) AS c(store_id, n) USING (store_id)
+		b.with("ev", `SELECT store_id, sku, target - COALESCE(old, 0) - local AS delta, target,
+				row_number() OVER (PARTITION BY store_id ORDER BY sku) AS ord
+			FROM chg WHERE `+b.arg(withEvents)+`::boolean`)
+		b.with("cnt", `SELECT store_id, count(*) AS n FROM ev GROUP BY store_id`)
+		b.with("seq", `SELECT store_id, head FROM store_seq WHERE store_id IN (SELECT store_id FROM cnt) ORDER BY store_id FOR UPDATE`)
+		b.with("bump", `UPDATE store_seq SET head = seq.head + cnt.n FROM seq JOIN cnt USING (store_id)
 			WHERE store_seq.store_id = seq.store_id`)
 		b.with("ins_events", `INSERT INTO store_events (store_id, seq, sku, delta, target)
-			SELECT v.store_id, seq.head + v.ord, v.sku, v.delta, v.target
-			FROM unnest(`+b.arg(pq.Array(eStore))+`::bigint[], `+b.arg(pq.Array(eOrd))+`::bigint[], `+b.arg(pq.Array(eSKU))+`::text[], `+b.arg(pq.Array(eDelta))+`::bigint[], `+b.arg(pq.Array(eTarget))+`::bigint[])
-				AS v(store_id, ord, sku, delta, target)
-			JOIN seq USING (store_id)`)
-		main = `SELECT now() FROM pg_notify(` + b.arg(NotifyChannel) + `, ` + b.arg(strings.Join(strIDs, ",")) + `)`
-		s.notified = ids
+			SELECT ev.store_id, seq.head + ev.ord, ev.sku, ev.delta, ev.target FROM ev JOIN seq USING (store_id)`)
+		main = `SELECT now(), (SELECT count(*) FROM (SELECT pg_notify(` + b.arg(NotifyChannel) + `, string_agg(store_id::text, ',' ORDER BY store_id))
+			FROM cnt HAVING count(*) > 0) AS n)`
 	}
 	if s.tail != nil {
 		s.tail(b)
@@ -390,8 +310,9 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 	if len(b.ctes) == 0 {
 		return nil
 	}
-	if err := s.tx.GetContext(s.ctx, &s.now, b.sql(main), b.args...); err != nil {
-		return fmt.Errorf("write targets and events: %w", err)
+	var notified int64
+	if err := s.tx.QueryRowxContext(s.ctx, b.sql(main), b.args...).Scan(&s.now, &notified); err != nil {
+		return fmt.Errorf("write stock, targets and events: %w", err)
 	}
 	return nil
 }
