@@ -1,0 +1,36 @@
+package stock_test
+
+import (
+	"runtime"
+	"testing"
+)
+
+// BenchmarkWriter_Burst reports WooCommerce requests per stock change for a
+// burst of 10,000 changes over 100 SKUs, and the heap held by a writer that
+// knows a 10,000-SKU store.
+func BenchmarkWriter_Burst(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		srv := mustSim(b, 10000)
+		r := mustWriter(b, srv.URL, b.TempDir(), nil)
+		b.StartTimer()
+		burst(r.w, 10000, 100, 1)
+		waitFor(b, "burst applied", func() bool { return r.w.AppliedSeq() == 10000 })
+		b.StopTimer()
+		var reqs int64
+		for _, n := range srv.Store.Stats().Requests {
+			reqs += n
+		}
+		b.ReportMetric(float64(reqs)/10000, "requests/change")
+		// Touch all 10,000 SKUs so the writer holds state for each.
+		burst(r.w, 10000, 10000, 10001)
+		waitFor(b, "all skus applied", func() bool { return r.w.AppliedSeq() == 20000 })
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB(incl-sim)")
+		r.stop()
+		srv.Close()
+		b.StartTimer()
+	}
+}
