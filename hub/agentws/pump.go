@@ -10,11 +10,11 @@ import (
 )
 
 // pump sends the agent what it has not applied: first a replay from lastSeq
-// (or a snapshot when the agent is too far behind or ahead of the hub), then
+// (or a snapshot when the agent is new, too far behind or ahead of the hub), then
 // new changes whenever the session is woken.
 func (ss *session) pump(lastSeq, head int64) {
 	sent := lastSeq
-	if lastSeq > head || head-lastSeq > ss.srv.SnapshotAfter || (lastSeq == 0 && head > 0) {
+	if lastSeq > head || head-lastSeq > ss.srv.SnapshotAfter || lastSeq == 0 {
 		var ok bool
 		if sent, ok = ss.sendSnapshot(); !ok {
 			return

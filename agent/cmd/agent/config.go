@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/envflag"
+)
+
+// Config is the agent's configuration; every field comes from a flag or its
+// STOCKWIRE_* environment variable.
+type Config struct {
+	HubURL    string
+	Token     string
+	JoinToken string
+	StoreName string
+	HubCA     string
+
+	StoreURL       string
+	ConsumerKey    string
+	ConsumerSecret string
+	RateLimit      float64
+
+	Listen    string
+	PublicURL string
+	DataDir   string
+
+	PollInterval   time.Duration
+	RescanInterval time.Duration
+	StoreEdits     string
+	Webhooks       bool
+
+	LogFormat string
+	LogLevel  string
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen: "127.0.0.1:8090", DataDir: "./stockwire-agent",
+		PollInterval: 5 * time.Second, RescanInterval: 15 * time.Minute,
+		StoreEdits: "revert", Webhooks: true, RateLimit: 20,
+		LogFormat: "json", LogLevel: "info",
+	}
+}
+
+// ParseFlags fills c from args and the environment.
+func (c *Config) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.StringVar(&c.HubURL, "hub", c.HubURL, "hub base URL, http(s)://host:port (the WebSocket URL is derived)")
+	fs.StringVar(&c.Token, "token", c.Token, "store credential issued by the hub (POST /api/v1/stores)")
+	fs.StringVar(&c.JoinToken, "join-token", c.JoinToken, "enrolment token: enrol this store on first start instead of --token")
+	fs.StringVar(&c.StoreName, "store-name", c.StoreName, "store name to enrol with --join-token")
+	fs.StringVar(&c.HubCA, "hub-ca", c.HubCA, "PEM file of a private CA to trust for an https hub")
+	fs.StringVar(&c.StoreURL, "store-url", c.StoreURL, "WooCommerce site home URL, e.g. https://shop.example.com")
+	fs.StringVar(&c.ConsumerKey, "consumer-key", c.ConsumerKey, "WooCommerce REST API consumer key (ck_…), read_write")
+	fs.StringVar(&c.ConsumerSecret, "consumer-secret", c.ConsumerSecret, "WooCommerce REST API consumer secret (cs_…); prefer the environment")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "maximum WooCommerce requests per second")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address for webhooks, /metrics and /healthz")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL at which WooCommerce reaches --listen (webhook delivery); empty: no webhooks, polling only")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the outbox, credential and state")
+	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "how often to poll orders modified since the cursor")
+	fs.DurationVar(&c.RescanInterval, "rescan-interval", c.RescanInterval, "how often to rescan the whole catalog")
+	fs.StringVar(&c.StoreEdits, "store-edits", c.StoreEdits, "manual stock edits in the store: revert (to the hub's figure) or accept")
+	fs.BoolVar(&c.Webhooks, "webhooks", c.Webhooks, "register WooCommerce webhooks (polling runs regardless)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.Usage = envflag.Usage(fs, "STOCKWIRE_", "agent: syncs one WooCommerce store with the stockwire hub\n\nUsage: agent --hub URL --token TOKEN --store-url URL --consumer-key K --consumer-secret S [flags]")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return envflag.Apply(fs, "STOCKWIRE_", os.LookupEnv)
+}
+
+// Validate names the first bad field.
+func (c *Config) Validate() error {
+	if c.HubURL == "" {
+		return errors.New("--hub is required")
+	}
+	if c.StoreURL == "" {
+		return errors.New("--store-url is required")
+	}
+	if u, err := url.Parse(c.StoreURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--store-url %q: want http(s)://host", c.StoreURL)
+	}
+	if c.ConsumerKey == "" || c.ConsumerSecret == "" {
+		return errors.New("--consumer-key and --consumer-secret are required")
+	}
+	if c.Token == "" && c.JoinToken != "" && c.StoreName == "" {
+		return errors.New("--store-name is required with --join-token")
+	}
+	if c.DataDir == "" {
+		return errors.New("--data-dir is required")
+	}
+	if c.PollInterval < 500*time.Millisecond {
+		return fmt.Errorf("--poll-interval %s: at least 500ms", c.PollInterval)
+	}
+	if c.StoreEdits != "revert" && c.StoreEdits != "accept" {
+		return fmt.Errorf("--store-edits %q: want revert or accept", c.StoreEdits)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" {
+			return fmt.Errorf("--public-url %q: want http(s)://host[:port]", c.PublicURL)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// loadOrCreateSecret returns the secret kept in dir/name, creating a random
+// one (mode 0600) on first use.
+func loadOrCreateSecret(dir, name string) (string, error) {
+	path := filepath.Join(dir, name)
+	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b)), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", name, err)
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(buf)
+	return secret, writeFileAtomic(path, []byte(secret+"\n"))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// credential returns the store credential: --token, else the one saved by
+// an earlier enrolment, else it enrols with --join-token and saves it.
+func credential(ctx context.Context, c Config, hc *http.Client) (string, error) {
+	if c.Token != "" {
+		return c.Token, nil
+	}
+	path := filepath.Join(c.DataDir, "credential")
+	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	if c.JoinToken == "" {
+		return "", errors.New("no store credential: give --token, or --join-token and --store-name to enrol this store")
+	}
+	body, _ := json.Marshal(map[string]string{"name": c.StoreName, "url": c.StoreURL})
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.HubURL, "/")+"/api/v1/enrol", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.JoinToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("enrol with hub %s: hub unreachable: %w", c.HubURL, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		_ = json.Unmarshal(data, &e)
+		return "", fmt.Errorf("enrol with hub: %s: %s", resp.Status, e.Error.Message)
+	}
+	var out struct {
+		ID    int64  `json:"id"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil || out.Token == "" {
+		return "", fmt.Errorf("enrol with hub: unexpected answer")
+	}
+	if err := writeFileAtomic(path, []byte(out.Token+"\n")); err != nil {
+		return "", fmt.Errorf("save credential: %w", err)
+	}
+	return out.Token, nil
+}

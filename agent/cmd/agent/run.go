@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/stockwire/stockwire/agent"
+	"github.com/stockwire/stockwire/agent/catalog"
+	"github.com/stockwire/stockwire/agent/hooks"
+	"github.com/stockwire/stockwire/agent/hubconn"
+	"github.com/stockwire/stockwire/agent/orders"
+	"github.com/stockwire/stockwire/agent/outbox"
+	"github.com/stockwire/stockwire/agent/stock"
+	"github.com/stockwire/stockwire/agent/webhook"
+	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/shared/wire"
+	wc "github.com/stockwire/stockwire/shared/woo"
+)
+
+// WebhookPath is where the agent receives WooCommerce deliveries.
+const WebhookPath = "/webhooks/woocommerce"
+
+// Main is the agent process: it keeps what it opened so that Close can
+// release it in reverse order.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	outbox *outbox.Outbox
+	server *http.Server
+	ln     net.Listener
+	cancel context.CancelFunc
+	group  *errgroup.Group
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main { return &Main{Config: DefaultConfig()} }
+
+// Addr returns the listen address once Run has returned.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Run validates the configuration, checks the store and the hub, and starts
+// every part in the background. It returns a clear error when the agent
+// cannot start.
+func (m *Main) Run(ctx context.Context) error {
+	c := m.Config
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	m.Logger = newLogger(c.LogFormat, c.LogLevel)
+	logger := m.Logger
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
+
+	hubTLS, err := loadCA(c.HubCA)
+	if err != nil {
+		return err
+	}
+	hubHTTP := &http.Client{Timeout: 15 * time.Second}
+	if hubTLS != nil {
+		hubHTTP.Transport = &http.Transport{TLSClientConfig: hubTLS}
+	}
+	token, err := credential(ctx, c, hubHTTP)
+	if err != nil {
+		return err
+	}
+
+	client, err := woo.New(woo.Config{BaseURL: c.StoreURL, ConsumerKey: c.ConsumerKey, ConsumerSecret: c.ConsumerSecret,
+		RateLimit: rate.Limit(c.RateLimit), Burst: max(1, int(c.RateLimit)), Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if err := client.Check(ctx); err != nil {
+		return fmt.Errorf("store %s: %w", c.StoreURL, err)
+	}
+
+	ob, err := outbox.Open(filepath.Join(c.DataDir, "outbox.db"), outbox.Options{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	m.outbox = ob
+
+	cat, err := catalog.New(catalog.Config{API: client, RescanInterval: c.RescanInterval, Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if _, err := cat.Scan(ctx); err != nil {
+		return fmt.Errorf("read the store's catalog: %w", err)
+	}
+
+	writer, err := stock.New(stock.Config{API: client, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
+		Quiet: func() bool { return ob.Len() == 0 }, Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+
+	relay := agent.NewRelay(ob, writer, logger, version())
+	relay.Status = func() wire.Status {
+		st := wire.Status{CatalogSKUs: cat.Len()}
+		for _, is := range cat.Issues() {
+			switch is.Kind {
+			case catalog.IssueDuplicateSKU:
+				st.DuplicateSKUs++
+			default:
+				st.UnknownSKUs++
+			}
+		}
+		return st
+	}
+	notify := &notifyingOutbox{Outbox: ob, relay: relay}
+
+	link := hubconn.New(c.HubURL, token, relay, logger, reg)
+	link.TLSConfig = hubTLS
+	if err := link.Probe(ctx); err != nil {
+		return fmt.Errorf("hub %s: %w", c.HubURL, err)
+	}
+
+	secret, err := loadOrCreateSecret(c.DataDir, "webhook-secret")
+	if err != nil {
+		return err
+	}
+	var manager *hooks.Manager
+	if c.Webhooks && c.PublicURL != "" {
+		manager = &hooks.Manager{Client: client, DeliveryURL: strings.TrimSuffix(c.PublicURL, "/") + WebhookPath,
+			Secret: secret, Logger: logger}
+	} else {
+		logger.Warn("webhooks off: orders are reported by polling alone", "poll_interval", c.PollInterval.String())
+	}
+	receiver := &webhook.Handler{Secret: secret, Outbox: notify, FullErr: outbox.ErrOutboxFull,
+		OnProduct: func(ctx context.Context, p wc.Product) {
+			if err := cat.Update(ctx, p); err != nil {
+				logger.Warn("catalog update from webhook", "error", err)
+			}
+			if err := writer.ProductChanged(ctx, p); err != nil {
+				logger.Warn("stock check after product webhook", "error", err)
+			}
+		},
+		Logger: logger, Registerer: reg}
+	if manager != nil {
+		receiver.OnPing = manager.Pinged
+		receiver.OnDelivery = manager.Delivered
+	}
+	poller := &orders.Poller{Client: client, Outbox: notify, Interval: c.PollInterval, Logger: logger, Registerer: reg}
+
+	mux := http.NewServeMux()
+	mux.Handle("POST "+WebhookPath, receiver)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	m.ln, err = net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.Listen, err)
+	}
+	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	g, gctx := errgroup.WithContext(gctx)
+	m.group = g
+	g.Go(func() error {
+		if err := m.server.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error { return link.Run(gctx) })
+	g.Go(func() error { return writer.Run(gctx) })
+	g.Go(func() error { return poller.Run(gctx) })
+	g.Go(func() error { return cat.Run(gctx) })
+	if manager != nil {
+		g.Go(func() error { return manager.Run(gctx) })
+	}
+	logger.Info("agent started", "listen", m.ln.Addr().String(), "store", c.StoreURL, "hub", c.HubURL,
+		"catalog_skus", cat.Len(), "outbox_events", ob.Len(), "applied_seq", writer.AppliedSeq())
+	return nil
+}
+
+// Close stops every part and waits for them. It is idempotent.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, m.server.Shutdown(ctx))
+		cancel()
+		m.server = nil
+	}
+	if m.cancel != nil {
+		m.cancel()
+		errs = append(errs, m.group.Wait())
+		m.cancel = nil
+	}
+	if m.outbox != nil {
+		errs = append(errs, m.outbox.Close())
+		m.outbox = nil
+	}
+	if m.Logger != nil {
+		m.Logger.Info("agent stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// notifyingOutbox wakes the relay after each durable append, so a report
+// leaves for the hub at once.
+type notifyingOutbox struct {
+	*outbox.Outbox
+	relay *agent.Relay
+}
+
+func (n *notifyingOutbox) Append(ctx context.Context, o wire.Order) (uint64, error) {
+	id, err := n.Outbox.Append(ctx, o)
+	if err == nil {
+		n.relay.OutboxChanged()
+	}
+	return id, err
+}
+
+func loadCA(path string) (*tls.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--hub-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--hub-ca %s: no PEM certificate found", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+func newLogger(format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
