@@ -37,7 +37,7 @@ func binaries(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		buildErr = launch.Build(ctx, "../..", binDir, false)
+		buildErr = launch.Build(ctx, "../..", binDir, true)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
