@@ -97,6 +97,9 @@ func Start(ctx context.Context, dir string, logger *slog.Logger, opts ...Option)
 	if err := c.chown(dir); err != nil {
 		return nil, err
 	}
+	if err := c.checkReachable(dir); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		if err := c.run(ctx, "initdb", "-D", dir, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--no-locale"); err != nil {
 			return nil, fmt.Errorf("initdb %s: %w", dir, err)
@@ -276,6 +279,34 @@ func (c *Cluster) chown(path string) error {
 		return fmt.Errorf("chown %s to postgres: %w", path, err)
 	}
 	return nil
+}
+
+// checkReachable tells the operator up front when, running as root, the
+// postgres user cannot walk down to the data dir (a private parent such as
+// a 0700 temp dir), instead of leaving initdb's "permission denied".
+func (c *Cluster) checkReachable(dir string) error {
+	if c.cred == nil {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		ownedByPostgres := st != nil && st.Uid == c.cred.Uid
+		if fi.Mode().Perm()&0o001 == 0 && !ownedByPostgres {
+			return fmt.Errorf("the postgres user (PostgreSQL runs as it when the hub runs as root) cannot reach %s: %s is mode %04o; choose a data dir under a directory others may enter, or run `chmod o+x %s`",
+				dir, p, fi.Mode().Perm(), p)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 func postgresCredential() (*syscall.Credential, error) {

@@ -1,0 +1,154 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/launch"
+)
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The demo is the README's first command: it must bring every part up, show
+// every store's link up with its stock in sync, and leave nothing running
+// after Ctrl-C.
+func TestDemo_RunsAndStopsCleanly(t *testing.T) {
+	bin := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	if err := launch.Build(ctx, "../../..", bin, false); err != nil {
+		t.Fatal(err)
+	}
+	// The hub's PostgreSQL runs as the postgres user when tests run as
+	// root: the data dir must be reachable by it (t.TempDir is not).
+	data, err := os.MkdirTemp("", "stockwire-demo-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(data) })
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	cmd := exec.Command(filepath.Join(bin, "stockwire-demo"), "--data-dir", data, "--hub-listen", addr, "--stores", "3", "--skus", "4")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if t.Failed() {
+			_ = cmd.Process.Kill()
+			t.Logf("demo output:\n%s", out.String())
+		}
+	}()
+
+	// Each summary block lists every store; wait for one where all three
+	// links are up and at least one store has sold something.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if summaryHealthy(out.String(), 3) {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("demo exited early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no summary with every link up and sales flowing within 2 minutes")
+		}
+		time.Sleep(200 * time.Millisecond) // polling the output with a deadline
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("demo exit after Ctrl-C: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("demo still running 60s after Ctrl-C")
+	}
+	if left := processesUnder(data); len(left) > 0 {
+		t.Fatalf("processes left running after Ctrl-C: %v", left)
+	}
+}
+
+// summaryHealthy reports whether the last complete summary block shows n
+// stores with their link up and some sales.
+func summaryHealthy(out string, n int) bool {
+	blocks := strings.Split(out, "\n\n")
+	for i := len(blocks) - 1; i >= 0; i-- {
+		lines := strings.Split(strings.TrimSpace(blocks[i]), "\n")
+		var stores []string
+		for _, l := range lines {
+			if strings.Contains(l, " link ") {
+				stores = append(stores, l)
+			}
+		}
+		if len(stores) != n {
+			continue
+		}
+		sold := false
+		for _, l := range stores {
+			if !strings.Contains(l, "link up") {
+				return false
+			}
+			if !strings.Contains(l, "sold 0 ") {
+				sold = true
+			}
+		}
+		return sold
+	}
+	return false
+}
+
+// processesUnder lists the command lines of processes that mention dir
+// (the hub, its PostgreSQL and the agents all take paths under it).
+func processesUnder(dir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var found []string
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmdline := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmdline, dir) {
+			found = append(found, e.Name()+": "+cmdline)
+		}
+	}
+	return found
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+// demoStore is one simulated store and its agent.
+type demoStore struct {
+	name   string
+	id     int64
+	token  string
+	sim    *woosim.Server
+	agent  *launch.Proc
+	listen string
+}
+
+type demo struct {
+	cfg    config
+	hubURL string
+	admin  string
+	hub    *launch.Proc
+	stores []*demoStore
+	skus   []string
+}
+
+func run(ctx context.Context, cfg config) error {
+	for _, bin := range []string{"hub", "agent"} {
+		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
+			return fmt.Errorf("binary %s not found in %s: run `make demo` (it builds them)", bin, cfg.BinDir)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(cfg.DataDir, "agents")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return err
+	}
+	d := &demo{cfg: cfg, hubURL: "http://" + cfg.HubListen, admin: randomToken()}
+	defer d.shutdown()
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	d.banner()
+
+	tctx := ctx
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	traffic := newTraffic(d)
+	go traffic.run(tctx)
+	d.report(tctx, traffic)
+	fmt.Println("\nstopping: agents, then the hub (and its PostgreSQL) …")
+	return nil
+}
+
+func (d *demo) start(ctx context.Context) error {
+	fmt.Println("starting the hub (first start creates its private PostgreSQL cluster) …")
+	// A fresh hub (database included) per run keeps the demo repeatable.
+	hubDir := filepath.Join(d.cfg.DataDir, "hub")
+	_ = os.RemoveAll(hubDir)
+	hub, err := launch.Start("hub", filepath.Join(d.cfg.BinDir, "hub"), []string{"serve",
+		"--listen", d.cfg.HubListen, "--data-dir", hubDir, "--admin-token", d.admin,
+		"--log-format", "text"}, nil, filepath.Join(d.cfg.DataDir, "hub.log"), nil)
+	if err != nil {
+		return err
+	}
+	d.hub = hub
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := hub.WaitHTTP(wctx, d.hubURL+"/readyz"); err != nil {
+		return err
+	}
+
+	for i := range d.cfg.Stores {
+		sim, err := woosim.Start(woosim.Options{WebhookDelay: time.Second})
+		if err != nil {
+			return err
+		}
+		sim.Store.Seed(woosim.SeedOptions{Products: d.cfg.SKUs, Variable: 2, VariationsPer: 3, Stock: 0, SKUPrefix: "DEMO-"})
+		d.stores = append(d.stores, &demoStore{name: storeNames[i%len(storeNames)] + suffix(i), sim: sim})
+	}
+	// Variable products' parents carry a SKU but no stock of their own: the
+	// ERP counts the variations.
+	for _, sku := range d.stores[0].sim.Store.SKUs() {
+		if _, managed := d.stores[0].sim.Store.StockBySKU(sku); managed {
+			d.skus = append(d.skus, sku)
+		}
+	}
+
+	fmt.Printf("loading the ERP's counts for %d SKUs into the hub …\n", len(d.skus))
+	for i, sku := range d.skus {
+		if err := d.api(ctx, http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 40 + i%3*10}, nil); err != nil {
+			return err
+		}
+		if err := d.api(ctx, http.MethodPut, "/api/v1/skus/"+sku+"/locations/east", map[string]any{"on_hand": 20}, nil); err != nil {
+			return err
+		}
+	}
+	for i, st := range d.stores {
+		var out struct {
+			ID    int64  `json:"id"`
+			Token string `json:"token"`
+		}
+		buffer := 0
+		if i == 1 {
+			buffer = 2 // this store keeps 2 units back as a safety margin
+		}
+		if err := d.api(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.sim.URL, "policy": "mirror", "buffer": buffer}, &out); err != nil {
+			return err
+		}
+		st.id, st.token = out.ID, out.Token
+		if err := d.startAgent(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var storeNames = []string{"eu-shop", "us-shop", "wholesale", "outlet", "kids", "pro"}
+
+func suffix(i int) string {
+	if i < len(storeNames) {
+		return ""
+	}
+	return fmt.Sprintf("-%d", i/len(storeNames)+1)
+}
+
+func (d *demo) startAgent(ctx context.Context, st *demoStore) error {
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		return err
+	}
+	st.listen = addr
+	p, err := launch.Start(st.name, filepath.Join(d.cfg.BinDir, "agent"), []string{
+		"--hub", d.hubURL, "--store-url", st.sim.URL, "--listen", addr, "--public-url", "http://" + addr,
+		"--data-dir", filepath.Join(d.cfg.DataDir, "agents", st.name), "--poll-interval", "2s",
+		"--log-format", "text"},
+		// Secrets go through the environment, not the command line.
+		[]string{"STOCKWIRE_TOKEN=" + st.token, "STOCKWIRE_CONSUMER_KEY=" + st.sim.Store.ConsumerKey(),
+			"STOCKWIRE_CONSUMER_SECRET=" + st.sim.Store.ConsumerSecret()},
+		filepath.Join(d.cfg.DataDir, st.name+".log"), nil)
+	if err != nil {
+		return err
+	}
+	st.agent = p
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return p.WaitHTTP(wctx, "http://"+addr+"/healthz")
+}
+
+func (d *demo) banner() {
+	fmt.Printf(`
+stockwire demo is running.
+  hub API      %[1]s/api/v1/skus      (Authorization: Bearer %[2]s)
+  stores       %[1]s/api/v1/stores
+  order feed   %[1]s/api/v1/orders
+  hub metrics  %[1]s/metrics
+  logs         %[3]s/*.log
+`, d.hubURL, d.admin, d.cfg.DataDir)
+	for _, st := range d.stores {
+		fmt.Printf("  %-10s   store %s   agent metrics http://%s/metrics\n", st.name, st.sim.URL, st.listen)
+	}
+	fmt.Println("\nCtrl-C stops everything.")
+}
+
+func (d *demo) shutdown() {
+	for _, st := range d.stores {
+		if st.agent != nil {
+			st.agent.Stop(10 * time.Second)
+		}
+	}
+	if d.hub != nil {
+		d.hub.Stop(30 * time.Second)
+	}
+	for _, st := range d.stores {
+		st.sim.Close()
+	}
+}
+
+// api calls the hub's admin API.
+func (d *demo) api(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.hubURL+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, bytes.TrimSpace(data))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "demo-" + hex.EncodeToString(b)
+}
