@@ -110,8 +110,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("read the store's catalog: %w", err)
 	}
 
+	// A checkout whose webhook is late shows as a difference until the
+	// poller reports it (within one interval), and the outbox is then not
+	// empty: the safety net must wait longer than that before it "repairs"
+	// what is really a sale.
 	writer, err := stock.New(stock.Config{API: client, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
-		Quiet: func() bool { return ob.Len() == 0 }, Logger: logger, Registerer: reg})
+		Quiet: func() bool { return ob.Len() == 0 }, ConfirmDelay: 2*c.PollInterval + 2*time.Second,
+		Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
 	}
