@@ -43,6 +43,9 @@ type Store struct {
 	Status    StoreStatus `json:"status"`
 	CreatedAt time.Time   `json:"created_at"`
 	Agent     AgentState  `json:"agent"`
+	// Allocation tunes the allocate policy; kept for mirror stores too, so
+	// that a later policy change uses it.
+	Allocation AllocationParams `json:"allocation"`
 }
 
 // AgentState is what the hub last heard from a store's agent. It lives in
@@ -63,6 +66,9 @@ type NewStore struct {
 	URL    string `json:"url"`
 	Policy Policy `json:"policy"`
 	Buffer int64  `json:"buffer"`
+	// Allocation tunes the allocate policy; nil means
+	// DefaultAllocationParams.
+	Allocation *AllocationParams `json:"allocation,omitempty"`
 }
 
 // SKUStock is the hub's view of one SKU. Available = OnHand − Committed −
@@ -76,6 +82,14 @@ type SKUStock struct {
 	Available   int64            `json:"available"`
 	Locations   map[string]int64 `json:"locations"`
 	Targets     map[string]int64 `json:"targets"`
+	// Allocated maps allocate store ID to the units granted to it and not
+	// yet sold there. Pool is what no store holds: Available − Σ Allocated.
+	// Exposure is how far Σ Allocated + Committed exceeds OnHand −
+	// SafetyStock (a count lowered stock below what stores hold), until
+	// reclaims settle it.
+	Allocated map[string]int64 `json:"allocated"`
+	Pool      int64            `json:"pool"`
+	Exposure  int64            `json:"exposure"`
 }
 
 // Count is a physical count of one SKU at one location (absolute).
@@ -250,6 +264,95 @@ type EventService interface {
 	EventsAfter(ctx context.Context, storeID, after int64, limit int) ([]Event, error)
 	// Snapshot returns every target of the store as of seq.
 	Snapshot(ctx context.Context, storeID int64) (seq int64, targets map[string]int64, err error)
+}
+
+// AllocationParams tune the allocate policy of one store (for every SKU).
+type AllocationParams struct {
+	// LowWater: a store holding fewer units of a SKU asks for a grant.
+	LowWater int64 `json:"low_water"`
+	// MinGrant and MaxGrant bound one grant (floor and ceiling).
+	MinGrant int64 `json:"min_grant"`
+	MaxGrant int64 `json:"max_grant"`
+	// CoverSeconds sizes a grant: the store's recent sales rate times this.
+	CoverSeconds int64 `json:"cover_seconds"`
+	// IdleSeconds: a store that neither sold nor received a grant of a SKU
+	// for this long gives its units back when another store needs them.
+	IdleSeconds int64 `json:"idle_seconds"`
+}
+
+// DefaultAllocationParams are the parameters of a new store.
+func DefaultAllocationParams() AllocationParams {
+	return AllocationParams{LowWater: 2, MinGrant: 5, MaxGrant: 50, CoverSeconds: 60, IdleSeconds: 300}
+}
+
+// Validate returns EINVALID naming the first bad field.
+func (p AllocationParams) Validate() error {
+	const max = 1 << 40
+	switch {
+	case p.LowWater < 0 || p.LowWater > max:
+		return FieldErrorf("allocation.low_water", EINVALID, "low_water must be between 0 and %d.", int64(max))
+	case p.MinGrant < 1 || p.MinGrant > max:
+		return FieldErrorf("allocation.min_grant", EINVALID, "min_grant must be between 1 and %d.", int64(max))
+	case p.MaxGrant < p.MinGrant || p.MaxGrant > max:
+		return FieldErrorf("allocation.max_grant", EINVALID, "max_grant must be at least min_grant and at most %d.", int64(max))
+	case p.CoverSeconds < 1 || p.CoverSeconds > 86400*30:
+		return FieldErrorf("allocation.cover_seconds", EINVALID, "cover_seconds must be between 1 and 2592000.")
+	case p.IdleSeconds < 1 || p.IdleSeconds > 86400*30:
+		return FieldErrorf("allocation.idle_seconds", EINVALID, "idle_seconds must be between 1 and 2592000.")
+	}
+	return nil
+}
+
+// StoreSettings is what an admin may change about a store.
+type StoreSettings struct {
+	Policy     Policy
+	Buffer     int64
+	Allocation AllocationParams
+}
+
+// Reclaim is the hub asking an allocate store to give back up to Units of
+// a SKU. Only what the agent reports released returns to the pool.
+type Reclaim struct {
+	ID      int64
+	StoreID int64
+	SKU     string
+	Units   int64
+}
+
+// Release is an agent's report of a reclaim: the units it took out of its
+// store (at most what the store still had).
+type Release struct {
+	ReclaimID int64
+	SKU       string
+	Released  int64
+}
+
+// AllocationService runs the allocate policy: grants, reclaims and policy
+// changes that move units between stores and the pool.
+type AllocationService interface {
+	// Configure sets a store's policy, buffer and allocate parameters in
+	// one transaction; a policy change moves the store's units (to the
+	// pool when it leaves allocate). Returns EINVALID, ENOTFOUND.
+	Configure(ctx context.Context, storeID int64, s StoreSettings) (Store, error)
+	// Rebalance grants to stores below their low-water mark and asks idle
+	// stores for units others need, for SKUs whose state calls for it. It
+	// returns the number of SKUs examined.
+	Rebalance(ctx context.Context) (int, error)
+}
+
+// ReclaimService is the link's part of the allocate policy: the reclaims
+// an agent must run and its reports of what it released. The order service
+// implements it (a release, like an order, is a store's report of stock
+// leaving its shelf); the link finds it with a type assertion, so a hub
+// without it simply sends no reclaims.
+type ReclaimService interface {
+	// PendingReclaims returns the store's reclaims not yet settled, oldest
+	// first.
+	PendingReclaims(ctx context.Context, storeID int64) ([]Reclaim, error)
+	// ConfirmRelease settles a reclaim with what the agent released, once:
+	// a repeated or unknown confirmation changes nothing. Returns EINVALID
+	// for a figure below 0.
+	ConfirmRelease(ctx context.Context, storeID int64, r Release) error
 }
 
 // AdminAuth checks the admin token.

@@ -266,6 +266,17 @@ func (s *InventoryService) ListStock(ctx context.Context, p hub.Page) ([]hub.SKU
 	for _, t := range tg {
 		out[idx[t.SKU]].Targets[strconv.FormatInt(t.StoreID, 10)] = t.Target
 	}
+	var al []struct {
+		SKU       string `db:"sku"`
+		StoreID   int64  `db:"store_id"`
+		Allocated int64  `db:"allocated"`
+	}
+	if err := s.db.db.SelectContext(ctx, &al, `SELECT sku, store_id, allocated FROM store_allocations WHERE sku = ANY($1) AND allocated <> 0`, pq.Array(names)); err != nil {
+		return nil, fmt.Errorf("list stock allocations: %w", err)
+	}
+	for _, a := range al {
+		addAllocated(&out[idx[a.SKU]], a.StoreID, a.Allocated)
+	}
 	return out, nil
 }
 
@@ -305,7 +316,18 @@ func stockOf(r skuRow) hub.SKUStock {
 	return hub.SKUStock{
 		SKU: r.SKU, OnHand: r.OnHand, Committed: r.Committed, SafetyStock: r.SafetyStock,
 		Available: r.available(), Locations: map[string]int64{}, Targets: map[string]int64{},
+		Allocated: map[string]int64{}, Pool: r.available(),
 	}
+}
+
+// addAllocated records one store's allocation in st: the pool shrinks by
+// it, and exposure is how far the pool is below zero.
+func addAllocated(st *hub.SKUStock, storeID, n int64) {
+	if n != 0 {
+		st.Allocated[strconv.FormatInt(storeID, 10)] = n
+	}
+	st.Pool -= n
+	st.Exposure = max(-st.Pool, 0)
 }
 
 func loadStock(ctx context.Context, q sqlx.QueryerContext, sku string) (hub.SKUStock, error) {
@@ -335,13 +357,29 @@ func loadStock(ctx context.Context, q sqlx.QueryerContext, sku string) (hub.SKUS
 	if err != nil {
 		return hub.SKUStock{}, err
 	}
-	defer rows.Close()
 	for rows.Next() {
 		var id, t int64
 		if err := rows.Scan(&id, &t); err != nil {
+			rows.Close()
 			return hub.SKUStock{}, err
 		}
 		out.Targets[strconv.FormatInt(id, 10)] = t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return hub.SKUStock{}, err
+	}
+	rows, err = q.QueryxContext(ctx, `SELECT store_id, allocated FROM store_allocations WHERE sku = $1 AND allocated <> 0`, sku)
+	if err != nil {
+		return hub.SKUStock{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return hub.SKUStock{}, err
+		}
+		addAllocated(&out, id, n)
 	}
 	return out, rows.Err()
 }

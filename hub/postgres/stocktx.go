@@ -47,6 +47,14 @@ type stockTx struct {
 	origin int64
 	local  map[string]int64
 
+	// alloc is the allocate policy's state (alloc.go); releasing marks the
+	// origin's local effect as a reclaim's release rather than a sale.
+	alloc     allocState
+	releasing bool
+	// rebalanceAlso are SKUs to rebalance and publish besides the changed
+	// ones (the periodic rebalance, a release of nothing).
+	rebalanceAlso []string
+
 	// tail, when set, adds the caller's own writes to the last statement.
 	tail func(b *stmt)
 	// now is the transaction's timestamp, set by publish.
@@ -191,9 +199,10 @@ func (b *stmt) sql(main string) string {
 	return "WITH " + strings.Join(b.ctes, ",\n") + "\n" + main
 }
 
-// finish writes the buffered changes and the ledger, recomputes the targets
-// of the changed SKUs and writes the events, in two statements so that the
-// locks taken here are held briefly.
+// finish writes the buffered changes and the ledger, moves the origin's
+// local effect into its allocation, rebalances the allocations of the
+// changed SKUs, recomputes their targets and writes the events, in two
+// statements so that the locks taken here are held briefly.
 func (s *stockTx) finish() error {
 	var changed []string
 	for k := range s.changed {
@@ -206,7 +215,18 @@ func (s *stockTx) finish() error {
 			changed = append(changed, k)
 		}
 	}
+	for _, k := range s.rebalanceAlso {
+		if !slices.Contains(changed, k) {
+			changed = append(changed, k)
+		}
+	}
 	sort.Strings(changed)
+	if err := s.loadAlloc(changed); err != nil {
+		return err
+	}
+	now := time.Now()
+	s.applyLocal(now)
+	s.rebalance(changed, now)
 	return s.publish(changed, 0, true)
 }
 
@@ -269,24 +289,33 @@ func (s *stockTx) writeChanges(b *stmt) {
 // committed. The stores' counter rows, which every transaction with events
 // touches, are locked in id order (no deadlocks) and held until the commit.
 func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
-	b := &stmt{}
-	s.writeChanges(b)
 	var known []string
-	var avail, local []int64
+	var pool, local []int64
 	for _, k := range skus {
-		if r := s.skus[k]; r != nil {
+		if s.skus[k] != nil {
 			known = append(known, k)
-			avail = append(avail, r.available())
-			local = append(local, s.local[k])
 		}
 	}
+	if err := s.loadAlloc(known); err != nil {
+		return err
+	}
+	for _, k := range known {
+		pool = append(pool, s.skus[k].available()-s.alloc.held(k))
+		local = append(local, s.local[k])
+	}
+	b := &stmt{}
+	s.writeChanges(b)
+	reclaimed := s.writeAlloc(b)
 	main := `SELECT now(), 0::bigint`
 	if len(known) > 0 {
-		b.with("k", `SELECT * FROM unnest(`+b.arg(pq.Array(known))+`::text[], `+b.arg(pq.Array(avail))+`::bigint[], `+b.arg(pq.Array(local))+`::bigint[]) AS k(sku, avail, local)`)
+		aStores, aSKUs, aAllocated := s.allocArrays(known)
+		b.with("k", `SELECT * FROM unnest(`+b.arg(pq.Array(known))+`::text[], `+b.arg(pq.Array(pool))+`::bigint[], `+b.arg(pq.Array(local))+`::bigint[]) AS k(sku, pool, local)`)
+		b.with("al", `SELECT * FROM unnest(`+b.arg(pq.Array(aStores))+`::bigint[], `+b.arg(pq.Array(aSKUs))+`::text[], `+b.arg(pq.Array(aAllocated))+`::bigint[]) AS al(store_id, sku, allocated)`)
 		b.with("st", `SELECT id, policy, buffer FROM stores WHERE status = 'active' AND (`+b.arg(storeID)+`::bigint = 0 OR id = `+b.arg(storeID)+`::bigint)`)
-		b.with("calc", `SELECT st.id AS store_id, k.sku, stockwire_target(st.policy, k.avail, st.buffer) AS target, t.target AS old,
+		b.with("calc", `SELECT st.id AS store_id, k.sku, stockwire_target(st.policy, k.pool, st.buffer, COALESCE(al.allocated, 0)) AS target, t.target AS old,
 				CASE WHEN st.id = `+b.arg(s.origin)+`::bigint THEN k.local ELSE 0 END AS local
-			FROM st CROSS JOIN k LEFT JOIN store_targets t ON t.store_id = st.id AND t.sku = k.sku`)
+			FROM st CROSS JOIN k LEFT JOIN al ON al.store_id = st.id AND al.sku = k.sku
+			LEFT JOIN store_targets t ON t.store_id = st.id AND t.sku = k.sku`)
 		b.with("chg", `SELECT * FROM calc WHERE old IS NULL OR old <> target OR local <> 0`)
 		b.with("upd_targets", `INSERT INTO store_targets (store_id, sku, target)
 			SELECT store_id, sku, target FROM chg WHERE old IS NULL OR old <> target
@@ -300,8 +329,9 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 			WHERE store_seq.store_id = seq.store_id`)
 		b.with("ins_events", `INSERT INTO store_events (store_id, seq, sku, delta, target)
 			SELECT ev.store_id, seq.head + ev.ord, ev.sku, ev.delta, ev.target FROM ev JOIN seq USING (store_id)`)
+		b.with("wake", `SELECT store_id FROM cnt UNION SELECT unnest(`+b.arg(pq.Array(reclaimed))+`::bigint[])`)
 		main = `SELECT now(), (SELECT count(*) FROM (SELECT pg_notify(` + b.arg(NotifyChannel) + `, string_agg(store_id::text, ',' ORDER BY store_id))
-			FROM cnt HAVING count(*) > 0) AS n)`
+			FROM wake HAVING count(*) > 0) AS n)`
 	}
 	if s.tail != nil {
 		s.tail(b)

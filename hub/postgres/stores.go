@@ -44,7 +44,11 @@ func checkNewStore(s *hub.NewStore) error {
 	if s.Buffer < 0 {
 		return hub.FieldErrorf("buffer", hub.EINVALID, "Buffer must not be negative.")
 	}
-	return nil
+	if s.Allocation == nil {
+		p := hub.DefaultAllocationParams()
+		s.Allocation = &p
+	}
+	return s.Allocation.Validate()
 }
 
 // Create adds a store and returns its agent credential, shown once.
@@ -79,8 +83,10 @@ func createStore(ctx context.Context, tx *sqlx.Tx, ns hub.NewStore) (hub.Store, 
 		return hub.Store{}, "", fmt.Errorf("lock stores: %w", err)
 	}
 	var id int64
-	if err := tx.GetContext(ctx, &id, `INSERT INTO stores (name, url, policy, buffer) VALUES ($1, $2, $3, $4) RETURNING id`,
-		ns.Name, ns.URL, ns.Policy, ns.Buffer); err != nil {
+	p := ns.Allocation
+	if err := tx.GetContext(ctx, &id, `INSERT INTO stores (name, url, policy, buffer, alloc_low_water, alloc_min_grant, alloc_max_grant,
+			alloc_cover_seconds, alloc_idle_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		ns.Name, ns.URL, ns.Policy, ns.Buffer, p.LowWater, p.MinGrant, p.MaxGrant, p.CoverSeconds, p.IdleSeconds); err != nil {
 		return hub.Store{}, "", err
 	}
 	cred, hash := newToken(CredentialPrefix)
@@ -114,13 +120,15 @@ func retarget(ctx context.Context, tx *sqlx.Tx, storeID int64, withEvents bool) 
 }
 
 const storeCols = `s.id, s.name, s.url, s.policy, s.buffer, s.status, s.created_at,
-	s.connected, s.last_seen, s.applied_seq, s.outbox_depth, s.replica, COALESCE(q.head, 0)`
+	s.connected, s.last_seen, s.applied_seq, s.outbox_depth, s.replica, COALESCE(q.head, 0),
+	s.alloc_low_water, s.alloc_min_grant, s.alloc_max_grant, s.alloc_cover_seconds, s.alloc_idle_seconds`
 
 func scanStore(sc interface{ Scan(...any) error }) (hub.Store, error) {
 	var st hub.Store
 	var last *time.Time
 	err := sc.Scan(&st.ID, &st.Name, &st.URL, &st.Policy, &st.Buffer, &st.Status, &st.CreatedAt,
-		&st.Agent.Connected, &last, &st.Agent.AppliedSeq, &st.Agent.OutboxDepth, &st.Agent.Replica, &st.Agent.HeadSeq)
+		&st.Agent.Connected, &last, &st.Agent.AppliedSeq, &st.Agent.OutboxDepth, &st.Agent.Replica, &st.Agent.HeadSeq,
+		&st.Allocation.LowWater, &st.Allocation.MinGrant, &st.Allocation.MaxGrant, &st.Allocation.CoverSeconds, &st.Allocation.IdleSeconds)
 	if err != nil {
 		return hub.Store{}, err
 	}
@@ -169,8 +177,9 @@ func (s *StoreService) Store(ctx context.Context, id int64) (hub.Store, error) {
 	return st, nil
 }
 
-// Update changes a store's policy and buffer; its targets move with it (as
-// events).
+// Update changes a store's policy and buffer, keeping its allocate
+// parameters; its units and targets move with it (see
+// AllocationService.Configure).
 func (s *StoreService) Update(ctx context.Context, id int64, policy hub.Policy, buffer int64) (hub.Store, error) {
 	if !policy.Valid() {
 		return hub.Store{}, hub.FieldErrorf("policy", hub.EINVALID, "Policy must be mirror or allocate.")
@@ -180,20 +189,11 @@ func (s *StoreService) Update(ctx context.Context, id int64, policy hub.Policy, 
 	}
 	var st hub.Store
 	err := s.db.tx(ctx, "update_store", nil, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockStores); err != nil {
-			return fmt.Errorf("lock stores: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE stores SET policy = $2, buffer = $3 WHERE id = $1`, id, policy, buffer)
+		cur, err := loadStore(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", id)
-		}
-		if err := retarget(ctx, tx, id, true); err != nil {
-			return err
-		}
-		st, err = loadStore(ctx, tx, id)
+		st, err = configureStore(ctx, tx, id, hub.StoreSettings{Policy: policy, Buffer: buffer, Allocation: cur.Allocation})
 		return err
 	})
 	if err != nil {
