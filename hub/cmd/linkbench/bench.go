@@ -1,0 +1,374 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/shared/launch"
+)
+
+// Report holds every figure of a run.
+type Report struct {
+	Propagation []PropagationResult
+	Fanout      *FanoutResult
+	FlashSales  []FlashSaleResult
+}
+
+// Run builds the binaries, starts PostgreSQL, runs the configured
+// scenarios and prints each one's figures to out as it ends, progress to
+// progress. Everything it started is stopped, and its temporary directory
+// removed, before it returns, also when ctx is cancelled.
+//
+// When a scenario fails (not cancelled), a temporary work directory is kept
+// for its logs.
+func Run(ctx context.Context, cfg Config, out, progress io.Writer) (rep *Report, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &bench{cfg: cfg, out: out, progress: progress}
+	defer func() { b.close(err != nil && ctx.Err() == nil) }()
+	if err := b.open(ctx); err != nil {
+		return nil, err
+	}
+	b.printHeader(ctx)
+
+	rep = &Report{}
+	if cfg.runs(ScenarioPropagation) {
+		b.printPropagationHeader()
+		for _, n := range cfg.StoreCounts {
+			r, err := b.propagation(ctx, n)
+			if err != nil {
+				return rep, fmt.Errorf("propagation with %d stores: %w", n, err)
+			}
+			rep.Propagation = append(rep.Propagation, r)
+			b.printPropagation(r)
+		}
+	}
+	if cfg.runs(ScenarioFanout) {
+		r, err := b.fanout(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("fanout: %w", err)
+		}
+		rep.Fanout = &r
+		b.printFanout(r)
+	}
+	if cfg.runs(ScenarioFlashSale) {
+		rs, err := b.flashSale(ctx)
+		rep.FlashSales = rs
+		b.printFlashSales(rs)
+		if err != nil {
+			return rep, fmt.Errorf("flashsale: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// bench is one run's environment: work directory, binaries and the
+// PostgreSQL cluster every hub's database lives in.
+type bench struct {
+	cfg      Config
+	out      io.Writer
+	progress io.Writer
+
+	dir     string // work directory
+	tempDir bool   // dir was created by the run
+	cluster *pgcluster.Cluster
+	hubs    int // hubs started so far, for unique names
+}
+
+func (b *bench) open(ctx context.Context) error {
+	if err := raiseFileLimit(); err != nil {
+		return err
+	}
+	b.dir = b.cfg.WorkDir
+	if b.dir == "" {
+		dir, err := os.MkdirTemp("", "linkbench-")
+		if err != nil {
+			return err
+		}
+		b.dir, b.tempDir = dir, true
+	}
+	// Run as root, PostgreSQL runs as postgres and must get through.
+	if err := os.Chmod(b.dir, 0o755); err != nil {
+		return err
+	}
+	root := b.cfg.ModuleDir
+	if root == "" {
+		var err error
+		if root, err = moduleRoot(ctx); err != nil {
+			return err
+		}
+	}
+	b.logf("building hub and agent (work dir %s)", b.dir)
+	if err := launch.Build(ctx, root, b.path("bin"), false); err != nil {
+		return err
+	}
+	b.logf("starting PostgreSQL (fsync %v)", b.cfg.Fsync)
+	c, err := pgcluster.Start(ctx, b.path("pg"), nil, pgcluster.WithFsync(b.cfg.Fsync))
+	if err != nil {
+		return err
+	}
+	b.cluster = c
+	// Killed without a chance to clean up, the cluster still goes.
+	if err := c.StopWhenExits(os.Getpid()); err != nil {
+		return err
+	}
+	if b.cfg.ProfileDir != "" {
+		if err := os.MkdirAll(b.cfg.ProfileDir, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close stops PostgreSQL and removes a temporary work directory, unless
+// asked to keep it or keepLogs.
+func (b *bench) close(keepLogs bool) {
+	if b.cluster != nil {
+		if err := b.cluster.Stop(); err != nil {
+			b.logf("%v", err)
+		}
+	}
+	switch {
+	case b.tempDir && (b.cfg.Keep || keepLogs):
+		b.logf("work directory kept: %s (logs under logs/)", b.dir)
+	case b.tempDir:
+		os.RemoveAll(b.dir)
+	}
+}
+
+// path joins elements under the work directory.
+func (b *bench) path(elem ...string) string {
+	return filepath.Join(append([]string{b.dir}, elem...)...)
+}
+
+func (b *bench) binary(name string) string { return b.path("bin", name) }
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.progress, "%s linkbench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// moduleRoot finds the directory of the module's go.mod.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the stockwire module: run from its directory")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard one: the
+// load tool holds a socket per session, and the hub (which inherits the
+// limit) as many.
+func raiseFileLimit() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("read open files limit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("raise open files limit: %w", err)
+		}
+	}
+	return nil
+}
+
+// postgresVersion asks the cluster for its version.
+func (b *bench) postgresVersion(ctx context.Context) string {
+	db, err := sql.Open("postgres", b.cluster.DSN("postgres"))
+	if err != nil {
+		return "?"
+	}
+	defer db.Close()
+	var v string
+	if err := db.QueryRowContext(ctx, "SHOW server_version").Scan(&v); err != nil {
+		return "?"
+	}
+	return v
+}
+
+// Phase is what a measured phase cost.
+type Phase struct {
+	Elapsed time.Duration
+	// HubCPU, PostgresCPU (all backends), AgentsCPU (all agents together)
+	// and BenchCPU (this process: the simulated stores and the load tool)
+	// are CPU time used; MachineCPU is every core's busy time, other work
+	// on the machine included.
+	HubCPU, PostgresCPU, AgentsCPU, BenchCPU, MachineCPU time.Duration
+	// DB is the hub's database time by operation, most first.
+	DB []OpCost
+	// Profile is the top of a perf profile of the whole machine, when
+	// Config.ProfileDir is set.
+	Profile []string
+}
+
+// OpCost is the time the hub spent in one kind of database operation.
+type OpCost struct {
+	Op    string
+	Calls int
+	Total time.Duration
+}
+
+// measure runs fn and records into ph what it cost the hub, the agents
+// (agentPIDs) and this process.
+func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs []int, ph *Phase, fn func() error) error {
+	before, err := h.metrics(ctx)
+	if err != nil {
+		return err
+	}
+	pgPID, err := b.postmasterPID()
+	if err != nil {
+		return err
+	}
+	c0, err := readCosts(h.pid(), pgPID, agentPIDs)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := b.startProfile(name)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = fn()
+	ph.Elapsed = time.Since(start)
+	ph.Profile = stopProfile()
+	if err != nil {
+		return err
+	}
+	c1, err := readCosts(h.pid(), pgPID, agentPIDs)
+	if err != nil {
+		return err
+	}
+	ph.HubCPU, ph.PostgresCPU = c1.hub-c0.hub, c1.postgres-c0.postgres
+	ph.AgentsCPU, ph.BenchCPU, ph.MachineCPU = c1.agents-c0.agents, c1.bench-c0.bench, c1.machine-c0.machine
+	after, err := h.metrics(ctx)
+	if err != nil {
+		return err
+	}
+	ph.DB = dbCosts(before, after)
+	return nil
+}
+
+// costs are cumulative CPU times at one moment.
+type costs struct {
+	hub, postgres, agents, bench, machine time.Duration
+}
+
+func readCosts(hubPID, pgPID int, agentPIDs []int) (costs, error) {
+	var c costs
+	var err error
+	if c.hub, err = readCPU(hubPID); err != nil {
+		return c, err
+	}
+	if c.postgres, err = readTreeCPU(pgPID); err != nil {
+		return c, err
+	}
+	for _, pid := range agentPIDs {
+		a, err := readCPU(pid)
+		if err != nil {
+			return c, err
+		}
+		c.agents += a
+	}
+	if c.bench, err = readCPU(os.Getpid()); err != nil {
+		return c, err
+	}
+	c.machine, err = readMachineCPU()
+	return c, err
+}
+
+// postmasterPID reads the PostgreSQL server's process id.
+func (b *bench) postmasterPID() (int, error) {
+	data, err := os.ReadFile(filepath.Join(b.cluster.Dir, "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("read postmaster.pid: %w", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return 0, fmt.Errorf("read postmaster.pid: %w", err)
+	}
+	return pid, nil
+}
+
+var dbOpSum = regexp.MustCompile(`^stockwire_hub_db_query_duration_seconds_sum\{op="([^"]+)"\}$`)
+
+// dbCosts returns the database time per operation between two scrapes.
+func dbCosts(before, after map[string]float64) []OpCost {
+	var out []OpCost
+	for key, sum := range after {
+		m := dbOpSum.FindStringSubmatch(key)
+		if m == nil {
+			continue
+		}
+		countKey := strings.Replace(key, "_sum{", "_count{", 1)
+		calls := int(after[countKey] - before[countKey])
+		if calls == 0 {
+			continue
+		}
+		out = append(out, OpCost{Op: m[1], Calls: calls, Total: time.Duration((sum - before[key]) * float64(time.Second))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Total > out[j].Total })
+	return out
+}
+
+// startProfile records a perf CPU profile of the whole machine (hub,
+// PostgreSQL, agents, this process) until the returned function is
+// called; that function returns the top of the report. Without
+// Config.ProfileDir it does nothing.
+func (b *bench) startProfile(name string) (stop func() []string, err error) {
+	if b.cfg.ProfileDir == "" {
+		return func() []string { return nil }, nil
+	}
+	data := filepath.Join(b.cfg.ProfileDir, name+".perf.data")
+	rec := exec.Command("perf", "record", "-F", "499", "-a", "-o", data)
+	log, err := os.Create(filepath.Join(b.cfg.ProfileDir, name+".perf.log"))
+	if err != nil {
+		return nil, err
+	}
+	rec.Stdout, rec.Stderr = log, log
+	if err := rec.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("perf record (is perf installed?): %w", err)
+	}
+	return func() []string {
+		defer log.Close()
+		rec.Process.Signal(os.Interrupt)
+		if err := rec.Wait(); err != nil {
+			b.logf("perf record %s: %v (see %s)", name, err, log.Name())
+		}
+		var top []string
+		for _, sortKey := range []string{"comm", "comm,dso,symbol"} {
+			out, err := exec.Command("perf", "report", "-i", data, "--stdio", "--sort", sortKey, "--percent-limit", "1").Output()
+			if err != nil {
+				b.logf("perf report %s: %v", name, err)
+				return top
+			}
+			for line := range strings.SplitSeq(string(out), "\n") {
+				if strings.HasPrefix(strings.TrimSpace(line), "#") || strings.TrimSpace(line) == "" {
+					continue
+				}
+				top = append(top, strings.TrimRight(line, " "))
+			}
+		}
+		return top
+	}, nil
+}

@@ -1,0 +1,264 @@
+// Command linkbench measures the hub ↔ agent link end to end (issue 5) and
+// prints each figure next to its target with PASS or MISS:
+//
+//   - propagation: a checkout in one store until the stock write request
+//     arrives at every other store (woosim's OnStockWrite), with 10 and 100
+//     stores, each store served by a real agent process; plus the agents'
+//     memory;
+//   - fanout: one ERP count change (PUT on_hand) until the stock.changes
+//     message reaches each of 1,000 protocol-speaking WebSocket sessions
+//     opened by the command itself; plus the hub's memory with them;
+//   - flashsale: 100 units of one SKU, 5 stores with agents, 1,000
+//     concurrent checkouts under the mirror policy: how many are accepted,
+//     how many oversold, and how long until every store shows the hub's
+//     figure again.
+//
+// It runs real parts only: its own PostgreSQL cluster (hub/pgcluster, in a
+// temporary directory removed on exit and on Ctrl-C), the hub and agent
+// binaries built from this module (without -race) and run as processes, and
+// WooCommerce stores simulated in-process (shared/woosim).
+//
+//	go run ./hub/cmd/linkbench                    # everything, a few minutes
+//	go run ./hub/cmd/linkbench -scenarios fanout -sessions 2000
+//
+// Progress goes to stderr, the figures to stdout.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/envflag"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg := DefaultConfig()
+	if err := cfg.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		return
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "linkbench:", err)
+		os.Exit(2)
+	}
+	if _, err := Run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "linkbench:", err)
+		os.Exit(1)
+	}
+}
+
+// Scenario names, in the order they run.
+const (
+	ScenarioPropagation = "propagation"
+	ScenarioFanout      = "fanout"
+	ScenarioFlashSale   = "flashsale"
+)
+
+var allScenarios = []string{ScenarioPropagation, ScenarioFanout, ScenarioFlashSale}
+
+// Config says what to run and at which scale.
+type Config struct {
+	// Scenarios to run, among propagation, fanout and flashsale. Defaults
+	// to all three.
+	Scenarios []string
+
+	// StoreCounts are the fleet sizes of the propagation runs. Defaults to
+	// 10 and 100.
+	StoreCounts []int
+	// Checkouts is the number of checkouts per propagation run. Defaults
+	// to 600 (30 s at 20/s).
+	Checkouts int
+	// Rate is the pace of the propagation checkouts, per second, spread
+	// round-robin over the stores and SKUs. Defaults to 20.
+	Rate float64
+	// SKUs is the catalog size of every store. Defaults to 200, so that a
+	// SKU is bought again only after SKUs/Rate seconds and each write
+	// request can be matched with the checkout that caused it.
+	SKUs int
+
+	// Sessions is the number of WebSocket sessions of the fan-out. Defaults
+	// to 1,000.
+	Sessions int
+	// Rounds is the number of count changes fanned out. Defaults to 5.
+	Rounds int
+
+	// FlashUnits is the stock of the flash-sale SKU. Defaults to 100.
+	FlashUnits int
+	// FlashStores is the number of stores (with agents) in the flash sale.
+	// Defaults to 5.
+	FlashStores int
+	// FlashAttempts is the number of concurrent checkouts, spread evenly
+	// over the stores. Defaults to 1,000.
+	FlashAttempts int
+	// FlashWindow spreads the attempts of a second flash sale evenly over
+	// this time (the first one releases them all at once). Zero skips the
+	// second sale. Defaults to 1s.
+	FlashWindow time.Duration
+
+	// WebhookDelay is woosim's delay before a webhook delivery (WordPress'
+	// Action Scheduler pace). Defaults to 0: the benchmark measures
+	// stockwire's own path.
+	WebhookDelay time.Duration
+	// PollInterval is the agents' order polling period. Defaults to 5s.
+	PollInterval time.Duration
+	// Fsync runs PostgreSQL with fsync on, as `hub serve` does with its
+	// private cluster. Defaults to true.
+	Fsync bool
+
+	// ProfileDir, when set, records a CPU profile of the hub process
+	// (Linux perf) during each measured phase into this directory and
+	// prints its most expensive functions.
+	ProfileDir string
+	// ModuleDir is the stockwire module whose hub and agent are built.
+	// Empty uses the module of the current directory.
+	ModuleDir string
+	// WorkDir holds the cluster, binaries and logs. Empty uses a fresh
+	// temporary directory, removed on exit unless Keep is set.
+	WorkDir string
+	// Keep leaves the temporary WorkDir (logs) in place.
+	Keep bool
+}
+
+// DefaultConfig returns the full-scale run.
+func DefaultConfig() Config {
+	return Config{
+		Scenarios:     slices.Clone(allScenarios),
+		StoreCounts:   []int{10, 100},
+		Checkouts:     600,
+		Rate:          20,
+		SKUs:          200,
+		Sessions:      1000,
+		Rounds:        5,
+		FlashUnits:    100,
+		FlashStores:   5,
+		FlashAttempts: 1000,
+		FlashWindow:   time.Second,
+		PollInterval:  5 * time.Second,
+		Fsync:         true,
+	}
+}
+
+// ParseFlags fills c from args and the LINKBENCH_* environment.
+func (c *Config) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("linkbench", flag.ContinueOnError)
+	scenarios := strings.Join(c.Scenarios, ",")
+	stores := joinInts(c.StoreCounts)
+	fs.StringVar(&scenarios, "scenarios", scenarios, "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
+	fs.StringVar(&stores, "stores", stores, "propagation: comma-separated fleet sizes (stores, one agent process each)")
+	fs.IntVar(&c.Checkouts, "checkouts", c.Checkouts, "propagation: checkouts per fleet size")
+	fs.Float64Var(&c.Rate, "rate", c.Rate, "propagation: checkouts per second, round-robin over stores and SKUs")
+	fs.IntVar(&c.SKUs, "skus", c.SKUs, "propagation: SKUs in every store")
+	fs.IntVar(&c.Sessions, "sessions", c.Sessions, "fanout: WebSocket sessions opened by the load tool")
+	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "fanout: count changes to fan out")
+	fs.IntVar(&c.FlashUnits, "flash-units", c.FlashUnits, "flashsale: units of the SKU on sale")
+	fs.IntVar(&c.FlashStores, "flash-stores", c.FlashStores, "flashsale: stores, one agent each")
+	fs.IntVar(&c.FlashAttempts, "flash-attempts", c.FlashAttempts, "flashsale: concurrent checkout attempts")
+	fs.DurationVar(&c.FlashWindow, "flash-window", c.FlashWindow, "flashsale: also run a sale with the attempts spread over this time (0: burst only)")
+	fs.DurationVar(&c.WebhookDelay, "webhook-delay", c.WebhookDelay, "woosim's webhook delivery delay")
+	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "agents' order polling period")
+	fs.BoolVar(&c.Fsync, "fsync", c.Fsync, "run PostgreSQL with fsync on")
+	fs.StringVar(&c.ProfileDir, "profile-dir", c.ProfileDir, "record perf CPU profiles of the hub during measured phases into this directory")
+	fs.StringVar(&c.ModuleDir, "module-dir", c.ModuleDir, "build the hub and agent from this module directory (default: the current module)")
+	fs.StringVar(&c.WorkDir, "work-dir", c.WorkDir, "directory for the cluster, binaries and logs (default: a temporary one)")
+	fs.BoolVar(&c.Keep, "keep", c.Keep, "keep the temporary work directory (logs)")
+	fs.Usage = envflag.Usage(fs, "LINKBENCH_", "linkbench: measure the hub ↔ agent link and print the figures against their targets\n\nUsage: go run ./hub/cmd/linkbench [flags]")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := envflag.Apply(fs, "LINKBENCH_", os.LookupEnv); err != nil {
+		return err
+	}
+	c.Scenarios = splitList(scenarios)
+	counts, err := parseInts(stores)
+	if err != nil {
+		return fmt.Errorf("-stores: %w", err)
+	}
+	c.StoreCounts = counts
+	return c.Validate()
+}
+
+// Validate names the first bad field.
+func (c *Config) Validate() error {
+	if len(c.Scenarios) == 0 {
+		return errors.New("-scenarios: none given")
+	}
+	for _, s := range c.Scenarios {
+		if !slices.Contains(allScenarios, s) {
+			return fmt.Errorf("-scenarios: unknown %q, want some of %s", s, strings.Join(allScenarios, ", "))
+		}
+	}
+	switch {
+	case slices.Contains(c.Scenarios, ScenarioPropagation) && len(c.StoreCounts) == 0:
+		return errors.New("-stores: no fleet size")
+	case slices.ContainsFunc(c.StoreCounts, func(n int) bool { return n < 2 }):
+		return errors.New("-stores: a fleet needs at least 2 stores")
+	case c.Checkouts < 1:
+		return errors.New("-checkouts: at least 1")
+	case c.Rate <= 0:
+		return errors.New("-rate: must be positive")
+	case c.SKUs < 1:
+		return errors.New("-skus: at least 1")
+	case c.Sessions < 1:
+		return errors.New("-sessions: at least 1")
+	case c.Rounds < 1:
+		return errors.New("-rounds: at least 1")
+	case c.FlashUnits < 1:
+		return errors.New("-flash-units: at least 1")
+	case c.FlashStores < 2:
+		return errors.New("-flash-stores: at least 2")
+	case c.FlashAttempts < c.FlashStores:
+		return errors.New("-flash-attempts: at least one per store")
+	case c.FlashWindow < 0:
+		return errors.New("-flash-window: must not be negative")
+	case c.WebhookDelay < 0:
+		return errors.New("-webhook-delay: must not be negative")
+	case c.PollInterval < 500*time.Millisecond:
+		return errors.New("-poll-interval: at least 500ms (the agent's minimum)")
+	}
+	return nil
+}
+
+func (c *Config) runs(scenario string) bool { return slices.Contains(c.Scenarios, scenario) }
+
+func splitList(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun runs every scenario at a tiny scale against real binaries and a
+// real PostgreSQL, so that the benchmark cannot rot, and checks that the
+// figures are sane.
+func TestRun(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.StoreCounts = []int{2}
+	cfg.Checkouts = 20
+	cfg.Rate = 50
+	cfg.SKUs = 20
+	cfg.Sessions = 10
+	cfg.Rounds = 2
+	cfg.FlashUnits = 10
+	cfg.FlashStores = 2
+	cfg.FlashAttempts = 40
+	cfg.FlashWindow = 200 * time.Millisecond
+	cfg.Fsync = false
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	rep, err := Run(ctx, cfg, &out, t.Output())
+	t.Logf("figures:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("Propagation", func(t *testing.T) {
+		if got, want := len(rep.Propagation), 1; got != want {
+			t.Fatalf("runs=%d, want %d", got, want)
+		}
+		r := rep.Propagation[0]
+		if got, want := r.Deliveries.N, cfg.Checkouts*(r.Stores-1); got != want {
+			t.Errorf("delivery samples=%d, want %d (undelivered %d)", got, want, r.Undelivered)
+		}
+		if got, want := r.Complete.N, cfg.Checkouts; got != want {
+			t.Errorf("complete samples=%d, want %d", got, want)
+		}
+		checkDistribution(t, "deliveries", r.Deliveries)
+		if r.AgentRSSMean <= 0 || r.AgentRSSMax < r.AgentRSSMean {
+			t.Errorf("agent RSS mean %d, max %d", r.AgentRSSMean, r.AgentRSSMax)
+		}
+		if r.Hub.RSS <= 0 || r.Phase.HubCPU <= 0 {
+			t.Errorf("hub RSS %d, CPU %s", r.Hub.RSS, r.Phase.HubCPU)
+		}
+	})
+
+	t.Run("Fanout", func(t *testing.T) {
+		r := rep.Fanout
+		if r == nil {
+			t.Fatal("no fan-out result")
+		}
+		if r.Missed != 0 || r.Dropped != 0 {
+			t.Errorf("missed %d, dropped %d: every session must receive every change", r.Missed, r.Dropped)
+		}
+		if got, want := r.Latency.N, cfg.Sessions*cfg.Rounds; got != want {
+			t.Errorf("samples=%d, want %d", got, want)
+		}
+		checkDistribution(t, "fan-out", r.Latency)
+		if r.Hub.RSS <= 0 || r.Hub.HWM < r.Hub.RSS {
+			t.Errorf("hub RSS %d, peak %d", r.Hub.RSS, r.Hub.HWM)
+		}
+	})
+
+	t.Run("FlashSale", func(t *testing.T) {
+		if got, want := len(rep.FlashSales), 2; got != want {
+			t.Fatalf("sales=%d, want %d (burst and spread)", got, want)
+		}
+		for _, r := range rep.FlashSales {
+			if r.Accepted < r.Units || r.Accepted > r.Attempts {
+				t.Errorf("window %s: accepted %d of %d attempts with %d units", r.Window, r.Accepted, r.Attempts, r.Units)
+			}
+			if got, want := r.Oversold, r.Accepted-r.Units; got != want || got < 0 {
+				t.Errorf("window %s: oversold=%d, want %d ≥ 0", r.Window, got, want)
+			}
+			if got, want := r.Committed, int64(r.Accepted); got != want {
+				t.Errorf("window %s: hub committed %d, want %d", r.Window, got, want)
+			}
+			if got, want := r.Target, int64(r.Units-r.Accepted); got != want {
+				t.Errorf("window %s: store target %d, want %d", r.Window, got, want)
+			}
+			if r.Converge <= 0 {
+				t.Errorf("window %s: converge time %s", r.Window, r.Converge)
+			}
+		}
+	})
+
+	t.Run("Printed", func(t *testing.T) {
+		text := out.String()
+		// Two propagation targets, three fan-out targets, each judged.
+		if got, want := strings.Count(text, "PASS")+strings.Count(text, "MISS"), 5; got != want {
+			t.Errorf("%d verdicts printed, want %d", got, want)
+		}
+		for _, want := range []string{"== 1. Propagation", "== 2. Fan-out", "== 3. Flash sale", "oversold"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("output lacks %q", want)
+			}
+		}
+	})
+}
+
+func checkDistribution(t *testing.T, what string, d Distribution) {
+	t.Helper()
+	if d.N == 0 || d.P50 <= 0 || d.P90 < d.P50 || d.P99 < d.P90 || d.Max < d.P99 {
+		t.Errorf("%s: insane distribution %+v", what, d)
+	}
+}
+
+func TestConfig_ParseFlags(t *testing.T) {
+	t.Run("Defaults", func(t *testing.T) {
+		c := DefaultConfig()
+		if err := c.ParseFlags(nil); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.Scenarios, allScenarios) || !slices.Equal(c.StoreCounts, []int{10, 100}) {
+			t.Errorf("scenarios %v, stores %v", c.Scenarios, c.StoreCounts)
+		}
+	})
+	t.Run("Lists", func(t *testing.T) {
+		c := DefaultConfig()
+		if err := c.ParseFlags([]string{"-scenarios", "fanout, flashsale", "-stores", "3,7"}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.Scenarios, []string{"fanout", "flashsale"}) || !slices.Equal(c.StoreCounts, []int{3, 7}) {
+			t.Errorf("scenarios %v, stores %v", c.Scenarios, c.StoreCounts)
+		}
+	})
+	for _, args := range [][]string{
+		{"-scenarios", "nope"},
+		{"-stores", "1"},
+		{"-stores", "x"},
+		{"-rate", "0"},
+		{"-poll-interval", "100ms"},
+		{"extra"},
+	} {
+		t.Run("Invalid"+strings.Join(args, ""), func(t *testing.T) {
+			c := DefaultConfig()
+			if err := c.ParseFlags(args); err == nil {
+				t.Errorf("ParseFlags(%q) accepted", args)
+			}
+		})
+	}
+}
+
+// TestSummarize checks the nearest-rank percentiles on known samples.
+func TestSummarize(t *testing.T) {
+	var samples []time.Duration
+	for i := 100; i >= 1; i-- {
+		samples = append(samples, time.Duration(i)*time.Millisecond)
+	}
+	d := summarize(samples)
+	want := Distribution{N: 100, P50: 50 * time.Millisecond, P90: 90 * time.Millisecond, P99: 99 * time.Millisecond, Max: 100 * time.Millisecond}
+	if d != want {
+		t.Errorf("summarize=%+v, want %+v", d, want)
+	}
+	if got := summarize(nil); got != (Distribution{}) {
+		t.Errorf("summarize(nil)=%+v, want zero", got)
+	}
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+// PropagationResult is one propagation run.
+type PropagationResult struct {
+	Stores    int
+	Checkouts int
+	// Deliveries: from a checkout in one store to the stock write request
+	// arriving at another store, one sample per (checkout, other store).
+	Deliveries Distribution
+	// Complete: from a checkout to the write arriving at the last store.
+	Complete Distribution
+	// Undelivered counts expected writes that never arrived (within the
+	// drain timeout, or before the same SKU was bought again).
+	Undelivered int
+	// AgentRSS is the mean and the largest agent resident set at the end.
+	AgentRSSMean, AgentRSSMax int64
+	Hub                       memory
+	Phase                     Phase
+}
+
+// propagationSKUStock is every SKU's stock in the hub and the stores: far
+// more than the run sells, so no checkout is refused.
+const propagationSKUStock = 100_000
+
+// propagation runs paced checkouts in a fleet of n stores and times each
+// resulting write request at the other stores.
+func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, error) {
+	res := PropagationResult{Stores: n}
+	b.logf("propagation, %d stores: starting hub", n)
+	h, err := b.startHub(ctx, fmt.Sprintf("propagation%d", n))
+	if err != nil {
+		return res, err
+	}
+	defer h.stop()
+	tracker := newDeliveryTracker(n)
+	f, err := b.startFleet(ctx, h, n, woosim.SeedOptions{Products: b.cfg.SKUs, Stock: propagationSKUStock, SKUPrefix: "SKU"},
+		propagationSKUStock, func(i int) func([]string, time.Time) {
+			return func(skus []string, at time.Time) { tracker.arrived(i, skus, at) }
+		})
+	if err != nil {
+		return res, err
+	}
+	defer f.close()
+
+	skus := f.shops[0].store.SKUs()
+	b.logf("propagation, %d stores: %d checkouts at %g/s", n, b.cfg.Checkouts, b.cfg.Rate)
+	err = b.measure(ctx, h, fmt.Sprintf("propagation-%d", n), f.agentPIDs(), &res.Phase, func() error {
+		tick := time.NewTicker(time.Duration(float64(time.Second) / b.cfg.Rate))
+		defer tick.Stop()
+		for i := range b.cfg.Checkouts {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
+			from, sku := i%n, skus[i%len(skus)]
+			tracker.expect(i, from, sku, time.Now())
+			if _, err := f.shops[from].store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: 1}}); err != nil {
+				return fmt.Errorf("checkout %s in %s: %w", sku, f.shops[from].name, err)
+			}
+		}
+		// Every expected write arrives, or the timeout says how many did not.
+		err := poll(ctx, 30*time.Second, "every write delivered", func() error {
+			if left := tracker.outstanding(); left > 0 {
+				return fmt.Errorf("%d writes outstanding", left)
+			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			b.logf("propagation, %d stores: %v", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+
+	res.Checkouts = b.cfg.Checkouts
+	deliveries, complete, undelivered := tracker.results()
+	res.Deliveries, res.Complete, res.Undelivered = summarize(deliveries), summarize(complete), undelivered
+	mems, err := f.agentMemory()
+	if err != nil {
+		return res, err
+	}
+	for _, m := range mems {
+		res.AgentRSSMean += m.RSS
+		res.AgentRSSMax = max(res.AgentRSSMax, m.RSS)
+	}
+	res.AgentRSSMean /= int64(len(mems))
+	if res.Hub, err = readMemory(h.pid()); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// deliveryTracker matches write requests arriving at stores with the
+// checkouts that caused them: a checkout of SKU s in store A expects one
+// write of s at every other store. Each SKU is bought again only after
+// every other SKU, so at most one write of s per store is expected at a
+// time.
+type deliveryTracker struct {
+	mu          sync.Mutex
+	pending     []map[string]expected // by store index, then SKU
+	remaining   map[int]int           // checkout → stores still to reach
+	deliveries  []time.Duration
+	complete    []time.Duration
+	undelivered int
+}
+
+type expected struct {
+	checkout int
+	at       time.Time
+}
+
+func newDeliveryTracker(stores int) *deliveryTracker {
+	t := &deliveryTracker{pending: make([]map[string]expected, stores), remaining: map[int]int{}}
+	for i := range t.pending {
+		t.pending[i] = map[string]expected{}
+	}
+	return t
+}
+
+// expect notes that checkout (of sku in store from, at time at) must reach
+// every other store.
+func (t *deliveryTracker) expect(checkout, from int, sku string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, p := range t.pending {
+		if i == from {
+			continue
+		}
+		if old, ok := p[sku]; ok {
+			// The earlier checkout of this SKU never reached store i.
+			t.undelivered++
+			if t.remaining[old.checkout]--; t.remaining[old.checkout] == 0 {
+				delete(t.remaining, old.checkout)
+			}
+		}
+		p[sku] = expected{checkout: checkout, at: at}
+		t.remaining[checkout]++
+	}
+}
+
+// arrived records a write request of skus at store i.
+func (t *deliveryTracker) arrived(i int, skus []string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, sku := range skus {
+		e, ok := t.pending[i][sku]
+		if !ok {
+			continue // the agent's own snapshot or safety-net write
+		}
+		delete(t.pending[i], sku)
+		d := at.Sub(e.at)
+		t.deliveries = append(t.deliveries, d)
+		if t.remaining[e.checkout]--; t.remaining[e.checkout] == 0 {
+			t.complete = append(t.complete, d)
+			delete(t.remaining, e.checkout)
+		}
+	}
+}
+
+// outstanding is the number of expected writes not arrived yet.
+func (t *deliveryTracker) outstanding() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, p := range t.pending {
+		n += len(p)
+	}
+	return n
+}
+
+// results returns the delivery samples, the per-checkout completion
+// samples (checkouts that reached every store) and the number of writes
+// that never arrived.
+func (t *deliveryTracker) results() (deliveries, complete []time.Duration, undelivered int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.undelivered
+	for _, p := range t.pending {
+		n += len(p)
+	}
+	return append([]time.Duration(nil), t.deliveries...), append([]time.Duration(nil), t.complete...), n
+}
