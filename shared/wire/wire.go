@@ -27,8 +27,8 @@ const AgentPath = "/v1/agent"
 // MaxMessageBytes bounds one message on the link in either direction.
 const MaxMessageBytes = 4 << 20
 
-// Message types. Hub→agent: Welcome, Changes, Snapshot, Ack. Agent→hub:
-// Hello, Order, Applied, Status.
+// Message types. Hub→agent: Welcome, Changes, Snapshot, Ack, Reclaim.
+// Agent→hub: Hello, Order, Applied, Status, Released.
 const (
 	TypeHello    = "hello"
 	TypeWelcome  = "welcome"
@@ -39,6 +39,8 @@ const (
 	TypeApplied  = "stock.applied"
 	TypeStatus   = "agent.status"
 	TypeError    = "error"
+	TypeReclaim  = "stock.reclaim"
+	TypeReleased = "stock.released"
 )
 
 // Envelope is the frame of every message. ID identifies a message that needs
@@ -134,6 +136,25 @@ type Status struct {
 	UnknownSKUs   int     `json:"unknown_skus"`
 	DuplicateSKUs int     `json:"duplicate_skus"`
 	CatalogSKUs   int     `json:"catalog_skus"`
+}
+
+// Reclaim asks an allocate store's agent to give back up to Units of SKU.
+// The agent lowers the store's stock by at most what the store still has
+// and answers with Released; only what it reports returns to the hub's
+// pool. The hub sends a reclaim again until it is answered (after a
+// reconnect, say), so the agent releases at most once per ID.
+type Reclaim struct {
+	ID    int64  `json:"id"`
+	SKU   string `json:"sku"`
+	Units int64  `json:"units"`
+}
+
+// Released answers a Reclaim: the units the agent took out of its store,
+// between 0 and the reclaim's Units. Resending it is harmless.
+type Released struct {
+	ReclaimID int64  `json:"reclaim_id"`
+	SKU       string `json:"sku"`
+	Released  int64  `json:"released"`
 }
 
 // Error is sent before the hub closes a session for a reason the agent must

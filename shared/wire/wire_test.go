@@ -37,6 +37,8 @@ var examples = []struct {
 	{wire.TypeApplied, "", wire.Applied{Seq: 44}},
 	{wire.TypeStatus, "", wire.Status{OutboxDepth: 0, WebhooksOK: true, CatalogSKUs: 1200, UnknownSKUs: 3}},
 	{wire.TypeError, "", wire.Error{Code: "revoked", Message: "store credential revoked"}},
+	{wire.TypeReclaim, "", wire.Reclaim{ID: 12, SKU: "MUG", Units: 5}},
+	{wire.TypeReleased, "", wire.Released{ReclaimID: 12, SKU: "MUG", Released: 3}},
 }
 
 func TestGolden(t *testing.T) {
