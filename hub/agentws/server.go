@@ -38,7 +38,8 @@ type Server struct {
 
 	// Replica names this hub process in the stores' agent state.
 	Replica string
-	// SendQueue bounds each session's outgoing messages. Defaults to 256.
+	// SendQueue bounds each session's outgoing messages. Defaults to 256. A
+	// session whose queue stays full for WriteTimeout is dropped.
 	SendQueue int
 	// PingInterval is the heartbeat period. Defaults to 15s; a ping not
 	// answered within WriteTimeout ends the session.
@@ -85,6 +86,10 @@ func NewServer(stores hub.StoreService, events hub.EventService, orders hub.Orde
 // ServeHTTP authenticates the store credential and runs the session until
 // either side ends it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.isClosed() {
+		writeError(w, http.StatusServiceUnavailable, "hub shutting down")
+		return
+	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		writeError(w, http.StatusUnauthorized, "missing store credential")
@@ -107,8 +112,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.CloseNow()
 	if c.Subprotocol() != wire.Subprotocol {
-		c.Close(websocket.StatusPolicyViolation, "unsupported protocol version: this hub speaks "+wire.Subprotocol)
+		s.Logger.Warn("agent offered no supported protocol version", "store_id", store.ID,
+			"offered", r.Header.Get("Sec-WebSocket-Protocol"))
 		s.metrics.disconnects.WithLabelValues("protocol").Inc()
+		c.Close(websocket.StatusPolicyViolation, "unsupported protocol version: this hub speaks "+wire.Subprotocol)
 		return
 	}
 	c.SetReadLimit(wire.MaxMessageBytes)
@@ -118,19 +125,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusGoingAway, "hub shutting down")
 		return
 	}
-	defer s.unregister(sess)
-	s.wg.Add(1)
 	defer s.wg.Done()
 	sess.run()
 }
 
-// register makes sess the store's live session, closing the one it replaces.
+// register makes sess the store's live session, closing the one it replaces,
+// and counts it in wg.
 func (s *Server) register(sess *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
+	s.wg.Add(1)
 	if old := s.sessions[sess.store.ID]; old != nil {
 		old.stop("replaced", websocket.StatusPolicyViolation, "replaced by a newer session of this store")
 	}
@@ -139,13 +146,17 @@ func (s *Server) register(sess *session) bool {
 	return true
 }
 
-func (s *Server) unregister(sess *session) {
+// unregister removes sess and reports whether it was still the store's live
+// session (not replaced by a newer one).
+func (s *Server) unregister(sess *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sessions[sess.store.ID] == sess {
+	live := s.sessions[sess.store.ID] == sess
+	if live {
 		delete(s.sessions, sess.store.ID)
 	}
 	s.metrics.connected.Set(float64(len(s.sessions)))
+	return live
 }
 
 // Notify wakes the sessions of the given stores so they push their new
@@ -180,6 +191,12 @@ func (s *Server) Connected(storeID int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions[storeID] != nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // Close ends every session and waits for them. It is idempotent.
