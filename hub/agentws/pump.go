@@ -1,8 +1,6 @@
 package agentws
 
 import (
-	"cmp"
-	"slices"
 	"time"
 
 	"github.com/coder/websocket"
@@ -65,9 +63,7 @@ func (ss *session) drain(sent int64, woken time.Time) (int64, bool) {
 			return sent, true
 		}
 		changes := Coalesce(events)
-		if !ss.enqueue(wire.TypeChanges, "", wire.Changes{Changes: changes}) {
-			return sent, false
-		}
+		ss.enqueue(wire.TypeChanges, "", wire.Changes{Changes: changes})
 		ss.srv.metrics.changesPushed.Add(float64(len(changes)))
 		ss.srv.metrics.pushLagSeconds.Observe(time.Since(woken).Seconds())
 		sent = events[len(events)-1].Seq
@@ -88,12 +84,13 @@ func (ss *session) sendSnapshot() (int64, bool) {
 		return 0, false
 	}
 	ss.logger.Info("sending snapshot", "seq", seq, "skus", len(targets))
-	return seq, ss.enqueue(wire.TypeSnapshot, "", wire.Snapshot{Seq: seq, Targets: targets})
+	ss.enqueue(wire.TypeSnapshot, "", wire.Snapshot{Seq: seq, Targets: targets})
+	return seq, true
 }
 
 // Coalesce merges events to one SKU into one change: deltas add up, and the
-// change carries the last sequence and target. The changes are in sequence
-// order, that is, in the order of each SKU's last event.
+// change carries the last sequence and target. Order follows each SKU's
+// last event.
 func Coalesce(events []hub.Event) []wire.Change {
 	index := make(map[string]int, len(events))
 	out := make([]wire.Change, 0, len(events))
@@ -107,6 +104,5 @@ func Coalesce(events []hub.Event) []wire.Change {
 		index[e.SKU] = len(out)
 		out = append(out, wire.Change{Seq: e.Seq, SKU: e.SKU, Delta: e.Delta, Target: e.Target})
 	}
-	slices.SortFunc(out, func(a, b wire.Change) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }

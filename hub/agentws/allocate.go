@@ -1,0 +1,92 @@
+package agentws
+
+import (
+	"time"
+
+	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/wire"
+)
+
+// Allocate policy on the link (issue 6): the pump sends an allocate store's
+// pending reclaims (stock.reclaim) and the reader settles the agent's
+// answers (stock.released). Both go through hub.ReclaimService, which the
+// order service implements; without it nothing is sent.
+
+// reclaimPolicyCheck is how often a session re-reads its store's policy,
+// so that a store switched to allocate gets its reclaims without waiting
+// for a new session.
+const reclaimPolicyCheck = 5 * time.Second
+
+// reclaimResend is how long a sent reclaim waits for its answer before it
+// is sent again (the answer was lost, or the agent could not reach its
+// store); the agent answers a repeat without releasing twice.
+const reclaimResend = 30 * time.Second
+
+// reclaimState is what one session's pump remembers of reclaims. Owned by
+// the pump goroutine.
+type reclaimState struct {
+	sent      map[int64]time.Time // reclaim ID → when sent
+	allocate  bool                // the store's policy, as of checkedAt
+	checkedAt time.Time
+}
+
+func newReclaimState(ss *session) *reclaimState {
+	return &reclaimState{sent: map[int64]time.Time{}, allocate: ss.store.Policy == hub.PolicyAllocate, checkedAt: time.Now()}
+}
+
+// sendReclaims queues the store's pending reclaims that were not sent in
+// the last reclaimResend.
+func (ss *session) sendReclaims(st *reclaimState) {
+	rs, ok := ss.srv.Orders.(hub.ReclaimService)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	if now.Sub(st.checkedAt) >= reclaimPolicyCheck {
+		st.checkedAt = now
+		if store, err := ss.srv.Stores.Store(ss.ctx, ss.store.ID); err == nil {
+			st.allocate = store.Policy == hub.PolicyAllocate
+		}
+	}
+	if !st.allocate {
+		return
+	}
+	pending, err := rs.PendingReclaims(ss.ctx, ss.store.ID)
+	if err != nil {
+		if ss.ctx.Err() == nil {
+			ss.logger.Warn("read pending reclaims", "error", err)
+		}
+		return
+	}
+	for _, rc := range pending {
+		if at, ok := st.sent[rc.ID]; ok && now.Sub(at) < reclaimResend {
+			continue
+		}
+		st.sent[rc.ID] = now
+		ss.logger.Info("asking agent to release units", "reclaim_id", rc.ID, "sku", rc.SKU, "units", rc.Units)
+		ss.enqueue(wire.TypeReclaim, "", wire.Reclaim{ID: rc.ID, SKU: rc.SKU, Units: rc.Units})
+	}
+}
+
+// handleReleased settles a reclaim with what the agent released. A
+// confirmation that fails here is not lost: the reclaim stays pending and
+// is sent again, and the agent answers with the same figure.
+func (ss *session) handleReleased(env wire.Envelope) {
+	rs, ok := ss.srv.Orders.(hub.ReclaimService)
+	if !ok {
+		return
+	}
+	var r wire.Released
+	if err := wire.DecodePayload(env, &r); err != nil {
+		ss.logger.Warn("malformed release", "error", err)
+		return
+	}
+	err := rs.ConfirmRelease(ss.ctx, ss.store.ID, hub.Release{ReclaimID: r.ReclaimID, SKU: r.SKU, Released: r.Released})
+	if err != nil {
+		if ss.ctx.Err() == nil {
+			ss.logger.Warn("confirm release", "reclaim_id", r.ReclaimID, "error", err)
+		}
+		return
+	}
+	ss.logger.Info("agent released units", "reclaim_id", r.ReclaimID, "sku", r.SKU, "released", r.Released)
+}
