@@ -1,6 +1,8 @@
 package agentws
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/coder/websocket"
@@ -63,7 +65,9 @@ func (ss *session) drain(sent int64, woken time.Time) (int64, bool) {
 			return sent, true
 		}
 		changes := Coalesce(events)
-		ss.enqueue(wire.TypeChanges, "", wire.Changes{Changes: changes})
+		if !ss.enqueue(wire.TypeChanges, "", wire.Changes{Changes: changes}) {
+			return sent, false
+		}
 		ss.srv.metrics.changesPushed.Add(float64(len(changes)))
 		ss.srv.metrics.pushLagSeconds.Observe(time.Since(woken).Seconds())
 		sent = events[len(events)-1].Seq
@@ -84,13 +88,12 @@ func (ss *session) sendSnapshot() (int64, bool) {
 		return 0, false
 	}
 	ss.logger.Info("sending snapshot", "seq", seq, "skus", len(targets))
-	ss.enqueue(wire.TypeSnapshot, "", wire.Snapshot{Seq: seq, Targets: targets})
-	return seq, true
+	return seq, ss.enqueue(wire.TypeSnapshot, "", wire.Snapshot{Seq: seq, Targets: targets})
 }
 
 // Coalesce merges events to one SKU into one change: deltas add up, and the
-// change carries the last sequence and target. Order follows each SKU's
-// last event.
+// change carries the last sequence and target. The changes are in sequence
+// order, that is, in the order of each SKU's last event.
 func Coalesce(events []hub.Event) []wire.Change {
 	index := make(map[string]int, len(events))
 	out := make([]wire.Change, 0, len(events))
@@ -104,5 +107,6 @@ func Coalesce(events []hub.Event) []wire.Change {
 		index[e.SKU] = len(out)
 		out = append(out, wire.Change{Seq: e.Seq, SKU: e.SKU, Delta: e.Delta, Target: e.Target})
 	}
+	slices.SortFunc(out, func(a, b wire.Change) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }

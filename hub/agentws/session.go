@@ -29,7 +29,10 @@ type session struct {
 	queue  chan outgoing // bounded; drained by the writer goroutine
 	wake   chan struct{} // capacity 1; signals new events to the pump
 
-	stopOnce sync.Once
+	stopOnce  sync.Once
+	closeCode websocket.StatusCode // set once by stop, read by close after ctx ends
+	closeText string               // close reason sent to the agent; set once by stop
+	abrupt    bool                 // the peer is unresponsive: close without handshake
 
 	stateMu sync.Mutex
 	state   hub.AgentState // guarded by stateMu
@@ -62,43 +65,87 @@ func (ss *session) wakeUp() {
 	}
 }
 
-// stop ends the session with a close frame; safe from any goroutine.
+// stop ends the session: it cancels the session's work and has the closer
+// send a close frame with code and text. Only the first call counts; it is
+// safe from any goroutine and never blocks.
 func (ss *session) stop(reason string, code websocket.StatusCode, text string) {
 	ss.stopOnce.Do(func() {
+		ss.closeCode, ss.closeText = code, text
+		ss.abrupt = reason == "slow" || reason == "heartbeat" || reason == "write"
 		ss.srv.metrics.disconnects.WithLabelValues(reason).Inc()
-		ss.cancel(fmt.Errorf("%s", reason))
-		go ss.conn.Close(code, text)
+		ss.cancel(errors.New(reason))
 	})
 }
 
-// enqueue queues a message without blocking; a full queue drops the session.
-func (ss *session) enqueue(typ, id string, v any) {
+// closer waits for the session to end and closes the connection. Reads use
+// a context that is never cancelled (cancelling a read tears the socket down
+// at once), so the close frame and its reason reach the agent first; the
+// reader returns once the handshake is over or Close gives up on the peer.
+func (ss *session) closer() {
+	<-ss.ctx.Done()
+	ss.stop("shutdown", websocket.StatusGoingAway, "hub shutting down")
+	if ss.abrupt {
+		ss.conn.CloseNow()
+		return
+	}
+	ss.conn.Close(ss.closeCode, ss.closeText)
+}
+
+// enqueue queues a message. When the queue is full it waits for the writer
+// to make room, up to WriteTimeout: an agent catching up on a large change
+// is slower than the database, not dead. An agent that takes no message in
+// that time is dropped (it reconnects and resumes). Only the session's own
+// goroutines wait here; Notify never does. It reports whether the message
+// was queued.
+func (ss *session) enqueue(typ, id string, v any) bool {
 	data, err := wire.Encode(typ, id, v)
 	if err != nil {
 		panic(err) // our own payload types always encode
 	}
+	m := outgoing{typ: typ, data: data}
 	select {
-	case ss.queue <- outgoing{typ: typ, data: data}:
+	case ss.queue <- m:
+		return true
 	default:
-		ss.logger.Warn("agent too slow, dropping session", "queue", cap(ss.queue))
+	}
+	full := time.NewTimer(ss.srv.WriteTimeout)
+	defer full.Stop()
+	select {
+	case ss.queue <- m:
+		return true
+	case <-ss.ctx.Done():
+		return false
+	case <-full.C:
+		ss.logger.Warn("agent too slow, dropping session", "queue", cap(ss.queue), "duration", ss.srv.WriteTimeout.String())
 		ss.stop("slow", websocket.StatusTryAgainLater, "send queue full; reconnect and resume")
+		return false
 	}
 }
 
 // run drives the session to its end. It returns after every goroutine it
 // started has ended.
 func (ss *session) run() {
-	defer ss.cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); ss.closer() }()
+	defer ss.stop("closed", websocket.StatusNormalClosure, "")
+	defer ss.srv.unregister(ss)
+
 	hello, err := ss.readHello()
 	if err != nil {
-		ss.logger.Warn("agent hello", "error", err)
-		ss.stop("protocol", websocket.StatusPolicyViolation, err.Error())
+		if ss.ctx.Err() == nil {
+			ss.logger.Warn("agent hello", "error", err)
+			ss.stop("protocol", websocket.StatusPolicyViolation, closeReason(err.Error()))
+		}
 		return
 	}
 	head, err := ss.srv.Events.HeadSeq(ss.ctx, ss.store.ID)
 	if err != nil {
-		ss.logger.Error("read head sequence", "error", err)
-		ss.stop("error", websocket.StatusInternalError, "internal error")
+		if ss.ctx.Err() == nil {
+			ss.logger.Error("read head sequence", "error", err)
+			ss.stop("error", websocket.StatusInternalError, "internal error")
+		}
 		return
 	}
 	now := time.Now()
@@ -111,29 +158,48 @@ func (ss *session) run() {
 	ss.enqueue(wire.TypeWelcome, "", wire.Welcome{StoreID: ss.store.ID, StoreName: ss.store.Name,
 		Policy: string(ss.store.Policy), HeadSeq: head})
 
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); ss.writeLoop() }()
-	go func() { defer wg.Done(); ss.pump(hello.LastSeq, head) }()
-	go func() { defer wg.Done(); ss.heartbeat() }()
+	var work sync.WaitGroup
+	work.Add(3)
+	go func() { defer work.Done(); ss.writeLoop() }()
+	go func() { defer work.Done(); ss.pump(hello.LastSeq, head) }()
+	go func() { defer work.Done(); ss.heartbeat() }()
 
 	err = ss.readLoop()
-	ss.cancel(err)
-	wg.Wait()
-
-	ss.setState(func(st *hub.AgentState) { st.Connected = false })
-	ss.flushState()
-	if cause := context.Cause(ss.ctx); isNormalClose(err) || errors.Is(cause, err) {
-		ss.logger.Info("agent disconnected", "reason", cause)
+	if isNormalClose(err) {
+		ss.stop("closed", websocket.StatusNormalClosure, "")
 	} else {
+		ss.stop("read", websocket.StatusGoingAway, "read failed")
+	}
+	work.Wait()
+
+	if ss.srv.unregister(ss) {
+		ss.setState(func(st *hub.AgentState) { st.Connected = false })
+		ss.flushState()
+	}
+	if cause := context.Cause(ss.ctx); cause.Error() == "read" {
 		ss.logger.Warn("agent disconnected", "error", err)
+	} else {
+		ss.logger.Info("agent disconnected", "reason", cause)
 	}
 }
 
+// closeReason fits text into a close frame (at most 123 bytes).
+func closeReason(text string) string {
+	if len(text) > 123 {
+		return text[:120] + "..."
+	}
+	return text
+}
+
+// readHello waits for the agent's hello; a silent agent is stopped after
+// HelloTimeout with a reason it can read.
 func (ss *session) readHello() (wire.Hello, error) {
-	ctx, cancel := context.WithTimeout(ss.ctx, ss.srv.HelloTimeout)
-	defer cancel()
-	_, data, err := ss.conn.Read(ctx)
+	timer := time.AfterFunc(ss.srv.HelloTimeout, func() {
+		ss.logger.Warn("agent sent no hello", "timeout", ss.srv.HelloTimeout.String())
+		ss.stop("protocol", websocket.StatusPolicyViolation, "no hello within "+ss.srv.HelloTimeout.String())
+	})
+	defer timer.Stop()
+	_, data, err := ss.conn.Read(context.Background())
 	if err != nil {
 		return wire.Hello{}, fmt.Errorf("read hello: %w", err)
 	}
@@ -154,12 +220,17 @@ func (ss *session) readHello() (wire.Hello, error) {
 	return h, nil
 }
 
-// readLoop handles agent messages until the connection ends.
+// readLoop handles agent messages until the connection ends. Once the
+// session is stopping it only drains the connection until the close
+// handshake ends it.
 func (ss *session) readLoop() error {
 	for {
-		_, data, err := ss.conn.Read(ss.ctx)
+		_, data, err := ss.conn.Read(context.Background())
 		if err != nil {
 			return err
+		}
+		if ss.ctx.Err() != nil {
+			continue
 		}
 		env, err := wire.Decode(data)
 		if err != nil {
@@ -231,9 +302,7 @@ func (ss *session) writeLoop() {
 		case <-ss.ctx.Done():
 			return
 		case m := <-ss.queue:
-			ctx, cancel := context.WithTimeout(ss.ctx, ss.srv.WriteTimeout)
-			err := ss.conn.Write(ctx, websocket.MessageText, m.data)
-			cancel()
+			err := ss.bounded("write", func() error { return ss.conn.Write(context.Background(), websocket.MessageText, m.data) })
 			if err != nil {
 				if ss.ctx.Err() == nil {
 					ss.logger.Warn("write to agent", "msg_type", m.typ, "error", err)
@@ -244,6 +313,21 @@ func (ss *session) writeLoop() {
 			ss.srv.metrics.sent.WithLabelValues(m.typ).Inc()
 		}
 	}
+}
+
+// bounded runs a write or ping on the connection and stops the session for
+// reason if it takes longer than WriteTimeout; the closer then drops the
+// socket, which ends the call. Calls do not take the session's context:
+// cancelling a call tears the socket down at once, which would lose the
+// close frame of a session stopped for another reason, and would let the
+// reader record the agent as the one that failed.
+func (ss *session) bounded(reason string, call func() error) error {
+	t := time.AfterFunc(ss.srv.WriteTimeout, func() {
+		ss.logger.Warn("agent unresponsive", "msg_type", reason, "duration", ss.srv.WriteTimeout.String())
+		ss.stop(reason, websocket.StatusGoingAway, reason+" timed out")
+	})
+	defer t.Stop()
+	return call()
 }
 
 // heartbeat pings the agent and writes the agent state now and then.
@@ -259,10 +343,7 @@ func (ss *session) heartbeat() {
 		case <-state.C:
 			ss.flushState()
 		case <-ping.C:
-			ctx, cancel := context.WithTimeout(ss.ctx, ss.srv.WriteTimeout)
-			err := ss.conn.Ping(ctx)
-			cancel()
-			if err != nil {
+			if err := ss.bounded("heartbeat", func() error { return ss.conn.Ping(context.Background()) }); err != nil {
 				if ss.ctx.Err() == nil {
 					ss.logger.Warn("agent missed heartbeat", "error", err)
 				}
