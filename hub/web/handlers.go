@@ -267,8 +267,15 @@ func (s *Server) handleUpdateStore(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	var req struct {
-		Policy *hub.Policy `json:"policy"`
-		Buffer *int64      `json:"buffer"`
+		Policy     *hub.Policy `json:"policy"`
+		Buffer     *int64      `json:"buffer"`
+		Allocation *struct {
+			LowWater     *int64 `json:"low_water"`
+			MinGrant     *int64 `json:"min_grant"`
+			MaxGrant     *int64 `json:"max_grant"`
+			CoverSeconds *int64 `json:"cover_seconds"`
+			IdleSeconds  *int64 `json:"idle_seconds"`
+		} `json:"allocation"`
 	}
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
@@ -279,20 +286,45 @@ func (s *Server) handleUpdateStore(w http.ResponseWriter, r *http.Request) error
 	if req.Buffer != nil && *req.Buffer < 0 {
 		return hub.FieldErrorf("buffer", hub.EINVALID, "buffer must not be negative.")
 	}
+	if req.Allocation != nil && s.Allocation == nil {
+		return hub.FieldErrorf("allocation", hub.EINVALID, "This hub does not run the allocate policy.")
+	}
 	cur, err := s.Stores.Store(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	policy, buf := cur.Policy, cur.Buffer
+	set := hub.StoreSettings{Policy: cur.Policy, Buffer: cur.Buffer, Allocation: cur.Allocation}
 	if req.Policy != nil {
-		policy = *req.Policy
+		set.Policy = *req.Policy
 	}
 	if req.Buffer != nil {
-		buf = *req.Buffer
+		set.Buffer = *req.Buffer
 	}
-	st, err := s.Stores.Update(r.Context(), id, policy, buf)
+	if a := req.Allocation; a != nil {
+		for _, f := range []struct {
+			in  *int64
+			out *int64
+		}{{a.LowWater, &set.Allocation.LowWater}, {a.MinGrant, &set.Allocation.MinGrant}, {a.MaxGrant, &set.Allocation.MaxGrant},
+			{a.CoverSeconds, &set.Allocation.CoverSeconds}, {a.IdleSeconds, &set.Allocation.IdleSeconds}} {
+			if f.in != nil {
+				*f.out = *f.in
+			}
+		}
+		if err := set.Allocation.Validate(); err != nil {
+			return err
+		}
+	}
+	var st hub.Store
+	if s.Allocation != nil {
+		st, err = s.Allocation.Configure(r.Context(), id, set)
+	} else {
+		st, err = s.Stores.Update(r.Context(), id, set.Policy, set.Buffer)
+	}
 	if err != nil {
 		return err
+	}
+	if set.Policy != cur.Policy {
+		s.Logger.Info("store policy changed", "store_id", id, "from", cur.Policy, "to", set.Policy)
 	}
 	writeJSON(w, http.StatusOK, st)
 	return nil

@@ -56,6 +56,7 @@ func mustPGServerB(t testing.TB) *pgServer {
 	}
 	p.srv = web.NewServer(logger, p.reg)
 	p.srv.Inventory, p.srv.Stores, p.srv.Orders, p.srv.Admin = p.inv, p.stores, p.orders, admin
+	p.srv.Allocation = postgres.NewAllocationService(db)
 	p.srv.Ready = db.Ping
 	p.srv.MaxJSONBytes = 1024
 	p.srv.MaxCSVBytes = 4096
@@ -251,6 +252,25 @@ func TestServer_Stores_PostgreSQL(t *testing.T) {
 	p.must(t, 200, "GET", "/api/v1/stores/"+itoa(cs.ID), "", &s)
 	if s.Name != "eu" || s.Policy != hub.PolicyAllocate {
 		t.Fatalf("got %+v", s)
+	}
+	p.must(t, 200, "PATCH", "/api/v1/stores/"+itoa(cs.ID), `{"allocation":{"low_water":3,"max_grant":40}}`, &s)
+	if want := (hub.AllocationParams{LowWater: 3, MinGrant: 5, MaxGrant: 40, CoverSeconds: 60, IdleSeconds: 300}); s.Allocation != want || s.Buffer != 5 {
+		t.Fatalf("patched allocation %+v, want %+v", s, want)
+	}
+	// Bad parameters: a clear error naming the field, nothing changed.
+	for body, field := range map[string]string{
+		`{"policy":"allocate","allocation":{"min_grant":50}}`: "allocation.max_grant",
+		`{"allocation":{"idle_seconds":0}}`:                   "allocation.idle_seconds",
+		`{"allocation":{"low_water":-1}}`:                     "allocation.low_water",
+	} {
+		resp, b := p.do(t, "PATCH", "/api/v1/stores/"+itoa(cs.ID), adminToken, body)
+		if resp.StatusCode != 400 || !strings.Contains(string(b), field) {
+			t.Fatalf("PATCH %s: %d %s, want 400 naming %s", body, resp.StatusCode, b, field)
+		}
+	}
+	p.must(t, 200, "GET", "/api/v1/stores/"+itoa(cs.ID), "", &s)
+	if s.Allocation.LowWater != 3 || s.Allocation.MaxGrant != 40 || s.Policy != hub.PolicyAllocate {
+		t.Fatalf("a refused PATCH changed the store: %+v", s)
 	}
 
 	t.Run("Enrol", func(t *testing.T) {

@@ -35,7 +35,11 @@ type Server struct {
 	Stores    hub.StoreService
 	Orders    hub.OrderService
 	Admin     hub.AdminAuth
-	Logger    *slog.Logger
+	// Allocation, when set, takes store updates (policy, buffer and
+	// allocate parameters in one transaction); without it PATCH changes
+	// policy and buffer through Stores.
+	Allocation hub.AllocationService
+	Logger     *slog.Logger
 
 	// Registerer receives the HTTP metrics (at NewServer).
 	Registerer prometheus.Registerer

@@ -52,18 +52,23 @@ type Config struct {
 	ReplicaName string
 	// ShutdownTimeout bounds the graceful HTTP shutdown. Defaults to 10s.
 	ShutdownTimeout time.Duration
+	// RebalanceInterval is the period of the allocate policy's sweep
+	// (grants to stores left below their low-water mark, reclaims from
+	// stores gone idle). Defaults to 1s.
+	RebalanceInterval time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Listen:          "127.0.0.1:8080",
-		DataDir:         "./stockwire-data",
-		LogFormat:       "json",
-		LogLevel:        "info",
-		ReplicaName:     host,
-		ShutdownTimeout: 10 * time.Second,
+		Listen:            "127.0.0.1:8080",
+		DataDir:           "./stockwire-data",
+		LogFormat:         "json",
+		LogLevel:          "info",
+		ReplicaName:       host,
+		ShutdownTimeout:   10 * time.Second,
+		RebalanceInterval: time.Second,
 	}
 }
 
@@ -80,6 +85,8 @@ func (c Config) Validate() error {
 		return errors.New("config: --tls-cert and --tls-key go together")
 	case c.ShutdownTimeout <= 0:
 		return errors.New("config: --shutdown-timeout must be positive")
+	case c.RebalanceInterval <= 0:
+		return errors.New("config: --rebalance-interval must be positive")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("config: --log-level: %w", err)
@@ -117,6 +124,9 @@ type Main struct {
 	Orders    hub.OrderService
 	Events    hub.EventService
 	Admin     *postgres.AdminAuth
+	// Allocation runs the allocate policy (grants, reclaims, policy
+	// changes).
+	Allocation hub.AllocationService
 
 	// Link is closed after the HTTP server and before the database; the
 	// agent link (hub/agentws) goes here. See wireLink.
@@ -157,6 +167,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (with --tls-cert)")
 		fs.StringVar(&c.ReplicaName, "replica-name", c.ReplicaName, "name of this hub process in agent state")
 		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit")
+		fs.DurationVar(&c.RebalanceInterval, "rebalance-interval", c.RebalanceInterval, "period of the allocate policy's grant and reclaim sweep")
 	}
 	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
 	if err := fs.Parse(args); err != nil {
@@ -254,6 +265,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Orders = postgres.NewOrderService(m.DB)
 	m.Events = postgres.NewEventService(m.DB)
 	m.Admin = postgres.NewAdminAuth(m.DB)
+	m.Allocation = postgres.NewAllocationService(m.DB)
 
 	generated, err := m.Admin.Ensure(ctx, m.Config.AdminToken)
 	if err != nil {
@@ -266,6 +278,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.Web = web.NewServer(m.Logger.With("component", "web"), m.Registry)
 	m.Web.Inventory, m.Web.Stores, m.Web.Orders, m.Web.Admin = m.Inventory, m.Stores, m.Orders, m.Admin
+	m.Web.Allocation = m.Allocation
 	m.Web.Ready = m.DB.Ping
 
 	if err := m.wireLink(ctx); err != nil {
@@ -314,7 +327,7 @@ func (m *Main) wireLink(ctx context.Context) error {
 
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		if err := m.DB.Listen(lctx, link.Notify); err != nil && lctx.Err() == nil {
@@ -324,6 +337,10 @@ func (m *Main) wireLink(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		m.pruneEvents(lctx)
+	}()
+	go func() {
+		defer wg.Done()
+		m.rebalance(lctx)
 	}()
 	m.Link = closerFunc(func() error {
 		cancel()
@@ -352,6 +369,31 @@ func (m *Main) pruneEvents(ctx context.Context) {
 				m.Logger.Warn("prune store events", "error", err)
 			} else if n > 0 {
 				m.Logger.Info("pruned store events", "deleted", n)
+			}
+		}
+	}
+}
+
+// rebalance runs the allocate policy's sweep every RebalanceInterval: time
+// alone makes a store idle, so grants and reclaims cannot wait for the next
+// stock change. Every replica runs it; the SKU locks serialise them.
+func (m *Main) rebalance(ctx context.Context) {
+	t := time.NewTicker(m.Config.RebalanceInterval)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := m.Allocation.Rebalance(ctx); err != nil && ctx.Err() == nil {
+				failures++
+				if failures == 1 || failures%60 == 0 {
+					m.Logger.Warn("allocation rebalance", "error", err, "consecutive_errors", failures)
+				}
+			} else if failures > 0 {
+				m.Logger.Info("allocation rebalance recovered", "consecutive_errors", failures)
+				failures = 0
 			}
 		}
 	}
