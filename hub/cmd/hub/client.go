@@ -113,7 +113,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	const use = "usage: hub stores add|list|revoke [flags]"
+	const use = "usage: hub stores add|list|set|revoke [flags]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, use)
 		return errors.New("missing stores command")
@@ -164,6 +164,59 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", s.ID, s.Name, s.Policy, s.Buffer, s.Status, agent, s.Agent.SeqLag, s.URL)
 		}
 		return tw.Flush()
+	case "set":
+		var policy string
+		var buffer int64
+		alloc := map[string]*int64{}
+		fs.StringVar(&policy, "policy", "", "mirror or allocate (moves the store's units)")
+		fs.Int64Var(&buffer, "buffer", 0, "units held back from this store (mirror)")
+		for _, f := range []struct{ flag, field, help string }{
+			{"low-water", "low_water", "allocate: a store holding fewer units of a SKU gets a grant"},
+			{"min-grant", "min_grant", "allocate: smallest grant"},
+			{"max-grant", "max_grant", "allocate: largest grant"},
+			{"cover-seconds", "cover_seconds", "allocate: a grant covers the recent sales rate for this long"},
+			{"idle-seconds", "idle_seconds", "allocate: a store idle this long gives units back when others need them"},
+		} {
+			v := new(int64)
+			alloc[f.field] = v
+			fs.Int64Var(v, f.flag, 0, f.help)
+		}
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores set [flags] ID\n\nChange a store's policy, buffer or allocate parameters; only the flags given change.")
+		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
+			return err
+		}
+		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if fs.NArg() != 1 || err != nil || id < 1 {
+			return errors.New("want one store ID")
+		}
+		body := map[string]any{}
+		allocation := map[string]int64{}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "policy":
+				body["policy"] = policy
+			case "buffer":
+				body["buffer"] = buffer
+			default:
+				if v, ok := alloc[strings.ReplaceAll(f.Name, "-", "_")]; ok {
+					allocation[strings.ReplaceAll(f.Name, "-", "_")] = *v
+				}
+			}
+		})
+		if len(allocation) > 0 {
+			body["allocation"] = allocation
+		}
+		if len(body) == 0 {
+			return errors.New("nothing to change: give --policy, --buffer or an allocate parameter")
+		}
+		var out hub.Store
+		if err := c.doJSON(ctx, "PATCH", "/api/v1/stores/"+strconv.FormatInt(id, 10), body, &out); err != nil {
+			return err
+		}
+		a := out.Allocation
+		fmt.Fprintf(stdout, "store %d: policy %s, buffer %d, low water %d, grants %d..%d covering %ds, idle after %ds\n",
+			out.ID, out.Policy, out.Buffer, a.LowWater, a.MinGrant, a.MaxGrant, a.CoverSeconds, a.IdleSeconds)
+		return nil
 	case "revoke":
 		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores revoke [flags] ID\n\nRevoke a store and its agent credential at once.")
 		if err := parseClient(fs, &c, args[1:], lookup); err != nil {

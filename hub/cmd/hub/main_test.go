@@ -98,6 +98,13 @@ func TestMain_EndToEnd(t *testing.T) {
 	if out := cli(t, "stores", "list"); !strings.Contains(out, "eu") || !strings.Contains(out, "mirror") {
 		t.Fatalf("stores list printed %q", out)
 	}
+	if out := cli(t, "stores", "set", "--max-grant", "30", "--idle-seconds", "20", "1"); !strings.Contains(out, "policy mirror") ||
+		!strings.Contains(out, "grants 5..30") || !strings.Contains(out, "idle after 20s") {
+		t.Fatalf("stores set printed %q", out)
+	}
+	if err := run(ctx, []string{"stores", "set", "--min-grant", "0", "1"}, &bytes.Buffer{}, &bytes.Buffer{}, lookup); hub.ErrorCode(err) != hub.EINVALID {
+		t.Fatalf("stores set --min-grant 0: %v, want %s", err, hub.EINVALID)
+	}
 
 	// Set counts, then read them back.
 	cli(t, "stock", "set", "--sku", "TEE-M", "--location", "main", "--on-hand", "40")
