@@ -15,14 +15,29 @@ type Sender interface {
 	Send(ctx context.Context, typ, id string, v any) error
 }
 
+// Releaser gives units back for the hub's reclaims (allocate policy): at
+// most units of sku, at most what the store has, once per reclaim id; it
+// returns what it released.
+type Releaser interface {
+	Release(ctx context.Context, id int64, sku string, units int64) (int64, error)
+}
+
+// allocator is a StockWriter that adapts to the allocate policy.
+type allocator interface {
+	SetAllocate(on bool)
+}
+
 // Relay joins the hub link to the store: it drains the outbox to the hub
 // (an event leaves the outbox only on the hub's ack), hands the hub's stock
-// changes to the StockWriter and reports progress. It implements
-// hubconn.Handler.
+// changes to the StockWriter, runs the hub's reclaims through the Releaser
+// and reports progress. It implements hubconn.Handler.
 type Relay struct {
 	Outbox Outbox
 	Writer StockWriter
-	Logger *slog.Logger
+	// Releaser runs reclaims; NewRelay sets it when Writer is one. Nil
+	// ignores reclaims (the hub asks again on the next session).
+	Releaser Releaser
+	Logger   *slog.Logger
 	// Version is the agent's build version, sent in the hello.
 	Version string
 	// Status fills the periodic status report (outbox figures are added).
@@ -36,18 +51,25 @@ type Relay struct {
 	// Defaults to 250ms (applied) and 40 ticks (status).
 	ReportEvery time.Duration
 
-	wake chan struct{}
+	wake     chan struct{}
+	reclaims chan wire.Reclaim // from Handle to the session's release loop
 
 	mu       sync.Mutex
 	inflight map[uint64]time.Time // sent, not yet acked; guarded by mu
 	lastSent uint64               // guarded by mu
+	released map[int64]int64      // reclaim ID → units released; guarded by mu
 }
 
 // NewRelay returns a relay with defaults.
 func NewRelay(ob Outbox, w StockWriter, logger *slog.Logger, version string) *Relay {
-	return &Relay{Outbox: ob, Writer: w, Logger: logger, Version: version,
+	r := &Relay{Outbox: ob, Writer: w, Logger: logger, Version: version,
 		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: 250 * time.Millisecond,
-		wake: make(chan struct{}, 1), inflight: make(map[uint64]time.Time)}
+		wake: make(chan struct{}, 1), reclaims: make(chan wire.Reclaim, 1024),
+		inflight: make(map[uint64]time.Time), released: make(map[int64]int64)}
+	if rl, ok := w.(Releaser); ok {
+		r.Releaser = rl
+	}
+	return r
 }
 
 // OutboxChanged wakes the sender after an append. It never blocks.
@@ -70,6 +92,20 @@ func (r *Relay) Handle(ctx context.Context, env wire.Envelope) {
 		var w wire.Welcome
 		if err := wire.DecodePayload(env, &w); err == nil {
 			r.Logger.Info("hub welcomed agent", "store_id", w.StoreID, "store", w.StoreName, "policy", w.Policy, "head_seq", w.HeadSeq)
+			if a, ok := r.Writer.(allocator); ok {
+				a.SetAllocate(w.Policy == "allocate")
+			}
+		}
+	case wire.TypeReclaim:
+		var rc wire.Reclaim
+		if err := wire.DecodePayload(env, &rc); err != nil || rc.SKU == "" || rc.Units < 0 {
+			r.Logger.Error("bad reclaim from hub", "error", err)
+			return
+		}
+		select {
+		case r.reclaims <- rc:
+		default:
+			r.Logger.Warn("too many reclaims waiting; the hub will ask again", "reclaim_id", rc.ID)
 		}
 	case wire.TypeChanges:
 		var c wire.Changes
@@ -127,6 +163,16 @@ func (r *Relay) Session(ctx context.Context, send Sender) {
 	r.lastSent = 0
 	r.mu.Unlock()
 
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.releaseLoop(ctx, send)
+	}()
+
 	tick := time.NewTicker(r.ReportEvery)
 	defer tick.Stop()
 	var reportedSeq int64 = -1
@@ -153,6 +199,44 @@ func (r *Relay) Session(ctx context.Context, send Sender) {
 				}
 			}
 			r.resendStale()
+		}
+	}
+}
+
+// releaseLoop runs the hub's reclaims one at a time and answers each with
+// what was released. A repeated reclaim is answered from memory (and,
+// after a restart, from the store by the Releaser) without releasing twice;
+// one that fails is left for the hub to ask again.
+func (r *Relay) releaseLoop(ctx context.Context, send Sender) {
+	for {
+		var rc wire.Reclaim
+		select {
+		case <-ctx.Done():
+			return
+		case rc = <-r.reclaims:
+		}
+		if r.Releaser == nil {
+			continue
+		}
+		r.mu.Lock()
+		n, done := r.released[rc.ID]
+		r.mu.Unlock()
+		if !done {
+			var err error
+			n, err = r.Releaser.Release(ctx, rc.ID, rc.SKU, rc.Units)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.Logger.Warn("release for the hub failed; it will ask again", "reclaim_id", rc.ID, "sku", rc.SKU, "error", err)
+				}
+				continue
+			}
+			r.mu.Lock()
+			r.released[rc.ID] = n
+			r.mu.Unlock()
+			r.Logger.Info("released units for the hub", "reclaim_id", rc.ID, "sku", rc.SKU, "asked", rc.Units, "released", n)
+		}
+		if send.Send(ctx, wire.TypeReleased, "", wire.Released{ReclaimID: rc.ID, SKU: rc.SKU, Released: n}) != nil {
+			return
 		}
 	}
 }

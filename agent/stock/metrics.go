@@ -10,6 +10,7 @@ type metrics struct {
 	manualEdits  *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
 	writeLatency prometheus.Histogram
+	released     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, w *Writer) *metrics {
@@ -43,9 +44,13 @@ func newMetrics(reg prometheus.Registerer, w *Writer) *metrics {
 			Help:    "Time from a change's arrival to the store confirming its write.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
+		released: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stockwire_agent_stock_released_units_total",
+			Help: "Units taken out of the store for the hub's reclaims (allocate policy).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.writes, m.batches, m.coalesced, m.repairs, m.manualEdits, m.skipped, m.writeLatency,
+		reg.MustRegister(m.writes, m.batches, m.coalesced, m.repairs, m.manualEdits, m.skipped, m.writeLatency, m.released,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "stockwire_agent_stock_unknown_skus",
 				Help: "SKUs the hub sent that the store does not have (or has more than once).",

@@ -22,6 +22,13 @@
 // The hub never echoes a store's own sales, so the writer's idea of the
 // hub's target for a SKU follows local sales through LocalSale, which the
 // relay calls when it reports an order line that moved stock.
+//
+// Allocate policy (SetAllocate): the store's figure is what the hub granted
+// it, and the writer errs on the side of under-selling. Release gives units
+// back for a hub reclaim (at most what the store shows, once per reclaim,
+// recorded in the product meta stockwire_reclaim), and the safety net only
+// ever lowers a figure: raising one on a stale target could sell a unit the
+// store was never granted.
 package stock
 
 import (
@@ -167,6 +174,7 @@ type Writer struct {
 	applied     int64 // persisted AppliedSeq
 	checkCursor string
 	checks      int64 // safety-net rounds done
+	allocate    bool  // the store's policy is allocate: repairs only lower
 }
 
 type stateFile struct {
@@ -341,6 +349,14 @@ func (w *Writer) LocalSale(sku string, qty int64) {
 	if s.expectValid {
 		s.expectQty -= qty
 	}
+}
+
+// SetAllocate tells the writer whether the store's policy is allocate (the
+// hub says so in its welcome).
+func (w *Writer) SetAllocate(on bool) {
+	w.mu.Lock()
+	w.allocate = on
+	w.mu.Unlock()
 }
 
 // AppliedSeq returns the highest sequence durably applied to the store.
@@ -933,7 +949,7 @@ func (w *Writer) check(ctx context.Context) error {
 			continue
 		}
 		q := *p.StockQuantity
-		if q == s.target {
+		if q == s.target || w.allocate && q < s.target {
 			s.suspect, s.manual = false, false
 			continue
 		}
