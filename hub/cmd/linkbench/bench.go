@@ -242,7 +242,7 @@ func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs 
 	if err != nil {
 		return err
 	}
-	stopProfile, err := b.startProfile(name)
+	stopProfile, err := b.startProfile(name, h.pid(), pgPID)
 	if err != nil {
 		return err
 	}
@@ -330,11 +330,12 @@ func dbCosts(before, after map[string]float64) []OpCost {
 	return out
 }
 
-// startProfile records a perf CPU profile of the whole machine (hub,
-// PostgreSQL, agents, this process) until the returned function is
-// called; that function returns the top of the report. Without
-// Config.ProfileDir it does nothing.
-func (b *bench) startProfile(name string) (stop func() []string, err error) {
+// startProfile records a perf CPU profile of the whole machine until the
+// returned function is called; that function returns the top of the
+// report: CPU by command, then the hottest functions of the hub process and
+// of PostgreSQL (pgPID and its children). Without Config.ProfileDir it does
+// nothing.
+func (b *bench) startProfile(name string, hubPID, pgPID int) (stop func() []string, err error) {
 	if b.cfg.ProfileDir == "" {
 		return func() []string { return nil }, nil
 	}
@@ -355,20 +356,58 @@ func (b *bench) startProfile(name string) (stop func() []string, err error) {
 		if err := rec.Wait(); err != nil {
 			b.logf("perf record %s: %v (see %s)", name, err, log.Name())
 		}
+		pgPIDs := []string{strconv.Itoa(pgPID)}
+		for _, pid := range childPIDs(pgPID) {
+			pgPIDs = append(pgPIDs, strconv.Itoa(pid))
+		}
 		var top []string
-		for _, sortKey := range []string{"comm", "comm,dso,symbol"} {
-			out, err := exec.Command("perf", "report", "-i", data, "--stdio", "--sort", sortKey, "--percent-limit", "1").Output()
+		for _, view := range []struct {
+			title string
+			args  []string
+			lines int
+		}{
+			{"whole machine, by command", []string{"--sort", "comm"}, 8},
+			{"hub process, by function", []string{"--pid", strconv.Itoa(hubPID), "--sort", "dso,symbol"}, 12},
+			{"PostgreSQL, by function", []string{"--pid", strings.Join(pgPIDs, ","), "--sort", "dso,symbol"}, 8},
+		} {
+			args := append([]string{"report", "-i", data, "--stdio", "--percentage", "relative"}, view.args...)
+			out, err := exec.Command("perf", args...).Output()
 			if err != nil {
 				b.logf("perf report %s: %v", name, err)
 				return top
 			}
+			top = append(top, view.title+":")
+			n := 0
 			for line := range strings.SplitSeq(string(out), "\n") {
-				if strings.HasPrefix(strings.TrimSpace(line), "#") || strings.TrimSpace(line) == "" {
+				line = strings.Join(strings.Fields(strings.TrimSuffix(strings.TrimSpace(line), "-      -")), " ")
+				if line == "" || strings.HasPrefix(line, "#") {
 					continue
 				}
-				top = append(top, strings.TrimRight(line, " "))
+				if n++; n > view.lines {
+					break
+				}
+				top = append(top, "  "+line)
 			}
 		}
 		return top
 	}, nil
+}
+
+// childPIDs lists the live children of process pid.
+func childPIDs(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(child); err == nil && st.ppid == pid {
+			out = append(out, child)
+		}
+	}
+	return out
 }

@@ -293,16 +293,8 @@ func readTreeCPU(pid int) (time.Duration, error) {
 		return 0, err
 	}
 	total := root.cpu + root.children
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := readStat(child); err == nil && st.ppid == pid {
+	for _, child := range childPIDs(pid) {
+		if st, err := readStat(child); err == nil {
 			total += st.cpu
 		}
 	}

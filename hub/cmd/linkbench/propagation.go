@@ -13,6 +13,10 @@ import (
 type PropagationResult struct {
 	Stores    int
 	Checkouts int
+	// Paced is how long the checkouts took (Checkouts/Rate when the pace
+	// held); Calls is the duration of the checkout calls themselves.
+	Paced time.Duration
+	Calls Distribution
 	// Deliveries: from a checkout in one store to the stock write request
 	// arriving at another store, one sample per (checkout, other store).
 	Deliveries Distribution
@@ -24,8 +28,13 @@ type PropagationResult struct {
 	// AgentRSS is the mean and the largest agent resident set at the end.
 	AgentRSSMean, AgentRSSMax int64
 	Hub                       memory
-	Phase                     Phase
+	// Idle is what the synced fleet costs before any checkout; Phase what
+	// the checkouts and their propagation cost.
+	Idle, Phase Phase
 }
+
+// idleWindow is how long a synced fleet is watched doing nothing.
+const idleWindow = 5 * time.Second
 
 // propagationSKUStock is every SKU's stock in the hub and the stores: far
 // more than the run sells, so no checkout is refused.
@@ -51,11 +60,25 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 	}
 	defer f.close()
 
+	b.logf("propagation, %d stores: idle for %s", n, idleWindow)
+	if err := b.measure(ctx, h, fmt.Sprintf("idle-%d", n), f.agentPIDs(), &res.Idle, func() error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(idleWindow):
+			return nil
+		}
+	}); err != nil {
+		return res, err
+	}
+
 	skus := f.shops[0].store.SKUs()
 	b.logf("propagation, %d stores: %d checkouts at %g/s", n, b.cfg.Checkouts, b.cfg.Rate)
 	err = b.measure(ctx, h, fmt.Sprintf("propagation-%d", n), f.agentPIDs(), &res.Phase, func() error {
 		tick := time.NewTicker(time.Duration(float64(time.Second) / b.cfg.Rate))
 		defer tick.Stop()
+		start := time.Now()
+		calls := make([]time.Duration, 0, b.cfg.Checkouts)
 		for i := range b.cfg.Checkouts {
 			select {
 			case <-ctx.Done():
@@ -63,11 +86,14 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 			case <-tick.C:
 			}
 			from, sku := i%n, skus[i%len(skus)]
-			tracker.expect(i, from, sku, time.Now())
+			at := time.Now()
+			tracker.expect(i, from, sku, at)
 			if _, err := f.shops[from].store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: 1}}); err != nil {
 				return fmt.Errorf("checkout %s in %s: %w", sku, f.shops[from].name, err)
 			}
+			calls = append(calls, time.Since(at))
 		}
+		res.Paced, res.Calls = time.Since(start), summarize(calls)
 		// Every expected write arrives, or the timeout says how many did not.
 		err := poll(ctx, 30*time.Second, "every write delivered", func() error {
 			if left := tracker.outstanding(); left > 0 {

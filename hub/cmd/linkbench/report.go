@@ -76,14 +76,18 @@ func (b *bench) printPropagation(r PropagationResult) {
 	c := r.Complete
 	fmt.Fprintf(w, "  all stores\t%d\t%s\t%s\t%s\t%s\n", c.N, ms(c.P50), ms(c.P90), ms(c.P99), ms(c.Max))
 	w.Flush()
-	fmt.Fprintf(b.out, "  checkouts %d, writes never arrived %d\n", r.Checkouts, r.Undelivered)
+	fmt.Fprintf(b.out, "  checkouts %d in %s (%.1f/s; checkout call p99 %s, max %s), writes never arrived %d\n",
+		r.Checkouts, r.Paced.Round(time.Millisecond), float64(r.Checkouts)/r.Paced.Seconds(), ms(r.Calls.P99), ms(r.Calls.Max), r.Undelivered)
 	fmt.Fprintf(b.out, "  agent RSS: mean %s, max %s (%d agents); hub RSS %s (peak %s)\n",
 		mb(r.AgentRSSMean), mb(r.AgentRSSMax), r.Stores, mb(r.Hub.RSS), mb(r.Hub.HWM))
 	b.printTargets([]targetLine{
 		{fmt.Sprintf("p50, %d stores", r.Stores), ms(d.P50), "≤ " + ms(targetPropagationP50), d.N > 0 && d.P50 <= targetPropagationP50},
 		{fmt.Sprintf("p99, %d stores", r.Stores), ms(d.P99), "≤ " + ms(targetPropagationP99), d.N > 0 && d.P99 <= targetPropagationP99},
 	})
-	b.printPhase(r.Phase)
+	fmt.Fprintf(b.out, "  idle fleet, before the checkouts:\n")
+	b.printPhase(r.Idle, 0, "")
+	fmt.Fprintf(b.out, "  checkouts and their propagation:\n")
+	b.printPhase(r.Phase, r.Checkouts, "checkout")
 }
 
 func (b *bench) printFanout(r FanoutResult) {
@@ -103,7 +107,7 @@ func (b *bench) printFanout(r FanoutResult) {
 		{fmt.Sprintf("hub RSS, %d sessions", r.Sessions), mb(r.Hub.RSS), "≤ " + mb(targetHubRSS), r.Hub.RSS <= targetHubRSS},
 		{fmt.Sprintf("hub peak RSS (VmHWM), %d sessions", r.Sessions), mb(r.Hub.HWM), "≤ " + mb(targetHubRSS), r.Hub.HWM <= targetHubRSS},
 	})
-	b.printPhase(r.Phase)
+	b.printPhase(r.Phase, r.Rounds*r.Sessions, "session change")
 }
 
 func (b *bench) printFlashSales(rs []FlashSaleResult) {
@@ -128,7 +132,7 @@ func (b *bench) printFlashSales(rs []FlashSaleResult) {
 	}
 	w.Flush()
 	for _, r := range rs {
-		b.printPhase(r.Phase)
+		b.printPhase(r.Phase, r.Accepted, "accepted order")
 	}
 }
 
@@ -146,8 +150,8 @@ func (b *bench) printTargets(lines []targetLine) {
 }
 
 // printPhase tells what the measured phase cost: CPU by process and the
-// hub's database time by operation.
-func (b *bench) printPhase(ph Phase) {
+// hub's database time by operation, also per unit of work when units > 0.
+func (b *bench) printPhase(ph Phase, units int, unit string) {
 	if ph.Elapsed == 0 {
 		return
 	}
@@ -157,6 +161,14 @@ func (b *bench) printPhase(ph Phase) {
 		fmt.Fprintf(b.out, ", agents %s", cores(ph.AgentsCPU))
 	}
 	fmt.Fprintf(b.out, ", linkbench %s; whole machine busy %s of %d\n", cores(ph.BenchCPU), cores(ph.MachineCPU), runtime.NumCPU())
+	if units > 0 {
+		per := func(d time.Duration) string { return ms(d / time.Duration(units)) }
+		fmt.Fprintf(b.out, "  CPU per %s: hub %s, PostgreSQL %s", unit, per(ph.HubCPU), per(ph.PostgresCPU))
+		if ph.AgentsCPU > 0 {
+			fmt.Fprintf(b.out, ", agents %s", per(ph.AgentsCPU))
+		}
+		fmt.Fprintln(b.out)
+	}
 	if len(ph.DB) > 0 {
 		var parts []string
 		for _, op := range ph.DB[:min(len(ph.DB), 5)] {
