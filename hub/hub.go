@@ -355,6 +355,35 @@ type ReclaimService interface {
 	ConfirmRelease(ctx context.Context, storeID int64, r Release) error
 }
 
+// SessionService keeps one live agent session per store across hub
+// replicas. Each new session claims its store; the newest claim is the live
+// session, every replica hears of it and closes its older session of that
+// store, and only the live session records the store's agent state, so a
+// replica that lost its agent never overwrites what the live one reports.
+type SessionService interface {
+	// ClaimSession makes a new session on replica its store's live one and
+	// returns its claim, greater than every earlier claim. Returns
+	// EUNAUTHORIZED when the store is revoked or unknown.
+	ClaimSession(ctx context.Context, storeID int64, replica string) (int64, error)
+	// LiveClaim returns the store's live claim, 0 when it has none.
+	LiveClaim(ctx context.Context, storeID int64) (int64, error)
+	// RecordSessionState stores the agent state if claim is still the
+	// store's live session, and reports whether it was.
+	RecordSessionState(ctx context.Context, storeID, claim int64, st AgentState) (bool, error)
+	// AnnounceRevoked tells every replica to end the store's session (its
+	// credential was revoked).
+	AnnounceRevoked(ctx context.Context, storeID int64) error
+}
+
+// SessionNotice is what a replica hears about another replica's sessions:
+// a new claim on a store, or a revocation. A zero notice means notices may
+// have been lost: check every session.
+type SessionNotice struct {
+	StoreID int64
+	Claim   int64
+	Revoked bool
+}
+
 // AdminAuth checks the admin token.
 type AdminAuth interface {
 	// CheckAdminToken returns EUNAUTHORIZED unless token is the admin token.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,23 +29,26 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// env is one fresh database, its services, and the link server on a
-// loopback httptest server, woken by the database's real LISTEN/NOTIFY.
+// env is one fresh database, its services, and one hub replica: the link
+// server on a loopback httptest server, woken by the database's real
+// LISTEN/NOTIFY. MustReplica adds another replica on the same database.
 type env struct {
-	dsn    string
-	db     *postgres.DB
-	inv    *postgres.InventoryService
-	stores *postgres.StoreService
-	orders *postgres.OrderService
-	events *postgres.EventService
-	srv    *agentws.Server
-	reg    *prometheus.Registry
-	http   *httptest.Server
-	wsURL  string
+	dsn      string
+	db       *postgres.DB
+	inv      *postgres.InventoryService
+	stores   *postgres.StoreService
+	orders   *postgres.OrderService
+	events   *postgres.EventService
+	sessions *postgres.SessionService
+
+	srv   *agentws.Server
+	reg   *prometheus.Registry
+	http  *httptest.Server
+	wsURL string
 
 	// stuckPeers holds the addresses of clients that will not read; the
 	// hub's end of their sockets gets a small send buffer.
-	stuckPeers sync.Map
+	stuckPeers *sync.Map
 }
 
 // stuckPeerListener shrinks the send buffer of sockets from stuck peers, so
@@ -79,67 +83,94 @@ func (c *stuckPeerConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// MustEnv starts a link server; tune adjusts its tunables before the first
-// connection.
+// probeStore is a store id no test uses, revoked to probe the session
+// listener.
+const probeStore = math.MaxInt64
+
+// MustEnv starts a database and a first replica named "test-replica";
+// tune adjusts its tunables before the first connection.
 func MustEnv(tb testing.TB, tune func(*agentws.Server)) *env {
 	tb.Helper()
-	ctx := context.Background()
 	dsn := pgtest.NewDB(tb)
-	db, err := postgres.Open(ctx, dsn, nil)
+	db, err := postgres.Open(context.Background(), dsn, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	e := &env{dsn: dsn, db: db, inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
-		orders: postgres.NewOrderService(db), events: postgres.NewEventService(db), reg: prometheus.NewRegistry()}
-	e.srv = agentws.NewServer(e.stores, e.events, e.orders, pgtest.Logger(tb), e.reg)
-	e.srv.Replica = "test-replica"
+		orders: postgres.NewOrderService(db), events: postgres.NewEventService(db), sessions: postgres.NewSessionService(db)}
+	return e.MustReplica(tb, "test-replica", tune)
+}
+
+// MustReplica starts another link server on e's database, as another hub
+// process would, and returns e with its own server, registry and URL.
+func (e *env) MustReplica(tb testing.TB, name string, tune func(*agentws.Server)) *env {
+	tb.Helper()
+	r := *e
+	r.stuckPeers = &sync.Map{}
+	r.reg = prometheus.NewRegistry()
+	r.srv = agentws.NewServer(r.stores, r.events, r.orders, r.sessions, pgtest.Logger(tb).With("replica", name), r.reg)
+	r.srv.Replica = name
 	if tune != nil {
-		tune(e.srv)
+		tune(r.srv)
 	}
 
-	lctx, cancel := context.WithCancel(ctx)
-	var heard atomic.Bool
+	ctx, cancel := context.WithCancel(context.Background())
+	var heardEvents, heardSessions atomic.Bool
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		err := db.Listen(lctx, func(ids []int64) {
-			heard.Store(true)
-			e.srv.Notify(ids)
+		err := r.db.Listen(ctx, func(ids []int64) {
+			heardEvents.Store(true)
+			r.srv.Notify(ids)
 		})
 		if err != nil {
-			tb.Errorf("listen: %v", err)
+			tb.Errorf("listen for events: %v", err)
 		}
 	}()
-	// LISTEN starts in the background: wait until a notification gets
-	// through, so that no test relies on a push the listener missed.
-	raw, err := sql.Open("postgres", dsn)
+	go func() {
+		defer wg.Done()
+		err := r.sessions.Listen(ctx, func(n hub.SessionNotice) {
+			if n.StoreID == probeStore { // the readiness probe below
+				heardSessions.Store(true)
+				return
+			}
+			r.srv.SessionNotice(n)
+		})
+		if err != nil {
+			tb.Errorf("listen for sessions: %v", err)
+		}
+	}()
+	// LISTEN starts in the background: wait until notifications get
+	// through, so that no test relies on one the listeners missed.
+	raw, err := sql.Open("postgres", r.dsn)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer raw.Close()
-	waitFor(tb, 10*time.Second, "listener ready", func() error {
-		if _, err := raw.Exec(`SELECT pg_notify($1, '')`, postgres.NotifyChannel); err != nil {
+	waitFor(tb, 10*time.Second, "listeners ready", func() error {
+		if _, err := raw.Exec(`SELECT pg_notify($1, ''), pg_notify($2, $3)`, postgres.NotifyChannel, postgres.SessionChannel,
+			fmt.Sprintf("revoke:%d", probeStore)); err != nil {
 			return err
 		}
-		if !heard.Load() {
+		if !heardEvents.Load() || !heardSessions.Load() {
 			return errors.New("no notification yet")
 		}
 		return nil
 	})
 
-	e.http = httptest.NewUnstartedServer(e.srv)
-	e.http.Listener = &stuckPeerListener{Listener: e.http.Listener, peers: &e.stuckPeers}
-	e.http.Start()
-	e.wsURL = "ws" + strings.TrimPrefix(e.http.URL, "http") + wire.AgentPath
+	r.http = httptest.NewUnstartedServer(r.srv)
+	r.http.Listener = &stuckPeerListener{Listener: r.http.Listener, peers: r.stuckPeers}
+	r.http.Start()
+	r.wsURL = "ws" + strings.TrimPrefix(r.http.URL, "http") + wire.AgentPath
 	tb.Cleanup(func() {
-		e.srv.Close()
-		e.http.Close()
+		r.srv.Close()
+		r.http.Close()
 		cancel()
 		wg.Wait()
 	})
-	return e
+	return &r
 }
 
 // MustStore creates a mirror store and returns it with its credential.

@@ -37,14 +37,35 @@ func (ss *session) pump(lastSeq, head int64) {
 			return
 		case <-ss.wake:
 			woken = time.Now()
+			if ss.recheck.Swap(false) && !ss.stillLive() {
+				return
+			}
 		case <-resync.C:
 			woken = time.Now()
 			if st, err := ss.srv.Stores.Store(ss.ctx, ss.store.ID); err == nil && st.Status != hub.StoreActive || hub.ErrorCode(err) == hub.ENOTFOUND {
 				ss.stop("revoked", websocket.StatusPolicyViolation, "store credential revoked")
 				return
 			}
+			if !ss.stillLive() {
+				return
+			}
 		}
 	}
+}
+
+// stillLive checks in PostgreSQL that this session still holds its store's
+// claim, for when a notice from another replica was lost, and stops the
+// session if not.
+func (ss *session) stillLive() bool {
+	live, err := ss.srv.Sessions.LiveClaim(ss.ctx, ss.store.ID)
+	if err != nil {
+		if ss.ctx.Err() == nil {
+			ss.logger.Warn("read live claim", "error", err)
+		}
+		return true // the next resync tries again
+	}
+	ss.superseded(live)
+	return ss.ctx.Err() == nil
 }
 
 // drain sends every stored event after `sent`, coalesced per SKU within a

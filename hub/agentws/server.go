@@ -31,10 +31,11 @@ import (
 // Server accepts agent sessions. Exported fields are tunables, set before the
 // first connection.
 type Server struct {
-	Stores hub.StoreService
-	Events hub.EventService
-	Orders hub.OrderService
-	Logger *slog.Logger
+	Stores   hub.StoreService
+	Events   hub.EventService
+	Orders   hub.OrderService
+	Sessions hub.SessionService
+	Logger   *slog.Logger
 
 	// Replica names this hub process in the stores' agent state.
 	Replica string
@@ -70,10 +71,11 @@ type Server struct {
 }
 
 // NewServer returns a server using the given services.
-func NewServer(stores hub.StoreService, events hub.EventService, orders hub.OrderService, logger *slog.Logger, reg prometheus.Registerer) *Server {
+func NewServer(stores hub.StoreService, events hub.EventService, orders hub.OrderService, sessions hub.SessionService,
+	logger *slog.Logger, reg prometheus.Registerer) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		Stores: stores, Events: events, Orders: orders, Logger: logger,
+		Stores: stores, Events: events, Orders: orders, Sessions: sessions, Logger: logger,
 		SendQueue: 256, PingInterval: 15 * time.Second, WriteTimeout: 10 * time.Second,
 		HelloTimeout: 10 * time.Second, SnapshotAfter: 10_000, BatchSize: 1000,
 		ResyncInterval: 30 * time.Second,
@@ -174,6 +176,29 @@ func (s *Server) Notify(storeIDs []int64) {
 		if sess := s.sessions[id]; sess != nil {
 			sess.wakeUp()
 		}
+	}
+}
+
+// SessionNotice acts on what a replica (this one or another) announced: a
+// newer claim closes this replica's older session of the store, a
+// revocation closes the store's session, and a zero notice (notices may
+// have been lost) has every session check its claim in PostgreSQL.
+func (s *Server) SessionNotice(n hub.SessionNotice) {
+	if n.Revoked {
+		s.Disconnect(n.StoreID)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n.StoreID == 0 {
+		for _, sess := range s.sessions {
+			sess.recheck.Store(true)
+			sess.wakeUp()
+		}
+		return
+	}
+	if sess := s.sessions[n.StoreID]; sess != nil {
+		sess.superseded(n.Claim)
 	}
 }
 

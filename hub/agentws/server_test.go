@@ -333,6 +333,12 @@ func TestServer_HeartbeatDetectsDeadPeer(t *testing.T) {
 
 	// A peer that stopped reading never answers a ping.
 	e.MustDialStuck(t, deadCred)
+	waitFor(t, 5*time.Second, "dead peer's session up", func() error {
+		if !e.srv.Connected(dead.ID) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 	waitFor(t, 5*time.Second, "dead peer dropped", func() error {
 		if e.srv.Connected(dead.ID) {
 			return errors.New("still connected")

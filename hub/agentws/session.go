@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -33,6 +34,13 @@ type session struct {
 	closeCode websocket.StatusCode // set once by stop, read by close after ctx ends
 	closeText string               // close reason sent to the agent; set once by stop
 	abrupt    bool                 // the peer is unresponsive: close without handshake
+
+	claimMu sync.Mutex
+	claim   int64 // this session's claim on its store, 0 until made; guarded by claimMu
+	newest  int64 // newest claim heard of for the store; guarded by claimMu
+	// recheck asks the pump to compare claims with PostgreSQL (notices may
+	// have been lost).
+	recheck atomic.Bool
 
 	stateMu sync.Mutex
 	state   hub.AgentState // guarded by stateMu
@@ -75,6 +83,34 @@ func (ss *session) stop(reason string, code websocket.StatusCode, text string) {
 		ss.srv.metrics.disconnects.WithLabelValues(reason).Inc()
 		ss.cancel(errors.New(reason))
 	})
+}
+
+// superseded records that the store's session with the given claim is live
+// (on this replica or another) and stops this session if that claim is
+// newer than its own. A claim heard of before this session's own claim
+// returned is kept and compared then (see setClaim).
+func (ss *session) superseded(claim int64) {
+	ss.claimMu.Lock()
+	defer ss.claimMu.Unlock()
+	ss.newest = max(ss.newest, claim)
+	if ss.claim != 0 && ss.newest > ss.claim {
+		ss.stop("replaced", websocket.StatusPolicyViolation, "replaced by a newer session of this store")
+	}
+}
+
+// setClaim sets this session's claim and stops the session if a newer one
+// was heard of meanwhile.
+func (ss *session) setClaim(claim int64) {
+	ss.claimMu.Lock()
+	ss.claim = claim
+	ss.claimMu.Unlock()
+	ss.superseded(claim)
+}
+
+func (ss *session) liveClaim() int64 {
+	ss.claimMu.Lock()
+	defer ss.claimMu.Unlock()
+	return ss.claim
 }
 
 // closer waits for the session to end and closes the connection. Reads use
@@ -140,6 +176,18 @@ func (ss *session) run() {
 		}
 		return
 	}
+	claim, err := ss.srv.Sessions.ClaimSession(ss.ctx, ss.store.ID, ss.srv.Replica)
+	if hub.ErrorCode(err) == hub.EUNAUTHORIZED {
+		ss.stop("revoked", websocket.StatusPolicyViolation, "store credential revoked")
+		return
+	} else if err != nil {
+		if ss.ctx.Err() == nil {
+			ss.logger.Error("claim session", "error", err)
+			ss.stop("error", websocket.StatusInternalError, "internal error")
+		}
+		return
+	}
+	ss.setClaim(claim)
 	head, err := ss.srv.Events.HeadSeq(ss.ctx, ss.store.ID)
 	if err != nil {
 		if ss.ctx.Err() == nil {
@@ -172,10 +220,9 @@ func (ss *session) run() {
 	}
 	work.Wait()
 
-	if ss.srv.unregister(ss) {
-		ss.setState(func(st *hub.AgentState) { st.Connected = false })
-		ss.flushState()
-	}
+	// Only the store's live session (by claim, across replicas) records it.
+	ss.setState(func(st *hub.AgentState) { st.Connected = false })
+	ss.flushState()
 	if cause := context.Cause(ss.ctx); cause.Error() == "read" {
 		ss.logger.Warn("agent disconnected", "error", err)
 	} else {
@@ -361,8 +408,9 @@ func (ss *session) setState(fn func(*hub.AgentState)) {
 	ss.stateMu.Unlock()
 }
 
-// flushState writes the agent state if it changed. It outlives the session
-// context so the final "disconnected" is recorded.
+// flushState writes the agent state if it changed and this session still
+// holds its store's claim; a session that finds it does not is stopped. It
+// outlives the session context so the final "disconnected" is recorded.
 func (ss *session) flushState() {
 	ss.stateMu.Lock()
 	st, dirty := ss.state, ss.dirty
@@ -373,7 +421,10 @@ func (ss *session) flushState() {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ss.ctx), 5*time.Second)
 	defer cancel()
-	if err := ss.srv.Stores.RecordAgentState(ctx, ss.store.ID, st); err != nil {
+	live, err := ss.srv.Sessions.RecordSessionState(ctx, ss.store.ID, ss.liveClaim(), st)
+	if err != nil {
 		ss.logger.Warn("record agent state", "error", err)
+	} else if !live && ss.ctx.Err() == nil {
+		ss.stop("replaced", websocket.StatusPolicyViolation, "replaced by a newer session of this store")
 	}
 }

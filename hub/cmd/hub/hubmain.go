@@ -47,8 +47,9 @@ type Config struct {
 	LogFormat, LogLevel string
 	// TLSCert and TLSKey serve HTTPS when both are set.
 	TLSCert, TLSKey string
-	// ReplicaName names this process in agent state. Defaults to the host
-	// name.
+	// ReplicaName names this process in agent state (GET /api/v1/stores).
+	// Defaults to the host name and process id, unique among replicas on
+	// one host.
 	ReplicaName string
 	// ShutdownTimeout bounds the graceful HTTP shutdown. Defaults to 10s.
 	ShutdownTimeout time.Duration
@@ -66,7 +67,7 @@ func DefaultConfig() Config {
 		DataDir:           "./stockwire-data",
 		LogFormat:         "json",
 		LogLevel:          "info",
-		ReplicaName:       host,
+		ReplicaName:       fmt.Sprintf("%s-%d", host, os.Getpid()),
 		ShutdownTimeout:   10 * time.Second,
 		RebalanceInterval: time.Second,
 	}
@@ -123,6 +124,7 @@ type Main struct {
 	Stores    hub.StoreService
 	Orders    hub.OrderService
 	Events    hub.EventService
+	Sessions  *postgres.SessionService
 	Admin     *postgres.AdminAuth
 	// Allocation runs the allocate policy (grants, reclaims, policy
 	// changes).
@@ -165,7 +167,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "admin API token; empty keeps the stored one or generates one, printed once")
 		fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (with --tls-key)")
 		fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (with --tls-cert)")
-		fs.StringVar(&c.ReplicaName, "replica-name", c.ReplicaName, "name of this hub process in agent state")
+		fs.StringVar(&c.ReplicaName, "replica-name", c.ReplicaName, "name of this hub replica in agent state (default host-pid); replicas share --database-url behind any load balancer")
 		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit")
 		fs.DurationVar(&c.RebalanceInterval, "rebalance-interval", c.RebalanceInterval, "period of the allocate policy's grant and reclaim sweep")
 	}
@@ -264,6 +266,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Stores = postgres.NewStoreService(m.DB)
 	m.Orders = postgres.NewOrderService(m.DB)
 	m.Events = postgres.NewEventService(m.DB)
+	m.Sessions = postgres.NewSessionService(m.DB)
 	m.Admin = postgres.NewAdminAuth(m.DB)
 	m.Allocation = postgres.NewAllocationService(m.DB)
 
@@ -316,22 +319,37 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // wireLink builds the agent link (hub/agentws), mounts it, and feeds it the
-// change notifications of every replica (PostgreSQL LISTEN). It also prunes
-// old store events. Close shuts it down after the HTTP server and before
-// the database.
+// notifications of every replica (PostgreSQL LISTEN): stock changes, and
+// session claims and revocations, so that a store keeps one live session
+// whichever replica its agent reaches. It also prunes old store events.
+// Close shuts it down after the HTTP server and before the database.
 func (m *Main) wireLink(ctx context.Context) error {
-	link := agentws.NewServer(m.Stores, m.Events, m.Orders, m.Logger.With("component", "agentws"), m.Registry)
+	link := agentws.NewServer(m.Stores, m.Events, m.Orders, m.Sessions, m.Logger.With("component", "agentws"), m.Registry)
 	link.Replica = m.Config.ReplicaName
 	m.Web.AgentHandler = link
-	m.Web.OnRevoke = link.Disconnect
+	m.Web.OnRevoke = func(storeID int64) {
+		link.Disconnect(storeID)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := m.Sessions.AnnounceRevoked(ctx, storeID); err != nil {
+			// The other replicas notice at their next resync instead.
+			m.Logger.Warn("announce revocation to other replicas", "store_id", storeID, "error", err)
+		}
+	}
 
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		if err := m.DB.Listen(lctx, link.Notify); err != nil && lctx.Err() == nil {
 			m.Logger.Error("listen for stock changes", "error", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := m.Sessions.Listen(lctx, link.SessionNotice); err != nil && lctx.Err() == nil {
+			m.Logger.Error("listen for agent sessions", "error", err)
 		}
 	}()
 	go func() {

@@ -1,0 +1,147 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/stockwire/stockwire/hub"
+)
+
+var _ hub.SessionService = (*SessionService)(nil)
+
+// SessionChannel is the LISTEN/NOTIFY channel on which replicas announce
+// agent sessions: "claim:<store id>:<claim>" when a session claims its
+// store, "revoke:<store id>" when a store's credential is revoked.
+const SessionChannel = "stockwire_sessions"
+
+// SessionService implements hub.SessionService on the agent_sessions table
+// (migration 004) and the channel SessionChannel.
+type SessionService struct {
+	db *DB
+}
+
+// NewSessionService returns the session service on db.
+func NewSessionService(db *DB) *SessionService { return &SessionService{db: db} }
+
+// ClaimSession makes a new session its store's live one. The store's row is
+// locked first, so a claim and a revocation are serialised: a claim that
+// commits after the revocation sees it and is refused.
+func (s *SessionService) ClaimSession(ctx context.Context, storeID int64, replica string) (int64, error) {
+	var claim int64
+	err := s.db.tx(ctx, "claim_session", nil, func(tx *sqlx.Tx) error {
+		var status string
+		err := tx.GetContext(ctx, &status, `SELECT status FROM stores WHERE id = $1 FOR UPDATE`, storeID)
+		if isNoRows(err) || err == nil && status != string(hub.StoreActive) {
+			return hub.Errorf(hub.EUNAUTHORIZED, "Store %d is not active.", storeID)
+		} else if err != nil {
+			return fmt.Errorf("lock store: %w", err)
+		}
+		if err := tx.GetContext(ctx, &claim, `INSERT INTO agent_sessions (store_id, claim, replica)
+			VALUES ($1, nextval('agent_session_claims'), $2)
+			ON CONFLICT (store_id) DO UPDATE SET claim = EXCLUDED.claim, replica = EXCLUDED.replica, started_at = now()
+			RETURNING claim`, storeID, replica); err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, SessionChannel, fmt.Sprintf("claim:%d:%d", storeID, claim))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim session of store %d: %w", storeID, translate(err))
+	}
+	return claim, nil
+}
+
+// LiveClaim returns the store's live claim, 0 when it has none.
+func (s *SessionService) LiveClaim(ctx context.Context, storeID int64) (int64, error) {
+	defer s.db.observe("live_claim", time.Now())
+	var claim int64
+	err := s.db.db.GetContext(ctx, &claim, `SELECT claim FROM agent_sessions WHERE store_id = $1`, storeID)
+	if err != nil && !isNoRows(err) {
+		return 0, fmt.Errorf("live claim of store %d: %w", storeID, err)
+	}
+	return claim, nil
+}
+
+// RecordSessionState stores the agent state if claim is the store's live
+// session. HeadSeq and SeqLag are derived and ignored.
+func (s *SessionService) RecordSessionState(ctx context.Context, storeID, claim int64, a hub.AgentState) (bool, error) {
+	defer s.db.observe("record_agent_state", time.Now())
+	res, err := s.db.db.ExecContext(ctx, `UPDATE stores s SET connected = $3, last_seen = $4, applied_seq = $5, outbox_depth = $6, replica = $7
+		FROM agent_sessions a WHERE s.id = $1 AND a.store_id = s.id AND a.claim = $2`,
+		storeID, claim, a.Connected, a.LastSeen, a.AppliedSeq, a.OutboxDepth, a.Replica)
+	if err != nil {
+		return false, fmt.Errorf("record agent state of store %d: %w", storeID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// AnnounceRevoked tells every replica to end the store's session.
+func (s *SessionService) AnnounceRevoked(ctx context.Context, storeID int64) error {
+	if _, err := s.db.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, SessionChannel, "revoke:"+strconv.FormatInt(storeID, 10)); err != nil {
+		return fmt.Errorf("announce revocation of store %d: %w", storeID, err)
+	}
+	return nil
+}
+
+// Listen calls fn with every session notice of every replica (this one
+// included) until ctx is done; then it returns nil. After the connection to
+// PostgreSQL is re-established it calls fn with a zero notice: notices may
+// have been lost.
+func (s *SessionService) Listen(ctx context.Context, fn func(hub.SessionNotice)) error {
+	logger := s.db.logger.With("channel", SessionChannel)
+	l := pq.NewListener(s.db.dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
+		switch ev {
+		case pq.ListenerEventDisconnected:
+			logger.Warn("listener disconnected", "error", err)
+		case pq.ListenerEventReconnected:
+			logger.Info("listener reconnected")
+		case pq.ListenerEventConnectionAttemptFailed:
+			logger.Warn("listener connection attempt failed", "error", err)
+		}
+	})
+	defer l.Close()
+	if err := l.Listen(SessionChannel); err != nil {
+		return fmt.Errorf("listen %s: %w", SessionChannel, err)
+	}
+	ping := time.NewTicker(30 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case n := <-l.Notify:
+			if n == nil { // reconnected: anything may have been missed
+				fn(hub.SessionNotice{})
+				continue
+			}
+			if notice, ok := parseSessionNotice(n.Extra); ok {
+				fn(notice)
+			} else {
+				logger.Warn("malformed session notice", "payload", n.Extra)
+			}
+		case <-ping.C:
+			go l.Ping() // a dead connection is noticed and reconnected
+		}
+	}
+}
+
+func parseSessionNotice(payload string) (hub.SessionNotice, bool) {
+	f := strings.Split(payload, ":")
+	switch {
+	case len(f) == 3 && f[0] == "claim":
+		id, err1 := strconv.ParseInt(f[1], 10, 64)
+		claim, err2 := strconv.ParseInt(f[2], 10, 64)
+		return hub.SessionNotice{StoreID: id, Claim: claim}, err1 == nil && err2 == nil && id > 0 && claim > 0
+	case len(f) == 2 && f[0] == "revoke":
+		id, err := strconv.ParseInt(f[1], 10, 64)
+		return hub.SessionNotice{StoreID: id, Revoked: true}, err == nil && id > 0
+	}
+	return hub.SessionNotice{}, false
+}
