@@ -1,7 +1,8 @@
 // Package hubconn is the agent's end of the link: it dials the hub's
 // WebSocket endpoint with the store credential, says hello, hands every
 // message to its Handler and reconnects with capped exponential backoff and
-// jitter whenever the link drops. It knows nothing of the outbox or the store;
+// jitter whenever the link drops. Given several hub replicas, it moves to
+// the next one whenever a connection fails or drops. It knows nothing of the outbox or the store;
 // the agent.Relay does that work.
 package hubconn
 
@@ -40,8 +41,11 @@ type Handler interface {
 
 // Client keeps the link to the hub up.
 type Client struct {
-	// HubURL is the hub's base URL (http or https); the WebSocket URL is
-	// derived from it.
+	// HubURL is the hub's base URL (http or https), or a comma-separated
+	// list of the base URLs of hub replicas sharing one database. The
+	// client starts with the first and moves to the next whenever a
+	// connection attempt fails or the link drops. The WebSocket URL is
+	// derived from each.
 	HubURL string
 	// Token is the store credential; never logged.
 	Token   string
@@ -55,6 +59,9 @@ type Client struct {
 	WriteTimeout time.Duration
 
 	metrics *metrics
+	// current indexes the hub URL the next connection tries. Owned by the
+	// goroutine calling Probe and Run.
+	current int
 }
 
 // New returns a client with defaults.
@@ -62,6 +69,23 @@ func New(hubURL, token string, h Handler, logger *slog.Logger, reg prometheus.Re
 	return &Client{HubURL: hubURL, Token: token, Handler: h, Logger: logger,
 		MinBackoff: 250 * time.Millisecond, MaxBackoff: 30 * time.Second, WriteTimeout: 10 * time.Second,
 		metrics: newMetrics(reg)}
+}
+
+// ParseHubURLs splits a comma-separated list of hub base URLs and checks
+// each.
+func ParseHubURLs(list string) ([]string, error) {
+	var urls []string
+	for u := range strings.SplitSeq(list, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			return nil, fmt.Errorf("hub url list %q: empty entry", list)
+		}
+		if _, err := WebSocketURL(u); err != nil {
+			return nil, err
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
 }
 
 // WebSocketURL derives the link URL from a hub base URL.
@@ -91,10 +115,15 @@ func WebSocketURL(hubURL string) (string, error) {
 // if the very first connection is refused for the credential (a start-up
 // error); later refusals are logged and retried slowly.
 func (c *Client) Run(ctx context.Context) error {
+	urls, err := ParseHubURLs(c.HubURL)
+	if err != nil {
+		return err
+	}
 	backoff := c.MinBackoff
 	failures := 0
 	for first := true; ; first = false {
-		connected, err := c.runOnce(ctx)
+		hubURL := urls[c.current%len(urls)]
+		connected, err := c.runOnce(ctx, hubURL)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -111,9 +140,10 @@ func (c *Client) Run(ctx context.Context) error {
 				level, backoff = slog.LevelError, c.MaxBackoff
 			}
 			if failures == 1 || failures%10 == 0 || errors.Is(err, ErrUnauthorized) {
-				c.Logger.Log(ctx, level, "hub unreachable", "consecutive_errors", failures, "error", err)
+				c.Logger.Log(ctx, level, "hub unreachable", "hub", hubURL, "consecutive_errors", failures, "error", err)
 			}
 		}
+		c.current = (c.current + 1) % len(urls)
 		c.metrics.reconnects.Inc()
 		wait := backoff/2 + rand.N(backoff/2+1)
 		backoff = min(backoff*2, c.MaxBackoff)
@@ -125,19 +155,33 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// Probe dials once, says hello and hangs up: the agent's start-up check.
+// Probe dials the hub, trying each URL in turn until one answers, and
+// hangs up: the agent's start-up check. Run then starts with the URL that
+// answered. A refused credential is returned at once (every replica shares
+// the same stores).
 func (c *Client) Probe(ctx context.Context) error {
-	conn, err := c.dial(ctx)
+	urls, err := ParseHubURLs(c.HubURL)
 	if err != nil {
 		return err
 	}
-	defer conn.CloseNow()
-	conn.Close(websocket.StatusNormalClosure, "probe")
-	return nil
+	var errs []error
+	for i, hubURL := range urls {
+		conn, err := c.dial(ctx, hubURL)
+		if errors.Is(err, ErrUnauthorized) {
+			return err
+		} else if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		conn.Close(websocket.StatusNormalClosure, "probe")
+		c.current = i
+		return nil
+	}
+	return errors.Join(errs...)
 }
 
-func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
-	wsURL, err := WebSocketURL(c.HubURL)
+func (c *Client) dial(ctx context.Context, hubURL string) (*websocket.Conn, error) {
+	wsURL, err := WebSocketURL(hubURL)
 	if err != nil {
 		return nil, err
 	}
@@ -166,10 +210,10 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	return conn, nil
 }
 
-// runOnce runs one connection; connected reports whether the hello went
-// through.
-func (c *Client) runOnce(ctx context.Context) (connected bool, err error) {
-	conn, err := c.dial(ctx)
+// runOnce runs one connection to hubURL; connected reports whether the
+// hello went through.
+func (c *Client) runOnce(ctx context.Context, hubURL string) (connected bool, err error) {
+	conn, err := c.dial(ctx, hubURL)
 	if err != nil {
 		return false, err
 	}
@@ -180,7 +224,7 @@ func (c *Client) runOnce(ctx context.Context) (connected bool, err error) {
 	}
 	c.metrics.connected.Set(1)
 	defer c.metrics.connected.Set(0)
-	c.Logger.Info("hub connected", "hub", c.HubURL)
+	c.Logger.Info("hub connected", "hub", hubURL)
 
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

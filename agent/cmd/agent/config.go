@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/stockwire/stockwire/agent/hubconn"
 	"github.com/stockwire/stockwire/shared/envflag"
 )
 
@@ -51,7 +52,7 @@ func DefaultConfig() Config {
 // ParseFlags fills c from args and the environment.
 func (c *Config) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.StringVar(&c.HubURL, "hub", c.HubURL, "hub base URL, http(s)://host:port (the WebSocket URL is derived)")
+	fs.StringVar(&c.HubURL, "hub", c.HubURL, "hub base URL, http(s)://host:port (the WebSocket URL is derived); for hub replicas, a comma-separated list: the agent starts with the first that answers and moves to the next whenever a connection fails or drops (list them in a different order on different agents to spread the load)")
 	fs.StringVar(&c.Token, "token", c.Token, "store credential issued by the hub (POST /api/v1/stores)")
 	fs.StringVar(&c.JoinToken, "join-token", c.JoinToken, "enrolment token: enrol this store on first start instead of --token")
 	fs.StringVar(&c.StoreName, "store-name", c.StoreName, "store name to enrol with --join-token")
@@ -83,6 +84,9 @@ func (c *Config) ParseFlags(args []string) error {
 func (c *Config) Validate() error {
 	if c.HubURL == "" {
 		return errors.New("--hub is required")
+	}
+	if _, err := hubconn.ParseHubURLs(c.HubURL); err != nil {
+		return fmt.Errorf("--hub: %w", err)
 	}
 	if c.StoreURL == "" {
 		return errors.New("--store-url is required")
