@@ -55,6 +55,7 @@ type system struct {
 	hubAddr string
 	hub     *launch.Proc
 	stores  []*store
+	hubArgs []string // extra hub serve flags
 }
 
 type store struct {
@@ -68,12 +69,32 @@ type store struct {
 	data   string
 }
 
-// newSystem starts a hub on a fresh database and n stores seeded with the
-// same SKUs, each counted at onHand in the hub, with one agent per store.
+// systemOptions shape a test system.
+type systemOptions struct {
+	stores, skus int
+	onHand       int64
+	// policies gives store i's policy; stores beyond it are mirror.
+	policies []string
+	// allocation is the allocate parameters of every store (PATCHed
+	// before its agent starts), when set.
+	allocation map[string]int64
+	hubArgs    []string
+}
+
+// newSystem starts a hub on a fresh database and n mirror stores seeded
+// with the same SKUs, each counted at onHand in the hub, with one agent per
+// store.
 func newSystem(t *testing.T, n, skus int, onHand int64) *system {
 	t.Helper()
+	return newSystemWith(t, systemOptions{stores: n, skus: skus, onHand: onHand})
+}
+
+// newSystemWith is newSystem with policies and parameters.
+func newSystemWith(t *testing.T, o systemOptions) *system {
+	t.Helper()
+	n, skus, onHand := o.stores, o.skus, o.onHand
 	binaries(t)
-	s := &system{t: t, dir: t.TempDir(), dsn: pgtest.NewDB(t)}
+	s := &system{t: t, dir: t.TempDir(), dsn: pgtest.NewDB(t), hubArgs: o.hubArgs}
 	addr, err := launch.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -109,13 +130,20 @@ func newSystem(t *testing.T, n, skus int, onHand int64) *system {
 	for _, sku := range s.stores[0].sim.Store.SKUs() {
 		s.api(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": onHand}, nil)
 	}
-	for _, st := range s.stores {
+	for i, st := range s.stores {
 		var out struct {
 			ID    int64  `json:"id"`
 			Token string `json:"token"`
 		}
-		s.api(http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.sim.URL, "policy": "mirror", "buffer": 0}, &out)
+		policy := "mirror"
+		if i < len(o.policies) {
+			policy = o.policies[i]
+		}
+		s.api(http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.sim.URL, "policy": policy, "buffer": 0}, &out)
 		st.id, st.token = out.ID, out.Token
+		if o.allocation != nil {
+			s.api(http.MethodPatch, "/api/v1/stores/"+strconv.FormatInt(st.id, 10), map[string]any{"allocation": o.allocation}, nil)
+		}
 		s.startAgent(st)
 		t.Cleanup(func() {
 			if st.agent != nil {
@@ -128,9 +156,9 @@ func newSystem(t *testing.T, n, skus int, onHand int64) *system {
 
 func (s *system) startHub() {
 	s.t.Helper()
-	p, err := launch.Start("hub", filepath.Join(binDir, "hub"), []string{"serve",
+	p, err := launch.Start("hub", filepath.Join(binDir, "hub"), append([]string{"serve",
 		"--listen", s.hubAddr, "--database-url", s.dsn, "--admin-token", adminToken,
-		"--data-dir", filepath.Join(s.dir, "hub"), "--log-format", "text"}, nil,
+		"--data-dir", filepath.Join(s.dir, "hub"), "--log-format", "text"}, s.hubArgs...), nil,
 		filepath.Join(s.dir, "hub.log"), nil)
 	if err != nil {
 		s.t.Fatal(err)
