@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"time"
@@ -113,6 +114,12 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" {
 			return fmt.Errorf("--public-url %q: want http(s)://host[:port]", c.PublicURL)
 		}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return fmt.Errorf("--log-format %q: want json or text", c.LogFormat)
+	}
+	if err := new(slog.Level).UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
 }

@@ -57,19 +57,33 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// credential returns the store credential: --token, else the one saved by
-// an earlier enrolment, else it enrols with --join-token and saves it.
-func credential(ctx context.Context, c Config, hc *http.Client) (string, error) {
+// credentialFile holds, in the data dir, the credential an enrolment got.
+const credentialFile = "credential"
+
+// savedCredential returns the store credential given with --token or saved
+// by an earlier enrolment, or "" when this start must enrol with
+// --join-token. It never touches the network, so a start that cannot get a
+// credential fails before anything else.
+func savedCredential(c Config) (string, error) {
 	if c.Token != "" {
 		return c.Token, nil
 	}
-	path := filepath.Join(c.DataDir, "credential")
-	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
-		return string(bytes.TrimSpace(b)), nil
+	b, err := os.ReadFile(filepath.Join(c.DataDir, credentialFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read saved credential: %w", err)
+	}
+	if token := string(bytes.TrimSpace(b)); token != "" {
+		return token, nil
 	}
 	if c.JoinToken == "" {
 		return "", errors.New("no store credential: give --token, or --join-token and --store-name to enrol this store")
 	}
+	return "", nil
+}
+
+// enrol spends --join-token to register the store with the hub and saves
+// the credential it gets in the data dir.
+func enrol(ctx context.Context, c Config, hc *http.Client) (string, error) {
 	body, _ := json.Marshal(map[string]string{"name": c.StoreName, "url": c.StoreURL})
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -99,7 +113,7 @@ func credential(ctx context.Context, c Config, hc *http.Client) (string, error) 
 	if err := json.Unmarshal(data, &out); err != nil || out.Token == "" {
 		return "", fmt.Errorf("enrol with hub: unexpected answer")
 	}
-	if err := writeFileAtomic(path, []byte(out.Token+"\n")); err != nil {
+	if err := writeFileAtomic(filepath.Join(c.DataDir, credentialFile), []byte(out.Token+"\n")); err != nil {
 		return "", fmt.Errorf("save credential: %w", err)
 	}
 	return out.Token, nil

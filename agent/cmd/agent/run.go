@@ -48,6 +48,7 @@ type Main struct {
 	ln     net.Listener
 	cancel context.CancelFunc
 	group  *errgroup.Group
+	failed <-chan struct{} // closed when a part stops on its own; Close says why
 }
 
 // NewMain returns a Main with the default configuration.
@@ -55,6 +56,11 @@ func NewMain() *Main { return &Main{Config: DefaultConfig()} }
 
 // Addr returns the listen address once Run has returned.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Failed is closed when a part of the agent stopped on its own after Run
+// returned (the hub refused the credential, the HTTP server failed); Close
+// then returns the reason.
+func (m *Main) Failed() <-chan struct{} { return m.failed }
 
 // Run validates the configuration, checks the store and the hub, and starts
 // every part in the background. It returns a clear error when the agent
@@ -82,7 +88,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if hubTLS != nil {
 		hubHTTP.Transport = &http.Transport{TLSClientConfig: hubTLS}
 	}
-	token, err := credential(ctx, c, hubHTTP)
+	token, err := savedCredential(c)
 	if err != nil {
 		return err
 	}
@@ -94,6 +100,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if err := client.Check(ctx); err != nil {
 		return fmt.Errorf("store %s: %w", c.StoreURL, err)
+	}
+	if token == "" {
+		// Only now that the store is known good: a join token works once.
+		if token, err = enrol(ctx, c, hubHTTP); err != nil {
+			return err
+		}
 	}
 
 	ob, err := outbox.Open(filepath.Join(c.DataDir, "outbox.db"), outbox.Options{Logger: logger, Registerer: reg})
@@ -138,8 +150,10 @@ func (m *Main) Run(ctx context.Context) error {
 
 	link := hubconn.New(c.HubURL, token, relay, logger, reg)
 	link.TLSConfig = hubTLS
-	if err := link.Probe(ctx); err != nil {
+	if err := link.Probe(ctx); errors.Is(err, hubconn.ErrUnauthorized) {
 		return fmt.Errorf("hub %s: %w", c.HubURL, err)
+	} else if err != nil {
+		return fmt.Errorf("hub %s unreachable: %w", c.HubURL, err)
 	}
 
 	secret, err := loadOrCreateSecret(c.DataDir, "webhook-secret")
@@ -183,6 +197,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.cancel = cancel
 	g, gctx := errgroup.WithContext(gctx)
 	m.group = g
+	m.failed = gctx.Done()
 	g.Go(func() error {
 		if err := m.server.Serve(m.ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -203,6 +218,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 // Close stops every part and waits for them. It is idempotent.
 func (m *Main) Close() error {
+	started := m.cancel != nil
 	var errs []error
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -219,7 +235,7 @@ func (m *Main) Close() error {
 		errs = append(errs, m.outbox.Close())
 		m.outbox = nil
 	}
-	if m.Logger != nil {
+	if started {
 		m.Logger.Info("agent stopped")
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,893 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+// TestMain stops the PostgreSQL the hub tests share. The cluster comes from hub/pgcluster directly, because
+// hub/internal/pgtest cannot be imported from outside hub/.
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	code := m.Run()
+	if pg != nil {
+		pg.Kill()
+		os.RemoveAll(pgRoot)
+	}
+	return code
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+
+	pgOnce    sync.Once
+	pg        *pgcluster.Cluster
+	pgRoot    string
+	pgErr     error
+	databases atomic.Int64
+)
+
+// binaries builds the module's commands once per test binary, with the
+// race detector, and returns their directory. The directory outlives the
+// run, so that go build relinks only what changed: linking every command
+// with -race takes longer than the tests.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		var cache string
+		if cache, buildErr = os.UserCacheDir(); buildErr != nil {
+			return
+		}
+		binDir = filepath.Join(cache, "stockwire", "agent-cmd-test-bin")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		buildErr = launch.Build(ctx, "../../..", binDir, true)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// newDatabase returns the DSN of an empty database (the hub migrates it)
+// in a PostgreSQL cluster started on first use.
+func newDatabase(t *testing.T) string {
+	t.Helper()
+	pgOnce.Do(func() {
+		if pgRoot, pgErr = os.MkdirTemp("/tmp", "swagentpg"); pgErr != nil {
+			return
+		}
+		// As root the server runs as postgres, which must get through.
+		if pgErr = os.Chmod(pgRoot, 0o755); pgErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if pg, pgErr = pgcluster.Start(ctx, filepath.Join(pgRoot, "data"), nil, pgcluster.WithFsync(false)); pgErr != nil {
+			return
+		}
+		pgErr = pg.StopWhenExits(os.Getpid())
+	})
+	if pgErr != nil {
+		t.Fatalf("start PostgreSQL: %v", pgErr)
+	}
+	name := fmt.Sprintf("agent_test_%d", databases.Add(1))
+	if err := pg.CreateDatabase(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+	return pg.DSN(name)
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// waitFor polls cond until it returns nil, failing t after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached in %s: %v", what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// startAgent starts the agent binary with args and env (KEY=value, added to
+// this process's environment); its output goes to a log file of the test.
+func startAgent(t *testing.T, args, env []string) *launch.Proc {
+	t.Helper()
+	p, err := launch.Start("agent", filepath.Join(binaries(t), "agent"), args, env,
+		filepath.Join(t.TempDir(), "agent.log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill() })
+	return p
+}
+
+// runAgent runs the agent until it exits by itself and returns its exit
+// status and output. An agent still running after 30 s fails t.
+func runAgent(t *testing.T, args, env []string) (int, string) {
+	t.Helper()
+	p := startAgent(t, args, env)
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("agent still running after 30s, want it to exit; output:\n%s", output(t, p))
+	}
+	return p.Cmd.ProcessState.ExitCode(), output(t, p)
+}
+
+// stopAgent sends SIGTERM and wants the agent gone, with status 0, within
+// five seconds. It returns the agent's output.
+func stopAgent(t *testing.T, p *launch.Proc) string {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("agent still running 5s after SIGTERM; output:\n%s", output(t, p))
+	}
+	out := output(t, p)
+	if got := p.Cmd.ProcessState.ExitCode(); got != 0 {
+		t.Fatalf("exit status after SIGTERM = %d, want 0; output:\n%s", got, out)
+	}
+	if !strings.Contains(out, `msg="agent stopped"`) {
+		t.Fatalf("no 'agent stopped' line after SIGTERM; output:\n%s", out)
+	}
+	return out
+}
+
+// waitHealthy waits until the agent answers /healthz on listen.
+func waitHealthy(t *testing.T, p *launch.Proc, listen string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if err := p.WaitHTTP(ctx, "http://"+listen+"/healthz"); err != nil {
+		t.Fatalf("%v; output:\n%s", err, output(t, p))
+	}
+}
+
+func output(t *testing.T, p *launch.Proc) string {
+	t.Helper()
+	b, err := os.ReadFile(p.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// assertNoSecrets fails t when the output holds any of the secrets, given
+// by what they are.
+func assertNoSecrets(t *testing.T, out string, secrets map[string]string) {
+	t.Helper()
+	for what, secret := range secrets {
+		if secret == "" {
+			t.Fatalf("secret %s is empty: the check would prove nothing", what)
+		}
+		if strings.Contains(out, secret) {
+			t.Errorf("the agent's output holds the %s", what)
+		}
+	}
+}
+
+// metric returns the value of an unlabelled metric on the agent's /metrics.
+func metric(listen, name string) (float64, error) {
+	resp, err := http.Get("http://" + listen + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no metric %s", name)
+}
+
+// newStore starts a woosim store with a few products and the given keys.
+func newStore(t *testing.T, opts woosim.Options) *woosim.Server {
+	t.Helper()
+	if opts.WebhookDelay == 0 {
+		opts.WebhookDelay = 100 * time.Millisecond
+	}
+	sim, err := woosim.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	if err := sim.Store.Seed(woosim.SeedOptions{Products: 3, Stock: 5, SKUPrefix: "SKU"}); err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
+
+// newKeys returns a random consumer key and secret.
+func newKeys() (key, secret string) {
+	return "ck_" + strings.ToLower(rand.Text()), "cs_" + strings.ToLower(rand.Text())
+}
+
+// tlsProxy serves target over HTTPS, as a TLS-terminating proxy in front
+// of WordPress does. With forwardProto it says so in X-Forwarded-Proto.
+// It returns the proxy's URL and a PEM file of its certificate, for the
+// agent's SSL_CERT_FILE.
+func tlsProxy(t *testing.T, target string, forwardProto bool) (proxyURL, caFile string) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewTLSServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		if forwardProto {
+			r.SetXForwarded()
+		}
+	}})
+	t.Cleanup(proxy.Close)
+	caFile = filepath.Join(t.TempDir(), "proxy-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: proxy.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return proxy.URL, caFile
+}
+
+const adminToken = "agent-test-admin-token-0123456789"
+
+// hubProc is a hub process on its own database.
+type hubProc struct {
+	t      *testing.T
+	addr   string
+	dsn    string
+	dir    string
+	scheme string
+	// tlsArgs are the hub's --tls-cert and --tls-key, when it serves https.
+	tlsArgs []string
+	client  *http.Client // trusts the hub's certificate
+	proc    *launch.Proc
+}
+
+// URL is the hub's base URL, as the agent's --hub takes it.
+func (h *hubProc) URL() string { return h.scheme + "://" + h.addr }
+
+// startHub starts a hub on a fresh database, stopped when t ends.
+func startHub(t *testing.T) *hubProc {
+	t.Helper()
+	return startHubWith(t, "http", nil, http.DefaultClient)
+}
+
+// startHubTLS starts a hub serving https with a certificate issued by a
+// private CA, and returns it and the CA's PEM file.
+func startHubTLS(t *testing.T) (*hubProc, string) {
+	t.Helper()
+	dir := t.TempDir()
+	ca, caKey := newCert(t, nil, nil)
+	leaf, leafKey := newCert(t, ca, caKey)
+	caFile, certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "hub.pem"), filepath.Join(dir, "hub-key.pem")
+	keyDER, err := x509.MarshalECPrivateKey(leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, block := range map[string]*pem.Block{caFile: {Type: "CERTIFICATE", Bytes: ca.Raw},
+		certFile: {Type: "CERTIFICATE", Bytes: leaf.Raw}, keyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	return startHubWith(t, "https", []string{"--tls-cert", certFile, "--tls-key", keyFile}, client), caFile
+}
+
+// newCert returns a CA certificate when parent is nil, else a certificate
+// for 127.0.0.1 that parent issues.
+func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "stockwire test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	} else {
+		tmpl.Subject.CommonName, tmpl.IsCA = "stockwire test hub", false
+		tmpl.KeyUsage, tmpl.ExtKeyUsage = x509.KeyUsageDigitalSignature, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func startHubWith(t *testing.T, scheme string, tlsArgs []string, client *http.Client) *hubProc {
+	t.Helper()
+	h := &hubProc{t: t, addr: freeAddr(t), dsn: newDatabase(t), dir: t.TempDir(), scheme: scheme, tlsArgs: tlsArgs, client: client}
+	h.start()
+	t.Cleanup(func() {
+		if h.proc != nil {
+			h.proc.Stop(10 * time.Second)
+		}
+	})
+	return h
+}
+
+// start (re)starts the hub on its address and database.
+func (h *hubProc) start() {
+	h.t.Helper()
+	args := append([]string{"serve", "--listen", h.addr, "--database-url", h.dsn, "--admin-token", adminToken,
+		"--data-dir", filepath.Join(h.dir, "data"), "--log-format", "text"}, h.tlsArgs...)
+	p, err := launch.Start("hub", filepath.Join(binaries(h.t), "hub"), args, nil, filepath.Join(h.dir, "hub.log"), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.proc = p
+	waitFor(h.t, 30*time.Second, "hub ready", func() error {
+		if exited, err := p.Exited(); exited {
+			b, _ := os.ReadFile(p.Log)
+			h.t.Fatalf("hub exited: %v; output:\n%s", err, b)
+		}
+		resp, err := h.client.Get(h.URL() + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// stop stops the hub with SIGTERM.
+func (h *hubProc) stop() {
+	h.t.Helper()
+	if err := h.proc.Stop(10 * time.Second); err != nil {
+		h.t.Fatal(err)
+	}
+	h.proc = nil
+}
+
+// api calls the hub's admin API and decodes the answer into out.
+func (h *hubProc) api(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, h.URL()+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, data)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func (h *hubProc) mustAPI(method, path string, body, out any) {
+	h.t.Helper()
+	if err := h.api(method, path, body, out); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// createStore registers a mirror store and returns its id and credential.
+func (h *hubProc) createStore(name, storeURL string) (int64, string) {
+	h.t.Helper()
+	var out struct {
+		ID    int64  `json:"id"`
+		Token string `json:"token"`
+	}
+	h.mustAPI(http.MethodPost, "/api/v1/stores", map[string]any{"name": name, "url": storeURL, "policy": "mirror", "buffer": 0}, &out)
+	return out.ID, out.Token
+}
+
+type hubStore struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Agent struct {
+		Connected bool `json:"connected"`
+	} `json:"agent"`
+}
+
+// storesNamed returns the hub's stores called name.
+func (h *hubProc) storesNamed(name string) ([]hubStore, error) {
+	var list struct {
+		Stores []hubStore `json:"stores"`
+	}
+	if err := h.api(http.MethodGet, "/api/v1/stores", nil, &list); err != nil {
+		return nil, err
+	}
+	var named []hubStore
+	for _, s := range list.Stores {
+		if s.Name == name {
+			named = append(named, s)
+		}
+	}
+	return named, nil
+}
+
+// waitConnected waits until the hub shows store name's agent (dis)connected.
+func (h *hubProc) waitConnected(name string, want bool) {
+	h.t.Helper()
+	waitFor(h.t, 30*time.Second, fmt.Sprintf("hub shows %s connected=%v", name, want), func() error {
+		stores, err := h.storesNamed(name)
+		if err != nil {
+			return err
+		}
+		if len(stores) != 1 {
+			return fmt.Errorf("%d stores named %s, want 1", len(stores), name)
+		}
+		if got := stores[0].Agent.Connected; got != want {
+			return fmt.Errorf("connected=%v", got)
+		}
+		return nil
+	})
+}
+
+func TestAgent_Help(t *testing.T) {
+	t.Parallel()
+	code, out := runAgent(t, []string{"--help"}, nil)
+	if code != 0 {
+		t.Fatalf("exit status = %d, want 0; output:\n%s", code, out)
+	}
+	for _, flag := range []string{"hub", "token", "join-token", "store-name", "hub-ca", "store-url",
+		"consumer-key", "consumer-secret", "rate-limit", "listen", "public-url", "data-dir",
+		"poll-interval", "rescan-interval", "store-edits", "webhooks", "log-format", "log-level"} {
+		if !strings.Contains(out, "--"+flag+"  [") {
+			t.Errorf("help does not list --%s", flag)
+		}
+	}
+	// Every flag listed names its environment variable and says what it is for.
+	lines := strings.Split(out, "\n")
+	for i, line := range lines {
+		name, ok := strings.CutPrefix(line, "  --")
+		if !ok {
+			continue
+		}
+		name, env, _ := strings.Cut(name, "  ")
+		if want := "[STOCKWIRE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "]"; env != want {
+			t.Errorf("--%s: environment variable %q, want %q", name, env, want)
+		}
+		if i+1 == len(lines) || strings.TrimSpace(lines[i+1]) == "" {
+			t.Errorf("--%s has no explanation", name)
+		}
+	}
+}
+
+func TestAgent_ConfigErrors(t *testing.T) {
+	t.Parallel()
+	// Nothing answers here: a configuration error must come before any
+	// network access.
+	hubURL, storeURL := "http://"+freeAddr(t), "http://"+freeAddr(t)
+	key, secret := newKeys()
+	noCredential := []string{"--hub", hubURL, "--store-url", storeURL, "--consumer-key", key, "--consumer-secret", secret}
+	complete := append(slices.Clip(noCredential), "--token", "sw_test_token_1")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{name: "NoFlags", want: "--hub is required"},
+		{name: "NoStoreURL", args: []string{"--hub", hubURL}, want: "--store-url is required"},
+		{name: "StoreURLWithoutScheme", args: []string{"--hub", hubURL, "--store-url", "shop.example.com"}, want: `--store-url "shop.example.com": want http(s)://host`},
+		{name: "NoConsumerSecret", args: []string{"--hub", hubURL, "--store-url", storeURL, "--consumer-key", key}, want: "--consumer-key and --consumer-secret are required"},
+		{name: "JoinTokenWithoutStoreName", args: append(slices.Clip(noCredential), "--join-token", "sw_join_1"), want: "--store-name is required with --join-token"},
+		{name: "NoCredential", args: noCredential, want: "no store credential: give --token, or --join-token and --store-name"},
+		{name: "UnknownFlag", args: append(slices.Clip(complete), "--frobnicate"), want: "flag provided but not defined: -frobnicate"},
+		{name: "BadEnvironmentValue", args: complete, env: []string{"STOCKWIRE_POLL_INTERVAL=often"}, want: "STOCKWIRE_POLL_INTERVAL"},
+		{name: "PollIntervalTooShort", args: append(slices.Clip(complete), "--poll-interval", "10ms"), want: "--poll-interval 10ms: at least 500ms"},
+		{name: "BadLogLevel", args: append(slices.Clip(complete), "--log-level", "loud"), want: `--log-level "loud"`},
+		{name: "BadLogFormat", args: append(slices.Clip(complete), "--log-format", "xml"), want: `--log-format "xml"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--data-dir", t.TempDir()}, tc.args...)
+			code, out := runAgent(t, args, tc.env)
+			if code == 0 {
+				t.Fatalf("exit status 0, want an error; output:\n%s", out)
+			}
+			if !strings.Contains(out, "agent: ") || !strings.Contains(out, tc.want) {
+				t.Fatalf("output does not say %q:\n%s", tc.want, out)
+			}
+			assertNoSecrets(t, out, map[string]string{"consumer secret": secret})
+		})
+	}
+}
+
+// TestAgent_StartupChecks starts the agent against stores that are wrong in
+// every way it can tell apart, with no hub: a start-up error must name the
+// problem, and good keys get as far as the hub.
+func TestAgent_StartupChecks(t *testing.T) {
+	t.Parallel()
+	key, secret := newKeys()
+	roKey, roSecret := newKeys()
+	unknownKey, wrongSecret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret, TrustProxyHTTPS: true,
+		Keys: []woosim.Key{{ConsumerKey: roKey, ConsumerSecret: roSecret, Permissions: woosim.PermRead}}})
+	// TLS ends at a proxy; only the second tells WordPress so.
+	hidingProxy, hidingCA := tlsProxy(t, sim.URL, false)
+	tellingProxy, tellingCA := tlsProxy(t, sim.URL, true)
+	notWoo := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(notWoo.Close)
+	hubURL := "http://" + freeAddr(t)
+	const token = "sw_startup_check_token_0123456789"
+
+	for _, tc := range []struct {
+		name        string
+		storeURL    string
+		key, secret string
+		caFile      string
+		want        string
+	}{
+		{name: "StoreUnreachable", storeURL: "http://" + freeAddr(t), key: key, secret: secret,
+			want: "store unreachable"},
+		{name: "NotWooCommerce", storeURL: notWoo.URL, key: key, secret: secret,
+			want: "no WooCommerce REST API at this URL"},
+		{name: "UnknownKey", storeURL: sim.URL, key: unknownKey, secret: secret,
+			want: "consumer key unknown to the store"},
+		{name: "WrongSecret", storeURL: sim.URL, key: key, secret: wrongSecret,
+			want: "consumer secret is wrong"},
+		{name: "ReadOnlyKey", storeURL: sim.URL, key: roKey, secret: roSecret,
+			want: "API key is read-only; it needs read/write permissions"},
+		{name: "UnknownKeyOverHTTPS", storeURL: tellingProxy, caFile: tellingCA, key: unknownKey, secret: secret,
+			want: "consumer key unknown to the store"},
+		{name: "WrongSecretOverHTTPS", storeURL: tellingProxy, caFile: tellingCA, key: key, secret: wrongSecret,
+			want: "consumer secret is wrong"},
+		{name: "BasicAuthWithoutHTTPS", storeURL: hidingProxy, caFile: hidingCA, key: key, secret: secret,
+			want: "store ignores Basic auth: WordPress does not see the request as HTTPS"},
+		// Good keys pass the store check, and the agent stops at the hub.
+		{name: "HubUnreachable", storeURL: sim.URL, key: key, secret: secret,
+			want: "hub " + hubURL + " unreachable"},
+		{name: "HubUnreachableAfterHTTPSStore", storeURL: tellingProxy, caFile: tellingCA, key: key, secret: secret,
+			want: "hub " + hubURL + " unreachable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var env []string
+			if tc.caFile != "" {
+				env = append(env, "SSL_CERT_FILE="+tc.caFile)
+			}
+			env = append(env, "STOCKWIRE_TOKEN="+token)
+			code, out := runAgent(t, []string{"--hub", hubURL, "--store-url", tc.storeURL,
+				"--consumer-key", tc.key, "--consumer-secret", tc.secret,
+				"--listen", freeAddr(t), "--data-dir", t.TempDir(), "--log-format", "text"}, env)
+			if code == 0 {
+				t.Fatalf("exit status 0, want an error; output:\n%s", out)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("output does not say %q:\n%s", tc.want, out)
+			}
+			assertNoSecrets(t, out, map[string]string{"consumer secret": tc.secret, "store credential": token})
+		})
+	}
+}
+
+func TestAgent_RevokedCredential(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	id, token := h.createStore("revoked-shop", sim.URL)
+	h.mustAPI(http.MethodDelete, "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil)
+
+	for _, tc := range []struct{ name, token string }{
+		{"Revoked", token},
+		{"Unknown", "sw_" + strings.Repeat("0", 40)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", freeAddr(t),
+				"--data-dir", t.TempDir(), "--log-format", "text"},
+				[]string{"STOCKWIRE_TOKEN=" + tc.token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
+			if code == 0 {
+				t.Fatalf("exit status 0, want an error; output:\n%s", out)
+			}
+			if want := "hub " + h.URL() + ": hub refused the store credential (unknown or revoked)"; !strings.Contains(out, want) {
+				t.Fatalf("output does not say %q:\n%s", want, out)
+			}
+			// Exiting at once, not retrying with backoff.
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("took %s to give up, want an exit at once", d)
+			}
+			assertNoSecrets(t, out, map[string]string{"consumer secret": secret, "store credential": tc.token})
+		})
+	}
+}
+
+// TestAgent_Enrolment enrols a store with a join token on the first start
+// that gets past the store check, then starts it again from the saved
+// credential alone, configured entirely from the environment.
+func TestAgent_Enrolment(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	var join struct {
+		Token string `json:"token"`
+	}
+	h.mustAPI(http.MethodPost, "/api/v1/enrolment-tokens", map[string]any{}, &join)
+	dataDir := filepath.Join(t.TempDir(), "agent")
+	listen := freeAddr(t)
+	keys := []string{"STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
+	const name = "enrolled-shop"
+
+	t.Run("BadKeysKeepTheJoinToken", func(t *testing.T) {
+		_, wrongSecret := newKeys()
+		code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+			"--data-dir", dataDir, "--log-format", "text", "--join-token", join.Token, "--store-name", name},
+			[]string{"STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + wrongSecret})
+		if want := "consumer secret is wrong"; code == 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit status %d, want an error saying %q; output:\n%s", code, want, out)
+		}
+		assertNoSecrets(t, out, map[string]string{"consumer secret": wrongSecret, "join token": join.Token})
+		if stores, err := h.storesNamed(name); err != nil || len(stores) != 0 {
+			t.Fatalf("stores named %s: %v, %v; want none before the keys are right", name, stores, err)
+		}
+	})
+
+	first := startAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+		"--public-url", "http://" + listen, "--data-dir", dataDir, "--log-format", "text",
+		"--join-token", join.Token, "--store-name", name}, keys)
+	waitHealthy(t, first, listen)
+	h.waitConnected(name, true)
+	// The agent registered its webhooks, with its secret, and answered the ping.
+	waitFor(t, 30*time.Second, "webhook ping answered", func() error {
+		if n := sim.Store.Stats().Pings; n == 0 {
+			return fmt.Errorf("%d pings", n)
+		}
+		return nil
+	})
+	credPath := filepath.Join(dataDir, "credential")
+	st, err := os.Stat(credPath)
+	if err != nil {
+		t.Fatalf("no credential saved: %v", err)
+	}
+	if got, want := st.Mode().Perm(), os.FileMode(0o600); got != want {
+		t.Errorf("credential file mode = %v, want %v", got, want)
+	}
+	credBytes, err := os.ReadFile(credPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	credential := strings.TrimSpace(string(credBytes))
+	if credential == "" || credential == join.Token {
+		t.Fatalf("saved credential %q: want the one the hub issued", credential)
+	}
+	webhookSecret, err := os.ReadFile(filepath.Join(dataDir, "webhook-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{"consumer secret": secret, "join token": join.Token,
+		"store credential": credential, "webhook secret": strings.TrimSpace(string(webhookSecret))}
+	out := stopAgent(t, first)
+	assertNoSecrets(t, out, secrets)
+	h.waitConnected(name, false)
+
+	t.Run("SecondStartNeedsNoJoinToken", func(t *testing.T) {
+		second := startAgent(t, nil, append([]string{"STOCKWIRE_HUB=" + h.URL(), "STOCKWIRE_STORE_URL=" + sim.URL,
+			"STOCKWIRE_LISTEN=" + listen, "STOCKWIRE_PUBLIC_URL=http://" + listen, "STOCKWIRE_DATA_DIR=" + dataDir,
+			"STOCKWIRE_LOG_FORMAT=text"}, keys...))
+		waitHealthy(t, second, listen)
+		h.waitConnected(name, true) // and still one store of that name: no second enrolment
+		assertNoSecrets(t, stopAgent(t, second), secrets)
+	})
+
+	t.Run("JoinTokenWorksOnce", func(t *testing.T) {
+		code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", freeAddr(t),
+			"--data-dir", t.TempDir(), "--log-format", "text", "--join-token", join.Token, "--store-name", name + "-again"}, keys)
+		if code == 0 {
+			t.Fatalf("exit status 0, want an error; output:\n%s", out)
+		}
+		if want := "enrol with hub: 401 Unauthorized: Unknown, used or expired enrolment token."; !strings.Contains(out, want) {
+			t.Fatalf("output does not say %q:\n%s", want, out)
+		}
+		assertNoSecrets(t, out, secrets)
+		if stores, err := h.storesNamed(name + "-again"); err != nil || len(stores) != 0 {
+			t.Fatalf("stores named %s-again: %v, %v; want none", name, stores, err)
+		}
+	})
+}
+
+// TestAgent_KillRestart kills the agent with SIGKILL while an order waits in
+// its outbox for a hub that is down, then starts it again on the same data
+// dir: the outbox reopens with the order, which reaches the hub once, and
+// the store converges.
+func TestAgent_KillRestart(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	sku := sim.Store.SKUs()[0]
+	h.mustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 10}, nil)
+	id, token := h.createStore("killed-shop", sim.URL)
+	listen := freeAddr(t)
+	args := []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+		"--data-dir", filepath.Join(t.TempDir(), "agent"), "--poll-interval", "500ms", "--log-format", "text"}
+	env := []string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
+	secrets := map[string]string{"consumer secret": secret, "store credential": token}
+	storeShows := func(want int64) func() error {
+		return func() error {
+			if got, _ := sim.Store.StockBySKU(sku); got != want {
+				return fmt.Errorf("store shows %d of %s, want %d", got, sku, want)
+			}
+			return nil
+		}
+	}
+
+	first := startAgent(t, args, env)
+	waitHealthy(t, first, listen)
+	waitFor(t, 30*time.Second, "hub's figure written to the store", storeShows(10))
+
+	h.stop()
+	// While running, the agent rides out a hub that went away.
+	waitFor(t, 30*time.Second, "agent notices the hub is gone", func() error {
+		if !strings.Contains(output(t, first), `msg="hub link lost"`) {
+			return fmt.Errorf("no 'hub link lost' line")
+		}
+		return nil
+	})
+	if _, err := sim.Store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "order in the outbox", func() error {
+		if n, err := metric(listen, "stockwire_agent_outbox_events"); err != nil || n != 1 {
+			return fmt.Errorf("outbox events %v, %v", n, err)
+		}
+		return nil
+	})
+	first.Kill()
+	if ws := first.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("agent ended with %v, want killed by SIGKILL", first.Cmd.ProcessState)
+	}
+	assertNoSecrets(t, output(t, first), secrets)
+
+	h.start()
+	second := startAgent(t, args, env)
+	waitHealthy(t, second, listen)
+	if out := output(t, second); !strings.Contains(out, "outbox_events=1") {
+		t.Fatalf("restarted agent does not report the order left in its outbox; output:\n%s", out)
+	}
+	waitFor(t, 30*time.Second, "order committed in the hub once", func() error {
+		var got struct {
+			Committed int64            `json:"committed"`
+			Targets   map[string]int64 `json:"targets"`
+		}
+		if err := h.api(http.MethodGet, "/api/v1/skus/"+sku, nil, &got); err != nil {
+			return err
+		}
+		if target := got.Targets[strconv.FormatInt(id, 10)]; got.Committed != 1 || target != 9 {
+			return fmt.Errorf("committed %d, target %d; want 1 and 9", got.Committed, target)
+		}
+		return nil
+	})
+	waitFor(t, 30*time.Second, "outbox drained", func() error {
+		if n, err := metric(listen, "stockwire_agent_outbox_events"); err != nil || n != 0 {
+			return fmt.Errorf("outbox events %v, %v", n, err)
+		}
+		return nil
+	})
+	waitFor(t, 30*time.Second, "store converged", storeShows(9))
+	assertNoSecrets(t, stopAgent(t, second), secrets)
+}
+
+// TestAgent_HubCA connects to a hub serving https with a certificate of a
+// private CA: refused without --hub-ca, trusted with it.
+func TestAgent_HubCA(t *testing.T) {
+	t.Parallel()
+	h, caFile := startHubTLS(t)
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	_, token := h.createStore("tls-shop", sim.URL)
+	listen := freeAddr(t)
+	args := []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--log-format", "text"}
+	env := []string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
+	secrets := map[string]string{"consumer secret": secret, "store credential": token}
+
+	t.Run("UnknownAuthority", func(t *testing.T) {
+		code, out := runAgent(t, append(slices.Clip(args), "--data-dir", t.TempDir()), env)
+		if code == 0 {
+			t.Fatalf("exit status 0, want an error; output:\n%s", out)
+		}
+		if want := "hub " + h.URL() + " unreachable"; !strings.Contains(out, want) || !strings.Contains(out, "certificate signed by unknown authority") {
+			t.Fatalf("output does not say %q for an unknown authority:\n%s", want, out)
+		}
+		assertNoSecrets(t, out, secrets)
+	})
+	t.Run("NotPEM", func(t *testing.T) {
+		notPEM := filepath.Join(t.TempDir(), "ca.pem")
+		if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out := runAgent(t, append(slices.Clip(args), "--data-dir", t.TempDir(), "--hub-ca", notPEM), env)
+		if want := "--hub-ca " + notPEM + ": no PEM certificate found"; code == 0 || !strings.Contains(out, want) {
+			t.Fatalf("exit status %d, want an error saying %q; output:\n%s", code, want, out)
+		}
+	})
+	t.Run("TrustedWithHubCA", func(t *testing.T) {
+		p := startAgent(t, append(slices.Clip(args), "--data-dir", t.TempDir()), append(slices.Clip(env), "STOCKWIRE_HUB_CA="+caFile))
+		waitHealthy(t, p, listen)
+		h.waitConnected("tls-shop", true)
+		assertNoSecrets(t, stopAgent(t, p), secrets)
+	})
+}
