@@ -35,8 +35,9 @@ import (
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
-// TestMain stops the PostgreSQL the hub tests share. The cluster comes from hub/pgcluster directly, because
-// hub/internal/pgtest cannot be imported from outside hub/.
+// TestMain stops the PostgreSQL the hub tests share. The cluster comes from
+// hub/pgcluster directly: hub/internal/pgtest cannot be imported from
+// outside hub/.
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
