@@ -56,6 +56,9 @@ type system struct {
 	hub     *launch.Proc
 	stores  []*store
 	hubArgs []string // extra hub serve flags
+	// replicas are the hub processes after the first (s.hub, "replica-0")
+	// on the same database; see replicas_test.go.
+	replicas []*hubReplica
 }
 
 type store struct {
@@ -79,6 +82,10 @@ type systemOptions struct {
 	// before its agent starts), when set.
 	allocation map[string]int64
 	hubArgs    []string
+	// replicas is the number of hub processes on the one database (one
+	// when 0). Store i's agent is given all of them, starting with replica
+	// i mod replicas.
+	replicas int
 }
 
 // newSystem starts a hub on a fresh database and n mirror stores seeded
@@ -101,6 +108,9 @@ func newSystemWith(t *testing.T, o systemOptions) *system {
 	}
 	s.hubAddr = addr
 	s.startHub()
+	for i := 1; i < o.replicas; i++ {
+		s.startReplica(i)
+	}
 	t.Cleanup(func() { s.hub.Stop(10 * time.Second) })
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -158,7 +168,7 @@ func (s *system) startHub() {
 	s.t.Helper()
 	p, err := launch.Start("hub", filepath.Join(binDir, "hub"), append([]string{"serve",
 		"--listen", s.hubAddr, "--database-url", s.dsn, "--admin-token", adminToken,
-		"--data-dir", filepath.Join(s.dir, "hub"), "--log-format", "text"}, s.hubArgs...), nil,
+		"--data-dir", filepath.Join(s.dir, "hub"), "--log-format", "text", "--replica-name", "replica-0"}, s.hubArgs...), nil,
 		filepath.Join(s.dir, "hub.log"), nil)
 	if err != nil {
 		s.t.Fatal(err)
@@ -183,7 +193,7 @@ func (s *system) startAgent(st *store) {
 	}
 	key := fmt.Sprintf("%040d", st.idx)
 	p, err := launch.Start(st.name, filepath.Join(binDir, "agent"), []string{
-		"--hub", "http://" + s.hubAddr, "--store-url", st.sim.URL,
+		"--hub", s.hubURLs(st.idx), "--store-url", st.sim.URL,
 		"--listen", st.listen, "--public-url", "http://" + st.listen,
 		"--data-dir", st.data, "--poll-interval", "1s", "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + st.token,
@@ -218,12 +228,17 @@ func (s *system) api(method, path string, body, out any) {
 }
 
 func (s *system) tryAPI(method, path string, body, out any) error {
+	return s.tryAPIAt(s.hubAddr, method, path, body, out)
+}
+
+// tryAPIAt calls the admin API of the hub replica at addr.
+func (s *system) tryAPIAt(addr, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, "http://"+s.hubAddr+path, rd)
+	req, _ := http.NewRequest(method, "http://"+addr+path, rd)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
