@@ -210,9 +210,11 @@ type Phase struct {
 	Elapsed time.Duration
 	// HubCPU, PostgresCPU (all backends), AgentsCPU (all agents together)
 	// and BenchCPU (this process: the simulated stores and the load tool)
-	// are CPU time used; MachineCPU is every core's busy time, other work
-	// on the machine included.
-	HubCPU, PostgresCPU, AgentsCPU, BenchCPU, MachineCPU time.Duration
+	// are CPU time used.
+	HubCPU, PostgresCPU, AgentsCPU, BenchCPU time.Duration
+	// MachineBusy is the share of all cores' time spent busy, other work on
+	// the machine included.
+	MachineBusy float64
 	// DB is the hub's database time by operation, most first.
 	DB []OpCost
 	// Profile is the top of a perf profile of the whole machine, when
@@ -258,7 +260,10 @@ func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs 
 		return err
 	}
 	ph.HubCPU, ph.PostgresCPU = c1.hub-c0.hub, c1.postgres-c0.postgres
-	ph.AgentsCPU, ph.BenchCPU, ph.MachineCPU = c1.agents-c0.agents, c1.bench-c0.bench, c1.machine-c0.machine
+	ph.AgentsCPU, ph.BenchCPU = c1.agents-c0.agents, c1.bench-c0.bench
+	if total := c1.machine.total - c0.machine.total; total > 0 {
+		ph.MachineBusy = float64(c1.machine.busy-c0.machine.busy) / float64(total)
+	}
 	after, err := h.metrics(ctx)
 	if err != nil {
 		return err
@@ -269,7 +274,8 @@ func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs 
 
 // costs are cumulative CPU times at one moment.
 type costs struct {
-	hub, postgres, agents, bench, machine time.Duration
+	hub, postgres, agents, bench time.Duration
+	machine                      machineTicks
 }
 
 func readCosts(hubPID, pgPID int, agentPIDs []int) (costs, error) {
@@ -332,8 +338,8 @@ func dbCosts(before, after map[string]float64) []OpCost {
 
 // startProfile records a perf CPU profile of the whole machine until the
 // returned function is called; that function returns the top of the
-// report: CPU by command, then the hottest functions of the hub process and
-// of PostgreSQL (pgPID and its children). Without Config.ProfileDir it does
+// report: CPU by command, then the hottest functions of the hub process, of
+// PostgreSQL (pgPID and its children) and of this process. Without Config.ProfileDir it does
 // nothing.
 func (b *bench) startProfile(name string, hubPID, pgPID int) (stop func() []string, err error) {
 	if b.cfg.ProfileDir == "" {
@@ -353,8 +359,12 @@ func (b *bench) startProfile(name string, hubPID, pgPID int) (stop func() []stri
 	return func() []string {
 		defer log.Close()
 		rec.Process.Signal(os.Interrupt)
-		if err := rec.Wait(); err != nil {
-			b.logf("perf record %s: %v (see %s)", name, err, log.Name())
+		// perf ends by the interrupt, which Wait reports as an error: the
+		// data file tells whether it recorded.
+		werr := rec.Wait()
+		if st, err := os.Stat(data); err != nil || st.Size() == 0 {
+			b.logf("perf record %s: %v (see %s)", name, werr, log.Name())
+			return nil
 		}
 		pgPIDs := []string{strconv.Itoa(pgPID)}
 		for _, pid := range childPIDs(pgPID) {
@@ -369,6 +379,7 @@ func (b *bench) startProfile(name string, hubPID, pgPID int) (stop func() []stri
 			{"whole machine, by command", []string{"--sort", "comm"}, 8},
 			{"hub process, by function", []string{"--pid", strconv.Itoa(hubPID), "--sort", "dso,symbol"}, 12},
 			{"PostgreSQL, by function", []string{"--pid", strings.Join(pgPIDs, ","), "--sort", "dso,symbol"}, 8},
+			{"linkbench (stores, load tool), by function", []string{"--pid", strconv.Itoa(os.Getpid()), "--sort", "dso,symbol"}, 8},
 		} {
 			args := append([]string{"report", "-i", data, "--stdio", "--percentage", "relative"}, view.args...)
 			out, err := exec.Command("perf", args...).Output()

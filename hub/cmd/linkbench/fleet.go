@@ -106,11 +106,16 @@ func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, seed woosim.S
 	}
 
 	b.logf("starting %d agents", n)
+	addrs, err := freeAddrs(n)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for _, s := range f.shops {
+	for i, s := range f.shops {
 		g.Go(func() error {
-			p, err := b.startAgent(gctx, h, s)
+			p, err := b.startAgent(gctx, h, s, addrs[i])
 			s.agent = p // each goroutine owns its shop
 			return err
 		})
@@ -136,12 +141,25 @@ func (b *bench) countAll(ctx context.Context, h *hubProc, skus []string, onHand 
 	return g.Wait()
 }
 
-// startAgent runs s's agent and waits until it answers.
-func (b *bench) startAgent(ctx context.Context, h *hubProc, s *shop) (*launch.Proc, error) {
-	listen, err := launch.FreeAddr()
-	if err != nil {
-		return nil, err
+// freeAddrs returns n distinct free 127.0.0.1 addresses. Unlike n calls
+// of launch.FreeAddr, which may hand out a port twice once it is closed,
+// it holds every port until all are found.
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
+	return addrs, nil
+}
+
+// startAgent runs s's agent listening on listen and waits until it
+// answers.
+func (b *bench) startAgent(ctx context.Context, h *hubProc, s *shop, listen string) (*launch.Proc, error) {
 	key := fmt.Sprintf("%040d", s.idx)
 	p, err := launch.Start(s.name, b.binary("agent"), []string{
 		"--hub", h.base, "--store-url", s.url,
@@ -158,6 +176,10 @@ func (b *bench) startAgent(ctx context.Context, h *hubProc, s *shop) (*launch.Pr
 	if err := p.WaitHTTP(wctx, "http://"+listen+"/healthz"); err != nil {
 		p.Kill()
 		return nil, err
+	}
+	// Another process may have taken the port meanwhile and answered.
+	if exited, err := p.Exited(); exited {
+		return nil, fmt.Errorf("agent of %s exited at start: %v (log %s)", s.name, err, p.Log)
 	}
 	return p, nil
 }

@@ -301,29 +301,34 @@ func readTreeCPU(pid int) (time.Duration, error) {
 	return total, nil
 }
 
-// readMachineCPU returns the CPU time all cores have spent busy (not idle
-// or waiting for I/O), from /proc/stat.
-func readMachineCPU() (time.Duration, error) {
+// machineTicks are the machine's cumulative CPU times from /proc/stat:
+// busy (neither idle nor waiting for I/O) and in total, all cores.
+type machineTicks struct {
+	busy, total int64
+}
+
+func readMachineCPU() (machineTicks, error) {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return machineTicks{}, err
 	}
 	line, _, _ := strings.Cut(string(data), "\n")
 	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
 	if len(fields) < 9 || fields[0] != "cpu" {
-		return 0, errors.New("read /proc/stat: unexpected first line")
+		return machineTicks{}, errors.New("read /proc/stat: unexpected first line")
 	}
-	var busy int64
+	var t machineTicks
 	for i, f := range fields[1:9] {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("read /proc/stat: %w", err)
+			return machineTicks{}, fmt.Errorf("read /proc/stat: %w", err)
 		}
+		t.total += n
 		if i != 3 && i != 4 { // idle, iowait
-			busy += n
+			t.busy += n
 		}
 	}
-	return time.Duration(busy) * time.Second / clockTicks, nil
+	return t, nil
 }
 
 // loadAverage returns the 1-minute load average as /proc/loadavg shows it.

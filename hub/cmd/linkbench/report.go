@@ -160,7 +160,7 @@ func (b *bench) printPhase(ph Phase, units int, unit string) {
 	if ph.AgentsCPU > 0 {
 		fmt.Fprintf(b.out, ", agents %s", cores(ph.AgentsCPU))
 	}
-	fmt.Fprintf(b.out, ", linkbench %s; whole machine busy %s of %d\n", cores(ph.BenchCPU), cores(ph.MachineCPU), runtime.NumCPU())
+	fmt.Fprintf(b.out, ", linkbench %s; whole machine %.0f%% busy\n", cores(ph.BenchCPU), 100*ph.MachineBusy)
 	if units > 0 {
 		per := func(d time.Duration) string { return ms(d / time.Duration(units)) }
 		fmt.Fprintf(b.out, "  CPU per %s: hub %s, PostgreSQL %s", unit, per(ph.HubCPU), per(ph.PostgresCPU))
