@@ -90,3 +90,21 @@ func (ss *session) handleReleased(env wire.Envelope) {
 	}
 	ss.logger.Info("agent released units", "reclaim_id", r.ReclaimID, "sku", r.SKU, "released", r.Released)
 }
+
+// changesOf turns stored events into the changes of one message. An
+// allocate store gets every event on its own: its agent skips by sequence
+// what it already wrote, so a replay after the agent died between writing
+// and recording a change must not merge that change with later ones (the
+// merged grant would be written twice, and the store could then sell units
+// it was never granted). Mirror stores get Coalesce. The policy is the one
+// the session began with.
+func (ss *session) changesOf(events []hub.Event) []wire.Change {
+	if ss.store.Policy != hub.PolicyAllocate {
+		return Coalesce(events)
+	}
+	out := make([]wire.Change, len(events))
+	for i, e := range events {
+		out[i] = wire.Change{Seq: e.Seq, SKU: e.SKU, Delta: e.Delta, Target: e.Target}
+	}
+	return out
+}

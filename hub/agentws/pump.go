@@ -85,7 +85,7 @@ func (ss *session) drain(sent int64, woken time.Time) (int64, bool) {
 		if len(events) == 0 {
 			return sent, true
 		}
-		changes := Coalesce(events)
+		changes := ss.changesOf(events)
 		if !ss.enqueue(wire.TypeChanges, "", wire.Changes{Changes: changes}) {
 			return sent, false
 		}

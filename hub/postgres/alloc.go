@@ -169,8 +169,8 @@ func (s *stockTx) loadAlloc(skus []string) error {
 
 // applyLocal moves the origin store's local effect (its own sale, restock
 // or release, already done to its shelf) into its allocation. A sale
-// beyond the allocation (possible only for a store that was mirror when it
-// sold) is counted as oversold, never hidden.
+// beyond the allocation (a store that was mirror when it sold, or a bug)
+// is counted as oversold, never hidden, and never compensated upwards.
 func (s *stockTx) applyLocal(now time.Time) {
 	if s.origin == 0 || s.alloc.stores[s.origin] == nil {
 		return
@@ -186,7 +186,11 @@ func (s *stockTx) applyLocal(now time.Time) {
 		}
 		r.allocated += v
 		if r.allocated < 0 {
+			// The store showed more than the hub granted it. Count it,
+			// and echo only what the allocation covered: a compensating
+			// event would put the excess back on its shelf.
 			r.oversold += -r.allocated
+			s.local[k] = v - r.allocated
 			r.allocated = 0
 		}
 		r.dirty = true
