@@ -86,6 +86,10 @@ type Config struct {
 	// request can be matched with the checkout that caused it.
 	SKUs int
 
+	// IdleWindow is how long each synced fleet is watched doing nothing
+	// before its checkouts, for its idle cost. Defaults to 5s.
+	IdleWindow time.Duration
+
 	// Sessions is the number of WebSocket sessions of the fan-out. Defaults
 	// to 1,000.
 	Sessions int
@@ -137,6 +141,7 @@ func DefaultConfig() Config {
 		Checkouts:     600,
 		Rate:          20,
 		SKUs:          200,
+		IdleWindow:    5 * time.Second,
 		Sessions:      1000,
 		Rounds:        5,
 		FlashUnits:    100,
@@ -158,6 +163,7 @@ func (c *Config) ParseFlags(args []string) error {
 	fs.IntVar(&c.Checkouts, "checkouts", c.Checkouts, "propagation: checkouts per fleet size")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "propagation: checkouts per second, round-robin over stores and SKUs")
 	fs.IntVar(&c.SKUs, "skus", c.SKUs, "propagation: SKUs in every store")
+	fs.DurationVar(&c.IdleWindow, "idle", c.IdleWindow, "propagation: how long the synced fleet is watched idle before the checkouts")
 	fs.IntVar(&c.Sessions, "sessions", c.Sessions, "fanout: WebSocket sessions opened by the load tool")
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "fanout: count changes to fan out")
 	fs.IntVar(&c.FlashUnits, "flash-units", c.FlashUnits, "flashsale: units of the SKU on sale")
@@ -211,6 +217,8 @@ func (c *Config) Validate() error {
 		return errors.New("-rate: must be positive")
 	case c.SKUs < 1:
 		return errors.New("-skus: at least 1")
+	case c.IdleWindow <= 0:
+		return errors.New("-idle: must be positive")
 	case c.Sessions < 1:
 		return errors.New("-sessions: at least 1")
 	case c.Rounds < 1:

@@ -18,6 +18,7 @@ func TestRun(t *testing.T) {
 	cfg.Checkouts = 20
 	cfg.Rate = 50
 	cfg.SKUs = 20
+	cfg.IdleWindow = 500 * time.Millisecond
 	cfg.Sessions = 10
 	cfg.Rounds = 2
 	cfg.FlashUnits = 10
@@ -40,10 +41,13 @@ func TestRun(t *testing.T) {
 			t.Fatalf("runs=%d, want %d", got, want)
 		}
 		r := rep.Propagation[0]
-		if got, want := r.Deliveries.N, cfg.Checkouts*(r.Stores-1); got != want {
+		if got, want := r.Checkouts, cfg.Checkouts; got != want {
+			t.Errorf("checkouts=%d, want %d", got, want)
+		}
+		if got, want := r.Deliveries.N, r.Checkouts*(r.Stores-1); got != want {
 			t.Errorf("delivery samples=%d, want %d (undelivered %d)", got, want, r.Undelivered)
 		}
-		if got, want := r.Complete.N, cfg.Checkouts; got != want {
+		if got, want := r.Complete.N, r.Checkouts; got != want {
 			t.Errorf("complete samples=%d, want %d", got, want)
 		}
 		checkDistribution(t, "deliveries", r.Deliveries)

@@ -11,7 +11,9 @@ import (
 
 // PropagationResult is one propagation run.
 type PropagationResult struct {
-	Stores    int
+	Stores int
+	// Checkouts is the number made: fewer than asked when the rig could
+	// not hold the pace (see paceSlack).
 	Checkouts int
 	// Paced is how long the checkouts took (Checkouts/Rate when the pace
 	// held); Calls is the duration of the checkout calls themselves.
@@ -33,8 +35,10 @@ type PropagationResult struct {
 	Idle, Phase Phase
 }
 
-// idleWindow is how long a synced fleet is watched doing nothing.
-const idleWindow = 5 * time.Second
+// paceSlack: checkouts stop at twice their planned time plus this, so that
+// a rig too small for the pace ends in bounded time (the pace it held is
+// reported).
+const paceSlack = 10 * time.Second
 
 // propagationSKUStock is every SKU's stock in the hub and the stores: far
 // more than the run sells, so no checkout is refused.
@@ -60,12 +64,12 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 	}
 	defer f.close()
 
-	b.logf("propagation, %d stores: idle for %s", n, idleWindow)
+	b.logf("propagation, %d stores: idle for %s", n, b.cfg.IdleWindow)
 	if err := b.measure(ctx, h, fmt.Sprintf("idle-%d", n), f.agentPIDs(), &res.Idle, func() error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(idleWindow):
+		case <-time.After(b.cfg.IdleWindow):
 			return nil
 		}
 	}); err != nil {
@@ -78,12 +82,18 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 		tick := time.NewTicker(time.Duration(float64(time.Second) / b.cfg.Rate))
 		defer tick.Stop()
 		start := time.Now()
+		planned := time.Duration(float64(b.cfg.Checkouts) / b.cfg.Rate * float64(time.Second))
+		stop := start.Add(2*planned + paceSlack)
 		calls := make([]time.Duration, 0, b.cfg.Checkouts)
 		for i := range b.cfg.Checkouts {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-tick.C:
+			}
+			if time.Now().After(stop) {
+				b.logf("propagation, %d stores: pace not held, stopping after %d checkouts", n, i)
+				break
 			}
 			from, sku := i%n, skus[i%len(skus)]
 			at := time.Now()
@@ -92,6 +102,7 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 				return fmt.Errorf("checkout %s in %s: %w", sku, f.shops[from].name, err)
 			}
 			calls = append(calls, time.Since(at))
+			res.Checkouts++
 		}
 		res.Paced, res.Calls = time.Since(start), summarize(calls)
 		// Every expected write arrives, or the timeout says how many did not.
@@ -113,7 +124,6 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 		return res, err
 	}
 
-	res.Checkouts = b.cfg.Checkouts
 	deliveries, complete, undelivered := tracker.results()
 	res.Deliveries, res.Complete, res.Undelivered = summarize(deliveries), summarize(complete), undelivered
 	mems, err := f.agentMemory()
