@@ -232,9 +232,16 @@ func (c *Client) runOnce(ctx context.Context, hubURL string) (connected bool, er
 	go func() { defer wg.Done(); c.Handler.Session(sctx, s) }()
 	defer func() { cancel(); wg.Wait() }()
 
+	// Reading with ctx would drop the socket when ctx ends; instead the hub
+	// gets a close frame and the read ends with the handshake.
+	stopClosing := context.AfterFunc(ctx, func() { conn.Close(websocket.StatusGoingAway, "agent shutting down") })
+	defer stopClosing()
 	for {
-		_, data, err := conn.Read(ctx)
+		_, data, err := conn.Read(context.Background())
 		if err != nil {
+			if ctx.Err() != nil {
+				return true, ctx.Err()
+			}
 			if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
 				var ce websocket.CloseError
 				if errors.As(err, &ce) && strings.Contains(ce.Reason, "revoked") {

@@ -169,11 +169,18 @@ func (ss *session) run() {
 	defer ss.srv.unregister(ss)
 
 	hello, err := ss.readHello()
-	if err != nil {
-		if ss.ctx.Err() == nil {
-			ss.logger.Warn("agent hello", "error", err)
-			ss.stop("protocol", websocket.StatusPolicyViolation, closeReason(err.Error()))
-		}
+	switch {
+	case err == nil:
+	case ss.ctx.Err() != nil:
+		return
+	case isNormalClose(err):
+		// The agent's start-up probe: it connects and hangs up.
+		ss.logger.Debug("agent left before its hello", "error", err)
+		ss.stop("closed", websocket.StatusNormalClosure, "")
+		return
+	default:
+		ss.logger.Warn("agent hello", "error", err)
+		ss.stop("protocol", websocket.StatusPolicyViolation, closeReason(err.Error()))
 		return
 	}
 	claim, err := ss.srv.Sessions.ClaimSession(ss.ctx, ss.store.ID, ss.srv.Replica)
