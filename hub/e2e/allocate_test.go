@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bufio"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -167,6 +168,7 @@ func (s *system) checkSettled(t *testing.T, sku string, accepted []int64, onHand
 		total += n
 	}
 	if total > onHand {
+		s.dumpAllocations(t)
 		t.Fatalf("oversold: %d checkouts accepted for %d units (%v)", total, onHand, accepted)
 	}
 	s.checkCommitted(t, map[string]int64{sku: total}, 60*time.Second)
@@ -359,5 +361,47 @@ func TestAllocate_ReclaimWhileSelling(t *testing.T) {
 	}
 	if hs.Committed+shelves > 22 {
 		t.Fatalf("sold %d + on shelves %d > the 22 counted", hs.Committed, shelves)
+	}
+}
+
+// dumpAllocations logs the hub's allocation tables (on failure).
+func (s *system) dumpAllocations(t *testing.T) {
+	db, err := sql.Open("postgres", s.dsn)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`SELECT store_id, sku, allocated, reclaiming, granted, oversold FROM store_allocations ORDER BY store_id`,
+		`SELECT id, store_id, units, reason, status, COALESCE(released, -1) FROM reclaims ORDER BY id`,
+		`SELECT store_id, seq, delta, target, to_char(created_at, 'HH24:MI:SS.MS') FROM store_events ORDER BY store_id, seq`,
+		`SELECT o.store_id, o.woo_order_id, o.status, o.stock_state, to_char(o.updated_at, 'HH24:MI:SS.MS') FROM orders o ORDER BY o.store_id, o.updated_at`,
+	} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Log(err)
+			continue
+		}
+		cols, _ := rows.Columns()
+		var b strings.Builder
+		b.WriteString(strings.Join(cols, "\t") + "\n")
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows.Scan(ptrs...)
+			for i, v := range vals {
+				if i > 0 {
+					b.WriteString("\t")
+				}
+				fmt.Fprintf(&b, "%v", v)
+			}
+			b.WriteString("\n")
+		}
+		rows.Close()
+		t.Logf("%s\n%s", q, b.String())
 	}
 }

@@ -10,6 +10,14 @@
 // the per-store change events and notifies the channel stockwire_events once
 // at commit, so that every hub replica listening (DB.Listen) wakes its agent
 // sessions.
+//
+// Allocate policy (alloc.go, migration 003): the same transactions keep
+// each allocate store's allocation per SKU (granted, not yet sold or
+// released), grant from the pool and decide reclaims, under the SKU row
+// locks; a deferred trigger refuses any grant that would make Σ allocated
+// + committed exceed on_hand − safety_stock. stockwire_target still says
+// what every store shows: mirror stores the pool less their buffer,
+// allocate stores their allocation.
 package postgres
 
 import (
