@@ -174,6 +174,7 @@ type Writer struct {
 	applied     int64 // persisted AppliedSeq
 	checkCursor string
 	checks      int64 // safety-net rounds done
+	deferred    bool  // a snapshot write waits for local orders to be reported
 	allocate    bool  // the store's policy is allocate: repairs only lower
 }
 
@@ -456,16 +457,29 @@ func (w *Writer) ProductChanged(ctx context.Context, p wc.Product) error {
 	return nil
 }
 
+// deferredRetry is how often a snapshot write held back by unreported local
+// orders is tried again.
+const deferredRetry = 250 * time.Millisecond
+
 // Run writes queued changes and runs the safety net until ctx ends. It
 // returns nil when ctx ends.
 func (w *Writer) Run(ctx context.Context) error {
 	check := time.NewTicker(w.cfg.CheckInterval)
 	defer check.Stop()
+	retry := time.NewTicker(deferredRetry)
+	defer retry.Stop()
 	backoff := 100 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-retry.C:
+			w.mu.Lock()
+			deferred := w.deferred
+			w.mu.Unlock()
+			if !deferred {
+				continue
+			}
 		case <-w.kick:
 			t := time.NewTimer(w.cfg.Gather)
 			select {
@@ -520,7 +534,9 @@ type work struct {
 // those that need it, writes, and persists AppliedSeq. more reports that
 // work arrived meanwhile.
 func (w *Writer) flush(ctx context.Context) (more bool, err error) {
+	quiet := w.cfg.Quiet()
 	w.mu.Lock()
+	w.deferred = false
 	var take []*skuState
 	var need []string // SKUs to read first
 	needSet := map[string]bool{}
@@ -531,6 +547,14 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		}
 		if s.resolved && s.skip != "" && now.Sub(s.resolvedAt) < w.cfg.ResolveTTL {
 			w.dropPending(s, s.skip)
+			continue
+		}
+		// A snapshot sets the store to the hub's figure, which does not
+		// yet count local orders still waiting to be reported: writing it
+		// now would put those sold units back on sale. Wait until they
+		// are reported; the hub's events then carry the right target.
+		if s.abs && !quiet {
+			w.deferred = true
 			continue
 		}
 		s.inflight = true

@@ -440,3 +440,40 @@ func writeFile(path, s string) error {
 var _ = json.Marshal
 
 func osWriteFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
+
+// A snapshot that arrives while a local order is still waiting to be
+// reported must not be written: the hub's figure does not count that sale
+// yet, and writing it would put the sold unit back on sale.
+func TestWriter_SnapshotWaitsForUnreportedOrders(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 2)
+	var unreported atomic.Bool
+	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
+		c.Quiet = func() bool { return !unreported.Load() }
+	})
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
+	waitFor(t, "applied 1", func() bool { return r.w.AppliedSeq() == 1 })
+
+	// A checkout in the store; its report sits in the outbox when the
+	// link comes back and the hub sends a snapshot that predates it.
+	if _, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	unreported.Store(true)
+	r.w.ApplySnapshot(5, map[string]int64{sku(1): 10, sku(2): 1000})
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if got := stockOf(t, srv, sku(1)); got != 9 {
+			t.Fatalf("snapshot written over an unreported sale: stock %d, want 9", got)
+		}
+		time.Sleep(10 * time.Millisecond) // watching for a write that must not happen
+	}
+
+	// The order is reported; the hub's next event carries the new target.
+	r.w.Apply([]wire.Change{{Seq: 6, SKU: sku(1), Delta: 0, Target: 9}})
+	unreported.Store(false)
+	waitFor(t, "applied 6", func() bool { return r.w.AppliedSeq() == 6 })
+	if got := stockOf(t, srv, sku(1)); got != 9 {
+		t.Fatalf("stock %d after the report, want 9", got)
+	}
+}
