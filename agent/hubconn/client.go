@@ -111,9 +111,10 @@ func WebSocketURL(hubURL string) (string, error) {
 	return u.String(), nil
 }
 
-// Run keeps the link up until ctx ends. It returns ErrUnauthorized at once
-// if the very first connection is refused for the credential (a start-up
-// error); later refusals are logged and retried slowly.
+// Run keeps the link up until ctx ends. It returns ErrUnauthorized as soon
+// as the hub refuses the credential or cuts the session because the store
+// was revoked: retrying cannot help, a human must act, and an agent that
+// stays up looking healthy would hide it.
 func (c *Client) Run(ctx context.Context) error {
 	urls, err := ParseHubURLs(c.HubURL)
 	if err != nil {
@@ -121,13 +122,13 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	backoff := c.MinBackoff
 	failures := 0
-	for first := true; ; first = false {
+	for {
 		hubURL := urls[c.current%len(urls)]
 		connected, err := c.runOnce(ctx, hubURL)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if first && !connected && errors.Is(err, ErrUnauthorized) {
+		if errors.Is(err, ErrUnauthorized) {
 			return err
 		}
 		if connected {
@@ -135,12 +136,8 @@ func (c *Client) Run(ctx context.Context) error {
 			c.Logger.Warn("hub link lost", "error", err)
 		} else {
 			failures++
-			level := slog.LevelWarn
-			if errors.Is(err, ErrUnauthorized) {
-				level, backoff = slog.LevelError, c.MaxBackoff
-			}
-			if failures == 1 || failures%10 == 0 || errors.Is(err, ErrUnauthorized) {
-				c.Logger.Log(ctx, level, "hub unreachable", "hub", hubURL, "consecutive_errors", failures, "error", err)
+			if failures == 1 || failures%10 == 0 {
+				c.Logger.Warn("hub unreachable", "hub", hubURL, "consecutive_errors", failures, "error", err)
 			}
 		}
 		c.current = (c.current + 1) % len(urls)

@@ -676,6 +676,37 @@ func TestAgent_RevokedCredential(t *testing.T) {
 	}
 }
 
+// Revoking a store cuts its agent off at once; the agent must stop with a
+// clear reason rather than retry forever while looking healthy.
+func TestAgent_RevokedWhileRunning(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	id, token := h.createStore("revoked-later", sim.URL)
+	listen := freeAddr(t)
+	p := startAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+		"--data-dir", t.TempDir(), "--log-format", "text"},
+		[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
+	waitHealthy(t, p, listen)
+	h.waitConnected("revoked-later", true)
+
+	h.mustAPI(http.MethodDelete, "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil)
+	select {
+	case <-p.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatalf("agent still running 15s after its store was revoked; output:\n%s", output(t, p))
+	}
+	out := output(t, p)
+	if code := p.Cmd.ProcessState.ExitCode(); code == 0 {
+		t.Fatalf("exit status 0 after revocation, want an error; output:\n%s", out)
+	}
+	if !strings.Contains(out, "revoked") {
+		t.Fatalf("output does not say the credential was revoked:\n%s", out)
+	}
+	assertNoSecrets(t, out, map[string]string{"consumer secret": secret, "store credential": token})
+}
+
 // TestAgent_Enrolment enrols a store with a join token on the first start
 // that gets past the store check, then starts it again from the saved
 // credential alone, configured entirely from the environment.
