@@ -334,7 +334,7 @@ func TestAllocate_CutOffStore(t *testing.T) {
 // store shows exactly its allocation, the hub counts every sale, and no
 // store sold beyond what it was granted.
 func TestAllocate_ReclaimWhileSelling(t *testing.T) {
-	params := map[string]int64{"low_water": 2, "min_grant": 30, "max_grant": 30, "cover_seconds": 5, "idle_seconds": 300}
+	params := map[string]int64{"low_water": 2, "min_grant": 30, "max_grant": 30, "cover_seconds": 5, "idle_seconds": 1}
 	s := allocateSystem(t, 2, 200, params)
 	sku := s.sku()
 	// 20 shoppers at the first store, arriving over 3 seconds.
