@@ -145,3 +145,20 @@ func parseSessionNotice(payload string) (hub.SessionNotice, bool) {
 	}
 	return hub.SessionNotice{}, false
 }
+
+// ExpireSilent marks disconnected every store whose agent state says
+// connected but has not been refreshed for silentFor: the replica holding
+// its session died without recording the end (kill -9, lost host) and the
+// agent has not come back. A live session refreshes the state whenever its
+// agent reports (agents report at least every few seconds) and sets it back.
+// It returns how many stores it marked.
+func (s *SessionService) ExpireSilent(ctx context.Context, silentFor time.Duration) (int64, error) {
+	defer s.db.observe("expire_silent_agents", time.Now())
+	res, err := s.db.db.ExecContext(ctx, `UPDATE stores SET connected = false
+		WHERE connected AND (last_seen IS NULL OR last_seen < now() - $1 * interval '1 millisecond')`, silentFor.Milliseconds())
+	if err != nil {
+		return 0, fmt.Errorf("expire silent agents: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}

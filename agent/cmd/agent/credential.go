@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/stockwire/stockwire/agent/hubconn"
 )
 
 // loadOrCreateSecret returns the secret kept in dir/name, creating a random
@@ -81,21 +83,33 @@ func savedCredential(c Config) (string, error) {
 	return "", nil
 }
 
-// enrol spends --join-token to register the store with the hub and saves
-// the credential it gets in the data dir.
+// enrol spends --join-token to register the store with the hub (the first
+// of the --hub replicas that answers) and saves the credential it gets in
+// the data dir.
 func enrol(ctx context.Context, c Config, hc *http.Client) (string, error) {
 	body, _ := json.Marshal(map[string]string{"name": c.StoreName, "url": c.StoreURL})
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.HubURL, "/")+"/api/v1/enrol", bytes.NewReader(body))
+	hubURLs, err := hubconn.ParseHubURLs(c.HubURL)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("--hub: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.JoinToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("enrol with hub %s: hub unreachable: %w", c.HubURL, err)
+	var resp *http.Response
+	var unreachable []error
+	for _, hubURL := range hubURLs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(hubURL, "/")+"/api/v1/enrol", bytes.NewReader(body))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.JoinToken)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err = hc.Do(req); err == nil {
+			break
+		}
+		unreachable = append(unreachable, fmt.Errorf("%s: %w", hubURL, err))
+	}
+	if resp == nil {
+		return "", fmt.Errorf("enrol with hub: hub unreachable: %w", errors.Join(unreachable...))
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

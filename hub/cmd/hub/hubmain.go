@@ -339,7 +339,7 @@ func (m *Main) wireLink(ctx context.Context) error {
 
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() {
 		defer wg.Done()
 		if err := m.DB.Listen(lctx, link.Notify); err != nil && lctx.Err() == nil {
@@ -351,6 +351,10 @@ func (m *Main) wireLink(ctx context.Context) error {
 		if err := m.Sessions.Listen(lctx, link.SessionNotice); err != nil && lctx.Err() == nil {
 			m.Logger.Error("listen for agent sessions", "error", err)
 		}
+	}()
+	go func() {
+		defer wg.Done()
+		m.expireSilentAgents(lctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -367,6 +371,26 @@ func (m *Main) wireLink(ctx context.Context) error {
 	})
 	m.onClose(m.Link.Close)
 	return nil
+}
+
+// expireSilentAgents marks disconnected the stores whose agent state has
+// not been refreshed for a minute: the replica that held the session died
+// (kill -9) and the agent did not come back to another.
+func (m *Main) expireSilentAgents(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := m.Sessions.ExpireSilent(ctx, time.Minute); err != nil && ctx.Err() == nil {
+				m.Logger.Warn("expire silent agents", "error", err)
+			} else if n > 0 {
+				m.Logger.Info("silent agents marked disconnected", "stores", n)
+			}
+		}
+	}
 }
 
 // pruneEvents keeps the newest events of each store; an agent further
