@@ -92,7 +92,7 @@ func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, seed woosim.S
 		}
 		f.shops = append(f.shops, s)
 	}
-	if err := b.countAll(ctx, h, f.shops[0].store.SKUs(), onHand); err != nil {
+	if err := h.countAll(ctx, f.shops[0].store.SKUs(), onHand); err != nil {
 		f.close()
 		return nil, err
 	}
@@ -131,8 +131,8 @@ func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, seed woosim.S
 	return f, nil
 }
 
-// countAll sets every SKU's count in the hub.
-func (b *bench) countAll(ctx context.Context, h *hubProc, skus []string, onHand int64) error {
+// countAll sets every SKU's count, a few requests at a time.
+func (h *hubProc) countAll(ctx context.Context, skus []string, onHand int64) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, sku := range skus {
