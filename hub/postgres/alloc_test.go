@@ -159,6 +159,23 @@ func TestAllocation_GrantsSalesAndMirrorPool(t *testing.T) {
 			t.Fatalf("allocation params %+v, want kept %+v", b2.Allocation, allocParams)
 		}
 	})
+
+	t.Run("EnteringAllocateTakesTheShelfDownThenGrants", func(t *testing.T) {
+		b3, err := postgres.NewAllocationService(e.db).Configure(ctx, b.ID, hub.StoreSettings{Policy: hub.PolicyAllocate, Allocation: allocParams})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := e.MustEvents(t, b.ID)
+		if last := ev[len(ev)-1]; last.Target != 0 || last.Delta >= 0 {
+			t.Fatalf("event %+v, want the mirror figure taken off the shelf (target 0)", last)
+		}
+		e.checkEscrow(t, "TEE", a, b3, m)
+		e.MustRebalance(t)
+		s := e.checkEscrow(t, "TEE", a, b3, m)
+		if s.Allocated[fmt.Sprint(b.ID)] != allocParams.MinGrant {
+			t.Fatalf("after a rebalance b holds %d, want a first grant of %d", s.Allocated[fmt.Sprint(b.ID)], allocParams.MinGrant)
+		}
+	})
 }
 
 func TestAllocation_IdleStoreReclaimTwoPhase(t *testing.T) {
