@@ -197,6 +197,9 @@ func (e *env) flashSale(ctx context.Context, run string) (saleResult, error) {
 	res.oversold = max(res.sold-cfg.Units, 0)
 	res.stranded = max(cfg.Units-res.sold, 0)
 	progress("flash sale %s: sold %d in %s", run, res.sold, res.soldOut.Round(time.Millisecond))
+	if res.stranded > 0 {
+		s.explainStranded(ctx)
+	}
 
 	// The hub's own count of units sold beyond an allocation, once every
 	// sale is reported.
@@ -285,4 +288,37 @@ func (s *system) hubMetric(ctx context.Context, name string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("metric %s not found", name)
+}
+
+// explainStranded logs where the hub thinks the unsold units are, what each
+// shelf shows and whether each agent counts as connected.
+func (s *system) explainStranded(ctx context.Context) {
+	hs, err := s.stock(ctx)
+	if err != nil {
+		progress("stranded units: %v", err)
+		return
+	}
+	var stores struct {
+		Stores []struct {
+			ID    int64 `json:"id"`
+			Agent struct {
+				Connected bool `json:"connected"`
+			} `json:"agent"`
+		} `json:"stores"`
+	}
+	if err := s.api(ctx, "GET", "/api/v1/stores", nil, &stores); err != nil {
+		progress("stranded units: %v", err)
+		return
+	}
+	for _, st := range s.stores {
+		q, _ := st.sim.StockBySKU(s.sku)
+		connected := false
+		for _, h := range stores.Stores {
+			if h.ID == st.id {
+				connected = h.Agent.Connected
+			}
+		}
+		progress("stranded units: %s shelf %d, hub allocated %d, connected %v", st.name, q, hs.Allocated[strconv.FormatInt(st.id, 10)], connected)
+	}
+	progress("stranded units: hub pool %d, committed %d, exposure %d", hs.Pool, hs.Committed, hs.Exposure)
 }
