@@ -197,6 +197,12 @@ func (s *stockTx) applyLocal(now time.Time) {
 	}
 }
 
+// idle reports whether the store neither sold nor received the row's SKU
+// for its IdleSeconds.
+func (st *allocStore) idle(r *allocRow, now time.Time) bool {
+	return now.Sub(r.busyAt()) >= time.Duration(st.params.IdleSeconds)*time.Second
+}
+
 // grantSize is what one grant to a store gives: its recent sales over
 // CoverSeconds, within [MinGrant, MaxGrant].
 func grantSize(st *allocStore, r *allocRow, now time.Time) int64 {
@@ -225,12 +231,15 @@ func (s *stockTx) rebalance(skus []string, now time.Time) {
 			s.reclaimExposure(k, ids, -pool, now)
 			continue
 		}
-		// Grants, fastest sellers first.
+		// Grants, fastest sellers first. A store below its low-water mark
+		// that has not sold for IdleSeconds needs nothing more: it keeps
+		// what it has (and gives it back when others need it), unless it
+		// has nothing at all (every store gets a first chunk to sell).
 		var needy []*allocStore
 		for _, id := range ids {
 			st := a.stores[id]
 			r := a.row(k, id)
-			if st.connected && r.allocated < st.params.LowWater && r.reclaiming == 0 {
+			if st.connected && r.allocated < st.params.LowWater && r.reclaiming == 0 && (r.allocated == 0 || !st.idle(r, now)) {
 				needy = append(needy, st)
 			}
 		}
@@ -271,8 +280,7 @@ func (s *stockTx) reclaimIdle(sku string, ids []int64, needy map[int64]bool, unm
 			continue
 		}
 		unmet -= r.reclaiming
-		idle := now.Sub(r.busyAt()) >= time.Duration(st.params.IdleSeconds)*time.Second
-		if !needy[id] && idle && r.allocated-r.reclaiming > 0 {
+		if !needy[id] && st.idle(r, now) && r.allocated-r.reclaiming > 0 {
 			donors = append(donors, id)
 		}
 	}
@@ -284,7 +292,11 @@ func (s *stockTx) reclaimIdle(sku string, ids []int64, needy map[int64]bool, unm
 			return
 		}
 		r := a.row(sku, id)
-		n := min(r.allocated-r.reclaiming, unmet)
+		free := r.allocated - r.reclaiming
+		n := min(free, unmet)
+		if free-n < a.stores[id].params.LowWater {
+			n = free // what would be left is too little to keep an idle store busy
+		}
 		s.addReclaim(sku, r, n, "idle")
 		unmet -= n
 	}

@@ -312,3 +312,33 @@ func TestAllocation_ConfigureValidates(t *testing.T) {
 	_, err := svc.Configure(t.Context(), 999, hub.StoreSettings{Policy: hub.PolicyMirror, Allocation: allocParams})
 	wantCode(t, err, hub.ENOTFOUND)
 }
+
+// A store left with a few units below its low-water mark that stopped
+// selling gives them back when another store needs them; before, it
+// counted as needy itself and kept them for ever.
+func TestAllocation_IdleStoreBelowLowWaterGivesBack(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	e.MustCount(t, "PEN", "main", 10)
+	a := e.MustAllocateStore(t, "a")
+	b := e.MustAllocateStore(t, "b")
+	e.MustRebalance(t)
+	e.MustReport(t, a.ID, 1, "processing", t0, hub.OrderLine{SKU: "PEN", Quantity: 4})
+	e.MustReport(t, b.ID, 2, "processing", t0, hub.OrderLine{SKU: "PEN", Quantity: 5})
+	if rc := e.pending(t, a); len(rc) != 0 {
+		t.Fatalf("reclaims from a store that just sold: %+v", rc)
+	}
+	e.MustSQL(t, `UPDATE store_allocations SET granted_at = now() - interval '1 hour', last_sale_at = now() - interval '1 hour' WHERE store_id = $1`, a.ID)
+	e.MustRebalance(t)
+	rc := e.pending(t, a)
+	if len(rc) != 1 || rc[0].Units != 1 {
+		t.Fatalf("reclaims of the idle store holding 1: %+v, want one of 1", rc)
+	}
+	if err := e.orders.ConfirmRelease(t.Context(), a.ID, hub.Release{ReclaimID: rc[0].ID, SKU: "PEN", Released: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.checkEscrow(t, "PEN", a, b)
+	if s.Allocated[fmt.Sprint(b.ID)] != 1 || s.Allocated[fmt.Sprint(a.ID)] != 0 {
+		t.Fatalf("after the release: %+v, want the unit granted to b", s)
+	}
+}
