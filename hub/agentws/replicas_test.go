@@ -78,9 +78,12 @@ func TestReplicas_OneLiveSessionPerStore(t *testing.T) {
 	}
 	again.send(wire.TypeApplied, "", wire.Applied{Seq: 2})
 	wantLive("test-replica", 2)
-	if b.srv.Connected(st.ID) {
-		t.Fatal("replica B kept a session")
-	}
+	waitFor(t, 5*time.Second, "replica B's session gone", func() error {
+		if b.srv.Connected(st.ID) {
+			return fmt.Errorf("still connected on B")
+		}
+		return nil
+	})
 }
 
 // A session that never heard the newer claim's notice finds out from
