@@ -1,0 +1,106 @@
+package agent_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/stockwire/stockwire/agent"
+	"github.com/stockwire/stockwire/agent/outbox"
+	"github.com/stockwire/stockwire/agent/stock"
+	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/shared/wire"
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+// sent records what the relay sends to the hub.
+type sent struct {
+	mu       sync.Mutex
+	released []wire.Released
+}
+
+func (s *sent) Send(ctx context.Context, typ, id string, v any) error {
+	if typ == wire.TypeReleased {
+		s.mu.Lock()
+		s.released = append(s.released, v.(wire.Released))
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func (s *sent) answers() []wire.Released {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]wire.Released(nil), s.released...)
+}
+
+func TestRelay_ReclaimReleasedOnceAnsweredEachTime(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const key, secret = "ck_1111111111111111111111111111111111111111", "cs_2222222222222222222222222222222222222222"
+	srv, err := woosim.Start(woosim.Options{ConsumerKey: key, ConsumerSecret: secret, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if err := srv.Store.Seed(woosim.SeedOptions{Products: 1, Stock: 10}); err != nil {
+		t.Fatal(err)
+	}
+	sku := srv.Store.SKUs()[0]
+	cl, err := woo.New(woo.Config{BaseURL: srv.URL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w, err := stock.New(stock.Config{API: cl, DataDir: dir, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := outbox.Open(filepath.Join(dir, "outbox.db"), outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ob.Close() })
+	r := agent.NewRelay(ob, w, logger, "test")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var hub sent
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Session(ctx, &hub)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	reclaim, err := wire.Encode(wire.TypeReclaim, "", wire.Reclaim{ID: 7, SKU: sku, Units: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := wire.Decode(reclaim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hub asks, then asks again (its answer was lost).
+	r.Handle(ctx, env)
+	r.Handle(ctx, env)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(hub.answers()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("answers %+v, want two", hub.answers())
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	for _, a := range hub.answers() {
+		if a != (wire.Released{ReclaimID: 7, SKU: sku, Released: 4}) {
+			t.Fatalf("answer %+v, want 4 released for reclaim 7", a)
+		}
+	}
+	if q, _ := srv.Store.StockBySKU(sku); q != 6 {
+		t.Fatalf("store shows %d, want 6: released once", q)
+	}
+}
