@@ -3,6 +3,8 @@ package agentws
 import (
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/shared/wire"
 )
@@ -12,9 +14,10 @@ import (
 // answers (stock.released). Both go through hub.ReclaimService, which the
 // order service implements; without it nothing is sent.
 
-// reclaimPolicyCheck is how often a session re-reads its store's policy,
-// so that a store switched to allocate gets its reclaims without waiting
-// for a new session.
+// reclaimPolicyCheck is how often a session re-reads its store's policy.
+// A session whose store changed policy ends, so that the agent starts over
+// under the new one (its welcome says which; an allocate store's replay is
+// not coalesced).
 const reclaimPolicyCheck = 5 * time.Second
 
 // reclaimResend is how long a sent reclaim waits for its answer before it
@@ -46,6 +49,11 @@ func (ss *session) sendReclaims(st *reclaimState) {
 		st.checkedAt = now
 		if store, err := ss.srv.Stores.Store(ss.ctx, ss.store.ID); err == nil {
 			st.allocate = store.Policy == hub.PolicyAllocate
+			if store.Policy != ss.store.Policy {
+				ss.logger.Info("store policy changed; ending the session so the agent starts over", "from", ss.store.Policy, "to", store.Policy)
+				ss.stop("policy", websocket.StatusTryAgainLater, "store policy changed; reconnect")
+				return
+			}
 		}
 	}
 	if !st.allocate {
@@ -97,7 +105,8 @@ func (ss *session) handleReleased(env wire.Envelope) {
 // and recording a change must not merge that change with later ones (the
 // merged grant would be written twice, and the store could then sell units
 // it was never granted). Mirror stores get Coalesce. The policy is the one
-// the session began with.
+// the session began with; a session whose store changes policy ends
+// (sendReclaims).
 func (ss *session) changesOf(events []hub.Event) []wire.Change {
 	if ss.store.Policy != hub.PolicyAllocate {
 		return Coalesce(events)

@@ -409,3 +409,51 @@ func (s *system) dumpAllocations(t *testing.T) {
 		t.Logf("%s\n%s", q, b.String())
 	}
 }
+
+// TestAllocate_PolicyChange: a mirror store switched to allocate takes the
+// pool's figure off its shelf and gets grants; switched back, its units
+// return to the pool and it shows the pool again. Every store converges
+// each time and nothing is sold twice.
+func TestAllocate_PolicyChange(t *testing.T) {
+	s := newSystemWith(t, systemOptions{stores: 2, skus: 1, onHand: 30, hubArgs: []string{"--rebalance-interval", "200ms"}})
+	sku := s.sku()
+	waitFor(t, 30*time.Second, "initial convergence", s.converged)
+	a, m := s.stores[0], s.stores[1]
+	id := strconv.FormatInt(a.id, 10)
+
+	s.api(http.MethodPatch, "/api/v1/stores/"+id, map[string]any{"policy": "allocate",
+		"allocation": map[string]int64{"low_water": 2, "min_grant": 7, "max_grant": 7, "cover_seconds": 5, "idle_seconds": 60}}, nil)
+	waitFor(t, 30*time.Second, "the store shows its allocation, the mirror store the pool", func() error {
+		if err := s.converged(); err != nil {
+			return err
+		}
+		hs, err := s.allocStock(sku)
+		if err != nil {
+			return err
+		}
+		if hs.Allocated[id] != 7 || hs.Pool != 23 || hs.Targets[strconv.FormatInt(m.id, 10)] != 23 {
+			return fmt.Errorf("allocated %v, pool %d, targets %v", hs.Allocated, hs.Pool, hs.Targets)
+		}
+		return nil
+	})
+	// It sells within its allocation.
+	sl := s.startSale(sku, []int{10, 0}, 20*time.Millisecond, 0)
+	sl.waitTotal(10, 20*time.Second)
+	accepted := sl.end()
+	s.checkSettled(t, sku, accepted, 30)
+
+	s.api(http.MethodPatch, "/api/v1/stores/"+id, map[string]any{"policy": "mirror"}, nil)
+	waitFor(t, 30*time.Second, "both stores show the pool", func() error {
+		if err := s.converged(); err != nil {
+			return err
+		}
+		hs, err := s.allocStock(sku)
+		if err != nil {
+			return err
+		}
+		if len(hs.Allocated) != 0 || hs.Pool != 20 || hs.Targets[id] != 20 {
+			return fmt.Errorf("allocated %v, pool %d, targets %v", hs.Allocated, hs.Pool, hs.Targets)
+		}
+		return nil
+	})
+}
