@@ -104,11 +104,12 @@ func (ss *session) handleReleased(env wire.Envelope) {
 // what it already wrote, so a replay after the agent died between writing
 // and recording a change must not merge that change with later ones (the
 // merged grant would be written twice, and the store could then sell units
-// it was never granted). Mirror stores get Coalesce. The policy is the one
+// it was never granted). Mirror stores get Coalesce, except in that replay
+// (coalesce false), where the same double write would oversell. The policy is the one
 // the session began with; a session whose store changes policy ends
 // (sendReclaims).
-func (ss *session) changesOf(events []hub.Event) []wire.Change {
-	if ss.store.Policy != hub.PolicyAllocate {
+func (ss *session) changesOf(events []hub.Event, coalesce bool) []wire.Change {
+	if coalesce && ss.store.Policy != hub.PolicyAllocate {
 		return Coalesce(events)
 	}
 	out := make([]wire.Change, len(events))

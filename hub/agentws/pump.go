@@ -26,11 +26,17 @@ func (ss *session) pump(lastSeq, head int64) {
 	defer resync.Stop()
 	woken := time.Now()
 	reclaims := newReclaimState(ss)
+	// The replay after hello is sent change by change: the agent may have
+	// written some of these changes to its store before it last stopped,
+	// without recording them (it then finds them in the store's sequence
+	// meta), and a merged change would make it write them again.
+	coalesce := false
 	for {
 		var ok bool
-		if sent, ok = ss.drain(sent, woken); !ok {
+		if sent, ok = ss.drain(sent, woken, coalesce); !ok {
 			return
 		}
+		coalesce = true
 		ss.sendReclaims(reclaims)
 		select {
 		case <-ss.ctx.Done():
@@ -69,8 +75,8 @@ func (ss *session) stillLive() bool {
 }
 
 // drain sends every stored event after `sent`, coalesced per SKU within a
-// batch, and returns the new high-water mark.
-func (ss *session) drain(sent int64, woken time.Time) (int64, bool) {
+// batch when coalesce is set, and returns the new high-water mark.
+func (ss *session) drain(sent int64, woken time.Time, coalesce bool) (int64, bool) {
 	for {
 		events, err := ss.srv.Events.EventsAfter(ss.ctx, ss.store.ID, sent, ss.srv.BatchSize)
 		if hub.ErrorCode(err) == hub.ECONFLICT {
@@ -85,14 +91,13 @@ func (ss *session) drain(sent int64, woken time.Time) (int64, bool) {
 		if len(events) == 0 {
 			return sent, true
 		}
-		changes := ss.changesOf(events)
+		changes := ss.changesOf(events, coalesce)
 		if !ss.enqueue(wire.TypeChanges, "", wire.Changes{Changes: changes}) {
 			return sent, false
 		}
 		ss.srv.metrics.changesPushed.Add(float64(len(changes)))
 		ss.srv.metrics.pushLagSeconds.Observe(time.Since(woken).Seconds())
 		sent = events[len(events)-1].Seq
-		ss.setState(func(st *hub.AgentState) { st.HeadSeq = sent })
 		if len(events) < ss.srv.BatchSize {
 			return sent, true
 		}

@@ -44,7 +44,8 @@ import (
 var migrationFS embed.FS
 
 // NotifyChannel is the LISTEN/NOTIFY channel carrying the comma separated
-// ids of stores that have new events.
+// ids of stores that have new events; an empty payload (too many stores for
+// one notification) means every store.
 const NotifyChannel = "stockwire_events"
 
 // Advisory lock keys.

@@ -330,8 +330,10 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 		b.with("ins_events", `INSERT INTO store_events (store_id, seq, sku, delta, target)
 			SELECT ev.store_id, seq.head + ev.ord, ev.sku, ev.delta, ev.target FROM ev JOIN seq USING (store_id)`)
 		b.with("wake", `SELECT store_id FROM cnt UNION SELECT unnest(`+b.arg(pq.Array(reclaimed))+`::bigint[])`)
-		main = `SELECT now(), (SELECT count(*) FROM (SELECT pg_notify(` + b.arg(NotifyChannel) + `, string_agg(store_id::text, ',' ORDER BY store_id))
-			FROM wake HAVING count(*) > 0) AS n)`
+		// A NOTIFY payload must stay under 8000 bytes: beyond ~1,800
+		// stores the list is replaced by an empty one, "wake every store".
+		main = `SELECT now(), (SELECT count(*) FROM (SELECT pg_notify(` + b.arg(NotifyChannel) + `, CASE WHEN length(ids) < 7900 THEN ids ELSE '' END)
+			FROM (SELECT string_agg(store_id::text, ',' ORDER BY store_id) AS ids FROM wake HAVING count(*) > 0) AS w) AS n)`
 	}
 	if s.tail != nil {
 		s.tail(b)

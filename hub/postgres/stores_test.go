@@ -378,3 +378,53 @@ loop:
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
 }
+
+// A change seen by more stores than one notification can name (PostgreSQL
+// refuses payloads of 8000 bytes) still commits, and wakes every store.
+func TestDB_NotifyManyStores(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	raw, err := sql.Open("postgres", e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(t.Context(), `
+		WITH s AS (INSERT INTO stores (name, url, policy, buffer)
+			SELECT 'many-' || i, 'https://s.example', 'mirror', 0 FROM generate_series(1, 2000) AS i RETURNING id)
+		INSERT INTO store_seq (store_id) SELECT id FROM s`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	got := make(chan []int64, 16)
+	done := make(chan error, 1)
+	go func() { done <- e.db.Listen(ctx, func(ids []int64) { got <- ids }) }()
+
+	// Notifications sent before LISTEN is active are lost: count until one
+	// arrives.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	n := int64(0)
+	for received := false; !received; {
+		select {
+		case ids := <-got:
+			if ids != nil {
+				t.Fatalf("notification named %d stores, want none (every store)", len(ids))
+			}
+			received = true
+		case <-tick.C:
+			n++
+			e.MustCount(t, "MANY", "main", n)
+		case <-ctx.Done():
+			t.Fatal("no notification")
+		}
+	}
+	if head, err := e.events.HeadSeq(t.Context(), 2000); err != nil || head != n {
+		t.Fatalf("store 2000 head=%d err=%v, want %d events", head, err, n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
