@@ -40,6 +40,7 @@ type config struct {
 	DataDir   string
 	HubListen string
 	Stores    int
+	Allocate  int
 	SKUs      int
 	Rate      float64
 	Duration  time.Duration
@@ -51,7 +52,7 @@ func defaultConfig() config {
 		bin = filepath.Dir(exe)
 	}
 	return config{BinDir: bin, DataDir: "./demo-data", HubListen: "127.0.0.1:8080",
-		Stores: 3, SKUs: 12, Rate: 4}
+		Stores: 3, Allocate: 1, SKUs: 12, Rate: 4}
 }
 
 func (c *config) parse(args []string) error {
@@ -59,15 +60,16 @@ func (c *config) parse(args []string) error {
 	fs.StringVar(&c.BinDir, "bin", c.BinDir, "directory holding the hub and agent binaries")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the demo's data and logs (wiped at start)")
 	fs.StringVar(&c.HubListen, "hub-listen", c.HubListen, "address of the hub's API")
-	fs.IntVar(&c.Stores, "stores", c.Stores, "number of simulated stores")
+	fs.IntVar(&c.Stores, "stores", c.Stores, "number of simulated stores under the mirror policy")
+	fs.IntVar(&c.Allocate, "allocate-stores", c.Allocate, "number of simulated stores under the allocate policy (quotas granted by the hub)")
 	fs.IntVar(&c.SKUs, "skus", c.SKUs, "simple products per store (plus variations)")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "checkouts per second per store")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "stop after this long (0: run until Ctrl-C)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if c.Stores < 1 || c.SKUs < 1 || c.Rate <= 0 {
-		return errors.New("--stores, --skus and --rate must be positive")
+	if c.Stores < 0 || c.Allocate < 0 || c.Stores+c.Allocate < 1 || c.SKUs < 1 || c.Rate <= 0 {
+		return errors.New("--stores and --allocate-stores must not be negative nor both 0; --skus and --rate must be positive")
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 // demoStore is one simulated store and its agent.
 type demoStore struct {
 	name   string
+	policy string
 	id     int64
 	token  string
 	sim    *woosim.Server
@@ -86,7 +87,7 @@ func (d *demo) start(ctx context.Context) error {
 		return err
 	}
 
-	for i := range d.cfg.Stores {
+	for i := range d.cfg.Stores + d.cfg.Allocate {
 		sim, err := woosim.Start(woosim.Options{WebhookDelay: time.Second})
 		if err != nil {
 			return err
@@ -120,7 +121,11 @@ func (d *demo) start(ctx context.Context) error {
 		if i == 1 {
 			buffer = 2 // this store keeps 2 units back as a safety margin
 		}
-		if err := d.api(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.sim.URL, "policy": "mirror", "buffer": buffer}, &out); err != nil {
+		st.policy = "mirror"
+		if i >= d.cfg.Stores {
+			st.policy = "allocate" // sells only what the hub granted it
+		}
+		if err := d.api(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.sim.URL, "policy": st.policy, "buffer": buffer}, &out); err != nil {
 			return err
 		}
 		st.id, st.token = out.ID, out.Token
@@ -173,7 +178,7 @@ stockwire demo is running.
   logs         %[3]s/*.log
 `, d.hubURL, d.admin, d.cfg.DataDir)
 	for _, st := range d.stores {
-		fmt.Printf("  %-10s   store %s   agent metrics http://%s/metrics\n", st.name, st.sim.URL, st.listen)
+		fmt.Printf("  %-10s   %-8s   store %s   agent metrics http://%s/metrics\n", st.name, st.policy, st.sim.URL, st.listen)
 	}
 	fmt.Println("\nCtrl-C stops everything.")
 }

@@ -216,8 +216,8 @@ func (d *demo) report(ctx context.Context, t *traffic) {
 				}
 			}
 			s := &t.stats[i]
-			fmt.Fprintf(&b, "  %-10s link %-4s lag %-3d outbox %-3d sold %-5d refused %-4d cancelled %-4d hand-edits %-3d in sync %d/%d SKUs\n",
-				st.name, link, lag, depth, s.sold.Load(), s.refused.Load(), s.cancelled.Load(), s.edits.Load(), inSync, len(d.skus))
+			fmt.Fprintf(&b, "  %-10s %-8s link %-4s lag %-3d outbox %-3d sold %-5d refused %-4d cancelled %-4d hand-edits %-3d in sync %d/%d SKUs\n",
+				st.name, st.policy, link, lag, depth, s.sold.Load(), s.refused.Load(), s.cancelled.Load(), s.edits.Load(), inSync, len(d.skus))
 		}
 		fmt.Print(b.String())
 	}
