@@ -43,20 +43,40 @@ func (s *EventService) EventsAfter(ctx context.Context, storeID, after int64, li
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
 	}
-	out := []hub.Event{}
-	err := s.db.tryTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(tx *sqlx.Tx) error {
-		var pruned int64
-		if err := tx.GetContext(ctx, &pruned, `SELECT pruned_through FROM store_seq WHERE store_id = $1`, storeID); err != nil {
-			return err
-		}
-		if after < pruned {
-			return hub.Errorf(hub.ECONFLICT, "Events after %d were pruned; take a snapshot.", after)
-		}
-		return tx.SelectContext(ctx, &out, `SELECT store_id AS storeid, seq, sku, delta, target FROM store_events
-			WHERE store_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, storeID, after, limit)
-	})
+	// One statement, one snapshot, one round trip: with a thousand
+	// sessions woken by one change, round trips through the pool are what
+	// the fan-out waits on.
+	rows, err := s.db.db.QueryContext(ctx, `SELECT s.pruned_through, e.seq, e.sku, e.delta, e.target
+		FROM store_seq s LEFT JOIN LATERAL (
+			SELECT seq, sku, delta, target FROM store_events
+			WHERE store_id = s.store_id AND seq > $2 ORDER BY seq LIMIT $3) e ON true
+		WHERE s.store_id = $1`, storeID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, translate(err))
+	}
+	defer rows.Close()
+	out := []hub.Event{}
+	found := false
+	for rows.Next() {
+		found = true
+		var pruned int64
+		var seq, delta, target sql.NullInt64
+		var sku sql.NullString
+		if err := rows.Scan(&pruned, &seq, &sku, &delta, &target); err != nil {
+			return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, err)
+		}
+		if after < pruned {
+			return nil, hub.Errorf(hub.ECONFLICT, "Events after %d were pruned; take a snapshot.", after)
+		}
+		if seq.Valid {
+			out = append(out, hub.Event{StoreID: storeID, Seq: seq.Int64, SKU: sku.String, Delta: delta.Int64, Target: target.Int64})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, translate(err))
+	}
+	if !found {
+		return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, translate(sql.ErrNoRows))
 	}
 	return out, nil
 }
