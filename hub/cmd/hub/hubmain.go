@@ -269,6 +269,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Sessions = postgres.NewSessionService(m.DB)
 	m.Admin = postgres.NewAdminAuth(m.DB)
 	m.Allocation = postgres.NewAllocationService(m.DB)
+	if err := m.Registry.Register(newStoreCollector(m.Stores, m.Logger)); err != nil {
+		return fmt.Errorf("register store metrics: %w", err)
+	}
 
 	generated, err := m.Admin.Ensure(ctx, m.Config.AdminToken)
 	if err != nil {

@@ -181,6 +181,16 @@ func TestMain_EndToEnd(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("metric %s: %s", p.Metric, p.Text)
 	}
+	// Every active store's agent state, labelled by store (no agent here:
+	// not connected).
+	want := `
+# HELP stockwire_hub_store_agent_connected 1 when the store's agent holds a live session with a hub replica.
+# TYPE stockwire_hub_store_agent_connected gauge
+stockwire_hub_store_agent_connected{store="eu",store_id="1"} 0
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "stockwire_hub_store_agent_connected"); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := testutil.GatherAndCount(m.Registry, "stockwire_hub_http_requests_total"); err != nil || n == 0 {
 		t.Fatalf("stockwire_hub_http_requests_total series=%d, err=%v", n, err)
 	}
