@@ -19,9 +19,9 @@
 // writer's own writes and turns other unexplained differences into manual
 // edits, reverted to the hub's figure unless StoreEdits is "accept".
 //
-// The hub never echoes a store's own sales, so the writer's idea of the
-// hub's target for a SKU follows local sales through LocalSale, which the
-// relay calls when it reports an order line that moved stock.
+// The hub never echoes a store's own sales as stock to write: once it has
+// committed one, it sends the store a change of delta 0 that carries the
+// new target, so the writer's idea of the target follows local sales.
 //
 // Allocate policy (SetAllocate): the store's figure is what the hub granted
 // it, and the writer errs on the side of under-selling. Release gives units
@@ -332,24 +332,6 @@ func (w *Writer) ApplySnapshot(seq int64, targets map[string]int64) {
 	w.maxRecv = max(w.maxRecv, seq)
 	w.mu.Unlock()
 	w.signal()
-}
-
-// LocalSale tells the writer that the store's own order moved qty units of
-// sku out of stock (negative: back in, e.g. a cancellation), so the hub's
-// target for this store moves with it (the hub never echoes a store's own
-// sales). The relay calls it once per reported stock movement.
-func (w *Writer) LocalSale(sku string, qty int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, ok := w.skus[sku]
-	if !ok || !s.hasTarget {
-		return
-	}
-	s.target -= qty
-	s.suspect = false
-	if s.expectValid {
-		s.expectQty -= qty
-	}
 }
 
 // SetAllocate tells the writer whether the store's policy is allocate (the

@@ -332,12 +332,14 @@ func TestWriter_RepairsClobberedCheckout(t *testing.T) {
 					t.Error(err)
 				}
 				sold.Store(true)
-				r.w.LocalSale(sku(1), 2) // as the relay does once it reports the order
+				// The hub commits the reported order and sends this
+				// store its new target, with nothing to write.
+				r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: 0, Target: 908}})
 			}()
 		}
 	}
 	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 10, Target: 910}})
-	waitFor(t, "applied 2", func() bool { return r.w.AppliedSeq() == 2 && sold.Load() })
+	waitFor(t, "applied 3", func() bool { return r.w.AppliedSeq() == 3 && sold.Load() })
 	srv.Store.SetFaults(woosim.Faults{})
 	// 900 + 10 − 2 sold = 908; the clobbered write left 910.
 	waitFor(t, "repair", func() bool { return stockOf(t, srv, sku(1)) == 908 })
