@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -17,10 +18,23 @@ var _ hub.EventService = (*EventService)(nil)
 // written by the stock transactions.
 type EventService struct {
 	db *DB
+
+	// eventsAfter is prepared once: every woken session runs it, and with
+	// a thousand sessions parsing and planning it each time was most of
+	// PostgreSQL's work in a fan-out.
+	prepareOnce sync.Once
+	eventsAfter *sql.Stmt
+	prepareErr  error
 }
 
 // NewEventService returns the event service on db.
 func NewEventService(db *DB) *EventService { return &EventService{db: db} }
+
+const eventsAfterSQL = `SELECT s.pruned_through, e.seq, e.sku, e.delta, e.target
+	FROM store_seq s LEFT JOIN LATERAL (
+		SELECT seq, sku, delta, target FROM store_events
+		WHERE store_id = s.store_id AND seq > $2 ORDER BY seq LIMIT $3) e ON true
+	WHERE s.store_id = $1`
 
 // HeadSeq returns the store's newest sequence (0 if none). Returns ENOTFOUND
 // for an unknown store.
@@ -46,11 +60,11 @@ func (s *EventService) EventsAfter(ctx context.Context, storeID, after int64, li
 	// One statement, one snapshot, one round trip: with a thousand
 	// sessions woken by one change, round trips through the pool are what
 	// the fan-out waits on.
-	rows, err := s.db.db.QueryContext(ctx, `SELECT s.pruned_through, e.seq, e.sku, e.delta, e.target
-		FROM store_seq s LEFT JOIN LATERAL (
-			SELECT seq, sku, delta, target FROM store_events
-			WHERE store_id = s.store_id AND seq > $2 ORDER BY seq LIMIT $3) e ON true
-		WHERE s.store_id = $1`, storeID, after, limit)
+	s.prepareOnce.Do(func() { s.eventsAfter, s.prepareErr = s.db.db.PrepareContext(context.Background(), eventsAfterSQL) })
+	if s.prepareErr != nil {
+		return nil, fmt.Errorf("prepare events query: %w", s.prepareErr)
+	}
+	rows, err := s.eventsAfter.QueryContext(ctx, storeID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, translate(err))
 	}
