@@ -376,12 +376,13 @@ type SessionService interface {
 }
 
 // SessionNotice is what a replica hears about another replica's sessions:
-// a new claim on a store, or a revocation. A zero notice means notices may
+// a new claim on a store, a revocation or a policy change. A zero notice means notices may
 // have been lost: check every session.
 type SessionNotice struct {
-	StoreID int64
-	Claim   int64
-	Revoked bool
+	StoreID       int64
+	Claim         int64
+	Revoked       bool
+	PolicyChanged bool
 }
 
 // AdminAuth checks the admin token.

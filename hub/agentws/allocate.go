@@ -3,8 +3,6 @@ package agentws
 import (
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/shared/wire"
 )
@@ -14,12 +12,6 @@ import (
 // answers (stock.released). Both go through hub.ReclaimService, which the
 // order service implements; without it nothing is sent.
 
-// reclaimPolicyCheck is how often a session re-reads its store's policy.
-// A session whose store changed policy ends, so that the agent starts over
-// under the new one (its welcome says which; an allocate store's replay is
-// not coalesced).
-const reclaimPolicyCheck = 5 * time.Second
-
 // reclaimResend is how long a sent reclaim waits for its answer before it
 // is sent again (the answer was lost, or the agent could not reach its
 // store); the agent answers a repeat without releasing twice.
@@ -27,14 +19,16 @@ const reclaimResend = 30 * time.Second
 
 // reclaimState is what one session's pump remembers of reclaims. Owned by
 // the pump goroutine.
+// A session keeps the policy it began with: a policy change ends it
+// (Server.SessionNotice, or the pump's resync if the notice was lost), so
+// that the agent starts over under the new one.
 type reclaimState struct {
-	sent      map[int64]time.Time // reclaim ID → when sent
-	allocate  bool                // the store's policy, as of checkedAt
-	checkedAt time.Time
+	sent     map[int64]time.Time // reclaim ID → when sent
+	allocate bool
 }
 
 func newReclaimState(ss *session) *reclaimState {
-	return &reclaimState{sent: map[int64]time.Time{}, allocate: ss.store.Policy == hub.PolicyAllocate, checkedAt: time.Now()}
+	return &reclaimState{sent: map[int64]time.Time{}, allocate: ss.store.Policy == hub.PolicyAllocate}
 }
 
 // sendReclaims queues the store's pending reclaims that were not sent in
@@ -44,21 +38,10 @@ func (ss *session) sendReclaims(st *reclaimState) {
 	if !ok {
 		return
 	}
-	now := time.Now()
-	if now.Sub(st.checkedAt) >= reclaimPolicyCheck {
-		st.checkedAt = now
-		if store, err := ss.srv.Stores.Store(ss.ctx, ss.store.ID); err == nil {
-			st.allocate = store.Policy == hub.PolicyAllocate
-			if store.Policy != ss.store.Policy {
-				ss.logger.Info("store policy changed; ending the session so the agent starts over", "from", ss.store.Policy, "to", store.Policy)
-				ss.stop("policy", websocket.StatusTryAgainLater, "store policy changed; reconnect")
-				return
-			}
-		}
-	}
 	if !st.allocate {
 		return
 	}
+	now := time.Now()
 	pending, err := rs.PendingReclaims(ss.ctx, ss.store.ID)
 	if err != nil {
 		if ss.ctx.Err() == nil {

@@ -48,8 +48,14 @@ func (ss *session) pump(lastSeq, head int64) {
 			}
 		case <-resync.C:
 			woken = time.Now()
-			if st, err := ss.srv.Stores.Store(ss.ctx, ss.store.ID); err == nil && st.Status != hub.StoreActive || hub.ErrorCode(err) == hub.ENOTFOUND {
+			st, err := ss.srv.Stores.Store(ss.ctx, ss.store.ID)
+			if err == nil && st.Status != hub.StoreActive || hub.ErrorCode(err) == hub.ENOTFOUND {
 				ss.stop("revoked", websocket.StatusPolicyViolation, "store credential revoked")
+				return
+			}
+			if err == nil && st.Policy != ss.store.Policy { // the notice was lost
+				ss.logger.Info("store policy changed; ending the session so the agent starts over", "from", ss.store.Policy, "to", st.Policy)
+				ss.stop("policy", websocket.StatusTryAgainLater, "store policy changed; reconnect")
 				return
 			}
 			if !ss.stillLive() {

@@ -181,7 +181,8 @@ func (s *Server) Notify(storeIDs []int64) {
 
 // SessionNotice acts on what a replica (this one or another) announced: a
 // newer claim closes this replica's older session of the store, a
-// revocation closes the store's session, and a zero notice (notices may
+// revocation or a policy change closes the store's session (the agent
+// reconnects under the new policy), and a zero notice (notices may
 // have been lost) has every session check its claim in PostgreSQL.
 func (s *Server) SessionNotice(n hub.SessionNotice) {
 	if n.Revoked {
@@ -190,6 +191,13 @@ func (s *Server) SessionNotice(n hub.SessionNotice) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n.PolicyChanged {
+		if sess := s.sessions[n.StoreID]; sess != nil {
+			sess.logger.Info("store policy changed; ending the session so the agent starts over")
+			sess.stop("policy", websocket.StatusTryAgainLater, "store policy changed; reconnect")
+		}
+		return
+	}
 	if n.StoreID == 0 {
 		for _, sess := range s.sessions {
 			sess.recheck.Store(true)

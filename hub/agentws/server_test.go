@@ -103,6 +103,30 @@ func TestServer_Revoke(t *testing.T) {
 	})
 }
 
+// A policy change ends the store's session on whichever replica holds it
+// (a notice from the transaction that changed it), so that the agent starts
+// over under the new policy.
+func TestServer_PolicyChangeEndsSession(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t, nil) // resync every 30 s: only the notice can do it in time
+	st, cred := e.MustStore(t, "eu")
+	c := e.MustConnect(t, cred)
+	c.hello(0)
+	c.next(wire.TypeSnapshot, nil)
+
+	if _, err := e.stores.Update(t.Context(), st.ID, hub.PolicyAllocate, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ce := c.closed(5 * time.Second); ce.Code != websocket.StatusTryAgainLater || ce.Reason != "store policy changed; reconnect" {
+		t.Fatalf("closed with %v %q, want 1013 %q", ce.Code, ce.Reason, "store policy changed; reconnect")
+	}
+	// The agent reconnects and is welcomed under the new policy.
+	c = e.MustConnect(t, cred)
+	if w := c.hello(0); w.Policy != string(hub.PolicyAllocate) {
+		t.Fatalf("welcome policy %q, want allocate", w.Policy)
+	}
+}
+
 func TestServer_Protocol(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t, func(s *agentws.Server) { s.HelloTimeout = 300 * time.Millisecond })

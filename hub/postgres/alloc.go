@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -470,6 +471,13 @@ func configureStore(ctx context.Context, tx *sqlx.Tx, id int64, set hub.StoreSet
 		return hub.Store{}, fmt.Errorf("update store: %w", err)
 	}
 	retargetAll := old != set.Policy
+	if retargetAll {
+		// Every replica ends this store's session at commit, so that its
+		// agent starts over under the new policy.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, SessionChannel, "policy:"+strconv.FormatInt(id, 10)); err != nil {
+			return hub.Store{}, fmt.Errorf("announce policy change: %w", err)
+		}
+	}
 	if old == hub.PolicyAllocate && set.Policy != hub.PolicyAllocate {
 		if _, err := tx.ExecContext(ctx, `UPDATE reclaims SET status = 'cancelled', settled_at = now() WHERE store_id = $1 AND status = 'pending'`, id); err != nil {
 			return hub.Store{}, fmt.Errorf("cancel reclaims: %w", err)
