@@ -1,11 +1,8 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockwire/stockwire/hub/hubclient"
 	"github.com/stockwire/stockwire/hub/internal/pgtest"
 	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/woosim"
@@ -233,27 +231,8 @@ func (s *system) tryAPI(method, path string, body, out any) error {
 
 // tryAPIAt calls the admin API of the hub replica at addr.
 func (s *system) tryAPIAt(addr, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, "http://"+addr+path, rd)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, data)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	c := hubclient.Client{BaseURL: "http://" + addr, AdminToken: adminToken}
+	return c.DoJSON(s.t.Context(), method, path, body, out)
 }
 
 type skuStock struct {

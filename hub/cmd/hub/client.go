@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,20 +16,17 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/hubclient"
 	"github.com/stockwire/stockwire/hub/web"
 	"github.com/stockwire/stockwire/shared/envflag"
 )
 
 // client calls a running hub's API with the admin token.
-type client struct {
-	Hub        string
-	AdminToken string
-	HTTP       *http.Client
-}
+type client = hubclient.Client
 
 // clientFlags adds --hub and --admin-token to fs.
 func clientFlags(fs *flag.FlagSet, c *client) {
-	fs.StringVar(&c.Hub, "hub", "http://127.0.0.1:8080", "hub base URL")
+	fs.StringVar(&c.BaseURL, "hub", "http://127.0.0.1:8080", "hub base URL")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API token")
 }
 
@@ -45,65 +41,13 @@ func parseClient(fs *flag.FlagSet, c *client, args []string, lookup func(string)
 	if c.AdminToken == "" {
 		return errors.New("--admin-token (or STOCKWIRE_ADMIN_TOKEN) is required")
 	}
-	u, err := url.Parse(c.Hub)
+	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--hub %q must be an http:// or https:// URL", c.Hub)
+		return fmt.Errorf("--hub %q must be an http:// or https:// URL", c.BaseURL)
 	}
-	c.Hub = strings.TrimRight(c.Hub, "/")
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	c.HTTP = &http.Client{Timeout: 60 * time.Second}
 	return nil
-}
-
-// do sends a request and decodes a 2xx JSON answer into out (if not nil).
-// An error answer becomes a *hub.Error.
-func (c *client) do(ctx context.Context, method, path, ctype string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.Hub+path, body)
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		var eb web.ErrorBody
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
-			msg := eb.Error.Message
-			for _, l := range eb.Error.Lines {
-				msg += fmt.Sprintf("\n  line %d: %s", l.Line, l.Message)
-			}
-			return &hub.Error{Code: eb.Error.Code, Message: msg, Field: eb.Error.Field}
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-func (c *client) doJSON(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	ctype := ""
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		body, ctype = bytes.NewReader(b), "application/json"
-	}
-	return c.do(ctx, method, path, ctype, body, out)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -135,7 +79,7 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 			return err
 		}
 		var out web.CreatedStore
-		if err := c.doJSON(ctx, "POST", "/api/v1/stores", map[string]any{"name": name, "url": u, "policy": policy, "buffer": buffer}, &out); err != nil {
+		if err := c.DoJSON(ctx, "POST", "/api/v1/stores", map[string]any{"name": name, "url": u, "policy": policy, "buffer": buffer}, &out); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "store %d created\nagent token (shown once): %s\n", out.ID, out.Token)
@@ -148,7 +92,7 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 			return err
 		}
 		var out web.StoreList
-		if err := c.doJSON(ctx, "GET", "/api/v1/stores", nil, &out); err != nil {
+		if err := c.DoJSON(ctx, "GET", "/api/v1/stores", nil, &out); err != nil {
 			return err
 		}
 		if asJSON {
@@ -210,7 +154,7 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 			return errors.New("nothing to change: give --policy, --buffer or an allocate parameter")
 		}
 		var out hub.Store
-		if err := c.doJSON(ctx, "PATCH", "/api/v1/stores/"+strconv.FormatInt(id, 10), body, &out); err != nil {
+		if err := c.DoJSON(ctx, "PATCH", "/api/v1/stores/"+strconv.FormatInt(id, 10), body, &out); err != nil {
 			return err
 		}
 		a := out.Allocation
@@ -226,7 +170,7 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		if fs.NArg() != 1 || err != nil || id < 1 {
 			return errors.New("want one store ID")
 		}
-		if err := c.doJSON(ctx, "DELETE", "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil); err != nil {
+		if err := c.DoJSON(ctx, "DELETE", "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "store %d revoked\n", id)
@@ -262,7 +206,7 @@ func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, look
 		}
 		var out hub.SKUStock
 		path := "/api/v1/skus/" + url.PathEscape(sku) + "/locations/" + url.PathEscape(loc)
-		if err := c.doJSON(ctx, "PUT", path, map[string]int64{"on_hand": onHand}, &out); err != nil {
+		if err := c.DoJSON(ctx, "PUT", path, map[string]int64{"on_hand": onHand}, &out); err != nil {
 			return err
 		}
 		return printJSON(stdout, out)
@@ -275,7 +219,7 @@ func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, look
 			return errors.New("want one SKU")
 		}
 		var out hub.SKUStock
-		if err := c.doJSON(ctx, "GET", "/api/v1/skus/"+url.PathEscape(fs.Arg(0)), nil, &out); err != nil {
+		if err := c.DoJSON(ctx, "GET", "/api/v1/skus/"+url.PathEscape(fs.Arg(0)), nil, &out); err != nil {
 			return err
 		}
 		return printJSON(stdout, out)
@@ -297,7 +241,7 @@ func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, look
 			r = f
 		}
 		var out web.ImportResult
-		if err := c.do(ctx, "POST", "/api/v1/stock/import", "text/csv", r, &out); err != nil {
+		if err := c.Do(ctx, "POST", "/api/v1/stock/import", "text/csv", r, &out); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "imported %d counts\n", out.Imported)
