@@ -1,10 +1,11 @@
 package orders
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/shared/promreg"
 )
 
 type metrics struct {
@@ -40,13 +41,8 @@ func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
 
 // register registers c, reusing an identical collector already registered.
 func register[C prometheus.Collector](reg prometheus.Registerer, logger *slog.Logger, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
+	c, err := promreg.Reuse(reg, c)
+	if err != nil {
 		logger.Error("register poll metrics", "error", err)
 	}
 	return c

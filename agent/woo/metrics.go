@@ -1,9 +1,9 @@
 package woo
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/shared/promreg"
 )
 
 type metrics struct {
@@ -39,13 +39,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // register registers c, reusing an identical collector already registered
 // (several clients may share one registry).
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
+	c, err := promreg.Reuse(reg, c)
+	if err != nil {
 		panic(err) // a clashing metric is a bug in our own code
 	}
 	return c
