@@ -144,6 +144,10 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// maxPasses bounds the passes one poll makes while orders keep moving under
+// its page numbers.
+const maxPasses = 3
+
 func (p *Poller) poll(ctx context.Context) (int, error) {
 	cursor, ok, err := p.Outbox.Cursor(CursorName)
 	if err != nil {
@@ -154,21 +158,64 @@ func (p *Poller) poll(ctx context.Context) (int, error) {
 		p.Logger.Info("order poller starting from lookback", "cursor", cursor.Format(time.RFC3339))
 	}
 	after := cursor.Add(-p.Overlap)
-	newest := cursor
 	reported := 0
-	page := 1
-	// Keyset paging: orders come oldest-modified first; after each full
-	// page the next query starts just before the page's newest date, so
-	// an order modified while we page (it moves to the end) cannot make
-	// another slide into a page already read. Page numbers are used only
-	// when a whole page shares one second.
+	for pass := 1; ; pass++ {
+		res, err := p.pass(ctx, after)
+		reported += res.reported
+		if err != nil {
+			return reported, err
+		}
+		if !res.unsettled {
+			if res.newest.After(cursor) || !ok {
+				if err := p.Outbox.SetCursor(CursorName, latest(cursor, res.newest)); err != nil {
+					return reported, fmt.Errorf("save order cursor: %w", err)
+				}
+			}
+			return reported, nil
+		}
+		if pass == maxPasses {
+			// Keep the cursor: the next poll reads the same window again.
+			p.Logger.Info("orders kept changing while paged; cursor held", "passes", pass)
+			return reported, nil
+		}
+	}
+}
+
+// passResult is what one pass over the orders modified after a time found.
+type passResult struct {
+	reported int
+	// newest is the newest modification date seen.
+	newest time.Time
+	// unsettled is true when the pass may have skipped an order: an order
+	// read on an earlier page was modified (it moved to the end) or one
+	// left the list while the pass turned page numbers, so every later
+	// row shifted up a place.
+	unsettled bool
+}
+
+// pass lists every order modified after the given time, oldest-modified
+// first, and reports those not yet reported.
+func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) {
+	var res passResult
+	seen := map[int64]time.Time{}
+	page, total, numbered, moved := 1, 0, false, false
+	// Keyset paging: after each full page the next query starts just
+	// before the page's newest date, so an order modified while we page
+	// (it moves to the end) cannot make another slide into a page already
+	// read. Page numbers are used only when a whole page shares one
+	// second; then a moved or vanished order is noticed and the pass is
+	// marked unsettled.
 	for range 100_000 {
-		list, _, err := p.Client.ListOrders(ctx, woo.OrderQuery{
+		list, pg, err := p.Client.ListOrders(ctx, woo.OrderQuery{
 			ModifiedAfter: after, Page: page, PerPage: p.PerPage, Fields: PollFields, Status: p.Status,
 		})
 		if err != nil {
-			return reported, fmt.Errorf("poll orders after %s page %d: %w", FormatDate(after), page, err)
+			return res, fmt.Errorf("poll orders after %s page %d: %w", FormatDate(after), page, err)
 		}
+		if page > 1 && pg.Total < total {
+			res.unsettled = true
+		}
+		total = pg.Total
 		var last time.Time
 		for _, o := range list {
 			rep, err := FromWoo(o, SourcePoll)
@@ -179,19 +226,19 @@ func (p *Poller) poll(ctx context.Context) (int, error) {
 				p.Logger.Warn("skip unreadable order", "order_id", o.ID, "error", err)
 				continue
 			}
-			if rep.DateModified.After(last) {
-				last = rep.DateModified
+			if prev, ok := seen[rep.WooOrderID]; ok && !prev.Equal(rep.DateModified) {
+				moved = true
 			}
-			if rep.DateModified.After(newest) {
-				newest = rep.DateModified
-			}
+			seen[rep.WooOrderID] = rep.DateModified
+			last = latest(last, rep.DateModified)
+			res.newest = latest(res.newest, rep.DateModified)
 			if p.alreadyReported(rep) {
 				continue
 			}
 			if _, err := p.Outbox.Append(ctx, rep); err != nil {
-				return reported, fmt.Errorf("report polled order %d: %w", rep.WooOrderID, err)
+				return res, fmt.Errorf("report polled order %d: %w", rep.WooOrderID, err)
 			}
-			reported++
+			res.reported++
 			p.metrics.catchup.Inc()
 			p.Logger.Info("poll found unreported order", "order_id", rep.WooOrderID, "status", rep.Status)
 		}
@@ -202,18 +249,18 @@ func (p *Poller) poll(ctx context.Context) (int, error) {
 			after, page = next, 1
 		} else {
 			page++
+			numbered = true
 		}
 	}
-	if newest.After(cursor) {
-		if err := p.Outbox.SetCursor(CursorName, newest); err != nil {
-			return reported, fmt.Errorf("advance order cursor: %w", err)
-		}
-	} else if !ok {
-		if err := p.Outbox.SetCursor(CursorName, cursor); err != nil {
-			return reported, fmt.Errorf("save order cursor: %w", err)
-		}
+	res.unsettled = res.unsettled || moved && numbered
+	return res, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	return reported, nil
+	return a
 }
 
 // alreadyReported is true when the reported index holds this state or a

@@ -1,9 +1,11 @@
 package orders_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/woo"
+	wc "github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -170,5 +173,89 @@ func TestPoller_FirstStartLookback(t *testing.T) {
 	}
 	if _, ok, _ := box2.Cursor(orders.CursorName); !ok {
 		t.Fatal("cursor not saved")
+	}
+}
+
+// pageHook lets a test change the store between two pages of a poll.
+type pageHook struct {
+	orders.Lister
+	calls     int
+	afterCall map[int]func()
+}
+
+func (h *pageHook) ListOrders(ctx context.Context, q woo.OrderQuery) ([]wc.Order, woo.Page, error) {
+	list, pg, err := h.Lister.ListOrders(ctx, q)
+	h.calls++
+	if f := h.afterCall[h.calls]; f != nil {
+		f()
+	}
+	return list, pg, err
+}
+
+// TestPoller_OrderModifiedWhilePaging: twelve orders share one second, so
+// the poller pages by number; an order on the first page is modified (it
+// moves to the end of the list) before the second page is read, which
+// shifts an unread order onto the page already read. The poll must still
+// report every order although the skipped one is older than the overlap.
+func TestPoller_OrderModifiedWhilePaging(t *testing.T) {
+	t.Parallel()
+	second := time.Now().Add(-30 * time.Second).Truncate(time.Second)
+	var clock atomic.Int64
+	clock.Store(second.UnixNano())
+	sim, err := woosim.Start(woosim.Options{WebhookDelay: time.Hour, Now: func() time.Time {
+		return time.Unix(0, clock.Add(int64(time.Millisecond)))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if err := sim.Store.Seed(woosim.SeedOptions{Products: 2, Stock: 1_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	c, err := woo.New(woo.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
+		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := checkout(t, sim, 12)
+	box, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	// Call 1 reads from the lookback and restarts just before second S;
+	// call 2 is page 1 of the query the poller then pages by number.
+	lister := &pageHook{Lister: c, afterCall: map[int]func(){2: func() {
+		clock.Store(second.Add(5 * time.Second).UnixNano())
+		if err := sim.Store.SetOrderStatus(ids[0], "completed"); err != nil {
+			t.Error(err)
+		}
+	}}}
+	p := &orders.Poller{Client: lister, Outbox: box, PerPage: 3, Overlap: time.Second,
+		Lookback: time.Minute, Logger: logger}
+	if _, err := p.PollOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// A second poll starts one overlap before the newest order: only the
+	// first poll can find the skipped one.
+	if _, err := p.PollOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := box.After(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]bool{}
+	for _, ev := range evs {
+		got[ev.Order.WooOrderID] = true
+	}
+	for _, id := range ids {
+		if !got[id] {
+			t.Errorf("order %d never reported (reports: %d)", id, len(evs))
+		}
+	}
+	if st, _, _ := box.Seen(ids[0]); st != "completed" {
+		t.Errorf("order %d reported as %q, want its new status completed", ids[0], st)
 	}
 }
