@@ -62,7 +62,7 @@ func TestWriter_Release(t *testing.T) {
 		}
 		// A checkout lands between the writer's read and its write.
 		var once sync.Once
-		srv.Store.OnRequest = func(req *http.Request) {
+		srv.Store.SetOnRequest(func(req *http.Request) {
 			if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/batch") {
 				once.Do(func() {
 					if _, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: b, Quantity: 1}}); err != nil {
@@ -70,8 +70,8 @@ func TestWriter_Release(t *testing.T) {
 					}
 				})
 			}
-		}
-		defer func() { srv.Store.OnRequest = nil }()
+		})
+		defer srv.Store.SetOnRequest(nil)
 		n, err := r.w.Release(ctx, 5, b, 3)
 		if err != nil {
 			t.Fatal(err)

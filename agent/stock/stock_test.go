@@ -324,7 +324,7 @@ func TestWriter_RepairsClobberedCheckout(t *testing.T) {
 	// inside the window and the write clobbers it.
 	srv.Store.SetFaults(woosim.Faults{RaceWindowMS: 300})
 	var sold atomic.Bool
-	srv.Store.OnRequest = func(req *http.Request) {
+	srv.Store.SetOnRequest(func(req *http.Request) {
 		if strings.HasSuffix(req.URL.Path, "/products/batch") && !sold.Load() {
 			go func() {
 				time.Sleep(100 * time.Millisecond) // land inside the simulated window
@@ -337,7 +337,7 @@ func TestWriter_RepairsClobberedCheckout(t *testing.T) {
 				r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: 0, Target: 908}})
 			}()
 		}
-	}
+	})
 	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 10, Target: 910}})
 	waitFor(t, "applied 3", func() bool { return r.w.AppliedSeq() == 3 && sold.Load() })
 	srv.Store.SetFaults(woosim.Faults{})

@@ -184,7 +184,7 @@ func (s *Store) handleProductCreate(w http.ResponseWriter, q *request) *apiErr {
 	return nil
 }
 
-// stockWriteArrived notes a write carrying stock fields for OnStockWrite.
+// stockWriteArrived notes a write carrying stock fields for SetOnStockWrite's hook.
 func (s *Store) stockWriteArrived(skus []string) {
 	if len(skus) == 0 {
 		return
@@ -192,8 +192,8 @@ func (s *Store) stockWriteArrived(skus []string) {
 	s.mu.Lock()
 	s.stats.StockWrites++
 	s.mu.Unlock()
-	if cb := s.OnStockWrite; cb != nil {
-		cb(skus, time.Now())
+	if f := s.onStockWrite.Load(); f != nil {
+		(*f)(skus, time.Now())
 	}
 }
 

@@ -47,8 +47,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // ServeHTTP serves the REST API and the /sim/ API.
 func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.OnRequest != nil {
-		s.OnRequest(r)
+	if f := s.onRequest.Load(); f != nil {
+		(*f)(r)
 	}
 	s.mux.ServeHTTP(w, r)
 }

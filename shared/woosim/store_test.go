@@ -109,7 +109,7 @@ func TestBatch(t *testing.T) {
 	c := newClient(t, srv)
 	var seen []string
 	var mu sync.Mutex
-	srv.Store.OnStockWrite = func(skus []string, _ time.Time) { mu.Lock(); seen = append(seen, skus...); mu.Unlock() }
+	srv.Store.SetOnStockWrite(func(skus []string, _ time.Time) { mu.Lock(); seen = append(seen, skus...); mu.Unlock() })
 	id1, _ := srv.Store.ProductIDBySKU("SKU-000001")
 	id2, _ := srv.Store.ProductIDBySKU("SKU-000002")
 	r := c.must(200, "POST", "/products/batch", nil, map[string]any{"update": []map[string]any{

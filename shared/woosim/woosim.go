@@ -30,6 +30,7 @@ import (
 	"math/big"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stockwire/stockwire/shared/woo"
@@ -126,11 +127,8 @@ type apiKey struct {
 
 // Store is one simulated WooCommerce store. It is an http.Handler.
 type Store struct {
-	// OnRequest, when set, is called at the start of every request.
-	OnRequest func(r *http.Request)
-	// OnStockWrite, when set, is called when a product/variation update or
-	// batch that changes stock arrives, with the SKUs it changes.
-	OnStockWrite func(skus []string, at time.Time)
+	onRequest    atomic.Pointer[func(r *http.Request)]
+	onStockWrite atomic.Pointer[func(skus []string, at time.Time)]
 
 	opts   Options
 	logger *slog.Logger
@@ -337,3 +335,24 @@ func fmtDatePtr(t *time.Time) *string {
 }
 
 var errInvalid = fmt.Errorf("invalid")
+
+// SetOnRequest installs f (nil: none) to be called at the start of every
+// request. It may be called while the store serves.
+func (s *Store) SetOnRequest(f func(r *http.Request)) {
+	if f == nil {
+		s.onRequest.Store(nil)
+		return
+	}
+	s.onRequest.Store(&f)
+}
+
+// SetOnStockWrite installs f (nil: none) to be called when a
+// product/variation update or batch that changes stock arrives, with the
+// SKUs it changes. It may be called while the store serves.
+func (s *Store) SetOnStockWrite(f func(skus []string, at time.Time)) {
+	if f == nil {
+		s.onStockWrite.Store(nil)
+		return
+	}
+	s.onStockWrite.Store(&f)
+}

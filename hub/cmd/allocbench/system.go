@@ -200,7 +200,7 @@ func (s *system) startStore(i int) (*store, error) {
 		delay = -1 // woosim's "none"
 	}
 	st.sim = woosim.NewStore(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, WebhookDelay: delay})
-	st.sim.OnRequest = func(r *http.Request) {
+	st.sim.SetOnRequest(func(r *http.Request) {
 		grants := st.onGrant.Load()
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/batch") || grants == nil {
 			return
@@ -223,7 +223,7 @@ func (s *system) startStore(i int) (*store, error) {
 				}
 			}
 		}
-	}
+	})
 	if err := st.sim.Seed(woosim.SeedOptions{Products: 1, Stock: 0, SKUPrefix: "SALE-"}); err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ type shop struct {
 }
 
 // startShop serves a woosim store on loopback. onWrite, when set, is
-// installed as the store's OnStockWrite before the store serves anything.
+// installed with the store's SetOnStockWrite before the store serves anything.
 func (b *bench) startShop(idx int, seed woosim.SeedOptions, onWrite func(skus []string, at time.Time)) (*shop, error) {
 	key := fmt.Sprintf("%040d", idx)
 	delay := b.cfg.WebhookDelay
@@ -38,7 +38,7 @@ func (b *bench) startShop(idx int, seed woosim.SeedOptions, onWrite func(skus []
 		delay = -1 // woosim's "none"; zero would be its 1s default
 	}
 	st := woosim.NewStore(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, WebhookDelay: delay})
-	st.OnStockWrite = onWrite
+	st.SetOnStockWrite(onWrite)
 	if err := st.Seed(seed); err != nil {
 		st.Close()
 		return nil, err

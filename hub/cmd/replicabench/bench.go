@@ -137,7 +137,7 @@ func (b *bench) propagation(ctx context.Context, replicas int) (Result, error) {
 		}
 		stores = append(stores, s)
 	}
-	stores[1].sim.Store.OnStockWrite = tracker.arrived
+	stores[1].sim.Store.SetOnStockWrite(tracker.arrived)
 	skus := stores[0].sim.Store.SKUs()
 	for _, sku := range skus {
 		if err := hubs[0].api(ctx, http.MethodPut, "/api/v1/skus/"+url.PathEscape(sku)+"/locations/main",
