@@ -17,7 +17,7 @@ import (
 // Allocate policy (issue 6). Per SKU and allocate store, store_allocations
 // holds what the store was granted and has not sold or released. Every
 // stock transaction (stockTx.finish) loads the allocations of the SKUs it
-// changes, applies the origin store's local effect to its allocation (a
+// changes, applies each selling store's local effect to its allocation (a
 // sale or a release lowers it, a restock raises it), then rebalances: it
 // grants from the pool to stores below their low-water mark and, when the
 // pool cannot cover them, asks idle stores to give units back (reclaims).
@@ -168,19 +168,16 @@ func (s *stockTx) loadAlloc(skus []string) error {
 	return nil
 }
 
-// applyLocal moves the origin store's local effect (its own sale, restock
-// or release, already done to its shelf) into its allocation. A sale
+// applyLocal moves the stores' local effects (their own sales, restocks or
+// releases, already done to their shelves) into their allocations. A sale
 // beyond the allocation (a store that was mirror when it sold, or a bug)
 // is counted as oversold, never hidden, and never compensated upwards.
 func (s *stockTx) applyLocal(now time.Time) {
-	if s.origin == 0 || s.alloc.stores[s.origin] == nil {
-		return
-	}
 	for k, v := range s.local {
-		if v == 0 {
+		if v == 0 || s.alloc.stores[k.store] == nil {
 			continue
 		}
-		r := s.alloc.row(k, s.origin)
+		r := s.alloc.row(k.sku, k.store)
 		if v < 0 && !s.releasing {
 			r.rate = r.rateNow(now) + float64(-v)/rateWindow.Seconds()
 			r.rateAt, r.lastSale = now, now
@@ -603,8 +600,8 @@ func (s *OrderService) ConfirmRelease(ctx context.Context, storeID int64, rel hu
 			rel.ReclaimID, released); err != nil {
 			return fmt.Errorf("settle reclaim: %w", err)
 		}
-		st.origin, st.releasing = storeID, true
-		st.local[rc.SKU] = -released
+		st.releasing = true
+		st.local[localKey{storeID, rc.SKU}] = -released
 		return st.finish()
 	})
 	if err != nil {

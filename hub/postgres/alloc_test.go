@@ -3,9 +3,12 @@ package postgres_test
 import (
 	"database/sql"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/postgres"
@@ -44,6 +47,25 @@ func (e *env) MustSQL(tb testing.TB, query string, args ...any) {
 	}
 	defer db.Close()
 	if _, err := db.ExecContext(tb.Context(), query, args...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// MustSelect runs query on its own connection and scans the rows into dest
+// (a slice, or one value for a single row).
+func (e *env) MustSelect(tb testing.TB, dest any, query string, args ...any) {
+	tb.Helper()
+	db, err := sqlx.Open("postgres", e.dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	if reflect.TypeOf(dest).Elem().Kind() == reflect.Slice {
+		err = db.SelectContext(tb.Context(), dest, query, args...)
+	} else {
+		err = db.GetContext(tb.Context(), dest, query, args...)
+	}
+	if err != nil {
 		tb.Fatal(err)
 	}
 }

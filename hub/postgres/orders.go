@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,9 @@ const LineErrorUnknownSKU = "unknown sku"
 
 // OrderService implements hub.OrderService.
 //
+// Order reports are group-committed (orderbatch.go): reports that arrive
+// while a commit is running are applied together in the next transaction.
+//
 // Order feed cursor: every transaction that writes an order takes the next
 // position from the single order_feed counter row (UPDATE … RETURNING) just
 // before it commits and stores it in orders.feed_pos. The row lock is held
@@ -31,7 +35,8 @@ const LineErrorUnknownSKU = "unknown sku"
 // lower position, which a bigserial id would. The cost is that order writers
 // serialise on that row for the last moment of their transaction.
 type OrderService struct {
-	db *DB
+	db      *DB
+	batches batcher
 }
 
 // NewOrderService returns the order service on db.
@@ -84,6 +89,9 @@ func checkReport(r *hub.OrderReport) error {
 		if l.Quantity < 0 {
 			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].quantity", hub.EINVALID, "A quantity must not be negative.")
 		}
+		if l.Quantity > maxLineQuantity {
+			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].quantity", hub.EINVALID, "A quantity must not exceed %d.", maxLineQuantity)
+		}
 		if len(l.SKU) > 200 {
 			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].sku", hub.EINVALID, "SKU too long.")
 		}
@@ -91,8 +99,15 @@ func checkReport(r *hub.OrderReport) error {
 	if len(r.Raw) > 0 && !json.Valid(r.Raw) {
 		return hub.FieldErrorf("raw", hub.EINVALID, "raw must be JSON.")
 	}
+	// jsonb cannot hold U+0000, which a customer's note may carry: the
+	// order must not be refused for it, so the copy kept gets U+FFFD.
+	r.Raw = bytes.ReplaceAll(r.Raw, []byte(`\u0000`), []byte(`\ufffd`))
 	return nil
 }
+
+// maxLineQuantity bounds a line's quantity, far above any real order and
+// far below where sums of quantities could overflow.
+const maxLineQuantity = 1_000_000_000
 
 // nextState is the hub stock state an order in state cur moves to when its
 // WooCommerce status becomes status.
@@ -131,140 +146,6 @@ func localEffect(status string, reduced bool) (int64, bool) {
 	return 0, reduced
 }
 
-// ApplyOrderReport records a report idempotently (see hub.OrderService).
-func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hub.OrderReport) (hub.Order, error) {
-	if err := checkReport(&r); err != nil {
-		return hub.Order{}, err
-	}
-	var raw any
-	if len(r.Raw) > 0 {
-		raw = string(r.Raw)
-	}
-	var out hub.Order
-	err := s.db.tx(ctx, "apply_order_report", nil, func(tx *sqlx.Tx) error {
-		// The shared stores lock (see newStockTx) is taken by this first
-		// statement; the stores are read by later statements only.
-		st := newStockTxLocked(ctx, tx)
-		if _, err := tx.ExecContext(ctx, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3))
-			INSERT INTO orders (store_id, woo_order_id)
-			SELECT s.id, $2 FROM l, stores s WHERE s.id = $1 AND s.status = 'active' ON CONFLICT DO NOTHING`, storeID, r.WooOrderID, lockStores); err != nil {
-			return fmt.Errorf("insert order: %w", err)
-		}
-		var o orderRow
-		err := tx.GetContext(ctx, &o, `SELECT `+orderCols+` FROM orders WHERE store_id = $1 AND woo_order_id = $2 FOR UPDATE`, storeID, r.WooOrderID)
-		if isNoRows(err) {
-			var status string
-			if err := tx.GetContext(ctx, &status, `SELECT status FROM stores WHERE id = $1`, storeID); isNoRows(err) {
-				return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
-			}
-			return hub.Errorf(hub.EUNAUTHORIZED, "Store %d is revoked.", storeID)
-		} else if err != nil {
-			return fmt.Errorf("lock order: %w", err)
-		}
-		isNew := o.DateModified == nil
-
-		stale := !isNew && r.DateModified.Before(*o.DateModified)
-		dup := !isNew && r.DateModified.Equal(*o.DateModified) && r.Status == o.Status
-		if stale || dup {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO order_status_history (order_id, status, date_modified, applied) VALUES ($1, $2, $3, false)`,
-				o.ID, r.Status, r.DateModified); err != nil {
-				return fmt.Errorf("order history: %w", err)
-			}
-			lines, err := loadLines(ctx, tx, []int64{o.ID})
-			if err != nil {
-				return err
-			}
-			out = o.order(lines[o.ID])
-			return nil
-		}
-
-		// Lines: take the report's while the order has no stock effect
-		// anywhere (hub or store); afterwards keep the stored ones, so that
-		// what is released is exactly what was committed.
-		var lines []hub.OrderLine
-		replace := (isNew || (o.StockState == hub.OrderStateNone || o.StockState == hub.OrderStateReleased) && !o.WooReduced) && (len(r.Lines) > 0 || isNew)
-		if replace {
-			skus := make([]string, 0, len(r.Lines))
-			for _, l := range r.Lines {
-				if l.SKU != "" {
-					skus = append(skus, l.SKU)
-				}
-			}
-			if err := st.lock(skus, false); err != nil {
-				return err
-			}
-			lines = make([]hub.OrderLine, len(r.Lines))
-			for i, l := range r.Lines {
-				l.Error = ""
-				if st.skus[l.SKU] == nil {
-					l.Error = LineErrorUnknownSKU
-				}
-				lines[i] = l
-			}
-		} else {
-			m, err := loadLines(ctx, tx, []int64{o.ID})
-			if err != nil {
-				return err
-			}
-			lines = m[o.ID]
-		}
-		qty := map[string]int64{} // per known SKU, lines summed
-		var skus []string
-		for _, l := range lines {
-			if l.Error == "" && l.Quantity > 0 {
-				if _, ok := qty[l.SKU]; !ok {
-					skus = append(skus, l.SKU)
-				}
-				qty[l.SKU] += l.Quantity
-			}
-		}
-		sort.Strings(skus)
-
-		newState := nextState(o.StockState, r.Status)
-		sign, reduced := localEffect(r.Status, o.WooReduced)
-		if (newState != o.StockState || sign != 0) && len(skus) > 0 {
-			if err := st.lock(skus, false); err != nil {
-				return err
-			}
-			ref := fmt.Sprintf("store:%d/order:%d", storeID, r.WooOrderID)
-			if err := applyTransition(st, o.StockState, newState, skus, qty, ref, "store:"+strconv.FormatInt(storeID, 10)); err != nil {
-				return err
-			}
-			st.origin = storeID
-			for _, k := range skus {
-				st.local[k] = sign * qty[k]
-			}
-		}
-
-		o.Status, o.StockState, o.WooReduced, o.Number = r.Status, newState, reduced, r.Number
-		o.DateModified = &r.DateModified
-		// The order row, its lines, its history and its feed position go
-		// into the last statement of the transaction.
-		st.tail = func(b *stmt) {
-			b.with("feed", `UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos`)
-			b.with("upd_order", `UPDATE orders SET number = `+b.arg(o.Number)+`, status = `+b.arg(o.Status)+`,
-				stock_state = `+b.arg(o.StockState)+`, woo_reduced = `+b.arg(o.WooReduced)+`, date_modified = `+b.arg(r.DateModified)+`,
-				raw = COALESCE(`+b.arg(raw)+`::jsonb, raw), updated_at = now(), feed_pos = (SELECT pos FROM feed)
-				WHERE id = `+b.arg(o.ID))
-			b.with("hist", `INSERT INTO order_status_history (order_id, status, date_modified, applied) VALUES (`+
-				b.arg(o.ID)+`, `+b.arg(r.Status)+`, `+b.arg(r.DateModified)+`, true)`)
-			if replace {
-				writeLines(b, o.ID, lines)
-			}
-		}
-		if err := st.finish(); err != nil {
-			return err
-		}
-		o.UpdatedAt = st.now
-		out = o.order(lines)
-		return nil
-	})
-	if err != nil {
-		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, translate(err))
-	}
-	return out, nil
-}
-
 // applyTransition buffers the stock changes of moving an order with the
 // given per-SKU quantities from state cur to next.
 func applyTransition(st *stockTx, cur, next string, skus []string, qty map[string]int64, ref, actor string) error {
@@ -292,27 +173,6 @@ func applyTransition(st *stockTx, cur, next string, skus []string, qty map[strin
 		}
 	}
 	return nil
-}
-
-// writeLines adds to b the replacement of the order's lines.
-func writeLines(b *stmt, orderID int64, lines []hub.OrderLine) {
-	n := len(lines)
-	skus, errs := make([]string, n), make([]string, n)
-	qty, pid, vid := make([]int64, n), make([]int64, n), make([]int64, n)
-	for i, l := range lines {
-		skus[i], errs[i], qty[i], pid[i], vid[i] = l.SKU, l.Error, l.Quantity, l.ProductID, l.VariationID
-	}
-	id := b.arg(orderID)
-	b.with("del_lines", `DELETE FROM order_lines WHERE order_id = `+id+` AND line_no > `+b.arg(n))
-	if n == 0 {
-		return
-	}
-	b.with("ins_lines", `INSERT INTO order_lines (order_id, line_no, sku, quantity, product_id, variation_id, error)
-		SELECT `+id+`, ord, sku, qty, pid, vid, err
-		FROM unnest(`+b.arg(pq.Array(skus))+`::text[], `+b.arg(pq.Array(qty))+`::bigint[], `+b.arg(pq.Array(pid))+`::bigint[], `+b.arg(pq.Array(vid))+`::bigint[], `+b.arg(pq.Array(errs))+`::text[])
-			WITH ORDINALITY AS v(sku, qty, pid, vid, err, ord)
-		ON CONFLICT (order_id, line_no) DO UPDATE SET sku = EXCLUDED.sku, quantity = EXCLUDED.quantity,
-			product_id = EXCLUDED.product_id, variation_id = EXCLUDED.variation_id, error = EXCLUDED.error`)
 }
 
 func loadLines(ctx context.Context, q sqlx.QueryerContext, ids []int64) (map[int64][]hub.OrderLine, error) {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/postgres"
 )
 
 func TestOrderService_DuplicateDeliveries(t *testing.T) {
@@ -488,4 +489,92 @@ func MustEventsSumToTargetsLocal(tb testing.TB, e *env, st hub.Store, local map[
 			tb.Fatalf("store %d sku %s: Σdelta %d + local %d = %d, target %d", st.ID, sku, sum[sku], local[sku], got, target)
 		}
 	}
+}
+
+// TestOrderService_GroupCommitKeepsEachOutcome: reports from many stores
+// arrive at once and are committed in shared transactions; each still
+// gets its own outcome. A revoked store's reports are refused without
+// spoiling the others', a second delivery of an order counts once, an
+// unknown SKU is parked, a raw payload jsonb cannot hold is kept cleaned,
+// and every applied order gets its own feed position.
+func TestOrderService_GroupCommitKeepsEachOutcome(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	a, b, gone := e.MustStore(t, "a", 0), e.MustStore(t, "b", 0), e.MustStore(t, "gone", 0)
+	if err := e.stores.Revoke(t.Context(), gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.MustCount(t, "HOT", "main", 1000)
+
+	type outcome struct {
+		store int64
+		err   error
+	}
+	results := make(chan outcome, 200)
+	var g errgroup.Group
+	for i := range 60 {
+		for _, st := range []hub.Store{a, b, gone} {
+			g.Go(func() error {
+				r := hub.OrderReport{WooOrderID: int64(1 + i%40), Status: "processing", DateModified: t0,
+					Lines: []hub.OrderLine{{SKU: "HOT", Quantity: 1}, {SKU: "NOPE", Quantity: 5}}}
+				if i == 7 {
+					r.Raw = []byte(`{"customer_note":"\u0000 leave at the door"}`)
+				}
+				_, err := e.orders.ApplyOrderReport(t.Context(), st.ID, r)
+				results <- outcome{st.ID, err}
+				return nil
+			})
+		}
+	}
+	g.Wait()
+	close(results)
+	for res := range results {
+		switch {
+		case res.store == gone.ID && hub.ErrorCode(res.err) != hub.EUNAUTHORIZED:
+			t.Errorf("revoked store's report: err=%v, want EUNAUTHORIZED", res.err)
+		case res.store != gone.ID && res.err != nil:
+			t.Errorf("store %d's report: %v", res.store, res.err)
+		}
+	}
+	// Orders 1–40 of a and of b, each once (20 of each were delivered twice).
+	if s := e.MustStock(t, "HOT"); s.Committed != 80 {
+		t.Fatalf("committed=%d, want 80", s.Committed)
+	}
+	feed, _, err := e.orders.Orders(t.Context(), hub.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feed) != 80 {
+		t.Fatalf("feed has %d orders, want 80", len(feed))
+	}
+	for _, o := range feed {
+		if o.StoreID == gone.ID {
+			t.Fatalf("revoked store's order in the feed: %+v", o)
+		}
+		if len(o.Lines) != 2 || o.Lines[1].Error != postgres.LineErrorUnknownSKU {
+			t.Fatalf("order %d lines=%+v, want NOPE parked", o.WooOrderID, o.Lines)
+		}
+	}
+	var positions []int64
+	e.MustSelect(t, &positions, `SELECT feed_pos FROM orders ORDER BY feed_pos`)
+	for i, p := range positions {
+		if p != int64(i+1) {
+			t.Fatalf("feed positions %v, want 1..80 each once", positions)
+		}
+	}
+	// The reports did share transactions (the last writer of a row is its
+	// xmin), or this test would not exercise group commit.
+	var txs int
+	e.MustSelect(t, &txs, `SELECT count(DISTINCT xmin::text) FROM orders`)
+	if txs >= 80 {
+		t.Fatalf("80 orders written by %d transactions: no report shared one", txs)
+	}
+	t.Logf("80 orders committed by %d transactions", txs)
+	var raw string
+	e.MustSelect(t, &raw, `SELECT raw->>'customer_note' FROM orders WHERE store_id = $1 AND woo_order_id = 8`, a.ID)
+	if raw != "\ufffd leave at the door" {
+		t.Fatalf("raw note=%q", raw)
+	}
+	MustLedgerReplay(t, e)
+	MustEventsSumToTargets(t, e, []hub.Store{a, b}, map[int64]int64{})
 }

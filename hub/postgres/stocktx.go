@@ -41,14 +41,13 @@ type stockTx struct {
 	changed map[string]bool    // SKUs whose row changed
 	ledger  []ledgerRow
 
-	// origin is the store whose own order caused the change (0: none);
-	// local is what WooCommerce already did to that store's stock, per SKU,
-	// so it is not echoed.
-	origin int64
-	local  map[string]int64
+	// local is what WooCommerce already did to a store's own stock (its
+	// orders, its release of a reclaim), per store and SKU, so it is not
+	// echoed back to it.
+	local map[localKey]int64
 
 	// alloc is the allocate policy's state (alloc.go); releasing marks the
-	// origin's local effect as a reclaim's release rather than a sale.
+	// local effects as a reclaim's release rather than sales.
 	alloc     allocState
 	releasing bool
 	// rebalanceAlso are SKUs to rebalance and publish besides the changed
@@ -73,7 +72,13 @@ func newStockTx(ctx context.Context, tx *sqlx.Tx) (*stockTx, error) {
 // newStockTxLocked is newStockTx for a caller that takes the shared stores
 // lock itself, before its first read of stores.
 func newStockTxLocked(ctx context.Context, tx *sqlx.Tx) *stockTx {
-	return &stockTx{ctx: ctx, tx: tx, skus: map[string]*skuRow{}, changed: map[string]bool{}, local: map[string]int64{}}
+	return &stockTx{ctx: ctx, tx: tx, skus: map[string]*skuRow{}, changed: map[string]bool{}, local: map[localKey]int64{}}
+}
+
+// localKey names a store's own shelf of one SKU.
+type localKey struct {
+	store int64
+	sku   string
 }
 
 // lock locks the SKU rows (creating missing ones when create is set) in
@@ -199,8 +204,8 @@ func (b *stmt) sql(main string) string {
 	return "WITH " + strings.Join(b.ctes, ",\n") + "\n" + main
 }
 
-// finish writes the buffered changes and the ledger, moves the origin's
-// local effect into its allocation, rebalances the allocations of the
+// finish writes the buffered changes and the ledger, moves the stores'
+// local effects into their allocations, rebalances the allocations of the
 // changed SKUs, recomputes their targets and writes the events, in two
 // statements so that the locks taken here are held briefly.
 func (s *stockTx) finish() error {
@@ -208,11 +213,11 @@ func (s *stockTx) finish() error {
 	for k := range s.changed {
 		changed = append(changed, k)
 	}
-	// The origin's local effect matters even when available did not move
-	// (e.g. completed straight from pending).
+	// A local effect matters even when available did not move (e.g.
+	// completed straight from pending).
 	for k, v := range s.local {
-		if v != 0 && !s.changed[k] {
-			changed = append(changed, k)
+		if v != 0 && !s.changed[k.sku] && !slices.Contains(changed, k.sku) {
+			changed = append(changed, k.sku)
 		}
 	}
 	for _, k := range s.rebalanceAlso {
@@ -280,8 +285,7 @@ func (s *stockTx) writeChanges(b *stmt) {
 // publish writes the buffered changes, recomputes the targets of skus (all
 // locked, or read under the exclusive stores lock) for the active stores
 // (only storeID when non-zero) and, when withEvents, writes an event
-// wherever a target changed or the origin store's local effect must be
-// compensated. s.tail, if set, adds its own writes.
+// wherever a target changed or a store's local effect must be compensated. s.tail, if set, adds its own writes.
 //
 // It is one statement, so that the SKU locks taken before it are held for
 // one round trip and the commit. Its snapshot is taken after those locks
@@ -290,7 +294,7 @@ func (s *stockTx) writeChanges(b *stmt) {
 // touches, are locked in id order (no deadlocks) and held until the commit.
 func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 	var known []string
-	var pool, local []int64
+	var pool []int64
 	for _, k := range skus {
 		if s.skus[k] != nil {
 			known = append(known, k)
@@ -301,7 +305,14 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 	}
 	for _, k := range known {
 		pool = append(pool, s.skus[k].available()-s.alloc.held(k))
-		local = append(local, s.local[k])
+	}
+	var localStores []int64
+	var localSKUs []string
+	var local []int64
+	for k, v := range s.local {
+		if v != 0 && s.skus[k.sku] != nil {
+			localStores, localSKUs, local = append(localStores, k.store), append(localSKUs, k.sku), append(local, v)
+		}
 	}
 	b := &stmt{}
 	s.writeChanges(b)
@@ -309,12 +320,14 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 	main := `SELECT now(), 0::bigint`
 	if len(known) > 0 {
 		aStores, aSKUs, aAllocated := s.allocArrays(known)
-		b.with("k", `SELECT * FROM unnest(`+b.arg(pq.Array(known))+`::text[], `+b.arg(pq.Array(pool))+`::bigint[], `+b.arg(pq.Array(local))+`::bigint[]) AS k(sku, pool, local)`)
+		b.with("k", `SELECT * FROM unnest(`+b.arg(pq.Array(known))+`::text[], `+b.arg(pq.Array(pool))+`::bigint[]) AS k(sku, pool)`)
+		b.with("loc", `SELECT * FROM unnest(`+b.arg(pq.Array(localStores))+`::bigint[], `+b.arg(pq.Array(localSKUs))+`::text[], `+b.arg(pq.Array(local))+`::bigint[]) AS loc(store_id, sku, local)`)
 		b.with("al", `SELECT * FROM unnest(`+b.arg(pq.Array(aStores))+`::bigint[], `+b.arg(pq.Array(aSKUs))+`::text[], `+b.arg(pq.Array(aAllocated))+`::bigint[]) AS al(store_id, sku, allocated)`)
 		b.with("st", `SELECT id, policy, buffer FROM stores WHERE status = 'active' AND (`+b.arg(storeID)+`::bigint = 0 OR id = `+b.arg(storeID)+`::bigint)`)
 		b.with("calc", `SELECT st.id AS store_id, k.sku, stockwire_target(st.policy, k.pool, st.buffer, COALESCE(al.allocated, 0)) AS target, t.target AS old,
-				CASE WHEN st.id = `+b.arg(s.origin)+`::bigint THEN k.local ELSE 0 END AS local
+				COALESCE(loc.local, 0) AS local
 			FROM st CROSS JOIN k LEFT JOIN al ON al.store_id = st.id AND al.sku = k.sku
+			LEFT JOIN loc ON loc.store_id = st.id AND loc.sku = k.sku
 			LEFT JOIN store_targets t ON t.store_id = st.id AND t.sku = k.sku`)
 		b.with("chg", `SELECT * FROM calc WHERE old IS NULL OR old <> target OR local <> 0`)
 		b.with("upd_targets", `INSERT INTO store_targets (store_id, sku, target)

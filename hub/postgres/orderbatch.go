@@ -1,0 +1,409 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/stockwire/stockwire/hub"
+)
+
+// Group commit. Every store's agent reports its orders one at a time, so
+// under load many reports wait for the same few SKU rows, and each paid for
+// its own transaction: round trips under the SKU lock, the big publish
+// statement and an fsync. Reports now queue, and one committer goroutine
+// takes what is queued (up to maxBatch, one report per order) and applies
+// it in one transaction, so a busy SKU is locked, recomputed and published
+// once per batch. A lone report is committed at once: batching adds no
+// wait, it only absorbs what queued meanwhile.
+//
+// One committer, not several: every order transaction bumps the order_feed
+// row and the stores' sequence rows, so concurrent batches only queue on
+// each other (BenchmarkOrderCommit: 2 committers were 20–35 % slower than
+// one, 4 were 40–50 % slower).
+const (
+	maxBatch = 100
+	// commitTimeout bounds one batch's transaction; the callers' contexts
+	// do not, since their reports share it.
+	commitTimeout = time.Minute
+)
+
+// reportReq is one order report waiting for its commit.
+type reportReq struct {
+	storeID int64
+	r       hub.OrderReport
+	done    chan reportResult // buffered: the committer never blocks
+}
+
+type reportResult struct {
+	order hub.Order
+	err   error
+}
+
+func (q *reportReq) key() orderKey { return orderKey{q.storeID, q.r.WooOrderID} }
+
+type orderKey struct{ store, woo int64 }
+
+// batcher holds the queued reports; committing is true while the committer
+// goroutine drains them.
+type batcher struct {
+	mu         sync.Mutex
+	pending    []*reportReq
+	committing bool
+}
+
+// ApplyOrderReport records a report idempotently (see hub.OrderService).
+// If ctx ends while the report is queued or committing, it returns ctx's
+// error; the report may still be committed (reports are safe to resend).
+func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hub.OrderReport) (hub.Order, error) {
+	if err := checkReport(&r); err != nil {
+		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, err)
+	}
+	q := &reportReq{storeID: storeID, r: r, done: make(chan reportResult, 1)}
+	b := &s.batches
+	b.mu.Lock()
+	b.pending = append(b.pending, q)
+	if !b.committing {
+		b.committing = true
+		go s.commitPending()
+	}
+	b.mu.Unlock()
+	select {
+	case res := <-q.done:
+		if res.err != nil {
+			return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, translate(res.err))
+		}
+		return res.order, nil
+	case <-ctx.Done():
+		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, ctx.Err())
+	}
+}
+
+// commitPending commits batches until nothing is queued.
+func (s *OrderService) commitPending() {
+	for {
+		batch := s.batches.take()
+		if batch == nil {
+			return
+		}
+		s.commit(batch)
+	}
+}
+
+// take removes the next batch from the queue: up to maxBatch reports in
+// arrival order, at most one per order (a second report of an order waits
+// for the next batch, so that it sees the first one's outcome). When the
+// queue is empty it returns nil and the committer stops.
+func (b *batcher) take() []*reportReq {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pending) == 0 {
+		b.committing = false
+		return nil
+	}
+	var batch, rest []*reportReq
+	keys := map[orderKey]bool{}
+	for _, q := range b.pending {
+		if len(batch) == maxBatch || keys[q.key()] {
+			rest = append(rest, q)
+			continue
+		}
+		keys[q.key()] = true
+		batch = append(batch, q)
+	}
+	b.pending = rest
+	return batch
+}
+
+// commit applies batch in one transaction. If that fails, one report may
+// have spoiled it: each is then applied alone and gets its own answer.
+func (s *OrderService) commit(batch []*reportReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	res, err := s.applyBatch(ctx, batch)
+	if err != nil && len(batch) > 1 {
+		for _, q := range batch {
+			one, err := s.applyBatch(ctx, []*reportReq{q})
+			if err != nil {
+				one = []reportResult{{err: err}}
+			}
+			q.done <- one[0]
+		}
+		return
+	}
+	for i, q := range batch {
+		if err != nil {
+			q.done <- reportResult{err: err}
+		} else {
+			q.done <- res[i]
+		}
+	}
+}
+
+// orderPlan is what applying one report does to its order.
+type orderPlan struct {
+	o       orderRow
+	skip    bool // stale or duplicate: history only
+	replace bool // the report's lines replace the stored ones
+	lines   []hub.OrderLine
+}
+
+// applyBatch applies the reports (distinct orders) in one transaction. A
+// report for a missing or revoked store gets its error in its result and
+// does not fail the others.
+func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]reportResult, error) {
+	res := make([]reportResult, len(batch))
+	err := s.db.tx(ctx, "apply_order_report", nil, func(tx *sqlx.Tx) error {
+		clear(res)
+		// The shared stores lock (see newStockTx) is taken by the first
+		// statement; the stores are read by later statements only.
+		st := newStockTxLocked(ctx, tx)
+		plans, err := lockOrders(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
+		if err := s.planLines(st, batch, plans); err != nil {
+			return err
+		}
+		var applied []int
+		for i, q := range batch {
+			p := plans[i]
+			switch {
+			case p == nil:
+				res[i].err = storeRefusal(ctx, tx, q.storeID)
+			case p.skip:
+				res[i].order = p.o.order(p.lines)
+			default:
+				if err := applyReport(st, q, p); err != nil {
+					return err
+				}
+				applied = append(applied, i)
+			}
+		}
+		st.tail = func(b *stmt) { writeOrders(b, batch, plans, applied) }
+		if err := st.finish(); err != nil {
+			return err
+		}
+		for _, i := range applied {
+			plans[i].o.UpdatedAt = st.now
+			res[i].order = plans[i].o.order(plans[i].lines)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// lockOrders creates the batch's new orders and locks every order row, in
+// id order. plans[i] is nil when report i's store is missing or revoked
+// and its order is not known.
+func lockOrders(ctx context.Context, tx *sqlx.Tx, batch []*reportReq) ([]*orderPlan, error) {
+	stores, woo := make([]int64, len(batch)), make([]int64, len(batch))
+	for i, q := range batch {
+		stores[i], woo[i] = q.storeID, q.r.WooOrderID
+	}
+	if _, err := tx.ExecContext(ctx, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3))
+		INSERT INTO orders (store_id, woo_order_id)
+		SELECT s.id, v.woo FROM l, unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
+			JOIN stores s ON s.id = v.store_id AND s.status = 'active'
+		ORDER BY 1, 2
+		ON CONFLICT DO NOTHING`, pq.Array(stores), pq.Array(woo), lockStores); err != nil {
+		return nil, fmt.Errorf("insert orders: %w", err)
+	}
+	var rows []orderRow
+	if err := tx.SelectContext(ctx, &rows, `SELECT o.* FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
+		CROSS JOIN LATERAL (SELECT `+orderCols+` FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
+		ORDER BY o.id FOR UPDATE OF o`, pq.Array(stores), pq.Array(woo)); err != nil {
+		return nil, fmt.Errorf("lock orders: %w", err)
+	}
+	byKey := make(map[orderKey]orderRow, len(rows))
+	for _, o := range rows {
+		byKey[orderKey{o.StoreID, o.WooOrderID}] = o
+	}
+	plans := make([]*orderPlan, len(batch))
+	for i, q := range batch {
+		o, ok := byKey[q.key()]
+		if !ok {
+			continue
+		}
+		isNew := o.DateModified == nil
+		p := &orderPlan{o: o}
+		p.skip = !isNew && (q.r.DateModified.Before(*o.DateModified) ||
+			q.r.DateModified.Equal(*o.DateModified) && q.r.Status == o.Status)
+		// Lines: take the report's while the order has no stock effect
+		// anywhere (hub or store); afterwards keep the stored ones, so
+		// that what is released is exactly what was committed.
+		p.replace = !p.skip && (isNew || (o.StockState == hub.OrderStateNone || o.StockState == hub.OrderStateReleased) && !o.WooReduced && len(q.r.Lines) > 0)
+		plans[i] = p
+	}
+	return plans, nil
+}
+
+// storeRefusal says why a report's order could not be created.
+func storeRefusal(ctx context.Context, tx *sqlx.Tx, storeID int64) error {
+	var status string
+	if err := tx.GetContext(ctx, &status, `SELECT status FROM stores WHERE id = $1`, storeID); isNoRows(err) {
+		return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
+	} else if err != nil {
+		return fmt.Errorf("read store: %w", err)
+	}
+	return hub.Errorf(hub.EUNAUTHORIZED, "Store %d is revoked.", storeID)
+}
+
+// planLines gives every plan its lines (the report's, or the stored ones)
+// and locks, in one sorted pass, every SKU the batch may change.
+func (s *OrderService) planLines(st *stockTx, batch []*reportReq, plans []*orderPlan) error {
+	var stored []int64
+	for _, p := range plans {
+		if p != nil && !p.replace {
+			stored = append(stored, p.o.ID)
+		}
+	}
+	var lines map[int64][]hub.OrderLine
+	if len(stored) > 0 {
+		var err error
+		if lines, err = loadLines(st.ctx, st.tx, stored); err != nil {
+			return err
+		}
+	}
+	var skus []string
+	for i, p := range plans {
+		switch {
+		case p == nil:
+		case p.replace:
+			for _, l := range batch[i].r.Lines {
+				if l.SKU != "" {
+					skus = append(skus, l.SKU)
+				}
+			}
+		default:
+			p.lines = lines[p.o.ID]
+			if !p.skip {
+				for _, l := range p.lines {
+					if l.Error == "" && l.Quantity > 0 {
+						skus = append(skus, l.SKU)
+					}
+				}
+			}
+		}
+	}
+	if err := st.lock(skus, false); err != nil {
+		return err
+	}
+	for i, p := range plans {
+		if p == nil || !p.replace {
+			continue
+		}
+		p.lines = make([]hub.OrderLine, len(batch[i].r.Lines))
+		for j, l := range batch[i].r.Lines {
+			l.Error = ""
+			if st.skus[l.SKU] == nil {
+				l.Error = LineErrorUnknownSKU
+			}
+			p.lines[j] = l
+		}
+	}
+	return nil
+}
+
+// applyReport buffers the stock effect of one report on its order.
+func applyReport(st *stockTx, q *reportReq, p *orderPlan) error {
+	qty := map[string]int64{} // per known SKU, lines summed
+	var skus []string
+	for _, l := range p.lines {
+		if l.Error == "" && l.Quantity > 0 {
+			if _, ok := qty[l.SKU]; !ok {
+				skus = append(skus, l.SKU)
+			}
+			qty[l.SKU] += l.Quantity
+		}
+	}
+	sort.Strings(skus)
+	o, r := &p.o, q.r
+	newState := nextState(o.StockState, r.Status)
+	sign, reduced := localEffect(r.Status, o.WooReduced)
+	if (newState != o.StockState || sign != 0) && len(skus) > 0 {
+		ref := fmt.Sprintf("store:%d/order:%d", q.storeID, r.WooOrderID)
+		if err := applyTransition(st, o.StockState, newState, skus, qty, ref, "store:"+strconv.FormatInt(q.storeID, 10)); err != nil {
+			return err
+		}
+		for _, k := range skus {
+			st.local[localKey{q.storeID, k}] += sign * qty[k]
+		}
+	}
+	o.Status, o.StockState, o.WooReduced, o.Number = r.Status, newState, reduced, r.Number
+	o.DateModified = &r.DateModified
+	return nil
+}
+
+// writeOrders adds to b the batch's writes to its orders: the applied
+// ones' rows, feed positions (in batch order) and lines, and every
+// report's history row.
+func writeOrders(b *stmt, batch []*reportReq, plans []*orderPlan, applied []int) {
+	var hIDs []int64
+	var hStatus, hMod []string
+	var hApplied []bool
+	for i, p := range plans {
+		if p != nil {
+			hIDs, hStatus = append(hIDs, p.o.ID), append(hStatus, batch[i].r.Status)
+			hMod, hApplied = append(hMod, batch[i].r.DateModified.Format(time.RFC3339Nano)), append(hApplied, !p.skip)
+		}
+	}
+	if len(hIDs) > 0 {
+		b.with("hist", `INSERT INTO order_status_history (order_id, status, date_modified, applied)
+			SELECT id, status, modified, applied FROM unnest(`+b.arg(pq.Array(hIDs))+`::bigint[], `+b.arg(pq.Array(hStatus))+`::text[],
+				`+b.arg(pq.Array(hMod))+`::timestamptz[], `+b.arg(pq.Array(hApplied))+`::boolean[]) WITH ORDINALITY AS v(id, status, modified, applied, ord)
+			ORDER BY ord`)
+	}
+	if len(applied) == 0 {
+		return
+	}
+	n := len(applied)
+	ids, number, status, state := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	reduced, mod, raw := make([]bool, n), make([]string, n), make([]sql.NullString, n)
+	var lOrder, lQty, lPID, lVID []int64
+	var lNo []int64
+	var lSKU, lErr []string
+	var replaced []int64
+	var counts []int64
+	for j, i := range applied {
+		o, r := plans[i].o, batch[i].r
+		ids[j], number[j], status[j], state[j] = o.ID, o.Number, o.Status, o.StockState
+		reduced[j], mod[j] = o.WooReduced, r.DateModified.Format(time.RFC3339Nano)
+		raw[j] = sql.NullString{String: string(r.Raw), Valid: len(r.Raw) > 0}
+		if plans[i].replace {
+			replaced, counts = append(replaced, o.ID), append(counts, int64(len(plans[i].lines)))
+			for k, l := range plans[i].lines {
+				lOrder, lNo, lSKU, lQty = append(lOrder, o.ID), append(lNo, int64(k+1)), append(lSKU, l.SKU), append(lQty, l.Quantity)
+				lPID, lVID, lErr = append(lPID, l.ProductID), append(lVID, l.VariationID), append(lErr, l.Error)
+			}
+		}
+	}
+	b.with("feed", `UPDATE order_feed SET pos = pos + `+b.arg(n)+` WHERE id = 1 RETURNING pos`)
+	b.with("upd_orders", `UPDATE orders SET number = v.number, status = v.status, stock_state = v.state, woo_reduced = v.reduced,
+			date_modified = v.modified, raw = COALESCE(v.raw::jsonb, orders.raw), updated_at = now(),
+			feed_pos = (SELECT pos FROM feed) - `+b.arg(n)+` + v.ord
+		FROM unnest(`+b.arg(pq.Array(ids))+`::bigint[], `+b.arg(pq.Array(number))+`::text[], `+b.arg(pq.Array(status))+`::text[],
+			`+b.arg(pq.Array(state))+`::text[], `+b.arg(pq.Array(reduced))+`::boolean[], `+b.arg(pq.Array(mod))+`::timestamptz[],
+			`+b.arg(pq.Array(raw))+`::text[]) WITH ORDINALITY AS v(id, number, status, state, reduced, modified, raw, ord)
+		WHERE orders.id = v.id`)
+	if len(replaced) == 0 {
+		return
+	}
+	b.with("del_lines", `DELETE FROM order_lines USING unnest(`+b.arg(pq.Array(replaced))+`::bigint[], `+b.arg(pq.Array(counts))+`::integer[]) AS v(id, n)
+		WHERE order_lines.order_id = v.id AND order_lines.line_no > v.n`)
+	if len(lOrder) == 0 {
+		return
+	}
+	b.with("ins_lines", `INSERT INTO order_lines (order_id, line_no, sku, quantity, product_id, variation_id, error)
+		SELECT * FROM unnest(`+b.arg(pq.Array(lOrder))+`::bigint[], `+b.arg(pq.Array(lNo))+`::integer[], `+b.arg(pq.Array(lSKU))+`::text[],
+			`+b.arg(pq.Array(lQty))+`::bigint[], `+b.arg(pq.Array(lPID))+`::bigint[], `+b.arg(pq.Array(lVID))+`::bigint[], `+b.arg(pq.Array(lErr))+`::text[])
+		ON CONFLICT (order_id, line_no) DO UPDATE SET sku = EXCLUDED.sku, quantity = EXCLUDED.quantity,
+			product_id = EXCLUDED.product_id, variation_id = EXCLUDED.variation_id, error = EXCLUDED.error`)
+}
