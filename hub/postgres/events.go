@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/stockwire/stockwire/hub"
 )
@@ -16,8 +17,14 @@ var _ hub.EventService = (*EventService)(nil)
 
 // EventService implements hub.EventService: the per-store change streams
 // written by the stock transactions.
+//
+// One change wakes every store's session at once, and each asks for its
+// events: the reads are grouped (group.go), so a thousand woken sessions
+// cost a few statements rather than a thousand round trips through the
+// pool.
 type EventService struct {
-	db *DB
+	db    *DB
+	reads group[*eventsReq]
 
 	// eventsAfter is prepared once: every woken session runs it, and with
 	// a thousand sessions parsing and planning it each time was most of
@@ -27,14 +34,37 @@ type EventService struct {
 	prepareErr  error
 }
 
-// NewEventService returns the event service on db.
-func NewEventService(db *DB) *EventService { return &EventService{db: db} }
+// maxEventReads bounds the sessions served by one events statement.
+const maxEventReads = 500
 
-const eventsAfterSQL = `SELECT s.pruned_through, e.seq, e.sku, e.delta, e.target
-	FROM store_seq s LEFT JOIN LATERAL (
+// eventReadTimeout bounds one grouped events statement; the callers'
+// contexts do not, since they share it.
+const eventReadTimeout = 30 * time.Second
+
+// NewEventService returns the event service on db.
+func NewEventService(db *DB) *EventService {
+	s := &EventService{db: db}
+	s.reads = group[*eventsReq]{take: firstN[*eventsReq](maxEventReads), run: s.readEvents}
+	return s
+}
+
+// eventsAfterSQL reads, for each (store, after, limit), the store's pruning
+// mark and its first events after `after`; a store without events yields
+// one row with NULL event columns, an unknown store none.
+const eventsAfterSQL = `SELECT v.i, s.pruned_through, e.seq, e.sku, e.delta, e.target
+	FROM unnest($1::bigint[], $2::bigint[], $3::integer[]) WITH ORDINALITY AS v(store_id, after, lim, i)
+	JOIN store_seq s ON s.store_id = v.store_id
+	LEFT JOIN LATERAL (
 		SELECT seq, sku, delta, target FROM store_events
-		WHERE store_id = s.store_id AND seq > $2 ORDER BY seq LIMIT $3) e ON true
-	WHERE s.store_id = $1`
+		WHERE store_id = v.store_id AND seq > v.after ORDER BY seq LIMIT v.lim) e ON true
+	ORDER BY v.i, e.seq`
+
+// eventsReq is one session's read, waiting for its group.
+type eventsReq struct {
+	storeID, after int64
+	limit          int
+	done           chan reply[[]hub.Event] // buffered
+}
 
 // HeadSeq returns the store's newest sequence (0 if none). Returns ENOTFOUND
 // for an unknown store.
@@ -51,48 +81,83 @@ func (s *EventService) HeadSeq(ctx context.Context, storeID int64) (int64, error
 }
 
 // EventsAfter returns up to limit events with Seq > after, in order. Returns
-// ECONFLICT when some of them were pruned.
+// ECONFLICT when some of them were pruned, ENOTFOUND for an unknown store.
 func (s *EventService) EventsAfter(ctx context.Context, storeID, after int64, limit int) ([]hub.Event, error) {
-	defer s.db.observe("events_after", time.Now())
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
 	}
-	// One statement, one snapshot, one round trip: with a thousand
-	// sessions woken by one change, round trips through the pool are what
-	// the fan-out waits on.
+	q := &eventsReq{storeID: storeID, after: after, limit: limit, done: make(chan reply[[]hub.Event], 1)}
+	s.reads.submit(q)
+	events, err := await(ctx, q.done)
+	if err != nil {
+		return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, err)
+	}
+	return events, nil
+}
+
+// readEvents answers a group of reads with one statement.
+func (s *EventService) readEvents(batch []*eventsReq) {
+	defer s.db.observe("events_after", time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), eventReadTimeout)
+	defer cancel()
+	res, err := s.queryEvents(ctx, batch)
+	for i, q := range batch {
+		if err != nil {
+			q.done <- reply[[]hub.Event]{err: err}
+		} else {
+			q.done <- res[i]
+		}
+	}
+}
+
+func (s *EventService) queryEvents(ctx context.Context, batch []*eventsReq) ([]reply[[]hub.Event], error) {
 	s.prepareOnce.Do(func() { s.eventsAfter, s.prepareErr = s.db.db.PrepareContext(context.Background(), eventsAfterSQL) })
 	if s.prepareErr != nil {
 		return nil, fmt.Errorf("prepare events query: %w", s.prepareErr)
 	}
-	rows, err := s.eventsAfter.QueryContext(ctx, storeID, after, limit)
+	n := len(batch)
+	stores, after, limits := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, q := range batch {
+		stores[i], after[i], limits[i] = q.storeID, q.after, int64(q.limit)
+	}
+	// One statement, one snapshot: with a thousand sessions woken by one
+	// change, round trips through the pool are what the fan-out waits on.
+	rows, err := s.eventsAfter.QueryContext(ctx, pq.Array(stores), pq.Array(after), pq.Array(limits))
 	if err != nil {
-		return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, translate(err))
+		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []hub.Event{}
-	found := false
+	res := make([]reply[[]hub.Event], n)
+	found := make([]bool, n)
 	for rows.Next() {
-		found = true
-		var pruned int64
+		var i, pruned int64
 		var seq, delta, target sql.NullInt64
 		var sku sql.NullString
-		if err := rows.Scan(&pruned, &seq, &sku, &delta, &target); err != nil {
-			return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, err)
+		if err := rows.Scan(&i, &pruned, &seq, &sku, &delta, &target); err != nil {
+			return nil, err
 		}
-		if after < pruned {
-			return nil, hub.Errorf(hub.ECONFLICT, "Events after %d were pruned; take a snapshot.", after)
+		i-- // ordinality counts from 1
+		q := batch[i]
+		if !found[i] {
+			found[i] = true
+			res[i].val = []hub.Event{}
+			if q.after < pruned {
+				res[i].err = hub.Errorf(hub.ECONFLICT, "Events after %d were pruned; take a snapshot.", q.after)
+			}
 		}
-		if seq.Valid {
-			out = append(out, hub.Event{StoreID: storeID, Seq: seq.Int64, SKU: sku.String, Delta: delta.Int64, Target: target.Int64})
+		if seq.Valid && res[i].err == nil {
+			res[i].val = append(res[i].val, hub.Event{StoreID: q.storeID, Seq: seq.Int64, SKU: sku.String, Delta: delta.Int64, Target: target.Int64})
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, translate(err))
+		return nil, translate(err)
 	}
-	if !found {
-		return nil, fmt.Errorf("events of store %d after %d: %w", storeID, after, translate(sql.ErrNoRows))
+	for i, q := range batch {
+		if !found[i] {
+			res[i].err = hub.Errorf(hub.ENOTFOUND, "Store %d not found.", q.storeID)
+		}
 	}
-	return out, nil
+	return res, nil
 }
 
 // Snapshot returns the store's head sequence and every target, read in one

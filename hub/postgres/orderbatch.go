@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -18,9 +17,9 @@ import (
 // Group commit. Every store's agent reports its orders one at a time, so
 // under load many reports wait for the same few SKU rows, and each paid for
 // its own transaction: round trips under the SKU lock, the big publish
-// statement and an fsync. Reports now queue, and one committer goroutine
-// takes what is queued (up to maxBatch, one report per order) and applies
-// it in one transaction, so a busy SKU is locked, recomputed and published
+// statement and an fsync. Reports now queue (a group), and one committer
+// goroutine takes what is queued (up to maxBatch, one report per order) and
+// applies it in one transaction, so a busy SKU is locked, recomputed and published
 // once per batch. A lone report is committed at once: batching adds no
 // wait, it only absorbs what queued meanwhile.
 //
@@ -39,24 +38,18 @@ const (
 type reportReq struct {
 	storeID int64
 	r       hub.OrderReport
-	done    chan reportResult // buffered: the committer never blocks
-}
-
-type reportResult struct {
-	order hub.Order
-	err   error
+	done    chan reply[hub.Order] // buffered: the committer never blocks
 }
 
 func (q *reportReq) key() orderKey { return orderKey{q.storeID, q.r.WooOrderID} }
 
 type orderKey struct{ store, woo int64 }
 
-// batcher holds the queued reports; committing is true while the committer
-// goroutine drains them.
-type batcher struct {
-	mu         sync.Mutex
-	pending    []*reportReq
-	committing bool
+// NewOrderService returns the order service on db.
+func NewOrderService(db *DB) *OrderService {
+	s := &OrderService{db: db}
+	s.reports = group[*reportReq]{take: onePerKey(maxBatch, (*reportReq).key), run: s.commit}
+	return s
 }
 
 // ApplyOrderReport records a report idempotently (see hub.OrderService).
@@ -66,60 +59,13 @@ func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hu
 	if err := checkReport(&r); err != nil {
 		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, err)
 	}
-	q := &reportReq{storeID: storeID, r: r, done: make(chan reportResult, 1)}
-	b := &s.batches
-	b.mu.Lock()
-	b.pending = append(b.pending, q)
-	if !b.committing {
-		b.committing = true
-		go s.commitPending()
+	q := &reportReq{storeID: storeID, r: r, done: make(chan reply[hub.Order], 1)}
+	s.reports.submit(q)
+	o, err := await(ctx, q.done)
+	if err != nil {
+		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, translate(err))
 	}
-	b.mu.Unlock()
-	select {
-	case res := <-q.done:
-		if res.err != nil {
-			return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, translate(res.err))
-		}
-		return res.order, nil
-	case <-ctx.Done():
-		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, ctx.Err())
-	}
-}
-
-// commitPending commits batches until nothing is queued.
-func (s *OrderService) commitPending() {
-	for {
-		batch := s.batches.take()
-		if batch == nil {
-			return
-		}
-		s.commit(batch)
-	}
-}
-
-// take removes the next batch from the queue: up to maxBatch reports in
-// arrival order, at most one per order (a second report of an order waits
-// for the next batch, so that it sees the first one's outcome). When the
-// queue is empty it returns nil and the committer stops.
-func (b *batcher) take() []*reportReq {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.pending) == 0 {
-		b.committing = false
-		return nil
-	}
-	var batch, rest []*reportReq
-	keys := map[orderKey]bool{}
-	for _, q := range b.pending {
-		if len(batch) == maxBatch || keys[q.key()] {
-			rest = append(rest, q)
-			continue
-		}
-		keys[q.key()] = true
-		batch = append(batch, q)
-	}
-	b.pending = rest
-	return batch
+	return o, nil
 }
 
 // commit applies batch in one transaction. If that fails, one report may
@@ -132,7 +78,7 @@ func (s *OrderService) commit(batch []*reportReq) {
 		for _, q := range batch {
 			one, err := s.applyBatch(ctx, []*reportReq{q})
 			if err != nil {
-				one = []reportResult{{err: err}}
+				one = []reply[hub.Order]{{err: err}}
 			}
 			q.done <- one[0]
 		}
@@ -140,7 +86,7 @@ func (s *OrderService) commit(batch []*reportReq) {
 	}
 	for i, q := range batch {
 		if err != nil {
-			q.done <- reportResult{err: err}
+			q.done <- reply[hub.Order]{err: err}
 		} else {
 			q.done <- res[i]
 		}
@@ -158,8 +104,8 @@ type orderPlan struct {
 // applyBatch applies the reports (distinct orders) in one transaction. A
 // report for a missing or revoked store gets its error in its result and
 // does not fail the others.
-func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]reportResult, error) {
-	res := make([]reportResult, len(batch))
+func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]reply[hub.Order], error) {
+	res := make([]reply[hub.Order], len(batch))
 	err := s.db.tx(ctx, "apply_order_report", nil, func(tx *sqlx.Tx) error {
 		clear(res)
 		// The shared stores lock (see newStockTx) is taken by the first
@@ -179,7 +125,7 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 			case p == nil:
 				res[i].err = storeRefusal(ctx, tx, q.storeID)
 			case p.skip:
-				res[i].order = p.o.order(p.lines)
+				res[i].val = p.o.order(p.lines)
 			default:
 				if err := applyReport(st, q, p); err != nil {
 					return err
@@ -193,7 +139,7 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 		}
 		for _, i := range applied {
 			plans[i].o.UpdatedAt = st.now
-			res[i].order = plans[i].o.order(plans[i].lines)
+			res[i].val = plans[i].o.order(plans[i].lines)
 		}
 		return nil
 	})

@@ -36,11 +36,8 @@ const LineErrorUnknownSKU = "unknown sku"
 // serialise on that row for the last moment of their transaction.
 type OrderService struct {
 	db      *DB
-	batches batcher
+	reports group[*reportReq]
 }
-
-// NewOrderService returns the order service on db.
-func NewOrderService(db *DB) *OrderService { return &OrderService{db: db} }
 
 type orderRow struct {
 	ID           int64      `db:"id"`

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,10 +27,27 @@ const SessionChannel = "stockwire_sessions"
 // (migration 004) and the channel SessionChannel.
 type SessionService struct {
 	db *DB
+	// states groups the sessions' state writes (group.go): every session
+	// writes its agent's state every second it changed.
+	states group[*stateReq]
 }
 
 // NewSessionService returns the session service on db.
-func NewSessionService(db *DB) *SessionService { return &SessionService{db: db} }
+func NewSessionService(db *DB) *SessionService {
+	s := &SessionService{db: db}
+	s.states = group[*stateReq]{take: onePerKey(500, func(q *stateReq) int64 { return q.storeID }), run: s.writeStates}
+	return s
+}
+
+// stateReq is one session's state write, waiting for its group.
+type stateReq struct {
+	storeID, claim int64
+	st             hub.AgentState
+	done           chan reply[bool] // buffered
+}
+
+// stateWriteTimeout bounds one grouped state write.
+const stateWriteTimeout = 10 * time.Second
 
 // ClaimSession makes a new session its store's live one. The store's row is
 // locked first, so a claim and a revocation are serialised: a claim that
@@ -72,15 +91,46 @@ func (s *SessionService) LiveClaim(ctx context.Context, storeID int64) (int64, e
 // RecordSessionState stores the agent state if claim is the store's live
 // session. HeadSeq and SeqLag are derived and ignored.
 func (s *SessionService) RecordSessionState(ctx context.Context, storeID, claim int64, a hub.AgentState) (bool, error) {
-	defer s.db.observe("record_agent_state", time.Now())
-	res, err := s.db.db.ExecContext(ctx, `UPDATE stores s SET connected = $3, last_seen = $4, applied_seq = $5, outbox_depth = $6, replica = $7
-		FROM agent_sessions a WHERE s.id = $1 AND a.store_id = s.id AND a.claim = $2`,
-		storeID, claim, a.Connected, a.LastSeen, a.AppliedSeq, a.OutboxDepth, a.Replica)
+	q := &stateReq{storeID: storeID, claim: claim, st: a, done: make(chan reply[bool], 1)}
+	s.states.submit(q)
+	live, err := await(ctx, q.done)
 	if err != nil {
 		return false, fmt.Errorf("record agent state of store %d: %w", storeID, err)
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	return live, nil
+}
+
+// writeStates writes a group of agent states in one statement.
+func (s *SessionService) writeStates(batch []*stateReq) {
+	defer s.db.observe("record_agent_state", time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), stateWriteTimeout)
+	defer cancel()
+	n := len(batch)
+	ids, claims, applied, depth := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	connected, seen, replica := make([]bool, n), make([]sql.NullString, n), make([]string, n)
+	for i, q := range batch {
+		ids[i], claims[i], applied[i], depth[i] = q.storeID, q.claim, q.st.AppliedSeq, int64(q.st.OutboxDepth)
+		connected[i], replica[i] = q.st.Connected, q.st.Replica
+		if q.st.LastSeen != nil {
+			seen[i] = sql.NullString{String: q.st.LastSeen.Format(time.RFC3339Nano), Valid: true}
+		}
+	}
+	var live []int64
+	err := s.db.db.SelectContext(ctx, &live, `UPDATE stores s SET connected = v.connected, last_seen = v.seen,
+			applied_seq = v.applied, outbox_depth = v.depth, replica = v.replica
+		FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::timestamptz[], $5::bigint[], $6::integer[], $7::text[])
+			AS v(id, claim, connected, seen, applied, depth, replica)
+		JOIN agent_sessions a ON a.store_id = v.id AND a.claim = v.claim
+		WHERE s.id = v.id
+		RETURNING s.id`,
+		pq.Array(ids), pq.Array(claims), pq.Array(connected), pq.Array(seen), pq.Array(applied), pq.Array(depth), pq.Array(replica))
+	for _, q := range batch {
+		if err != nil {
+			q.done <- reply[bool]{err: err}
+		} else {
+			q.done <- reply[bool]{val: slices.Contains(live, q.storeID)}
+		}
+	}
 }
 
 // AnnounceRevoked tells every replica to end the store's session.

@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+)
+
+// group runs queued requests in batches, one batch at a time, on a
+// goroutine that lives only while requests are queued. A lone request runs
+// at once; whatever queues while a batch runs goes into the next one, so
+// many concurrent callers share a few round trips (and commits) instead of
+// queueing for the pool one by one. Each request carries its own way to
+// answer its caller.
+type group[Q any] struct {
+	// take splits the queue (never empty) into the next batch (never
+	// empty) and what stays queued.
+	take func(pending []Q) (batch, rest []Q)
+	// run handles one batch and answers every request in it.
+	run func(batch []Q)
+
+	mu      sync.Mutex
+	pending []Q
+	running bool
+}
+
+// submit queues q, starting the batch goroutine if it is not running.
+func (g *group[Q]) submit(q Q) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pending = append(g.pending, q)
+	if !g.running {
+		g.running = true
+		go g.loop()
+	}
+}
+
+func (g *group[Q]) loop() {
+	for {
+		g.mu.Lock()
+		if len(g.pending) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		batch, rest := g.take(g.pending)
+		g.pending = rest
+		g.mu.Unlock()
+		g.run(batch)
+	}
+}
+
+// firstN is a take that batches up to n requests in arrival order.
+func firstN[Q any](n int) func([]Q) ([]Q, []Q) {
+	return func(pending []Q) ([]Q, []Q) {
+		k := min(n, len(pending))
+		return pending[:k:k], pending[k:]
+	}
+}
+
+// onePerKey is a take that batches up to n requests in arrival order, at
+// most one per key: a later request with the same key waits for the next
+// batch, so that it sees the earlier one's outcome.
+func onePerKey[Q any, K comparable](n int, key func(Q) K) func([]Q) ([]Q, []Q) {
+	return func(pending []Q) ([]Q, []Q) {
+		var batch, rest []Q
+		seen := map[K]bool{}
+		for _, q := range pending {
+			if len(batch) == n || seen[key(q)] {
+				rest = append(rest, q)
+				continue
+			}
+			seen[key(q)] = true
+			batch = append(batch, q)
+		}
+		return batch, rest
+	}
+}
+
+// reply is a request's answer: its value or its error.
+type reply[R any] struct {
+	val R
+	err error
+}
+
+// await waits for a request's reply, or for ctx to end.
+func await[R any](ctx context.Context, done <-chan reply[R]) (R, error) {
+	select {
+	case r := <-done:
+		return r.val, r.err
+	case <-ctx.Done():
+		var zero R
+		return zero, ctx.Err()
+	}
+}

@@ -1,0 +1,78 @@
+package postgres
+
+import (
+	"slices"
+	"sync"
+	"testing"
+)
+
+// TestGroup: a lone request runs at once; what queues while a batch runs
+// goes into the next batch, at most one per key, in arrival order, and the
+// goroutine stops when the queue is empty.
+func TestGroup(t *testing.T) {
+	type req struct {
+		key, n int
+		done   chan reply[int]
+	}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var batches [][]int
+	g := &group[*req]{take: onePerKey(3, func(q *req) int { return q.key })}
+	g.run = func(batch []*req) {
+		var ns []int
+		for _, q := range batch {
+			ns = append(ns, q.n)
+		}
+		mu.Lock()
+		batches = append(batches, ns)
+		first := len(batches) == 1
+		mu.Unlock()
+		if first {
+			<-release // hold the first batch while more queue
+		}
+		for _, q := range batch {
+			q.done <- reply[int]{val: q.n * 10}
+		}
+	}
+	submit := func(key, n int) chan reply[int] {
+		q := &req{key: key, n: n, done: make(chan reply[int], 1)}
+		g.submit(q)
+		return q.done
+	}
+	first := submit(1, 1)
+	// The first batch is running (and held) once its goroutine took it.
+	for {
+		g.mu.Lock()
+		taken := len(g.pending) == 0
+		g.mu.Unlock()
+		if taken {
+			break
+		}
+	}
+	var dones []chan reply[int]
+	for i, key := range []int{1, 2, 1, 3, 4, 5} {
+		dones = append(dones, submit(key, i+2))
+	}
+	close(release)
+	if r := <-first; r.val != 10 {
+		t.Fatalf("first reply %+v", r)
+	}
+	for i, d := range dones {
+		if r := <-d; r.val != (i+2)*10 || r.err != nil {
+			t.Fatalf("reply %d: %+v", i, r)
+		}
+	}
+	// Queued: n=2 (key 1), 3 (key 2), 4 (key 1 again), 5 (key 3), 6, 7.
+	want := [][]int{{1}, {2, 3, 5}, {4, 6, 7}}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.EqualFunc(batches, want, slices.Equal) {
+		t.Fatalf("batches %v, want %v", batches, want)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.running {
+		g.mu.Unlock()
+		g.mu.Lock()
+	}
+}
