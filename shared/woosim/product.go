@@ -280,11 +280,10 @@ type variationJSON struct {
 	Links             map[string][]link `json:"_links"`
 }
 
-func nonNil[T any](v []T) []T {
-	if v == nil {
-		return []T{}
-	}
-	return v
+// copyOf returns a copy of v, never nil: a view is encoded after the
+// store's lock is released, so it must not share the product's slices.
+func copyOf[T any](v []T) []T {
+	return append([]T{}, v...)
 }
 
 func (s *Store) stockFields(p *product) (manage any, qty *int64) {
@@ -336,9 +335,9 @@ func (s *Store) productView(p *product) *productJSON {
 		UpsellIDs: []int64{}, CrossSellIDs: []int64{}, ParentID: p.ParentID,
 		Categories: []category{{ID: 15, Name: "Uncategorized", Slug: "uncategorized"}},
 		Brands:     []any{}, Tags: []any{}, Images: []any{}, Attributes: []any{}, DefaultAttributes: []any{},
-		Variations: nonNil(p.Variations), GroupedProducts: []int64{},
+		Variations: copyOf(p.Variations), GroupedProducts: []int64{},
 		PriceHTML:  `<span class="woocommerce-Price-amount amount"><bdi><span class="woocommerce-Price-currencySymbol" translate="no">&#36;</span>` + price + `</bdi></span>`,
-		RelatedIDs: []int64{}, MetaData: nonNil(p.Meta), StockStatus: p.StockStatus,
+		RelatedIDs: []int64{}, MetaData: copyOf(p.Meta), StockStatus: p.StockStatus,
 		HasOptions: p.Type == "variable",
 		Links:      links,
 	}
@@ -379,7 +378,7 @@ func (s *Store) variationView(p *product) *variationJSON {
 		TaxStatus: "taxable", TaxClass: "parent", ManageStock: manage, StockQuantity: qty,
 		StockStatus: p.StockStatus, Backorders: p.Backorders, BackordersAllowed: p.Backorders != "no",
 		Backordered: qty != nil && *qty <= 0 && p.Backorders != "no", LowStockAmount: p.LowStock,
-		GalleryImageIDs: []int64{}, Attributes: nonNil(p.Attributes), MetaData: nonNil(p.Meta),
+		GalleryImageIDs: []int64{}, Attributes: copyOf(p.Attributes), MetaData: copyOf(p.Meta),
 		Name: p.Name, ParentID: p.ParentID,
 		Links: map[string][]link{
 			"self":       {{Href: home + "/wp-json/wc/v3/products/" + pid + "/variations/" + strconv.FormatInt(p.ID, 10), TargetHints: &targetHints{Allow: allowAll}}},
