@@ -152,12 +152,24 @@ func (p *Proc) WaitFile(ctx context.Context, path string) error {
 	}
 }
 
-// FreeAddr returns a free 127.0.0.1 address for a child to listen on.
+// FreeAddr returns a free 127.0.0.1 address for a child to listen on. It
+// never returns the same address twice in one process: a port handed out
+// is free again until its child binds it, and the kernel may offer it to
+// the next caller.
 func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", errors.New("no free 127.0.0.1 port not handed out before")
 }
+
+// handedOut holds the addresses FreeAddr returned.
+var handedOut sync.Map
