@@ -93,3 +93,30 @@ func benchOrderCommit(b *testing.B, lines int, hot bool, reporters int) {
 	el := time.Since(start)
 	b.ReportMetric(float64(b.N*lines)/el.Seconds(), "lines/s")
 }
+
+// BenchmarkCountFanout measures one ERP count change of a SKU shown by
+// 1,000 mirror stores: the transaction that recomputes 1,000 targets and
+// appends 1,000 events (fsync on). The link's fan-out waits for it.
+//
+//	go test -run '^$' -bench BenchmarkCountFanout -benchtime 100x ./hub/postgres/
+func BenchmarkCountFanout(b *testing.B) {
+	ctx := context.Background()
+	c := pgtest.FsyncCluster(b)
+	db, err := postgres.Open(ctx, pgtest.NewDBIn(b, c, true), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	inv, stores := postgres.NewInventoryService(db), postgres.NewStoreService(db)
+	for i := range 1000 {
+		if _, _, err := stores.Create(ctx, hub.NewStore{Name: fmt.Sprint("s", i), URL: "https://s.example", Policy: hub.PolicyMirror}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := inv.SetCount(ctx, hub.Count{SKU: "FAN", Location: "main", OnHand: int64(1000 + i%2)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
