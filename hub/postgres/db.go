@@ -55,6 +55,11 @@ const (
 	// exclusive by store creation and updates, so a store never misses a
 	// change committed while its targets are being computed.
 	lockStores = 0x5357_5354_4f52
+	// lockSeq is taken by every transaction that writes the stores'
+	// sequence rows, before it touches the first: event writers take turns
+	// (they mostly would anyway, since a change reaches every mirror store)
+	// and may then lock those rows in any order.
+	lockSeq = 0x5357_5345_5120 // "SWSEQ "
 )
 
 // DB is the hub's connection pool.

@@ -201,7 +201,11 @@ func (s *EventService) Prune(ctx context.Context, keep int) (int64, error) {
 	var n int64
 	err := s.db.tx(ctx, "prune_events", nil, func(tx *sqlx.Tx) error {
 		// Raise the watermark first: a reader that sees the rows gone also
-		// sees the watermark (same transaction).
+		// sees the watermark (same transaction). Sequence rows are written
+		// under lockSeq (see publish).
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeq); err != nil {
+			return fmt.Errorf("lock sequences: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE store_seq SET pruned_through = head - $1 WHERE head - $1 > pruned_through`, keep); err != nil {
 			return fmt.Errorf("raise watermarks: %w", err)
 		}

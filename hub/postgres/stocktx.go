@@ -291,7 +291,8 @@ func (s *stockTx) writeChanges(b *stmt) {
 // one round trip and the commit. Its snapshot is taken after those locks
 // were granted, so the targets it reads are those the previous holder
 // committed. The stores' counter rows, which every transaction with events
-// touches, are locked in id order (no deadlocks) and held until the commit.
+// touches, are locked under lockSeq (no deadlocks) and held until the
+// commit.
 func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 	var known []string
 	var pool []int64
@@ -336,10 +337,15 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 		b.with("ev", `SELECT store_id, sku, target - COALESCE(old, 0) - local AS delta, target,
 				row_number() OVER (PARTITION BY store_id ORDER BY sku) AS ord
 			FROM chg WHERE `+b.arg(withEvents)+`::boolean`)
-		b.with("cnt", `SELECT store_id, count(*) AS n FROM ev GROUP BY store_id`)
-		b.with("seq", `SELECT store_id, head FROM store_seq WHERE store_id IN (SELECT store_id FROM cnt) ORDER BY store_id FOR UPDATE`)
-		b.with("bump", `UPDATE store_seq SET head = seq.head + cnt.n FROM seq JOIN cnt USING (store_id)
-			WHERE store_seq.store_id = seq.store_id`)
+		// cnt takes lockSeq: the UPDATE locks a sequence row only once
+		// cnt's rows are joined to it. One UPDATE both locks and bumps each
+		// row (an ordered SELECT … FOR UPDATE first cost a second WAL
+		// record per store: 65–80 ms instead of 24 ms for 1,000 stores,
+		// BenchmarkCountFanout).
+		b.with("cnt", `SELECT store_id, count(*) AS n FROM ev, (SELECT pg_advisory_xact_lock(`+b.arg(lockSeq)+`)) AS l GROUP BY store_id`)
+		b.with("seq", `UPDATE store_seq SET head = store_seq.head + cnt.n FROM cnt
+			WHERE store_seq.store_id = cnt.store_id
+			RETURNING store_seq.store_id, store_seq.head - cnt.n AS head`)
 		b.with("ins_events", `INSERT INTO store_events (store_id, seq, sku, delta, target)
 			SELECT ev.store_id, seq.head + ev.ord, ev.sku, ev.delta, ev.target FROM ev JOIN seq USING (store_id)`)
 		b.with("wake", `SELECT store_id FROM cnt UNION SELECT unnest(`+b.arg(pq.Array(reclaimed))+`::bigint[])`)
