@@ -8,8 +8,13 @@
 // request. When a write's outcome is unknown (timeout, 5xx after sending),
 // the writer re-reads the products and compares their stockwire_seq with
 // what it sent; after a restart it reads stockwire_seq before writing and
-// drops changes the store already has. AppliedSeq is kept in a small file in
-// the data directory, written atomically once the store confirmed.
+// drops changes the store already has. AppliedSeq moves as soon as the
+// store confirmed a write, and is saved to a small file in the data
+// directory (written atomically, fsync'd) at most every SaveEvery and when
+// Run ends. The saved figure only tells the hub where to resume after a
+// restart: one that lags (kill -9 between saves) makes the hub resend
+// changes that the per-product stockwire_seq then filters out, so every
+// change still lands exactly once, while a change costs no file write.
 //
 // A safety net compares store figures with the hub's targets when nothing
 // is in flight and no local order is waiting to be reported (Quiet): a
@@ -106,6 +111,10 @@ type Config struct {
 	// ResolveTTL is how long an unknown SKU stays unknown before it is
 	// looked up again. Defaults to 1m.
 	ResolveTTL time.Duration
+	// SaveEvery bounds how long a moved AppliedSeq waits before it is
+	// saved to disk (one fsync'd file write covers every change confirmed
+	// meanwhile). Defaults to 2s.
+	SaveEvery time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -171,7 +180,8 @@ type Writer struct {
 	mu          sync.Mutex
 	skus        map[string]*skuState
 	maxRecv     int64 // highest seq received (change or snapshot)
-	applied     int64 // persisted AppliedSeq
+	applied     int64 // AppliedSeq: every change up to it is in the store (or skipped)
+	saved       int64 // AppliedSeq as last saved to disk
 	checkCursor string
 	checks      int64 // safety-net rounds done
 	deferred    bool  // a snapshot write waits for local orders to be reported
@@ -218,6 +228,9 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.ResolveTTL <= 0 {
 		cfg.ResolveTTL = time.Minute
 	}
+	if cfg.SaveEvery <= 0 {
+		cfg.SaveEvery = 2 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -244,6 +257,7 @@ func New(cfg Config) (*Writer, error) {
 		}
 		w.applied = st.AppliedSeq
 	}
+	w.saved = w.applied
 	w.maxRecv = w.applied
 	w.metrics = newMetrics(cfg.Registerer, w)
 	return w, nil
@@ -342,7 +356,9 @@ func (w *Writer) SetAllocate(on bool) {
 	w.mu.Unlock()
 }
 
-// AppliedSeq returns the highest sequence durably applied to the store.
+// AppliedSeq returns the highest sequence durably applied to the store
+// (the store confirmed every change up to it). What a restart starts from
+// is the last saved figure, at most SaveEvery behind.
 func (w *Writer) AppliedSeq() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -443,25 +459,38 @@ func (w *Writer) ProductChanged(ctx context.Context, p wc.Product) error {
 // orders is tried again.
 const deferredRetry = 250 * time.Millisecond
 
-// Run writes queued changes and runs the safety net until ctx ends. It
-// returns nil when ctx ends.
+// Run writes queued changes, saves AppliedSeq and runs the safety net
+// until ctx ends; it saves AppliedSeq a last time then and returns nil.
+// Besides the safety net's ticker it arms a timer only when there is
+// something to wait for (a deferred snapshot, an unsaved AppliedSeq): an
+// idle agent wakes rarely.
 func (w *Writer) Run(ctx context.Context) error {
+	defer func() {
+		if err := w.save(); err != nil {
+			w.log.Warn("save applied seq at exit", "error", err)
+		}
+	}()
 	check := time.NewTicker(w.cfg.CheckInterval)
 	defer check.Stop()
-	retry := time.NewTicker(deferredRetry)
+	retry := newIdleTimer()
 	defer retry.Stop()
+	saveT := newIdleTimer()
+	defer saveT.Stop()
+	var retryC, saveC <-chan time.Time // nil while their timer is not armed
 	backoff := 100 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-retry.C:
-			w.mu.Lock()
-			deferred := w.deferred
-			w.mu.Unlock()
-			if !deferred {
-				continue
+		case <-saveC:
+			saveC = nil
+			if err := w.save(); err != nil {
+				w.log.Warn("save applied seq", "error", err)
 			}
+			saveC = w.arm(saveT, saveC, w.unsaved(), w.cfg.SaveEvery)
+			continue
+		case <-retryC:
+			retryC = nil
 		case <-w.kick:
 			t := time.NewTimer(w.cfg.Gather)
 			select {
@@ -497,7 +526,29 @@ func (w *Writer) Run(ctx context.Context) error {
 				break
 			}
 		}
+		w.mu.Lock()
+		deferred := w.deferred
+		w.mu.Unlock()
+		retryC = w.arm(retry, retryC, deferred, deferredRetry)
+		saveC = w.arm(saveT, saveC, w.unsaved(), w.cfg.SaveEvery)
 	}
+}
+
+// newIdleTimer returns a stopped timer for arm.
+func newIdleTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// arm starts t for d when want holds and it is not running yet (c is its
+// channel while armed, nil otherwise), and returns the channel to wait on.
+func (w *Writer) arm(t *time.Timer, c <-chan time.Time, want bool, d time.Duration) <-chan time.Time {
+	if !want || c != nil {
+		return c
+	}
+	t.Reset(d)
+	return t.C
 }
 
 // work is one SKU's write in a round.
@@ -548,7 +599,8 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	}
 	w.mu.Unlock()
 	if len(take) == 0 {
-		return false, w.persist()
+		w.advance()
+		return false, nil
 	}
 	defer func() {
 		w.mu.Lock()
@@ -631,9 +683,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			}
 		}
 	}
-	if err := w.persist(); err != nil && firstErr == nil {
-		firstErr = err
-	}
+	w.advance()
 	return more, firstErr
 }
 
@@ -845,27 +895,42 @@ func (w *Writer) verify(ctx context.Context, chunk []*work) error {
 	}
 }
 
-// persist writes AppliedSeq when it moved: every change up to it is in the
-// store (or skipped).
-func (w *Writer) persist() error {
+// advance moves AppliedSeq up to the last seq before the first one still
+// pending: every change up to it is in the store (or skipped).
+func (w *Writer) advance() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	applied := w.maxRecv
 	for _, s := range w.skus {
 		if s.pending() {
 			applied = min(applied, s.firstPending()-1)
 		}
 	}
-	if applied <= w.applied {
-		w.mu.Unlock()
+	w.applied = max(w.applied, applied)
+}
+
+// unsaved reports whether AppliedSeq moved since it was last saved.
+func (w *Writer) unsaved() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.applied > w.saved
+}
+
+// save writes AppliedSeq to disk when it moved since the last save. Only
+// Run calls it.
+func (w *Writer) save() error {
+	w.mu.Lock()
+	applied, saved := w.applied, w.saved
+	w.mu.Unlock()
+	if applied <= saved {
 		return nil
 	}
-	w.mu.Unlock()
 	b, _ := json.Marshal(stateFile{AppliedSeq: applied})
 	if err := writeFileAtomic(w.path, b); err != nil {
-		return fmt.Errorf("persist applied seq %d: %w", applied, err)
+		return fmt.Errorf("save applied seq %d: %w", applied, err)
 	}
 	w.mu.Lock()
-	w.applied = max(w.applied, applied)
+	w.saved = applied
 	w.mu.Unlock()
 	return nil
 }
