@@ -2,10 +2,10 @@
 // to the store exactly once and keeps the store at the hub's figures.
 //
 // Changes are coalesced per SKU (deltas summed, highest seq and latest
-// target kept), gathered for a few milliseconds and written as batch
-// updates (≤100 items per request) of inventory_delta together with the
+// target kept) and written as batch updates (≤100 items per request) of inventory_delta together with the
 // product meta stockwire_seq = the highest seq included, in the same
-// request. When a write's outcome is unknown (timeout, 5xx after sending),
+// request. A write starts as soon as a change arrives; changes arriving
+// while it is in flight go out together in the next one. When a write's outcome is unknown (timeout, 5xx after sending),
 // the writer re-reads the products and compares their stockwire_seq with
 // what it sent; after a restart it reads stockwire_seq before writing and
 // drops changes the store already has. AppliedSeq moves as soon as the
@@ -93,8 +93,9 @@ type Config struct {
 	// Quiet reports that no local order is waiting to be reported to the
 	// hub (the outbox is empty). Nil means always quiet.
 	Quiet func() bool
-	// Gather is how long changes are gathered before a write. Defaults to
-	// 2ms.
+	// Gather is how long changes are gathered before a write starts.
+	// Defaults to 0: at once (a burst still coalesces behind the write in
+	// flight, without a timer's wake-up and delay on every change).
 	Gather time.Duration
 	// CheckInterval is the safety net's period. Defaults to 5s.
 	CheckInterval time.Duration
@@ -113,8 +114,8 @@ type Config struct {
 	ResolveTTL time.Duration
 	// SaveEvery bounds how long a moved AppliedSeq waits before it is
 	// saved to disk (one fsync'd file write covers every change confirmed
-	// meanwhile). Defaults to 2s.
-	SaveEvery time.Duration
+	// meanwhile). Defaults to 10s.
+	SaveEvery  time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -175,6 +176,7 @@ type Writer struct {
 	metrics *metrics
 	path    string
 	kick    chan struct{}
+	moved   chan struct{} // signalled when AppliedSeq moves; see AppliedChanged
 	now     func() time.Time
 
 	mu          sync.Mutex
@@ -210,9 +212,6 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.Quiet == nil {
 		cfg.Quiet = func() bool { return true }
 	}
-	if cfg.Gather <= 0 {
-		cfg.Gather = 2 * time.Millisecond
-	}
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = 5 * time.Second
 	}
@@ -229,7 +228,7 @@ func New(cfg Config) (*Writer, error) {
 		cfg.ResolveTTL = time.Minute
 	}
 	if cfg.SaveEvery <= 0 {
-		cfg.SaveEvery = 2 * time.Second
+		cfg.SaveEvery = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -238,12 +237,13 @@ func New(cfg Config) (*Writer, error) {
 		return nil, fmt.Errorf("stock writer: create data dir: %w", err)
 	}
 	w := &Writer{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		path: filepath.Join(cfg.DataDir, "stock-writer.json"),
-		kick: make(chan struct{}, 1),
-		now:  time.Now,
-		skus: map[string]*skuState{},
+		cfg:   cfg,
+		log:   cfg.Logger,
+		path:  filepath.Join(cfg.DataDir, "stock-writer.json"),
+		kick:  make(chan struct{}, 1),
+		moved: make(chan struct{}, 1),
+		now:   time.Now,
+		skus:  map[string]*skuState{},
 	}
 	b, err := os.ReadFile(w.path)
 	switch {
@@ -271,6 +271,11 @@ func (w *Writer) state(sku string) *skuState {
 	}
 	return s
 }
+
+// AppliedChanged returns a channel that receives a value after AppliedSeq
+// moves (several moves may share one value). It is meant for one reader,
+// the relay, which reports the figure to the hub.
+func (w *Writer) AppliedChanged() <-chan struct{} { return w.moved }
 
 func (w *Writer) signal() {
 	select {
@@ -492,12 +497,14 @@ func (w *Writer) Run(ctx context.Context) error {
 		case <-retryC:
 			retryC = nil
 		case <-w.kick:
-			t := time.NewTimer(w.cfg.Gather)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
+			if w.cfg.Gather > 0 {
+				t := time.NewTimer(w.cfg.Gather)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
 			}
 		case <-check.C:
 			if err := w.check(ctx); err != nil && ctx.Err() == nil {
@@ -899,14 +906,21 @@ func (w *Writer) verify(ctx context.Context, chunk []*work) error {
 // pending: every change up to it is in the store (or skipped).
 func (w *Writer) advance() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	applied := w.maxRecv
 	for _, s := range w.skus {
 		if s.pending() {
 			applied = min(applied, s.firstPending()-1)
 		}
 	}
+	moved := applied > w.applied
 	w.applied = max(w.applied, applied)
+	w.mu.Unlock()
+	if moved {
+		select {
+		case w.moved <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // unsaved reports whether AppliedSeq moved since it was last saved.
