@@ -2,11 +2,12 @@
 // to the store exactly once and keeps the store at the hub's figures.
 //
 // Changes are coalesced per SKU (deltas summed, highest seq and latest
-// target kept) and written as batch updates (≤100 items per request) of inventory_delta together with the
-// product meta stockwire_seq = the highest seq included, in the same
-// request. A write starts as soon as a change arrives; changes arriving
-// while it is in flight go out together in the next one. When a write's outcome is unknown (timeout, 5xx after sending),
-// the writer re-reads the products and compares their stockwire_seq with
+// target kept) and written as batch updates (≤100 items per request) of
+// inventory_delta together with the product meta stockwire_seq = the
+// highest seq included, in the same request. A write starts as soon as a
+// change arrives; changes arriving while it is in flight go out together
+// in the next one. When a write's outcome is unknown (timeout, 5xx after
+// sending), the writer re-reads the products and compares their stockwire_seq with
 // what it sent; after a restart it reads stockwire_seq before writing and
 // drops changes the store already has. AppliedSeq moves as soon as the
 // store confirmed a write, and is saved to a small file in the data
