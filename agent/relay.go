@@ -27,6 +27,12 @@ type allocator interface {
 	SetAllocate(on bool)
 }
 
+// appliedNotifier is a StockWriter that says when AppliedSeq moves, so the
+// relay reports it at once instead of polling for it.
+type appliedNotifier interface {
+	AppliedChanged() <-chan struct{}
+}
+
 // Relay joins the hub link to the store: it drains the outbox to the hub
 // (an event leaves the outbox only on the hub's ack), hands the hub's stock
 // changes to the StockWriter, runs the hub's reclaims through the Releaser
@@ -47,9 +53,15 @@ type Relay struct {
 	// ResendAfter resends reports not acknowledged in this time. Defaults
 	// to 30s.
 	ResendAfter time.Duration
-	// ReportEvery is the period of applied-sequence and status reports.
-	// Defaults to 250ms (applied) and 40 ticks (status).
+	// ReportEvery is the least time between two applied-sequence
+	// reports: a move is reported at once unless one went out less than
+	// ReportEvery ago, and then when ReportEvery has passed. Defaults to
+	// 250ms.
 	ReportEvery time.Duration
+	// StatusEvery is the period of status reports, of the check for
+	// reports to resend, and of the applied-sequence check for a Writer
+	// that does not notify. Defaults to 10s.
+	StatusEvery time.Duration
 
 	wake     chan struct{}
 	reclaims chan wire.Reclaim // from Handle to the session's release loop
@@ -63,7 +75,7 @@ type Relay struct {
 // NewRelay returns a relay with defaults.
 func NewRelay(ob Outbox, w StockWriter, logger *slog.Logger, version string) *Relay {
 	r := &Relay{Outbox: ob, Writer: w, Logger: logger, Version: version,
-		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: 250 * time.Millisecond,
+		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: 250 * time.Millisecond, StatusEvery: 10 * time.Second,
 		wake: make(chan struct{}, 1), reclaims: make(chan wire.Reclaim, 1024),
 		inflight: make(map[uint64]time.Time), released: make(map[int64]int64)}
 	if rl, ok := w.(Releaser); ok {
@@ -157,6 +169,8 @@ func (r *Relay) handleAck(env wire.Envelope) {
 
 // Session runs while the link is up: it sends outbox events within the
 // window, resends stale ones, and reports the applied sequence and status.
+// It wakes on work (an append, an ack, a move of the applied sequence) and
+// otherwise only every StatusEvery, so an idle agent costs next to nothing.
 func (r *Relay) Session(ctx context.Context, send Sender) {
 	r.mu.Lock()
 	r.inflight = make(map[uint64]time.Time)
@@ -173,34 +187,70 @@ func (r *Relay) Session(ctx context.Context, send Sender) {
 		r.releaseLoop(ctx, send)
 	}()
 
-	tick := time.NewTicker(r.ReportEvery)
+	var moved <-chan struct{} // nil: the Writer does not notify
+	if n, ok := r.Writer.(appliedNotifier); ok {
+		moved = n.AppliedChanged()
+	}
+	tick := time.NewTicker(r.StatusEvery)
 	defer tick.Stop()
-	var reportedSeq int64 = -1
-	ticks := 0
+	later := time.NewTimer(time.Hour) // the rate-limited applied report
+	later.Stop()
+	defer later.Stop()
+	var laterC <-chan time.Time // later.C while armed
+	rep := appliedReport{seq: -1}
+	if send.Send(ctx, wire.TypeStatus, "", r.status()) != nil {
+		return
+	}
 	for {
 		if err := r.sendPending(ctx, send); err != nil {
 			return
+		}
+		wait, err := rep.send(ctx, send, r.Writer.AppliedSeq(), r.ReportEvery)
+		if err != nil {
+			return
+		}
+		if wait > 0 && laterC == nil {
+			later.Reset(wait)
+			laterC = later.C
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
+		case <-moved:
+		case <-laterC:
+			laterC = nil
 		case <-tick.C:
-			ticks++
-			if seq := r.Writer.AppliedSeq(); seq != reportedSeq {
-				if send.Send(ctx, wire.TypeApplied, "", wire.Applied{Seq: seq}) != nil {
-					return
-				}
-				reportedSeq = seq
-			}
-			if ticks%40 == 1 {
-				if send.Send(ctx, wire.TypeStatus, "", r.status()) != nil {
-					return
-				}
+			if send.Send(ctx, wire.TypeStatus, "", r.status()) != nil {
+				return
 			}
 			r.resendStale()
 		}
 	}
+}
+
+// appliedReport is what a session last told the hub of the applied
+// sequence. Owned by the Session goroutine.
+type appliedReport struct {
+	seq int64 // -1 before the first report
+	at  time.Time
+}
+
+// send reports seq unless it was the last one reported or a report went
+// out less than every ago; then it returns how long to wait before trying
+// again (0: nothing to wait for).
+func (a *appliedReport) send(ctx context.Context, send Sender, seq int64, every time.Duration) (time.Duration, error) {
+	if seq == a.seq {
+		return 0, nil
+	}
+	if since := time.Since(a.at); since < every {
+		return every - since, nil
+	}
+	if err := send.Send(ctx, wire.TypeApplied, "", wire.Applied{Seq: seq}); err != nil {
+		return 0, err
+	}
+	a.seq, a.at = seq, time.Now()
+	return 0, nil
 }
 
 // releaseLoop runs the hub's reclaims one at a time and answers each with

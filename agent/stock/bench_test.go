@@ -3,6 +3,10 @@ package stock_test
 import (
 	"runtime"
 	"testing"
+	"time"
+
+	"github.com/stockwire/stockwire/agent/stock"
+	"github.com/stockwire/stockwire/shared/wire"
 )
 
 // BenchmarkWriter_Burst reports WooCommerce requests per stock change for a
@@ -32,5 +36,30 @@ func BenchmarkWriter_Burst(b *testing.B) {
 		r.stop()
 		srv.Close()
 		b.StartTimer()
+	}
+}
+
+// BenchmarkWriter_Change measures the writer's hot path for one hub change
+// at a time, as a fleet sees it: queued, written to the store (one batch
+// request with inventory_delta and stockwire_seq) and confirmed. The store
+// is woosim in this process, so ns/op and allocs/op include its side too:
+// compare runs of this benchmark, not absolute figures.
+func BenchmarkWriter_Change(b *testing.B) {
+	srv := mustSim(b, 100)
+	r := mustWriter(b, srv.URL, b.TempDir(), func(c *stock.Config) { c.CheckInterval = time.Hour })
+	target := map[string]int64{}
+	var seq int64
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		s := sku(int(seq%100) + 1)
+		if _, ok := target[s]; !ok {
+			target[s] = 1000
+		}
+		target[s]--
+		r.w.Apply([]wire.Change{{Seq: seq, SKU: s, Delta: -1, Target: target[s]}})
+		for r.w.AppliedSeq() < seq {
+			<-r.w.AppliedChanged()
+		}
 	}
 }

@@ -2,14 +2,20 @@
 // to the store exactly once and keeps the store at the hub's figures.
 //
 // Changes are coalesced per SKU (deltas summed, highest seq and latest
-// target kept), gathered for a few milliseconds and written as batch
-// updates (≤100 items per request) of inventory_delta together with the
-// product meta stockwire_seq = the highest seq included, in the same
-// request. When a write's outcome is unknown (timeout, 5xx after sending),
-// the writer re-reads the products and compares their stockwire_seq with
+// target kept) and written as batch updates (≤100 items per request) of
+// inventory_delta together with the product meta stockwire_seq = the
+// highest seq included, in the same request. A write starts as soon as a
+// change arrives; changes arriving while it is in flight go out together
+// in the next one. When a write's outcome is unknown (timeout, 5xx after
+// sending), the writer re-reads the products and compares their stockwire_seq with
 // what it sent; after a restart it reads stockwire_seq before writing and
-// drops changes the store already has. AppliedSeq is kept in a small file in
-// the data directory, written atomically once the store confirmed.
+// drops changes the store already has. AppliedSeq moves as soon as the
+// store confirmed a write, and is saved to a small file in the data
+// directory (written atomically, fsync'd) at most every SaveEvery and when
+// Run ends. The saved figure only tells the hub where to resume after a
+// restart: one that lags (kill -9 between saves) makes the hub resend
+// changes that the per-product stockwire_seq then filters out, so every
+// change still lands exactly once, while a change costs no file write.
 //
 // A safety net compares store figures with the hub's targets when nothing
 // is in flight and no local order is waiting to be reported (Quiet): a
@@ -88,8 +94,9 @@ type Config struct {
 	// Quiet reports that no local order is waiting to be reported to the
 	// hub (the outbox is empty). Nil means always quiet.
 	Quiet func() bool
-	// Gather is how long changes are gathered before a write. Defaults to
-	// 2ms.
+	// Gather is how long changes are gathered before a write starts.
+	// Defaults to 0: at once (a burst still coalesces behind the write in
+	// flight, without a timer's wake-up and delay on every change).
 	Gather time.Duration
 	// CheckInterval is the safety net's period. Defaults to 5s.
 	CheckInterval time.Duration
@@ -106,6 +113,10 @@ type Config struct {
 	// ResolveTTL is how long an unknown SKU stays unknown before it is
 	// looked up again. Defaults to 1m.
 	ResolveTTL time.Duration
+	// SaveEvery bounds how long a moved AppliedSeq waits before it is
+	// saved to disk (one fsync'd file write covers every change confirmed
+	// meanwhile). Defaults to 10s.
+	SaveEvery  time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -166,12 +177,14 @@ type Writer struct {
 	metrics *metrics
 	path    string
 	kick    chan struct{}
+	moved   chan struct{} // signalled when AppliedSeq moves; see AppliedChanged
 	now     func() time.Time
 
 	mu          sync.Mutex
 	skus        map[string]*skuState
 	maxRecv     int64 // highest seq received (change or snapshot)
-	applied     int64 // persisted AppliedSeq
+	applied     int64 // AppliedSeq: every change up to it is in the store (or skipped)
+	saved       int64 // AppliedSeq as last saved to disk
 	checkCursor string
 	checks      int64 // safety-net rounds done
 	deferred    bool  // a snapshot write waits for local orders to be reported
@@ -200,9 +213,6 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.Quiet == nil {
 		cfg.Quiet = func() bool { return true }
 	}
-	if cfg.Gather <= 0 {
-		cfg.Gather = 2 * time.Millisecond
-	}
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = 5 * time.Second
 	}
@@ -218,6 +228,9 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.ResolveTTL <= 0 {
 		cfg.ResolveTTL = time.Minute
 	}
+	if cfg.SaveEvery <= 0 {
+		cfg.SaveEvery = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -225,12 +238,13 @@ func New(cfg Config) (*Writer, error) {
 		return nil, fmt.Errorf("stock writer: create data dir: %w", err)
 	}
 	w := &Writer{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		path: filepath.Join(cfg.DataDir, "stock-writer.json"),
-		kick: make(chan struct{}, 1),
-		now:  time.Now,
-		skus: map[string]*skuState{},
+		cfg:   cfg,
+		log:   cfg.Logger,
+		path:  filepath.Join(cfg.DataDir, "stock-writer.json"),
+		kick:  make(chan struct{}, 1),
+		moved: make(chan struct{}, 1),
+		now:   time.Now,
+		skus:  map[string]*skuState{},
 	}
 	b, err := os.ReadFile(w.path)
 	switch {
@@ -244,6 +258,7 @@ func New(cfg Config) (*Writer, error) {
 		}
 		w.applied = st.AppliedSeq
 	}
+	w.saved = w.applied
 	w.maxRecv = w.applied
 	w.metrics = newMetrics(cfg.Registerer, w)
 	return w, nil
@@ -257,6 +272,11 @@ func (w *Writer) state(sku string) *skuState {
 	}
 	return s
 }
+
+// AppliedChanged returns a channel that receives a value after AppliedSeq
+// moves (several moves may share one value). It is meant for one reader,
+// the relay, which reports the figure to the hub.
+func (w *Writer) AppliedChanged() <-chan struct{} { return w.moved }
 
 func (w *Writer) signal() {
 	select {
@@ -342,7 +362,9 @@ func (w *Writer) SetAllocate(on bool) {
 	w.mu.Unlock()
 }
 
-// AppliedSeq returns the highest sequence durably applied to the store.
+// AppliedSeq returns the highest sequence durably applied to the store
+// (the store confirmed every change up to it). What a restart starts from
+// is the last saved figure, at most SaveEvery behind.
 func (w *Writer) AppliedSeq() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -443,32 +465,47 @@ func (w *Writer) ProductChanged(ctx context.Context, p wc.Product) error {
 // orders is tried again.
 const deferredRetry = 250 * time.Millisecond
 
-// Run writes queued changes and runs the safety net until ctx ends. It
-// returns nil when ctx ends.
+// Run writes queued changes, saves AppliedSeq and runs the safety net
+// until ctx ends; it saves AppliedSeq a last time then and returns nil.
+// Besides the safety net's ticker it arms a timer only when there is
+// something to wait for (a deferred snapshot, an unsaved AppliedSeq): an
+// idle agent wakes rarely.
 func (w *Writer) Run(ctx context.Context) error {
+	defer func() {
+		if err := w.save(); err != nil {
+			w.log.Warn("save applied seq at exit", "error", err)
+		}
+	}()
 	check := time.NewTicker(w.cfg.CheckInterval)
 	defer check.Stop()
-	retry := time.NewTicker(deferredRetry)
+	retry := newIdleTimer()
 	defer retry.Stop()
+	saveT := newIdleTimer()
+	defer saveT.Stop()
+	var retryC, saveC <-chan time.Time // nil while their timer is not armed
 	backoff := 100 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-retry.C:
-			w.mu.Lock()
-			deferred := w.deferred
-			w.mu.Unlock()
-			if !deferred {
-				continue
+		case <-saveC:
+			saveC = nil
+			if err := w.save(); err != nil {
+				w.log.Warn("save applied seq", "error", err)
 			}
+			saveC = w.arm(saveT, saveC, w.unsaved(), w.cfg.SaveEvery)
+			continue
+		case <-retryC:
+			retryC = nil
 		case <-w.kick:
-			t := time.NewTimer(w.cfg.Gather)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
+			if w.cfg.Gather > 0 {
+				t := time.NewTimer(w.cfg.Gather)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
 			}
 		case <-check.C:
 			if err := w.check(ctx); err != nil && ctx.Err() == nil {
@@ -497,7 +534,29 @@ func (w *Writer) Run(ctx context.Context) error {
 				break
 			}
 		}
+		w.mu.Lock()
+		deferred := w.deferred
+		w.mu.Unlock()
+		retryC = w.arm(retry, retryC, deferred, deferredRetry)
+		saveC = w.arm(saveT, saveC, w.unsaved(), w.cfg.SaveEvery)
 	}
+}
+
+// newIdleTimer returns a stopped timer for arm.
+func newIdleTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// arm starts t for d when want holds and it is not running yet (c is its
+// channel while armed, nil otherwise), and returns the channel to wait on.
+func (w *Writer) arm(t *time.Timer, c <-chan time.Time, want bool, d time.Duration) <-chan time.Time {
+	if !want || c != nil {
+		return c
+	}
+	t.Reset(d)
+	return t.C
 }
 
 // work is one SKU's write in a round.
@@ -548,7 +607,8 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	}
 	w.mu.Unlock()
 	if len(take) == 0 {
-		return false, w.persist()
+		w.advance()
+		return false, nil
 	}
 	defer func() {
 		w.mu.Lock()
@@ -631,9 +691,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			}
 		}
 	}
-	if err := w.persist(); err != nil && firstErr == nil {
-		firstErr = err
-	}
+	w.advance()
 	return more, firstErr
 }
 
@@ -845,9 +903,9 @@ func (w *Writer) verify(ctx context.Context, chunk []*work) error {
 	}
 }
 
-// persist writes AppliedSeq when it moved: every change up to it is in the
-// store (or skipped).
-func (w *Writer) persist() error {
+// advance moves AppliedSeq up to the last seq before the first one still
+// pending: every change up to it is in the store (or skipped).
+func (w *Writer) advance() {
 	w.mu.Lock()
 	applied := w.maxRecv
 	for _, s := range w.skus {
@@ -855,17 +913,39 @@ func (w *Writer) persist() error {
 			applied = min(applied, s.firstPending()-1)
 		}
 	}
-	if applied <= w.applied {
-		w.mu.Unlock()
+	moved := applied > w.applied
+	w.applied = max(w.applied, applied)
+	w.mu.Unlock()
+	if moved {
+		select {
+		case w.moved <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// unsaved reports whether AppliedSeq moved since it was last saved.
+func (w *Writer) unsaved() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.applied > w.saved
+}
+
+// save writes AppliedSeq to disk when it moved since the last save. Only
+// Run calls it.
+func (w *Writer) save() error {
+	w.mu.Lock()
+	applied, saved := w.applied, w.saved
+	w.mu.Unlock()
+	if applied <= saved {
 		return nil
 	}
-	w.mu.Unlock()
 	b, _ := json.Marshal(stateFile{AppliedSeq: applied})
 	if err := writeFileAtomic(w.path, b); err != nil {
-		return fmt.Errorf("persist applied seq %d: %w", applied, err)
+		return fmt.Errorf("save applied seq %d: %w", applied, err)
 	}
 	w.mu.Lock()
-	w.applied = max(w.applied, applied)
+	w.saved = applied
 	w.mu.Unlock()
 	return nil
 }

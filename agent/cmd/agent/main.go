@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
 func main() {
+	tuneRuntime()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -37,5 +40,27 @@ func main() {
 	if err := m.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		os.Exit(1)
+	}
+}
+
+// tuneRuntime fits the Go runtime to the agent, a small I/O-bound process,
+// unless the environment sets GOMAXPROCS, GOGC or GOMEMLIMIT itself.
+//
+// One P: the agent rarely has two things to compute at once, and with a
+// second P every network event wakes a second thread to look for work.
+// GOGC 400: the live heap is a few MB, so the default target makes the GC
+// run every few dozen stock changes; a larger target cuts that fivefold for
+// some MB of RSS, and the 256 MiB soft limit keeps a large catalog from
+// growing the heap unchecked. Both measured with linkbench (CPU per
+// checkout, agents).
+func tuneRuntime() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
 	}
 }
