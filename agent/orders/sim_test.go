@@ -84,11 +84,13 @@ func (h *hubDouble) missing(store []wc.Order) []string {
 	return out
 }
 
-// throttle answers a share of requests with 429 and Retry-After, as a host's
-// WAF does, and passes the rest to the store.
-func throttle(share float64, target *atomic.Pointer[httputil.ReverseProxy], n *atomic.Int64) http.Handler {
+// throttle answers every nth request with 429 and Retry-After, as a
+// host's WAF does, and passes the rest to the store. (Every nth, not a
+// random share: a fast run must still meet some.)
+func throttle(every int64, target *atomic.Pointer[httputil.ReverseProxy], n *atomic.Int64) http.Handler {
+	var seen atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rand.Float64() < share {
+		if seen.Add(1)%every == 0 {
 			n.Add(1)
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
@@ -111,7 +113,7 @@ func TestPoller_AgainstFaultyStore(t *testing.T) {
 
 	var proxy atomic.Pointer[httputil.ReverseProxy]
 	var throttled atomic.Int64
-	front := httptest.NewServer(throttle(0.03, &proxy, &throttled))
+	front := httptest.NewServer(throttle(33, &proxy, &throttled))
 	defer front.Close()
 	sim, err := woosim.Start(woosim.Options{WebhookDelay: 30 * time.Millisecond, HomeURL: front.URL})
 	if err != nil {
