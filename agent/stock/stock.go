@@ -456,7 +456,9 @@ func (w *Writer) ProductChanged(ctx context.Context, p wc.Product) error {
 			s.suspect, s.suspectQty, s.suspectAt = true, q, w.now()
 		}
 		s.manual = true
-		w.log.Info("stock differs from hub target", "sku", p.SKU, "product_id", p.ID, "store_qty", q, "target", s.target)
+		// Debug: every sale in this store shows here until the hub has
+		// committed its order; the safety net logs what it corrects.
+		w.log.Debug("stock differs from hub target", "sku", p.SKU, "product_id", p.ID, "store_qty", q, "target", s.target)
 	}
 	return nil
 }
