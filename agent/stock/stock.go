@@ -612,6 +612,9 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		w.advance()
 		return false, nil
 	}
+	// AppliedSeq moves only once the SKUs are no longer in flight: whoever
+	// sees it move (a test, the relay) may then hand the writer the store's
+	// next figures for them.
 	defer func() {
 		w.mu.Lock()
 		for _, s := range take {
@@ -621,6 +624,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			}
 		}
 		w.mu.Unlock()
+		w.advance()
 	}()
 
 	reads, err := w.readSKUs(ctx, need)
@@ -693,7 +697,6 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			}
 		}
 	}
-	w.advance()
 	return more, firstErr
 }
 
