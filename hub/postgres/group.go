@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // group runs queued requests in batches, one batch at a time, on a
@@ -17,10 +18,20 @@ type group[Q any] struct {
 	take func(pending []Q) (batch, rest []Q)
 	// run handles one batch and answers every request in it.
 	run func(batch []Q)
+	// linger, when set, is how long a batch may wait for more requests
+	// when fewer are queued than the previous batch held: callers that
+	// each wait for their answer come back together, a few microseconds
+	// apart, and without it the first one back would go alone and the
+	// others wait a whole batch (PostgreSQL's commit_delay, in Go). When a
+	// burst ends, one batch waits for nothing; after it, a lone caller's
+	// batch holds one and the next lone caller goes at once.
+	linger time.Duration
 
 	mu      sync.Mutex
 	pending []Q
 	running bool
+	last    int           // size of the previous batch
+	arrived chan struct{} // signalled by submit while the loop lingers
 }
 
 // submit queues q, starting the batch goroutine if it is not running.
@@ -32,6 +43,10 @@ func (g *group[Q]) submit(q Q) {
 		g.running = true
 		go g.loop()
 	}
+	select {
+	case g.arrived <- struct{}{}:
+	default:
+	}
 }
 
 func (g *group[Q]) loop() {
@@ -42,10 +57,36 @@ func (g *group[Q]) loop() {
 			g.mu.Unlock()
 			return
 		}
+		if g.linger > 0 && len(g.pending) < g.last {
+			g.mu.Unlock()
+			g.wait()
+			g.mu.Lock()
+		}
 		batch, rest := g.take(g.pending)
 		g.pending = rest
+		g.last = len(batch)
 		g.mu.Unlock()
 		g.run(batch)
+	}
+}
+
+// wait lingers until as many requests are queued as the previous batch
+// held, or linger has passed.
+func (g *group[Q]) wait() {
+	t := time.NewTimer(g.linger)
+	defer t.Stop()
+	for {
+		g.mu.Lock()
+		enough := len(g.pending) >= g.last
+		g.mu.Unlock()
+		if enough {
+			return
+		}
+		select {
+		case <-g.arrived:
+		case <-t.C:
+			return
+		}
 	}
 }
 

@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestGroup: a lone request runs at once; what queues while a batch runs
@@ -74,5 +76,71 @@ func TestGroup(t *testing.T) {
 	for g.running {
 		g.mu.Unlock()
 		g.mu.Lock()
+	}
+}
+
+// TestGroup_Linger: after a batch of three, the next batch waits until
+// three are queued again (the linger is long, so arrivals end the wait).
+func TestGroup_Linger(t *testing.T) {
+	type req struct {
+		n    int
+		done chan reply[int]
+	}
+	hold := make(chan struct{})
+	ran := make(chan []int, 10)
+	g := &group[*req]{take: firstN[*req](10), linger: 10 * time.Second, arrived: make(chan struct{}, 1)}
+	g.run = func(batch []*req) {
+		var ns []int
+		for _, q := range batch {
+			ns = append(ns, q.n)
+		}
+		if ns[0] == 1 {
+			<-hold
+		}
+		ran <- ns
+		for _, q := range batch {
+			q.done <- reply[int]{val: q.n}
+		}
+	}
+	submit := func(n int) chan reply[int] {
+		q := &req{n: n, done: make(chan reply[int], 1)}
+		g.submit(q)
+		return q.done
+	}
+	// Batch {1} runs alone (held); 2, 3, 4 queue behind it.
+	d1 := submit(1)
+	for {
+		g.mu.Lock()
+		taken := len(g.pending) == 0
+		g.mu.Unlock()
+		if taken {
+			break
+		}
+		runtime.Gosched()
+	}
+	var ds []chan reply[int]
+	for n := 2; n <= 4; n++ {
+		ds = append(ds, submit(n))
+	}
+	close(hold)
+	for _, d := range append(ds, d1) {
+		<-d
+	}
+	// The previous batch held three: 5 and 6 wait for 7, which comes
+	// after the first of them may already have been looked at.
+	d5, d6 := submit(5), submit(6)
+	runtime.Gosched()
+	d7 := submit(7)
+	for _, d := range []chan reply[int]{d5, d6, d7} {
+		<-d
+	}
+	close(ran)
+	var got [][]int
+	for b := range ran {
+		got = append(got, b)
+	}
+	want := [][]int{{1}, {2, 3, 4}, {5, 6, 7}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("batches %v, want %v", got, want)
 	}
 }

@@ -32,6 +32,10 @@ const (
 	// commitTimeout bounds one batch's transaction; the callers' contexts
 	// do not, since their reports share it.
 	commitTimeout = time.Minute
+	// reportLinger is how long a batch waits for the callers of the
+	// previous one to come back (see group.linger): a small share of a
+	// commit, which costs milliseconds.
+	reportLinger = 500 * time.Microsecond
 )
 
 // reportReq is one order report waiting for its commit.
@@ -48,7 +52,8 @@ type orderKey struct{ store, woo int64 }
 // NewOrderService returns the order service on db.
 func NewOrderService(db *DB) *OrderService {
 	s := &OrderService{db: db}
-	s.reports = group[*reportReq]{take: onePerKey(maxBatch, (*reportReq).key), run: s.commit}
+	s.reports = group[*reportReq]{take: onePerKey(maxBatch, (*reportReq).key), run: s.commit,
+		linger: reportLinger, arrived: make(chan struct{}, 1)}
 	return s
 }
 
