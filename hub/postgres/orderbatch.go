@@ -17,11 +17,12 @@ import (
 // Group commit. Every store's agent reports its orders one at a time, so
 // under load many reports wait for the same few SKU rows, and each paid for
 // its own transaction: round trips under the SKU lock, the big publish
-// statement and an fsync. Reports now queue (a group), and one committer
-// goroutine takes what is queued (up to maxBatch, one report per order) and
-// applies it in one transaction, so a busy SKU is locked, recomputed and published
-// once per batch. A lone report is committed at once: batching adds no
-// wait, it only absorbs what queued meanwhile.
+// statement and an fsync. Reports now queue (a group, group.go), and one
+// committer goroutine takes what is queued (up to maxBatch, one report per
+// order) and applies it in one transaction, so a busy SKU is locked,
+// recomputed and published once per batch. A report arriving alone is
+// committed at once; right after a burst a batch may linger up to
+// reportLinger for the callers of the previous one.
 //
 // One committer, not several: every order transaction bumps the order_feed
 // row and the stores' sequence rows, so concurrent batches only queue on
