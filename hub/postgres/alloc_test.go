@@ -364,3 +364,32 @@ func TestAllocation_IdleStoreBelowLowWaterGivesBack(t *testing.T) {
 		t.Fatalf("after the release: %+v, want the unit granted to b", s)
 	}
 }
+
+// TestAllocation_RevokedStoreKeepsUnitsUntilMirror: a revoked allocate
+// store's shop may still sell what it holds, so revoking keeps its units
+// out of the pool; switching it to mirror (what the README tells the
+// operator) gives them back.
+func TestAllocation_RevokedStoreKeepsUnitsUntilMirror(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	a, m := e.MustAllocateStore(t, "a"), e.MustStore(t, "m", 0)
+	e.MustCount(t, "MUG", "main", 40)
+	e.MustRebalance(t)
+	held := e.MustStock(t, "MUG").Allocated[fmt.Sprint(a.ID)]
+	if held == 0 {
+		t.Fatal("no grant to the allocate store")
+	}
+	if err := e.stores.Revoke(t.Context(), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.MustRebalance(t)
+	if s := e.MustStock(t, "MUG"); s.Targets[fmt.Sprint(m.ID)] != 40-held {
+		t.Fatalf("after revoke, mirror store shows %d, want %d (the revoked store's %d still held)", s.Targets[fmt.Sprint(m.ID)], 40-held, held)
+	}
+	if _, err := postgres.NewAllocationService(e.db).Configure(t.Context(), a.ID, hub.StoreSettings{Policy: hub.PolicyMirror, Allocation: allocParams}); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.MustStock(t, "MUG"); s.Targets[fmt.Sprint(m.ID)] != 40 {
+		t.Fatalf("after switching the revoked store to mirror, mirror store shows %d, want 40", s.Targets[fmt.Sprint(m.ID)])
+	}
+}
