@@ -628,7 +628,7 @@ func TestAgent_RevokedCredential(t *testing.T) {
 		{"Unknown", "sw_" + strings.Repeat("0", 40)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
+			start, listsBefore := time.Now(), productLists(sim)
 			code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", freeAddr(t),
 				"--data-dir", t.TempDir(), "--log-format", "text"},
 				[]string{"STOCKWIRE_TOKEN=" + tc.token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
@@ -638,13 +638,28 @@ func TestAgent_RevokedCredential(t *testing.T) {
 			if want := "hub " + h.URL() + ": hub refused the store credential (unknown or revoked)"; !strings.Contains(out, want) {
 				t.Fatalf("output does not say %q:\n%s", want, out)
 			}
-			// Exiting at once, not retrying with backoff.
+			// Exiting at once, not retrying with backoff, and before reading
+			// the catalog (minutes, in a large store).
 			if d := time.Since(start); d > 15*time.Second {
 				t.Errorf("took %s to give up, want an exit at once", d)
+			}
+			if n := productLists(sim) - listsBefore; n > 1 {
+				t.Errorf("the agent listed products %d times (the store check is 1) before checking its credential", n)
 			}
 			assertNoSecrets(t, out, map[string]string{"consumer secret": secret, "store credential": tc.token})
 		})
 	}
+}
+
+// productLists counts the product list requests the store answered.
+func productLists(sim *woosim.Server) int64 {
+	var n int64
+	for route, c := range sim.Store.Stats().Requests {
+		if strings.HasPrefix(route, "GET /wp-json/wc/v3/products ") {
+			n += c
+		}
+	}
+	return n
 }
 
 // Revoking a store cuts its agent off at once; the agent must stop with a

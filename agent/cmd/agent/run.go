@@ -118,10 +118,6 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cat.Scan(ctx); err != nil {
-		return fmt.Errorf("read the store's catalog: %w", err)
-	}
-
 	// A checkout whose webhook is late shows as a difference until the
 	// poller reports it (within one interval), and the outbox is then not
 	// empty: the safety net must wait longer than that before it "repairs"
@@ -154,6 +150,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("hub %s: %w", c.HubURL, err)
 	} else if err != nil {
 		return fmt.Errorf("hub %s unreachable: %w", c.HubURL, err)
+	}
+	// Only now: a large catalog takes minutes to read, and a wrong or
+	// revoked credential should be said at once.
+	if _, err := cat.Scan(ctx); err != nil {
+		return fmt.Errorf("read the store's catalog: %w", err)
 	}
 
 	secret, err := loadOrCreateSecret(c.DataDir, "webhook-secret")
