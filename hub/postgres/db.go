@@ -196,19 +196,33 @@ func (db *DB) Migrate(ctx context.Context) error {
 // "notifications may have been lost: check every store". It blocks until
 // ctx is done and returns nil then.
 func (db *DB) Listen(ctx context.Context, fn func(storeIDs []int64)) error {
+	return db.listen(ctx, NotifyChannel, func(payload *string) {
+		if payload == nil {
+			fn(nil)
+		} else {
+			fn(parseIDs(*payload))
+		}
+	})
+}
+
+// listen calls fn with the payload of every notification on channel until
+// ctx is done, and with nil after the connection was re-established
+// (notifications may have been lost). It returns nil when ctx is done.
+func (db *DB) listen(ctx context.Context, channel string, fn func(payload *string)) error {
+	logger := db.logger.With("channel", channel)
 	l := pq.NewListener(db.dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventDisconnected:
-			db.logger.Warn("listener disconnected", "error", err)
+			logger.Warn("listener disconnected", "error", err)
 		case pq.ListenerEventReconnected:
-			db.logger.Info("listener reconnected")
+			logger.Info("listener reconnected")
 		case pq.ListenerEventConnectionAttemptFailed:
-			db.logger.Warn("listener connection attempt failed", "error", err)
+			logger.Warn("listener connection attempt failed", "error", err)
 		}
 	})
 	defer l.Close()
-	if err := l.Listen(NotifyChannel); err != nil {
-		return fmt.Errorf("listen %s: %w", NotifyChannel, err)
+	if err := l.Listen(channel); err != nil {
+		return fmt.Errorf("listen %s: %w", channel, err)
 	}
 	ping := time.NewTicker(30 * time.Second)
 	defer ping.Stop()
@@ -217,11 +231,11 @@ func (db *DB) Listen(ctx context.Context, fn func(storeIDs []int64)) error {
 		case <-ctx.Done():
 			return nil
 		case n := <-l.Notify:
-			if n == nil { // reconnected: anything may have been missed
+			if n == nil {
 				fn(nil)
-				continue
+			} else {
+				fn(&n.Extra)
 			}
-			fn(parseIDs(n.Extra))
 		case <-ping.C:
 			go l.Ping() // a dead connection is noticed and reconnected
 		}

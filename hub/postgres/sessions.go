@@ -146,41 +146,15 @@ func (s *SessionService) AnnounceRevoked(ctx context.Context, storeID int64) err
 // PostgreSQL is re-established it calls fn with a zero notice: notices may
 // have been lost.
 func (s *SessionService) Listen(ctx context.Context, fn func(hub.SessionNotice)) error {
-	logger := s.db.logger.With("channel", SessionChannel)
-	l := pq.NewListener(s.db.dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
-		switch ev {
-		case pq.ListenerEventDisconnected:
-			logger.Warn("listener disconnected", "error", err)
-		case pq.ListenerEventReconnected:
-			logger.Info("listener reconnected")
-		case pq.ListenerEventConnectionAttemptFailed:
-			logger.Warn("listener connection attempt failed", "error", err)
+	return s.db.listen(ctx, SessionChannel, func(payload *string) {
+		if payload == nil {
+			fn(hub.SessionNotice{})
+		} else if notice, ok := parseSessionNotice(*payload); ok {
+			fn(notice)
+		} else {
+			s.db.logger.Warn("malformed session notice", "channel", SessionChannel, "payload", *payload)
 		}
 	})
-	defer l.Close()
-	if err := l.Listen(SessionChannel); err != nil {
-		return fmt.Errorf("listen %s: %w", SessionChannel, err)
-	}
-	ping := time.NewTicker(30 * time.Second)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case n := <-l.Notify:
-			if n == nil { // reconnected: anything may have been missed
-				fn(hub.SessionNotice{})
-				continue
-			}
-			if notice, ok := parseSessionNotice(n.Extra); ok {
-				fn(notice)
-			} else {
-				logger.Warn("malformed session notice", "payload", n.Extra)
-			}
-		case <-ping.C:
-			go l.Ping() // a dead connection is noticed and reconnected
-		}
-	}
 }
 
 func parseSessionNotice(payload string) (hub.SessionNotice, bool) {
