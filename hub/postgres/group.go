@@ -31,7 +31,7 @@ type group[Q any] struct {
 	pending []Q
 	running bool
 	last    int           // size of the previous batch
-	arrived chan struct{} // signalled by submit while the loop lingers
+	arrived chan struct{} // signalled by submit, for a lingering loop; made by submit
 }
 
 // submit queues q, starting the batch goroutine if it is not running.
@@ -39,6 +39,9 @@ func (g *group[Q]) submit(q Q) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.pending = append(g.pending, q)
+	if g.arrived == nil {
+		g.arrived = make(chan struct{}, 1)
+	}
 	if !g.running {
 		g.running = true
 		go g.loop()
@@ -77,13 +80,13 @@ func (g *group[Q]) wait() {
 	defer t.Stop()
 	for {
 		g.mu.Lock()
-		enough := len(g.pending) >= g.last
+		enough, arrived := len(g.pending) >= g.last, g.arrived
 		g.mu.Unlock()
 		if enough {
 			return
 		}
 		select {
-		case <-g.arrived:
+		case <-arrived:
 		case <-t.C:
 			return
 		}

@@ -88,7 +88,7 @@ func TestGroup_Linger(t *testing.T) {
 	}
 	hold := make(chan struct{})
 	ran := make(chan []int, 10)
-	g := &group[*req]{take: firstN[*req](10), linger: 10 * time.Second, arrived: make(chan struct{}, 1)}
+	g := &group[*req]{take: firstN[*req](10), linger: 10 * time.Second}
 	g.run = func(batch []*req) {
 		var ns []int
 		for _, q := range batch {

@@ -53,8 +53,7 @@ type orderKey struct{ store, woo int64 }
 // NewOrderService returns the order service on db.
 func NewOrderService(db *DB) *OrderService {
 	s := &OrderService{db: db}
-	s.reports = group[*reportReq]{take: onePerKey(maxBatch, (*reportReq).key), run: s.commit,
-		linger: reportLinger, arrived: make(chan struct{}, 1)}
+	s.reports = group[*reportReq]{take: onePerKey(maxBatch, (*reportReq).key), run: s.commit, linger: reportLinger}
 	return s
 }
 
