@@ -342,31 +342,24 @@ func (m *Main) wireLink(ctx context.Context) error {
 
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(5)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := m.DB.Listen(lctx, link.Notify); err != nil && lctx.Err() == nil {
 			m.Logger.Error("listen for stock changes", "error", err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
+	})
+	wg.Go(func() {
 		if err := m.Sessions.Listen(lctx, link.SessionNotice); err != nil && lctx.Err() == nil {
 			m.Logger.Error("listen for agent sessions", "error", err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		m.expireSilentAgents(lctx)
-	}()
-	go func() {
-		defer wg.Done()
-		m.pruneEvents(lctx)
-	}()
-	go func() {
-		defer wg.Done()
-		m.rebalance(lctx)
-	}()
+	})
+	wg.Go(func() { every(lctx, 30*time.Second, m.expireSilentAgents) })
+	if events, ok := m.Events.(*postgres.EventService); ok {
+		wg.Go(func() { every(lctx, 10*time.Minute, func(ctx context.Context) { m.pruneEvents(ctx, events) }) })
+	}
+	var rebalanceFailures int
+	wg.Go(func() {
+		every(lctx, m.Config.RebalanceInterval, func(ctx context.Context) { m.rebalance(ctx, &rebalanceFailures) })
+	})
 	m.Link = closerFunc(func() error {
 		cancel()
 		wg.Wait()
@@ -376,71 +369,54 @@ func (m *Main) wireLink(ctx context.Context) error {
 	return nil
 }
 
-// expireSilentAgents marks disconnected the stores whose agent state has
-// not been refreshed for a minute: the replica that held the session died
-// (kill -9) and the agent did not come back to another.
-func (m *Main) expireSilentAgents(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
+// every calls fn every d until ctx is done.
+func every(ctx context.Context, d time.Duration, fn func(ctx context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := m.Sessions.ExpireSilent(ctx, time.Minute); err != nil && ctx.Err() == nil {
-				m.Logger.Warn("expire silent agents", "error", err)
-			} else if n > 0 {
-				m.Logger.Info("silent agents marked disconnected", "stores", n)
-			}
+			fn(ctx)
 		}
+	}
+}
+
+// expireSilentAgents marks disconnected the stores whose agent state has
+// not been refreshed for a minute: the replica that held the session died
+// (kill -9) and the agent did not come back to another.
+func (m *Main) expireSilentAgents(ctx context.Context) {
+	if n, err := m.Sessions.ExpireSilent(ctx, time.Minute); err != nil && ctx.Err() == nil {
+		m.Logger.Warn("expire silent agents", "error", err)
+	} else if n > 0 {
+		m.Logger.Info("silent agents marked disconnected", "stores", n)
 	}
 }
 
 // pruneEvents keeps the newest events of each store; an agent further
 // behind gets a snapshot instead of a replay.
-func (m *Main) pruneEvents(ctx context.Context) {
-	events, ok := m.Events.(*postgres.EventService)
-	if !ok {
-		return
-	}
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := events.Prune(ctx, 100_000); err != nil && ctx.Err() == nil {
-				m.Logger.Warn("prune store events", "error", err)
-			} else if n > 0 {
-				m.Logger.Info("pruned store events", "deleted", n)
-			}
-		}
+func (m *Main) pruneEvents(ctx context.Context, events *postgres.EventService) {
+	if n, err := events.Prune(ctx, 100_000); err != nil && ctx.Err() == nil {
+		m.Logger.Warn("prune store events", "error", err)
+	} else if n > 0 {
+		m.Logger.Info("pruned store events", "deleted", n)
 	}
 }
 
-// rebalance runs the allocate policy's sweep every RebalanceInterval: time
-// alone makes a store idle, so grants and reclaims cannot wait for the next
-// stock change. Every replica runs it; the SKU locks serialise them.
-func (m *Main) rebalance(ctx context.Context) {
-	t := time.NewTicker(m.Config.RebalanceInterval)
-	defer t.Stop()
-	failures := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := m.Allocation.Rebalance(ctx); err != nil && ctx.Err() == nil {
-				failures++
-				if failures == 1 || failures%60 == 0 {
-					m.Logger.Warn("allocation rebalance", "error", err, "consecutive_errors", failures)
-				}
-			} else if failures > 0 {
-				m.Logger.Info("allocation rebalance recovered", "consecutive_errors", failures)
-				failures = 0
-			}
+// rebalance runs the allocate policy's sweep (every RebalanceInterval):
+// time alone makes a store idle, so grants and reclaims cannot wait for
+// the next stock change. Every replica runs it; the SKU locks serialise
+// them. failures counts the consecutive failed sweeps, for the log.
+func (m *Main) rebalance(ctx context.Context, failures *int) {
+	if _, err := m.Allocation.Rebalance(ctx); err != nil && ctx.Err() == nil {
+		*failures++
+		if *failures == 1 || *failures%60 == 0 {
+			m.Logger.Warn("allocation rebalance", "error", err, "consecutive_errors", *failures)
 		}
+	} else if *failures > 0 {
+		m.Logger.Info("allocation rebalance recovered", "consecutive_errors", *failures)
+		*failures = 0
 	}
 }
 
