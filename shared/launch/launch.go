@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -173,3 +174,45 @@ func FreeAddr() (string, error) {
 
 // handedOut holds the addresses FreeAddr returned.
 var handedOut sync.Map
+
+// Poll calls cond every 50 ms until it returns nil, ctx ends or timeout
+// passes; the error names what was awaited and the last difference seen.
+func Poll(ctx context.Context, timeout time.Duration, what string, cond func() error) error {
+	return PollEvery(ctx, timeout, 50*time.Millisecond, what, cond)
+}
+
+// PollEvery is Poll with its period.
+func PollEvery(ctx context.Context, timeout, period time.Duration, what string, cond func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%s: not reached in %s: %w", what, timeout, err)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// ModuleRoot returns the directory of the go.mod of the module the go
+// command sees from the working directory.
+func ModuleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the stockwire module: run from its directory")
+	}
+	return filepath.Dir(gomod), nil
+}

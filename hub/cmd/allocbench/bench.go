@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -203,7 +204,7 @@ func (e *env) flashSale(ctx context.Context, run string) (saleResult, error) {
 
 	// The hub's own count of units sold beyond an allocation, once every
 	// sale is reported.
-	err = poll(ctx, 60*time.Second, "the hub counts every sale", func() error {
+	err = launch.Poll(ctx, 60*time.Second, "the hub counts every sale", func() error {
 		hs, err := s.stock(ctx)
 		if err != nil {
 			return err
@@ -250,7 +251,7 @@ func (e *env) grantLatency(ctx context.Context) ([]time.Duration, error) {
 			continue
 		}
 		var got time.Time
-		err := poll(ctx, 30*time.Second, "a grant write", func() error {
+		err := launch.Poll(ctx, 30*time.Second, "a grant write", func() error {
 			var ok bool
 			if got, ok = grants.firstAfter(at); !ok {
 				return fmt.Errorf("none since %s", at.Format(time.TimeOnly))
@@ -263,7 +264,7 @@ func (e *env) grantLatency(ctx context.Context) ([]time.Duration, error) {
 		out = append(out, got.Sub(at))
 		progress("grant latency sample %d: %s", len(out), got.Sub(at).Round(time.Millisecond))
 		// Let the write land before the next checkout.
-		if err := poll(ctx, 10*time.Second, "the grant on the shelf", func() error {
+		if err := launch.Poll(ctx, 10*time.Second, "the grant on the shelf", func() error {
 			if q, _ := st.sim.StockBySKU(s.sku); q < params["low_water"] {
 				return fmt.Errorf("shelf at %d", q)
 			}

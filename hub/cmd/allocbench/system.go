@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,12 +42,12 @@ func openEnv(ctx context.Context, cfg Config) (*env, error) {
 		return nil, err
 	}
 	e := &env{cfg: cfg, dir: dir}
-	root, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	root, err := launch.ModuleRoot(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("find the module: %w", err)
+		return nil, err
 	}
 	progress("building hub and agent (work dir %s)", dir)
-	if err := launch.Build(ctx, filepath.Dir(strings.TrimSpace(string(root))), filepath.Join(dir, "bin"), false); err != nil {
+	if err := launch.Build(ctx, root, filepath.Join(dir, "bin"), false); err != nil {
 		return nil, err
 	}
 	progress("starting PostgreSQL")
@@ -154,7 +153,7 @@ func (e *env) startSystem(ctx context.Context, name string, n int, onHand int64,
 			return nil, err
 		}
 	}
-	err = poll(ctx, 60*time.Second, "every store shows an allocation", func() error {
+	err = launch.Poll(ctx, 60*time.Second, "every store shows an allocation", func() error {
 		hs, err := s.stock(ctx)
 		if err != nil {
 			return err
@@ -296,27 +295,6 @@ func (s *system) stock(ctx context.Context) (skuStock, error) {
 	var out skuStock
 	err := s.api(ctx, http.MethodGet, "/api/v1/skus/"+s.sku, nil, &out)
 	return out, err
-}
-
-// poll calls cond every 50ms until it returns nil or timeout passes.
-func poll(ctx context.Context, timeout time.Duration, what string, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not reached in %s: %w", what, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }
 
 // httpGet returns the lines of a GET answer.

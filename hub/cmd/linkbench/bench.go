@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -108,7 +107,7 @@ func (b *bench) open(ctx context.Context) error {
 	root := b.cfg.ModuleDir
 	if root == "" {
 		var err error
-		if root, err = moduleRoot(ctx); err != nil {
+		if root, err = launch.ModuleRoot(ctx); err != nil {
 			return err
 		}
 	}
@@ -159,19 +158,6 @@ func (b *bench) binary(name string) string { return b.path("bin", name) }
 
 func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.progress, "%s linkbench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
-}
-
-// moduleRoot finds the directory of the module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the stockwire module: run from its directory")
-	}
-	return filepath.Dir(gomod), nil
 }
 
 // raiseFileLimit lifts the soft limit on open files to the hard one: the

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -90,7 +91,7 @@ func (b *bench) fanout(ctx context.Context) (FanoutResult, error) {
 		return res, err
 	}
 	defer load.close()
-	if err := poll(ctx, 2*time.Minute, "every session has its snapshot", func() error {
+	if err := launch.Poll(ctx, 2*time.Minute, "every session has its snapshot", func() error {
 		if n := load.snapshots.Load(); n < int64(len(tokens)) {
 			return fmt.Errorf("%d of %d snapshots", n, len(tokens))
 		}
@@ -114,7 +115,7 @@ func (b *bench) fanout(ctx context.Context) (FanoutResult, error) {
 				return err
 			}
 			puts = append(puts, time.Since(sent))
-			err := poll(ctx, fanoutRoundTimeout, fmt.Sprintf("round %d reaches every session", r), func() error {
+			err := launch.Poll(ctx, fanoutRoundTimeout, fmt.Sprintf("round %d reaches every session", r), func() error {
 				if n := load.received(r); n < len(tokens) {
 					return fmt.Errorf("%d of %d sessions", n, len(tokens))
 				}

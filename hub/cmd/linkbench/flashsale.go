@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -98,7 +99,7 @@ func (b *bench) sale(ctx context.Context, f *fleet, sku string, window time.Dura
 		res.Accepted = int(accepted.Load())
 		res.Oversold = res.Accepted - res.Units
 
-		err := pollEvery(ctx, time.Minute, 10*time.Millisecond, "stores converged after the sale", func() error {
+		err := launch.PollEvery(ctx, time.Minute, 10*time.Millisecond, "stores converged after the sale", func() error {
 			stock, err := f.hub.stock(ctx)
 			if err != nil {
 				return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -187,7 +186,7 @@ func (b *bench) startAgent(ctx context.Context, h *hubProc, s *shop, listen stri
 // waitSynced polls until every agent is connected and every store shows
 // the hub's target for every SKU.
 func (f *fleet) waitSynced(ctx context.Context, timeout time.Duration) error {
-	return poll(ctx, timeout, "agents connected and stores at the hub's figures", func() error {
+	return launch.Poll(ctx, timeout, "agents connected and stores at the hub's figures", func() error {
 		connected, err := f.hub.agentStates(ctx)
 		if err != nil {
 			return err
@@ -256,32 +255,4 @@ func (f *fleet) close() {
 		wg.Go(s.close)
 	}
 	wg.Wait()
-}
-
-// poll calls cond every 50 ms until it returns nil, ctx ends or timeout
-// passes; the error names what was awaited and the last difference seen.
-func poll(ctx context.Context, timeout time.Duration, what string, cond func() error) error {
-	return pollEvery(ctx, timeout, 50*time.Millisecond, what, cond)
-}
-
-// pollEvery is poll with its period.
-func pollEvery(ctx context.Context, timeout, period time.Duration, what string, cond func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%s: not reached in %s: %w", what, timeout, err)
-			}
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -106,7 +107,7 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 		}
 		res.Paced, res.Calls = time.Since(start), summarize(calls)
 		// Every expected write arrives, or the timeout says how many did not.
-		err := poll(ctx, 30*time.Second, "every write delivered", func() error {
+		err := launch.Poll(ctx, 30*time.Second, "every write delivered", func() error {
 			if left := tracker.outstanding(); left > 0 {
 				return fmt.Errorf("%d writes outstanding", left)
 			}

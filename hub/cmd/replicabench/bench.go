@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +44,7 @@ func newBench(ctx context.Context, cfg Config, progress io.Writer) (*bench, erro
 		b.close()
 		return nil, err
 	}
-	root, err := moduleRoot(ctx)
+	root, err := launch.ModuleRoot(ctx)
 	if err != nil {
 		b.close()
 		return nil, err
@@ -160,7 +157,7 @@ func (b *bench) propagation(ctx context.Context, replicas int) (Result, error) {
 			return res, err
 		}
 	}
-	if err := poll(ctx, 2*time.Minute, "agents connected to their replicas and stores synced", func() error {
+	if err := launch.Poll(ctx, 2*time.Minute, "agents connected to their replicas and stores synced", func() error {
 		return synced(ctx, hubs, stores)
 	}); err != nil {
 		return res, err
@@ -181,7 +178,7 @@ func (b *bench) propagation(ctx context.Context, replicas int) (Result, error) {
 			return res, fmt.Errorf("checkout %s in store A: %w", sku, err)
 		}
 	}
-	if err := poll(ctx, 30*time.Second, "every write delivered", func() error {
+	if err := launch.Poll(ctx, 30*time.Second, "every write delivered", func() error {
 		if n := tracker.outstanding(); n > 0 {
 			return fmt.Errorf("%d writes outstanding", n)
 		}
@@ -360,36 +357,4 @@ func (t *tracker) results() ([]time.Duration, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.delays, t.undelivered + len(t.pending)
-}
-
-// poll calls cond until it returns nil, ctx ends or timeout passes.
-func poll(ctx context.Context, timeout time.Duration, what string, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not reached in %s: %w", what, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// moduleRoot finds the directory of the module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the stockwire module: run from its directory")
-	}
-	return filepath.Dir(gomod), nil
 }
