@@ -224,19 +224,7 @@ func freeAddr(t *testing.T) string {
 // error once timeout has passed.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached in %s: %v", what, timeout, err)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("%s: %v", what, t.Context().Err())
-		case <-time.After(200 * time.Millisecond): // polling with a deadline
-		}
+	if err := launch.Poll(t.Context(), timeout, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/stockwire/stockwire/hub/agentws"
 	"github.com/stockwire/stockwire/hub/internal/pgtest"
 	"github.com/stockwire/stockwire/hub/postgres"
+	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -407,15 +408,7 @@ func (c *client) quiet(d time.Duration) {
 // waitFor polls cond until it returns nil or timeout passes.
 func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not reached within %s: %v", what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	if err := launch.Poll(tb.Context(), timeout, what, cond); err != nil {
+		tb.Fatal(err)
 	}
 }

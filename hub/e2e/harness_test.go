@@ -270,16 +270,8 @@ func (s *system) converged() error {
 // waitFor polls cond until it returns nil or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached in %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling with a deadline, not synchronisation
+	if err := launch.Poll(t.Context(), timeout, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 

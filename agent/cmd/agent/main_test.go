@@ -124,16 +124,8 @@ func freeAddr(t *testing.T) string {
 // waitFor polls cond until it returns nil, failing t after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached in %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	if err := launch.Poll(t.Context(), timeout, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 
