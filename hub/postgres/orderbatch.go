@@ -79,21 +79,16 @@ func (s *OrderService) commit(batch []*reportReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	res, err := s.applyBatch(ctx, batch)
-	if err != nil && len(batch) > 1 {
-		for _, q := range batch {
-			one, err := s.applyBatch(ctx, []*reportReq{q})
-			if err != nil {
-				one = []reply[hub.Order]{{err: err}}
-			}
-			q.done <- one[0]
-		}
-		return
-	}
-	for i, q := range batch {
-		if err != nil {
-			q.done <- reply[hub.Order]{err: err}
-		} else {
+	switch {
+	case err == nil:
+		for i, q := range batch {
 			q.done <- res[i]
+		}
+	case len(batch) == 1:
+		batch[0].done <- reply[hub.Order]{err: err}
+	default:
+		for _, q := range batch {
+			s.commit([]*reportReq{q})
 		}
 	}
 }
@@ -120,7 +115,7 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 		if err != nil {
 			return err
 		}
-		if err := s.planLines(st, batch, plans); err != nil {
+		if err := planLines(st, batch, plans); err != nil {
 			return err
 		}
 		var applied []int
@@ -209,7 +204,7 @@ func storeRefusal(ctx context.Context, tx *sqlx.Tx, storeID int64) error {
 
 // planLines gives every plan its lines (the report's, or the stored ones)
 // and locks, in one sorted pass, every SKU the batch may change.
-func (s *OrderService) planLines(st *stockTx, batch []*reportReq, plans []*orderPlan) error {
+func planLines(st *stockTx, batch []*reportReq, plans []*orderPlan) error {
 	var stored []int64
 	for _, p := range plans {
 		if p != nil && !p.replace {
