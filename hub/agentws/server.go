@@ -59,15 +59,20 @@ type Server struct {
 	// ResyncInterval makes each session look for missed changes even
 	// without a notification, and re-check its credential. Defaults to 30s.
 	ResyncInterval time.Duration
+	// StateInterval is how often the agents' states (last seen, applied
+	// sequence, outbox depth) are written, all sessions at once so that
+	// the group commit makes one statement of them. Defaults to 1s.
+	StateInterval time.Duration
 
 	metrics *metrics
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	mu       sync.Mutex
-	sessions map[int64]*session // by store ID; guarded by mu
-	closed   bool               // guarded by mu
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	sessions  map[int64]*session // by store ID; guarded by mu
+	closed    bool               // guarded by mu
+	wg        sync.WaitGroup
+	stateLoop sync.Once // starts flushStates with the first session
 }
 
 // NewServer returns a server using the given services.
@@ -78,9 +83,9 @@ func NewServer(stores hub.StoreService, events hub.EventService, orders hub.Orde
 		Stores: stores, Events: events, Orders: orders, Sessions: sessions, Logger: logger,
 		SendQueue: 256, PingInterval: 15 * time.Second, WriteTimeout: 10 * time.Second,
 		HelloTimeout: 10 * time.Second, SnapshotAfter: 10_000, BatchSize: 1000,
-		ResyncInterval: 30 * time.Second,
-		metrics:        newMetrics(reg),
-		ctx:            ctx, cancel: cancel,
+		ResyncInterval: 30 * time.Second, StateInterval: time.Second,
+		metrics: newMetrics(reg),
+		ctx:     ctx, cancel: cancel,
 		sessions: make(map[int64]*session),
 	}
 }
@@ -140,6 +145,7 @@ func (s *Server) register(sess *session) bool {
 		return false
 	}
 	s.wg.Add(1)
+	s.stateLoop.Do(func() { s.wg.Go(s.flushStates) })
 	if old := s.sessions[sess.store.ID]; old != nil {
 		old.stop("replaced", websocket.StatusPolicyViolation, "replaced by a newer session of this store")
 	}
@@ -159,6 +165,32 @@ func (s *Server) unregister(sess *session) bool {
 	}
 	s.metrics.connected.Set(float64(len(s.sessions)))
 	return live
+}
+
+// flushStates writes the state of every session that changed, every
+// StateInterval, until the server closes. The sessions flush together, so
+// their writes share one statement instead of one each per second.
+func (s *Server) flushStates() {
+	tick := time.NewTicker(s.StateInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		sessions := make([]*session, 0, len(s.sessions))
+		for _, sess := range s.sessions {
+			sessions = append(sessions, sess)
+		}
+		s.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, sess := range sessions {
+			wg.Go(sess.flushState)
+		}
+		wg.Wait()
+	}
 }
 
 // Notify wakes the sessions of the given stores so they push their new

@@ -384,18 +384,14 @@ func (ss *session) bounded(reason string, call func() error) error {
 	return call()
 }
 
-// heartbeat pings the agent and writes the agent state now and then.
+// heartbeat pings the agent.
 func (ss *session) heartbeat() {
 	ping := time.NewTicker(ss.srv.PingInterval)
 	defer ping.Stop()
-	state := time.NewTicker(time.Second)
-	defer state.Stop()
 	for {
 		select {
 		case <-ss.ctx.Done():
 			return
-		case <-state.C:
-			ss.flushState()
 		case <-ping.C:
 			if err := ss.bounded("heartbeat", func() error { return ss.conn.Ping(context.Background()) }); err != nil {
 				if ss.ctx.Err() == nil {
