@@ -56,7 +56,8 @@ type Relay struct {
 	// ReportEvery is the least time between two applied-sequence
 	// reports: a move is reported at once unless one went out less than
 	// ReportEvery ago, and then when ReportEvery has passed. Defaults to
-	// 250ms.
+	// 1s, the pace at which the hub records agent states: reporting more
+	// often only wakes both ends for figures the hub overwrites.
 	ReportEvery time.Duration
 	// StatusEvery is the period of status reports, of the check for
 	// reports to resend, and of the applied-sequence check for a Writer
@@ -75,7 +76,7 @@ type Relay struct {
 // NewRelay returns a relay with defaults.
 func NewRelay(ob Outbox, w StockWriter, logger *slog.Logger, version string) *Relay {
 	r := &Relay{Outbox: ob, Writer: w, Logger: logger, Version: version,
-		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: 250 * time.Millisecond, StatusEvery: 10 * time.Second,
+		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: time.Second, StatusEvery: 10 * time.Second,
 		wake: make(chan struct{}, 1), reclaims: make(chan wire.Reclaim, 1024),
 		inflight: make(map[uint64]time.Time), released: make(map[int64]int64)}
 	if rl, ok := w.(Releaser); ok {
