@@ -264,6 +264,12 @@ type EventService interface {
 	EventsAfter(ctx context.Context, storeID, after int64, limit int) ([]Event, error)
 	// Snapshot returns every target of the store as of seq.
 	Snapshot(ctx context.Context, storeID int64) (seq int64, targets map[string]int64, err error)
+	// SkipTo moves the store's sequence to at least seq, marking the
+	// skipped numbers as pruned, and returns the new head. It repairs a
+	// history the hub lost (a database restored from a backup, say): an
+	// agent that applied numbers the hub hands out again would take the
+	// new changes for ones it already has.
+	SkipTo(ctx context.Context, storeID, seq int64) (int64, error)
 }
 
 // AllocationParams tune the allocate policy of one store (for every SKU).

@@ -147,6 +147,7 @@ type EventService struct {
 	HeadSeqFn     func(ctx context.Context, storeID int64) (int64, error)
 	EventsAfterFn func(ctx context.Context, storeID, after int64, limit int) ([]hub.Event, error)
 	SnapshotFn    func(ctx context.Context, storeID int64) (int64, map[string]int64, error)
+	SkipToFn      func(ctx context.Context, storeID, seq int64) (int64, error)
 }
 
 // HeadSeq calls HeadSeqFn.
@@ -162,6 +163,11 @@ func (s *EventService) EventsAfter(ctx context.Context, storeID, after int64, li
 // Snapshot calls SnapshotFn.
 func (s *EventService) Snapshot(ctx context.Context, storeID int64) (int64, map[string]int64, error) {
 	return s.SnapshotFn(ctx, storeID)
+}
+
+// SkipTo calls SkipToFn.
+func (s *EventService) SkipTo(ctx context.Context, storeID, seq int64) (int64, error) {
+	return s.SkipToFn(ctx, storeID, seq)
 }
 
 // AdminAuth is a fake hub.AdminAuth.

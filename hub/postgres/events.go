@@ -192,6 +192,28 @@ func (s *EventService) Snapshot(ctx context.Context, storeID int64) (int64, map[
 	return head, targets, nil
 }
 
+// SkipTo moves the store's head to at least seq; the numbers skipped count
+// as pruned, so a reader after one of them gets ECONFLICT and a snapshot.
+// Returns ENOTFOUND for an unknown store.
+func (s *EventService) SkipTo(ctx context.Context, storeID, seq int64) (int64, error) {
+	var head int64
+	err := s.db.tx(ctx, "skip_seq", nil, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeq); err != nil {
+			return fmt.Errorf("lock sequences: %w", err)
+		}
+		err := tx.GetContext(ctx, &head, `UPDATE store_seq SET head = GREATEST(head, $2),
+			pruned_through = GREATEST(pruned_through, $2) WHERE store_id = $1 RETURNING head`, storeID, seq)
+		if isNoRows(err) {
+			return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("skip sequence of store %d to %d: %w", storeID, seq, translate(err))
+	}
+	return head, nil
+}
+
 // Prune deletes all but the newest keep events of every store. Readers
 // asking for pruned events get ECONFLICT and take a snapshot.
 func (s *EventService) Prune(ctx context.Context, keep int) (int64, error) {
