@@ -30,6 +30,7 @@ const ReclaimMetaKey = "stockwire_reclaim"
 // writer's own figure of the hub's target moves with the release, so the
 // safety net does not undo it.
 func (w *Writer) Release(ctx context.Context, id int64, sku string, units int64) (int64, error) {
+	ctx = woo.Urgent(ctx) // units someone else is waiting for
 	if units <= 0 {
 		return 0, nil
 	}

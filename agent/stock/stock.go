@@ -577,6 +577,7 @@ type work struct {
 // those that need it, writes, and persists AppliedSeq. more reports that
 // work arrived meanwhile.
 func (w *Writer) flush(ctx context.Context) (more bool, err error) {
+	ctx = woo.Urgent(ctx) // ahead of order polls and safety-net checks
 	quiet := w.cfg.Quiet()
 	w.mu.Lock()
 	w.deferred = false

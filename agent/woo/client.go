@@ -57,7 +57,8 @@ type Config struct {
 	// RateLimit is the steady request rate (requests per second). Defaults
 	// to 20; rate.Inf disables the limit.
 	RateLimit rate.Limit
-	// Burst is the limiter's burst. Defaults to 10.
+	// Burst is the limiter's burst. Defaults to 10. A quarter of it is
+	// kept for urgent requests (see Urgent).
 	Burst int
 	// MaxRetries is how many times a retryable failure is retried.
 	// Defaults to 4; negative means none.
@@ -85,6 +86,7 @@ type Client struct {
 	basic   bool   // https: Basic auth
 	hc      *http.Client
 	lim     *rate.Limiter
+	reserve float64 // tokens other requests leave to urgent ones
 	log     *slog.Logger
 	metrics *metrics
 	now     func() time.Time
@@ -154,10 +156,47 @@ func New(cfg Config) (*Client, error) {
 		basic:   u.Scheme == "https",
 		hc:      cfg.HTTPClient,
 		lim:     rate.NewLimiter(cfg.RateLimit, cfg.Burst),
+		reserve: float64(cfg.Burst / 4),
 		log:     cfg.Logger,
 		metrics: newMetrics(cfg.Registerer),
 		now:     time.Now,
 	}, nil
+}
+
+type urgentKey struct{}
+
+// Urgent marks the requests made with the returned context as urgent: the
+// stock writes and the reads they need. The other requests (order polls,
+// safety-net checks, catalog scans, webhook upkeep) leave a quarter of
+// the rate limiter's burst to urgent ones, so that a stock write does not
+// queue behind them while they use up the store's request budget.
+func Urgent(ctx context.Context) context.Context { return context.WithValue(ctx, urgentKey{}, true) }
+
+func isUrgent(ctx context.Context) bool { return ctx.Value(urgentKey{}) != nil }
+
+// deferAtMost bounds how long a request that is not urgent waits for the
+// urgent reserve to fill: under a steady stream of writes it then takes
+// its turn anyway, so that order polls are slowed, never starved.
+const deferAtMost = 2 * time.Second
+
+// wait takes a token from the rate limiter. A request that is not urgent
+// first waits until taking one leaves the urgent reserve in the bucket.
+func (c *Client) wait(ctx context.Context) error {
+	if !isUrgent(ctx) && c.reserve > 0 && c.lim.Limit() != rate.Inf && c.lim.Tokens() < c.reserve+1 {
+		c.metrics.deferred.Inc()
+		defer c.metrics.deferred.Dec()
+		deadline := c.now().Add(deferAtMost)
+		for short := c.reserve + 1 - c.lim.Tokens(); short > 0 && c.now().Before(deadline); short = c.reserve + 1 - c.lim.Tokens() {
+			t := time.NewTimer(min(time.Duration(short/float64(c.lim.Limit())*float64(time.Second)), deadline.Sub(c.now())))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	return c.lim.Wait(ctx)
 }
 
 // Page is the paging information of a list answer.
@@ -212,7 +251,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (http.Header, error) 
 		maxRetries = *cl.retries
 	}
 	for attempt := 0; ; attempt++ {
-		if err := c.lim.Wait(ctx); err != nil {
+		if err := c.wait(ctx); err != nil {
 			return nil, fmt.Errorf("%s: rate limit wait: %w", cl.route, err)
 		}
 		r := c.attempt(ctx, cl, body)

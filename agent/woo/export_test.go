@@ -9,3 +9,6 @@ func (c *Client) MetricRequests(route, code string) prometheus.Counter {
 
 // MetricRetries exposes the retry counter.
 func (c *Client) MetricRetries() prometheus.Counter { return c.metrics.retries }
+
+// MetricDeferred exposes the gauge of requests held back for urgent ones.
+func (c *Client) MetricDeferred() prometheus.Gauge { return c.metrics.deferred }

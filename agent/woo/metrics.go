@@ -10,6 +10,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	retries  prometheus.Counter
+	deferred prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,11 +28,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "stockwire_agent_woo_retries_total",
 			Help: "WooCommerce REST request attempts that were retried.",
 		}),
+		deferred: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "stockwire_agent_woo_deferred_requests",
+			Help: "Requests (order polls, safety-net checks, scans) held back for the rate limit's reserve for stock writes.",
+		}),
 	}
 	if reg != nil {
 		m.requests = register(reg, m.requests)
 		m.duration = register(reg, m.duration)
 		m.retries = register(reg, m.retries)
+		m.deferred = register(reg, m.deferred)
 	}
 	return m
 }

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/shared/launch"
 	wc "github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -714,5 +715,42 @@ func TestClient_RateLimit(t *testing.T) {
 	}
 	if el := time.Since(start); el < 90*time.Millisecond {
 		t.Fatalf("6 requests at 50/s burst 1 took %v, want ≥ 100ms", el)
+	}
+}
+
+func TestClient_UrgentRequestsKeepAReserve(t *testing.T) {
+	t.Parallel()
+	f := newFakeWoo(t, false)
+	// Burst 4 keeps 1 token for urgent requests; one token takes 2 s to
+	// come back, as long as a request that is not urgent may be deferred.
+	c, _ := mustClient(t, f, func(c *woo.Config) { c.RateLimit = 0.5; c.Burst = 4 })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for range 3 { // an order poll, say: leaves the reserve in the bucket
+		if _, _, err := c.ListProducts(ctx, woo.ProductQuery{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := c.ListProducts(ctx, woo.ProductQuery{}); done <- err }()
+	if err := launch.Poll(ctx, 5*time.Second, "the fourth list deferred", func() error {
+		if n := testutil.ToFloat64(c.MetricDeferred()); n != 1 {
+			return fmt.Errorf("%v requests deferred", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetProduct(woo.Urgent(ctx), 11); err != nil { // a stock write's read
+		t.Fatal(err)
+	}
+	if got := f.hit("GET /products"); got != 3 {
+		t.Fatalf("the urgent request went after %d lists, want 3: it queued behind the deferred one", got)
+	}
+	if err := <-done; err != nil { // the deferred list is slowed, not dropped
+		t.Fatal(err)
+	}
+	if got := f.hit("GET /products"); got != 4 {
+		t.Fatalf("%d lists served, want 4", got)
 	}
 }
