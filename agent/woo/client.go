@@ -182,12 +182,17 @@ const deferAtMost = 2 * time.Second
 // wait takes a token from the rate limiter. A request that is not urgent
 // first waits until taking one leaves the urgent reserve in the bucket.
 func (c *Client) wait(ctx context.Context) error {
-	if !isUrgent(ctx) && c.reserve > 0 && c.lim.Limit() != rate.Inf && c.lim.Tokens() < c.reserve+1 {
+	if isUrgent(ctx) || c.reserve == 0 || c.lim.Limit() == rate.Inf {
+		return c.lim.Wait(ctx)
+	}
+	short := func() float64 { return c.reserve + 1 - c.lim.Tokens() }
+	if short() > 0 {
 		c.metrics.deferred.Inc()
 		defer c.metrics.deferred.Dec()
 		deadline := c.now().Add(deferAtMost)
-		for short := c.reserve + 1 - c.lim.Tokens(); short > 0 && c.now().Before(deadline); short = c.reserve + 1 - c.lim.Tokens() {
-			t := time.NewTimer(min(time.Duration(short/float64(c.lim.Limit())*float64(time.Second)), deadline.Sub(c.now())))
+		for n := short(); n > 0 && c.now().Before(deadline); n = short() {
+			refill := time.Duration(n / float64(c.lim.Limit()) * float64(time.Second))
+			t := time.NewTimer(min(refill, deadline.Sub(c.now())))
 			select {
 			case <-ctx.Done():
 				t.Stop()
