@@ -12,7 +12,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/ ./hub/cmd/hub ./agent/cmd/agent ./shared/woosim/cmd/woosim
+RUN CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/ ./hub/cmd/hub ./agent/cmd/agent ./shared/cmd/woosim
 
 # The hub: HTTP API, agent link and /metrics on one address, which must be
 # 0.0.0.0 inside a container.

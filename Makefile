@@ -25,7 +25,7 @@ packages:
 # Figures: Go benchmarks, then the link benchmark command.
 bench: packages
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	$(GO) run ./hub/cmd/linkbench
+	$(GO) run ./shared/cmd/linkbench
 
 vet:
 	$(GO) vet ./...

@@ -14,7 +14,7 @@ import (
 	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/stock"
-	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -52,7 +52,7 @@ func TestRelay_ReclaimReleasedOnceAnsweredEachTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	sku := srv.Store.SKUs()[0]
-	cl, err := woo.New(woo.Config{BaseURL: srv.URL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf, Logger: logger})
+	cl, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stockwire/stockwire/hub/hubclient"
-	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -70,7 +70,7 @@ func newDatabase(t *testing.T) string {
 
 // binaries builds the module's commands once per test binary. Without the
 // race detector: these processes are observed from outside here, and the
-// end-to-end tests (hub/e2e) run them with it.
+// end-to-end tests (shared/e2e) run them with it.
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -207,7 +207,7 @@ func (s *system) api(method, path string, body, out any) {
 }
 
 func (s *system) tryAPI(method, path string, body, out any) error {
-	c := hubclient.Client{BaseURL: "http://" + s.hubAddr, AdminToken: adminToken}
+	c := hubapi.Client{BaseURL: "http://" + s.hubAddr, AdminToken: adminToken}
 	return c.DoJSON(s.t.Context(), method, path, body, out)
 }
 

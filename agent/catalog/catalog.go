@@ -24,18 +24,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stockwire/stockwire/agent/woo"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
-// API is the part of *woo.Client the catalog uses.
+// API is the part of *wooclient.Client the catalog uses.
 type API interface {
-	ListProducts(ctx context.Context, q woo.ProductQuery) ([]wc.Product, woo.Page, error)
-	ListVariations(ctx context.Context, parentID int64, page, perPage int, fields []string) ([]wc.Product, woo.Page, error)
-	GetProduct(ctx context.Context, id int64) (wc.Product, error)
+	ListProducts(ctx context.Context, q wooclient.ProductQuery) ([]woo.Product, wooclient.Page, error)
+	ListVariations(ctx context.Context, parentID int64, page, perPage int, fields []string) ([]woo.Product, wooclient.Page, error)
+	GetProduct(ctx context.Context, id int64) (woo.Product, error)
 }
 
-var _ API = (*woo.Client)(nil)
+var _ API = (*wooclient.Client)(nil)
 
 // Fields requested when listing products and variations.
 var (
@@ -255,7 +255,7 @@ func manages(raw json.RawMessage) bool {
 	return string(raw) == "true"
 }
 
-func newItem(p wc.Product, parentSKU string, isVariation bool) *item {
+func newItem(p woo.Product, parentSKU string, isVariation bool) *item {
 	it := &item{id: p.ID, parent: p.ParentID, sku: p.SKU, typ: p.Type, manage: manages(p.ManageStock), variations: p.Variations}
 	if !isVariation && p.Type != "variation" {
 		it.parent = 0
@@ -279,7 +279,7 @@ func (c *Catalog) Scan(ctx context.Context) (Report, error) {
 	var rep Report
 	var variable []*item
 	for page := 1; ; page++ {
-		ps, pg, err := c.cfg.API.ListProducts(ctx, woo.ProductQuery{Page: page, PerPage: 100, Fields: productFields})
+		ps, pg, err := c.cfg.API.ListProducts(ctx, wooclient.ProductQuery{Page: page, PerPage: 100, Fields: productFields})
 		if err != nil {
 			c.metrics.scans.WithLabelValues("error").Inc()
 			return rep, fmt.Errorf("scan catalog page %d: %w", page, err)
@@ -368,7 +368,7 @@ func (c *Catalog) readVariations(ctx context.Context, parent *item) ([]*item, er
 // Update applies a product or variation as a product.created/updated
 // webhook (or a read) shows it. For a variable product whose SKU or
 // variation list changed, its variations are re-read.
-func (c *Catalog) Update(ctx context.Context, p wc.Product) error {
+func (c *Catalog) Update(ctx context.Context, p woo.Product) error {
 	if p.ID == 0 {
 		return errors.New("update catalog: product without id")
 	}
@@ -422,7 +422,7 @@ func sameIDs(a, b []int64) bool {
 func (c *Catalog) Refresh(ctx context.Context, id int64) error {
 	p, err := c.cfg.API.GetProduct(ctx, id)
 	if err != nil {
-		var ae *wc.APIError
+		var ae *woo.APIError
 		if errors.As(err, &ae) && ae.Data.Status == 404 {
 			c.Remove(id)
 			return nil

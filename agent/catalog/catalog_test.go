@@ -17,19 +17,19 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/catalog"
-	"github.com/stockwire/stockwire/agent/woo"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // fakeStore serves products and variations from memory, paged like
 // WooCommerce (X-WP-Total, X-WP-TotalPages, per_page ≤ 100). Auth is
-// checked by agent/woo's own tests.
+// checked by agent/wooclient's own tests.
 type fakeStore struct {
 	mu       sync.Mutex
-	products map[int64]wc.Product
+	products map[int64]woo.Product
 }
 
-func (f *fakeStore) add(p wc.Product) {
+func (f *fakeStore) add(p woo.Product) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p.ManageStock == nil {
@@ -45,7 +45,7 @@ func (f *fakeStore) add(p wc.Product) {
 
 // shown is p as the API shows it: a variation without a SKU shows its
 // parent's.
-func (f *fakeStore) shown(p wc.Product) wc.Product {
+func (f *fakeStore) shown(p woo.Product) woo.Product {
 	if p.ParentID != 0 && p.SKU == "" {
 		p.SKU = f.products[p.ParentID].SKU
 	}
@@ -53,12 +53,12 @@ func (f *fakeStore) shown(p wc.Product) wc.Product {
 }
 
 func (f *fakeStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := strings.TrimPrefix(r.URL.Path, wc.APIPrefix)
+	path := strings.TrimPrefix(r.URL.Path, woo.APIPrefix)
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	q := r.URL.Query()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var list []wc.Product
+	var list []woo.Product
 	switch {
 	case len(parts) == 1 && parts[0] == "products":
 		for _, p := range f.products {
@@ -110,7 +110,7 @@ func mustCatalog(tb testing.TB, f http.Handler, logw io.Writer) (*catalog.Catalo
 		logw = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(logw, nil))
-	cl, err := woo.New(woo.Config{BaseURL: srv.URL, ConsumerKey: "ck_x", ConsumerSecret: "cs_x", RateLimit: rate.Inf, Logger: log})
+	cl, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: "ck_x", ConsumerSecret: "cs_x", RateLimit: rate.Inf, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -141,18 +141,18 @@ func (s *syncBuf) String() string {
 
 func TestCatalog_Scan(t *testing.T) {
 	t.Parallel()
-	f := &fakeStore{products: map[int64]wc.Product{}}
-	f.add(wc.Product{ID: 1, SKU: "A", Type: "simple", StockQuantity: qty(5)})
-	f.add(wc.Product{ID: 2, SKU: "", Type: "simple", StockQuantity: qty(1)})    // empty
-	f.add(wc.Product{ID: 3, SKU: "DUP", Type: "simple", StockQuantity: qty(1)}) // duplicate
-	f.add(wc.Product{ID: 4, SKU: "DUP", Type: "simple", StockQuantity: qty(1)})
-	f.add(wc.Product{ID: 5, SKU: "TEE", Type: "variable", ManageStock: json.RawMessage("false")})
-	f.add(wc.Product{ID: 6, ParentID: 5, SKU: "TEE-S", Type: "variation", StockQuantity: qty(7)})
-	f.add(wc.Product{ID: 7, ParentID: 5, SKU: "", Type: "variation", StockQuantity: qty(4)}) // inherited
-	f.add(wc.Product{ID: 8, ParentID: 5, SKU: "TEE-L", Type: "variation", ManageStock: json.RawMessage(`"parent"`)})
-	f.add(wc.Product{ID: 9, SKU: "", Type: "variable"}) // container without SKU: fine
+	f := &fakeStore{products: map[int64]woo.Product{}}
+	f.add(woo.Product{ID: 1, SKU: "A", Type: "simple", StockQuantity: qty(5)})
+	f.add(woo.Product{ID: 2, SKU: "", Type: "simple", StockQuantity: qty(1)})    // empty
+	f.add(woo.Product{ID: 3, SKU: "DUP", Type: "simple", StockQuantity: qty(1)}) // duplicate
+	f.add(woo.Product{ID: 4, SKU: "DUP", Type: "simple", StockQuantity: qty(1)})
+	f.add(woo.Product{ID: 5, SKU: "TEE", Type: "variable", ManageStock: json.RawMessage("false")})
+	f.add(woo.Product{ID: 6, ParentID: 5, SKU: "TEE-S", Type: "variation", StockQuantity: qty(7)})
+	f.add(woo.Product{ID: 7, ParentID: 5, SKU: "", Type: "variation", StockQuantity: qty(4)}) // inherited
+	f.add(woo.Product{ID: 8, ParentID: 5, SKU: "TEE-L", Type: "variation", ManageStock: json.RawMessage(`"parent"`)})
+	f.add(woo.Product{ID: 9, SKU: "", Type: "variable"}) // container without SKU: fine
 	for i := int64(100); i < 450; i++ {
-		f.add(wc.Product{ID: i, SKU: "BULK-" + strconv.FormatInt(i, 10), Type: "simple", StockQuantity: qty(i)})
+		f.add(woo.Product{ID: i, SKU: "BULK-" + strconv.FormatInt(i, 10), Type: "simple", StockQuantity: qty(i)})
 	}
 	logs := &syncBuf{}
 	c, reg := mustCatalog(t, f, logs)
@@ -215,7 +215,7 @@ stockwire_agent_catalog_skus 354
 
 	t.Run("UpdateFromWebhook", func(t *testing.T) {
 		// Product 4 renamed: DUP is now unique, D2 new.
-		if err := c.Update(t.Context(), wc.Product{ID: 4, SKU: "D2", Type: "simple", ManageStock: json.RawMessage("true"), StockQuantity: qty(9)}); err != nil {
+		if err := c.Update(t.Context(), woo.Product{ID: 4, SKU: "D2", Type: "simple", ManageStock: json.RawMessage("true"), StockQuantity: qty(9)}); err != nil {
 			t.Fatal(err)
 		}
 		if e, ok := c.Lookup("DUP"); !ok || e.ProductID != 3 {
@@ -242,7 +242,7 @@ stockwire_agent_catalog_skus 354
 			}
 		}
 		// New variation on the parent: the parent's webhook brings it.
-		f.add(wc.Product{ID: 10, ParentID: 5, SKU: "TEE-XL", Type: "variation", StockQuantity: qty(2)})
+		f.add(woo.Product{ID: 10, ParentID: 5, SKU: "TEE-XL", Type: "variation", StockQuantity: qty(2)})
 		if err := c.Refresh(t.Context(), 5); err != nil {
 			t.Fatal(err)
 		}

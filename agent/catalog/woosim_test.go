@@ -10,7 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/catalog"
-	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -25,7 +25,7 @@ func mustSimCatalog(tb testing.TB, simple, variable int) (*catalog.Catalog, *woo
 	if err := srv.Store.Seed(woosim.SeedOptions{Products: simple, Variable: variable, VariationsPer: 3, Stock: 5}); err != nil {
 		tb.Fatal(err)
 	}
-	cl, err := woo.New(woo.Config{BaseURL: srv.URL, ConsumerKey: "ck_a", ConsumerSecret: "cs_b", RateLimit: rate.Inf, Logger: log})
+	cl, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: "ck_a", ConsumerSecret: "cs_b", RateLimit: rate.Inf, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}

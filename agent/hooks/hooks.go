@@ -20,22 +20,22 @@ import (
 	"sync"
 	"time"
 
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // Client is what the manager needs of the store's REST client
 // (*woo.Client implements it).
 type Client interface {
-	ListWebhooks(ctx context.Context) ([]wc.Webhook, error)
-	CreateWebhook(ctx context.Context, w wc.Webhook) (wc.Webhook, error)
-	UpdateWebhook(ctx context.Context, id int64, w wc.Webhook) (wc.Webhook, error)
+	ListWebhooks(ctx context.Context) ([]woo.Webhook, error)
+	CreateWebhook(ctx context.Context, w woo.Webhook) (woo.Webhook, error)
+	UpdateWebhook(ctx context.Context, id int64, w woo.Webhook) (woo.Webhook, error)
 	DeleteWebhook(ctx context.Context, id int64) error
 }
 
 // DefaultTopics are the topics the agent registers.
 var DefaultTopics = []string{
-	wc.TopicOrderCreated, wc.TopicOrderUpdated, wc.TopicOrderDeleted, wc.TopicOrderRestored,
-	wc.TopicProductCreated, wc.TopicProductUpdated, wc.TopicProductDeleted,
+	woo.TopicOrderCreated, woo.TopicOrderUpdated, woo.TopicOrderDeleted, woo.TopicOrderRestored,
+	woo.TopicProductCreated, woo.TopicProductUpdated, woo.TopicProductDeleted,
 }
 
 // FixHint is logged when the store does not reach the agent.
@@ -119,7 +119,7 @@ func (m *Manager) WebhookName(topic string) string {
 	return m.Name + " " + topic
 }
 
-func (m *Manager) isOurs(w wc.Webhook) bool {
+func (m *Manager) isOurs(w woo.Webhook) bool {
 	return w.Name == m.Name || strings.HasPrefix(w.Name, m.Name+" ")
 }
 
@@ -147,7 +147,7 @@ func (m *Manager) Ensure(ctx context.Context) (Result, error) {
 	for _, t := range m.Topics {
 		want[t] = true
 	}
-	have := map[string]wc.Webhook{}
+	have := map[string]woo.Webhook{}
 	for _, w := range all {
 		if !m.isOurs(w) {
 			continue
@@ -195,7 +195,7 @@ func (m *Manager) Ensure(ctx context.Context) (Result, error) {
 			res.Recreated++
 			registered = true
 		default:
-			upd := wc.Webhook{}
+			upd := woo.Webhook{}
 			if w.Status != "active" {
 				upd.Status = "active"
 			}
@@ -207,7 +207,7 @@ func (m *Manager) Ensure(ctx context.Context) (Result, error) {
 				// webhook left by an earlier data dir signs with ours.
 				upd.Secret = m.Secret
 			}
-			if upd != (wc.Webhook{}) {
+			if upd != (woo.Webhook{}) {
 				if _, err := m.Client.UpdateWebhook(ctx, w.ID, upd); err != nil {
 					return res, fmt.Errorf("ensure webhooks: update %d: %w", w.ID, err)
 				}
@@ -238,14 +238,14 @@ func (m *Manager) Ensure(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-func (m *Manager) create(ctx context.Context, topic string) (wc.Webhook, error) {
-	nw, err := m.Client.CreateWebhook(ctx, wc.Webhook{
+func (m *Manager) create(ctx context.Context, topic string) (woo.Webhook, error) {
+	nw, err := m.Client.CreateWebhook(ctx, woo.Webhook{
 		Name: m.WebhookName(topic), Status: "active", Topic: topic, DeliveryURL: m.DeliveryURL, Secret: m.Secret,
 	})
 	if err != nil {
 		// A create whose outcome is unknown may have landed: the next
 		// Ensure lists it and removes any duplicate.
-		return wc.Webhook{}, fmt.Errorf("ensure webhooks: create %s: %w", topic, err)
+		return woo.Webhook{}, fmt.Errorf("ensure webhooks: create %s: %w", topic, err)
 	}
 	m.mu.Lock()
 	m.synced[nw.ID] = true

@@ -14,8 +14,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/hooks"
-	"github.com/stockwire/stockwire/agent/woo"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -37,14 +37,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func MustStore(t *testing.T, opts woosim.Options) (*woosim.Server, *woo.Client) {
+func MustStore(t *testing.T, opts woosim.Options) (*woosim.Server, *wooclient.Client) {
 	t.Helper()
 	sim, err := woosim.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	c, err := woo.New(woo.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
+	c, err := wooclient.New(wooclient.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
 		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
@@ -60,11 +60,11 @@ func receiver(t *testing.T, m *hooks.Manager) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b bytes.Buffer
 		b.ReadFrom(r.Body)
-		if id, ok := strings.CutPrefix(b.String(), "webhook_id="); ok && r.Header.Get(wc.HeaderWebhookSignature) == "" {
+		if id, ok := strings.CutPrefix(b.String(), "webhook_id="); ok && r.Header.Get(woo.HeaderWebhookSignature) == "" {
 			_ = id
 			m.Pinged(1)
 		} else {
-			m.Delivered(r.Header.Get(wc.HeaderWebhookTopic), 1)
+			m.Delivered(r.Header.Get(woo.HeaderWebhookTopic), 1)
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
@@ -91,11 +91,11 @@ func TestManager_Ensure(t *testing.T) {
 	m.DeliveryURL = recv.URL + "/webhooks/woocommerce"
 
 	// Someone else's webhook, and a stale one of ours at an old URL.
-	foreign, err := c.CreateWebhook(ctx, wc.Webhook{Name: "erp order.created", Topic: wc.TopicOrderCreated, DeliveryURL: recv.URL + "/erp"})
+	foreign, err := c.CreateWebhook(ctx, woo.Webhook{Name: "erp order.created", Topic: woo.TopicOrderCreated, DeliveryURL: recv.URL + "/erp"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, err := c.CreateWebhook(ctx, wc.Webhook{Name: "stockwire order.created", Topic: wc.TopicOrderCreated, DeliveryURL: recv.URL + "/old"})
+	stale, err := c.CreateWebhook(ctx, woo.Webhook{Name: "stockwire order.created", Topic: woo.TopicOrderCreated, DeliveryURL: recv.URL + "/old"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,16 +139,16 @@ func TestManager_Ensure(t *testing.T) {
 
 	t.Run("RecreatesDisabledReenablesPaused", func(t *testing.T) {
 		got := byTopic(sim.Store.Webhooks(), m.DeliveryURL)
-		dis := got[wc.TopicOrderUpdated][0].ID
-		pau := got[wc.TopicOrderCreated][0].ID
-		if _, err := c.UpdateWebhook(ctx, dis, wc.Webhook{Status: "disabled"}); err != nil {
+		dis := got[woo.TopicOrderUpdated][0].ID
+		pau := got[woo.TopicOrderCreated][0].ID
+		if _, err := c.UpdateWebhook(ctx, dis, woo.Webhook{Status: "disabled"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.UpdateWebhook(ctx, pau, wc.Webhook{Status: "paused"}); err != nil {
+		if _, err := c.UpdateWebhook(ctx, pau, woo.Webhook{Status: "paused"}); err != nil {
 			t.Fatal(err)
 		}
 		// A duplicate of ours.
-		if _, err := c.CreateWebhook(ctx, wc.Webhook{Name: m.WebhookName(wc.TopicProductUpdated), Topic: wc.TopicProductUpdated, DeliveryURL: m.DeliveryURL}); err != nil {
+		if _, err := c.CreateWebhook(ctx, woo.Webhook{Name: m.WebhookName(woo.TopicProductUpdated), Topic: woo.TopicProductUpdated, DeliveryURL: m.DeliveryURL}); err != nil {
 			t.Fatal(err)
 		}
 		res, err := m.Ensure(ctx)
@@ -164,10 +164,10 @@ func TestManager_Ensure(t *testing.T) {
 				t.Fatalf("topic %s: %+v", topic, got[topic])
 			}
 		}
-		if got[wc.TopicOrderUpdated][0].ID == dis {
+		if got[woo.TopicOrderUpdated][0].ID == dis {
 			t.Fatal("disabled webhook re-enabled in place, want recreated")
 		}
-		if got[wc.TopicOrderCreated][0].ID != pau {
+		if got[woo.TopicOrderCreated][0].ID != pau {
 			t.Fatal("paused webhook recreated, want re-enabled")
 		}
 	})

@@ -1,7 +1,7 @@
 // Package orders turns WooCommerce orders into the hub's order reports
 // (FromWoo) and polls the store for orders whose webhook never came
 // (Poller). It leaves durability to the outbox and the REST details to
-// agent/woo: both come in through the small interfaces below.
+// agent/wooclient: both come in through the small interfaces below.
 package orders
 
 import (
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/shared/wire"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // Report sources.
@@ -42,7 +42,7 @@ func Ignored(status string) bool {
 // date_modified_gmt (else date_created_gmt) is read as UTC. Returns
 // ErrIgnored for draft statuses and an error when the order has no usable
 // id or date.
-func FromWoo(o wc.Order, source string) (wire.Order, error) {
+func FromWoo(o woo.Order, source string) (wire.Order, error) {
 	if o.ID <= 0 {
 		return wire.Order{}, fmt.Errorf("convert order: missing id")
 	}
@@ -109,7 +109,7 @@ func Deleted(id int64, at time.Time, source string) wire.Order {
 
 // ParseDate parses a WooCommerce *_gmt date (no offset) as UTC.
 func ParseDate(s string) (time.Time, error) {
-	t, err := time.ParseInLocation(wc.DateLayout, s, time.UTC)
+	t, err := time.ParseInLocation(woo.DateLayout, s, time.UTC)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("parse date %q: %w", s, err)
 	}
@@ -118,4 +118,4 @@ func ParseDate(s string) (time.Time, error) {
 
 // FormatDate formats t as the naive UTC date modified_after expects with
 // dates_are_gmt=true.
-func FormatDate(t time.Time) string { return t.UTC().Format(wc.DateLayout) }
+func FormatDate(t time.Time) string { return t.UTC().Format(woo.DateLayout) }

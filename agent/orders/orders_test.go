@@ -9,17 +9,17 @@ import (
 
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/shared/wire"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
-func loadBody(t *testing.T, name string) wc.Order {
+func loadBody(t *testing.T, name string) woo.Order {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cap struct {
-		Body wc.Order `json:"body"`
+		Body woo.Order `json:"body"`
 	}
 	if err := json.Unmarshal(b, &cap); err != nil {
 		t.Fatal(err)
@@ -71,14 +71,14 @@ func TestFromWoo_WebhookDeliveries(t *testing.T) {
 	for _, d := range file.Deliveries {
 		topic := ""
 		for _, h := range d.Headers {
-			if h[0] == wc.HeaderWebhookTopic {
+			if h[0] == woo.HeaderWebhookTopic {
 				topic = h[1]
 			}
 		}
-		if topic != wc.TopicOrderCreated && topic != wc.TopicOrderUpdated {
+		if topic != woo.TopicOrderCreated && topic != woo.TopicOrderUpdated {
 			continue
 		}
-		var o wc.Order
+		var o woo.Order
 		if err := json.Unmarshal([]byte(d.Body), &o); err != nil {
 			t.Fatal(err)
 		}
@@ -107,8 +107,8 @@ func ptr(s string) *string { return &s }
 
 func TestFromWoo_Lines(t *testing.T) {
 	t.Parallel()
-	o := wc.Order{ID: 9, Number: "A-9", Status: "on-hold", DateModifiedGMT: ptr("2026-01-02T03:04:05"),
-		LineItems: []wc.LineItem{
+	o := woo.Order{ID: 9, Number: "A-9", Status: "on-hold", DateModifiedGMT: ptr("2026-01-02T03:04:05"),
+		LineItems: []woo.LineItem{
 			{ProductID: 5, VariationID: 6, Quantity: 1, SKU: ptr("V")},
 			{ProductID: 5, VariationID: 6, Quantity: 2, SKU: ptr("V")},
 			{ProductID: 5, VariationID: 7, Quantity: 1, SKU: ptr("W")},
@@ -140,13 +140,13 @@ func TestFromWoo_Errors(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name    string
-		o       wc.Order
+		o       woo.Order
 		ignored bool
 	}{
-		{"CheckoutDraft", wc.Order{ID: 1, Status: "checkout-draft", DateModifiedGMT: ptr("2026-01-02T03:04:05")}, true},
-		{"NoID", wc.Order{Status: "processing", DateModifiedGMT: ptr("2026-01-02T03:04:05")}, false},
-		{"NoDate", wc.Order{ID: 1, Status: "processing"}, false},
-		{"BadDate", wc.Order{ID: 1, Status: "processing", DateModifiedGMT: ptr("2026-01-02 03:04")}, false},
+		{"CheckoutDraft", woo.Order{ID: 1, Status: "checkout-draft", DateModifiedGMT: ptr("2026-01-02T03:04:05")}, true},
+		{"NoID", woo.Order{Status: "processing", DateModifiedGMT: ptr("2026-01-02T03:04:05")}, false},
+		{"NoDate", woo.Order{ID: 1, Status: "processing"}, false},
+		{"BadDate", woo.Order{ID: 1, Status: "processing", DateModifiedGMT: ptr("2026-01-02 03:04")}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := orders.FromWoo(tt.o, orders.SourcePoll)
@@ -159,7 +159,7 @@ func TestFromWoo_Errors(t *testing.T) {
 		})
 	}
 	t.Run("CreatedDateFallback", func(t *testing.T) {
-		got, err := orders.FromWoo(wc.Order{ID: 1, Status: "pending", DateCreatedGMT: ptr("2026-01-02T03:04:05")}, "poll")
+		got, err := orders.FromWoo(woo.Order{ID: 1, Status: "pending", DateCreatedGMT: ptr("2026-01-02T03:04:05")}, "poll")
 		if err != nil || got.DateModified.IsZero() {
 			t.Fatalf("got %+v %v", got, err)
 		}

@@ -10,15 +10,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // Lister is what the poller needs of the store's REST client
-// (*woo.Client implements it).
+// (*wooclient.Client implements it).
 type Lister interface {
-	ListOrders(ctx context.Context, q woo.OrderQuery) ([]wc.Order, woo.Page, error)
+	ListOrders(ctx context.Context, q wooclient.OrderQuery) ([]woo.Order, wooclient.Page, error)
 }
 
 // Outbox is what the poller needs of the outbox (*outbox.Outbox implements
@@ -206,7 +206,7 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 	// second; then a moved or vanished order is noticed and the pass is
 	// marked unsettled.
 	for range 100_000 {
-		list, pg, err := p.Client.ListOrders(ctx, woo.OrderQuery{
+		list, pg, err := p.Client.ListOrders(ctx, wooclient.OrderQuery{
 			ModifiedAfter: after, Page: page, PerPage: p.PerPage, Fields: PollFields, Status: p.Status,
 		})
 		if err != nil {

@@ -15,12 +15,12 @@ import (
 
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
-	"github.com/stockwire/stockwire/agent/woo"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
-func MustSim(t *testing.T) (*woosim.Server, *woo.Client) {
+func MustSim(t *testing.T) (*woosim.Server, *wooclient.Client) {
 	t.Helper()
 	sim, err := woosim.Start(woosim.Options{WebhookDelay: time.Hour})
 	if err != nil {
@@ -30,7 +30,7 @@ func MustSim(t *testing.T) (*woosim.Server, *woo.Client) {
 	if err := sim.Store.Seed(woosim.SeedOptions{Products: 3, Stock: 1_000_000}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := woo.New(woo.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
+	c, err := wooclient.New(wooclient.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
 		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
@@ -183,7 +183,7 @@ type pageHook struct {
 	afterCall map[int]func()
 }
 
-func (h *pageHook) ListOrders(ctx context.Context, q woo.OrderQuery) ([]wc.Order, woo.Page, error) {
+func (h *pageHook) ListOrders(ctx context.Context, q wooclient.OrderQuery) ([]woo.Order, wooclient.Page, error) {
 	list, pg, err := h.Lister.ListOrders(ctx, q)
 	h.calls++
 	if f := h.afterCall[h.calls]; f != nil {
@@ -213,7 +213,7 @@ func TestPoller_OrderModifiedWhilePaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	c, err := woo.New(woo.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
+	c, err := wooclient.New(wooclient.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
 		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf, Logger: logger})
 	if err != nil {
 		t.Fatal(err)

@@ -24,8 +24,8 @@ import (
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
-	"github.com/stockwire/stockwire/agent/woo"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -72,7 +72,7 @@ func (h *hubDouble) run(ctx context.Context, box *outbox.Outbox) error {
 }
 
 // missing lists orders whose final status at the hub differs from the store.
-func (h *hubDouble) missing(store []wc.Order) []string {
+func (h *hubDouble) missing(store []woo.Order) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
@@ -131,7 +131,7 @@ func TestPoller_AgainstFaultyStore(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	client, err := woo.New(woo.Config{BaseURL: front.URL, ConsumerKey: sim.Store.ConsumerKey(),
+	client, err := wooclient.New(wooclient.Config{BaseURL: front.URL, ConsumerKey: sim.Store.ConsumerKey(),
 		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf, MaxRetries: 10,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: logger})
 	if err != nil {
@@ -187,7 +187,7 @@ func TestPoller_AgainstFaultyStore(t *testing.T) {
 			// WooCommerce disables webhooks after repeated failures.
 			for _, w := range sim.Store.Webhooks() {
 				if w.DeliveryURL == mgr.DeliveryURL {
-					if _, err := client.UpdateWebhook(ctx, w.ID, wc.Webhook{Status: "disabled"}); err != nil {
+					if _, err := client.UpdateWebhook(ctx, w.ID, woo.Webhook{Status: "disabled"}); err != nil {
 						t.Fatal(err)
 					}
 				}

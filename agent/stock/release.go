@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stockwire/stockwire/agent/woo"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // ReclaimMetaKey is the product meta key recording the last reclaim
@@ -30,7 +30,7 @@ const ReclaimMetaKey = "stockwire_reclaim"
 // writer's own figure of the hub's target moves with the release, so the
 // safety net does not undo it.
 func (w *Writer) Release(ctx context.Context, id int64, sku string, units int64) (int64, error) {
-	ctx = woo.Urgent(ctx) // units someone else is waiting for
+	ctx = wooclient.Urgent(ctx) // units someone else is waiting for
 	if units <= 0 {
 		return 0, nil
 	}
@@ -65,7 +65,7 @@ func (w *Writer) Release(ctx context.Context, id int64, sku string, units int64)
 
 // releaseOnce runs the release of p for reclaim id and returns what was
 // released and the stock left.
-func (w *Writer) releaseOnce(ctx context.Context, p wc.Product, id, units int64) (released, after int64, err error) {
+func (w *Writer) releaseOnce(ctx context.Context, p woo.Product, id, units int64) (released, after int64, err error) {
 	q := *p.StockQuantity
 	if last, n, ok := metaReclaim(p); ok && last >= id {
 		if last > id {
@@ -93,7 +93,7 @@ func (w *Writer) releaseOnce(ctx context.Context, p wc.Product, id, units int64)
 
 // putBack adds over units back to p after a release of n overshot (the
 // store had sold some of them meanwhile) and records n − over as released.
-func (w *Writer) putBack(ctx context.Context, p wc.Product, id, n, over int64) (int64, int64, error) {
+func (w *Writer) putBack(ctx context.Context, p woo.Product, id, n, over int64) (int64, int64, error) {
 	w.log.Info("release overshot a concurrent sale; putting units back", "sku", p.SKU, "reclaim_id", id, "units", over)
 	after, err := w.writeRelease(ctx, p, id, over, n-over)
 	if err != nil {
@@ -105,25 +105,25 @@ func (w *Writer) putBack(ctx context.Context, p wc.Product, id, n, over int64) (
 // writeRelease adds delta to p's stock and records the reclaim, and returns
 // the stock after. A write whose outcome is unknown is read back: the
 // reclaim meta tells whether it landed.
-func (w *Writer) writeRelease(ctx context.Context, p wc.Product, id, delta, released int64) (int64, error) {
+func (w *Writer) writeRelease(ctx context.Context, p woo.Product, id, delta, released int64) (int64, error) {
 	meta := strconv.FormatInt(id, 10) + ":" + strconv.FormatInt(released, 10)
-	up := woo.ProductUpdate{ID: p.ID, InventoryDelta: &delta,
-		MetaData: []wc.MetaData{{Key: ReclaimMetaKey, Value: json.RawMessage(strconv.Quote(meta))}}}
+	up := wooclient.ProductUpdate{ID: p.ID, InventoryDelta: &delta,
+		MetaData: []woo.MetaData{{Key: ReclaimMetaKey, Value: json.RawMessage(strconv.Quote(meta))}}}
 	backoff := 100 * time.Millisecond
 	for {
-		var res []woo.BatchResult
+		var res []wooclient.BatchResult
 		var err error
 		if p.Type == "variation" {
-			res, err = w.cfg.API.BatchUpdateVariations(ctx, p.ParentID, []woo.ProductUpdate{up})
+			res, err = w.cfg.API.BatchUpdateVariations(ctx, p.ParentID, []wooclient.ProductUpdate{up})
 		} else {
-			res, err = w.cfg.API.BatchUpdateProducts(ctx, []woo.ProductUpdate{up})
+			res, err = w.cfg.API.BatchUpdateProducts(ctx, []wooclient.ProductUpdate{up})
 		}
 		switch {
 		case err == nil && len(res) == 1 && res[0].Err == nil && res[0].Product.StockQuantity != nil:
 			return *res[0].Product.StockQuantity, nil
 		case err == nil:
 			return 0, fmt.Errorf("release %s: store refused the write", p.SKU)
-		case errors.Is(err, woo.ErrOutcomeUnknown):
+		case errors.Is(err, wooclient.ErrOutcomeUnknown):
 			got, rerr := w.readOne(ctx, p.SKU)
 			if rerr == nil && got.StockQuantity != nil {
 				if last, n, ok := metaReclaim(got); ok && last == id && n == released {
@@ -145,10 +145,10 @@ func (w *Writer) writeRelease(ctx context.Context, p wc.Product, id, delta, rele
 }
 
 // readOne reads one SKU's product (ID -1: more than one; 0: none).
-func (w *Writer) readOne(ctx context.Context, sku string) (wc.Product, error) {
+func (w *Writer) readOne(ctx context.Context, sku string) (woo.Product, error) {
 	reads, err := w.readSKUs(ctx, []string{sku})
 	if err != nil {
-		return wc.Product{}, err
+		return woo.Product{}, err
 	}
 	return reads[sku], nil
 }
@@ -184,7 +184,7 @@ func (w *Writer) unlockSKU(s *skuState) {
 }
 
 // metaReclaim parses p's stockwire_reclaim meta.
-func metaReclaim(p wc.Product) (id, released int64, ok bool) {
+func metaReclaim(p woo.Product) (id, released int64, ok bool) {
 	for _, m := range p.MetaData {
 		if m.Key != ReclaimMetaKey {
 			continue

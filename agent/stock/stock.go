@@ -54,9 +54,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockwire/stockwire/agent"
-	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // MetaKey is the product meta key holding the highest hub sequence written
@@ -69,15 +69,15 @@ const (
 	EditsAccept = "accept"
 )
 
-// API is the part of *woo.Client the writer uses.
+// API is the part of *wooclient.Client the writer uses.
 type API interface {
-	ListProducts(ctx context.Context, q woo.ProductQuery) ([]wc.Product, woo.Page, error)
-	BatchUpdateProducts(ctx context.Context, ups []woo.ProductUpdate) ([]woo.BatchResult, error)
-	BatchUpdateVariations(ctx context.Context, parentID int64, ups []woo.ProductUpdate) ([]woo.BatchResult, error)
+	ListProducts(ctx context.Context, q wooclient.ProductQuery) ([]woo.Product, wooclient.Page, error)
+	BatchUpdateProducts(ctx context.Context, ups []wooclient.ProductUpdate) ([]wooclient.BatchResult, error)
+	BatchUpdateVariations(ctx context.Context, parentID int64, ups []wooclient.ProductUpdate) ([]wooclient.BatchResult, error)
 }
 
 var (
-	_ API               = (*woo.Client)(nil)
+	_ API               = (*wooclient.Client)(nil)
 	_ agent.StockWriter = (*Writer)(nil)
 )
 
@@ -412,7 +412,7 @@ func (w *Writer) UnknownSKUs() []string {
 func (w *Writer) unknownCount() int { return len(w.UnknownSKUs()) }
 
 // metaSeq returns the stockwire_seq meta of p.
-func metaSeq(p wc.Product) (int64, bool) {
+func metaSeq(p woo.Product) (int64, bool) {
 	for _, m := range p.MetaData {
 		if m.Key != MetaKey {
 			continue
@@ -431,7 +431,7 @@ func metaSeq(p wc.Product) (int64, bool) {
 // (or any read) shows it. A figure explained by the writer's own write or
 // equal to the hub's target is fine; any other difference is suspected as a
 // manual edit and re-read after ConfirmDelay, then reverted (or accepted).
-func (w *Writer) ProductChanged(ctx context.Context, p wc.Product) error {
+func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	if p.StockQuantity == nil || p.SKU == "" {
 		return nil
 	}
@@ -577,7 +577,7 @@ type work struct {
 // those that need it, writes, and persists AppliedSeq. more reports that
 // work arrived meanwhile.
 func (w *Writer) flush(ctx context.Context) (more bool, err error) {
-	ctx = woo.Urgent(ctx) // ahead of order polls and safety-net checks
+	ctx = wooclient.Urgent(ctx) // ahead of order polls and safety-net checks
 	quiet := w.cfg.Quiet()
 	w.mu.Lock()
 	w.deferred = false
@@ -691,8 +691,8 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	var firstErr error
 	for _, parent := range parents {
 		g := groups[parent]
-		for start := 0; start < len(g); start += woo.MaxBatch {
-			chunk := g[start:min(start+woo.MaxBatch, len(g))]
+		for start := 0; start < len(g); start += wooclient.MaxBatch {
+			chunk := g[start:min(start+wooclient.MaxBatch, len(g))]
 			if err := w.write(ctx, parent, chunk); err != nil && firstErr == nil {
 				firstErr = err
 			}
@@ -703,7 +703,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 
 // resolve records what the store said about s (r is zero when the SKU was
 // not found). Caller holds mu.
-func (w *Writer) resolve(s *skuState, r wc.Product, now time.Time) {
+func (w *Writer) resolve(s *skuState, r woo.Product, now time.Time) {
 	s.resolved, s.resolvedAt = true, now
 	switch {
 	case r.ID == -1:
@@ -742,7 +742,7 @@ func (w *Writer) dropPending(s *skuState, reason string) {
 
 // finish records a confirmed write (p is the store's answer, nil when
 // nothing needed writing). Caller holds mu.
-func (w *Writer) finish(s *skuState, wk *work, p *wc.Product, now time.Time) {
+func (w *Writer) finish(s *skuState, wk *work, p *woo.Product, now time.Time) {
 	n := min(wk.n, len(s.changes))
 	s.changes = append(s.changes[:0:0], s.changes[n:]...)
 	s.arrived = append(s.arrived[:0:0], s.arrived[n:]...)
@@ -766,8 +766,8 @@ func (w *Writer) finish(s *skuState, wk *work, p *wc.Product, now time.Time) {
 
 // readSKUs reads the given SKUs (100 per request). A SKU found more than
 // once maps to ID -1; a SKU not found is absent.
-func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]wc.Product, error) {
-	out := map[string]wc.Product{}
+func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Product, error) {
+	out := map[string]woo.Product{}
 	var list []string
 	for _, sku := range skus {
 		if strings.Contains(sku, ",") {
@@ -783,7 +783,7 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]wc.Pro
 			want[s] = true
 		}
 		for page := 1; ; page++ {
-			ps, pg, err := w.cfg.API.ListProducts(ctx, woo.ProductQuery{SKU: strings.Join(chunk, ","), Page: page, PerPage: 100, Fields: readFields})
+			ps, pg, err := w.cfg.API.ListProducts(ctx, wooclient.ProductQuery{SKU: strings.Join(chunk, ","), Page: page, PerPage: 100, Fields: readFields})
 			if err != nil {
 				return nil, fmt.Errorf("read %d skus: %w", len(chunk), err)
 			}
@@ -792,7 +792,7 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]wc.Pro
 					continue
 				}
 				if prev, dup := out[p.SKU]; dup && prev.ID != p.ID {
-					out[p.SKU] = wc.Product{ID: -1}
+					out[p.SKU] = woo.Product{ID: -1}
 					continue
 				}
 				out[p.SKU] = p
@@ -807,14 +807,14 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]wc.Pro
 
 // write sends one batch and records the results.
 func (w *Writer) write(ctx context.Context, parent int64, chunk []*work) error {
-	ups := make([]woo.ProductUpdate, len(chunk))
+	ups := make([]wooclient.ProductUpdate, len(chunk))
 	for i, wk := range chunk {
 		d := wk.delta
-		ups[i] = woo.ProductUpdate{ID: wk.s.id, InventoryDelta: &d,
-			MetaData: []wc.MetaData{{Key: MetaKey, Value: json.RawMessage(strconv.Quote(strconv.FormatInt(wk.seq, 10)))}}}
+		ups[i] = wooclient.ProductUpdate{ID: wk.s.id, InventoryDelta: &d,
+			MetaData: []woo.MetaData{{Key: MetaKey, Value: json.RawMessage(strconv.Quote(strconv.FormatInt(wk.seq, 10)))}}}
 	}
 	w.metrics.batches.Inc()
-	var res []woo.BatchResult
+	var res []wooclient.BatchResult
 	var err error
 	if parent == 0 {
 		res, err = w.cfg.API.BatchUpdateProducts(ctx, ups)
@@ -823,7 +823,7 @@ func (w *Writer) write(ctx context.Context, parent int64, chunk []*work) error {
 	}
 	now := w.now()
 	if err != nil {
-		if errors.Is(err, woo.ErrOutcomeUnknown) {
+		if errors.Is(err, wooclient.ErrOutcomeUnknown) {
 			w.metrics.writes.WithLabelValues("unknown_outcome").Add(float64(len(chunk)))
 			return w.verify(ctx, chunk)
 		}
@@ -831,7 +831,7 @@ func (w *Writer) write(ctx context.Context, parent int64, chunk []*work) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	byID := map[int64]woo.BatchResult{}
+	byID := map[int64]wooclient.BatchResult{}
 	for _, r := range res {
 		byID[r.ID] = r
 	}

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/stock"
-	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -60,7 +60,7 @@ func mustWriter(tb testing.TB, baseURL, dir string, mod func(*stock.Config)) *ru
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tb.Output(), nil))
 	}
-	cl, err := woo.New(woo.Config{BaseURL: baseURL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf,
+	cl, err := wooclient.New(wooclient.Config{BaseURL: baseURL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf,
 		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Timeout: 5 * time.Second, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
@@ -358,7 +358,7 @@ func TestWriter_ManualEdit(t *testing.T) {
 			t.Parallel()
 			srv := mustSim(t, 2)
 			r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) { c.StoreEdits = mode })
-			cl, err := woo.New(woo.Config{BaseURL: srv.URL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf})
+			cl, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -422,7 +422,7 @@ func TestNew_Invalid(t *testing.T) {
 	if _, err := stock.New(stock.Config{DataDir: t.TempDir()}); err == nil {
 		t.Fatal("want error without API")
 	}
-	cl, _ := woo.New(woo.Config{BaseURL: "http://127.0.0.1:1", ConsumerKey: "k", ConsumerSecret: "s"})
+	cl, _ := wooclient.New(wooclient.Config{BaseURL: "http://127.0.0.1:1", ConsumerKey: "k", ConsumerSecret: "s"})
 	if _, err := stock.New(stock.Config{API: cl, DataDir: t.TempDir(), StoreEdits: "ignore"}); err == nil {
 		t.Fatal("want error for bad StoreEdits")
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // BenchmarkHandler_OrderDelivery measures a signed order.created delivery
@@ -30,13 +30,13 @@ func BenchmarkHandler_OrderDelivery(b *testing.B) {
 	}
 	defer box.Close()
 	h := &webhook.Handler{Secret: secret, Outbox: box, Logger: logger}
-	sig := wc.WebhookSignature(secret, body)
+	sig := woo.WebhookSignature(secret, body)
 	start := time.Now()
 	n := 0
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/woocommerce", bytes.NewReader(body))
-		req.Header.Set(wc.HeaderWebhookTopic, wc.TopicOrderCreated)
-		req.Header.Set(wc.HeaderWebhookSignature, sig)
+		req.Header.Set(woo.HeaderWebhookTopic, woo.TopicOrderCreated)
+		req.Header.Set(woo.HeaderWebhookSignature, sig)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != http.StatusOK {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 const childEnv = "STOCKWIRE_WEBHOOK_CHILD"
@@ -82,8 +82,8 @@ func TestHandler_SurvivesKill9(t *testing.T) {
 			next++
 			body := orderBody(next)
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/webhooks/woocommerce", bytes.NewReader(body))
-			req.Header.Set(wc.HeaderWebhookTopic, wc.TopicOrderCreated)
-			req.Header.Set(wc.HeaderWebhookSignature, wc.WebhookSignature(secret, body))
+			req.Header.Set(woo.HeaderWebhookTopic, woo.TopicOrderCreated)
+			req.Header.Set(woo.HeaderWebhookSignature, woo.WebhookSignature(secret, body))
 			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)

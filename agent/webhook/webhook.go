@@ -26,7 +26,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/shared/wire"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // DefaultMaxBody is the default bound on a delivery's body (2 MiB).
@@ -64,7 +64,7 @@ type Handler struct {
 	FullErr error
 	// OnProduct is called for product.* deliveries (product.deleted carries
 	// only the ID). Optional; it must not block for long.
-	OnProduct func(ctx context.Context, p wc.Product)
+	OnProduct func(ctx context.Context, p woo.Product)
 	// OnPing is called with the webhook ID of each ping. Optional.
 	OnPing func(webhookID int64)
 	// OnDelivery is called after each signed delivery handled with 200, with
@@ -118,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	topic := r.Header.Get(wc.HeaderWebhookTopic)
+	topic := r.Header.Get(woo.HeaderWebhookTopic)
 	tl := topicLabel(topic)
 	if r.ContentLength > h.MaxBody {
 		h.fail(w, tl, ResultTooLarge, http.StatusRequestEntityTooLarge, "body too large")
@@ -135,7 +135,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, tl, ResultError, http.StatusBadRequest, "cannot read body")
 		return
 	}
-	sig := r.Header.Get(wc.HeaderWebhookSignature)
+	sig := r.Header.Get(woo.HeaderWebhookSignature)
 	if sig == "" {
 		if id, ok := parsePing(body); ok {
 			h.metrics.received.WithLabelValues("ping", ResultPing).Inc()
@@ -148,13 +148,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	secret := h.secret()
-	if secret == "" || !hmac.Equal([]byte(sig), []byte(wc.WebhookSignature(secret, body))) {
+	if secret == "" || !hmac.Equal([]byte(sig), []byte(woo.WebhookSignature(secret, body))) {
 		h.metrics.sigFailures.Inc()
 		h.Logger.Warn("webhook signature mismatch", "topic", tl, "remote_addr", r.RemoteAddr)
 		h.fail(w, tl, ResultBadSignature, http.StatusUnauthorized, "invalid signature")
 		return
 	}
-	webhookID, _ := strconv.ParseInt(r.Header.Get(wc.HeaderWebhookID), 10, 64)
+	webhookID, _ := strconv.ParseInt(r.Header.Get(woo.HeaderWebhookID), 10, 64)
 	status, result := h.handle(r.Context(), topic, body)
 	h.metrics.received.WithLabelValues(tl, result).Inc()
 	if status == http.StatusOK {
@@ -177,7 +177,7 @@ func (h *Handler) fail(w http.ResponseWriter, topic, result string, status int, 
 func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, string) {
 	resource, _, _ := strings.Cut(topic, ".")
 	switch {
-	case topic == wc.TopicOrderDeleted:
+	case topic == woo.TopicOrderDeleted:
 		var p struct {
 			ID int64 `json:"id"`
 		}
@@ -187,7 +187,7 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 		}
 		return h.appendOrder(ctx, orders.Deleted(p.ID, h.Now(), orders.SourceWebhook))
 	case resource == "order":
-		var o wc.Order
+		var o woo.Order
 		if err := json.Unmarshal(body, &o); err != nil {
 			h.Logger.Warn("malformed webhook body", "topic", topic, "error", err)
 			return http.StatusBadRequest, ResultMalformed
@@ -211,7 +211,7 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 		}
 		return h.appendOrder(ctx, rep)
 	case resource == "product":
-		var p wc.Product
+		var p woo.Product
 		if err := json.Unmarshal(body, &p); err != nil || p.ID <= 0 {
 			if err == nil && isAPIError(body) {
 				return http.StatusOK, ResultIgnored
@@ -265,15 +265,15 @@ func parsePing(body []byte) (int64, bool) {
 }
 
 func isAPIError(body []byte) bool {
-	var e wc.APIError
+	var e woo.APIError
 	return json.Unmarshal(body, &e) == nil && e.Code != ""
 }
 
 // topicLabel bounds the topic label to the topics WooCommerce defines.
 func topicLabel(topic string) string {
 	switch topic {
-	case wc.TopicOrderCreated, wc.TopicOrderUpdated, wc.TopicOrderDeleted, wc.TopicOrderRestored,
-		wc.TopicProductCreated, wc.TopicProductUpdated, wc.TopicProductDeleted, "product.restored":
+	case woo.TopicOrderCreated, woo.TopicOrderUpdated, woo.TopicOrderDeleted, woo.TopicOrderRestored,
+		woo.TopicProductCreated, woo.TopicProductUpdated, woo.TopicProductDeleted, "product.restored":
 		return topic
 	case "":
 		return "none"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 const secret = "sample-webhook-secret"
@@ -47,7 +47,7 @@ func MustServe(t *testing.T, maxEvents int) *fixture {
 		Secret:  secret,
 		Outbox:  box,
 		FullErr: outbox.ErrOutboxFull,
-		OnProduct: func(_ context.Context, p wc.Product) {
+		OnProduct: func(_ context.Context, p woo.Product) {
 			f.mu.Lock()
 			f.products = append(f.products, p.ID)
 			f.mu.Unlock()
@@ -91,10 +91,10 @@ func (f *fixture) post(t *testing.T, headers map[string]string, body []byte) int
 
 func signed(topic string, body []byte) map[string]string {
 	return map[string]string{
-		"Content-Type":            "application/json",
-		wc.HeaderWebhookTopic:     topic,
-		wc.HeaderWebhookSignature: wc.WebhookSignature(secret, body),
-		wc.HeaderWebhookID:        "8",
+		"Content-Type":             "application/json",
+		woo.HeaderWebhookTopic:     topic,
+		woo.HeaderWebhookSignature: woo.WebhookSignature(secret, body),
+		woo.HeaderWebhookID:        "8",
 	}
 }
 
@@ -206,8 +206,8 @@ func TestHandler_TestVector(t *testing.T) {
 		t.Fatal(err)
 	}
 	sig, _ := os.ReadFile("testdata/webhook-order-created.sig")
-	h := map[string]string{wc.HeaderWebhookTopic: wc.TopicOrderCreated,
-		wc.HeaderWebhookSignature: strings.TrimSpace(string(sig))}
+	h := map[string]string{woo.HeaderWebhookTopic: woo.TopicOrderCreated,
+		woo.HeaderWebhookSignature: strings.TrimSpace(string(sig))}
 	if got := f.post(t, h, body); got != http.StatusOK {
 		t.Fatalf("status %d", got)
 	}
@@ -234,17 +234,17 @@ func TestHandler_Refusals(t *testing.T) {
 		want    int
 		sigFail float64
 	}{
-		{"BadSignature", map[string]string{wc.HeaderWebhookTopic: wc.TopicOrderCreated,
-			wc.HeaderWebhookSignature: wc.WebhookSignature("wrong-secret", order)}, order, 401, 1},
-		{"TamperedBody", signed(wc.TopicOrderCreated, order), bytes.Replace(order, []byte(`"trash"`), []byte(`"completed"`), 1), 401, 1},
-		{"Unsigned", map[string]string{wc.HeaderWebhookTopic: wc.TopicOrderCreated}, order, 401, 1},
+		{"BadSignature", map[string]string{woo.HeaderWebhookTopic: woo.TopicOrderCreated,
+			woo.HeaderWebhookSignature: woo.WebhookSignature("wrong-secret", order)}, order, 401, 1},
+		{"TamperedBody", signed(woo.TopicOrderCreated, order), bytes.Replace(order, []byte(`"trash"`), []byte(`"completed"`), 1), 401, 1},
+		{"Unsigned", map[string]string{woo.HeaderWebhookTopic: woo.TopicOrderCreated}, order, 401, 1},
 		{"UnsignedBadPing", nil, []byte("webhook_id=abc"), 401, 1},
-		{"Oversized", signed(wc.TopicOrderCreated, big), big, 413, 0},
-		{"Malformed", signed(wc.TopicOrderUpdated, []byte(`{"id":1,`)), []byte(`{"id":1,`), 400, 0},
-		{"WrongShape", signed(wc.TopicOrderUpdated, []byte(`{"id":"x"}`)), []byte(`{"id":"x"}`), 400, 0},
-		{"DeletedNoID", signed(wc.TopicOrderDeleted, []byte(`{}`)), []byte(`{}`), 400, 0},
-		{"CheckoutDraft", signed(wc.TopicOrderUpdated, draft), draft, 200, 0},
-		{"MalformedProduct", signed(wc.TopicProductUpdated, []byte(`[`)), []byte(`[`), 400, 0},
+		{"Oversized", signed(woo.TopicOrderCreated, big), big, 413, 0},
+		{"Malformed", signed(woo.TopicOrderUpdated, []byte(`{"id":1,`)), []byte(`{"id":1,`), 400, 0},
+		{"WrongShape", signed(woo.TopicOrderUpdated, []byte(`{"id":"x"}`)), []byte(`{"id":"x"}`), 400, 0},
+		{"DeletedNoID", signed(woo.TopicOrderDeleted, []byte(`{}`)), []byte(`{}`), 400, 0},
+		{"CheckoutDraft", signed(woo.TopicOrderUpdated, draft), draft, 200, 0},
+		{"MalformedProduct", signed(woo.TopicProductUpdated, []byte(`[`)), []byte(`[`), 400, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -274,7 +274,7 @@ func TestHandler_Refusals(t *testing.T) {
 		t.Parallel()
 		f := MustServe(t, 0)
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, f.srv.URL, io.MultiReader(bytes.NewReader(big)))
-		for k, v := range signed(wc.TopicOrderCreated, big) {
+		for k, v := range signed(woo.TopicOrderCreated, big) {
 			req.Header.Set(k, v)
 		}
 		req.ContentLength = -1
@@ -302,10 +302,10 @@ func TestHandler_Refusals(t *testing.T) {
 	t.Run("OutboxFull", func(t *testing.T) {
 		t.Parallel()
 		f := MustServe(t, 1)
-		if got := f.post(t, signed(wc.TopicOrderCreated, order), order); got != 200 {
+		if got := f.post(t, signed(woo.TopicOrderCreated, order), order); got != 200 {
 			t.Fatalf("first status %d", got)
 		}
-		if got := f.post(t, signed(wc.TopicOrderUpdated, order), order); got != 503 {
+		if got := f.post(t, signed(woo.TopicOrderUpdated, order), order); got != 503 {
 			t.Fatalf("full status %d, want 503", got)
 		}
 		if f.box.Len() != 1 {

@@ -22,13 +22,14 @@ import (
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/agentws"
-	"github.com/stockwire/stockwire/hub/internal/pgtest"
 	"github.com/stockwire/stockwire/hub/postgres"
+	"github.com/stockwire/stockwire/hub/postgres/postgrestest"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgtest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { postgrestest.Main(m) }
 
 // env is one fresh database, its services, and one hub replica: the link
 // server on a loopback httptest server, woken by the database's real

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/hub"
-	"github.com/stockwire/stockwire/hub/internal/pgtest"
 	"github.com/stockwire/stockwire/hub/postgres"
+	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
 // BenchmarkOrderCommit measures order lines committed per second on a

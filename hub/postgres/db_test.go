@@ -6,11 +6,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/stockwire/stockwire/hub/internal/pgtest"
 	"github.com/stockwire/stockwire/hub/postgres"
+	"github.com/stockwire/stockwire/hub/postgres/postgrestest"
+	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { postgrestest.Main(m) }
 
 // MustOpen opens a fresh migrated database.
 func MustOpen(tb testing.TB) *postgres.DB {

@@ -17,12 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/stockwire/stockwire/hub"
-	"github.com/stockwire/stockwire/hub/internal/pgtest"
 	"github.com/stockwire/stockwire/hub/postgres"
+	"github.com/stockwire/stockwire/hub/postgres/postgrestest"
 	"github.com/stockwire/stockwire/hub/web"
+	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { postgrestest.Main(m) }
 
 // pgServer is a web server over the real services on a fresh database.
 type pgServer struct {

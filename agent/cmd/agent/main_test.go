@@ -28,9 +28,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stockwire/stockwire/hub/hubclient"
-	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -403,7 +403,7 @@ func (h *hubProc) stop() {
 
 // api calls the hub's admin API and decodes the answer into out.
 func (h *hubProc) api(method, path string, body, out any) error {
-	c := hubclient.Client{BaseURL: h.URL(), AdminToken: adminToken, HTTP: h.client}
+	c := hubapi.Client{BaseURL: h.URL(), AdminToken: adminToken, HTTP: h.client}
 	return c.DoJSON(h.t.Context(), method, path, body, out)
 }
 

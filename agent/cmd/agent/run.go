@@ -29,9 +29,9 @@ import (
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/agent/webhook"
-	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // WebhookPath is where the agent receives WooCommerce deliveries.
@@ -93,7 +93,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	client, err := woo.New(woo.Config{BaseURL: c.StoreURL, ConsumerKey: c.ConsumerKey, ConsumerSecret: c.ConsumerSecret,
+	client, err := wooclient.New(wooclient.Config{BaseURL: c.StoreURL, ConsumerKey: c.ConsumerKey, ConsumerSecret: c.ConsumerSecret,
 		RateLimit: rate.Limit(c.RateLimit), Burst: max(1, int(c.RateLimit)), Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
@@ -169,7 +169,7 @@ func (m *Main) Run(ctx context.Context) error {
 		logger.Warn("webhooks off: orders are reported by polling alone", "poll_interval", c.PollInterval.String())
 	}
 	receiver := &webhook.Handler{Secret: secret, Outbox: notify, FullErr: outbox.ErrOutboxFull,
-		OnProduct: func(ctx context.Context, p wc.Product) {
+		OnProduct: func(ctx context.Context, p woo.Product) {
 			if err := cat.Update(ctx, p); err != nil {
 				logger.Warn("catalog update from webhook", "error", err)
 			}

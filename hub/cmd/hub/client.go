@@ -16,13 +16,13 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/hub"
-	"github.com/stockwire/stockwire/hub/hubclient"
 	"github.com/stockwire/stockwire/hub/web"
 	"github.com/stockwire/stockwire/shared/envflag"
+	"github.com/stockwire/stockwire/shared/hubapi"
 )
 
 // client calls a running hub's API with the admin token.
-type client = hubclient.Client
+type client = hubapi.Client
 
 // clientFlags adds --hub and --admin-token to fs.
 func clientFlags(fs *flag.FlagSet, c *client) {

@@ -21,10 +21,10 @@ import (
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/agentws"
-	"github.com/stockwire/stockwire/hub/pgcluster"
 	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/hub/web"
 	"github.com/stockwire/stockwire/shared/envflag"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 )
 
 // envPrefix prefixes every flag's environment variable.

@@ -18,10 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/stockwire/stockwire/hub"
-	"github.com/stockwire/stockwire/hub/internal/pgtest"
+	"github.com/stockwire/stockwire/hub/postgres/postgrestest"
+	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { postgrestest.Main(m) }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
 type syncBuffer struct {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/hub"
-	"github.com/stockwire/stockwire/hub/internal/pgtest"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
 // TestBinary_GracefulShutdown runs the real binary configured from the

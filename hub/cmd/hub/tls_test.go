@@ -21,7 +21,7 @@ import (
 
 	_ "github.com/lib/pq"
 
-	"github.com/stockwire/stockwire/hub/internal/pgtest"
+	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
 // MustSelfSignedCert writes a certificate for 127.0.0.1 and its key into

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/stockwire/stockwire/hub/hubclient"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -197,7 +197,7 @@ func (d *demo) shutdown() {
 
 // api calls the hub's admin API.
 func (d *demo) api(ctx context.Context, method, path string, body, out any) error {
-	c := hubclient.Client{BaseURL: d.hubURL, AdminToken: d.admin}
+	c := hubapi.Client{BaseURL: d.hubURL, AdminToken: d.admin}
 	return c.DoJSON(ctx, method, path, body, out)
 }
 

@@ -1,11 +1,12 @@
 // Package pgtest gives tests a real, throwaway PostgreSQL: one cluster per
-// test binary (fsync off, socket only) with a template database migrated
-// once, and a fresh database per test cloned from it. It is used only from
-// _test.go files. A missing PostgreSQL fails the tests; it never skips.
+// test binary (fsync off, socket only) with a template database prepared
+// once (the hub's tests migrate it: hub/postgres/postgrestest), and a fresh
+// database per test cloned from it. It is used only from _test.go files. A
+// missing PostgreSQL fails the tests; it never skips.
 //
 // Use it from TestMain:
 //
-//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//	func TestMain(m *testing.M) { pgtest.Main(m, prepare) }
 //
 // then pgtest.NewDB(t) in each test.
 package pgtest
@@ -24,13 +25,17 @@ import (
 
 	"github.com/lib/pq"
 
-	"github.com/stockwire/stockwire/hub/pgcluster"
-	"github.com/stockwire/stockwire/hub/postgres"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 )
 
 const templateDB = "stockwire_template"
 
+// Prepare fills the template database at dsn once per cluster, before any
+// test clones it: a schema migration, say. Nil leaves it empty.
+type Prepare func(ctx context.Context, dsn string) error
+
 var (
+	prepare  Prepare
 	cluster  atomic.Pointer[pgcluster.Cluster]
 	startErr error
 	counter  atomic.Int64
@@ -40,9 +45,10 @@ var (
 	fsyncRoot    string             // guarded by fsyncMu
 )
 
-// Main starts the cluster, migrates the template, runs the tests, stops the
-// cluster and exits.
-func Main(m *testing.M) {
+// Main starts the cluster, prepares the template with p (nil: empty), runs
+// the tests, stops the cluster and exits.
+func Main(m *testing.M, p Prepare) {
+	prepare = p
 	os.Exit(run(m))
 }
 
@@ -102,9 +108,9 @@ func stopFsyncCluster() {
 	}
 }
 
-// Start starts a cluster in dir with fsync on or off and migrates the
-// template database. For benchmarks that need their own cluster (fsync on);
-// the caller stops it.
+// Start starts a cluster in dir with fsync on or off and prepares the
+// template database with Main's Prepare. For benchmarks that need their own
+// cluster (fsync on); the caller stops it.
 func Start(ctx context.Context, dir string, fsync bool) (*pgcluster.Cluster, error) {
 	c, err := pgcluster.Start(ctx, dir, nil, pgcluster.WithFsync(fsync), pgcluster.WithMaxConnections(300))
 	if err != nil {
@@ -119,16 +125,11 @@ func Start(ctx context.Context, dir string, fsync bool) (*pgcluster.Cluster, err
 		c.Kill()
 		return nil, err
 	}
-	db, err := postgres.Open(ctx, c.DSN(templateDB), nil)
-	if err != nil {
-		c.Kill()
-		return nil, err
-	}
-	err = db.Migrate(ctx)
-	db.Close()
-	if err != nil {
-		c.Kill()
-		return nil, fmt.Errorf("migrate template: %w", err)
+	if prepare != nil {
+		if err := prepare(ctx, c.DSN(templateDB)); err != nil {
+			c.Kill()
+			return nil, fmt.Errorf("prepare template: %w", err)
+		}
 	}
 	return c, nil
 }
@@ -147,25 +148,27 @@ func Cluster(tb testing.TB) *pgcluster.Cluster {
 	return c
 }
 
-// NewDB returns the DSN of a fresh, migrated database, dropped when tb ends.
+// NewDB returns the DSN of a fresh database cloned from the prepared
+// template, dropped when tb ends.
 func NewDB(tb testing.TB) string {
 	tb.Helper()
 	return NewDBIn(tb, Cluster(tb), true)
 }
 
-// NewEmptyDB returns the DSN of a fresh database without the schema.
+// NewEmptyDB returns the DSN of a fresh database, not cloned from the
+// template.
 func NewEmptyDB(tb testing.TB) string {
 	tb.Helper()
 	return NewDBIn(tb, Cluster(tb), false)
 }
 
-// NewDBIn creates a database in c, migrated (cloned from the template) or
-// empty, dropped when tb ends.
-func NewDBIn(tb testing.TB, c *pgcluster.Cluster, migrated bool) string {
+// NewDBIn creates a database in c, cloned from the template or empty,
+// dropped when tb ends.
+func NewDBIn(tb testing.TB, c *pgcluster.Cluster, fromTemplate bool) string {
 	tb.Helper()
 	name := fmt.Sprintf("test_%d_%d", os.Getpid(), counter.Add(1))
 	q := "CREATE DATABASE " + pq.QuoteIdentifier(name)
-	if migrated {
+	if fromTemplate {
 		q += " TEMPLATE " + templateDB
 	}
 	admin, err := sql.Open("postgres", c.DSN("postgres"))

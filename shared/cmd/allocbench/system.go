@@ -15,9 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stockwire/stockwire/hub/hubclient"
-	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -278,7 +278,7 @@ func (s *system) close() {
 
 // api calls the hub's admin API.
 func (s *system) api(ctx context.Context, method, path string, body, out any) error {
-	c := hubclient.Client{BaseURL: "http://" + s.hubAddr, AdminToken: adminToken}
+	c := hubapi.Client{BaseURL: "http://" + s.hubAddr, AdminToken: adminToken}
 	return c.DoJSON(ctx, method, path, body, out)
 }
 

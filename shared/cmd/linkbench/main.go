@@ -18,8 +18,8 @@
 // binaries built from this module (without -race) and run as processes, and
 // WooCommerce stores simulated in-process (shared/woosim).
 //
-//	go run ./hub/cmd/linkbench                    # everything, a few minutes
-//	go run ./hub/cmd/linkbench -scenarios fanout -sessions 2000
+//	go run ./shared/cmd/linkbench                    # everything, a few minutes
+//	go run ./shared/cmd/linkbench -scenarios fanout -sessions 2000
 //
 // Progress goes to stderr, the figures to stdout.
 package main
@@ -177,7 +177,7 @@ func (c *Config) ParseFlags(args []string) error {
 	fs.StringVar(&c.ModuleDir, "module-dir", c.ModuleDir, "build the hub and agent from this module directory (default: the current module)")
 	fs.StringVar(&c.WorkDir, "work-dir", c.WorkDir, "directory for the cluster, binaries and logs (default: a temporary one)")
 	fs.BoolVar(&c.Keep, "keep", c.Keep, "keep the temporary work directory (logs)")
-	fs.Usage = envflag.Usage(fs, "LINKBENCH_", "linkbench: measure the hub ↔ agent link and print the figures against their targets\n\nUsage: go run ./hub/cmd/linkbench [flags]")
+	fs.Usage = envflag.Usage(fs, "LINKBENCH_", "linkbench: measure the hub ↔ agent link and print the figures against their targets\n\nUsage: go run ./shared/cmd/linkbench [flags]")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

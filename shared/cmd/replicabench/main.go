@@ -11,8 +11,8 @@
 // on one database for the replica setup — and WooCommerce stores simulated
 // in-process (shared/woosim).
 //
-//	go run ./hub/cmd/replicabench
-//	go run ./hub/cmd/replicabench -checkouts 1000 -rate 50
+//	go run ./shared/cmd/replicabench
+//	go run ./shared/cmd/replicabench -checkouts 1000 -rate 50
 //
 // Progress goes to stderr, the figures to stdout.
 package main

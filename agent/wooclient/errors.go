@@ -1,11 +1,11 @@
-package woo
+package wooclient
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // Start-up check errors. Check returns one of them (wrapped, errors.Is) so
@@ -74,7 +74,7 @@ func (e *StatusError) Error() string {
 
 // classifyAuth maps a WooCommerce authentication error to a Check sentinel,
 // or nil when it is not one.
-func classifyAuth(ae *wc.APIError, basic bool) error {
+func classifyAuth(ae *woo.APIError, basic bool) error {
 	msg := strings.ToLower(ae.Message)
 	switch {
 	case strings.Contains(msg, "consumer key is invalid"):

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stockwire/stockwire/hub/hubclient"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
 )
 
@@ -68,7 +68,7 @@ func (h *hubProc) pid() int { return h.proc.Cmd.Process.Pid }
 
 // api calls the admin API and decodes a JSON answer into out (when not nil).
 func (h *hubProc) api(ctx context.Context, method, path string, body, out any) error {
-	c := hubclient.Client{BaseURL: h.base, AdminToken: adminToken, HTTP: h.http}
+	c := hubapi.Client{BaseURL: h.base, AdminToken: adminToken, HTTP: h.http}
 	return c.DoJSON(ctx, method, path, body, out)
 }
 

@@ -1,7 +1,7 @@
-// Package hubclient calls a running hub's admin API: the hub command's
+// Package hubapi calls a running hub's admin API: the hub command's
 // client subcommands, the demo, the figure commands and the process tests
 // all speak to the hub through it.
-package hubclient
+package hubapi
 
 import (
 	"bytes"

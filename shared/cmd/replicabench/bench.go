@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stockwire/stockwire/hub/hubclient"
-	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -221,7 +221,7 @@ func (b *bench) startHub(ctx context.Context, dbname, name string) (*hubProc, er
 
 // api calls the admin API and decodes a JSON answer into out (when not nil).
 func (h *hubProc) api(ctx context.Context, method, path string, body, out any) error {
-	c := hubclient.Client{BaseURL: h.base, AdminToken: adminToken}
+	c := hubapi.Client{BaseURL: h.base, AdminToken: adminToken}
 	return c.DoJSON(ctx, method, path, body, out)
 }
 

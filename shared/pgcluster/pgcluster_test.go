@@ -10,7 +10,7 @@ import (
 
 	_ "github.com/lib/pq"
 
-	"github.com/stockwire/stockwire/hub/pgcluster"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 )
 
 // mustTempDir returns a /tmp dir the postgres user can traverse (t.TempDir

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stockwire/stockwire/hub/pgcluster"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 )
 
 // Report holds every figure of a run.

@@ -1,4 +1,4 @@
-package woo
+package wooclient
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

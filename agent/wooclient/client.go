@@ -1,4 +1,4 @@
-// Package woo is the agent's WooCommerce REST API v3 client: authentication
+// Package wooclient is the agent's WooCommerce REST API v3 client: authentication
 // (OAuth 1.0a one-legged over http, Basic over https), pagination, batch
 // writes split at 100 items, per-attempt timeouts, a request rate limit, and
 // retries with capped exponential backoff and jitter on 429, 5xx, timeouts
@@ -11,7 +11,7 @@
 // It leaves the meaning of what it reads (SKU maps, stock, orders) to
 // agent/catalog, agent/stock and agent/orders. Secrets never appear in logs
 // or error text.
-package woo
+package wooclient
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // MaxBatch is WooCommerce's default cap on items in one batch request.
@@ -335,7 +335,7 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 func (c *Client) attempt(ctx context.Context, cl call, body []byte) attemptResult {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	endpoint := c.base + wc.APIPrefix + cl.path
+	endpoint := c.base + woo.APIPrefix + cl.path
 	q := url.Values{}
 	for k, v := range cl.query {
 		q[k] = v
@@ -422,8 +422,8 @@ func (c *Client) oauthParams(method, signURL string, q url.Values) url.Values {
 	for k, v := range p {
 		all[k] = v
 	}
-	base := wc.SignatureBaseString(method, signURL, all)
-	p.Set("oauth_signature", wc.Sign("HMAC-SHA256", c.cfg.ConsumerSecret, base))
+	base := woo.SignatureBaseString(method, signURL, all)
+	p.Set("oauth_signature", woo.Sign("HMAC-SHA256", c.cfg.ConsumerSecret, base))
 	return p
 }
 
@@ -432,7 +432,7 @@ func oauthHeader(p url.Values) string {
 	keys := []string{"oauth_consumer_key", "oauth_nonce", "oauth_signature", "oauth_signature_method", "oauth_timestamp"}
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
-		parts = append(parts, k+`="`+wc.RFC3986(p.Get(k))+`"`)
+		parts = append(parts, k+`="`+woo.RFC3986(p.Get(k))+`"`)
 	}
 	return "OAuth " + strings.Join(parts, ", ")
 }
@@ -480,10 +480,10 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// answerError turns a non-2xx answer into an error: *wc.APIError when the
+// answerError turns a non-2xx answer into an error: *woo.APIError when the
 // body is WooCommerce's error JSON, else *StatusError.
 func answerError(route string, status int, body []byte) error {
-	var ae wc.APIError
+	var ae woo.APIError
 	if json.Unmarshal(body, &ae) == nil && ae.Code != "" {
 		if ae.Data.Status == 0 {
 			ae.Data.Status = status

@@ -1,4 +1,4 @@
-package woo
+package wooclient
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // OrderQuery selects orders for ListOrders.
@@ -41,17 +41,17 @@ type ProductQuery struct {
 // (WooCommerce's undocumented inventory_delta), StockQuantity absolute; send
 // one of them. MetaData entries are upserted by key.
 type ProductUpdate struct {
-	ID             int64         `json:"id"`
-	InventoryDelta *int64        `json:"inventory_delta,omitempty"`
-	StockQuantity  *int64        `json:"stock_quantity,omitempty"`
-	MetaData       []wc.MetaData `json:"meta_data,omitempty"`
+	ID             int64          `json:"id"`
+	InventoryDelta *int64         `json:"inventory_delta,omitempty"`
+	StockQuantity  *int64         `json:"stock_quantity,omitempty"`
+	MetaData       []woo.MetaData `json:"meta_data,omitempty"`
 }
 
 // BatchResult is one item of a batch answer: the product as saved, or Err.
 type BatchResult struct {
 	ID      int64
-	Product wc.Product
-	Err     *wc.APIError
+	Product woo.Product
+	Err     *woo.APIError
 }
 
 func perPage(n int) int {
@@ -72,13 +72,13 @@ func ids(v []int64) string {
 }
 
 // ListOrders returns one page of orders.
-func (c *Client) ListOrders(ctx context.Context, q OrderQuery) ([]wc.Order, Page, error) {
+func (c *Client) ListOrders(ctx context.Context, q OrderQuery) ([]woo.Order, Page, error) {
 	v := url.Values{
 		"page":     {strconv.Itoa(pageNo(q.Page))},
 		"per_page": {strconv.Itoa(perPage(q.PerPage))},
 	}
 	if !q.ModifiedAfter.IsZero() {
-		v.Set("modified_after", q.ModifiedAfter.UTC().Format(wc.DateLayout))
+		v.Set("modified_after", q.ModifiedAfter.UTC().Format(woo.DateLayout))
 		v.Set("dates_are_gmt", "true")
 		v.Set("orderby", "modified")
 		v.Set("order", "asc")
@@ -89,7 +89,7 @@ func (c *Client) ListOrders(ctx context.Context, q OrderQuery) ([]wc.Order, Page
 	if len(q.Fields) > 0 {
 		v.Set("_fields", strings.Join(q.Fields, ","))
 	}
-	var out []wc.Order
+	var out []woo.Order
 	h, err := c.do(ctx, call{method: "GET", path: "/orders", route: "GET /orders", query: v, idempotent: true}, &out)
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("list orders: %w", err)
@@ -97,20 +97,20 @@ func (c *Client) ListOrders(ctx context.Context, q OrderQuery) ([]wc.Order, Page
 	return out, pageOf(h), nil
 }
 
-// GetOrder returns one order. A missing order is a *wc.APIError with status
+// GetOrder returns one order. A missing order is a *woo.APIError with status
 // 404.
-func (c *Client) GetOrder(ctx context.Context, id int64) (wc.Order, error) {
-	var out wc.Order
+func (c *Client) GetOrder(ctx context.Context, id int64) (woo.Order, error) {
+	var out woo.Order
 	_, err := c.do(ctx, call{method: "GET", path: "/orders/" + strconv.FormatInt(id, 10), route: "GET /orders/{id}", idempotent: true}, &out)
 	if err != nil {
-		return wc.Order{}, fmt.Errorf("get order %d: %w", id, err)
+		return woo.Order{}, fmt.Errorf("get order %d: %w", id, err)
 	}
 	return out, nil
 }
 
 // ListProducts returns one page of top-level products (variations only
 // when q.SKU matches them).
-func (c *Client) ListProducts(ctx context.Context, q ProductQuery) ([]wc.Product, Page, error) {
+func (c *Client) ListProducts(ctx context.Context, q ProductQuery) ([]woo.Product, Page, error) {
 	v := url.Values{
 		"page":     {strconv.Itoa(pageNo(q.Page))},
 		"per_page": {strconv.Itoa(perPage(q.PerPage))},
@@ -130,10 +130,10 @@ func (c *Client) ListProducts(ctx context.Context, q ProductQuery) ([]wc.Product
 		v.Set("_fields", strings.Join(q.Fields, ","))
 	}
 	if !q.ModifiedAfter.IsZero() {
-		v.Set("modified_after", q.ModifiedAfter.UTC().Format(wc.DateLayout))
+		v.Set("modified_after", q.ModifiedAfter.UTC().Format(woo.DateLayout))
 		v.Set("dates_are_gmt", "true")
 	}
-	var out []wc.Product
+	var out []woo.Product
 	h, err := c.do(ctx, call{method: "GET", path: "/products", route: "GET /products", query: v, idempotent: true}, &out)
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("list products: %w", err)
@@ -143,7 +143,7 @@ func (c *Client) ListProducts(ctx context.Context, q ProductQuery) ([]wc.Product
 
 // ListVariations returns one page of a variable product's variations,
 // sorted by id.
-func (c *Client) ListVariations(ctx context.Context, parentID int64, page, per int, fields []string) ([]wc.Product, Page, error) {
+func (c *Client) ListVariations(ctx context.Context, parentID int64, page, per int, fields []string) ([]woo.Product, Page, error) {
 	v := url.Values{
 		"page":     {strconv.Itoa(pageNo(page))},
 		"per_page": {strconv.Itoa(perPage(per))},
@@ -153,7 +153,7 @@ func (c *Client) ListVariations(ctx context.Context, parentID int64, page, per i
 	if len(fields) > 0 {
 		v.Set("_fields", strings.Join(fields, ","))
 	}
-	var out []wc.Product
+	var out []woo.Product
 	h, err := c.do(ctx, call{method: "GET", path: "/products/" + strconv.FormatInt(parentID, 10) + "/variations", route: "GET /products/{id}/variations", query: v, idempotent: true}, &out)
 	if err != nil {
 		return nil, Page{}, fmt.Errorf("list variations of %d: %w", parentID, err)
@@ -168,11 +168,11 @@ func (c *Client) ListVariations(ctx context.Context, parentID int64, page, per i
 
 // GetProduct returns a product or a variation (WooCommerce serves
 // variations on /products/{id} too, with type "variation").
-func (c *Client) GetProduct(ctx context.Context, id int64) (wc.Product, error) {
-	var out wc.Product
+func (c *Client) GetProduct(ctx context.Context, id int64) (woo.Product, error) {
+	var out woo.Product
 	_, err := c.do(ctx, call{method: "GET", path: "/products/" + strconv.FormatInt(id, 10), route: "GET /products/{id}", idempotent: true}, &out)
 	if err != nil {
-		return wc.Product{}, fmt.Errorf("get product %d: %w", id, err)
+		return woo.Product{}, fmt.Errorf("get product %d: %w", id, err)
 	}
 	return out, nil
 }
@@ -194,8 +194,8 @@ func (c *Client) BatchUpdateVariations(ctx context.Context, parentID int64, ups 
 }
 
 type batchItem struct {
-	wc.Product
-	Error *wc.APIError `json:"error"`
+	woo.Product
+	Error *woo.APIError `json:"error"`
 }
 
 func (c *Client) batch(ctx context.Context, path, route string, ups []ProductUpdate) ([]BatchResult, error) {
@@ -221,7 +221,7 @@ func (c *Client) batch(ctx context.Context, path, route string, ups []ProductUpd
 				r.ID = chunk[i].ID
 			}
 			if r.Err != nil {
-				r.Product = wc.Product{}
+				r.Product = woo.Product{}
 			}
 			results = append(results, r)
 		}
@@ -233,11 +233,11 @@ func (c *Client) batch(ctx context.Context, path, route string, ups []ProductUpd
 }
 
 // ListWebhooks returns every webhook, all pages.
-func (c *Client) ListWebhooks(ctx context.Context) ([]wc.Webhook, error) {
-	var all []wc.Webhook
+func (c *Client) ListWebhooks(ctx context.Context) ([]woo.Webhook, error) {
+	var all []woo.Webhook
 	for page := 1; ; page++ {
 		v := url.Values{"page": {strconv.Itoa(page)}, "per_page": {"100"}}
-		var out []wc.Webhook
+		var out []woo.Webhook
 		h, err := c.do(ctx, call{method: "GET", path: "/webhooks", route: "GET /webhooks", query: v, idempotent: true}, &out)
 		if err != nil {
 			return nil, fmt.Errorf("list webhooks page %d: %w", page, err)
@@ -251,7 +251,7 @@ func (c *Client) ListWebhooks(ctx context.Context) ([]wc.Webhook, error) {
 }
 
 // webhookBody holds w's non-zero writable fields.
-func webhookBody(w wc.Webhook) map[string]any {
+func webhookBody(w woo.Webhook) map[string]any {
 	m := map[string]any{}
 	if w.Name != "" {
 		m["name"] = w.Name
@@ -274,22 +274,22 @@ func webhookBody(w wc.Webhook) map[string]any {
 // CreateWebhook creates a webhook (always active; WooCommerce pings it).
 // It is not retried once it may have reached the store (a retry could
 // create a duplicate): list the webhooks after an *OutcomeUnknownError.
-func (c *Client) CreateWebhook(ctx context.Context, w wc.Webhook) (wc.Webhook, error) {
-	var out wc.Webhook
+func (c *Client) CreateWebhook(ctx context.Context, w woo.Webhook) (woo.Webhook, error) {
+	var out woo.Webhook
 	_, err := c.do(ctx, call{method: "POST", path: "/webhooks", route: "POST /webhooks", body: webhookBody(w)}, &out)
 	if err != nil {
-		return wc.Webhook{}, fmt.Errorf("create webhook %s: %w", w.Topic, err)
+		return woo.Webhook{}, fmt.Errorf("create webhook %s: %w", w.Topic, err)
 	}
 	return out, nil
 }
 
 // UpdateWebhook sends w's non-zero fields (name, status, topic,
 // delivery_url, secret) to webhook id.
-func (c *Client) UpdateWebhook(ctx context.Context, id int64, w wc.Webhook) (wc.Webhook, error) {
-	var out wc.Webhook
+func (c *Client) UpdateWebhook(ctx context.Context, id int64, w woo.Webhook) (woo.Webhook, error) {
+	var out woo.Webhook
 	_, err := c.do(ctx, call{method: "PUT", path: "/webhooks/" + strconv.FormatInt(id, 10), route: "PUT /webhooks/{id}", body: webhookBody(w), idempotent: true}, &out)
 	if err != nil {
-		return wc.Webhook{}, fmt.Errorf("update webhook %d: %w", id, err)
+		return woo.Webhook{}, fmt.Errorf("update webhook %d: %w", id, err)
 	}
 	return out, nil
 }
@@ -341,7 +341,7 @@ func (e *checkError) Unwrap() []error {
 }
 
 func (c *Client) classify(ctx context.Context, cl call, err error) error {
-	var ae *wc.APIError
+	var ae *woo.APIError
 	var se *StatusError
 	switch {
 	case errors.As(err, &ae):
@@ -357,7 +357,7 @@ func (c *Client) classify(ctx context.Context, cl call, err error) error {
 			probe.forceOAuth = true
 			probe.oauthHTTP = true
 			if _, perr := c.do(ctx, probe, nil); perr != nil {
-				var pae *wc.APIError
+				var pae *woo.APIError
 				if errors.As(perr, &pae) && classifyAuth(pae, false) == ErrUnknownKey && strings.Contains(strings.ToLower(pae.Message), "consumer key") {
 					return &checkError{ErrUnknownKey, err}
 				}

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stockwire/stockwire/hub/hubclient"
-	"github.com/stockwire/stockwire/hub/internal/pgtest"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgtest"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, nil) }
 
 var (
 	buildOnce sync.Once
@@ -231,7 +231,7 @@ func (s *system) tryAPI(method, path string, body, out any) error {
 
 // tryAPIAt calls the admin API of the hub replica at addr.
 func (s *system) tryAPIAt(addr, method, path string, body, out any) error {
-	c := hubclient.Client{BaseURL: "http://" + addr, AdminToken: adminToken}
+	c := hubapi.Client{BaseURL: "http://" + addr, AdminToken: adminToken}
 	return c.DoJSON(s.t.Context(), method, path, body, out)
 }
 

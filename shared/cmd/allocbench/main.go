@@ -16,8 +16,8 @@
 // temporary directory, the hub and agent binaries built from this module
 // (without -race) and run as processes, woosim stores in-process.
 //
-//	go run ./hub/cmd/allocbench
-//	go run ./hub/cmd/allocbench -runs plain -webhook-delay 1s
+//	go run ./shared/cmd/allocbench
+//	go run ./shared/cmd/allocbench -runs plain -webhook-delay 1s
 //
 // Progress goes to stderr, the figures to stdout.
 package main

@@ -1,4 +1,4 @@
-package woo_test
+package wooclient_test
 
 import (
 	"context"
@@ -26,9 +26,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/time/rate"
 
-	"github.com/stockwire/stockwire/agent/woo"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/launch"
-	wc "github.com/stockwire/stockwire/shared/woo"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 const (
@@ -112,7 +112,7 @@ type fakeWoo struct {
 	faults   []int // statuses to answer before handling, in order
 	hits     map[string]int
 	batches  [][]map[string]any
-	webhooks []wc.Webhook
+	webhooks []woo.Webhook
 	stock    map[int64]int64
 	hang     chan struct{} // when non-nil, batch requests hang until closed
 }
@@ -121,7 +121,7 @@ func newFakeWoo(t testing.TB, tls bool) *fakeWoo {
 	f := &fakeWoo{t: t, keys: map[string]keyInfo{testKey: {testSecret, "read_write"}},
 		nonces: map[string]bool{}, hits: map[string]int{}, stock: map[int64]int64{11: 10, 12: 5}}
 	for i := 1; i <= 150; i++ {
-		f.webhooks = append(f.webhooks, wc.Webhook{ID: int64(i), Name: "w" + strconv.Itoa(i), Status: "active", Topic: "order.created", DeliveryURL: "http://x/" + strconv.Itoa(i)})
+		f.webhooks = append(f.webhooks, woo.Webhook{ID: int64(i), Name: "w" + strconv.Itoa(i), Status: "active", Topic: "order.created", DeliveryURL: "http://x/" + strconv.Itoa(i)})
 	}
 	if tls {
 		f.srv = httptest.NewTLSServer(f)
@@ -207,7 +207,7 @@ func (f *fakeWoo) auth(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 func (f *fakeWoo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := strings.TrimPrefix(r.URL.Path, wc.APIPrefix)
+	path := strings.TrimPrefix(r.URL.Path, woo.APIPrefix)
 	if path == r.URL.Path {
 		http.NotFound(w, r)
 		return
@@ -262,7 +262,7 @@ func (f *fakeWoo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		total := len(f.webhooks)
 		lo, hi := min((page-1)*per, total), min(page*per, total)
-		out := append([]wc.Webhook(nil), f.webhooks[lo:hi]...)
+		out := append([]woo.Webhook(nil), f.webhooks[lo:hi]...)
 		f.mu.Unlock()
 		w.Header().Set("X-WP-Total", strconv.Itoa(total))
 		w.Header().Set("X-WP-TotalPages", strconv.Itoa((total+per-1)/per))
@@ -275,7 +275,7 @@ func (f *fakeWoo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.mu.Lock()
-		wh := wc.Webhook{ID: int64(len(f.webhooks) + 1), Status: "active", Topic: fmt.Sprint(in["topic"]), DeliveryURL: fmt.Sprint(in["delivery_url"]), Name: fmt.Sprint(in["name"])}
+		wh := woo.Webhook{ID: int64(len(f.webhooks) + 1), Status: "active", Topic: fmt.Sprint(in["topic"]), DeliveryURL: fmt.Sprint(in["delivery_url"]), Name: fmt.Sprint(in["name"])}
 		f.webhooks = append(f.webhooks, wh)
 		f.mu.Unlock()
 		w.WriteHeader(201)
@@ -349,10 +349,10 @@ func (f *fakeWoo) batch(w http.ResponseWriter, r *http.Request, hang chan struct
 	json.NewEncoder(w).Encode(map[string]any{"update": out})
 }
 
-func mustClient(tb testing.TB, f *fakeWoo, mod func(*woo.Config)) (*woo.Client, *prometheus.Registry) {
+func mustClient(tb testing.TB, f *fakeWoo, mod func(*wooclient.Config)) (*wooclient.Client, *prometheus.Registry) {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
-	cfg := woo.Config{
+	cfg := wooclient.Config{
 		BaseURL: f.srv.URL, ConsumerKey: testKey, ConsumerSecret: testSecret,
 		HTTPClient: f.srv.Client(), RateLimit: rate.Inf, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
 		Timeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg,
@@ -360,7 +360,7 @@ func mustClient(tb testing.TB, f *fakeWoo, mod func(*woo.Config)) (*woo.Client, 
 	if mod != nil {
 		mod(&cfg)
 	}
-	c, err := woo.New(cfg)
+	c, err := wooclient.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -372,11 +372,11 @@ func i64(v int64) *int64 { return &v }
 func TestNew_Invalid(t *testing.T) {
 	t.Parallel()
 	for _, base := range []string{"", "ftp://x", "http://", "http://x/wp-json/wc/v3", "http://x?a=b"} {
-		if _, err := woo.New(woo.Config{BaseURL: base, ConsumerKey: "k", ConsumerSecret: "s"}); err == nil {
+		if _, err := wooclient.New(wooclient.Config{BaseURL: base, ConsumerKey: "k", ConsumerSecret: "s"}); err == nil {
 			t.Errorf("New(%q): want error", base)
 		}
 	}
-	if _, err := woo.New(woo.Config{BaseURL: "http://x"}); err == nil {
+	if _, err := wooclient.New(wooclient.Config{BaseURL: "http://x"}); err == nil {
 		t.Error("New without keys: want error")
 	}
 }
@@ -387,14 +387,14 @@ func TestClient_Reads(t *testing.T) {
 		t.Run(fmt.Sprintf("OAuthInQuery=%v", inQuery), func(t *testing.T) {
 			t.Parallel()
 			f := newFakeWoo(t, false)
-			c, reg := mustClient(t, f, func(c *woo.Config) { c.OAuthInQuery = inQuery })
+			c, reg := mustClient(t, f, func(c *wooclient.Config) { c.OAuthInQuery = inQuery })
 			ctx := t.Context()
 
-			ps, page, err := c.ListProducts(ctx, woo.ProductQuery{PerPage: 2, Fields: []string{"id", "sku", "stock_quantity", "date_modified_gmt"}})
+			ps, page, err := c.ListProducts(ctx, wooclient.ProductQuery{PerPage: 2, Fields: []string{"id", "sku", "stock_quantity", "date_modified_gmt"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := page, (woo.Page{Total: 4, TotalPages: 2}); got != want {
+			if got, want := page, (wooclient.Page{Total: 4, TotalPages: 2}); got != want {
 				t.Fatalf("page=%+v, want %+v", got, want)
 			}
 			if len(ps) != 2 || ps[0].ID != 31 || ps[0].SKU != "SAMPLE-TEE" || ps[0].StockQuantity != nil || *ps[1].StockQuantity != 30 {
@@ -439,7 +439,7 @@ func TestClient_APIError(t *testing.T) {
 	f := newFakeWoo(t, false)
 	c, _ := mustClient(t, f, nil)
 	_, err := c.GetOrder(t.Context(), 5) // no such route in the fake
-	var ae *wc.APIError
+	var ae *woo.APIError
 	if !errors.As(err, &ae) || ae.Code != "rest_no_route" || ae.Data.Status != 404 {
 		t.Fatalf("err=%v, want rest_no_route APIError", err)
 	}
@@ -469,9 +469,9 @@ func TestClient_Retries(t *testing.T) {
 		t.Parallel()
 		f := newFakeWoo(t, false)
 		f.faults = []int{500, 500, 500}
-		c, _ := mustClient(t, f, func(c *woo.Config) { c.MaxRetries = 2 })
+		c, _ := mustClient(t, f, func(c *wooclient.Config) { c.MaxRetries = 2 })
 		_, err := c.GetProduct(t.Context(), 11)
-		var ae *wc.APIError
+		var ae *woo.APIError
 		if !errors.As(err, &ae) || ae.Data.Status != 500 {
 			t.Fatalf("err=%v, want 500 APIError", err)
 		}
@@ -497,7 +497,7 @@ func TestClient_Retries(t *testing.T) {
 			w.Write([]byte(`{"id":1}`))
 		}))
 		t.Cleanup(srv.Close)
-		c, err := woo.New(woo.Config{BaseURL: srv.URL, ConsumerKey: testKey, ConsumerSecret: testSecret, RateLimit: rate.Inf, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+		c, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: testKey, ConsumerSecret: testSecret, RateLimit: rate.Inf, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -510,9 +510,9 @@ func TestClient_Retries(t *testing.T) {
 		f := newFakeWoo(t, false)
 		f.faults = []int{502}
 		c, _ := mustClient(t, f, nil)
-		_, err := c.BatchUpdateProducts(t.Context(), []woo.ProductUpdate{{ID: 11, InventoryDelta: i64(-1)}})
-		var oe *woo.OutcomeUnknownError
-		if !errors.Is(err, woo.ErrOutcomeUnknown) || !errors.As(err, &oe) {
+		_, err := c.BatchUpdateProducts(t.Context(), []wooclient.ProductUpdate{{ID: 11, InventoryDelta: i64(-1)}})
+		var oe *wooclient.OutcomeUnknownError
+		if !errors.Is(err, wooclient.ErrOutcomeUnknown) || !errors.As(err, &oe) {
 			t.Fatalf("err=%v, want OutcomeUnknownError", err)
 		}
 		if got := f.hit("POST /products/batch"); got != 1 {
@@ -524,7 +524,7 @@ func TestClient_Retries(t *testing.T) {
 		f := newFakeWoo(t, false)
 		f.faults = []int{429}
 		c, _ := mustClient(t, f, nil)
-		if _, err := c.BatchUpdateProducts(t.Context(), []woo.ProductUpdate{{ID: 11, InventoryDelta: i64(-1)}}); err != nil {
+		if _, err := c.BatchUpdateProducts(t.Context(), []wooclient.ProductUpdate{{ID: 11, InventoryDelta: i64(-1)}}); err != nil {
 			t.Fatal(err)
 		}
 		f.mu.Lock()
@@ -538,9 +538,9 @@ func TestClient_Retries(t *testing.T) {
 		f := newFakeWoo(t, false)
 		f.hang = make(chan struct{})
 		t.Cleanup(func() { close(f.hang) })
-		c, _ := mustClient(t, f, func(c *woo.Config) { c.Timeout = 200 * time.Millisecond })
-		_, err := c.BatchUpdateProducts(t.Context(), []woo.ProductUpdate{{ID: 11, InventoryDelta: i64(-1)}})
-		if !errors.Is(err, woo.ErrOutcomeUnknown) {
+		c, _ := mustClient(t, f, func(c *wooclient.Config) { c.Timeout = 200 * time.Millisecond })
+		_, err := c.BatchUpdateProducts(t.Context(), []wooclient.ProductUpdate{{ID: 11, InventoryDelta: i64(-1)}})
+		if !errors.Is(err, wooclient.ErrOutcomeUnknown) {
 			t.Fatalf("err=%v, want ErrOutcomeUnknown", err)
 		}
 		if got := f.hit("POST /products/batch"); got != 1 {
@@ -552,15 +552,15 @@ func TestClient_Retries(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		addr := srv.URL
 		srv.Close()
-		c, err := woo.New(woo.Config{BaseURL: addr, ConsumerKey: testKey, ConsumerSecret: testSecret, RateLimit: rate.Inf, MaxRetries: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+		c, err := wooclient.New(wooclient.Config{BaseURL: addr, ConsumerKey: testKey, ConsumerSecret: testSecret, RateLimit: rate.Inf, MaxRetries: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.BatchUpdateProducts(t.Context(), []woo.ProductUpdate{{ID: 1, InventoryDelta: i64(1)}})
-		if err == nil || errors.Is(err, woo.ErrOutcomeUnknown) {
+		_, err = c.BatchUpdateProducts(t.Context(), []wooclient.ProductUpdate{{ID: 1, InventoryDelta: i64(1)}})
+		if err == nil || errors.Is(err, wooclient.ErrOutcomeUnknown) {
 			t.Fatalf("err=%v, want a plain error (a refused connection never reached the store)", err)
 		}
-		if err := c.Check(t.Context()); !errors.Is(err, woo.ErrStoreUnreachable) {
+		if err := c.Check(t.Context()); !errors.Is(err, wooclient.ErrStoreUnreachable) {
 			t.Fatalf("Check=%v, want ErrStoreUnreachable", err)
 		}
 	})
@@ -573,11 +573,11 @@ func TestClient_Batch(t *testing.T) {
 		f.stock[i] = 1
 	}
 	c, _ := mustClient(t, f, nil)
-	var ups []woo.ProductUpdate
+	var ups []wooclient.ProductUpdate
 	for i := int64(100); i < 350; i++ {
-		ups = append(ups, woo.ProductUpdate{ID: i, InventoryDelta: i64(2), MetaData: []wc.MetaData{{Key: "stockwire_seq", Value: json.RawMessage(`"7"`)}}})
+		ups = append(ups, wooclient.ProductUpdate{ID: i, InventoryDelta: i64(2), MetaData: []woo.MetaData{{Key: "stockwire_seq", Value: json.RawMessage(`"7"`)}}})
 	}
-	ups = append(ups, woo.ProductUpdate{ID: 999, StockQuantity: i64(1)})
+	ups = append(ups, wooclient.ProductUpdate{ID: 999, StockQuantity: i64(1)})
 	res, err := c.BatchUpdateProducts(t.Context(), ups)
 	if err != nil {
 		t.Fatal(err)
@@ -600,7 +600,7 @@ func TestClient_Batch(t *testing.T) {
 	if _, ok := first["stock_quantity"]; ok {
 		t.Fatalf("sent stock_quantity with a delta: %v", first)
 	}
-	if _, err := c.BatchUpdateVariations(t.Context(), 31, []woo.ProductUpdate{{ID: 12, StockQuantity: i64(4)}}); err != nil {
+	if _, err := c.BatchUpdateVariations(t.Context(), 31, []wooclient.ProductUpdate{{ID: 12, StockQuantity: i64(4)}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -610,14 +610,14 @@ func TestClient_Webhooks(t *testing.T) {
 	f := newFakeWoo(t, false)
 	c, _ := mustClient(t, f, nil)
 	ctx := t.Context()
-	wh, err := c.CreateWebhook(ctx, wc.Webhook{Name: "stockwire order.created", Topic: wc.TopicOrderCreated, DeliveryURL: "http://agent/webhook", Secret: "s3cret"})
+	wh, err := c.CreateWebhook(ctx, woo.Webhook{Name: "stockwire order.created", Topic: woo.TopicOrderCreated, DeliveryURL: "http://agent/webhook", Secret: "s3cret"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if wh.ID != 151 || wh.Status != "active" {
 		t.Fatalf("created=%+v", wh)
 	}
-	up, err := c.UpdateWebhook(ctx, 3, wc.Webhook{Status: "active"})
+	up, err := c.UpdateWebhook(ctx, 3, woo.Webhook{Status: "active"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,26 +652,26 @@ func TestClient_Check(t *testing.T) {
 	tests := []struct {
 		name  string
 		tls   bool
-		setup func(f *fakeWoo, c *woo.Config)
+		setup func(f *fakeWoo, c *wooclient.Config)
 		want  error
 	}{
 		{name: "OK"},
 		{name: "OKBasic", tls: true},
-		{name: "UnknownKey", setup: func(f *fakeWoo, c *woo.Config) { c.ConsumerKey = "ck_unknown" }, want: woo.ErrUnknownKey},
-		{name: "WrongSecret", setup: func(f *fakeWoo, c *woo.Config) { c.ConsumerSecret = "cs_wrong" }, want: woo.ErrWrongSecret},
-		{name: "ReadOnly", setup: func(f *fakeWoo, c *woo.Config) { f.keys[testKey] = keyInfo{testSecret, "read"} }, want: woo.ErrReadOnlyKey},
-		{name: "WriteOnly", setup: func(f *fakeWoo, c *woo.Config) { f.keys[testKey] = keyInfo{testSecret, "write"} }, want: woo.ErrWriteOnlyKey},
-		{name: "BasicUnknownKey", tls: true, setup: func(f *fakeWoo, c *woo.Config) { c.ConsumerKey = "ck_unknown" }, want: woo.ErrUnknownKey},
-		{name: "BasicWrongSecret", tls: true, setup: func(f *fakeWoo, c *woo.Config) { c.ConsumerSecret = "cs_wrong" }, want: woo.ErrWrongSecret},
-		{name: "BasicIgnored", tls: true, setup: func(f *fakeWoo, c *woo.Config) { f.ignoreBasic = true }, want: woo.ErrHTTPSRequired},
-		{name: "NotWoo", setup: func(f *fakeWoo, c *woo.Config) { c.BaseURL += "/elsewhere" }, want: woo.ErrNotWooCommerce},
+		{name: "UnknownKey", setup: func(f *fakeWoo, c *wooclient.Config) { c.ConsumerKey = "ck_unknown" }, want: wooclient.ErrUnknownKey},
+		{name: "WrongSecret", setup: func(f *fakeWoo, c *wooclient.Config) { c.ConsumerSecret = "cs_wrong" }, want: wooclient.ErrWrongSecret},
+		{name: "ReadOnly", setup: func(f *fakeWoo, c *wooclient.Config) { f.keys[testKey] = keyInfo{testSecret, "read"} }, want: wooclient.ErrReadOnlyKey},
+		{name: "WriteOnly", setup: func(f *fakeWoo, c *wooclient.Config) { f.keys[testKey] = keyInfo{testSecret, "write"} }, want: wooclient.ErrWriteOnlyKey},
+		{name: "BasicUnknownKey", tls: true, setup: func(f *fakeWoo, c *wooclient.Config) { c.ConsumerKey = "ck_unknown" }, want: wooclient.ErrUnknownKey},
+		{name: "BasicWrongSecret", tls: true, setup: func(f *fakeWoo, c *wooclient.Config) { c.ConsumerSecret = "cs_wrong" }, want: wooclient.ErrWrongSecret},
+		{name: "BasicIgnored", tls: true, setup: func(f *fakeWoo, c *wooclient.Config) { f.ignoreBasic = true }, want: wooclient.ErrHTTPSRequired},
+		{name: "NotWoo", setup: func(f *fakeWoo, c *wooclient.Config) { c.BaseURL += "/elsewhere" }, want: wooclient.ErrNotWooCommerce},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeWoo(t, tt.tls)
 			logs := &logBuffer{}
-			c, _ := mustClient(t, f, func(c *woo.Config) {
+			c, _ := mustClient(t, f, func(c *wooclient.Config) {
 				c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 				if tt.setup != nil {
 					tt.setup(f, c)
@@ -687,7 +687,7 @@ func TestClient_Check(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Check=%v, want %v", err, tt.want)
 			}
-			for _, e := range []error{woo.ErrStoreUnreachable, woo.ErrUnknownKey, woo.ErrWrongSecret, woo.ErrReadOnlyKey, woo.ErrWriteOnlyKey, woo.ErrHTTPSRequired, woo.ErrNotWooCommerce} {
+			for _, e := range []error{wooclient.ErrStoreUnreachable, wooclient.ErrUnknownKey, wooclient.ErrWrongSecret, wooclient.ErrReadOnlyKey, wooclient.ErrWriteOnlyKey, wooclient.ErrHTTPSRequired, wooclient.ErrNotWooCommerce} {
 				if e != tt.want && errors.Is(err, e) {
 					t.Fatalf("Check=%v also matches %v", err, e)
 				}
@@ -704,7 +704,7 @@ func TestClient_Check(t *testing.T) {
 func TestClient_RateLimit(t *testing.T) {
 	t.Parallel()
 	f := newFakeWoo(t, false)
-	c, _ := mustClient(t, f, func(c *woo.Config) { c.RateLimit = 50; c.Burst = 1 })
+	c, _ := mustClient(t, f, func(c *wooclient.Config) { c.RateLimit = 50; c.Burst = 1 })
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -723,16 +723,16 @@ func TestClient_UrgentRequestsKeepAReserve(t *testing.T) {
 	f := newFakeWoo(t, false)
 	// Burst 4 keeps 1 token for urgent requests; one token takes 2 s to
 	// come back, as long as a request that is not urgent may be deferred.
-	c, _ := mustClient(t, f, func(c *woo.Config) { c.RateLimit = 0.5; c.Burst = 4 })
+	c, _ := mustClient(t, f, func(c *wooclient.Config) { c.RateLimit = 0.5; c.Burst = 4 })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	for range 3 { // an order poll, say: leaves the reserve in the bucket
-		if _, _, err := c.ListProducts(ctx, woo.ProductQuery{}); err != nil {
+		if _, _, err := c.ListProducts(ctx, wooclient.ProductQuery{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	done := make(chan error, 1)
-	go func() { _, _, err := c.ListProducts(ctx, woo.ProductQuery{}); done <- err }()
+	go func() { _, _, err := c.ListProducts(ctx, wooclient.ProductQuery{}); done <- err }()
 	if err := launch.Poll(ctx, 5*time.Second, "the fourth list deferred", func() error {
 		if n := testutil.ToFloat64(c.MetricDeferred()); n != 1 {
 			return fmt.Errorf("%v requests deferred", n)
@@ -741,7 +741,7 @@ func TestClient_UrgentRequestsKeepAReserve(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.GetProduct(woo.Urgent(ctx), 11); err != nil { // a stock write's read
+	if _, err := c.GetProduct(wooclient.Urgent(ctx), 11); err != nil { // a stock write's read
 		t.Fatal(err)
 	}
 	if got := f.hit("GET /products"); got != 3 {
