@@ -3,21 +3,18 @@ package orders_test
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stockwire/stockwire/agent/orders"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
 func loadBody(t *testing.T, name string) woo.Order {
 	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := systest.Fixture(t, name)
 	var cap struct {
 		Body woo.Order `json:"body"`
 	}
@@ -54,10 +51,7 @@ func TestFromWoo_OrderGet(t *testing.T) {
 
 func TestFromWoo_WebhookDeliveries(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("testdata/webhook-deliveries.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := systest.Fixture(t, "webhook-deliveries.json")
 	var file struct {
 		Deliveries []struct {
 			Headers [][2]string `json:"headers"`

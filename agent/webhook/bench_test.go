@@ -5,24 +5,20 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // BenchmarkHandler_OrderDelivery measures a signed order.created delivery
 // (real sample body) through verify, decode and fsynced append.
 func BenchmarkHandler_OrderDelivery(b *testing.B) {
-	body, err := os.ReadFile("testdata/webhook-order-created.raw")
-	if err != nil {
-		b.Fatal(err)
-	}
-	body = bytes.TrimSpace(body)
+	body := bytes.TrimSpace(systest.Fixture(b, "webhook-order-created.raw"))
 	logger := slog.New(slog.DiscardHandler)
 	box, err := outbox.Open(filepath.Join(b.TempDir(), "o.db"), outbox.Options{MaxEvents: 1 << 30, Logger: logger})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -106,10 +106,7 @@ type delivery struct {
 
 func loadDeliveries(t *testing.T) []delivery {
 	t.Helper()
-	b, err := os.ReadFile("testdata/webhook-deliveries.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := systest.Fixture(t, "webhook-deliveries.json")
 	var file struct {
 		Secret     string     `json:"secret"`
 		Deliveries []delivery `json:"deliveries"`
@@ -201,11 +198,8 @@ func mustVec(t *testing.T, reg *prometheus.Registry, topic, result string) prome
 func TestHandler_TestVector(t *testing.T) {
 	t.Parallel()
 	f := MustServe(t, 0)
-	body, err := os.ReadFile("testdata/webhook-order-created.raw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, _ := os.ReadFile("testdata/webhook-order-created.sig")
+	body := systest.Fixture(t, "webhook-order-created.raw")
+	sig := systest.Fixture(t, "webhook-order-created.sig")
 	h := map[string]string{woo.HeaderWebhookTopic: woo.TopicOrderCreated,
 		woo.HeaderWebhookSignature: strings.TrimSpace(string(sig))}
 	if got := f.post(t, h, body); got != http.StatusOK {
@@ -218,11 +212,7 @@ func TestHandler_TestVector(t *testing.T) {
 
 func TestHandler_Refusals(t *testing.T) {
 	t.Parallel()
-	order, err := os.ReadFile("testdata/webhook-order-created.raw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	order = bytes.TrimSpace(order)
+	order := bytes.TrimSpace(systest.Fixture(t, "webhook-order-created.raw"))
 	big := append([]byte(`{"id":1,"status":"processing","date_modified_gmt":"2026-01-01T00:00:00","x":"`),
 		bytes.Repeat([]byte("a"), 70<<10)...)
 	big = append(big, `"}`...)

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -36,27 +36,7 @@ const (
 	testSecret = "cs_76543210fedcba9876543210fedcba9876543210"
 )
 
-// sample is one captured answer from testdata.
-type sample struct {
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers"`
-	Body    json.RawMessage   `json:"body"`
-}
-
-func mustSample(tb testing.TB, name string) sample {
-	tb.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var s sample
-	if err := json.Unmarshal(b, &s); err != nil {
-		tb.Fatal(err)
-	}
-	return s
-}
-
-func serve(w http.ResponseWriter, s sample) {
+func serve(w http.ResponseWriter, s systest.Sample) {
 	for k, v := range s.Headers {
 		if k == "Link" || k == "Content-Length" {
 			continue
@@ -249,11 +229,11 @@ func (f *fakeWoo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			apiErr(w, 400, "rest_invalid_param", "Invalid parameter(s): per_page")
 			return
 		}
-		serve(w, mustSample(f.t, "products-list-page1-fields.json"))
+		serve(w, systest.LoadSample(f.t, "products-list-page1-fields.json"))
 	case "GET /products/{id}":
-		serve(w, mustSample(f.t, "product-simple.json"))
+		serve(w, systest.LoadSample(f.t, "product-simple.json"))
 	case "GET /products/{id}/variations":
-		serve(w, mustSample(f.t, "variations-list.json"))
+		serve(w, systest.LoadSample(f.t, "variations-list.json"))
 	case "POST /products/batch", "POST /products/{id}/variations/batch":
 		f.batch(w, r, hang)
 	case "GET /webhooks":
@@ -316,7 +296,7 @@ func (f *fakeWoo) batch(w http.ResponseWriter, r *http.Request, hang chan struct
 		return
 	}
 	if len(in.Update) > 100 {
-		serve(w, mustSample(f.t, "error-batch-too-large.json"))
+		serve(w, systest.LoadSample(f.t, "error-batch-too-large.json"))
 		return
 	}
 	f.mu.Lock()

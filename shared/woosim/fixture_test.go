@@ -4,32 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
-
-type sample struct {
-	Status int             `json:"status"`
-	Body   json.RawMessage `json:"body"`
-}
-
-func loadSample(t *testing.T, name string) sample {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s sample
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return s
-}
 
 func jsonType(v any) string {
 	switch v.(type) {
@@ -86,7 +68,7 @@ func compareShape(path string, want, got any, diffs *[]string) {
 
 func checkShape(t *testing.T, name string, r resp) {
 	t.Helper()
-	s := loadSample(t, name)
+	s := systest.LoadSample(t, name)
 	if r.status != s.Status {
 		t.Errorf("%s: status %d, real store %d: %s", name, r.status, s.Status, r.body)
 	}

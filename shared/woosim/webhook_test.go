@@ -8,13 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -59,14 +59,8 @@ func sign(secret string, body []byte) string {
 }
 
 func TestWebhookVectorFromRealStore(t *testing.T) {
-	body, err := os.ReadFile("testdata/webhook-order-created.raw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := os.ReadFile("testdata/webhook-order-created.sig")
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := systest.Fixture(t, "webhook-order-created.raw")
+	sig := systest.Fixture(t, "webhook-order-created.sig")
 	if got := sign("sample-webhook-secret", body); got != strings.TrimSpace(string(sig)) {
 		t.Fatalf("signature %s, real store %s", got, sig)
 	}

@@ -1,0 +1,92 @@
+// Package systest is the one rig of stockwire's tests: the captured
+// WooCommerce fixtures, waiting on a condition, a free loopback address, and
+// a buffer that a process writes while the test reads it. It imports
+// neither the hub nor the agent, so that every package's tests can use it.
+package systest
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"path"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/launch"
+)
+
+// fixtures are answers and webhook deliveries captured from a real
+// WooCommerce 11.0.1 store (see shared/reference/samples), held once for
+// every package's tests.
+//
+//go:embed testdata
+var fixtures embed.FS
+
+// Fixture returns the fixture file name (as in testdata/), failing tb when
+// it does not exist.
+func Fixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := fixtures.ReadFile(path.Join("testdata", name))
+	if err != nil {
+		tb.Fatalf("systest: fixture %s: %v", name, err)
+	}
+	return b
+}
+
+// WaitFor polls cond every 20 ms until it returns nil, failing tb with the
+// last error when timeout passes or the test's context ends.
+func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
+	tb.Helper()
+	if err := launch.PollEvery(tb.Context(), timeout, 20*time.Millisecond, what, cond); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// FreeAddr returns a free 127.0.0.1 address never handed out before in
+// this process (launch.FreeAddr), failing tb when there is none.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return addr
+}
+
+// SyncBuffer collects output written by one goroutine (a child process, a
+// logger) while the test reads it from another.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Sample is one captured WooCommerce answer: its status, headers and body.
+type Sample struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+// LoadSample decodes the captured answer in fixture name.
+func LoadSample(tb testing.TB, name string) Sample {
+	tb.Helper()
+	var s Sample
+	if err := json.Unmarshal(Fixture(tb, name), &s); err != nil {
+		tb.Fatalf("systest: fixture %s: %v", name, err)
+	}
+	return s
+}
