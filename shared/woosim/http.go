@@ -173,6 +173,15 @@ func (s *Store) writeOK(w http.ResponseWriter, q *request, status int, v any) {
 	writeJSON(w, status, v)
 }
 
+// writeOKLocked is writeOK for callers holding s.mu.
+func (s *Store) writeOKLocked(w http.ResponseWriter, q *request, status int, v any) {
+	w.Header().Add("Link", "<"+s.home+"/wp-json/>; rel=\"https://api.w.org/\"")
+	if f := q.r.URL.Query().Get("_fields"); f != "" {
+		v = filterFields(v, f)
+	}
+	writeJSON(w, status, v)
+}
+
 // filterFields keeps only the named top-level fields.
 func filterFields(v any, fields string) any {
 	var want []string
@@ -408,12 +417,35 @@ func parseIDs(v string) []int64 {
 	return out
 }
 
+func containsID(ids []int64, id int64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func removeID(ids []int64, id int64) []int64 {
+	for i, x := range ids {
+		if x == id {
+			return append(ids[:i:i], ids[i+1:]...)
+		}
+	}
+	return ids
+}
+
 func pathID(r *http.Request, name string) int64 {
 	n, err := strconv.ParseInt(r.PathValue(name), 10, 64)
 	if err != nil {
 		return -1
 	}
 	return n
+}
+
+func forceParam(q *request) bool {
+	f := q.r.URL.Query().Get("force")
+	return f == "true" || f == "1"
 }
 
 func (s *Store) routes() {

@@ -24,8 +24,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -35,12 +33,6 @@ import (
 
 	"github.com/stockwire/stockwire/shared/woo"
 )
-
-// ErrOutOfStock is returned by Checkout when a line lacks stock.
-var ErrOutOfStock = errors.New("out of stock")
-
-// ErrNotFound is returned by helpers given an unknown SKU or id.
-var ErrNotFound = errors.New("not found")
 
 // Key permissions, as WooCommerce stores them.
 const (
@@ -333,8 +325,6 @@ func fmtDatePtr(t *time.Time) *string {
 	v := fmtDate(*t)
 	return &v
 }
-
-var errInvalid = fmt.Errorf("invalid")
 
 // SetOnRequest installs f (nil: none) to be called at the start of every
 // request. It may be called while the store serves.
