@@ -1,3 +1,6 @@
+// The Go API tests and commands drive a store with: Server, catalog set-up,
+// storefront checkout, admin edits and read-outs.
+
 package woosim
 
 import (

@@ -1,3 +1,6 @@
+// Authentication as WC_REST_Authentication does it: Basic and query-string
+// keys over HTTPS, OAuth 1.0a one-legged otherwise, then key permissions.
+
 package woosim
 
 import (

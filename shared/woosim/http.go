@@ -1,3 +1,6 @@
+// HTTP plumbing: routes, the auth and fault wrapper of every REST route,
+// JSON answers, _fields, list parameters and paging.
+
 package woosim
 
 import (

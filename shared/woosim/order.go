@@ -1,3 +1,6 @@
+// The order model: line items, refunds, stock moved on status transitions
+// and payment, and the order JSON view and input.
+
 package woosim
 
 import (

@@ -1,3 +1,6 @@
+// Saving and loading a store's state, so the woosim command keeps its
+// catalog across restarts.
+
 package woosim
 
 import (

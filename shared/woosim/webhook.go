@@ -1,3 +1,7 @@
+// Webhook delivery: topics, queued and coalesced deliveries with
+// WooCommerce's headers, signature and failure rule, the ping, and
+// wp_json_encode.
+
 package woosim
 
 import (
