@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -76,11 +75,6 @@ func (s *Server) Close() {
 	s.Store.Close()
 }
 
-// Client returns an HTTP client that trusts the server's certificate.
-func (s *Server) Client() *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test certificate
-}
-
 func selfSigned() (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -139,7 +133,7 @@ func (s *Store) CreateProduct(spec ProductSpec) (int64, []int64, error) {
 		in.ManageStock = json.RawMessage("true")
 		in.StockQuantity = json.RawMessage(strconv.FormatInt(spec.Stock, 10))
 	}
-	if e := validateProductInput(in, true); e != nil {
+	if e := validateProductInput(in); e != nil {
 		return 0, nil, e
 	}
 	p, e := s.newProduct(in, nil, now)
@@ -409,6 +403,3 @@ func (s *Store) Webhooks() []WebhookInfo {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
-
-// IsOutOfStock reports whether err is ErrOutOfStock.
-func IsOutOfStock(err error) bool { return errors.Is(err, ErrOutOfStock) }

@@ -17,7 +17,6 @@ import (
 type authResult struct {
 	authed bool
 	perms  string
-	ckHash string
 }
 
 func (s *Store) isHTTPS(r *http.Request) bool {
@@ -70,7 +69,7 @@ func (s *Store) authenticate(r *http.Request, form url.Values) (authResult, *api
 				if !hmac.Equal([]byte(k.secret), []byte(cs)) {
 					return authResult{}, authError("Consumer secret is invalid.")
 				}
-				return authResult{authed: true, perms: k.perms, ckHash: h}, nil
+				return authResult{authed: true, perms: k.perms}, nil
 			}
 		}
 	}
@@ -144,7 +143,7 @@ func (s *Store) authenticate(r *http.Request, form url.Values) (authResult, *api
 	}
 	s.nonces[nonceKey] = ts
 	s.nonceMu.Unlock()
-	return authResult{authed: true, perms: k.perms, ckHash: h}, nil
+	return authResult{authed: true, perms: k.perms}, nil
 }
 
 // signingURL is the home URL (scheme by is_ssl) plus the request path.

@@ -162,7 +162,7 @@ func (s *Store) handleProductCreate(w http.ResponseWriter, q *request) *apiErr {
 	if in.Name == nil {
 		return newErr(400, "rest_missing_callback_param", "Missing parameter(s): name")
 	}
-	if e := validateProductInput(&in, true); e != nil {
+	if e := validateProductInput(&in); e != nil {
 		return e
 	}
 	s.mu.Lock()
@@ -203,7 +203,7 @@ func (s *Store) skuOf(id int64) string {
 // updateProduct applies in to product id (a variation when parent > 0).
 // It opens the race window fault when set. Caller does not hold s.mu.
 func (s *Store) updateProduct(id, parent int64, in *productInput, status int) (*product, *apiErr) {
-	if e := validateProductInput(in, false); e != nil {
+	if e := validateProductInput(in); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()
@@ -237,8 +237,7 @@ func (s *Store) updateProduct(id, parent int64, in *productInput, status int) (*
 		}
 	}
 	wasTrash := p.Status == "trash"
-	changed, e := s.applyInput(p, in, s.opts.Now())
-	if e != nil {
+	if e := s.applyInput(p, in, s.opts.Now()); e != nil {
 		s.mu.Unlock()
 		return nil, e
 	}
@@ -246,7 +245,6 @@ func (s *Store) updateProduct(id, parent int64, in *productInput, status int) (*
 		s.fire("product.restored", p.ID)
 	}
 	s.fire(woo.TopicProductUpdated, p.ID)
-	_ = changed
 	s.mu.Unlock()
 	return p, nil
 }
@@ -358,7 +356,7 @@ func (s *Store) handleProductBatch(w http.ResponseWriter, q *request) *apiErr {
 			if err := json.Unmarshal(raw, &in); err != nil {
 				return nil, newErr(400, "rest_invalid_json", "Invalid JSON body passed.")
 			}
-			if e := validateProductInput(&in, true); e != nil {
+			if e := validateProductInput(&in); e != nil {
 				return nil, e
 			}
 			s.mu.Lock()

@@ -89,7 +89,7 @@ func (s *Store) createVariation(parentID int64, raw []byte, q *request) (any, *a
 	} else if err := json.Unmarshal(raw, &in); err != nil {
 		return nil, newErr(400, "rest_invalid_json", "Invalid JSON body passed.")
 	}
-	if e := validateProductInput(&in, true); e != nil {
+	if e := validateProductInput(&in); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()

@@ -24,7 +24,6 @@ type request struct {
 	r    *http.Request
 	body []byte
 	form url.Values
-	auth authResult
 }
 
 type handlerFunc func(w http.ResponseWriter, q *request) *apiErr
@@ -90,7 +89,6 @@ func (s *Store) rest(pattern, permCtx string, h handlerFunc) {
 			s.writeErr(sw, aerr)
 			return
 		}
-		q.auth = auth
 		if !auth.authed {
 			s.writeErr(sw, unauthorized(permCtx))
 			return

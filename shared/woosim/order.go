@@ -5,7 +5,6 @@ package woosim
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -424,5 +423,3 @@ func validateOrderInput(in *orderInput) *apiErr {
 	}
 	return nil
 }
-
-func errf(format string, a ...any) error { return fmt.Errorf(format, a...) }

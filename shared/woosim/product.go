@@ -155,11 +155,11 @@ func (s *Store) setSKU(p *product, sku string) {
 }
 
 // applyInput writes in to p as prepare_object_for_database does. The
-// caller validated in and holds s.mu. It returns whether stock changed.
-func (s *Store) applyInput(p *product, in *productInput, now time.Time) (stockChanged bool, err *apiErr) {
+// caller validated in and holds s.mu.
+func (s *Store) applyInput(p *product, in *productInput, now time.Time) *apiErr {
 	if in.SKU != nil && *in.SKU != p.SKU {
 		if e := s.checkSKU(*in.SKU, p.ID); e != nil {
-			return false, e
+			return e
 		}
 		s.setSKU(p, *in.SKU)
 	}
@@ -215,23 +215,15 @@ func (s *Store) applyInput(p *product, in *productInput, now time.Time) (stockCh
 	if p.Type == "grouped" || p.Type == "external" {
 		p.ManageStock = false
 	} else if len(in.ManageStock) > 0 {
-		b, _ := parseBool(in.ManageStock)
-		if b != p.ManageStock {
-			stockChanged = true
-		}
-		p.ManageStock = b
+		p.ManageStock, _ = parseBool(in.ManageStock)
 	}
 	if p.ManageStock {
-		before := p.Stock
 		if len(in.StockQuantity) > 0 && string(in.StockQuantity) != "null" {
 			v, _ := parseInt(in.StockQuantity)
 			p.Stock = v
 		} else if len(in.InventoryDelta) > 0 && string(in.InventoryDelta) != "null" {
 			d, _ := parseInt(in.InventoryDelta)
 			p.Stock += d
-		}
-		if p.Stock != before {
-			stockChanged = true
 		}
 	} else {
 		p.Stock = 0
@@ -245,7 +237,7 @@ func (s *Store) applyInput(p *product, in *productInput, now time.Time) (stockCh
 		s.setMeta(p, m)
 	}
 	s.touch(p, now)
-	return stockChanged, nil
+	return nil
 }
 
 func (s *Store) setMeta(p *product, m metaInput) {
@@ -287,7 +279,7 @@ func (s *Store) newProduct(in *productInput, parent *product, now time.Time) (*p
 		p.Type = "variation"
 		p.ParentID = parent.ID
 	}
-	if _, err := s.applyInput(p, in, now); err != nil {
+	if err := s.applyInput(p, in, now); err != nil {
 		s.nextID--
 		return nil, err
 	}

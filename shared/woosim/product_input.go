@@ -82,7 +82,7 @@ func parseInt(raw json.RawMessage) (int64, error) {
 
 // validateProductInput checks what the REST schema checks before anything
 // changes.
-func validateProductInput(in *productInput, create bool) *apiErr {
+func validateProductInput(in *productInput) *apiErr {
 	if in.Type != nil {
 		switch *in.Type {
 		case "simple", "variable", "grouped", "external":
@@ -124,7 +124,6 @@ func validateProductInput(in *productInput, create bool) *apiErr {
 			return invalidParam("meta_data", "meta_data[0][key] is a required property of meta_data[0].")
 		}
 	}
-	_ = create
 	return nil
 }
 

@@ -26,17 +26,16 @@ import (
 const userAgent = "WooCommerce/11.0.1 Hookshot (WordPress/7.0.4)"
 
 type webhook struct {
-	ID             int64
-	Name           string
-	Status         string
-	Topic          string
-	DeliveryURL    string
-	Secret         string
-	Failures       int
-	PendingPing    bool
-	Created        time.Time
-	Modified       *time.Time
-	LastDeliveries int64
+	ID          int64
+	Name        string
+	Status      string
+	Topic       string
+	DeliveryURL string
+	Secret      string
+	Failures    int
+	PendingPing bool
+	Created     time.Time
+	Modified    *time.Time
 }
 
 func (w *webhook) resource() string { r, _, _ := strings.Cut(w.Topic, "."); return r }

@@ -234,13 +234,6 @@ func (s *Store) ConsumerSecret() string {
 	return s.opts.ConsumerSecret
 }
 
-// HomeURL returns the home URL the store signs and announces.
-func (s *Store) HomeURL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.home
-}
-
 // SetHomeURL sets the home URL (Start does it when Options.HomeURL is empty).
 func (s *Store) SetHomeURL(u string) {
 	s.mu.Lock()
