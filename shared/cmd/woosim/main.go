@@ -1,5 +1,7 @@
 // Command woosim serves one or more simulated WooCommerce stores on
-// loopback and prints a JSON manifest of their URLs and keys.
+// loopback and prints a JSON manifest of their URLs and keys. Every flag
+// falls back to a WOOSIM_* environment variable: --consumer-secret reads
+// WOOSIM_CONSUMER_SECRET.
 package main
 
 import (
@@ -17,10 +19,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/envflag"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
-// Config is the command's configuration.
+// envPrefix starts the environment variable of every flag. The command's
+// own prefix, not STOCKWIRE_, so that the agent's or hub's environment
+// (STOCKWIRE_LISTEN, STOCKWIRE_CONSUMER_KEY) does not reach a woosim run
+// beside them.
+const envPrefix = "WOOSIM_"
+
+// Config is the command's configuration; every field comes from a flag or
+// its WOOSIM_* environment variable.
 type Config struct {
 	Listen          string
 	Stores          int
@@ -40,7 +50,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Listen: "127.0.0.1:0", Stores: 1, WebhookDelay: time.Second, LogLevel: "info"}
+	return Config{Listen: "127.0.0.1:0", Stores: 1, SeedStock: 100, WebhookDelay: time.Second, LogLevel: "info"}
 }
 
 // Validate names the first bad field.
@@ -69,50 +79,46 @@ type ManifestStore struct {
 
 // Main runs the stores.
 type Main struct {
-	Config  Config
-	Stdout  io.Writer
-	Logger  *slog.Logger
-	Servers []*woosim.Server
+	Config Config
+	Stdout io.Writer
+	// LookupEnv reads the environment. Defaults to os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	Logger    *slog.Logger
+	Servers   []*woosim.Server
 }
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{Config: DefaultConfig(), Stdout: os.Stdout}
+	return &Main{Config: DefaultConfig(), Stdout: os.Stdout, LookupEnv: os.LookupEnv}
 }
 
-// ParseFlags reads args into m.Config.
+// ParseFlags reads args into m.Config, then the environment for the flags
+// not given.
 func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("woosim", flag.ContinueOnError)
 	c := &m.Config
-	fs.StringVar(&c.Listen, "listen", env("WOOSIM_LISTEN", c.Listen), "address of the first store (port 0: chosen)")
-	fs.IntVar(&c.Stores, "stores", envInt("WOOSIM_STORES", c.Stores), "number of stores, on consecutive ports")
-	fs.StringVar(&c.ConsumerKey, "consumer-key", os.Getenv("WOOSIM_CONSUMER_KEY"), "consumer key (ck_…), generated when empty")
-	fs.StringVar(&c.ConsumerSecret, "consumer-secret", os.Getenv("WOOSIM_CONSUMER_SECRET"), "consumer secret (cs_…), generated when empty")
-	fs.IntVar(&c.SeedProducts, "seed-products", 0, "simple products to create")
-	fs.IntVar(&c.SeedVariable, "seed-variable", 0, "variable products (3 variations each) to create")
-	fs.IntVar(&c.SeedStock, "seed-stock", 100, "stock of each seeded product and variation")
-	fs.StringVar(&c.Manifest, "manifest", "", "write the JSON manifest here instead of stdout")
-	fs.BoolVar(&c.TLS, "tls", false, "serve HTTPS with a generated self-signed certificate")
-	fs.BoolVar(&c.TrustProxyHTTPS, "trust-proxy-https", false, "treat X-Forwarded-Proto: https as HTTPS")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the first store (port 0: chosen)")
+	fs.IntVar(&c.Stores, "stores", c.Stores, "number of stores, on consecutive ports")
+	fs.StringVar(&c.ConsumerKey, "consumer-key", c.ConsumerKey, "consumer key (ck_…), generated when empty")
+	fs.StringVar(&c.ConsumerSecret, "consumer-secret", c.ConsumerSecret, "consumer secret (cs_…), generated when empty; prefer the environment")
+	fs.IntVar(&c.SeedProducts, "seed-products", c.SeedProducts, "simple products to create")
+	fs.IntVar(&c.SeedVariable, "seed-variable", c.SeedVariable, "variable products (3 variations each) to create")
+	fs.IntVar(&c.SeedStock, "seed-stock", c.SeedStock, "stock of each seeded product and variation")
+	fs.StringVar(&c.Manifest, "manifest", c.Manifest, "write the JSON manifest here instead of stdout")
+	fs.BoolVar(&c.TLS, "tls", c.TLS, "serve HTTPS with a generated self-signed certificate")
+	fs.BoolVar(&c.TrustProxyHTTPS, "trust-proxy-https", c.TrustProxyHTTPS, "treat X-Forwarded-Proto: https as HTTPS")
 	fs.DurationVar(&c.WebhookDelay, "webhook-delay", c.WebhookDelay, "delay before webhook delivery")
-	fs.BoolVar(&c.RefusePrivate, "refuse-private-webhooks", false, "refuse webhook targets on loopback/private hosts, as WordPress does")
-	fs.StringVar(&c.State, "state", "", "persist state in this file across restarts (FILE.N for store N > 1); saved on shutdown")
+	fs.BoolVar(&c.RefusePrivate, "refuse-private-webhooks", c.RefusePrivate, "refuse webhook targets on loopback/private hosts, as WordPress does")
+	fs.StringVar(&c.State, "state", c.State, "persist state in this file across restarts (FILE.N for store N > 1); saved on shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
-	return fs.Parse(args)
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
+	fs.Usage = envflag.Usage(fs, envPrefix, "woosim: serve simulated WooCommerce stores and print their URLs and keys as JSON\n\nUsage: woosim [flags]")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	return def
-}
-
-func envInt(k string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
-		return v
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return def
+	return envflag.Apply(fs, envPrefix, m.LookupEnv)
 }
 
 // Run starts the stores and writes the manifest.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRunManifestAndState(t *testing.T) {
@@ -77,4 +78,57 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%v: no error", args)
 		}
 	}
+}
+
+func TestParseFlags_Environment(t *testing.T) {
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	t.Run("OK", func(t *testing.T) {
+		m := NewMain()
+		m.LookupEnv = env(map[string]string{
+			"WOOSIM_LISTEN":          "127.0.0.1:9000",
+			"WOOSIM_STORES":          "3",
+			"WOOSIM_CONSUMER_SECRET": "cs_env",
+			"WOOSIM_SEED_STOCK":      "7",
+			"WOOSIM_WEBHOOK_DELAY":   "250ms",
+		})
+		if err := m.ParseFlags([]string{"--listen", "127.0.0.1:9100"}); err != nil {
+			t.Fatal(err)
+		}
+		c := m.Config
+		if got, want := c.Listen, "127.0.0.1:9100"; got != want {
+			t.Errorf("Listen=%q, want the command line's %q", got, want)
+		}
+		if got, want := c.Stores, 3; got != want {
+			t.Errorf("Stores=%d, want %d", got, want)
+		}
+		if got, want := c.ConsumerSecret, "cs_env"; got != want {
+			t.Errorf("ConsumerSecret=%q, want %q", got, want)
+		}
+		if got, want := c.SeedStock, 7; got != want {
+			t.Errorf("SeedStock=%d, want %d", got, want)
+		}
+		if got, want := c.WebhookDelay, 250*time.Millisecond; got != want {
+			t.Errorf("WebhookDelay=%v, want %v", got, want)
+		}
+	})
+	t.Run("Defaults", func(t *testing.T) {
+		m := NewMain()
+		m.LookupEnv = env(nil)
+		if err := m.ParseFlags(nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := m.Config, DefaultConfig(); got != want {
+			t.Errorf("Config=%+v, want %+v", got, want)
+		}
+	})
+	t.Run("ErrBadValue", func(t *testing.T) {
+		m := NewMain()
+		m.LookupEnv = env(map[string]string{"WOOSIM_STORES": "many"})
+		err := m.ParseFlags(nil)
+		if err == nil || !strings.Contains(err.Error(), "WOOSIM_STORES") {
+			t.Fatalf("err=%v, want one naming WOOSIM_STORES", err)
+		}
+	})
 }
