@@ -3,10 +3,7 @@
 
 package woosim
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // ErrOutOfStock is returned by Checkout when a line lacks stock.
 var ErrOutOfStock = errors.New("out of stock")
@@ -14,7 +11,9 @@ var ErrOutOfStock = errors.New("out of stock")
 // ErrNotFound is returned by helpers given an unknown SKU or id.
 var ErrNotFound = errors.New("not found")
 
-var errInvalid = fmt.Errorf("invalid")
+// errInvalid is returned by Checkout and SetOrderStatus given input the
+// store refuses (no lines, a bad quantity, an unknown status).
+var errInvalid = errors.New("invalid")
 
 // apiErr is a WooCommerce error answer.
 type apiErr struct {

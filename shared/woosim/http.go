@@ -258,7 +258,7 @@ func decodeBody(q *request, v any) *apiErr {
 	return nil
 }
 
-// page is the outcome of list parameters.
+// pageParams are the paging and ordering parameters of a list request.
 type pageParams struct {
 	page, perPage, offset int
 	desc                  bool
@@ -333,7 +333,7 @@ func parseDateParam(qv url.Values, name string) (*time.Time, *apiErr) {
 	return nil, e
 }
 
-// sortAndPage orders ids by key and writes the paging headers.
+// listItem is one candidate of a list answer, with the keys it sorts by.
 type listItem struct {
 	id       int64
 	created  time.Time
@@ -341,6 +341,9 @@ type listItem struct {
 	title    string
 }
 
+// paginate sorts items as pp asks, writes the X-WP-Total, X-WP-TotalPages
+// and prev/next Link headers, and returns the ids of the requested page.
+// Caller holds s.mu.
 func (s *Store) paginate(w http.ResponseWriter, q *request, items []listItem, pp pageParams, include []int64) []int64 {
 	less := func(a, b listItem) int {
 		var c int

@@ -401,8 +401,8 @@ func (s *Store) newItem(p *product, qty int64) *lineItem {
 	return it
 }
 
-// newOrderID takes an id from the shared post id sequence (like CPT and
-// HPOS's placeholder posts).
+// newOrder creates a pending order via the channel via, its id taken from
+// the shared post id sequence (like CPT and HPOS's placeholder posts).
 func (s *Store) newOrder(via string, now time.Time) *order {
 	s.nextID++
 	o := &order{ID: s.nextID, Status: "pending", CreatedVia: via, Created: now, Modified: now,
