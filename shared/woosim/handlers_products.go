@@ -274,45 +274,6 @@ func (s *Store) handleProductUpdate(w http.ResponseWriter, q *request) *apiErr {
 	return nil
 }
 
-// deleteProduct trashes or (force) removes p. Caller holds s.mu.
-func (s *Store) deleteProduct(p *product, force bool) {
-	if !force {
-		if p.SKU != "" && s.skus[p.SKU] == p.ID {
-			delete(s.skus, p.SKU)
-		}
-		if p.ParentID == 0 && p.Status != "trash" {
-			s.topTrashed++
-		}
-		p.Status = "trash"
-		p.Modified = s.opts.Now()
-		s.fire(woo.TopicProductDeleted, p.ID)
-		return
-	}
-	for _, vid := range p.Variations {
-		if v := s.products[vid]; v != nil {
-			s.removeProduct(v)
-		}
-	}
-	if par := s.products[p.ParentID]; par != nil {
-		par.Variations = removeID(par.Variations, p.ID)
-		s.touch(par, s.opts.Now())
-	}
-	s.removeProduct(p)
-}
-
-func (s *Store) removeProduct(p *product) {
-	if p.SKU != "" && s.skus[p.SKU] == p.ID {
-		delete(s.skus, p.SKU)
-	}
-	delete(s.products, p.ID)
-	if p.ParentID == 0 && p.Status == "trash" {
-		s.topTrashed--
-	}
-	if p.ParentID == 0 {
-		s.topIDs = removeID(s.topIDs, p.ID)
-	}
-}
-
 func (s *Store) handleProductDelete(w http.ResponseWriter, q *request) *apiErr {
 	id := pathID(q.r, "id")
 	force := forceParam(q)

@@ -1,5 +1,5 @@
 // The product model: products and variations, WooCommerce's stock status
-// rules, and how a write or a new product changes the catalog.
+// rules, and how writes, new products and deletes change the catalog.
 
 package woosim
 
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 type metaEntry struct {
@@ -308,4 +310,43 @@ func (s *Store) newProduct(in *productInput, parent *product, now time.Time) (*p
 	}
 	s.touch(p, now)
 	return p, nil
+}
+
+// deleteProduct trashes or (force) removes p. Caller holds s.mu.
+func (s *Store) deleteProduct(p *product, force bool) {
+	if !force {
+		if p.SKU != "" && s.skus[p.SKU] == p.ID {
+			delete(s.skus, p.SKU)
+		}
+		if p.ParentID == 0 && p.Status != "trash" {
+			s.topTrashed++
+		}
+		p.Status = "trash"
+		p.Modified = s.opts.Now()
+		s.fire(woo.TopicProductDeleted, p.ID)
+		return
+	}
+	for _, vid := range p.Variations {
+		if v := s.products[vid]; v != nil {
+			s.removeProduct(v)
+		}
+	}
+	if par := s.products[p.ParentID]; par != nil {
+		par.Variations = removeID(par.Variations, p.ID)
+		s.touch(par, s.opts.Now())
+	}
+	s.removeProduct(p)
+}
+
+func (s *Store) removeProduct(p *product) {
+	if p.SKU != "" && s.skus[p.SKU] == p.ID {
+		delete(s.skus, p.SKU)
+	}
+	delete(s.products, p.ID)
+	if p.ParentID == 0 && p.Status == "trash" {
+		s.topTrashed--
+	}
+	if p.ParentID == 0 {
+		s.topIDs = removeID(s.topIDs, p.ID)
+	}
 }
