@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -13,12 +12,6 @@ import (
 
 var _ hub.StoreService = (*StoreService)(nil)
 
-// Token prefixes: agent credentials and enrolment (join) tokens.
-const (
-	CredentialPrefix = "swa_"
-	JoinTokenPrefix  = "swj_"
-)
-
 // StoreService implements hub.StoreService.
 type StoreService struct {
 	db *DB
@@ -27,33 +20,23 @@ type StoreService struct {
 // NewStoreService returns the store service on db.
 func NewStoreService(db *DB) *StoreService { return &StoreService{db: db} }
 
-func checkNewStore(s *hub.NewStore) error {
-	if err := checkName("name", s.Name); err != nil {
-		return err
-	}
-	u, err := url.Parse(s.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.URL) > 2000 {
-		return hub.FieldErrorf("url", hub.EINVALID, "The store URL must be an absolute http or https URL.")
-	}
+// withDefaults fills in what a new store leaves out: policy mirror and the
+// default allocate parameters.
+func withDefaults(s hub.NewStore) hub.NewStore {
 	if s.Policy == "" {
 		s.Policy = hub.PolicyMirror
-	}
-	if !s.Policy.Valid() {
-		return hub.FieldErrorf("policy", hub.EINVALID, "Policy must be mirror or allocate.")
-	}
-	if s.Buffer < 0 {
-		return hub.FieldErrorf("buffer", hub.EINVALID, "Buffer must not be negative.")
 	}
 	if s.Allocation == nil {
 		p := hub.DefaultAllocationParams()
 		s.Allocation = &p
 	}
-	return s.Allocation.Validate()
+	return s
 }
 
 // Create adds a store and returns its agent credential, shown once.
 func (s *StoreService) Create(ctx context.Context, ns hub.NewStore) (hub.Store, string, error) {
-	if err := checkNewStore(&ns); err != nil {
+	ns = withDefaults(ns)
+	if err := ns.Validate(); err != nil {
 		return hub.Store{}, "", err
 	}
 	var st hub.Store
@@ -89,7 +72,7 @@ func createStore(ctx context.Context, tx *sqlx.Tx, ns hub.NewStore) (hub.Store, 
 		ns.Name, ns.URL, ns.Policy, ns.Buffer, p.LowWater, p.MinGrant, p.MaxGrant, p.CoverSeconds, p.IdleSeconds); err != nil {
 		return hub.Store{}, "", err
 	}
-	cred, hash := newToken(CredentialPrefix)
+	cred, hash := newToken(hub.StoreCredentialPrefix)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO store_credentials (token_hash, store_id) VALUES ($1, $2)`, hash, id); err != nil {
 		return hub.Store{}, "", fmt.Errorf("store credential: %w", err)
 	}
@@ -230,7 +213,7 @@ func (s *StoreService) CreateEnrolmentToken(ctx context.Context, ttl time.Durati
 	if ttl <= 0 {
 		return "", time.Time{}, hub.FieldErrorf("ttl", hub.EINVALID, "The token lifetime must be positive.")
 	}
-	tok, hash := newToken(JoinTokenPrefix)
+	tok, hash := newToken(hub.JoinTokenPrefix)
 	var exp time.Time
 	if err := s.db.db.GetContext(ctx, &exp, `INSERT INTO enrolment_tokens (token_hash, expires_at) VALUES ($1, now() + $2 * interval '1 microsecond') RETURNING expires_at`,
 		hash, ttl.Microseconds()); err != nil {
@@ -242,7 +225,8 @@ func (s *StoreService) CreateEnrolmentToken(ctx context.Context, ttl time.Durati
 // Enrol spends a join token and creates the store. A rejected store (bad
 // input, taken name) leaves the token unspent.
 func (s *StoreService) Enrol(ctx context.Context, joinToken string, ns hub.NewStore) (hub.Store, string, error) {
-	if err := checkNewStore(&ns); err != nil {
+	ns = withDefaults(ns)
+	if err := ns.Validate(); err != nil {
 		return hub.Store{}, "", err
 	}
 	var st hub.Store

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/hubapi"
 )
 
 // OpenAPI is the hand-written OpenAPI 3 document of the API, served at
@@ -164,16 +165,13 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
-			Code: CodeMethodNotAllowed, Message: fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, strings.Join(allow, ", ")),
+		writeJSON(w, http.StatusMethodNotAllowed, hubapi.ErrorBody{Error: hubapi.ErrorDetail{
+			Code: hubapi.CodeMethodNotAllowed, Message: fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, strings.Join(allow, ", ")),
 		}})
 		return
 	}
 	s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
 }
-
-// CodeMethodNotAllowed is the error code of a 405 answer.
-const CodeMethodNotAllowed = "method_not_allowed"
 
 // handle registers an API handler, behind the admin check when admin is set,
 // instrumented under its pattern.
@@ -210,7 +208,7 @@ func (s *Server) checkAdmin(r *http.Request) error {
 	if !ok {
 		return hub.Errorf(hub.EUNAUTHORIZED, "Authorization: Bearer <admin token> is required.")
 	}
-	if isStoreCredential(tok) {
+	if hub.IsStoreCredential(tok) {
 		return hub.Errorf(hub.EFORBIDDEN, "A store credential cannot call admin routes.")
 	}
 	err := s.Admin.CheckAdminToken(r.Context(), tok)
@@ -225,13 +223,6 @@ func (s *Server) checkAdmin(r *http.Request) error {
 	return hub.Errorf(hub.EUNAUTHORIZED, "Invalid admin token.")
 }
 
-// StoreCredentialPrefix starts every agent credential.
-const StoreCredentialPrefix = "swa_"
-
-func isStoreCredential(tok string) bool {
-	return len(tok) > len(StoreCredentialPrefix) && tok[:len(StoreCredentialPrefix)] == StoreCredentialPrefix
-}
-
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
@@ -241,7 +232,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	if s.Ready != nil {
 		if err := s.Ready(r.Context()); err != nil {
 			s.Logger.Warn("readiness check failed", "error", err)
-			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: "unavailable", Message: "Database unreachable."}})
+			writeJSON(w, http.StatusServiceUnavailable, hubapi.ErrorBody{Error: hubapi.ErrorDetail{Code: hubapi.CodeUnavailable, Message: "Database unreachable."}})
 			return nil
 		}
 	}
