@@ -224,8 +224,6 @@ type StoreService interface {
 	Stores(ctx context.Context) ([]Store, error)
 	// Store returns one store. Returns ENOTFOUND.
 	Store(ctx context.Context, id int64) (Store, error)
-	// Update changes a store's policy and buffer; targets move with it.
-	Update(ctx context.Context, id int64, policy Policy, buffer int64) (Store, error)
 	// Revoke disables a store and its credential at once. Returns ENOTFOUND.
 	Revoke(ctx context.Context, id int64) error
 	// CreateEnrolmentToken returns a join token valid until ttl passes, for
@@ -237,8 +235,6 @@ type StoreService interface {
 	// AuthenticateAgent returns the active store owning the credential.
 	// Returns EUNAUTHORIZED otherwise.
 	AuthenticateAgent(ctx context.Context, token string) (Store, error)
-	// RecordAgentState stores what the hub last heard from an agent.
-	RecordAgentState(ctx context.Context, storeID int64, st AgentState) error
 }
 
 // OrderService owns orders and their effect on stock.

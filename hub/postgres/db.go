@@ -326,12 +326,9 @@ func translate(err error) error {
 	return err
 }
 
-// Register registers the database metrics with reg.
-func (db *DB) Register(reg prometheus.Registerer) error {
-	m, err := newMetrics(reg, db.db)
-	if err != nil {
-		return err
-	}
-	db.metrics = m
-	return nil
+// Register registers the database metrics with reg: query durations, pool
+// use, and the figures read at scrape time (allocations, each active
+// store's agent state). Call it before the first query.
+func (db *DB) Register(reg prometheus.Registerer) {
+	db.metrics = newMetrics(reg, db)
 }

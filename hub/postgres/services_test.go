@@ -42,6 +42,20 @@ func (e *env) MustStore(tb testing.TB, name string, buffer int64) hub.Store {
 	return st
 }
 
+// MustAgentState records st as the store's agent state, as the live
+// session of an agent does.
+func (e *env) MustAgentState(tb testing.TB, storeID int64, st hub.AgentState) {
+	tb.Helper()
+	sessions := postgres.NewSessionService(e.db)
+	claim, err := sessions.ClaimSession(tb.Context(), storeID, "test-replica")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if live, err := sessions.RecordSessionState(tb.Context(), storeID, claim, st); err != nil || !live {
+		tb.Fatalf("record agent state of store %d: live=%v err=%v", storeID, live, err)
+	}
+}
+
 func (e *env) MustCount(tb testing.TB, sku, loc string, n int64) hub.SKUStock {
 	tb.Helper()
 	s, err := e.inv.SetCount(context.Background(), hub.Count{SKU: sku, Location: loc, OnHand: n, Actor: "test"})

@@ -160,31 +160,6 @@ func (s *StoreService) Store(ctx context.Context, id int64) (hub.Store, error) {
 	return st, nil
 }
 
-// Update changes a store's policy and buffer, keeping its allocate
-// parameters; its units and targets move with it (see
-// AllocationService.Configure).
-func (s *StoreService) Update(ctx context.Context, id int64, policy hub.Policy, buffer int64) (hub.Store, error) {
-	if !policy.Valid() {
-		return hub.Store{}, hub.FieldErrorf("policy", hub.EINVALID, "Policy must be mirror or allocate.")
-	}
-	if buffer < 0 {
-		return hub.Store{}, hub.FieldErrorf("buffer", hub.EINVALID, "Buffer must not be negative.")
-	}
-	var st hub.Store
-	err := s.db.tx(ctx, "update_store", nil, func(tx *sqlx.Tx) error {
-		cur, err := loadStore(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		st, err = configureStore(ctx, tx, id, hub.StoreSettings{Policy: policy, Buffer: buffer, Allocation: cur.Allocation})
-		return err
-	})
-	if err != nil {
-		return hub.Store{}, fmt.Errorf("update store %d: %w", id, translate(err))
-	}
-	return st, nil
-}
-
 // Revoke disables a store and its credential at once.
 func (s *StoreService) Revoke(ctx context.Context, id int64) error {
 	err := s.db.tx(ctx, "revoke_store", nil, func(tx *sqlx.Tx) error {
@@ -269,19 +244,4 @@ func (s *StoreService) AuthenticateAgent(ctx context.Context, token string) (hub
 		return hub.Store{}, fmt.Errorf("authenticate agent: %w", translate(err))
 	}
 	return st, nil
-}
-
-// RecordAgentState stores what the hub last heard from an agent. HeadSeq and
-// SeqLag are derived and ignored.
-func (s *StoreService) RecordAgentState(ctx context.Context, storeID int64, a hub.AgentState) error {
-	defer s.db.observe("record_agent_state", time.Now())
-	res, err := s.db.db.ExecContext(ctx, `UPDATE stores SET connected = $2, last_seen = $3, applied_seq = $4, outbox_depth = $5, replica = $6 WHERE id = $1`,
-		storeID, a.Connected, a.LastSeen, a.AppliedSeq, a.OutboxDepth, a.Replica)
-	if err != nil {
-		return fmt.Errorf("record agent state %d: %w", storeID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("record agent state %d: %w", storeID, hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID))
-	}
-	return nil
 }

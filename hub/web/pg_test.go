@@ -53,9 +53,7 @@ func mustPGServerB(t testing.TB) *pgServer {
 	if _, err := admin.Ensure(t.Context(), adminToken); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Register(p.reg); err != nil {
-		t.Fatal(err)
-	}
+	db.Register(p.reg)
 	p.srv = web.NewServer(logger, p.reg)
 	p.srv.Inventory, p.srv.Stores, p.srv.Orders, p.srv.Admin = p.inv, p.stores, p.orders, admin
 	p.srv.Allocation = postgres.NewAllocationService(db)

@@ -36,9 +36,8 @@ type Server struct {
 	Stores    hub.StoreService
 	Orders    hub.OrderService
 	Admin     hub.AdminAuth
-	// Allocation, when set, takes store updates (policy, buffer and
-	// allocate parameters in one transaction); without it PATCH changes
-	// policy and buffer through Stores.
+	// Allocation takes store updates: policy, buffer and allocate
+	// parameters in one transaction.
 	Allocation hub.AllocationService
 	Logger     *slog.Logger
 
