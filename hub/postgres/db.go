@@ -41,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/backoff"
 )
 
 //go:embed migrations/*.sql
@@ -267,13 +268,16 @@ func (db *DB) tx(ctx context.Context, op string, opts *sql.TxOptions, fn func(tx
 			return err
 		}
 		db.logger.Debug("retrying transaction", "op", op, "attempt", attempt+1, "error", err)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, txRetryBackoff.Delay(attempt)) != nil {
 			return err
-		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
 		}
 	}
 }
+
+// txRetryBackoff spaces the retries of a transaction that lost a
+// serialization race or a deadlock, with jitter so that the losers do not
+// meet again.
+var txRetryBackoff = backoff.Policy{Min: time.Millisecond, Max: 20 * time.Millisecond}
 
 func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
 	tx, err := db.db.BeginTxx(ctx, opts)

@@ -24,9 +24,13 @@ type env struct {
 func MustEnv(tb testing.TB) *env {
 	tb.Helper()
 	db, dsn := MustOpenDSN(tb)
+	events, err := postgres.NewEventService(tb.Context(), db)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return &env{
 		dsn: dsn, db: db, inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
-		orders: postgres.NewOrderService(db), events: postgres.NewEventService(db), admin: postgres.NewAdminAuth(db),
+		orders: postgres.NewOrderService(db), events: events, admin: postgres.NewAdminAuth(db),
 	}
 }
 

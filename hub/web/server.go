@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,8 +28,8 @@ import (
 //go:embed openapi.json
 var OpenAPI []byte
 
-// Server serves the hub's HTTP API. Set the exported fields before the
-// first request; the routes are built then.
+// Server serves the hub's HTTP API. NewServer builds its routes; set the
+// services before serving.
 type Server struct {
 	Inventory hub.InventoryService
 	Stores    hub.StoreService
@@ -41,13 +40,8 @@ type Server struct {
 	Allocation hub.AllocationService
 	Logger     *slog.Logger
 
-	// Registerer receives the HTTP metrics (at NewServer).
-	Registerer prometheus.Registerer
-	// Gatherer is served at /metrics. Defaults to Registerer when that is a
-	// *prometheus.Registry; /metrics is absent otherwise.
-	Gatherer prometheus.Gatherer
-	// AgentHandler is mounted at /v1/agent (the WebSocket link). It
-	// authenticates agents itself. Optional.
+	// AgentHandler serves /v1/agent (the WebSocket link); it authenticates
+	// agents itself. Optional: without it /v1/agent answers 404.
 	AgentHandler http.Handler
 	// Ready reports whether the hub can serve (database ping) for /readyz.
 	// Optional: nil means always ready.
@@ -64,65 +58,69 @@ type Server struct {
 	DefaultLimit, MaxLimit int
 
 	metrics  *metrics
-	once     sync.Once
 	mux      *http.ServeMux
-	patterns []string
+	patterns []string // sorted by Patterns
 }
 
-// NewServer returns a server registering its metrics with reg (nil for
-// none). The caller sets the services before serving.
+// NewServer returns a server with its routes, registering its metrics with
+// reg (nil for none) and serving reg at /metrics when it is also a
+// prometheus.Gatherer (a *prometheus.Registry). The caller sets the
+// services before serving.
 func NewServer(logger *slog.Logger, reg prometheus.Registerer) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{
 		Logger:       logger,
-		Registerer:   reg,
 		MaxJSONBytes: 1 << 20,
 		MaxCSVBytes:  32 << 20,
 		DefaultLimit: 100,
 		MaxLimit:     1000,
 		metrics:      newMetrics(reg),
+		mux:          http.NewServeMux(),
 	}
-	if g, ok := reg.(prometheus.Gatherer); ok {
-		s.Gatherer = g
-	}
+	gatherer, _ := reg.(prometheus.Gatherer)
+	s.routes(gatherer)
 	return s
 }
 
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.once.Do(s.routes)
 	s.mux.ServeHTTP(w, r)
 }
 
 // Patterns returns the registered route patterns, sorted, without the
 // catch-all "/".
 func (s *Server) Patterns() []string {
-	s.once.Do(s.routes)
 	p := append([]string(nil), s.patterns...)
 	sort.Strings(p)
 	return p
 }
 
+// handleAgent hands the request to AgentHandler.
+func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+	if s.AgentHandler == nil {
+		s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
+		return
+	}
+	s.AgentHandler.ServeHTTP(w, r)
+}
+
 // handlerFunc is an API handler: it returns an error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (s *Server) routes() {
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	s.mux = http.NewServeMux()
-
+// routes registers every route, and /metrics when gatherer is set.
+func (s *Server) routes(gatherer prometheus.Gatherer) {
 	s.handle("GET /healthz", false, s.handleHealthz)
 	s.handle("GET /readyz", false, s.handleReadyz)
 	s.handle("GET /api/v1/openapi.json", false, s.handleOpenAPI)
-	if s.Gatherer != nil {
-		s.handleRaw("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	if gatherer != nil {
+		s.handleRaw("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
-	if s.AgentHandler != nil {
-		// Not instrumented here: a WebSocket session lasts hours, and the
-		// link counts its own sessions.
-		s.mux.Handle("GET /v1/agent", s.AgentHandler)
-		s.patterns = append(s.patterns, "GET /v1/agent")
-	}
+	// Not instrumented here: a WebSocket session lasts hours, and the link
+	// counts its own sessions.
+	s.mux.HandleFunc("GET /v1/agent", s.handleAgent)
+	s.patterns = append(s.patterns, "GET /v1/agent")
 
 	s.handle("PUT /api/v1/skus/{sku}/locations/{location}", true, s.handleSetCount)
 	s.handle("PUT /api/v1/skus/{sku}/safety-stock", true, s.handleSetSafetyStock)

@@ -263,7 +263,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Inventory = postgres.NewInventoryService(m.DB)
 	m.Stores = postgres.NewStoreService(m.DB)
 	m.Orders = postgres.NewOrderService(m.DB)
-	m.Events = postgres.NewEventService(m.DB)
+	events, err := postgres.NewEventService(ctx, m.DB)
+	if err != nil {
+		return err
+	}
+	m.Events = events
 	m.Sessions = postgres.NewSessionService(m.DB)
 	m.Admin = postgres.NewAdminAuth(m.DB)
 	m.Allocation = postgres.NewAllocationService(m.DB)
