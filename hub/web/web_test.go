@@ -181,6 +181,8 @@ func inputErrorCases() []inputErrorCase {
 		{"FractionalDelta", "POST", "/api/v1/adjustments", adminToken, `{"sku":"A","location":"main","delta":0.5}`, 400, hub.EINVALID, "delta"},
 		{"ZeroDelta", "POST", "/api/v1/adjustments", adminToken, `{"sku":"A","location":"main","delta":0}`, 400, hub.EINVALID, "delta"},
 		{"AdjustNoSKU", "POST", "/api/v1/adjustments", adminToken, `{"location":"main","delta":3}`, 400, hub.EINVALID, "sku"},
+		{"SKUTooLong", "PUT", "/api/v1/skus/" + strings.Repeat("x", hub.MaxNameBytes+1) + "/locations/main", adminToken, `{"on_hand":1}`, 400, hub.EINVALID, "sku"},
+		{"StoreNameTooLong", "POST", "/api/v1/stores", adminToken, `{"name":"` + strings.Repeat("n", hub.MaxNameBytes+1) + `","url":"https://a.example"}`, 400, hub.EINVALID, "name"},
 		{"MissingToken", "GET", "/api/v1/skus/KNOWN", "", ``, 401, hub.EUNAUTHORIZED, ""},
 		{"WrongToken", "GET", "/api/v1/skus/KNOWN", "nope", ``, 401, hub.EUNAUTHORIZED, ""},
 		{"WrongTokenWrite", "PUT", "/api/v1/skus/A/locations/main", "nope", `{"on_hand":1}`, 401, hub.EUNAUTHORIZED, ""},
