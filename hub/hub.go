@@ -1,6 +1,8 @@
 // Package hub holds the hub's domain: stock, stores, orders, the per-store
-// change events the link pushes, and the service interfaces the outside
-// packages implement (hub/postgres) or consume (hub/web, hub/agentws).
+// change events the link pushes, the service interfaces the outside
+// packages implement (hub/postgres) or consume (hub/web, hub/agentws), the
+// allocate policy's decisions (PlanAllocation) and the rules every input
+// must meet (ValidateName, NewStore.Validate).
 //
 // It imports no database, HTTP or WebSocket package; only hub/cmd/hub knows
 // every implementation.
