@@ -1,6 +1,8 @@
 // Package hub holds the hub's domain: stock, stores, orders, the per-store
-// change events the link pushes, and the service interfaces the outside
-// packages implement (hub/postgres) or consume (hub/web, hub/agentws).
+// change events the link pushes, the service interfaces the outside
+// packages implement (hub/postgres) or consume (hub/web, hub/agentws), the
+// allocate policy's decisions (PlanAllocation) and the rules every input
+// must meet (ValidateName, NewStore.Validate).
 //
 // It imports no database, HTTP or WebSocket package; only hub/cmd/hub knows
 // every implementation.
@@ -18,7 +20,7 @@ type Policy string
 const (
 	// PolicyMirror: every store shows available − buffer.
 	PolicyMirror Policy = "mirror"
-	// PolicyAllocate: the store shows the units granted to it (issue 6).
+	// PolicyAllocate: the store shows the units granted to it.
 	PolicyAllocate Policy = "allocate"
 )
 
@@ -35,45 +37,47 @@ const (
 
 // Store is one WooCommerce store served by one agent.
 type Store struct {
-	ID        int64       `json:"id"`
-	Name      string      `json:"name"`
-	URL       string      `json:"url"`
-	Policy    Policy      `json:"policy"`
-	Buffer    int64       `json:"buffer"`
-	Status    StoreStatus `json:"status"`
-	CreatedAt time.Time   `json:"created_at"`
-	Agent     AgentState  `json:"agent"`
+	ID        int64
+	Name      string
+	URL       string
+	Policy    Policy
+	Buffer    int64
+	Status    StoreStatus
+	CreatedAt time.Time
+	Agent     AgentState
 	// Allocation tunes the allocate policy; kept for mirror stores too, so
 	// that a later policy change uses it.
-	Allocation AllocationParams `json:"allocation"`
+	Allocation AllocationParams
 }
 
 // AgentState is what the hub last heard from a store's agent. It lives in
 // PostgreSQL so that every replica reports the same.
 type AgentState struct {
-	Connected   bool       `json:"connected"`
-	LastSeen    *time.Time `json:"last_seen"`
-	AppliedSeq  int64      `json:"applied_seq"`
-	HeadSeq     int64      `json:"head_seq"`
-	SeqLag      int64      `json:"seq_lag"`
-	OutboxDepth int        `json:"outbox_depth"`
-	Replica     string     `json:"replica,omitempty"`
+	Connected   bool
+	LastSeen    *time.Time
+	AppliedSeq  int64
+	HeadSeq     int64
+	SeqLag      int64
+	OutboxDepth int
+	Replica     string
 }
 
 // NewStore is the input to StoreService.Create and Enrol.
 type NewStore struct {
-	Name   string `json:"name"`
-	URL    string `json:"url"`
-	Policy Policy `json:"policy"`
-	Buffer int64  `json:"buffer"`
+	Name   string
+	URL    string
+	Policy Policy
+	Buffer int64
 	// Allocation tunes the allocate policy; nil means
 	// DefaultAllocationParams.
-	Allocation *AllocationParams `json:"allocation,omitempty"`
+	Allocation *AllocationParams
 }
 
 // SKUStock is the hub's view of one SKU. Available = OnHand − Committed −
 // SafetyStock; Targets maps store ID (as a decimal string, for JSON) to what
-// that store should show.
+// that store should show. The API answers hubapi.SKUStock; the JSON tags
+// stay only because hub/cmd/hub's process test decodes the CLI's output
+// into this type.
 type SKUStock struct {
 	SKU         string           `json:"sku"`
 	OnHand      int64            `json:"on_hand"`
@@ -105,28 +109,28 @@ type Count struct {
 // IdempotencyKey twice changes stock once; the second call returns the first
 // call's ledger entry.
 type Adjustment struct {
-	SKU            string `json:"sku"`
-	Location       string `json:"location"`
-	Delta          int64  `json:"delta"`
-	Reason         string `json:"reason"`
-	IdempotencyKey string `json:"idempotency_key"`
-	Actor          string `json:"-"`
+	SKU            string
+	Location       string
+	Delta          int64
+	Reason         string
+	IdempotencyKey string
+	Actor          string
 }
 
 // LedgerEntry is one row of the append-only ledger. Quantity is which figure
 // changed: "on_hand", "committed" or "safety_stock".
 type LedgerEntry struct {
-	ID             int64     `json:"id"`
-	SKU            string    `json:"sku"`
-	Location       string    `json:"location,omitempty"`
-	Quantity       string    `json:"quantity"`
-	Before         int64     `json:"before"`
-	After          int64     `json:"after"`
-	Reason         string    `json:"reason"`
-	Reference      string    `json:"reference,omitempty"`
-	IdempotencyKey string    `json:"idempotency_key,omitempty"`
-	Actor          string    `json:"actor"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID             int64
+	SKU            string
+	Location       string
+	Quantity       string
+	Before         int64
+	After          int64
+	Reason         string
+	Reference      string
+	IdempotencyKey string
+	Actor          string
+	CreatedAt      time.Time
 }
 
 // Page bounds a list: entries strictly after the cursor After, at most Limit.
@@ -139,11 +143,11 @@ type Page struct {
 // (its SKU is unknown to the hub): kept and visible, never dropped, with no
 // effect on stock.
 type OrderLine struct {
-	SKU         string `json:"sku"`
-	Quantity    int64  `json:"quantity"`
-	ProductID   int64  `json:"product_id,omitempty"`
-	VariationID int64  `json:"variation_id,omitempty"`
-	Error       string `json:"error,omitempty"`
+	SKU         string
+	Quantity    int64
+	ProductID   int64
+	VariationID int64
+	Error       string
 }
 
 // OrderReport is a store's report of one WooCommerce order's current state,
@@ -168,15 +172,15 @@ const (
 // Order is an order as the hub keeps it. ID is the hub's own id; the feed
 // cursor is opaque.
 type Order struct {
-	ID         int64       `json:"id"`
-	StoreID    int64       `json:"store_id"`
-	WooOrderID int64       `json:"woo_order_id"`
-	Number     string      `json:"number"`
-	Status     string      `json:"status"`
-	StockState string      `json:"stock_state"`
-	Lines      []OrderLine `json:"lines"`
-	ModifiedAt time.Time   `json:"date_modified"`
-	UpdatedAt  time.Time   `json:"updated_at"`
+	ID         int64
+	StoreID    int64
+	WooOrderID int64
+	Number     string
+	Status     string
+	StockState string
+	Lines      []OrderLine
+	ModifiedAt time.Time
+	UpdatedAt  time.Time
 }
 
 // Event is one change to what a store should show, numbered per store. Delta
@@ -222,8 +226,6 @@ type StoreService interface {
 	Stores(ctx context.Context) ([]Store, error)
 	// Store returns one store. Returns ENOTFOUND.
 	Store(ctx context.Context, id int64) (Store, error)
-	// Update changes a store's policy and buffer; targets move with it.
-	Update(ctx context.Context, id int64, policy Policy, buffer int64) (Store, error)
 	// Revoke disables a store and its credential at once. Returns ENOTFOUND.
 	Revoke(ctx context.Context, id int64) error
 	// CreateEnrolmentToken returns a join token valid until ttl passes, for
@@ -235,8 +237,6 @@ type StoreService interface {
 	// AuthenticateAgent returns the active store owning the credential.
 	// Returns EUNAUTHORIZED otherwise.
 	AuthenticateAgent(ctx context.Context, token string) (Store, error)
-	// RecordAgentState stores what the hub last heard from an agent.
-	RecordAgentState(ctx context.Context, storeID int64, st AgentState) error
 }
 
 // OrderService owns orders and their effect on stock.
@@ -275,15 +275,15 @@ type EventService interface {
 // AllocationParams tune the allocate policy of one store (for every SKU).
 type AllocationParams struct {
 	// LowWater: a store holding fewer units of a SKU asks for a grant.
-	LowWater int64 `json:"low_water"`
+	LowWater int64
 	// MinGrant and MaxGrant bound one grant (floor and ceiling).
-	MinGrant int64 `json:"min_grant"`
-	MaxGrant int64 `json:"max_grant"`
+	MinGrant int64
+	MaxGrant int64
 	// CoverSeconds sizes a grant: the store's recent sales rate times this.
-	CoverSeconds int64 `json:"cover_seconds"`
+	CoverSeconds int64
 	// IdleSeconds: a store that neither sold nor received a grant of a SKU
 	// for this long gives its units back when another store needs them.
-	IdleSeconds int64 `json:"idle_seconds"`
+	IdleSeconds int64
 }
 
 // DefaultAllocationParams are the parameters of a new store.

@@ -7,7 +7,7 @@ import (
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
-// Allocate policy on the link (issue 6): the pump sends an allocate store's
+// Allocate policy on the link: the pump sends an allocate store's
 // pending reclaims (stock.reclaim) and the reader settles the agent's
 // answers (stock.released). Both go through hub.ReclaimService, which the
 // order service implements; without it nothing is sent.

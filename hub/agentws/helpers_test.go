@@ -99,8 +99,12 @@ func MustEnv(tb testing.TB, tune func(*agentws.Server)) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	events, err := postgres.NewEventService(context.Background(), db)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	e := &env{dsn: dsn, db: db, inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
-		orders: postgres.NewOrderService(db), events: postgres.NewEventService(db), sessions: postgres.NewSessionService(db)}
+		orders: postgres.NewOrderService(db), events: events, sessions: postgres.NewSessionService(db)}
 	return e.MustReplica(tb, "test-replica", tune)
 }
 

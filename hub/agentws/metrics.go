@@ -1,7 +1,12 @@
 package agentws
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stockwire/stockwire/shared/promreg"
+)
+
+// metrics are the link's instruments.
 type metrics struct {
 	connected      prometheus.Gauge
 	received       *prometheus.CounterVec
@@ -50,9 +55,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.connected, m.received, m.sent, m.unknown, m.disconnects,
-			m.changesPushed, m.orderDuration, m.pushLagSeconds)
+	if reg == nil {
+		return m
 	}
+	m.connected = register(reg, m.connected)
+	m.received = register(reg, m.received)
+	m.sent = register(reg, m.sent)
+	m.unknown = register(reg, m.unknown)
+	m.disconnects = register(reg, m.disconnects)
+	m.changesPushed = register(reg, m.changesPushed)
+	m.orderDuration = register(reg, m.orderDuration)
+	m.pushLagSeconds = register(reg, m.pushLagSeconds)
 	return m
+}
+
+// register registers c, reusing an identical collector already registered
+// (two link servers on one registry in tests).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	c, err := promreg.Reuse(reg, c)
+	if err != nil {
+		panic(err) // a clashing metric is a bug in our own code
+	}
+	return c
 }

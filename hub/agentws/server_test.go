@@ -16,6 +16,7 @@ import (
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/agentws"
+	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -114,7 +115,7 @@ func TestServer_PolicyChangeEndsSession(t *testing.T) {
 	c.hello(0)
 	c.next(wire.TypeSnapshot, nil)
 
-	if _, err := e.stores.Update(t.Context(), st.ID, hub.PolicyAllocate, 0); err != nil {
+	if _, err := postgres.NewAllocationService(e.db).Configure(t.Context(), st.ID, hub.StoreSettings{Policy: hub.PolicyAllocate, Allocation: st.Allocation}); err != nil {
 		t.Fatal(err)
 	}
 	if ce := c.closed(5 * time.Second); ce.Code != websocket.StatusTryAgainLater || ce.Reason != "store policy changed; reconnect" {

@@ -71,12 +71,10 @@ type StoreService struct {
 	CreateFn               func(ctx context.Context, s hub.NewStore) (hub.Store, string, error)
 	StoresFn               func(ctx context.Context) ([]hub.Store, error)
 	StoreFn                func(ctx context.Context, id int64) (hub.Store, error)
-	UpdateFn               func(ctx context.Context, id int64, policy hub.Policy, buffer int64) (hub.Store, error)
 	RevokeFn               func(ctx context.Context, id int64) error
 	CreateEnrolmentTokenFn func(ctx context.Context, ttl time.Duration) (string, time.Time, error)
 	EnrolFn                func(ctx context.Context, joinToken string, s hub.NewStore) (hub.Store, string, error)
 	AuthenticateAgentFn    func(ctx context.Context, token string) (hub.Store, error)
-	RecordAgentStateFn     func(ctx context.Context, storeID int64, st hub.AgentState) error
 }
 
 // Create calls CreateFn.
@@ -90,11 +88,6 @@ func (s *StoreService) Stores(ctx context.Context) ([]hub.Store, error) { return
 // Store calls StoreFn.
 func (s *StoreService) Store(ctx context.Context, id int64) (hub.Store, error) {
 	return s.StoreFn(ctx, id)
-}
-
-// Update calls UpdateFn.
-func (s *StoreService) Update(ctx context.Context, id int64, policy hub.Policy, buffer int64) (hub.Store, error) {
-	return s.UpdateFn(ctx, id, policy, buffer)
 }
 
 // Revoke calls RevokeFn.
@@ -113,11 +106,6 @@ func (s *StoreService) Enrol(ctx context.Context, joinToken string, n hub.NewSto
 // AuthenticateAgent calls AuthenticateAgentFn.
 func (s *StoreService) AuthenticateAgent(ctx context.Context, token string) (hub.Store, error) {
 	return s.AuthenticateAgentFn(ctx, token)
-}
-
-// RecordAgentState calls RecordAgentStateFn.
-func (s *StoreService) RecordAgentState(ctx context.Context, storeID int64, st hub.AgentState) error {
-	return s.RecordAgentStateFn(ctx, storeID, st)
 }
 
 // OrderService is a fake hub.OrderService.

@@ -11,9 +11,6 @@ import (
 
 var _ hub.AdminAuth = (*AdminAuth)(nil)
 
-// AdminTokenPrefix starts generated admin tokens.
-const AdminTokenPrefix = "swadm_"
-
 // AdminAuth implements hub.AdminAuth with one admin token, stored hashed.
 type AdminAuth struct {
 	db *DB
@@ -35,7 +32,7 @@ func (a *AdminAuth) Ensure(ctx context.Context, token string) (string, error) {
 		}
 		return "", nil
 	}
-	tok, hash := newToken(AdminTokenPrefix)
+	tok, hash := newToken(hub.AdminTokenPrefix)
 	res, err := a.db.db.ExecContext(ctx, `INSERT INTO admin_token (id, token_hash) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, hash)
 	if err != nil {
 		return "", fmt.Errorf("create admin token: %w", err)

@@ -26,9 +26,7 @@ func (e *env) MustAllocateStore(tb testing.TB, name string) hub.Store {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := e.stores.RecordAgentState(tb.Context(), st.ID, hub.AgentState{Connected: true}); err != nil {
-		tb.Fatal(err)
-	}
+	e.MustAgentState(tb, st.ID, hub.AgentState{Connected: true})
 	return st
 }
 
@@ -169,7 +167,7 @@ func TestAllocation_GrantsSalesAndMirrorPool(t *testing.T) {
 	t.Run("LeavingAllocateReturnsUnitsToThePool", func(t *testing.T) {
 		before := e.MustStock(t, "TEE")
 		held := before.Allocated[fmt.Sprint(b.ID)]
-		b2, err := e.stores.Update(ctx, b.ID, hub.PolicyMirror, 0)
+		b2, err := postgres.NewAllocationService(e.db).Configure(ctx, b.ID, hub.StoreSettings{Policy: hub.PolicyMirror, Allocation: b.Allocation})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,10 @@
 // Package postgres implements the hub's services (hub.InventoryService,
-// hub.StoreService, hub.OrderService, hub.EventService, hub.AdminAuth) on
-// PostgreSQL with sqlx and lib/pq. It owns the schema (embedded, numbered,
-// forward-only migrations), every query and transaction, and the
-// translation of driver errors into *hub.Error at its edge. It knows nothing
-// of HTTP or WebSocket.
+// hub.StoreService, hub.OrderService, hub.ReclaimService,
+// hub.AllocationService, hub.EventService, hub.SessionService,
+// hub.AdminAuth) on PostgreSQL with sqlx and lib/pq. It owns the schema
+// (embedded, numbered, forward-only migrations), every query and
+// transaction, and the translation of driver errors into *hub.Error at its
+// edge. It knows nothing of HTTP or WebSocket.
 //
 // Every transaction that changes a SKU's available figure recomputes the
 // targets of that SKU for every active store in the same transaction, writes
@@ -11,11 +12,13 @@
 // at commit, so that every hub replica listening (DB.Listen) wakes its agent
 // sessions.
 //
-// Allocate policy (alloc.go, migration 003): the same transactions keep
-// each allocate store's allocation per SKU (granted, not yet sold or
-// released), grant from the pool and decide reclaims, under the SKU row
-// locks; a deferred trigger refuses any grant that would make Σ allocated
-// + committed exceed on_hand − safety_stock. stockwire_target still says
+// Allocate policy (migration 003): the same transactions keep each
+// allocate store's allocation per SKU (granted, not yet sold or released)
+// and, under the SKU row locks, carry out the grants and reclaims that
+// hub.PlanAllocation decides (alloc.go); a deferred trigger refuses any
+// grant that would make Σ allocated + committed exceed on_hand −
+// safety_stock. AllocationService (allocation.go) changes policies and
+// sweeps; the order service settles the agents' releases (reclaims.go). stockwire_target still says
 // what every store shows: mirror stores the pool less their buffer,
 // allocate stores their allocation.
 package postgres
@@ -38,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/backoff"
 )
 
 //go:embed migrations/*.sql
@@ -264,13 +268,16 @@ func (db *DB) tx(ctx context.Context, op string, opts *sql.TxOptions, fn func(tx
 			return err
 		}
 		db.logger.Debug("retrying transaction", "op", op, "attempt", attempt+1, "error", err)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, txRetryBackoff.Delay(attempt)) != nil {
 			return err
-		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
 		}
 	}
 }
+
+// txRetryBackoff spaces the retries of a transaction that lost a
+// serialization race or a deadlock, with jitter so that the losers do not
+// meet again.
+var txRetryBackoff = backoff.Policy{Min: time.Millisecond, Max: 20 * time.Millisecond}
 
 func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
 	tx, err := db.db.BeginTxx(ctx, opts)
@@ -323,12 +330,9 @@ func translate(err error) error {
 	return err
 }
 
-// Register registers the database metrics with reg.
-func (db *DB) Register(reg prometheus.Registerer) error {
-	m, err := newMetrics(reg, db.db)
-	if err != nil {
-		return err
-	}
-	db.metrics = m
-	return nil
+// Register registers the database metrics with reg: query durations, pool
+// use, and the figures read at scrape time (allocations, each active
+// store's agent state). Call it before the first query.
+func (db *DB) Register(reg prometheus.Registerer) {
+	db.metrics = newMetrics(reg, db)
 }

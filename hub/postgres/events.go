@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -29,9 +28,7 @@ type EventService struct {
 	// eventsAfter is prepared once: every woken session runs it, and with
 	// a thousand sessions parsing and planning it each time was most of
 	// PostgreSQL's work in a fan-out.
-	prepareOnce sync.Once
 	eventsAfter *sql.Stmt
-	prepareErr  error
 }
 
 // maxEventReads bounds the sessions served by one events statement.
@@ -41,11 +38,16 @@ const maxEventReads = 500
 // contexts do not, since they share it.
 const eventReadTimeout = 30 * time.Second
 
-// NewEventService returns the event service on db.
-func NewEventService(db *DB) *EventService {
-	s := &EventService{db: db}
+// NewEventService returns the event service on db, its events query
+// prepared.
+func NewEventService(ctx context.Context, db *DB) (*EventService, error) {
+	stmt, err := db.db.PrepareContext(ctx, eventsAfterSQL)
+	if err != nil {
+		return nil, fmt.Errorf("prepare events query: %w", err)
+	}
+	s := &EventService{db: db, eventsAfter: stmt}
 	s.reads = group[*eventsReq]{take: firstN[*eventsReq](maxEventReads), run: s.readEvents}
-	return s
+	return s, nil
 }
 
 // eventsAfterSQL reads, for each (store, after, limit), the store's pruning
@@ -111,10 +113,6 @@ func (s *EventService) readEvents(batch []*eventsReq) {
 }
 
 func (s *EventService) queryEvents(ctx context.Context, batch []*eventsReq) ([]reply[[]hub.Event], error) {
-	s.prepareOnce.Do(func() { s.eventsAfter, s.prepareErr = s.db.db.PrepareContext(context.Background(), eventsAfterSQL) })
-	if s.prepareErr != nil {
-		return nil, fmt.Errorf("prepare events query: %w", s.prepareErr)
-	}
 	n := len(batch)
 	stores, after, limits := make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, q := range batch {

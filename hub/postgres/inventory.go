@@ -23,10 +23,10 @@ type InventoryService struct {
 func NewInventoryService(db *DB) *InventoryService { return &InventoryService{db: db} }
 
 func checkCount(prefix string, c hub.Count) error {
-	if err := checkName(prefix+"sku", c.SKU); err != nil {
+	if err := hub.ValidateName(prefix+"sku", c.SKU); err != nil {
 		return err
 	}
-	if err := checkName(prefix+"location", c.Location); err != nil {
+	if err := hub.ValidateName(prefix+"location", c.Location); err != nil {
 		return err
 	}
 	if c.OnHand < 0 {
@@ -73,17 +73,17 @@ func (s *InventoryService) SetCount(ctx context.Context, c hub.Count) (hub.SKUSt
 
 // Adjust applies a relative change of on_hand idempotently.
 func (s *InventoryService) Adjust(ctx context.Context, a hub.Adjustment) (hub.LedgerEntry, error) {
-	if err := checkName("sku", a.SKU); err != nil {
+	if err := hub.ValidateName("sku", a.SKU); err != nil {
 		return hub.LedgerEntry{}, err
 	}
-	if err := checkName("location", a.Location); err != nil {
+	if err := hub.ValidateName("location", a.Location); err != nil {
 		return hub.LedgerEntry{}, err
 	}
 	if a.Delta == 0 {
 		return hub.LedgerEntry{}, hub.FieldErrorf("delta", hub.EINVALID, "An adjustment must change stock.")
 	}
-	if len(a.IdempotencyKey) > 200 {
-		return hub.LedgerEntry{}, hub.FieldErrorf("idempotency_key", hub.EINVALID, "The idempotency key is too long.")
+	if err := hub.ValidateIdempotencyKey(a.IdempotencyKey); err != nil {
+		return hub.LedgerEntry{}, err
 	}
 	reason := a.Reason
 	if reason == "" {
@@ -148,7 +148,7 @@ func (s *InventoryService) Adjust(ctx context.Context, a hub.Adjustment) (hub.Le
 
 // SetSafetyStock sets the units held back from every store.
 func (s *InventoryService) SetSafetyStock(ctx context.Context, sku string, n int64, actor string) (hub.SKUStock, error) {
-	if err := checkName("sku", sku); err != nil {
+	if err := hub.ValidateName("sku", sku); err != nil {
 		return hub.SKUStock{}, err
 	}
 	if n < 0 {

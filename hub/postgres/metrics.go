@@ -3,17 +3,22 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/promreg"
 )
 
+// metrics are the database's instruments; the figures that live in
+// PostgreSQL (allocations, stores' agent state) are read at scrape time.
 type metrics struct {
 	queryDuration *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer, db *sqlx.DB) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, db *DB) *metrics {
 	m := &metrics{
 		queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "stockwire",
@@ -23,23 +28,34 @@ func newMetrics(reg prometheus.Registerer, db *sqlx.DB) (*metrics, error) {
 			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op"}),
 	}
-	inUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	if reg == nil {
+		return m
+	}
+	m.queryDuration = register(reg, m.queryDuration)
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "stockwire",
 		Subsystem: "hub",
 		Name:      "db_connections_in_use",
 		Help:      "Connections of the hub's pool currently in use.",
-	}, func() float64 { return float64(db.Stats().InUse) })
-	for _, c := range []prometheus.Collector{m.queryDuration, inUse, &allocCollector{db: db}} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register db metrics: %w", err)
-		}
+	}, func() float64 { return float64(db.db.Stats().InUse) }))
+	register(reg, &allocCollector{db: db})
+	register(reg, &storeCollector{stores: NewStoreService(db), db: db})
+	return m
+}
+
+// register registers c, reusing an identical collector already registered
+// (two databases on one registry in tests).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	c, err := promreg.Reuse(reg, c)
+	if err != nil {
+		panic(err) // a clashing metric is a bug in our own code
 	}
-	return m, nil
+	return c
 }
 
 // allocCollector reads the allocate policy's figures at scrape time.
 type allocCollector struct {
-	db *sqlx.DB
+	db *DB
 }
 
 var (
@@ -69,7 +85,7 @@ func (c *allocCollector) Collect(ch chan<- prometheus.Metric) {
 		Allocated int64 `db:"allocated"`
 		Reclaims  int64 `db:"reclaims"`
 	}
-	err := c.db.GetContext(ctx, &v, `
+	err := c.db.db.GetContext(ctx, &v, `
 		WITH tot AS (SELECT sku, sum(allocated) AS held, sum(oversold) AS oversold FROM store_allocations GROUP BY sku)
 		SELECT COALESCE(sum(GREATEST(tot.held + k.committed - (k.on_hand - k.safety_stock), 0)), 0)::bigint AS exposure,
 			COALESCE(sum(tot.oversold), 0)::bigint AS oversold, COALESCE(sum(tot.held), 0)::bigint AS allocated,
@@ -83,4 +99,59 @@ func (c *allocCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(oversoldDesc, prometheus.GaugeValue, float64(v.Oversold))
 	ch <- prometheus.MustNewConstMetric(allocatedDesc, prometheus.GaugeValue, float64(v.Allocated))
 	ch <- prometheus.MustNewConstMetric(reclaimsDesc, prometheus.GaugeValue, float64(v.Reclaims))
+}
+
+// storeCollector exports each active store's agent state, read from
+// PostgreSQL at scrape time so that every replica reports every store the
+// same way, wherever its agent is connected.
+type storeCollector struct {
+	stores *StoreService
+	db     *DB
+}
+
+var (
+	storeLabels        = []string{"store_id", "store"}
+	agentConnectedDesc = prometheus.NewDesc("stockwire_hub_store_agent_connected",
+		"1 when the store's agent holds a live session with a hub replica.", storeLabels, nil)
+	seqLagDesc = prometheus.NewDesc("stockwire_hub_store_seq_lag",
+		"Changes the hub has for the store that its agent has not yet reported applied.", storeLabels, nil)
+	outboxDesc = prometheus.NewDesc("stockwire_hub_store_outbox_events",
+		"Events waiting in the store agent's outbox, as last reported by the agent.", storeLabels, nil)
+	lastSeenDesc = prometheus.NewDesc("stockwire_hub_store_agent_last_seen_timestamp_seconds",
+		"When the hub last heard from the store's agent.", storeLabels, nil)
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- agentConnectedDesc
+	ch <- seqLagDesc
+	ch <- outboxDesc
+	ch <- lastSeenDesc
+}
+
+// Collect reports nothing when the stores cannot be read, and logs why:
+// the scrape goes on with the other metrics.
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stores, err := c.stores.Stores(ctx)
+	if err != nil {
+		c.db.logger.Warn("store metrics: list stores", "error", err)
+		return
+	}
+	for _, st := range stores {
+		if st.Status != hub.StoreActive {
+			continue
+		}
+		labels := []string{strconv.FormatInt(st.ID, 10), st.Name}
+		connected := 0.0
+		if st.Agent.Connected {
+			connected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(agentConnectedDesc, prometheus.GaugeValue, connected, labels...)
+		ch <- prometheus.MustNewConstMetric(seqLagDesc, prometheus.GaugeValue, float64(st.Agent.SeqLag), labels...)
+		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(st.Agent.OutboxDepth), labels...)
+		if st.Agent.LastSeen != nil {
+			ch <- prometheus.MustNewConstMetric(lastSeenDesc, prometheus.GaugeValue, float64(st.Agent.LastSeen.UnixNano())/1e9, labels...)
+		}
+	}
 }

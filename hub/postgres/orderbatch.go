@@ -26,8 +26,8 @@ import (
 //
 // One committer, not several: every order transaction bumps the order_feed
 // row and the stores' sequence rows, so concurrent batches only queue on
-// each other (BenchmarkOrderCommit: 2 committers were 20–35 % slower than
-// one, 4 were 40–50 % slower).
+// each other, and more committers are slower than one
+// (BenchmarkOrderCommit).
 const (
 	maxBatch = 100
 	// commitTimeout bounds one batch's transaction; the callers' contexts

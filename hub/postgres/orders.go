@@ -89,8 +89,8 @@ func checkReport(r *hub.OrderReport) error {
 		if l.Quantity > maxLineQuantity {
 			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].quantity", hub.EINVALID, "A quantity must not exceed %d.", maxLineQuantity)
 		}
-		if len(l.SKU) > 200 {
-			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].sku", hub.EINVALID, "SKU too long.")
+		if len(l.SKU) > hub.MaxNameBytes {
+			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].sku", hub.EINVALID, "A SKU must be at most %d bytes.", hub.MaxNameBytes)
 		}
 	}
 	if len(r.Raw) > 0 && !json.Valid(r.Raw) {

@@ -24,9 +24,13 @@ type env struct {
 func MustEnv(tb testing.TB) *env {
 	tb.Helper()
 	db, dsn := MustOpenDSN(tb)
+	events, err := postgres.NewEventService(tb.Context(), db)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return &env{
 		dsn: dsn, db: db, inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
-		orders: postgres.NewOrderService(db), events: postgres.NewEventService(db), admin: postgres.NewAdminAuth(db),
+		orders: postgres.NewOrderService(db), events: events, admin: postgres.NewAdminAuth(db),
 	}
 }
 
@@ -40,6 +44,20 @@ func (e *env) MustStore(tb testing.TB, name string, buffer int64) hub.Store {
 		tb.Fatal("no credential")
 	}
 	return st
+}
+
+// MustAgentState records st as the store's agent state, as the live
+// session of an agent does.
+func (e *env) MustAgentState(tb testing.TB, storeID int64, st hub.AgentState) {
+	tb.Helper()
+	sessions := postgres.NewSessionService(e.db)
+	claim, err := sessions.ClaimSession(tb.Context(), storeID, "test-replica")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if live, err := sessions.RecordSessionState(tb.Context(), storeID, claim, st); err != nil || !live {
+		tb.Fatalf("record agent state of store %d: live=%v err=%v", storeID, live, err)
+	}
 }
 
 func (e *env) MustCount(tb testing.TB, sku, loc string, n int64) hub.SKUStock {

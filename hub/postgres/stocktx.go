@@ -339,9 +339,8 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 			FROM chg WHERE `+b.arg(withEvents)+`::boolean`)
 		// cnt takes lockSeq: the UPDATE locks a sequence row only once
 		// cnt's rows are joined to it. One UPDATE both locks and bumps each
-		// row (an ordered SELECT … FOR UPDATE first cost a second WAL
-		// record per store: 65–80 ms instead of 24 ms for 1,000 stores,
-		// BenchmarkCountFanout).
+		// row: an ordered SELECT … FOR UPDATE first would cost a second WAL
+		// record per store (BenchmarkCountFanout shows it).
 		b.with("cnt", `SELECT store_id, count(*) AS n FROM ev, (SELECT pg_advisory_xact_lock(`+b.arg(lockSeq)+`)) AS l GROUP BY store_id`)
 		b.with("seq", `UPDATE store_seq SET head = store_seq.head + cnt.n FROM cnt
 			WHERE store_seq.store_id = cnt.store_id

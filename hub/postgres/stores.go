@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -13,12 +12,6 @@ import (
 
 var _ hub.StoreService = (*StoreService)(nil)
 
-// Token prefixes: agent credentials and enrolment (join) tokens.
-const (
-	CredentialPrefix = "swa_"
-	JoinTokenPrefix  = "swj_"
-)
-
 // StoreService implements hub.StoreService.
 type StoreService struct {
 	db *DB
@@ -27,33 +20,23 @@ type StoreService struct {
 // NewStoreService returns the store service on db.
 func NewStoreService(db *DB) *StoreService { return &StoreService{db: db} }
 
-func checkNewStore(s *hub.NewStore) error {
-	if err := checkName("name", s.Name); err != nil {
-		return err
-	}
-	u, err := url.Parse(s.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.URL) > 2000 {
-		return hub.FieldErrorf("url", hub.EINVALID, "The store URL must be an absolute http or https URL.")
-	}
+// withDefaults fills in what a new store leaves out: policy mirror and the
+// default allocate parameters.
+func withDefaults(s hub.NewStore) hub.NewStore {
 	if s.Policy == "" {
 		s.Policy = hub.PolicyMirror
-	}
-	if !s.Policy.Valid() {
-		return hub.FieldErrorf("policy", hub.EINVALID, "Policy must be mirror or allocate.")
-	}
-	if s.Buffer < 0 {
-		return hub.FieldErrorf("buffer", hub.EINVALID, "Buffer must not be negative.")
 	}
 	if s.Allocation == nil {
 		p := hub.DefaultAllocationParams()
 		s.Allocation = &p
 	}
-	return s.Allocation.Validate()
+	return s
 }
 
 // Create adds a store and returns its agent credential, shown once.
 func (s *StoreService) Create(ctx context.Context, ns hub.NewStore) (hub.Store, string, error) {
-	if err := checkNewStore(&ns); err != nil {
+	ns = withDefaults(ns)
+	if err := ns.Validate(); err != nil {
 		return hub.Store{}, "", err
 	}
 	var st hub.Store
@@ -89,7 +72,7 @@ func createStore(ctx context.Context, tx *sqlx.Tx, ns hub.NewStore) (hub.Store, 
 		ns.Name, ns.URL, ns.Policy, ns.Buffer, p.LowWater, p.MinGrant, p.MaxGrant, p.CoverSeconds, p.IdleSeconds); err != nil {
 		return hub.Store{}, "", err
 	}
-	cred, hash := newToken(CredentialPrefix)
+	cred, hash := newToken(hub.StoreCredentialPrefix)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO store_credentials (token_hash, store_id) VALUES ($1, $2)`, hash, id); err != nil {
 		return hub.Store{}, "", fmt.Errorf("store credential: %w", err)
 	}
@@ -177,31 +160,6 @@ func (s *StoreService) Store(ctx context.Context, id int64) (hub.Store, error) {
 	return st, nil
 }
 
-// Update changes a store's policy and buffer, keeping its allocate
-// parameters; its units and targets move with it (see
-// AllocationService.Configure).
-func (s *StoreService) Update(ctx context.Context, id int64, policy hub.Policy, buffer int64) (hub.Store, error) {
-	if !policy.Valid() {
-		return hub.Store{}, hub.FieldErrorf("policy", hub.EINVALID, "Policy must be mirror or allocate.")
-	}
-	if buffer < 0 {
-		return hub.Store{}, hub.FieldErrorf("buffer", hub.EINVALID, "Buffer must not be negative.")
-	}
-	var st hub.Store
-	err := s.db.tx(ctx, "update_store", nil, func(tx *sqlx.Tx) error {
-		cur, err := loadStore(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		st, err = configureStore(ctx, tx, id, hub.StoreSettings{Policy: policy, Buffer: buffer, Allocation: cur.Allocation})
-		return err
-	})
-	if err != nil {
-		return hub.Store{}, fmt.Errorf("update store %d: %w", id, translate(err))
-	}
-	return st, nil
-}
-
 // Revoke disables a store and its credential at once.
 func (s *StoreService) Revoke(ctx context.Context, id int64) error {
 	err := s.db.tx(ctx, "revoke_store", nil, func(tx *sqlx.Tx) error {
@@ -230,7 +188,7 @@ func (s *StoreService) CreateEnrolmentToken(ctx context.Context, ttl time.Durati
 	if ttl <= 0 {
 		return "", time.Time{}, hub.FieldErrorf("ttl", hub.EINVALID, "The token lifetime must be positive.")
 	}
-	tok, hash := newToken(JoinTokenPrefix)
+	tok, hash := newToken(hub.JoinTokenPrefix)
 	var exp time.Time
 	if err := s.db.db.GetContext(ctx, &exp, `INSERT INTO enrolment_tokens (token_hash, expires_at) VALUES ($1, now() + $2 * interval '1 microsecond') RETURNING expires_at`,
 		hash, ttl.Microseconds()); err != nil {
@@ -242,7 +200,8 @@ func (s *StoreService) CreateEnrolmentToken(ctx context.Context, ttl time.Durati
 // Enrol spends a join token and creates the store. A rejected store (bad
 // input, taken name) leaves the token unspent.
 func (s *StoreService) Enrol(ctx context.Context, joinToken string, ns hub.NewStore) (hub.Store, string, error) {
-	if err := checkNewStore(&ns); err != nil {
+	ns = withDefaults(ns)
+	if err := ns.Validate(); err != nil {
 		return hub.Store{}, "", err
 	}
 	var st hub.Store
@@ -285,19 +244,4 @@ func (s *StoreService) AuthenticateAgent(ctx context.Context, token string) (hub
 		return hub.Store{}, fmt.Errorf("authenticate agent: %w", translate(err))
 	}
 	return st, nil
-}
-
-// RecordAgentState stores what the hub last heard from an agent. HeadSeq and
-// SeqLag are derived and ignored.
-func (s *StoreService) RecordAgentState(ctx context.Context, storeID int64, a hub.AgentState) error {
-	defer s.db.observe("record_agent_state", time.Now())
-	res, err := s.db.db.ExecContext(ctx, `UPDATE stores SET connected = $2, last_seen = $3, applied_seq = $4, outbox_depth = $5, replica = $6 WHERE id = $1`,
-		storeID, a.Connected, a.LastSeen, a.AppliedSeq, a.OutboxDepth, a.Replica)
-	if err != nil {
-		return fmt.Errorf("record agent state %d: %w", storeID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("record agent state %d: %w", storeID, hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID))
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/postgres"
 )
 
 func TestStoreService_CreateAuthRevoke(t *testing.T) {
@@ -84,8 +85,9 @@ func TestStoreService_CreateAuthRevoke(t *testing.T) {
 			t.Fatalf("%d stores, want 1", len(all))
 		}
 	})
-	t.Run("UpdateMovesTargets", func(t *testing.T) {
-		up, err := e.stores.Update(ctx, st.ID, hub.PolicyMirror, 4)
+	t.Run("ConfigureMovesTargets", func(t *testing.T) {
+		svc := postgres.NewAllocationService(e.db)
+		up, err := svc.Configure(ctx, st.ID, hub.StoreSettings{Policy: hub.PolicyMirror, Buffer: 4, Allocation: st.Allocation})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,14 +98,12 @@ func TestStoreService_CreateAuthRevoke(t *testing.T) {
 		if len(ev) != 1 || ev[0].Delta != -3 || ev[0].Target != 6 {
 			t.Fatalf("events=%+v", ev)
 		}
-		_, err = e.stores.Update(ctx, 999, hub.PolicyMirror, 0)
+		_, err = svc.Configure(ctx, 999, hub.StoreSettings{Policy: hub.PolicyMirror, Allocation: st.Allocation})
 		wantCode(t, err, hub.ENOTFOUND)
 	})
 	t.Run("AgentState", func(t *testing.T) {
 		now := time.Now().UTC().Truncate(time.Second)
-		if err := e.stores.RecordAgentState(ctx, st.ID, hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: 0, OutboxDepth: 3, Replica: "r1"}); err != nil {
-			t.Fatal(err)
-		}
+		e.MustAgentState(t, st.ID, hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: 0, OutboxDepth: 3, Replica: "r1"})
 		got, err := e.stores.Store(ctx, st.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -112,7 +112,6 @@ func TestStoreService_CreateAuthRevoke(t *testing.T) {
 		if !a.Connected || a.LastSeen == nil || !a.LastSeen.Equal(now) || a.OutboxDepth != 3 || a.Replica != "r1" || a.HeadSeq != 1 || a.SeqLag != 1 {
 			t.Fatalf("agent=%+v", a)
 		}
-		wantCode(t, e.stores.RecordAgentState(ctx, 999, hub.AgentState{}), hub.ENOTFOUND)
 	})
 	t.Run("Revoke", func(t *testing.T) {
 		if err := e.stores.Revoke(ctx, st.ID); err != nil {
@@ -338,9 +337,7 @@ func TestDB_ListenAndMetrics(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t)
 	reg := prometheus.NewRegistry()
-	if err := e.db.Register(reg); err != nil {
-		t.Fatal(err)
-	}
+	e.db.Register(reg)
 	st := e.MustStore(t, "a", 0)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -376,6 +373,45 @@ loop:
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %+v", err, problems)
+	}
+}
+
+// TestDB_StoreMetrics: every active store's agent state is exported at
+// scrape time, labelled by store; a revoked store is not.
+func TestDB_StoreMetrics(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	reg := prometheus.NewRegistry()
+	e.db.Register(reg)
+	eu, us := e.MustStore(t, "eu", 0), e.MustStore(t, "us", 0)
+	gone := e.MustStore(t, "gone", 0)
+	seen := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+	e.MustAgentState(t, eu.ID, hub.AgentState{Connected: true, LastSeen: &seen, OutboxDepth: 3})
+	e.MustCount(t, "A", "main", 5) // one change eu's agent has not applied
+	if err := e.stores.Revoke(t.Context(), gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`
+# HELP stockwire_hub_store_agent_connected 1 when the store's agent holds a live session with a hub replica.
+# TYPE stockwire_hub_store_agent_connected gauge
+stockwire_hub_store_agent_connected{store="eu",store_id="%[1]d"} 1
+stockwire_hub_store_agent_connected{store="us",store_id="%[2]d"} 0
+# HELP stockwire_hub_store_agent_last_seen_timestamp_seconds When the hub last heard from the store's agent.
+# TYPE stockwire_hub_store_agent_last_seen_timestamp_seconds gauge
+stockwire_hub_store_agent_last_seen_timestamp_seconds{store="eu",store_id="%[1]d"} %[3]d
+# HELP stockwire_hub_store_outbox_events Events waiting in the store agent's outbox, as last reported by the agent.
+# TYPE stockwire_hub_store_outbox_events gauge
+stockwire_hub_store_outbox_events{store="eu",store_id="%[1]d"} 3
+stockwire_hub_store_outbox_events{store="us",store_id="%[2]d"} 0
+# HELP stockwire_hub_store_seq_lag Changes the hub has for the store that its agent has not yet reported applied.
+# TYPE stockwire_hub_store_seq_lag gauge
+stockwire_hub_store_seq_lag{store="eu",store_id="%[1]d"} 1
+stockwire_hub_store_seq_lag{store="us",store_id="%[2]d"} 1
+`, eu.ID, us.ID, seen.Unix())
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"stockwire_hub_store_agent_connected", "stockwire_hub_store_agent_last_seen_timestamp_seconds",
+		"stockwire_hub_store_outbox_events", "stockwire_hub_store_seq_lag"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -61,7 +61,7 @@ func jsonError(err error) error {
 
 func jsonTypeName(goType string) string {
 	switch {
-	case goType == "string" || strings.HasSuffix(goType, "Policy"):
+	case goType == "string":
 		return "string"
 	case strings.HasPrefix(goType, "int"):
 		return "integer"

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/hubapi"
 )
 
 // statusByCode maps hub error codes to HTTP statuses: the one table.
@@ -28,49 +29,29 @@ func ErrorStatus(code string) int {
 	return http.StatusInternalServerError
 }
 
-// LineError is one bad line of a CSV import.
-type LineError struct {
-	Line    int    `json:"line"`
-	Message string `json:"message"`
-}
-
 // linesError carries the bad lines of an import as a 422.
 type linesError struct {
-	Lines []LineError
+	Lines []hubapi.LineError
 }
 
 func (e *linesError) Error() string { return "bad import lines" }
 
-// ErrorBody is the JSON shape of every error response.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail says what went wrong. Field names the input at fault; Lines
-// lists the bad lines of a CSV import.
-type ErrorDetail struct {
-	Code    string      `json:"code"`
-	Message string      `json:"message"`
-	Field   string      `json:"field,omitempty"`
-	Lines   []LineError `json:"lines,omitempty"`
-}
-
 // writeError renders err. An error without a code is logged with its detail
 // and shown as "Internal error.".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var d ErrorDetail
+	var d hubapi.ErrorDetail
 	var le *linesError
 	var he *hub.Error
 	switch {
 	case errors.As(err, &le):
-		d = ErrorDetail{Code: hub.EUNPROCESSABLE, Message: "The import has bad lines; nothing was changed.", Lines: le.Lines}
+		d = hubapi.ErrorDetail{Code: hub.EUNPROCESSABLE, Message: "The import has bad lines; nothing was changed.", Lines: le.Lines}
 	case errors.As(err, &he) && he.Code != hub.EINTERNAL:
-		d = ErrorDetail{Code: he.Code, Message: he.Message, Field: he.Field}
+		d = hubapi.ErrorDetail{Code: he.Code, Message: he.Message, Field: he.Field}
 	default:
 		s.Logger.Error("http request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		d = ErrorDetail{Code: hub.EINTERNAL, Message: "Internal error."}
+		d = hubapi.ErrorDetail{Code: hub.EINTERNAL, Message: "Internal error."}
 	}
-	writeJSON(w, ErrorStatus(d.Code), ErrorBody{Error: d})
+	writeJSON(w, ErrorStatus(d.Code), hubapi.ErrorBody{Error: d})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

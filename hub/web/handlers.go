@@ -3,36 +3,23 @@ package web
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/hubapi"
 )
 
 // actor is who the ledger records for admin API changes.
 const actor = "admin"
 
-func validName(field, v string) error {
-	if strings.TrimSpace(v) == "" {
-		return hub.FieldErrorf(field, hub.EINVALID, "%s must not be empty.", field)
-	}
-	if len(v) > 255 {
-		return hub.FieldErrorf(field, hub.EINVALID, "%s must be at most 255 bytes.", field)
-	}
-	return nil
-}
-
 func (s *Server) handleSetCount(w http.ResponseWriter, r *http.Request) error {
 	sku, loc := r.PathValue("sku"), r.PathValue("location")
-	if err := validName("sku", sku); err != nil {
+	if err := hub.ValidateName("sku", sku); err != nil {
 		return err
-	} else if err := validName("location", loc); err != nil {
+	} else if err := hub.ValidateName("location", loc); err != nil {
 		return err
 	}
-	var req struct {
-		OnHand *int64 `json:"on_hand"`
-		Reason string `json:"reason"`
-	}
+	var req hubapi.CountRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -48,18 +35,16 @@ func (s *Server) handleSetCount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, apiSKUStock(st))
 	return nil
 }
 
 func (s *Server) handleSetSafetyStock(w http.ResponseWriter, r *http.Request) error {
 	sku := r.PathValue("sku")
-	if err := validName("sku", sku); err != nil {
+	if err := hub.ValidateName("sku", sku); err != nil {
 		return err
 	}
-	var req struct {
-		SafetyStock *int64 `json:"safety_stock"`
-	}
+	var req hubapi.SafetyStockRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -71,31 +56,25 @@ func (s *Server) handleSetSafetyStock(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, apiSKUStock(st))
 	return nil
 }
 
 func (s *Server) handleAdjust(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		SKU            string `json:"sku"`
-		Location       string `json:"location"`
-		Delta          *int64 `json:"delta"`
-		Reason         string `json:"reason"`
-		IdempotencyKey string `json:"idempotency_key"`
-	}
+	var req hubapi.AdjustmentRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if err := validName("sku", req.SKU); err != nil {
+	if err := hub.ValidateName("sku", req.SKU); err != nil {
 		return err
-	} else if err := validName("location", req.Location); err != nil {
+	} else if err := hub.ValidateName("location", req.Location); err != nil {
 		return err
 	} else if req.Delta == nil {
 		return hub.FieldErrorf("delta", hub.EINVALID, "delta is required.")
 	} else if *req.Delta == 0 {
 		return hub.FieldErrorf("delta", hub.EINVALID, "delta must not be zero.")
-	} else if len(req.IdempotencyKey) > 255 {
-		return hub.FieldErrorf("idempotency_key", hub.EINVALID, "idempotency_key must be at most 255 bytes.")
+	} else if err := hub.ValidateIdempotencyKey(req.IdempotencyKey); err != nil {
+		return err
 	}
 	reason := req.Reason
 	if reason == "" {
@@ -108,7 +87,7 @@ func (s *Server) handleAdjust(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, apiLedgerEntry(e))
 	return nil
 }
 
@@ -117,15 +96,8 @@ func (s *Server) handleGetSKU(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, apiSKUStock(st))
 	return nil
-}
-
-// SKUList is a page of SKUs; Next is the cursor of the next page, empty at
-// the end.
-type SKUList struct {
-	SKUs []hub.SKUStock `json:"skus"`
-	Next string         `json:"next"`
 }
 
 func (s *Server) handleListSKUs(w http.ResponseWriter, r *http.Request) error {
@@ -137,21 +109,12 @@ func (s *Server) handleListSKUs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := SKUList{SKUs: list}
-	if out.SKUs == nil {
-		out.SKUs = []hub.SKUStock{}
-	}
+	out := hubapi.SKUList{SKUs: apiList(list, apiSKUStock)}
 	if len(list) == p.Limit {
 		out.Next = list[len(list)-1].SKU
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// LedgerList is a page of ledger entries.
-type LedgerList struct {
-	Entries []hub.LedgerEntry `json:"entries"`
-	Next    string            `json:"next"`
 }
 
 func (s *Server) handleLedger(w http.ResponseWriter, r *http.Request) error {
@@ -168,10 +131,7 @@ func (s *Server) handleLedger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := LedgerList{Entries: list}
-	if out.Entries == nil {
-		out.Entries = []hub.LedgerEntry{}
-	}
+	out := hubapi.LedgerList{Entries: apiList(list, apiLedgerEntry)}
 	if len(list) == p.Limit {
 		out.Next = strconv.FormatInt(list[len(list)-1].ID, 10)
 	}
@@ -179,25 +139,14 @@ func (s *Server) handleLedger(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// CreatedStore answers a store creation or enrolment: the store and its
-// agent credential, shown this once.
-type CreatedStore struct {
-	hub.Store
-	Token string `json:"token"`
-}
-
 func (s *Server) handleCreateStore(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Name   string     `json:"name"`
-		URL    string     `json:"url"`
-		Policy hub.Policy `json:"policy"`
-		Buffer *int64     `json:"buffer"`
-	}
+	var req hubapi.NewStoreRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if req.Policy == "" {
-		req.Policy = hub.PolicyMirror
+	policy := hub.Policy(req.Policy)
+	if policy == "" {
+		policy = hub.PolicyMirror
 	}
 	var buf int64
 	if req.Buffer != nil {
@@ -206,34 +155,17 @@ func (s *Server) handleCreateStore(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	if err := validateNewStore(req.Name, req.URL, req.Policy); err != nil {
+	ns := hub.NewStore{Name: req.Name, URL: req.URL, Policy: policy, Buffer: buf}
+	if err := ns.Validate(); err != nil {
 		return err
 	}
-	st, tok, err := s.Stores.Create(r.Context(), hub.NewStore{Name: req.Name, URL: req.URL, Policy: req.Policy, Buffer: buf})
+	st, tok, err := s.Stores.Create(r.Context(), ns)
 	if err != nil {
 		return err
 	}
 	s.Logger.Info("store created", "store_id", st.ID)
-	writeJSON(w, http.StatusCreated, CreatedStore{Store: st, Token: tok})
+	writeJSON(w, http.StatusCreated, hubapi.CreatedStore{Store: apiStore(st), Token: tok})
 	return nil
-}
-
-func validateNewStore(name, url string, p hub.Policy) error {
-	if err := validName("name", name); err != nil {
-		return err
-	}
-	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-		return hub.FieldErrorf("url", hub.EINVALID, "url must be an http:// or https:// address.")
-	}
-	if !p.Valid() {
-		return hub.FieldErrorf("policy", hub.EINVALID, "policy must be %q or %q.", hub.PolicyMirror, hub.PolicyAllocate)
-	}
-	return nil
-}
-
-// StoreList is every store with its agent state.
-type StoreList struct {
-	Stores []hub.Store `json:"stores"`
 }
 
 func (s *Server) handleListStores(w http.ResponseWriter, r *http.Request) error {
@@ -241,10 +173,7 @@ func (s *Server) handleListStores(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []hub.Store{}
-	}
-	writeJSON(w, http.StatusOK, StoreList{Stores: list})
+	writeJSON(w, http.StatusOK, hubapi.StoreList{Stores: apiList(list, apiStore)})
 	return nil
 }
 
@@ -257,7 +186,7 @@ func (s *Server) handleGetStore(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, apiStore(st))
 	return nil
 }
 
@@ -266,28 +195,15 @@ func (s *Server) handleUpdateStore(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Policy     *hub.Policy `json:"policy"`
-		Buffer     *int64      `json:"buffer"`
-		Allocation *struct {
-			LowWater     *int64 `json:"low_water"`
-			MinGrant     *int64 `json:"min_grant"`
-			MaxGrant     *int64 `json:"max_grant"`
-			CoverSeconds *int64 `json:"cover_seconds"`
-			IdleSeconds  *int64 `json:"idle_seconds"`
-		} `json:"allocation"`
-	}
+	var req hubapi.StoreUpdateRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if req.Policy != nil && !req.Policy.Valid() {
+	if req.Policy != nil && !hub.Policy(*req.Policy).Valid() {
 		return hub.FieldErrorf("policy", hub.EINVALID, "policy must be %q or %q.", hub.PolicyMirror, hub.PolicyAllocate)
 	}
 	if req.Buffer != nil && *req.Buffer < 0 {
 		return hub.FieldErrorf("buffer", hub.EINVALID, "buffer must not be negative.")
-	}
-	if req.Allocation != nil && s.Allocation == nil {
-		return hub.FieldErrorf("allocation", hub.EINVALID, "This hub does not run the allocate policy.")
 	}
 	cur, err := s.Stores.Store(r.Context(), id)
 	if err != nil {
@@ -295,7 +211,7 @@ func (s *Server) handleUpdateStore(w http.ResponseWriter, r *http.Request) error
 	}
 	set := hub.StoreSettings{Policy: cur.Policy, Buffer: cur.Buffer, Allocation: cur.Allocation}
 	if req.Policy != nil {
-		set.Policy = *req.Policy
+		set.Policy = hub.Policy(*req.Policy)
 	}
 	if req.Buffer != nil {
 		set.Buffer = *req.Buffer
@@ -314,19 +230,14 @@ func (s *Server) handleUpdateStore(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	var st hub.Store
-	if s.Allocation != nil {
-		st, err = s.Allocation.Configure(r.Context(), id, set)
-	} else {
-		st, err = s.Stores.Update(r.Context(), id, set.Policy, set.Buffer)
-	}
+	st, err := s.Allocation.Configure(r.Context(), id, set)
 	if err != nil {
 		return err
 	}
 	if set.Policy != cur.Policy {
 		s.Logger.Info("store policy changed", "store_id", id, "from", cur.Policy, "to", set.Policy)
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, apiStore(st))
 	return nil
 }
 
@@ -349,16 +260,8 @@ func (s *Server) handleRevokeStore(w http.ResponseWriter, r *http.Request) error
 // MaxEnrolmentTTL bounds how long a join token lives.
 const MaxEnrolmentTTL = 30 * 24 * time.Hour
 
-// EnrolmentToken is a one-use join token.
-type EnrolmentToken struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 func (s *Server) handleCreateEnrolmentToken(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		TTLSeconds *int64 `json:"ttl_seconds"`
-	}
+	var req hubapi.EnrolmentTokenRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -373,7 +276,7 @@ func (s *Server) handleCreateEnrolmentToken(w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, EnrolmentToken{Token: tok, ExpiresAt: exp.UTC()})
+	writeJSON(w, http.StatusCreated, hubapi.EnrolmentToken{Token: tok, ExpiresAt: exp.UTC()})
 	return nil
 }
 
@@ -382,29 +285,21 @@ func (s *Server) handleEnrol(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return hub.Errorf(hub.EUNAUTHORIZED, "Authorization: Bearer <join token> is required.")
 	}
-	var req struct {
-		Name string `json:"name"`
-		URL  string `json:"url"`
-	}
+	var req hubapi.EnrolRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	if err := validateNewStore(req.Name, req.URL, hub.PolicyMirror); err != nil {
+	ns := hub.NewStore{Name: req.Name, URL: req.URL, Policy: hub.PolicyMirror}
+	if err := ns.Validate(); err != nil {
 		return err
 	}
-	st, cred, err := s.Stores.Enrol(r.Context(), tok, hub.NewStore{Name: req.Name, URL: req.URL, Policy: hub.PolicyMirror})
+	st, cred, err := s.Stores.Enrol(r.Context(), tok, ns)
 	if err != nil {
 		return err
 	}
 	s.Logger.Info("store enrolled", "store_id", st.ID)
-	writeJSON(w, http.StatusCreated, CreatedStore{Store: st, Token: cred})
+	writeJSON(w, http.StatusCreated, hubapi.CreatedStore{Store: apiStore(st), Token: cred})
 	return nil
-}
-
-// OrderList is a page of the order feed.
-type OrderList struct {
-	Orders []hub.Order `json:"orders"`
-	Next   string      `json:"next"`
 }
 
 func (s *Server) handleListOrders(w http.ResponseWriter, r *http.Request) error {
@@ -416,14 +311,11 @@ func (s *Server) handleListOrders(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []hub.Order{}
-	}
 	if next == "" {
 		// An empty page keeps the caller's cursor so polling can resume.
 		next = p.After
 	}
-	writeJSON(w, http.StatusOK, OrderList{Orders: list, Next: next})
+	writeJSON(w, http.StatusOK, hubapi.OrderList{Orders: apiList(list, apiOrder), Next: next})
 	return nil
 }
 
@@ -436,6 +328,6 @@ func (s *Server) handleFulfil(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, o)
+	writeJSON(w, http.StatusOK, apiOrder(o))
 	return nil
 }

@@ -10,15 +10,11 @@ import (
 	"strings"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/hubapi"
 )
 
 // maxImportLineErrors bounds the bad lines listed in one 422.
 const maxImportLineErrors = 100
-
-// ImportResult answers a successful import.
-type ImportResult struct {
-	Imported int `json:"imported"`
-}
 
 // handleImport applies a CSV of sku,location,on_hand counts (header
 // optional) all or nothing. Bad lines answer 422 listing each by number.
@@ -36,7 +32,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.Logger.Info("stock imported", "counts", n)
-	writeJSON(w, http.StatusOK, ImportResult{Imported: n})
+	writeJSON(w, http.StatusOK, hubapi.ImportResult{Imported: n})
 	return nil
 }
 
@@ -48,7 +44,7 @@ func parseCounts(rd io.Reader) ([]hub.Count, error) {
 	cr.ReuseRecord = true
 
 	var counts []hub.Count
-	var bad []LineError
+	var bad []hubapi.LineError
 	seen := map[[2]string]int{}
 	first := true
 	for {
@@ -64,7 +60,7 @@ func parseCounts(rd io.Reader) ([]hub.Count, error) {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				if len(bad) < maxImportLineErrors {
-					bad = append(bad, LineError{Line: pe.Line, Message: pe.Err.Error()})
+					bad = append(bad, hubapi.LineError{Line: pe.Line, Message: pe.Err.Error()})
 				}
 				continue
 			}
@@ -94,7 +90,7 @@ func parseCounts(rd io.Reader) ([]hub.Count, error) {
 			// Keep reading past the listed maximum, so an oversized
 			// body still answers 413.
 			if len(bad) < maxImportLineErrors {
-				bad = append(bad, LineError{Line: line, Message: msg})
+				bad = append(bad, hubapi.LineError{Line: line, Message: msg})
 			}
 			continue
 		}
@@ -114,13 +110,11 @@ func parseCountLine(rec []string) (hub.Count, string) {
 		return hub.Count{}, fmt.Sprintf("want 3 fields sku,location,on_hand, got %d", len(rec))
 	}
 	sku, loc, q := strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1]), strings.TrimSpace(rec[2])
-	switch {
-	case sku == "":
-		return hub.Count{}, "sku is empty"
-	case loc == "":
-		return hub.Count{}, "location is empty"
-	case len(sku) > 255 || len(loc) > 255:
-		return hub.Count{}, "sku and location must be at most 255 bytes"
+	if err := hub.ValidateName("sku", sku); err != nil {
+		return hub.Count{}, hub.ErrorMessage(err)
+	}
+	if err := hub.ValidateName("location", loc); err != nil {
+		return hub.Count{}, hub.ErrorMessage(err)
 	}
 	n, err := strconv.ParseInt(q, 10, 64)
 	if err != nil {

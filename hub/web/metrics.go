@@ -2,6 +2,8 @@ package web
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/shared/promreg"
 )
 
 // metrics are the HTTP API's instruments, labelled by route pattern.
@@ -13,17 +15,29 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stockwire_hub_http_requests_total",
+			Namespace: "stockwire", Subsystem: "hub", Name: "http_requests_total",
 			Help: "HTTP requests served by the hub API, by route pattern and status code.",
 		}, []string{"handler", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "stockwire_hub_http_request_duration_seconds",
+			Namespace: "stockwire", Subsystem: "hub", Name: "http_request_duration_seconds",
 			Help:    "Time the hub API took to serve a request, by route pattern.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"handler"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.duration)
+	if reg == nil {
+		return m
 	}
+	m.requests = register(reg, m.requests)
+	m.duration = register(reg, m.duration)
 	return m
+}
+
+// register registers c, reusing an identical collector already registered
+// (two servers on one registry in tests).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	c, err := promreg.Reuse(reg, c)
+	if err != nil {
+		panic(err) // a clashing metric is a bug in our own code
+	}
+	return c
 }

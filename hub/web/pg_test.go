@@ -20,6 +20,7 @@ import (
 	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/hub/postgres/postgrestest"
 	"github.com/stockwire/stockwire/hub/web"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
@@ -52,9 +53,7 @@ func mustPGServerB(t testing.TB) *pgServer {
 	if _, err := admin.Ensure(t.Context(), adminToken); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Register(p.reg); err != nil {
-		t.Fatal(err)
-	}
+	db.Register(p.reg)
 	p.srv = web.NewServer(logger, p.reg)
 	p.srv.Inventory, p.srv.Stores, p.srv.Orders, p.srv.Admin = p.inv, p.stores, p.orders, admin
 	p.srv.Allocation = postgres.NewAllocationService(db)
@@ -134,7 +133,7 @@ func TestServer_Stock_PostgreSQL(t *testing.T) {
 	t.Parallel()
 	p := MustPGServer(t)
 
-	var st hub.SKUStock
+	var st hubapi.SKUStock
 	p.must(t, 200, "PUT", "/api/v1/skus/TEE-M/locations/main", `{"on_hand":40}`, &st)
 	if st.OnHand != 40 || st.Locations["main"] != 40 || st.Available != 40 {
 		t.Fatalf("after count %+v", st)
@@ -146,7 +145,7 @@ func TestServer_Stock_PostgreSQL(t *testing.T) {
 
 	t.Run("AdjustIdempotent", func(t *testing.T) {
 		adj := `{"sku":"TEE-M","location":"main","delta":5,"reason":"receipt","idempotency_key":"po-1"}`
-		var e1, e2 hub.LedgerEntry
+		var e1, e2 hubapi.LedgerEntry
 		p.must(t, 200, "POST", "/api/v1/adjustments", adj, &e1)
 		p.must(t, 200, "POST", "/api/v1/adjustments", adj, &e2)
 		if e1.ID != e2.ID {
@@ -173,7 +172,7 @@ func TestServer_Stock_PostgreSQL(t *testing.T) {
 		var seen []string
 		after := ""
 		for range 10 {
-			var page web.SKUList
+			var page hubapi.SKUList
 			p.must(t, 200, "GET", "/api/v1/skus?limit=2&after="+after, "", &page)
 			for _, s := range page.SKUs {
 				seen = append(seen, s.SKU)
@@ -186,12 +185,12 @@ func TestServer_Stock_PostgreSQL(t *testing.T) {
 		if got, want := strings.Join(seen, ","), "A-1,A-2,A-3,TEE-M"; got != want {
 			t.Fatalf("paged %s, want %s", got, want)
 		}
-		var ledger web.LedgerList
+		var ledger hubapi.LedgerList
 		p.must(t, 200, "GET", "/api/v1/ledger?sku=TEE-M&limit=2", "", &ledger)
 		if len(ledger.Entries) != 2 || ledger.Next == "" {
 			t.Fatalf("ledger page %+v", ledger)
 		}
-		var rest web.LedgerList
+		var rest hubapi.LedgerList
 		p.must(t, 200, "GET", "/api/v1/ledger?sku=TEE-M&limit=100&after="+ledger.Next, "", &rest)
 		if len(rest.Entries) != 1 || rest.Entries[0].ID <= ledger.Entries[1].ID {
 			t.Fatalf("ledger rest %+v", rest)
@@ -207,7 +206,7 @@ func TestServer_Stock_PostgreSQL(t *testing.T) {
 		if p.state(t) != before {
 			t.Fatal("a rejected import changed state")
 		}
-		var res web.ImportResult
+		var res hubapi.ImportResult
 		p.must(t, 200, "POST", "/api/v1/stock/import", "TEE-M,main,1\nNEW,back,2\n", &res)
 		if res.Imported != 2 {
 			t.Fatalf("imported %d", res.Imported)
@@ -225,7 +224,7 @@ func TestServer_Stores_PostgreSQL(t *testing.T) {
 	var revoked atomic.Int64
 	p.srv.OnRevoke = func(id int64) { revoked.Store(id) }
 
-	var cs web.CreatedStore
+	var cs hubapi.CreatedStore
 	p.must(t, 201, "POST", "/api/v1/stores", `{"name":"eu","url":"https://eu.example","policy":"mirror","buffer":2}`, &cs)
 	if cs.ID == 0 || !strings.HasPrefix(cs.Token, "swa_") || cs.Buffer != 2 {
 		t.Fatalf("created %+v", cs)
@@ -241,21 +240,21 @@ func TestServer_Stores_PostgreSQL(t *testing.T) {
 		t.Fatalf("store credential status=%d: %s", resp.StatusCode, b)
 	}
 
-	var s hub.Store
+	var s hubapi.Store
 	p.must(t, 200, "PATCH", "/api/v1/stores/"+itoa(cs.ID), `{"buffer":5}`, &s)
-	if s.Buffer != 5 || s.Policy != hub.PolicyMirror {
+	if s.Buffer != 5 || s.Policy != hubapi.PolicyMirror {
 		t.Fatalf("patched %+v", s)
 	}
 	p.must(t, 200, "PATCH", "/api/v1/stores/"+itoa(cs.ID), `{"policy":"allocate"}`, &s)
-	if s.Buffer != 5 || s.Policy != hub.PolicyAllocate {
+	if s.Buffer != 5 || s.Policy != hubapi.PolicyAllocate {
 		t.Fatalf("patched %+v", s)
 	}
 	p.must(t, 200, "GET", "/api/v1/stores/"+itoa(cs.ID), "", &s)
-	if s.Name != "eu" || s.Policy != hub.PolicyAllocate {
+	if s.Name != "eu" || s.Policy != hubapi.PolicyAllocate {
 		t.Fatalf("got %+v", s)
 	}
 	p.must(t, 200, "PATCH", "/api/v1/stores/"+itoa(cs.ID), `{"allocation":{"low_water":3,"max_grant":40}}`, &s)
-	if want := (hub.AllocationParams{LowWater: 3, MinGrant: 5, MaxGrant: 40, CoverSeconds: 60, IdleSeconds: 300}); s.Allocation != want || s.Buffer != 5 {
+	if want := (hubapi.AllocationParams{LowWater: 3, MinGrant: 5, MaxGrant: 40, CoverSeconds: 60, IdleSeconds: 300}); s.Allocation != want || s.Buffer != 5 {
 		t.Fatalf("patched allocation %+v, want %+v", s, want)
 	}
 	// Bad parameters: a clear error naming the field, nothing changed.
@@ -270,12 +269,12 @@ func TestServer_Stores_PostgreSQL(t *testing.T) {
 		}
 	}
 	p.must(t, 200, "GET", "/api/v1/stores/"+itoa(cs.ID), "", &s)
-	if s.Allocation.LowWater != 3 || s.Allocation.MaxGrant != 40 || s.Policy != hub.PolicyAllocate {
+	if s.Allocation.LowWater != 3 || s.Allocation.MaxGrant != 40 || s.Policy != hubapi.PolicyAllocate {
 		t.Fatalf("a refused PATCH changed the store: %+v", s)
 	}
 
 	t.Run("Enrol", func(t *testing.T) {
-		var et web.EnrolmentToken
+		var et hubapi.EnrolmentToken
 		p.must(t, 201, "POST", "/api/v1/enrolment-tokens", `{"ttl_seconds":60}`, &et)
 		if et.Token == "" || time.Until(et.ExpiresAt) > 61*time.Second || time.Until(et.ExpiresAt) < 30*time.Second {
 			t.Fatalf("token %+v", et)
@@ -284,9 +283,9 @@ func TestServer_Stores_PostgreSQL(t *testing.T) {
 		if resp.StatusCode != 201 {
 			t.Fatalf("enrol status=%d: %s", resp.StatusCode, b)
 		}
-		var got web.CreatedStore
+		var got hubapi.CreatedStore
 		json.Unmarshal(b, &got)
-		if got.Policy != hub.PolicyMirror || got.Buffer != 0 || !strings.HasPrefix(got.Token, "swa_") {
+		if got.Policy != hubapi.PolicyMirror || got.Buffer != 0 || !strings.HasPrefix(got.Token, "swa_") {
 			t.Fatalf("enrolled %+v", got)
 		}
 		if _, err := p.stores.AuthenticateAgent(t.Context(), got.Token); err != nil {
@@ -298,7 +297,7 @@ func TestServer_Stores_PostgreSQL(t *testing.T) {
 		}
 	})
 
-	var list web.StoreList
+	var list hubapi.StoreList
 	p.must(t, 200, "GET", "/api/v1/stores", "", &list)
 	if len(list.Stores) != 2 {
 		t.Fatalf("stores %+v", list)
@@ -316,11 +315,11 @@ func TestServer_Stores_PostgreSQL(t *testing.T) {
 func TestServer_Orders_PostgreSQL(t *testing.T) {
 	t.Parallel()
 	p := MustPGServer(t)
-	var cs web.CreatedStore
+	var cs hubapi.CreatedStore
 	p.must(t, 201, "POST", "/api/v1/stores", `{"name":"eu","url":"https://eu.example"}`, &cs)
 	p.must(t, 200, "PUT", "/api/v1/skus/TEE-M/locations/main", `{"on_hand":10}`, nil)
 
-	var feed web.OrderList
+	var feed hubapi.OrderList
 	p.must(t, 200, "GET", "/api/v1/orders", "", &feed)
 	if len(feed.Orders) != 0 {
 		t.Fatalf("feed %+v", feed)
@@ -338,16 +337,16 @@ func TestServer_Orders_PostgreSQL(t *testing.T) {
 	if len(feed.Orders) != 1 || feed.Orders[0].WooOrderID != 101 || feed.Orders[0].Lines[0].Quantity != 3 || feed.Orders[0].StoreID != cs.ID {
 		t.Fatalf("feed %+v", feed)
 	}
-	var got hub.Order
+	var got hubapi.Order
 	p.must(t, 200, "POST", "/api/v1/orders/"+itoa(o.ID)+"/fulfilment", "", &got)
-	if got.StockState != hub.OrderStateFulfilled {
+	if got.StockState != hubapi.OrderStateFulfilled {
 		t.Fatalf("fulfilled %+v", got)
 	}
 	resp, b := p.do(t, "POST", "/api/v1/orders/"+itoa(o.ID)+"/fulfilment", adminToken, "")
 	if resp.StatusCode != 409 {
 		t.Fatalf("second fulfilment status=%d: %s", resp.StatusCode, b)
 	}
-	var st hub.SKUStock
+	var st hubapi.SKUStock
 	p.must(t, 200, "GET", "/api/v1/skus/TEE-M", "", &st)
 	if st.OnHand != 7 || st.Committed != 0 {
 		t.Fatalf("after fulfilment %+v", st)

@@ -14,12 +14,12 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/hubapi"
 )
 
 // OpenAPI is the hand-written OpenAPI 3 document of the API, served at
@@ -28,26 +28,20 @@ import (
 //go:embed openapi.json
 var OpenAPI []byte
 
-// Server serves the hub's HTTP API. Set the exported fields before the
-// first request; the routes are built then.
+// Server serves the hub's HTTP API. NewServer builds its routes; set the
+// services before serving.
 type Server struct {
 	Inventory hub.InventoryService
 	Stores    hub.StoreService
 	Orders    hub.OrderService
 	Admin     hub.AdminAuth
-	// Allocation, when set, takes store updates (policy, buffer and
-	// allocate parameters in one transaction); without it PATCH changes
-	// policy and buffer through Stores.
+	// Allocation takes store updates: policy, buffer and allocate
+	// parameters in one transaction.
 	Allocation hub.AllocationService
 	Logger     *slog.Logger
 
-	// Registerer receives the HTTP metrics (at NewServer).
-	Registerer prometheus.Registerer
-	// Gatherer is served at /metrics. Defaults to Registerer when that is a
-	// *prometheus.Registry; /metrics is absent otherwise.
-	Gatherer prometheus.Gatherer
-	// AgentHandler is mounted at /v1/agent (the WebSocket link). It
-	// authenticates agents itself. Optional.
+	// AgentHandler serves /v1/agent (the WebSocket link); it authenticates
+	// agents itself. Optional: without it /v1/agent answers 404.
 	AgentHandler http.Handler
 	// Ready reports whether the hub can serve (database ping) for /readyz.
 	// Optional: nil means always ready.
@@ -64,65 +58,69 @@ type Server struct {
 	DefaultLimit, MaxLimit int
 
 	metrics  *metrics
-	once     sync.Once
 	mux      *http.ServeMux
-	patterns []string
+	patterns []string // sorted by Patterns
 }
 
-// NewServer returns a server registering its metrics with reg (nil for
-// none). The caller sets the services before serving.
+// NewServer returns a server with its routes, registering its metrics with
+// reg (nil for none) and serving reg at /metrics when it is also a
+// prometheus.Gatherer (a *prometheus.Registry). The caller sets the
+// services before serving.
 func NewServer(logger *slog.Logger, reg prometheus.Registerer) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{
 		Logger:       logger,
-		Registerer:   reg,
 		MaxJSONBytes: 1 << 20,
 		MaxCSVBytes:  32 << 20,
 		DefaultLimit: 100,
 		MaxLimit:     1000,
 		metrics:      newMetrics(reg),
+		mux:          http.NewServeMux(),
 	}
-	if g, ok := reg.(prometheus.Gatherer); ok {
-		s.Gatherer = g
-	}
+	gatherer, _ := reg.(prometheus.Gatherer)
+	s.routes(gatherer)
 	return s
 }
 
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.once.Do(s.routes)
 	s.mux.ServeHTTP(w, r)
 }
 
 // Patterns returns the registered route patterns, sorted, without the
 // catch-all "/".
 func (s *Server) Patterns() []string {
-	s.once.Do(s.routes)
 	p := append([]string(nil), s.patterns...)
 	sort.Strings(p)
 	return p
 }
 
+// handleAgent hands the request to AgentHandler.
+func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+	if s.AgentHandler == nil {
+		s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
+		return
+	}
+	s.AgentHandler.ServeHTTP(w, r)
+}
+
 // handlerFunc is an API handler: it returns an error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (s *Server) routes() {
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	s.mux = http.NewServeMux()
-
+// routes registers every route, and /metrics when gatherer is set.
+func (s *Server) routes(gatherer prometheus.Gatherer) {
 	s.handle("GET /healthz", false, s.handleHealthz)
 	s.handle("GET /readyz", false, s.handleReadyz)
 	s.handle("GET /api/v1/openapi.json", false, s.handleOpenAPI)
-	if s.Gatherer != nil {
-		s.handleRaw("GET /metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	if gatherer != nil {
+		s.handleRaw("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
-	if s.AgentHandler != nil {
-		// Not instrumented here: a WebSocket session lasts hours, and the
-		// link counts its own sessions.
-		s.mux.Handle("GET /v1/agent", s.AgentHandler)
-		s.patterns = append(s.patterns, "GET /v1/agent")
-	}
+	// Not instrumented here: a WebSocket session lasts hours, and the link
+	// counts its own sessions.
+	s.mux.HandleFunc("GET /v1/agent", s.handleAgent)
+	s.patterns = append(s.patterns, "GET /v1/agent")
 
 	s.handle("PUT /api/v1/skus/{sku}/locations/{location}", true, s.handleSetCount)
 	s.handle("PUT /api/v1/skus/{sku}/safety-stock", true, s.handleSetSafetyStock)
@@ -164,16 +162,13 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
-			Code: CodeMethodNotAllowed, Message: fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, strings.Join(allow, ", ")),
+		writeJSON(w, http.StatusMethodNotAllowed, hubapi.ErrorBody{Error: hubapi.ErrorDetail{
+			Code: hubapi.CodeMethodNotAllowed, Message: fmt.Sprintf("Method %s is not allowed here; use %s.", r.Method, strings.Join(allow, ", ")),
 		}})
 		return
 	}
 	s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
 }
-
-// CodeMethodNotAllowed is the error code of a 405 answer.
-const CodeMethodNotAllowed = "method_not_allowed"
 
 // handle registers an API handler, behind the admin check when admin is set,
 // instrumented under its pattern.
@@ -210,7 +205,7 @@ func (s *Server) checkAdmin(r *http.Request) error {
 	if !ok {
 		return hub.Errorf(hub.EUNAUTHORIZED, "Authorization: Bearer <admin token> is required.")
 	}
-	if isStoreCredential(tok) {
+	if hub.IsStoreCredential(tok) {
 		return hub.Errorf(hub.EFORBIDDEN, "A store credential cannot call admin routes.")
 	}
 	err := s.Admin.CheckAdminToken(r.Context(), tok)
@@ -225,13 +220,6 @@ func (s *Server) checkAdmin(r *http.Request) error {
 	return hub.Errorf(hub.EUNAUTHORIZED, "Invalid admin token.")
 }
 
-// StoreCredentialPrefix starts every agent credential.
-const StoreCredentialPrefix = "swa_"
-
-func isStoreCredential(tok string) bool {
-	return len(tok) > len(StoreCredentialPrefix) && tok[:len(StoreCredentialPrefix)] == StoreCredentialPrefix
-}
-
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
@@ -241,7 +229,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	if s.Ready != nil {
 		if err := s.Ready(r.Context()); err != nil {
 			s.Logger.Warn("readiness check failed", "error", err)
-			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: "unavailable", Message: "Database unreachable."}})
+			writeJSON(w, http.StatusServiceUnavailable, hubapi.ErrorBody{Error: hubapi.ErrorDetail{Code: hubapi.CodeUnavailable, Message: "Database unreachable."}})
 			return nil
 		}
 	}

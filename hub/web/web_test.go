@@ -19,6 +19,7 @@ import (
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/mock"
 	"github.com/stockwire/stockwire/hub/web"
+	"github.com/stockwire/stockwire/shared/hubapi"
 )
 
 const adminToken = "admin-secret-0123456789"
@@ -180,6 +181,8 @@ func inputErrorCases() []inputErrorCase {
 		{"FractionalDelta", "POST", "/api/v1/adjustments", adminToken, `{"sku":"A","location":"main","delta":0.5}`, 400, hub.EINVALID, "delta"},
 		{"ZeroDelta", "POST", "/api/v1/adjustments", adminToken, `{"sku":"A","location":"main","delta":0}`, 400, hub.EINVALID, "delta"},
 		{"AdjustNoSKU", "POST", "/api/v1/adjustments", adminToken, `{"location":"main","delta":3}`, 400, hub.EINVALID, "sku"},
+		{"SKUTooLong", "PUT", "/api/v1/skus/" + strings.Repeat("x", hub.MaxNameBytes+1) + "/locations/main", adminToken, `{"on_hand":1}`, 400, hub.EINVALID, "sku"},
+		{"StoreNameTooLong", "POST", "/api/v1/stores", adminToken, `{"name":"` + strings.Repeat("n", hub.MaxNameBytes+1) + `","url":"https://a.example"}`, 400, hub.EINVALID, "name"},
 		{"MissingToken", "GET", "/api/v1/skus/KNOWN", "", ``, 401, hub.EUNAUTHORIZED, ""},
 		{"WrongToken", "GET", "/api/v1/skus/KNOWN", "nope", ``, 401, hub.EUNAUTHORIZED, ""},
 		{"WrongTokenWrite", "PUT", "/api/v1/skus/A/locations/main", "nope", `{"on_hand":1}`, 401, hub.EUNAUTHORIZED, ""},
@@ -187,7 +190,7 @@ func inputErrorCases() []inputErrorCase {
 		{"StoreCredentialAuthenticated", "PUT", "/api/v1/skus/A/locations/main", "legacy-store-cred", `{"on_hand":1}`, 403, hub.EFORBIDDEN, ""},
 		{"UnknownSKU", "GET", "/api/v1/skus/NOPE", adminToken, ``, 404, hub.ENOTFOUND, "sku"},
 		{"UnknownRoute", "GET", "/api/v1/nothing", adminToken, ``, 404, hub.ENOTFOUND, ""},
-		{"WrongMethod", "POST", "/api/v1/skus", adminToken, `{}`, 405, web.CodeMethodNotAllowed, ""},
+		{"WrongMethod", "POST", "/api/v1/skus", adminToken, `{}`, 405, hubapi.CodeMethodNotAllowed, ""},
 		{"DuplicateStoreName", "POST", "/api/v1/stores", adminToken, `{"name":"taken","url":"https://a.example"}`, 409, hub.ECONFLICT, "name"},
 		{"BadPolicy", "POST", "/api/v1/stores", adminToken, `{"name":"s","url":"https://a.example","policy":"greedy"}`, 400, hub.EINVALID, "policy"},
 		{"BadURL", "POST", "/api/v1/stores", adminToken, `{"name":"s","url":"ftp://a"}`, 400, hub.EINVALID, "url"},
@@ -221,7 +224,7 @@ func runInputErrors(t *testing.T, do func(t *testing.T, method, path, token, bod
 			if got, want := resp.StatusCode, tt.status; got != want {
 				t.Fatalf("status=%d, want %d: %s", got, want, b)
 			}
-			var eb web.ErrorBody
+			var eb hubapi.ErrorBody
 			if err := json.Unmarshal(b, &eb); err != nil {
 				t.Fatalf("decode error body %q: %v", b, err)
 			}
@@ -258,7 +261,7 @@ func TestServer_ImportLineNumbers(t *testing.T) {
 	if resp.StatusCode != 422 {
 		t.Fatalf("status=%d: %s", resp.StatusCode, b)
 	}
-	var eb web.ErrorBody
+	var eb hubapi.ErrorBody
 	if err := json.Unmarshal(b, &eb); err != nil {
 		t.Fatal(err)
 	}
@@ -326,11 +329,11 @@ func TestServer_Enrol(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("status=%d: %s", resp.StatusCode, b)
 	}
-	var cs web.CreatedStore
+	var cs hubapi.CreatedStore
 	if err := json.Unmarshal(b, &cs); err != nil {
 		t.Fatal(err)
 	}
-	if cs.ID != 2 || cs.Token != "swa_y" || cs.Policy != hub.PolicyMirror {
+	if cs.ID != 2 || cs.Token != "swa_y" || cs.Policy != hubapi.PolicyMirror {
 		t.Fatalf("got %+v", cs)
 	}
 }

@@ -1,6 +1,9 @@
-// Package hubapi calls a running hub's admin API: the hub command's
+// Package hubapi is the contract of the hub's HTTP API: its request and
+// answer types, its error shape and codes, and a Go client. The hub command's
 // client subcommands, the demo, the figure commands and the process tests
-// all speak to the hub through it.
+// all speak to the hub through it. hub/web encodes and decodes these types,
+// converting from and to the hub's domain types; the full document is
+// hub/web/openapi.json. It imports neither hub nor agent packages.
 package hubapi
 
 import (
@@ -10,9 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-
-	"github.com/stockwire/stockwire/hub"
-	"github.com/stockwire/stockwire/hub/web"
 )
 
 // Client calls the API of the hub at BaseURL (no trailing slash) with the
@@ -25,9 +25,8 @@ type Client struct {
 }
 
 // Do sends a request and decodes a 2xx JSON answer into out (if not nil).
-// An error answer in the API's error shape becomes a *hub.Error (CSV line
-// errors folded into its message); any other becomes an error naming the
-// status.
+// An error answer in the API's error shape becomes an *Error; any other
+// becomes an error naming the status.
 func (c *Client) Do(ctx context.Context, method, path, ctype string, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
 	if err != nil {
@@ -51,13 +50,10 @@ func (c *Client) Do(ctx context.Context, method, path, ctype string, body io.Rea
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb web.ErrorBody
+		var eb ErrorBody
 		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
-			msg := eb.Error.Message
-			for _, l := range eb.Error.Lines {
-				msg += fmt.Sprintf("\n  line %d: %s", l.Line, l.Message)
-			}
-			return &hub.Error{Code: eb.Error.Code, Message: msg, Field: eb.Error.Field}
+			d := eb.Error
+			return &Error{Code: d.Code, Message: d.Message, Field: d.Field, Lines: d.Lines}
 		}
 		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, bytes.TrimSpace(b))
 	}

@@ -15,8 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/stockwire/stockwire/hub"
-	"github.com/stockwire/stockwire/hub/web"
 	"github.com/stockwire/stockwire/shared/envflag"
 	"github.com/stockwire/stockwire/shared/hubapi"
 )
@@ -78,8 +76,9 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
 			return err
 		}
-		var out web.CreatedStore
-		if err := c.DoJSON(ctx, "POST", "/api/v1/stores", map[string]any{"name": name, "url": u, "policy": policy, "buffer": buffer}, &out); err != nil {
+		var out hubapi.CreatedStore
+		req := hubapi.NewStoreRequest{Name: name, URL: u, Policy: policy, Buffer: &buffer}
+		if err := c.DoJSON(ctx, "POST", "/api/v1/stores", req, &out); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "store %d created\nagent token (shown once): %s\n", out.ID, out.Token)
@@ -91,7 +90,7 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
 			return err
 		}
-		var out web.StoreList
+		var out hubapi.StoreList
 		if err := c.DoJSON(ctx, "GET", "/api/v1/stores", nil, &out); err != nil {
 			return err
 		}
@@ -111,19 +110,23 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 	case "set":
 		var policy string
 		var buffer int64
-		alloc := map[string]*int64{}
-		fs.StringVar(&policy, "policy", "", "mirror or allocate (moves the store's units)")
-		fs.Int64Var(&buffer, "buffer", 0, "units held back from this store (mirror)")
-		for _, f := range []struct{ flag, field, help string }{
-			{"low-water", "low_water", "allocate: a store holding fewer units of a SKU gets a grant"},
-			{"min-grant", "min_grant", "allocate: smallest grant"},
-			{"max-grant", "max_grant", "allocate: largest grant"},
-			{"cover-seconds", "cover_seconds", "allocate: a grant covers the recent sales rate for this long"},
-			{"idle-seconds", "idle_seconds", "allocate: a store idle this long gives units back when others need them"},
+		// Each allocate flag, when given, sets its field of allocation.
+		var allocation hubapi.AllocationUpdate
+		allocFlags := map[string]**int64{}
+		for _, f := range []struct {
+			name, help string
+			field      **int64
+		}{
+			{"low-water", "allocate: a store holding fewer units of a SKU gets a grant", &allocation.LowWater},
+			{"min-grant", "allocate: smallest grant", &allocation.MinGrant},
+			{"max-grant", "allocate: largest grant", &allocation.MaxGrant},
+			{"cover-seconds", "allocate: a grant covers the recent sales rate for this long", &allocation.CoverSeconds},
+			{"idle-seconds", "allocate: a store idle this long gives units back when others need them", &allocation.IdleSeconds},
 		} {
 			v := new(int64)
-			alloc[f.field] = v
-			fs.Int64Var(v, f.flag, 0, f.help)
+			fs.Int64Var(v, f.name, 0, f.help)
+			allocFlags[f.name] = f.field
+			*f.field = v
 		}
 		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores set [flags] ID\n\nChange a store's policy, buffer or allocate parameters; only the flags given change.")
 		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
@@ -133,28 +136,27 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		if fs.NArg() != 1 || err != nil || id < 1 {
 			return errors.New("want one store ID")
 		}
-		body := map[string]any{}
-		allocation := map[string]int64{}
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "policy":
-				body["policy"] = policy
-			case "buffer":
-				body["buffer"] = buffer
-			default:
-				if v, ok := alloc[strings.ReplaceAll(f.Name, "-", "_")]; ok {
-					allocation[strings.ReplaceAll(f.Name, "-", "_")] = *v
-				}
-			}
-		})
-		if len(allocation) > 0 {
-			body["allocation"] = allocation
+		var req hubapi.StoreUpdateRequest
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if given["policy"] {
+			req.Policy = &policy
 		}
-		if len(body) == 0 {
+		if given["buffer"] {
+			req.Buffer = &buffer
+		}
+		for name, field := range allocFlags {
+			if given[name] {
+				req.Allocation = &allocation
+			} else {
+				*field = nil
+			}
+		}
+		if req == (hubapi.StoreUpdateRequest{}) {
 			return errors.New("nothing to change: give --policy, --buffer or an allocate parameter")
 		}
-		var out hub.Store
-		if err := c.DoJSON(ctx, "PATCH", "/api/v1/stores/"+strconv.FormatInt(id, 10), body, &out); err != nil {
+		var out hubapi.Store
+		if err := c.DoJSON(ctx, "PATCH", "/api/v1/stores/"+strconv.FormatInt(id, 10), req, &out); err != nil {
 			return err
 		}
 		a := out.Allocation
@@ -204,9 +206,9 @@ func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, look
 		if sku == "" || onHand < 0 {
 			return errors.New("--sku and a non-negative --on-hand are required")
 		}
-		var out hub.SKUStock
+		var out hubapi.SKUStock
 		path := "/api/v1/skus/" + url.PathEscape(sku) + "/locations/" + url.PathEscape(loc)
-		if err := c.DoJSON(ctx, "PUT", path, map[string]int64{"on_hand": onHand}, &out); err != nil {
+		if err := c.DoJSON(ctx, "PUT", path, hubapi.CountRequest{OnHand: &onHand}, &out); err != nil {
 			return err
 		}
 		return printJSON(stdout, out)
@@ -218,7 +220,7 @@ func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, look
 		if fs.NArg() != 1 {
 			return errors.New("want one SKU")
 		}
-		var out hub.SKUStock
+		var out hubapi.SKUStock
 		if err := c.DoJSON(ctx, "GET", "/api/v1/skus/"+url.PathEscape(fs.Arg(0)), nil, &out); err != nil {
 			return err
 		}
@@ -240,7 +242,7 @@ func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, look
 			defer f.Close()
 			r = f
 		}
-		var out web.ImportResult
+		var out hubapi.ImportResult
 		if err := c.Do(ctx, "POST", "/api/v1/stock/import", "text/csv", r, &out); err != nil {
 			return err
 		}

@@ -258,20 +258,19 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.open(ctx); err != nil {
 		return err
 	}
-	if err := m.DB.Register(m.Registry); err != nil {
-		return fmt.Errorf("register database metrics: %w", err)
-	}
+	m.DB.Register(m.Registry)
 
 	m.Inventory = postgres.NewInventoryService(m.DB)
 	m.Stores = postgres.NewStoreService(m.DB)
 	m.Orders = postgres.NewOrderService(m.DB)
-	m.Events = postgres.NewEventService(m.DB)
+	events, err := postgres.NewEventService(ctx, m.DB)
+	if err != nil {
+		return err
+	}
+	m.Events = events
 	m.Sessions = postgres.NewSessionService(m.DB)
 	m.Admin = postgres.NewAdminAuth(m.DB)
 	m.Allocation = postgres.NewAllocationService(m.DB)
-	if err := m.Registry.Register(newStoreCollector(m.Stores, m.Logger)); err != nil {
-		return fmt.Errorf("register store metrics: %w", err)
-	}
 
 	generated, err := m.Admin.Ensure(ctx, m.Config.AdminToken)
 	if err != nil {

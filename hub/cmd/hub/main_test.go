@@ -17,8 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/postgres/postgrestest"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
@@ -103,14 +103,14 @@ func TestMain_EndToEnd(t *testing.T) {
 		!strings.Contains(out, "grants 5..30") || !strings.Contains(out, "idle after 20s") {
 		t.Fatalf("stores set printed %q", out)
 	}
-	if err := run(ctx, []string{"stores", "set", "--min-grant", "0", "1"}, &bytes.Buffer{}, &bytes.Buffer{}, lookup); hub.ErrorCode(err) != hub.EINVALID {
-		t.Fatalf("stores set --min-grant 0: %v, want %s", err, hub.EINVALID)
+	if err := run(ctx, []string{"stores", "set", "--min-grant", "0", "1"}, &bytes.Buffer{}, &bytes.Buffer{}, lookup); hubapi.ErrorCode(err) != hubapi.CodeInvalid {
+		t.Fatalf("stores set --min-grant 0: %v, want %s", err, hubapi.CodeInvalid)
 	}
 
 	// Set counts, then read them back.
 	cli(t, "stock", "set", "--sku", "TEE-M", "--location", "main", "--on-hand", "40")
 	cli(t, "stock", "set", "--sku", "TEE-M", "--location", "back", "--on-hand", "5")
-	var st hub.SKUStock
+	var st hubapi.SKUStock
 	if err := json.Unmarshal([]byte(cli(t, "stock", "show", "TEE-M")), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestMain_EndToEnd(t *testing.T) {
 	os.WriteFile(bad, []byte("sku,location,on_hand\nTEE-M,main,7\nTEE-L,main,-3\n"), 0o644)
 	var o, e bytes.Buffer
 	err := run(ctx, []string{"stock", "import", bad}, &o, &e, lookup)
-	if got := hub.ErrorCode(err); got != hub.EUNPROCESSABLE || !strings.Contains(err.Error(), "line 3") {
+	if got := hubapi.ErrorCode(err); got != hubapi.CodeUnprocessable || !strings.Contains(err.Error(), "line 3") {
 		t.Fatalf("bad import: %v", err)
 	}
 	good := filepath.Join(dir, "good.csv")
@@ -146,7 +146,7 @@ func TestMain_EndToEnd(t *testing.T) {
 	if out := cli(t, "stock", "import", good); !strings.Contains(out, "imported 2") {
 		t.Fatalf("import printed %q", out)
 	}
-	st = hub.SKUStock{}
+	st = hubapi.SKUStock{}
 	json.Unmarshal([]byte(cli(t, "stock", "show", "TEE-M")), &st)
 	if got, want := st.OnHand, int64(12); got != want {
 		t.Fatalf("after import OnHand=%d, want %d", got, want)

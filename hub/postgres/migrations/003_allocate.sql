@@ -1,4 +1,4 @@
--- Allocate policy (issue 6): per store and SKU, the units granted to an
+-- Allocate policy: per store and SKU, the units granted to an
 -- allocate store and not yet sold there; reclaims asked of stores, settled
 -- by what their agents report they released.
 

@@ -1,4 +1,4 @@
--- One live agent session per store across hub replicas (issue 6). Each new
+-- One live agent session per store across hub replicas. Each new
 -- session claims its store with a number from agent_session_claims: the
 -- newest claim is the live session, and only the live session may record
 -- the store's agent state (stores.connected, last_seen, ...). Every claim is

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/hubapi"
+)
+
+// The API speaks shared/hubapi types; these convert the hub's domain types
+// into them. Nil maps and slices stay nil, so the JSON is the domain's.
+
+func apiSKUStock(s hub.SKUStock) hubapi.SKUStock {
+	return hubapi.SKUStock{
+		SKU: s.SKU, OnHand: s.OnHand, Committed: s.Committed, SafetyStock: s.SafetyStock, Available: s.Available,
+		Locations: s.Locations, Targets: s.Targets, Allocated: s.Allocated, Pool: s.Pool, Exposure: s.Exposure,
+	}
+}
+
+func apiLedgerEntry(e hub.LedgerEntry) hubapi.LedgerEntry {
+	return hubapi.LedgerEntry{
+		ID: e.ID, SKU: e.SKU, Location: e.Location, Quantity: e.Quantity, Before: e.Before, After: e.After,
+		Reason: e.Reason, Reference: e.Reference, IdempotencyKey: e.IdempotencyKey, Actor: e.Actor, CreatedAt: e.CreatedAt,
+	}
+}
+
+func apiStore(s hub.Store) hubapi.Store {
+	a := s.Agent
+	return hubapi.Store{
+		ID: s.ID, Name: s.Name, URL: s.URL, Policy: string(s.Policy), Buffer: s.Buffer, Status: string(s.Status), CreatedAt: s.CreatedAt,
+		Agent: hubapi.AgentState{
+			Connected: a.Connected, LastSeen: a.LastSeen, AppliedSeq: a.AppliedSeq, HeadSeq: a.HeadSeq,
+			SeqLag: a.SeqLag, OutboxDepth: a.OutboxDepth, Replica: a.Replica,
+		},
+		Allocation: hubapi.AllocationParams(s.Allocation),
+	}
+}
+
+func apiOrder(o hub.Order) hubapi.Order {
+	var lines []hubapi.OrderLine
+	if o.Lines != nil {
+		lines = make([]hubapi.OrderLine, len(o.Lines))
+		for i, l := range o.Lines {
+			lines[i] = hubapi.OrderLine(l)
+		}
+	}
+	return hubapi.Order{
+		ID: o.ID, StoreID: o.StoreID, WooOrderID: o.WooOrderID, Number: o.Number, Status: o.Status,
+		StockState: o.StockState, Lines: lines, ModifiedAt: o.ModifiedAt, UpdatedAt: o.UpdatedAt,
+	}
+}
+
+// apiList converts every element of a list, giving an empty (not nil)
+// slice for an empty one: lists answer [] rather than null.
+func apiList[T, A any](list []T, conv func(T) A) []A {
+	out := make([]A, len(list))
+	for i, v := range list {
+		out[i] = conv(v)
+	}
+	return out
+}

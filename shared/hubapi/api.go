@@ -1,0 +1,231 @@
+package hubapi
+
+import "time"
+
+// Policies a store may run. PolicyMirror: the store shows available less
+// its buffer. PolicyAllocate: the store shows the units granted to it.
+const (
+	PolicyMirror   = "mirror"
+	PolicyAllocate = "allocate"
+)
+
+// Store statuses.
+const (
+	StoreActive  = "active"
+	StoreRevoked = "revoked"
+)
+
+// Order stock states: no stock effect, counted in committed, shipped
+// (on_hand and committed dropped), or released (committed returned).
+const (
+	OrderStateNone      = "none"
+	OrderStateCommitted = "committed"
+	OrderStateFulfilled = "fulfilled"
+	OrderStateReleased  = "released"
+)
+
+// SKUStock is the hub's view of one SKU (GET /api/v1/skus/{sku}).
+// Available = OnHand − Committed − SafetyStock. Targets maps store ID (a
+// decimal string) to what that store should show; Allocated maps allocate
+// store ID to the units granted to it and not yet sold there. Pool is what
+// no store holds; Exposure is how far allocations and committed orders
+// exceed on hand less safety stock until reclaims settle it.
+type SKUStock struct {
+	SKU         string           `json:"sku"`
+	OnHand      int64            `json:"on_hand"`
+	Committed   int64            `json:"committed"`
+	SafetyStock int64            `json:"safety_stock"`
+	Available   int64            `json:"available"`
+	Locations   map[string]int64 `json:"locations"`
+	Targets     map[string]int64 `json:"targets"`
+	Allocated   map[string]int64 `json:"allocated"`
+	Pool        int64            `json:"pool"`
+	Exposure    int64            `json:"exposure"`
+}
+
+// SKUList is a page of SKUs; Next is the cursor of the next page, empty at
+// the end.
+type SKUList struct {
+	SKUs []SKUStock `json:"skus"`
+	Next string     `json:"next"`
+}
+
+// LedgerEntry is one row of the append-only ledger. Quantity is which
+// figure changed: "on_hand", "committed" or "safety_stock".
+type LedgerEntry struct {
+	ID             int64     `json:"id"`
+	SKU            string    `json:"sku"`
+	Location       string    `json:"location,omitempty"`
+	Quantity       string    `json:"quantity"`
+	Before         int64     `json:"before"`
+	After          int64     `json:"after"`
+	Reason         string    `json:"reason"`
+	Reference      string    `json:"reference,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	Actor          string    `json:"actor"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// LedgerList is a page of ledger entries; Next is the cursor of the next
+// page, empty at the end.
+type LedgerList struct {
+	Entries []LedgerEntry `json:"entries"`
+	Next    string        `json:"next"`
+}
+
+// ImportResult answers a successful CSV import.
+type ImportResult struct {
+	Imported int `json:"imported"`
+}
+
+// Store is one WooCommerce store served by one agent, with what the hub
+// last heard from that agent.
+type Store struct {
+	ID         int64            `json:"id"`
+	Name       string           `json:"name"`
+	URL        string           `json:"url"`
+	Policy     string           `json:"policy"`
+	Buffer     int64            `json:"buffer"`
+	Status     string           `json:"status"`
+	CreatedAt  time.Time        `json:"created_at"`
+	Agent      AgentState       `json:"agent"`
+	Allocation AllocationParams `json:"allocation"`
+}
+
+// AgentState is what the hub last heard from a store's agent. SeqLag is
+// HeadSeq − AppliedSeq; Replica names the hub process holding the session.
+type AgentState struct {
+	Connected   bool       `json:"connected"`
+	LastSeen    *time.Time `json:"last_seen"`
+	AppliedSeq  int64      `json:"applied_seq"`
+	HeadSeq     int64      `json:"head_seq"`
+	SeqLag      int64      `json:"seq_lag"`
+	OutboxDepth int        `json:"outbox_depth"`
+	Replica     string     `json:"replica,omitempty"`
+}
+
+// AllocationParams tune the allocate policy of one store, for every SKU: a
+// store holding fewer than LowWater units gets a grant of its recent sales
+// over CoverSeconds, within [MinGrant, MaxGrant]; a store idle for
+// IdleSeconds gives units back when another store needs them.
+type AllocationParams struct {
+	LowWater     int64 `json:"low_water"`
+	MinGrant     int64 `json:"min_grant"`
+	MaxGrant     int64 `json:"max_grant"`
+	CoverSeconds int64 `json:"cover_seconds"`
+	IdleSeconds  int64 `json:"idle_seconds"`
+}
+
+// StoreList is every store with its agent state.
+type StoreList struct {
+	Stores []Store `json:"stores"`
+}
+
+// CreatedStore answers a store creation or enrolment: the store and its
+// agent credential, shown this once.
+type CreatedStore struct {
+	Store
+	Token string `json:"token"`
+}
+
+// EnrolmentToken is a one-use join token.
+type EnrolmentToken struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// OrderLine is one line of an order. Error is set when the line is parked
+// (its SKU is unknown to the hub): kept and visible, with no effect on
+// stock.
+type OrderLine struct {
+	SKU         string `json:"sku"`
+	Quantity    int64  `json:"quantity"`
+	ProductID   int64  `json:"product_id,omitempty"`
+	VariationID int64  `json:"variation_id,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// Order is an order as the hub keeps it: ID is the hub's own id,
+// WooOrderID the store's, StockState one of the OrderState constants.
+type Order struct {
+	ID         int64       `json:"id"`
+	StoreID    int64       `json:"store_id"`
+	WooOrderID int64       `json:"woo_order_id"`
+	Number     string      `json:"number"`
+	Status     string      `json:"status"`
+	StockState string      `json:"stock_state"`
+	Lines      []OrderLine `json:"lines"`
+	ModifiedAt time.Time   `json:"date_modified"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+}
+
+// OrderList is a page of the order feed. Poll with the last Next as after:
+// an empty page returns the same cursor.
+type OrderList struct {
+	Orders []Order `json:"orders"`
+	Next   string  `json:"next"`
+}
+
+// CountRequest records a physical count (PUT
+// /api/v1/skus/{sku}/locations/{location}). OnHand is required.
+type CountRequest struct {
+	OnHand *int64 `json:"on_hand"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// SafetyStockRequest sets the units held back from every store (PUT
+// /api/v1/skus/{sku}/safety-stock). SafetyStock is required.
+type SafetyStockRequest struct {
+	SafetyStock *int64 `json:"safety_stock"`
+}
+
+// AdjustmentRequest is a relative change of on_hand (POST
+// /api/v1/adjustments). Delta is required and not zero; the same
+// IdempotencyKey twice changes stock once.
+type AdjustmentRequest struct {
+	SKU            string `json:"sku"`
+	Location       string `json:"location"`
+	Delta          *int64 `json:"delta"`
+	Reason         string `json:"reason,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// NewStoreRequest adds a store (POST /api/v1/stores). Policy defaults to
+// PolicyMirror and Buffer to 0.
+type NewStoreRequest struct {
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Policy string `json:"policy,omitempty"`
+	Buffer *int64 `json:"buffer,omitempty"`
+}
+
+// StoreUpdateRequest changes a store (PATCH /api/v1/stores/{id}): only the
+// fields given change.
+type StoreUpdateRequest struct {
+	Policy     *string           `json:"policy,omitempty"`
+	Buffer     *int64            `json:"buffer,omitempty"`
+	Allocation *AllocationUpdate `json:"allocation,omitempty"`
+}
+
+// AllocationUpdate changes the allocate parameters given, keeping the
+// others.
+type AllocationUpdate struct {
+	LowWater     *int64 `json:"low_water,omitempty"`
+	MinGrant     *int64 `json:"min_grant,omitempty"`
+	MaxGrant     *int64 `json:"max_grant,omitempty"`
+	CoverSeconds *int64 `json:"cover_seconds,omitempty"`
+	IdleSeconds  *int64 `json:"idle_seconds,omitempty"`
+}
+
+// EnrolmentTokenRequest asks for a join token (POST
+// /api/v1/enrolment-tokens). TTLSeconds defaults to 3600.
+type EnrolmentTokenRequest struct {
+	TTLSeconds *int64 `json:"ttl_seconds,omitempty"`
+}
+
+// EnrolRequest is an agent enrolling its store with a join token (POST
+// /api/v1/enrol).
+type EnrolRequest struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
