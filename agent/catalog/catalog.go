@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -486,7 +487,7 @@ func (c *Catalog) drop(id int64) {
 // scan is retried with backoff (capped at RescanInterval) and keeps the
 // previous map. It returns nil when ctx ends.
 func (c *Catalog) Run(ctx context.Context) error {
-	backoff := time.Second
+	retry := backoff.Policy{Min: time.Second, Max: c.cfg.RescanInterval}
 	failures := 0
 	for {
 		wait := c.cfg.RescanInterval
@@ -494,22 +495,17 @@ func (c *Catalog) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			wait = retry.Delay(failures)
 			failures++
 			c.log.Warn("catalog scan failed", "consecutive_errors", failures, "error", err)
-			wait = min(backoff, c.cfg.RescanInterval)
-			backoff *= 2
 		} else {
 			if failures > 0 {
 				c.log.Info("catalog scan recovered", "consecutive_errors", failures)
 			}
-			failures, backoff = 0, time.Second
+			failures = 0
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Sleep(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
 	}
 }

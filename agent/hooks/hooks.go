@@ -14,12 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -313,7 +313,7 @@ func (m *Manager) check() {
 // It returns nil when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	m.init()
-	backoff := time.Second
+	retry := backoff.Policy{Min: time.Second, Max: m.Interval}
 	consecutive := 0
 	for {
 		wait := m.Interval
@@ -321,19 +321,18 @@ func (m *Manager) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			wait = retry.Delay(consecutive)
 			consecutive++
 			if consecutive <= 3 || consecutive%10 == 0 {
 				m.Logger.Warn("ensure webhooks failed", "consecutive_errors", consecutive, "error", err)
 			}
-			wait = min(backoff+time.Duration(rand.Int64N(int64(backoff/2)+1)), m.Interval)
-			backoff = min(backoff*2, m.Interval)
 		} else {
 			if consecutive > 0 {
 				m.Logger.Info("ensure webhooks recovered", "consecutive_errors", consecutive)
 			}
-			consecutive, backoff = 0, time.Second
+			consecutive = 0
 		}
-		tick := min(wait, m.Patience/4+time.Millisecond)
+		tick := max(min(wait, m.Patience/4), time.Millisecond) // a ticker needs d > 0
 		deadline := time.NewTimer(wait)
 		ticker := time.NewTicker(tick)
 	loop:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/hubconn"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -84,7 +85,7 @@ func TestClient_RotatesThroughHubURLs(t *testing.T) {
 	up := newFakeHub(t)
 
 	c := hubconn.New(down.URL+","+up.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
-	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 20*time.Millisecond
+	c.Backoff = backoff.Policy{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := c.Probe(ctx); err != nil {

@@ -55,6 +55,8 @@ import (
 
 	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/atomicfile"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
@@ -485,7 +487,8 @@ func (w *Writer) Run(ctx context.Context) error {
 	saveT := newIdleTimer()
 	defer saveT.Stop()
 	var retryC, saveC <-chan time.Time // nil while their timer is not armed
-	backoff := 100 * time.Millisecond
+	retryWrite := backoff.Policy{Min: 100 * time.Millisecond, Max: 10 * time.Second}
+	failures := 0 // consecutive failed rounds
 	for {
 		select {
 		case <-ctx.Done():
@@ -500,14 +503,8 @@ func (w *Writer) Run(ctx context.Context) error {
 		case <-retryC:
 			retryC = nil
 		case <-w.kick:
-			if w.cfg.Gather > 0 {
-				t := time.NewTimer(w.cfg.Gather)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
+			if backoff.Sleep(ctx, w.cfg.Gather) != nil {
+				return nil
 			}
 		case <-check.C:
 			if err := w.check(ctx); err != nil && ctx.Err() == nil {
@@ -520,18 +517,15 @@ func (w *Writer) Run(ctx context.Context) error {
 				return nil
 			}
 			if err != nil {
-				w.log.Warn("stock write failed", "error", err, "wait", backoff)
-				t := time.NewTimer(backoff)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				wait := retryWrite.Delay(failures)
+				failures++
+				w.log.Warn("stock write failed", "error", err, "attempt", failures, "wait", wait)
+				if backoff.Sleep(ctx, wait) != nil {
 					return nil
-				case <-t.C:
 				}
-				backoff = min(backoff*2, 10*time.Second)
 				continue
 			}
-			backoff = 100 * time.Millisecond
+			failures = 0
 			if !more {
 				break
 			}
@@ -867,15 +861,11 @@ func (w *Writer) verify(ctx context.Context, chunk []*work) error {
 	for i, wk := range chunk {
 		skus[i] = wk.s.sku
 	}
-	backoff := w.cfg.VerifyDelay
-	t := time.NewTimer(backoff)
-	select {
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	case <-t.C:
+	if err := backoff.Sleep(ctx, w.cfg.VerifyDelay); err != nil {
+		return err
 	}
-	for {
+	retryRead := backoff.Policy{Min: w.cfg.VerifyDelay, Max: 10 * time.Second}
+	for attempt := 0; ; attempt++ {
 		reads, err := w.readSKUs(ctx, skus)
 		if err == nil {
 			now := w.now()
@@ -897,15 +887,11 @@ func (w *Writer) verify(ctx context.Context, chunk []*work) error {
 			w.mu.Unlock()
 			return nil
 		}
-		w.log.Warn("stock write verify failed", "error", err, "wait", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		wait := retryRead.Delay(attempt)
+		w.log.Warn("stock write verify failed", "error", err, "attempt", attempt+1, "wait", wait)
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 
@@ -947,45 +933,13 @@ func (w *Writer) save() error {
 		return nil
 	}
 	b, _ := json.Marshal(stateFile{AppliedSeq: applied})
-	if err := writeFileAtomic(w.path, b); err != nil {
+	if err := atomicfile.Write(w.path, b, 0o600); err != nil {
 		return fmt.Errorf("save applied seq %d: %w", applied, err)
 	}
 	w.mu.Lock()
 	w.saved = applied
 	w.mu.Unlock()
 	return nil
-}
-
-// writeFileAtomic writes b to path via a temp file, fsync and rename, then
-// syncs the directory.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".stock-writer-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // check is the safety net: it reads recently written, suspect and a
