@@ -147,7 +147,11 @@ func New(cfg Config) (*Catalog, error) {
 		cfg.Logger = slog.Default()
 	}
 	c := &Catalog{cfg: cfg, log: cfg.Logger, items: map[int64]*item{}, skus: map[string][]int64{}}
-	c.metrics = newMetrics(cfg.Registerer, c)
+	m, err := newMetrics(cfg.Registerer, c)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics = m
 	return c, nil
 }
 

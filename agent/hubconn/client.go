@@ -65,11 +65,20 @@ type Client struct {
 	current int
 }
 
-// New returns a client with defaults.
-func New(hubURL, token string, h Handler, logger *slog.Logger, reg prometheus.Registerer) *Client {
+// New returns a client with defaults for the hub (or hub replicas) at
+// hubURL, a comma-separated list of base URLs. It returns an error for a
+// bad URL.
+func New(hubURL, token string, h Handler, logger *slog.Logger, reg prometheus.Registerer) (*Client, error) {
+	if _, err := ParseHubURLs(hubURL); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{HubURL: hubURL, Token: token, Handler: h, Logger: logger,
 		Backoff: backoff.Policy{Min: 250 * time.Millisecond, Max: 30 * time.Second}, WriteTimeout: 10 * time.Second,
-		metrics: newMetrics(reg)}
+		metrics: m}, nil
 }
 
 // ParseHubURLs splits a comma-separated list of hub base URLs and checks

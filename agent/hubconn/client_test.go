@@ -84,7 +84,10 @@ func TestClient_RotatesThroughHubURLs(t *testing.T) {
 	down.Close() // nothing listens there any more
 	up := newFakeHub(t)
 
-	c := hubconn.New(down.URL+","+up.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
+	c, err := hubconn.New(down.URL+","+up.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.Backoff = backoff.Policy{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -111,7 +114,10 @@ func TestClient_RotatesThroughHubURLs(t *testing.T) {
 	wg.Wait()
 
 	t.Run("AllDown", func(t *testing.T) {
-		c := hubconn.New(down.URL+","+down.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
+		c, err := hubconn.New(down.URL+","+down.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Probe(ctx); err == nil || errors.Is(err, hubconn.ErrUnauthorized) {
 			t.Fatalf("Probe with every replica down: %v", err)
 		}

@@ -21,7 +21,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/hooks"
-	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
 	"github.com/stockwire/stockwire/agent/wooclient"
@@ -144,19 +143,26 @@ func TestPoller_AgainstFaultyStore(t *testing.T) {
 	defer box.Close()
 
 	const secret = "agent-webhook-secret"
-	mgr := &hooks.Manager{Client: client, Secret: secret, Interval: 300 * time.Millisecond, Logger: logger}
-	recv := &webhook.Handler{Secret: secret, Outbox: box, FullErr: outbox.ErrOutboxFull,
-		OnPing: mgr.Pinged, OnDelivery: mgr.Delivered, Logger: logger, Registerer: reg}
 	mux := http.NewServeMux()
+	agentSrv := httptest.NewUnstartedServer(mux)
+	mgr, err := hooks.NewManager(client, "http://"+agentSrv.Listener.Addr().String()+"/webhooks/woocommerce", secret, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr.Interval = 300 * time.Millisecond
+	recv, err := webhook.NewHandler(secret, box, logger, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.FullErr, recv.OnPing, recv.OnDelivery = outbox.ErrOutboxFull, mgr.Pinged, mgr.Delivered
 	mux.Handle("/webhooks/woocommerce", recv)
-	agentSrv := httptest.NewServer(mux)
+	agentSrv.Start()
 	defer agentSrv.Close()
-	mgr.DeliveryURL = agentSrv.URL + "/webhooks/woocommerce"
 	if _, err := mgr.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	poller := &orders.Poller{Client: client, Outbox: box, Interval: 150 * time.Millisecond,
-		Overlap: 2 * time.Second, Lookback: time.Minute, PerPage: 5, Logger: logger, Registerer: reg}
+	poller := MustPoller(t, client, box, logger, reg)
+	poller.Interval, poller.Overlap, poller.Lookback, poller.PerPage = 150*time.Millisecond, 2*time.Second, time.Minute, 5
 	hub := &hubDouble{final: map[int64]string{}, mod: map[int64]time.Time{}, sources: map[string]int{}}
 
 	runCtx, stop := context.WithCancel(ctx)

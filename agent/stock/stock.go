@@ -247,12 +247,15 @@ func New(cfg Config) (*Writer, error) {
 		now:   time.Now,
 		skus:  map[string]*skuState{},
 	}
-	if err := w.load(); err != nil {
+	err := w.load()
+	if err != nil {
 		return nil, err
 	}
 	w.saved = w.applied
 	w.maxRecv = w.applied
-	w.metrics = newMetrics(cfg.Registerer, w)
+	if w.metrics, err = newMetrics(cfg.Registerer, w); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 

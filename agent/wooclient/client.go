@@ -152,6 +152,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{
 		cfg:     cfg,
 		base:    u.String(),
@@ -160,7 +164,7 @@ func New(cfg Config) (*Client, error) {
 		lim:     rate.NewLimiter(cfg.RateLimit, cfg.Burst),
 		reserve: float64(cfg.Burst / 4),
 		log:     cfg.Logger,
-		metrics: newMetrics(cfg.Registerer),
+		metrics: m,
 		retry:   backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff},
 		now:     time.Now,
 	}, nil

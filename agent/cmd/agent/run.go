@@ -144,7 +144,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	notify := &notifyingOutbox{Outbox: ob, relay: relay}
 
-	link := hubconn.New(c.HubURL, token, relay, logger, reg)
+	link, err := hubconn.New(c.HubURL, token, relay, logger, reg)
+	if err != nil {
+		return fmt.Errorf("--hub: %w", err)
+	}
 	link.TLSConfig = hubTLS
 	if err := link.Probe(ctx); errors.Is(err, hubconn.ErrUnauthorized) {
 		return fmt.Errorf("hub %s: %w", c.HubURL, err)
@@ -163,26 +166,34 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	var manager *hooks.Manager
 	if c.Webhooks && c.PublicURL != "" {
-		manager = &hooks.Manager{Client: client, DeliveryURL: strings.TrimSuffix(c.PublicURL, "/") + WebhookPath,
-			Secret: secret, Logger: logger}
+		if manager, err = hooks.NewManager(client, strings.TrimSuffix(c.PublicURL, "/")+WebhookPath, secret, logger); err != nil {
+			return err
+		}
 	} else {
 		logger.Warn("webhooks off: orders are reported by polling alone", "poll_interval", c.PollInterval.String())
 	}
-	receiver := &webhook.Handler{Secret: secret, Outbox: notify, FullErr: outbox.ErrOutboxFull,
-		OnProduct: func(ctx context.Context, p woo.Product) {
-			if err := cat.Update(ctx, p); err != nil {
-				logger.Warn("catalog update from webhook", "error", err)
-			}
-			if err := writer.ProductChanged(ctx, p); err != nil {
-				logger.Warn("stock check after product webhook", "error", err)
-			}
-		},
-		Logger: logger, Registerer: reg}
+	receiver, err := webhook.NewHandler(secret, notify, logger, reg)
+	if err != nil {
+		return err
+	}
+	receiver.FullErr = outbox.ErrOutboxFull
+	receiver.OnProduct = func(ctx context.Context, p woo.Product) {
+		if err := cat.Update(ctx, p); err != nil {
+			logger.Warn("catalog update from webhook", "error", err)
+		}
+		if err := writer.ProductChanged(ctx, p); err != nil {
+			logger.Warn("stock check after product webhook", "error", err)
+		}
+	}
 	if manager != nil {
 		receiver.OnPing = manager.Pinged
 		receiver.OnDelivery = manager.Delivered
 	}
-	poller := &orders.Poller{Client: client, Outbox: notify, Interval: c.PollInterval, Logger: logger, Registerer: reg}
+	poller, err := orders.NewPoller(client, notify, logger, reg)
+	if err != nil {
+		return err
+	}
+	poller.Interval = c.PollInterval
 
 	mux := http.NewServeMux()
 	mux.Handle("POST "+WebhookPath, receiver)
