@@ -1,8 +1,10 @@
 package stock_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -87,16 +91,40 @@ func mustWriter(tb testing.TB, baseURL, dir string, mod func(*stock.Config)) *ru
 	return &running{w: w, reg: reg, stop: stop}
 }
 
-// waitFor polls cond until it holds or 20s pass.
-func waitFor(tb testing.TB, what string, cond func() bool) {
+// waitTimeout bounds every wait of these tests.
+const waitTimeout = 20 * time.Second
+
+// waitApplied waits until w's AppliedSeq reaches seq.
+func waitApplied(tb testing.TB, w *stock.Writer, seq int64) {
 	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
+	systest.WaitFor(tb, waitTimeout, fmt.Sprintf("applied %d", seq), func() error {
+		if got := w.AppliedSeq(); got != seq {
+			return fmt.Errorf("AppliedSeq=%d, want %d", got, seq)
 		}
-		time.Sleep(2 * time.Millisecond) // polling, not synchronising
-	}
+		return nil
+	})
+}
+
+// waitStock waits until the store shows want for sku.
+func waitStock(tb testing.TB, srv *woosim.Server, sku string, want int64) {
+	tb.Helper()
+	systest.WaitFor(tb, waitTimeout, fmt.Sprintf("%s at %d in the store", sku, want), func() error {
+		if got := stockOf(tb, srv, sku); got != want {
+			return fmt.Errorf("%s stock=%d, want %d", sku, got, want)
+		}
+		return nil
+	})
+}
+
+// waitChecks waits until more than n safety-net rounds ran.
+func waitChecks(tb testing.TB, w *stock.Writer, n int64) {
+	tb.Helper()
+	systest.WaitFor(tb, waitTimeout, fmt.Sprintf("more than %d safety-net rounds", n), func() error {
+		if got := w.Checks(); got <= n {
+			return fmt.Errorf("%d rounds", got)
+		}
+		return nil
+	})
 }
 
 func stockOf(tb testing.TB, srv *woosim.Server, s string) int64 {
@@ -161,7 +189,7 @@ func TestWriter_Burst(t *testing.T) {
 	srv := mustSim(t, 100)
 	r := mustWriter(t, srv.URL, t.TempDir(), nil)
 	targets := burst(r.w, 10000, 100, 1)
-	waitFor(t, "all applied", func() bool { return r.w.AppliedSeq() == 10000 })
+	waitApplied(t, r.w, 10000)
 	for s, want := range targets {
 		if got := stockOf(t, srv, s); got != want {
 			t.Fatalf("%s stock=%d, want %d", s, got, want)
@@ -200,7 +228,7 @@ func TestWriter_UnknownSKUAndSnapshot(t *testing.T) {
 		{Seq: 2, SKU: sku(1), Delta: -10, Target: 990},
 		{Seq: 3, SKU: "TEE-S", Delta: 2, Target: 7},
 	})
-	waitFor(t, "applied 3", func() bool { return r.w.AppliedSeq() == 3 })
+	waitApplied(t, r.w, 3)
 	if got := stockOf(t, srv, sku(1)); got != 990 {
 		t.Fatalf("stock=%d, want 990", got)
 	}
@@ -215,7 +243,7 @@ func TestWriter_UnknownSKUAndSnapshot(t *testing.T) {
 	}
 
 	r.w.ApplySnapshot(10, map[string]int64{sku(1): 42, sku(2): 7, "TEE-S": 1, "NOPE": 3})
-	waitFor(t, "snapshot applied", func() bool { return r.w.AppliedSeq() == 10 })
+	waitApplied(t, r.w, 10)
 	for s, want := range map[string]int64{sku(1): 42, sku(2): 7, sku(3): 1000, "TEE-S": 1} {
 		if got := stockOf(t, srv, s); got != want {
 			t.Fatalf("%s=%d, want %d", s, got, want)
@@ -224,7 +252,7 @@ func TestWriter_UnknownSKUAndSnapshot(t *testing.T) {
 	// A replay of old changes changes nothing.
 	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: -10, Target: 990}})
 	r.w.Apply([]wire.Change{{Seq: 11, SKU: sku(1), Delta: 1, Target: 43}})
-	waitFor(t, "applied 11", func() bool { return r.w.AppliedSeq() == 11 })
+	waitApplied(t, r.w, 11)
 	if got := stockOf(t, srv, sku(1)); got != 43 {
 		t.Fatalf("stock=%d, want 43", got)
 	}
@@ -267,13 +295,13 @@ func TestWriter_UnknownOutcome(t *testing.T) {
 		r := mustWriter(t, front.URL, dir, nil)
 		proxy.dropAfter.Store(true)
 		r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -5, Target: 995}})
-		waitFor(t, "applied 1", func() bool { return r.w.AppliedSeq() == 1 })
+		waitApplied(t, r.w, 1)
 		if got := stockOf(t, srv, sku(1)); got != 995 {
 			t.Fatalf("stock=%d, want 995 (applied once)", got)
 		}
 		proxy.dropBefore.Store(true)
 		r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: -5, Target: 990}})
-		waitFor(t, "applied 2", func() bool { return r.w.AppliedSeq() == 2 })
+		waitApplied(t, r.w, 2)
 		if got := stockOf(t, srv, sku(1)); got != 990 {
 			t.Fatalf("stock=%d, want 990 (resent once)", got)
 		}
@@ -291,7 +319,8 @@ func TestWriter_UnknownOutcome(t *testing.T) {
 		}
 		proxy.dropAfter.Store(true)
 		r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: -7, Target: 983}, {Seq: 4, SKU: sku(2), Delta: 1, Target: 1001}})
-		waitFor(t, "store applied seq 3", func() bool { return stockOf(t, srv, sku(1)) == 983 && stockOf(t, srv, sku(2)) == 1001 })
+		waitStock(t, srv, sku(1), 983)
+		waitStock(t, srv, sku(2), 1001)
 		r.stop()
 		if got := r.w.AppliedSeq(); got != 2 {
 			t.Fatalf("AppliedSeq=%d, want 2 (outcome never confirmed)", got)
@@ -303,7 +332,7 @@ func TestWriter_UnknownOutcome(t *testing.T) {
 			t.Fatalf("AppliedSeq after restart=%d, want 2", got)
 		}
 		r2.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: -7, Target: 983}, {Seq: 4, SKU: sku(2), Delta: 1, Target: 1001}, {Seq: 5, SKU: sku(1), Delta: 3, Target: 986}})
-		waitFor(t, "applied 5", func() bool { return r2.w.AppliedSeq() == 5 })
+		waitApplied(t, r2.w, 5)
 		if got := stockOf(t, srv, sku(1)); got != 986 {
 			t.Fatalf("stock=%d, want 986 (seq 3 not applied twice)", got)
 		}
@@ -313,36 +342,79 @@ func TestWriter_UnknownOutcome(t *testing.T) {
 	})
 }
 
+// clobberingProxy forwards to the store, but runs the first stock write to
+// product id the way WooCommerce runs inventory_delta when a checkout lands
+// inside its read-modify-write: it reads the figure, lets inWindow (the
+// checkout) run, and writes read + delta as an absolute figure, undoing the
+// checkout's reduction.
+type clobberingProxy struct {
+	store    *woosim.Server
+	id       int64
+	sku      string
+	inWindow func()
+	done     atomic.Bool
+}
+
+func (p *clobberingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/products/batch") && !p.done.Load() {
+		var body struct {
+			Update []map[string]json.RawMessage `json:"update"`
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil || json.Unmarshal(b, &body) != nil {
+			http.Error(w, "bad batch", http.StatusBadRequest)
+			return
+		}
+		for _, it := range body.Update {
+			var id, delta int64
+			if json.Unmarshal(it["id"], &id) != nil || id != p.id || json.Unmarshal(it["inventory_delta"], &delta) != nil {
+				continue
+			}
+			read, _ := p.store.Store.StockBySKU(p.sku)
+			p.inWindow()
+			it["stock_quantity"] = json.RawMessage(strconv.FormatInt(read+delta, 10))
+			delete(it, "inventory_delta")
+			p.done.Store(true)
+		}
+		b, _ = json.Marshal(body)
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	}
+	p.store.Store.ServeHTTP(w, r)
+}
+
 func TestWriter_RepairsClobberedCheckout(t *testing.T) {
 	t.Parallel()
 	srv := mustSim(t, 2)
-	r := mustWriter(t, srv.URL, t.TempDir(), nil)
+	id, _ := srv.Store.ProductIDBySKU(sku(1))
+	proxy := &clobberingProxy{store: srv, id: id, sku: sku(1)}
+	proxy.done.Store(true) // not yet
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
+	srv.Store.SetHomeURL(front.URL)
+	r := mustWriter(t, front.URL, t.TempDir(), nil)
 	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -100, Target: 900}})
-	waitFor(t, "applied 1", func() bool { return r.w.AppliedSeq() == 1 })
+	waitApplied(t, r.w, 1)
 
 	// WooCommerce's inventory_delta is read-modify-write; a checkout lands
 	// inside the window and the write clobbers it.
-	srv.Store.SetFaults(woosim.Faults{RaceWindowMS: 300})
 	var sold atomic.Bool
-	srv.Store.SetOnRequest(func(req *http.Request) {
-		if strings.HasSuffix(req.URL.Path, "/products/batch") && !sold.Load() {
-			go func() {
-				time.Sleep(100 * time.Millisecond) // land inside the simulated window
-				if _, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}}); err != nil {
-					t.Error(err)
-				}
-				sold.Store(true)
-				// The hub commits the reported order and sends this
-				// store its new target, with nothing to write.
-				r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: 0, Target: 908}})
-			}()
+	proxy.inWindow = func() {
+		if _, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}}); err != nil {
+			t.Error(err)
 		}
-	})
+		sold.Store(true)
+		// The hub commits the reported order and sends this store its new
+		// target, with nothing to write.
+		r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: 0, Target: 908}})
+	}
+	proxy.done.Store(false)
 	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 10, Target: 910}})
-	waitFor(t, "applied 3", func() bool { return r.w.AppliedSeq() == 3 && sold.Load() })
-	srv.Store.SetFaults(woosim.Faults{})
+	waitApplied(t, r.w, 3)
+	if !sold.Load() {
+		t.Fatal("the write to clobber never reached the store")
+	}
 	// 900 + 10 − 2 sold = 908; the clobbered write left 910.
-	waitFor(t, "repair", func() bool { return stockOf(t, srv, sku(1)) == 908 })
+	waitStock(t, srv, sku(1), 908)
 	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total"); got != 1 {
 		t.Fatalf("repairs=%v, want 1", got)
 	}
@@ -363,7 +435,7 @@ func TestWriter_ManualEdit(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -50, Target: 950}, {Seq: 2, SKU: sku(2), Delta: 5, Target: 1005}})
-			waitFor(t, "applied", func() bool { return r.w.AppliedSeq() == 2 })
+			waitApplied(t, r.w, 2)
 
 			// Own write's webhook: not an edit.
 			id1, _ := srv.Store.ProductIDBySKU(sku(1))
@@ -390,17 +462,20 @@ func TestWriter_ManualEdit(t *testing.T) {
 			if mode == stock.EditsAccept {
 				action = "accepted"
 			}
-			waitFor(t, "edit handled", func() bool {
-				return counter(t, r.reg, "stockwire_agent_stock_manual_edits_total", "action", action) == 1
+			systest.WaitFor(t, waitTimeout, "edit handled", func() error {
+				if got := counter(t, r.reg, "stockwire_agent_stock_manual_edits_total", "action", action); got != 1 {
+					return fmt.Errorf("manual edits %s=%v, want 1", action, got)
+				}
+				return nil
 			})
 			want := int64(1005)
 			if mode == stock.EditsAccept {
 				want = 3
 			}
-			waitFor(t, "store figure", func() bool { return stockOf(t, srv, sku(2)) == want })
+			waitStock(t, srv, sku(2), want)
 			// Let a few more safety-net rounds pass: nothing else moves.
 			n := r.w.Checks()
-			waitFor(t, "more checks", func() bool { return r.w.Checks() > n+5 })
+			waitChecks(t, r.w, n+5)
 			if got := stockOf(t, srv, sku(1)); got != 950 {
 				t.Fatalf("own write's SKU=%d, want 950", got)
 			}
@@ -427,21 +502,13 @@ func TestNew_Invalid(t *testing.T) {
 		t.Fatal("want error for bad StoreEdits")
 	}
 	dir := t.TempDir()
-	if err := writeFile(dir+"/stock-writer.json", "{bad"); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "stock-writer.json"), []byte("{bad"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := stock.New(stock.Config{API: cl, DataDir: dir}); err == nil {
 		t.Fatal("want error for corrupt state")
 	}
 }
-
-func writeFile(path, s string) error {
-	return osWriteFile(path, []byte(s))
-}
-
-var _ = json.Marshal
-
-func osWriteFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
 
 // A snapshot that arrives while a local order is still waiting to be
 // reported must not be written: the hub's figure does not count that sale
@@ -454,7 +521,7 @@ func TestWriter_SnapshotWaitsForUnreportedOrders(t *testing.T) {
 		c.Quiet = func() bool { return !unreported.Load() }
 	})
 	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
-	waitFor(t, "applied 1", func() bool { return r.w.AppliedSeq() == 1 })
+	waitApplied(t, r.w, 1)
 
 	// A checkout in the store; its report sits in the outbox when the
 	// link comes back and the hub sends a snapshot that predates it.
@@ -463,18 +530,23 @@ func TestWriter_SnapshotWaitsForUnreportedOrders(t *testing.T) {
 	}
 	unreported.Store(true)
 	r.w.ApplySnapshot(5, map[string]int64{sku(1): 10, sku(2): 1000})
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		if got := stockOf(t, srv, sku(1)); got != 9 {
-			t.Fatalf("snapshot written over an unreported sale: stock %d, want 9", got)
+	// The writer takes the snapshot up, holds it back, and keeps holding it
+	// through safety-net rounds while the order is unreported.
+	systest.WaitFor(t, waitTimeout, "the snapshot held back", func() error {
+		if !r.w.Deferred() {
+			return errors.New("no write deferred yet")
 		}
-		time.Sleep(10 * time.Millisecond) // watching for a write that must not happen
+		return nil
+	})
+	waitChecks(t, r.w, r.w.Checks()+3)
+	if got := stockOf(t, srv, sku(1)); got != 9 || !r.w.Deferred() {
+		t.Fatalf("snapshot written over an unreported sale: stock %d (want 9), still deferred %v", got, r.w.Deferred())
 	}
 
 	// The order is reported; the hub's next event carries the new target.
 	r.w.Apply([]wire.Change{{Seq: 6, SKU: sku(1), Delta: 0, Target: 9}})
 	unreported.Store(false)
-	waitFor(t, "applied 6", func() bool { return r.w.AppliedSeq() == 6 })
+	waitApplied(t, r.w, 6)
 	if got := stockOf(t, srv, sku(1)); got != 9 {
 		t.Fatalf("stock %d after the report, want 9", got)
 	}
