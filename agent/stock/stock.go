@@ -58,6 +58,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockwire/stockwire/agent"
+	"github.com/stockwire/stockwire/agent/catalog"
 	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/wire"
@@ -81,8 +82,21 @@ type API interface {
 	BatchUpdateVariations(ctx context.Context, parentID int64, ups []wooclient.ProductUpdate) ([]wooclient.BatchResult, error)
 }
 
+// SKUMap is the agent's one map of where the store's SKUs live
+// (*catalog.Map), filled in the background by the catalog scan. The writer
+// looks a SKU up there before it writes, reads by SKU through the REST API
+// what it needs and the map does not hold, and records what its reads find.
+type SKUMap interface {
+	// Lookup returns where sku lives; ok is false when the map holds no
+	// single item for it.
+	Lookup(sku string) (e catalog.Entry, ok bool)
+	// Found records every item a read by SKU showed holding sku.
+	Found(sku string, items []woo.Product)
+}
+
 var (
 	_ API               = (*wooclient.Client)(nil)
+	_ SKUMap            = (*catalog.Map)(nil)
 	_ agent.StockWriter = (*Writer)(nil)
 )
 
@@ -91,6 +105,8 @@ var readFields = []string{"id", "parent_id", "sku", "type", "manage_stock", "sto
 // Config configures a Writer. API and DataDir are required.
 type Config struct {
 	API API
+	// SKUs is the agent's SKU map. Defaults to a map of the writer's own.
+	SKUs SKUMap
 	// DataDir holds the writer's state file (stock-writer.json).
 	DataDir string
 	// StoreEdits is "revert" (default: manual edits are set back to the
@@ -210,6 +226,9 @@ func New(cfg Config) (*Writer, error) {
 	case EditsRevert, EditsAccept:
 	default:
 		return nil, fmt.Errorf("stock writer: StoreEdits %q: want revert or accept", cfg.StoreEdits)
+	}
+	if cfg.SKUs == nil {
+		cfg.SKUs = catalog.NewMap()
 	}
 	if cfg.Quiet == nil {
 		cfg.Quiet = func() bool { return true }

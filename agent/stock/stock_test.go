@@ -24,10 +24,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/time/rate"
 
+	"github.com/stockwire/stockwire/agent/catalog"
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
+	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -549,5 +551,40 @@ func TestWriter_SnapshotWaitsForUnreportedOrders(t *testing.T) {
 	waitApplied(t, r.w, 6)
 	if got := stockOf(t, srv, sku(1)); got != 9 {
 		t.Fatalf("stock %d after the report, want 9", got)
+	}
+}
+
+// The writer and the catalog scan share one SKU map: the writer resolves
+// on demand what it must write and records it there, and a SKU it found
+// unknown is written as soon as the map learns of it (from the scan or a
+// webhook), not a ResolveTTL later.
+func TestWriter_SharesTheSKUMap(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 2)
+	skus := catalog.NewMap()
+	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) { c.SKUs, c.ResolveTTL = skus, time.Hour })
+
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -1, Target: 999}, {Seq: 2, SKU: "LATE", Delta: 5, Target: 5}})
+	waitApplied(t, r.w, 2)
+	id1, _ := srv.Store.ProductIDBySKU(sku(1))
+	if e, ok := skus.Lookup(sku(1)); !ok || e.ID() != id1 || !e.ManageStock {
+		t.Fatalf("map entry of %s=%+v %v, want product %d as the writer read it", sku(1), e, ok, id1)
+	}
+	if got := r.w.UnknownSKUs(); len(got) != 1 || got[0] != "LATE" {
+		t.Fatalf("unknown=%v, want LATE", got)
+	}
+
+	// The product is created in the store; the scan (or its webhook) puts
+	// it in the map.
+	id, _, err := srv.Store.CreateProduct(woosim.ProductSpec{Name: "Late", SKU: "LATE", ManageStock: true, Stock: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skus.Found("LATE", []woo.Product{{ID: id, SKU: "LATE", Type: "simple", ManageStock: json.RawMessage("true")}})
+	r.w.Apply([]wire.Change{{Seq: 3, SKU: "LATE", Delta: 7, Target: 7}})
+	waitApplied(t, r.w, 3)
+	waitStock(t, srv, "LATE", 7)
+	if got := r.w.UnknownSKUs(); len(got) != 0 {
+		t.Fatalf("unknown=%v after the map learnt of LATE, want none", got)
 	}
 }

@@ -50,10 +50,15 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		if !s.pending() || s.inflight {
 			continue
 		}
-		if s.resolved && s.skip != "" && now.Sub(s.resolvedAt) < w.cfg.ResolveTTL {
+		// The map says where the SKU lives now: a SKU that was unknown and
+		// has turned up (scan, webhook) is looked up again at once, and
+		// one that moved to another item is read afresh.
+		entry, mapped := w.cfg.SKUs.Lookup(sku)
+		if s.resolved && s.skip != "" && now.Sub(s.resolvedAt) < w.cfg.ResolveTTL && !(mapped && s.skip != "unmanaged") {
 			w.dropPending(s, s.skip)
 			continue
 		}
+		moved := mapped && s.resolved && s.skip == "" && entry.ID() != s.id
 		// A snapshot sets the store to the hub's figure, which does not
 		// yet count local orders still waiting to be reported: writing it
 		// now would put those sold units back on sale. Wait until they
@@ -64,7 +69,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		}
 		s.inflight = true
 		take = append(take, s)
-		if !s.resolved || s.skip != "" || !s.seqKnown || s.abs {
+		if !s.resolved || s.skip != "" || !s.seqKnown || s.abs || moved {
 			need = append(need, sku)
 			needSet[sku] = true
 		}
@@ -243,6 +248,7 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Pr
 		for _, s := range chunk {
 			want[s] = true
 		}
+		found := map[string][]woo.Product{}
 		for page := 1; ; page++ {
 			ps, pg, err := w.cfg.API.ListProducts(ctx, wooclient.ProductQuery{SKU: strings.Join(chunk, ","), Page: page, PerPage: 100, Fields: readFields})
 			if err != nil {
@@ -252,6 +258,7 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Pr
 				if !want[p.SKU] {
 					continue
 				}
+				found[p.SKU] = append(found[p.SKU], p)
 				if prev, dup := out[p.SKU]; dup && prev.ID != p.ID {
 					out[p.SKU] = woo.Product{ID: -1}
 					continue
@@ -261,6 +268,10 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Pr
 			if len(ps) == 0 || page >= pg.TotalPages {
 				break
 			}
+		}
+		// What the store said is the freshest news for the agent's SKU map.
+		for _, sku := range chunk {
+			w.cfg.SKUs.Found(sku, found[sku])
 		}
 	}
 	return out, nil

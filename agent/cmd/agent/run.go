@@ -114,7 +114,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.outbox = ob
 
-	cat, err := catalog.New(catalog.Config{API: client, RescanInterval: c.RescanInterval, Logger: logger, Registerer: reg})
+	// One SKU map: the catalog scan fills it in the background, the stock
+	// writer looks up on demand what it must write before the scan has
+	// got there.
+	skus := catalog.NewMap()
+	cat, err := catalog.New(catalog.Config{API: client, Map: skus, RescanInterval: c.RescanInterval, Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -122,7 +126,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// poller reports it (within one interval), and the outbox is then not
 	// empty: the safety net must wait longer than that before it "repairs"
 	// what is really a sale.
-	writer, err := stock.New(stock.Config{API: client, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
+	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
 		Quiet: func() bool { return ob.Len() == 0 }, ConfirmDelay: 2*c.PollInterval + 2*time.Second,
 		Logger: logger, Registerer: reg})
 	if err != nil {
@@ -154,12 +158,6 @@ func (m *Main) Run(ctx context.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("hub %s unreachable: %w", c.HubURL, err)
 	}
-	// Only now: a large catalog takes minutes to read, and a wrong or
-	// revoked credential should be said at once.
-	if _, err := cat.Scan(ctx); err != nil {
-		return fmt.Errorf("read the store's catalog: %w", err)
-	}
-
 	secret, err := loadOrCreateSecret(c.DataDir, "webhook-secret")
 	if err != nil {
 		return err
@@ -219,12 +217,14 @@ func (m *Main) Run(ctx context.Context) error {
 	g.Go(func() error { return link.Run(gctx) })
 	g.Go(func() error { return writer.Run(gctx) })
 	g.Go(func() error { return poller.Run(gctx) })
+	// The scan runs in the background (a large catalog takes minutes),
+	// and only once the hub took the credential.
 	g.Go(func() error { return cat.Run(gctx) })
 	if manager != nil {
 		g.Go(func() error { return manager.Run(gctx) })
 	}
 	logger.Info("agent started", "listen", m.ln.Addr().String(), "store", c.StoreURL, "hub", c.HubURL,
-		"catalog_skus", cat.Len(), "outbox_events", ob.Len(), "applied_seq", writer.AppliedSeq())
+		"outbox_events", ob.Len(), "applied_seq", writer.AppliedSeq())
 	return nil
 }
 
