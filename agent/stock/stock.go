@@ -304,29 +304,6 @@ func (w *Writer) AppliedSeq() int64 {
 	return w.applied
 }
 
-// Idle reports whether no write is pending or in flight.
-func (w *Writer) Idle() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, s := range w.skus {
-		if s.pending() || s.inflight {
-			return false
-		}
-	}
-	return true
-}
-
-// Target returns the writer's idea of the hub's target for sku.
-func (w *Writer) Target(sku string) (int64, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, ok := w.skus[sku]
-	if !ok || !s.hasTarget {
-		return 0, false
-	}
-	return s.target, true
-}
-
 // UnknownSKUs returns the SKUs the hub sent that the store does not have
 // (or has more than once, or does not manage stock for), sorted.
 func (w *Writer) UnknownSKUs() []string {

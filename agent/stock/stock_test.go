@@ -588,3 +588,38 @@ func TestWriter_SharesTheSKUMap(t *testing.T) {
 		t.Fatalf("unknown=%v after the map learnt of LATE, want none", got)
 	}
 }
+
+// A SKU that leaves the map (a product.deleted webhook, a scan that no
+// longer finds it) is read afresh before the next write; one the map still
+// places where the writer last read it is written without a read.
+func TestWriter_FollowsTheSKUMap(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 2)
+	skus := catalog.NewMap()
+	// No safety net: every read counted here is one a write needed.
+	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) { c.SKUs, c.CheckInterval = skus, time.Hour })
+	reads := func() int64 { return srv.Store.Stats().Requests["GET /wp-json/wc/v3/products 200"] }
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -10, Target: 990}})
+	waitApplied(t, r.w, 1)
+
+	before := reads()
+	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: -1, Target: 989}})
+	waitApplied(t, r.w, 2)
+	if got := reads() - before; got != 0 {
+		t.Fatalf("%d reads before a write to a SKU the map and the writer agree on, want 0", got)
+	}
+
+	e, _ := skus.Lookup(sku(1))
+	skus.Remove(e.ID())
+	r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: -1, Target: 988}})
+	waitApplied(t, r.w, 3)
+	if got := reads() - before; got != 1 {
+		t.Fatalf("%d reads before a write to a SKU that left the map, want 1", got)
+	}
+	if got := stockOf(t, srv, sku(1)); got != 988 {
+		t.Fatalf("stock=%d, want 988", got)
+	}
+	if e2, ok := skus.Lookup(sku(1)); !ok || e2.ID() != e.ID() {
+		t.Fatalf("map entry %+v %v after the read, want product %d back", e2, ok, e.ID())
+	}
+}

@@ -52,13 +52,14 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		}
 		// The map says where the SKU lives now: a SKU that was unknown and
 		// has turned up (scan, webhook) is looked up again at once, and
-		// one that moved to another item is read afresh.
+		// one that moved to another item, or left the map (deleted), is
+		// read afresh.
 		entry, mapped := w.cfg.SKUs.Lookup(sku)
 		if s.resolved && s.skip != "" && now.Sub(s.resolvedAt) < w.cfg.ResolveTTL && !(mapped && s.skip != "unmanaged") {
 			w.dropPending(s, s.skip)
 			continue
 		}
-		moved := mapped && s.resolved && s.skip == "" && entry.ID() != s.id
+		moved := s.resolved && s.skip == "" && (!mapped || entry.ID() != s.id)
 		// A snapshot sets the store to the hub's figure, which does not
 		// yet count local orders still waiting to be reported: writing it
 		// now would put those sold units back on sale. Wait until they

@@ -61,7 +61,7 @@ type Handler struct {
 	FullErr error
 	// OnProduct is called for product.* deliveries (product.deleted carries
 	// only the ID). Optional; it must not block for long.
-	OnProduct func(ctx context.Context, p woo.Product)
+	OnProduct func(ctx context.Context, topic string, p woo.Product)
 	// OnPing is called with the webhook ID of each ping. Optional.
 	OnPing func(webhookID int64)
 	// OnDelivery is called after each signed delivery handled with 200, with
@@ -200,7 +200,7 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 			return http.StatusBadRequest, ResultMalformed
 		}
 		if h.OnProduct != nil {
-			h.OnProduct(ctx, p)
+			h.OnProduct(ctx, topic, p)
 		}
 		return http.StatusOK, ResultOK
 	default:

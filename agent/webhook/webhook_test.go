@@ -31,7 +31,9 @@ type fixture struct {
 	mu       sync.Mutex
 	pings    []int64
 	products []int64
-	flowed   []string
+	// productTopics are the topics OnProduct was called with.
+	productTopics []string
+	flowed        []string
 }
 
 func MustServe(t *testing.T, maxEvents int) *fixture {
@@ -48,9 +50,10 @@ func MustServe(t *testing.T, maxEvents int) *fixture {
 		t.Fatal(err)
 	}
 	h.FullErr = outbox.ErrOutboxFull
-	h.OnProduct = func(_ context.Context, p woo.Product) {
+	h.OnProduct = func(_ context.Context, topic string, p woo.Product) {
 		f.mu.Lock()
 		f.products = append(f.products, p.ID)
+		f.productTopics = append(f.productTopics, topic)
 		f.mu.Unlock()
 	}
 	h.OnPing = func(id int64) {
@@ -141,6 +144,9 @@ func TestHandler_RealDeliveries(t *testing.T) {
 	}
 	if got := f.products; len(got) != 2 || got[0] != 11 || got[1] != 32 {
 		t.Fatalf("products=%v, want [11 32]", got)
+	}
+	if got := f.productTopics; len(got) != 2 || got[0] != woo.TopicProductUpdated || got[1] != woo.TopicProductUpdated {
+		t.Fatalf("product topics=%v, want product.updated twice", got)
 	}
 	evs, err := f.box.After(0, 100)
 	if err != nil {

@@ -175,7 +175,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	receiver.FullErr = outbox.ErrOutboxFull
-	receiver.OnProduct = func(ctx context.Context, p woo.Product) {
+	receiver.OnProduct = func(ctx context.Context, topic string, p woo.Product) {
+		if topic == woo.TopicProductDeleted {
+			// It carries only the id; the writer reads the SKU afresh
+			// before its next write (the map no longer says where it is).
+			skus.Remove(p.ID)
+			return
+		}
 		if err := cat.Update(ctx, p); err != nil {
 			logger.Warn("catalog update from webhook", "error", err)
 		}
