@@ -3,6 +3,7 @@ package hooks_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/hooks"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -194,12 +196,12 @@ func TestManager_SaysWhenWebhooksDoNotArrive(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	for !strings.Contains(logs.String(), "webhooks from the store do not reach the agent") {
-		if ctx.Err() != nil {
-			t.Fatalf("no plain warning logged; logs:\n%s", logs.String())
+	systest.WaitFor(t, 10*time.Second, "the plain warning", func() error {
+		if !strings.Contains(logs.String(), "webhooks from the store do not reach the agent") {
+			return fmt.Errorf("not logged; logs:\n%s", logs.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

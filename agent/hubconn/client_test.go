@@ -3,6 +3,7 @@ package hubconn_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/hubconn"
 	"github.com/stockwire/stockwire/shared/backoff"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -103,13 +105,12 @@ func TestClient_RotatesThroughHubURLs(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.Run(rctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for up.hellos.Load() < probes+3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the live replica got %d hellos", up.hellos.Load()-probes)
+	systest.WaitFor(t, 10*time.Second, "three hellos at the live replica", func() error {
+		if n := up.hellos.Load() - probes; n < 3 {
+			return fmt.Errorf("the live replica got %d hellos", n)
 		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
 	stop()
 	wg.Wait()
 

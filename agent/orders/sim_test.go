@@ -24,6 +24,7 @@ import (
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -205,33 +206,26 @@ func TestPoller_AgainstFaultyStore(t *testing.T) {
 	}
 
 	// Every order's final status reaches the hub double.
-	var miss []string
-	for {
-		miss = hub.missing(sim.Store.Orders())
-		if len(miss) == 0 {
-			break
+	end, _ := ctx.Deadline()
+	systest.WaitFor(t, time.Until(end), "every order's final status at the hub", func() error {
+		if miss := hub.missing(sim.Store.Orders()); len(miss) > 0 {
+			return fmt.Errorf("%d orders wrong at the hub: %v", len(miss), miss)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("%d orders wrong at the hub: %v", len(miss), miss)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	// The manager recreated the disabled webhooks.
-	for {
+	systest.WaitFor(t, time.Until(end), "the webhooks restored", func() error {
 		active := 0
 		for _, w := range sim.Store.Webhooks() {
 			if w.DeliveryURL == mgr.DeliveryURL && w.Status == "active" {
 				active++
 			}
 		}
-		if active == len(hooks.DefaultTopics) {
-			break
+		if active != len(hooks.DefaultTopics) {
+			return fmt.Errorf("%d of %d active: %+v", active, len(hooks.DefaultTopics), sim.Store.Webhooks())
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("webhooks not restored: %+v", sim.Store.Webhooks())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	stop()
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
