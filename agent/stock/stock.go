@@ -17,6 +17,13 @@
 // changes that the per-product stockwire_seq then filters out, so every
 // change still lands exactly once, while a change costs no file write.
 //
+// Where a SKU lives comes from the agent's one SKU map (SKUMap), which the
+// catalog scan fills in the background: the writer never waits for it. A
+// SKU the map does not hold yet, or places elsewhere than where the writer
+// last read it, is read by SKU through the REST API before the write (the
+// same read gives the product's stockwire_seq), and the read is recorded
+// in the map.
+//
 // A safety net compares store figures with the hub's targets when nothing
 // is in flight and no local order is waiting to be reported (Quiet): a
 // difference seen on two reads some seconds apart is corrected
