@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -88,13 +90,12 @@ func TestRelay_ReclaimReleasedOnceAnsweredEachTime(t *testing.T) {
 	// The hub asks, then asks again (its answer was lost).
 	r.Handle(ctx, env)
 	r.Handle(ctx, env)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(hub.answers()) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("answers %+v, want two", hub.answers())
+	systest.WaitFor(t, 10*time.Second, "two answers", func() error {
+		if got := hub.answers(); len(got) < 2 {
+			return fmt.Errorf("answers %+v, want two", got)
 		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
 	for _, a := range hub.answers() {
 		if a != (wire.Released{ReclaimID: 7, SKU: sku, Released: 4}) {
 			t.Fatalf("answer %+v, want 4 released for reclaim 7", a)

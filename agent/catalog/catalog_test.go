@@ -43,6 +43,14 @@ func (f *fakeStore) add(p woo.Product) {
 	}
 }
 
+// get returns product or variation id as the API shows it, as a webhook
+// would bring it.
+func (f *fakeStore) get(id int64) woo.Product {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.shown(f.products[id])
+}
+
 // shown is p as the API shows it: a variation without a SKU shows its
 // parent's.
 func (f *fakeStore) shown(p woo.Product) woo.Product {
@@ -156,6 +164,13 @@ func TestCatalog_Scan(t *testing.T) {
 	}
 	logs := &syncBuf{}
 	c, reg := mustCatalog(t, f, logs)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP stockwire_agent_catalog_scan_complete 1 once a full catalog scan has filled the SKU map, 0 while the first one runs.
+# TYPE stockwire_agent_catalog_scan_complete gauge
+stockwire_agent_catalog_scan_complete 0
+`), "stockwire_agent_catalog_scan_complete"); err != nil {
+		t.Fatal(err)
+	}
 	rep, err := c.Scan(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +209,7 @@ func TestCatalog_Scan(t *testing.T) {
 	if e, ok := c.Lookup("A"); !ok || e != (catalog.Entry{SKU: "A", ProductID: 1, ManageStock: true, Qty: 5}) {
 		t.Fatalf("A=%+v %v", e, ok)
 	}
-	if !strings.Contains(logs.String(), "catalog scan progress") {
+	if out := logs.String(); !strings.Contains(out, "catalog scan progress") || !strings.Contains(out, "catalog scanned") || !strings.Contains(out, "skus=354") {
 		t.Fatal("no progress log for a multi-page catalog")
 	}
 	if probs, err := testutil.GatherAndLint(reg); err != nil || len(probs) > 0 {
@@ -206,10 +221,16 @@ func TestCatalog_Scan(t *testing.T) {
 stockwire_agent_catalog_issues{kind="duplicate_sku"} 2
 stockwire_agent_catalog_issues{kind="empty_sku"} 1
 stockwire_agent_catalog_issues{kind="inherited_sku"} 1
+# HELP stockwire_agent_catalog_scan_complete 1 once a full catalog scan has filled the SKU map, 0 while the first one runs.
+# TYPE stockwire_agent_catalog_scan_complete gauge
+stockwire_agent_catalog_scan_complete 1
+# HELP stockwire_agent_catalog_scan_read_items Products and variations read by the catalog scan in progress, or by the last one.
+# TYPE stockwire_agent_catalog_scan_read_items gauge
+stockwire_agent_catalog_scan_read_items 359
 # HELP stockwire_agent_catalog_skus SKUs mapped to a product or variation.
 # TYPE stockwire_agent_catalog_skus gauge
 stockwire_agent_catalog_skus 354
-`), "stockwire_agent_catalog_issues", "stockwire_agent_catalog_skus"); err != nil {
+`), "stockwire_agent_catalog_issues", "stockwire_agent_catalog_scan_complete", "stockwire_agent_catalog_scan_read_items", "stockwire_agent_catalog_skus"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -230,7 +251,7 @@ stockwire_agent_catalog_skus 354
 		p.SKU = "TEE-M"
 		f.products[7] = p
 		f.mu.Unlock()
-		if err := c.Refresh(t.Context(), 7); err != nil {
+		if err := c.Update(t.Context(), f.get(7)); err != nil {
 			t.Fatal(err)
 		}
 		if e, ok := c.Lookup("TEE-M"); !ok || e.VariationID != 7 {
@@ -243,7 +264,7 @@ stockwire_agent_catalog_skus 354
 		}
 		// New variation on the parent: the parent's webhook brings it.
 		f.add(woo.Product{ID: 10, ParentID: 5, SKU: "TEE-XL", Type: "variation", StockQuantity: qty(2)})
-		if err := c.Refresh(t.Context(), 5); err != nil {
+		if err := c.Update(t.Context(), f.get(5)); err != nil {
 			t.Fatal(err)
 		}
 		if e, ok := c.Lookup("TEE-XL"); !ok || e.ParentID != 5 {
@@ -254,12 +275,8 @@ stockwire_agent_catalog_skus 354
 		if _, ok := c.Lookup("TEE-S"); ok {
 			t.Fatal("variation of removed product still mapped")
 		}
-		f.mu.Lock()
-		delete(f.products, 1)
-		f.mu.Unlock()
-		if err := c.Refresh(t.Context(), 1); err != nil {
-			t.Fatal(err)
-		}
+		// A product.deleted webhook.
+		c.Remove(1)
 		if _, ok := c.Lookup("A"); ok {
 			t.Fatal("product gone from the store still mapped")
 		}
@@ -276,4 +293,84 @@ func equalIssues(a, b []catalog.Issue) bool {
 		}
 	}
 	return true
+}
+
+func TestMap_Found(t *testing.T) {
+	t.Parallel()
+	m := catalog.NewMap()
+	m.Found("A", []woo.Product{{ID: 1, SKU: "A", Type: "simple", ManageStock: json.RawMessage("true"), StockQuantity: qty(3)}})
+	if e, ok := m.Lookup("A"); !ok || e != (catalog.Entry{SKU: "A", ProductID: 1, ManageStock: true, Qty: 3}) {
+		t.Fatalf("A=%+v %v after a read found it", e, ok)
+	}
+	m.Found("V", []woo.Product{{ID: 7, ParentID: 5, SKU: "V", Type: "variation", ManageStock: json.RawMessage("true")}})
+	if e, ok := m.Lookup("V"); !ok || e.ID() != 7 || e.ParentID != 5 {
+		t.Fatalf("V=%+v %v, want variation 7 of 5", e, ok)
+	}
+	// The SKU moved to another product: the old holder is forgotten.
+	m.Found("A", []woo.Product{{ID: 2, SKU: "A", Type: "simple"}})
+	if e, ok := m.Lookup("A"); !ok || e.ProductID != 2 {
+		t.Fatalf("A=%+v %v, want product 2", e, ok)
+	}
+	// Held twice: not mapped, and reported.
+	m.Found("A", []woo.Product{{ID: 2, SKU: "A"}, {ID: 3, SKU: "A"}})
+	if _, ok := m.Lookup("A"); ok {
+		t.Fatal("duplicate SKU mapped")
+	}
+	if got := len(m.Issues()); got != 2 {
+		t.Fatalf("issues %+v, want the two holders of A", m.Issues())
+	}
+	// Gone from the store.
+	m.Found("A", nil)
+	if _, ok := m.Lookup("A"); ok || m.Len() != 1 {
+		t.Fatalf("A still mapped after a read found none (Len %d)", m.Len())
+	}
+	if m.Complete() {
+		t.Fatal("Complete without a scan")
+	}
+}
+
+// scanHook runs once, after the store answered the products page the
+// scan is on, so a test can change the map while a scan runs.
+type scanHook struct {
+	http.Handler
+	page string
+	do   func()
+	once sync.Once
+}
+
+func (h *scanHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.Handler.ServeHTTP(w, r)
+	if strings.HasSuffix(r.URL.Path, "/products") && r.URL.Query().Get("page") == h.page {
+		h.once.Do(h.do)
+	}
+}
+
+// TestCatalog_ScanKeepsWhatChangedMeanwhile: what a webhook or a read by
+// SKU brings while a scan runs is newer than what the scan read.
+func TestCatalog_ScanKeepsWhatChangedMeanwhile(t *testing.T) {
+	t.Parallel()
+	f := &fakeStore{products: map[int64]woo.Product{}}
+	for i := int64(100); i < 350; i++ {
+		f.add(woo.Product{ID: i, SKU: "BULK-" + strconv.FormatInt(i, 10), Type: "simple", StockQuantity: qty(i)})
+	}
+	hook := &scanHook{Handler: f, page: "2"}
+	c, _ := mustCatalog(t, hook, nil)
+	hook.do = func() {
+		// Read on page 1 by the scan, deleted since.
+		c.Remove(100)
+		// Created after page 3 was read: a read by SKU found it.
+		c.Found("NEW", []woo.Product{{ID: 999, SKU: "NEW", Type: "simple", ManageStock: json.RawMessage("true"), StockQuantity: qty(1)}})
+	}
+	if _, err := c.Scan(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Lookup("BULK-100"); ok {
+		t.Fatal("a product removed during the scan is mapped again")
+	}
+	if e, ok := c.Lookup("NEW"); !ok || e.ProductID != 999 {
+		t.Fatalf("NEW=%+v %v: what a read found during the scan was lost", e, ok)
+	}
+	if _, ok := c.Lookup("BULK-349"); !ok || !c.Complete() {
+		t.Fatal("the scan did not fill the map")
+	}
 }

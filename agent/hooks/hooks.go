@@ -14,12 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -45,16 +45,16 @@ const FixHint = "WordPress refuses webhook delivery to loopback/private hosts an
 	"webhooks also wait for WP-Cron unless agent/wordpress/stockwire-sync-webhooks.php is installed as a must-use plugin. " +
 	"Orders are still reported by polling meanwhile."
 
-// Manager keeps the agent's webhooks registered. Set the fields before the
-// first call; do not change them afterwards. Its methods are safe for
-// concurrent use.
+// Manager keeps the agent's webhooks registered. Create it with
+// NewManager; change the tunables before the first Ensure or Run, never
+// afterwards. Its methods are safe for concurrent use.
 type Manager struct {
-	// Client talks to the store. Required.
+	// Client talks to the store.
 	Client Client
 	// DeliveryURL is where the store posts deliveries (the agent's public
-	// URL + /webhooks/woocommerce). Required.
+	// URL + /webhooks/woocommerce).
 	DeliveryURL string
-	// Secret signs deliveries. Required; never logged.
+	// Secret signs deliveries. Never logged.
 	Secret string
 	// Name prefixes the webhooks' names ("stockwire order.created"); other
 	// webhooks with this prefix are the agent's own. Defaults to
@@ -67,12 +67,9 @@ type Manager struct {
 	// Patience is how long after registering Run waits for a ping or a
 	// delivery before saying webhooks do not arrive. Defaults to 2 minutes.
 	Patience time.Duration
-	// Logger defaults to slog.Default().
-	Logger *slog.Logger
-	// Now defaults to time.Now.
+	Logger   *slog.Logger
+	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
-
-	once sync.Once
 
 	mu sync.Mutex // guards the fields below
 	// synced holds the ids whose secret this process has set.
@@ -88,34 +85,23 @@ type Manager struct {
 	warned       bool
 }
 
-func (m *Manager) init() {
-	m.once.Do(func() {
-		if m.Name == "" {
-			m.Name = "stockwire"
-		}
-		if len(m.Topics) == 0 {
-			m.Topics = DefaultTopics
-		}
-		if m.Interval <= 0 {
-			m.Interval = 2 * time.Minute
-		}
-		if m.Patience <= 0 {
-			m.Patience = 2 * time.Minute
-		}
-		if m.Logger == nil {
-			m.Logger = slog.Default()
-		}
-		if m.Now == nil {
-			m.Now = time.Now
-		}
-		m.synced = map[int64]bool{}
-		m.ours = map[int64]string{}
-	})
+// NewManager returns a manager of the webhooks that make client's store
+// post to deliveryURL, signed with secret, with the default tunables. A nil
+// logger is slog.Default().
+func NewManager(client Client, deliveryURL, secret string, logger *slog.Logger) (*Manager, error) {
+	if client == nil || deliveryURL == "" || secret == "" {
+		return nil, errors.New("webhook manager: client, delivery URL and secret are required")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Manager{Client: client, DeliveryURL: deliveryURL, Secret: secret, Logger: logger,
+		Name: "stockwire", Topics: DefaultTopics, Interval: 2 * time.Minute, Patience: 2 * time.Minute, Now: time.Now,
+		synced: map[int64]bool{}, ours: map[int64]string{}}, nil
 }
 
 // WebhookName is the name the manager gives the webhook of topic.
 func (m *Manager) WebhookName(topic string) string {
-	m.init()
 	return m.Name + " " + topic
 }
 
@@ -132,11 +118,7 @@ type Result struct {
 // topic, pointing at DeliveryURL with Secret. It is idempotent; run it at
 // start and periodically.
 func (m *Manager) Ensure(ctx context.Context) (Result, error) {
-	m.init()
 	var res Result
-	if m.DeliveryURL == "" || m.Secret == "" || m.Client == nil {
-		return res, errors.New("ensure webhooks: client, delivery URL and secret are required")
-	}
 	start := m.Now()
 	all, err := m.Client.ListWebhooks(ctx)
 	if err != nil {
@@ -256,7 +238,6 @@ func (m *Manager) create(ctx context.Context, topic string) (woo.Webhook, error)
 
 // Pinged records the ping of webhook id (wire it to webhook.Handler.OnPing).
 func (m *Manager) Pinged(id int64) {
-	m.init()
 	m.mu.Lock()
 	m.lastPing = m.Now()
 	m.mu.Unlock()
@@ -265,7 +246,6 @@ func (m *Manager) Pinged(id int64) {
 // Delivered records a signed delivery (wire it to
 // webhook.Handler.OnDelivery).
 func (m *Manager) Delivered(topic string, id int64) {
-	m.init()
 	m.mu.Lock()
 	first := m.lastDelivery.IsZero()
 	m.lastDelivery = m.Now()
@@ -277,16 +257,10 @@ func (m *Manager) Delivered(topic string, id int64) {
 	}
 }
 
-// Healthy reports whether the store has reached the agent (a ping or a
-// delivery) since the webhooks were last registered.
-func (m *Manager) Healthy() bool {
-	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.since.IsZero() {
-		return false
-	}
-	return !m.lastPing.Before(m.since) || !m.lastDelivery.Before(m.since)
+// reached reports whether the store has reached the agent (a ping or a
+// delivery) since the webhooks were last registered. Caller holds mu.
+func (m *Manager) reached() bool {
+	return !m.since.IsZero() && (!m.lastPing.Before(m.since) || !m.lastDelivery.Before(m.since))
 }
 
 // check logs once, plainly, when nothing has arrived within Patience of
@@ -297,7 +271,7 @@ func (m *Manager) check() {
 		m.mu.Unlock()
 		return
 	}
-	ok := !m.lastPing.Before(m.since) || !m.lastDelivery.Before(m.since)
+	ok := m.reached()
 	if !ok {
 		m.warned = true
 	}
@@ -312,8 +286,7 @@ func (m *Manager) check() {
 // Ensure with capped backoff, and says once when webhooks do not arrive.
 // It returns nil when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
-	m.init()
-	backoff := time.Second
+	retry := backoff.Policy{Min: time.Second, Max: m.Interval}
 	consecutive := 0
 	for {
 		wait := m.Interval
@@ -321,19 +294,18 @@ func (m *Manager) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			wait = retry.Delay(consecutive)
 			consecutive++
 			if consecutive <= 3 || consecutive%10 == 0 {
 				m.Logger.Warn("ensure webhooks failed", "consecutive_errors", consecutive, "error", err)
 			}
-			wait = min(backoff+time.Duration(rand.Int64N(int64(backoff/2)+1)), m.Interval)
-			backoff = min(backoff*2, m.Interval)
 		} else {
 			if consecutive > 0 {
 				m.Logger.Info("ensure webhooks recovered", "consecutive_errors", consecutive)
 			}
-			consecutive, backoff = 0, time.Second
+			consecutive = 0
 		}
-		tick := min(wait, m.Patience/4+time.Millisecond)
+		tick := max(min(wait, m.Patience/4), time.Millisecond) // a ticker needs d > 0
 		deadline := time.NewTimer(wait)
 		ticker := time.NewTicker(tick)
 	loop:

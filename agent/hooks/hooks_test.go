@@ -3,6 +3,7 @@ package hooks_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent/hooks"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -54,10 +56,17 @@ func MustStore(t *testing.T, opts woosim.Options) (*woosim.Server, *wooclient.Cl
 	return sim, c
 }
 
-// receiver counts pings and deliveries on a real listener.
-func receiver(t *testing.T, m *hooks.Manager) *httptest.Server {
+// MustManager returns a manager whose store delivers to a real listener
+// that reports pings and deliveries to it.
+func MustManager(t *testing.T, c hooks.Client, secret string) *hooks.Manager {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(nil)
+	m, err := hooks.NewManager(c, "http://"+srv.Listener.Addr().String()+"/webhooks/woocommerce", secret,
+		slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b bytes.Buffer
 		b.ReadFrom(r.Body)
 		if id, ok := strings.CutPrefix(b.String(), "webhook_id="); ok && r.Header.Get(woo.HeaderWebhookSignature) == "" {
@@ -67,9 +76,10 @@ func receiver(t *testing.T, m *hooks.Manager) *httptest.Server {
 			m.Delivered(r.Header.Get(woo.HeaderWebhookTopic), 1)
 		}
 		w.WriteHeader(http.StatusOK)
-	}))
+	})
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv
+	return m
 }
 
 func byTopic(ws []woosim.WebhookInfo, url string) map[string][]woosim.WebhookInfo {
@@ -86,16 +96,15 @@ func TestManager_Ensure(t *testing.T) {
 	t.Parallel()
 	sim, c := MustStore(t, woosim.Options{WebhookDelay: -1})
 	ctx := t.Context()
-	m := &hooks.Manager{Client: c, Secret: "agent-secret", Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
-	recv := receiver(t, m)
-	m.DeliveryURL = recv.URL + "/webhooks/woocommerce"
+	m := MustManager(t, c, "agent-secret")
+	base := strings.TrimSuffix(m.DeliveryURL, "/webhooks/woocommerce")
 
 	// Someone else's webhook, and a stale one of ours at an old URL.
-	foreign, err := c.CreateWebhook(ctx, woo.Webhook{Name: "erp order.created", Topic: woo.TopicOrderCreated, DeliveryURL: recv.URL + "/erp"})
+	foreign, err := c.CreateWebhook(ctx, woo.Webhook{Name: "erp order.created", Topic: woo.TopicOrderCreated, DeliveryURL: base + "/erp"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, err := c.CreateWebhook(ctx, woo.Webhook{Name: "stockwire order.created", Topic: woo.TopicOrderCreated, DeliveryURL: recv.URL + "/old"})
+	stale, err := c.CreateWebhook(ctx, woo.Webhook{Name: "stockwire order.created", Topic: woo.TopicOrderCreated, DeliveryURL: base + "/old"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +131,8 @@ func TestManager_Ensure(t *testing.T) {
 			t.Fatalf("foreign kept=%v, stale kept=%v", ids[foreign.ID], ids[stale.ID])
 		}
 		// WooCommerce pings on create.
-		if !m.Healthy() {
-			t.Fatal("Healthy=false after the store pinged")
+		if !m.Reached() {
+			t.Fatal("Reached=false after the store pinged")
 		}
 	})
 
@@ -178,19 +187,21 @@ func TestManager_SaysWhenWebhooksDoNotArrive(t *testing.T) {
 	// The store refuses loopback targets, as WordPress does.
 	_, c := MustStore(t, woosim.Options{WebhookDelay: -1, RefusePrivateWebhooks: true})
 	var logs syncBuffer
-	m := &hooks.Manager{Client: c, Secret: "agent-secret", DeliveryURL: "http://127.0.0.1:9/webhooks/woocommerce",
-		Interval: time.Hour, Patience: 100 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	m, err := hooks.NewManager(c, "http://127.0.0.1:9/webhooks/woocommerce", "agent-secret", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Interval, m.Patience = time.Hour, 100*time.Millisecond
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	for !strings.Contains(logs.String(), "webhooks from the store do not reach the agent") {
-		if ctx.Err() != nil {
-			t.Fatalf("no plain warning logged; logs:\n%s", logs.String())
+	systest.WaitFor(t, 10*time.Second, "the plain warning", func() error {
+		if !strings.Contains(logs.String(), "webhooks from the store do not reach the agent") {
+			return fmt.Errorf("not logged; logs:\n%s", logs.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -202,7 +213,23 @@ func TestManager_SaysWhenWebhooksDoNotArrive(t *testing.T) {
 	if n := strings.Count(out, "do not reach the agent"); n != 1 {
 		t.Fatalf("warning logged %d times, want once", n)
 	}
-	if m.Healthy() {
-		t.Fatal("Healthy=true without ping or delivery")
+	if m.Reached() {
+		t.Fatal("Reached=true without ping or delivery")
+	}
+}
+
+func TestNewManager_Invalid(t *testing.T) {
+	t.Parallel()
+	_, c := MustStore(t, woosim.Options{})
+	for name, args := range map[string][2]string{
+		"NoDeliveryURL": {"", "agent-secret"},
+		"NoSecret":      {"http://agent.example/webhooks/woocommerce", ""},
+	} {
+		if _, err := hooks.NewManager(c, args[0], args[1], nil); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+	if _, err := hooks.NewManager(nil, "http://agent.example/webhooks/woocommerce", "agent-secret", nil); err == nil {
+		t.Error("NoClient: want an error")
 	}
 }

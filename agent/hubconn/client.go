@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockwire/stockwire/agent"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -53,8 +53,9 @@ type Client struct {
 	Logger  *slog.Logger
 	// TLSConfig trusts a private CA for an https hub (nil: system roots).
 	TLSConfig *tls.Config
-	// MinBackoff and MaxBackoff bound reconnect waits. Default 250ms and 30s.
-	MinBackoff, MaxBackoff time.Duration
+	// Backoff spaces reconnections: a random wait up to Min·2^n after n
+	// failed attempts, at most Max. Defaults to 250ms and 30s.
+	Backoff backoff.Policy
 	// WriteTimeout bounds one write. Defaults to 10s.
 	WriteTimeout time.Duration
 
@@ -64,11 +65,20 @@ type Client struct {
 	current int
 }
 
-// New returns a client with defaults.
-func New(hubURL, token string, h Handler, logger *slog.Logger, reg prometheus.Registerer) *Client {
+// New returns a client with defaults for the hub (or hub replicas) at
+// hubURL, a comma-separated list of base URLs. It returns an error for a
+// bad URL.
+func New(hubURL, token string, h Handler, logger *slog.Logger, reg prometheus.Registerer) (*Client, error) {
+	if _, err := ParseHubURLs(hubURL); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{HubURL: hubURL, Token: token, Handler: h, Logger: logger,
-		MinBackoff: 250 * time.Millisecond, MaxBackoff: 30 * time.Second, WriteTimeout: 10 * time.Second,
-		metrics: newMetrics(reg)}
+		Backoff: backoff.Policy{Min: 250 * time.Millisecond, Max: 30 * time.Second}, WriteTimeout: 10 * time.Second,
+		metrics: m}, nil
 }
 
 // ParseHubURLs splits a comma-separated list of hub base URLs and checks
@@ -120,8 +130,7 @@ func (c *Client) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	backoff := c.MinBackoff
-	failures := 0
+	failures := 0 // attempts since the link was last up
 	for {
 		hubURL := urls[c.current%len(urls)]
 		connected, err := c.runOnce(ctx, hubURL)
@@ -132,7 +141,7 @@ func (c *Client) Run(ctx context.Context) error {
 			return err
 		}
 		if connected {
-			backoff, failures = c.MinBackoff, 0
+			failures = 0
 			c.Logger.Warn("hub link lost", "error", err)
 		} else {
 			failures++
@@ -142,12 +151,8 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		c.current = (c.current + 1) % len(urls)
 		c.metrics.reconnects.Inc()
-		wait := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(backoff*2, c.MaxBackoff)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, c.Backoff.Delay(failures)) != nil {
 			return nil
-		case <-time.After(wait):
 		}
 	}
 }

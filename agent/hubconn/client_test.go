@@ -3,6 +3,7 @@ package hubconn_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/hubconn"
+	"github.com/stockwire/stockwire/shared/backoff"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -83,8 +86,11 @@ func TestClient_RotatesThroughHubURLs(t *testing.T) {
 	down.Close() // nothing listens there any more
 	up := newFakeHub(t)
 
-	c := hubconn.New(down.URL+","+up.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
-	c.MinBackoff, c.MaxBackoff = 5*time.Millisecond, 20*time.Millisecond
+	c, err := hubconn.New(down.URL+","+up.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Backoff = backoff.Policy{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := c.Probe(ctx); err != nil {
@@ -99,18 +105,20 @@ func TestClient_RotatesThroughHubURLs(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.Run(rctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for up.hellos.Load() < probes+3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the live replica got %d hellos", up.hellos.Load()-probes)
+	systest.WaitFor(t, 10*time.Second, "three hellos at the live replica", func() error {
+		if n := up.hellos.Load() - probes; n < 3 {
+			return fmt.Errorf("the live replica got %d hellos", n)
 		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
 	stop()
 	wg.Wait()
 
 	t.Run("AllDown", func(t *testing.T) {
-		c := hubconn.New(down.URL+","+down.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
+		c, err := hubconn.New(down.URL+","+down.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Probe(ctx); err == nil || errors.Is(err, hubconn.ErrUnauthorized) {
 			t.Fatalf("Probe with every replica down: %v", err)
 		}

@@ -1,7 +1,7 @@
 package orders
 
 import (
-	"log/slog"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,36 +14,26 @@ type metrics struct {
 	duration prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, logger *slog.Logger) *metrics {
+// newMetrics builds the poller's metrics on reg (nil: none).
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	set := promreg.NewSet(reg)
 	m := &metrics{
-		catchup: prometheus.NewCounter(prometheus.CounterOpts{
+		catchup: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "stockwire", Subsystem: "agent", Name: "poll_catchup_total",
 			Help: "Orders the poll reported because no webhook had brought their state.",
-		}),
-		errors: prometheus.NewCounter(prometheus.CounterOpts{
+		})),
+		errors: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "stockwire", Subsystem: "agent", Name: "poll_errors_total",
 			Help: "Order polls that failed.",
-		}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+		})),
+		duration: promreg.Add(set, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "stockwire", Subsystem: "agent", Name: "poll_duration_seconds",
 			Help:    "Duration of one order poll, all pages.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10),
-		}),
+		})),
 	}
-	if reg == nil {
-		return m
+	if err := set.Err(); err != nil {
+		return nil, fmt.Errorf("register poll metrics: %w", err)
 	}
-	m.catchup = register(reg, logger, m.catchup)
-	m.errors = register(reg, logger, m.errors)
-	m.duration = register(reg, logger, m.duration)
-	return m
-}
-
-// register registers c, reusing an identical collector already registered.
-func register[C prometheus.Collector](reg prometheus.Registerer, logger *slog.Logger, c C) C {
-	c, err := promreg.Reuse(reg, c)
-	if err != nil {
-		logger.Error("register poll metrics", "error", err)
-	}
-	return c
+	return m, nil
 }

@@ -38,12 +38,13 @@ var PollFields = []string{"id", "number", "status", "date_created_gmt", "date_mo
 
 // Poller lists orders modified since its cursor every Interval and reports
 // every order whose (status, date_modified) was not reported yet, so an
-// order whose webhook never came is reported within one interval. Set the
-// fields, then call Run (or PollOnce); do not change them afterwards.
+// order whose webhook never came is reported within one interval. Create it
+// with NewPoller; change the tunables before the first Run or PollOnce,
+// never afterwards.
 type Poller struct {
-	// Client lists orders. Required.
+	// Client lists orders.
 	Client Lister
-	// Outbox receives reports and keeps the cursor. Required.
+	// Outbox receives reports and keeps the cursor.
 	Outbox Outbox
 	// Interval between polls. Defaults to 5 s.
 	Interval time.Duration
@@ -58,47 +59,35 @@ type Poller struct {
 	PerPage int
 	// Status restricts the statuses listed; empty means WooCommerce's "any".
 	Status []string
-	// Logger defaults to slog.Default().
 	Logger *slog.Logger
-	// Registerer receives the poll metrics on first use; nil registers
-	// nothing.
-	Registerer prometheus.Registerer
-	// Now defaults to time.Now.
+	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 
-	once    sync.Once
 	metrics *metrics
 	mu      sync.Mutex // serializes polls
 }
 
-func (p *Poller) init() {
-	p.once.Do(func() {
-		if p.Interval <= 0 {
-			p.Interval = 5 * time.Second
-		}
-		if p.Overlap <= 0 {
-			p.Overlap = 10 * time.Second
-		}
-		if p.Lookback <= 0 {
-			p.Lookback = time.Hour
-		}
-		if p.PerPage <= 0 || p.PerPage > 100 {
-			p.PerPage = 100
-		}
-		if p.Logger == nil {
-			p.Logger = slog.Default()
-		}
-		if p.Now == nil {
-			p.Now = time.Now
-		}
-		p.metrics = newMetrics(p.Registerer, p.Logger)
-	})
+// NewPoller returns a poller of client's orders into ob, with its metrics
+// on reg (nil: none) and the default tunables. A nil logger is
+// slog.Default().
+func NewPoller(client Lister, ob Outbox, logger *slog.Logger, reg prometheus.Registerer) (*Poller, error) {
+	if client == nil || ob == nil {
+		return nil, errors.New("order poller: client and outbox are required")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Poller{Client: client, Outbox: ob, Logger: logger, metrics: m, Now: time.Now,
+		Interval: 5 * time.Second, Overlap: 10 * time.Second, Lookback: time.Hour, PerPage: 100}, nil
 }
 
 // Run polls every Interval until ctx ends; it returns nil then. A failed
 // poll is logged (rate-limited) and retried at the next tick.
 func (p *Poller) Run(ctx context.Context) error {
-	p.init()
 	p.Logger.Info("order poller started", "interval", p.Interval.String())
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
@@ -132,7 +121,6 @@ func (p *Poller) Run(ctx context.Context) error {
 // reports those not yet reported, and advances the cursor once every
 // report is durable. It returns how many orders it reported.
 func (p *Poller) PollOnce(ctx context.Context) (int, error) {
-	p.init()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	start := p.Now()
@@ -199,6 +187,7 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 	var res passResult
 	seen := map[int64]time.Time{}
 	page, total, numbered, moved := 1, 0, false, false
+	perPage := min(max(p.PerPage, 1), 100) // a short page must mean the last one
 	// Keyset paging: after each full page the next query starts just
 	// before the page's newest date, so an order modified while we page
 	// (it moves to the end) cannot make another slide into a page already
@@ -207,7 +196,7 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 	// marked unsettled.
 	for range 100_000 {
 		list, pg, err := p.Client.ListOrders(ctx, wooclient.OrderQuery{
-			ModifiedAfter: after, Page: page, PerPage: p.PerPage, Fields: PollFields, Status: p.Status,
+			ModifiedAfter: after, Page: page, PerPage: perPage, Fields: PollFields, Status: p.Status,
 		})
 		if err != nil {
 			return res, fmt.Errorf("poll orders after %s page %d: %w", FormatDate(after), page, err)
@@ -242,7 +231,7 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 			p.metrics.catchup.Inc()
 			p.Logger.Info("poll found unreported order", "order_id", rep.WooOrderID, "status", rep.Status)
 		}
-		if len(list) < p.PerPage {
+		if len(list) < perPage {
 			break
 		}
 		if next := last.Add(-time.Second); next.After(after) {

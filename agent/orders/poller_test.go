@@ -52,6 +52,16 @@ func checkout(t *testing.T, sim *woosim.Server, n int) []int64 {
 	return ids
 }
 
+// MustPoller returns a poller with the default tunables.
+func MustPoller(tb testing.TB, c orders.Lister, ob orders.Outbox, logger *slog.Logger, reg prometheus.Registerer) *orders.Poller {
+	tb.Helper()
+	p, err := orders.NewPoller(c, ob, logger, reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 func TestPoller_PollOnce(t *testing.T) {
 	t.Parallel()
 	sim, c := MustSim(t)
@@ -63,7 +73,9 @@ func TestPoller_PollOnce(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	newPoller := func(b orders.Outbox) *orders.Poller {
-		return &orders.Poller{Client: c, Outbox: b, PerPage: 3, Lookback: time.Minute, Logger: logger, Registerer: reg}
+		p := MustPoller(t, c, b, logger, reg)
+		p.PerPage, p.Lookback = 3, time.Minute
+		return p
 	}
 	p := newPoller(box)
 	ctx := t.Context()
@@ -138,7 +150,7 @@ func TestPoller_PollOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer box2.Close()
-		p2 := &orders.Poller{Client: c, Outbox: box2, Logger: logger}
+		p2 := MustPoller(t, c, box2, logger, nil)
 		if n, err := p2.PollOnce(ctx); err != nil || n != 0 {
 			t.Fatalf("after restart reported %d (%v), want 0", n, err)
 		}
@@ -157,7 +169,8 @@ func TestPoller_FirstStartLookback(t *testing.T) {
 	defer box.Close()
 	// Orders older than the lookback are not reported on a new data dir.
 	later := time.Now().Add(time.Hour)
-	p := &orders.Poller{Client: c, Outbox: box, Lookback: time.Minute, Logger: logger, Now: func() time.Time { return later }}
+	p := MustPoller(t, c, box, logger, nil)
+	p.Lookback, p.Now = time.Minute, func() time.Time { return later }
 	if n, err := p.PollOnce(t.Context()); err != nil || n != 0 {
 		t.Fatalf("reported %d (%v), want 0 outside the lookback", n, err)
 	}
@@ -167,7 +180,8 @@ func TestPoller_FirstStartLookback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer box2.Close()
-	p2 := &orders.Poller{Client: c, Outbox: box2, Lookback: time.Minute, Logger: logger}
+	p2 := MustPoller(t, c, box2, logger, nil)
+	p2.Lookback = time.Minute
 	if n, err := p2.PollOnce(t.Context()); err != nil || n != 2 {
 		t.Fatalf("reported %d (%v), want 2", n, err)
 	}
@@ -232,8 +246,8 @@ func TestPoller_OrderModifiedWhilePaging(t *testing.T) {
 			t.Error(err)
 		}
 	}}}
-	p := &orders.Poller{Client: lister, Outbox: box, PerPage: 3, Overlap: time.Second,
-		Lookback: time.Minute, Logger: logger}
+	p := MustPoller(t, lister, box, logger, nil)
+	p.PerPage, p.Overlap, p.Lookback = 3, time.Second, time.Minute
 	if _, err := p.PollOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -257,5 +271,16 @@ func TestPoller_OrderModifiedWhilePaging(t *testing.T) {
 	}
 	if st, _, _ := box.Seen(ids[0]); st != "completed" {
 		t.Errorf("order %d reported as %q, want its new status completed", ids[0], st)
+	}
+}
+
+func TestNewPoller_Invalid(t *testing.T) {
+	t.Parallel()
+	_, c := MustSim(t)
+	if _, err := orders.NewPoller(c, nil, nil, nil); err == nil {
+		t.Fatal("want an error without an outbox")
+	}
+	if _, err := orders.NewPoller(nil, nil, nil, nil); err == nil {
+		t.Fatal("want an error without a client")
 	}
 }

@@ -21,10 +21,10 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/hooks"
-	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -144,19 +144,26 @@ func TestPoller_AgainstFaultyStore(t *testing.T) {
 	defer box.Close()
 
 	const secret = "agent-webhook-secret"
-	mgr := &hooks.Manager{Client: client, Secret: secret, Interval: 300 * time.Millisecond, Logger: logger}
-	recv := &webhook.Handler{Secret: secret, Outbox: box, FullErr: outbox.ErrOutboxFull,
-		OnPing: mgr.Pinged, OnDelivery: mgr.Delivered, Logger: logger, Registerer: reg}
 	mux := http.NewServeMux()
+	agentSrv := httptest.NewUnstartedServer(mux)
+	mgr, err := hooks.NewManager(client, "http://"+agentSrv.Listener.Addr().String()+"/webhooks/woocommerce", secret, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr.Interval = 300 * time.Millisecond
+	recv, err := webhook.NewHandler(secret, box, logger, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.FullErr, recv.OnPing, recv.OnDelivery = outbox.ErrOutboxFull, mgr.Pinged, mgr.Delivered
 	mux.Handle("/webhooks/woocommerce", recv)
-	agentSrv := httptest.NewServer(mux)
+	agentSrv.Start()
 	defer agentSrv.Close()
-	mgr.DeliveryURL = agentSrv.URL + "/webhooks/woocommerce"
 	if _, err := mgr.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	poller := &orders.Poller{Client: client, Outbox: box, Interval: 150 * time.Millisecond,
-		Overlap: 2 * time.Second, Lookback: time.Minute, PerPage: 5, Logger: logger, Registerer: reg}
+	poller := MustPoller(t, client, box, logger, reg)
+	poller.Interval, poller.Overlap, poller.Lookback, poller.PerPage = 150*time.Millisecond, 2*time.Second, time.Minute, 5
 	hub := &hubDouble{final: map[int64]string{}, mod: map[int64]time.Time{}, sources: map[string]int{}}
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -199,33 +206,26 @@ func TestPoller_AgainstFaultyStore(t *testing.T) {
 	}
 
 	// Every order's final status reaches the hub double.
-	var miss []string
-	for {
-		miss = hub.missing(sim.Store.Orders())
-		if len(miss) == 0 {
-			break
+	end, _ := ctx.Deadline()
+	systest.WaitFor(t, time.Until(end), "every order's final status at the hub", func() error {
+		if miss := hub.missing(sim.Store.Orders()); len(miss) > 0 {
+			return fmt.Errorf("%d orders wrong at the hub: %v", len(miss), miss)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("%d orders wrong at the hub: %v", len(miss), miss)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	// The manager recreated the disabled webhooks.
-	for {
+	systest.WaitFor(t, time.Until(end), "the webhooks restored", func() error {
 		active := 0
 		for _, w := range sim.Store.Webhooks() {
 			if w.DeliveryURL == mgr.DeliveryURL && w.Status == "active" {
 				active++
 			}
 		}
-		if active == len(hooks.DefaultTopics) {
-			break
+		if active != len(hooks.DefaultTopics) {
+			return fmt.Errorf("%d of %d active: %+v", active, len(hooks.DefaultTopics), sim.Store.Webhooks())
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("webhooks not restored: %+v", sim.Store.Webhooks())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	stop()
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)

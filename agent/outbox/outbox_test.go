@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -46,11 +47,20 @@ func TestOutbox_AppendAfterAck(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	reg := prometheus.NewRegistry()
-	o := MustOpen(t, path, outbox.Options{Registerer: reg})
+	// The outbox's clock: each event is appended a minute after the last.
+	t0 := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(t0.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	o := MustOpen(t, path, outbox.Options{Registerer: reg, Now: now})
 	ctx := t.Context()
 	mod := time.Date(2026, 11, 22, 8, 55, 28, 0, time.UTC)
+	if got := o.OldestAge(); got != 0 {
+		t.Fatalf("OldestAge of an empty outbox=%v, want 0", got)
+	}
 	var ids []uint64
 	for i := range 5 {
+		clock.Store(t0.Add(time.Duration(i) * time.Minute).UnixNano())
 		id, err := o.Append(ctx, order(int64(100+i), "processing", mod))
 		if err != nil {
 			t.Fatal(err)
@@ -64,6 +74,10 @@ func TestOutbox_AppendAfterAck(t *testing.T) {
 	}
 	if got, want := o.Len(), 5; got != want {
 		t.Fatalf("Len=%d, want %d", got, want)
+	}
+	clock.Store(t0.Add(10 * time.Minute).UnixNano())
+	if got, want := o.OldestAge(), 10*time.Minute; got != want {
+		t.Fatalf("OldestAge=%v, want %v (the first event's)", got, want)
 	}
 	if got := testutil.ToFloat64(mustCollector(t, reg, "stockwire_agent_outbox_events")); got != 5 {
 		t.Fatalf("outbox_events=%v, want 5", got)
@@ -94,8 +108,12 @@ func TestOutbox_AppendAfterAck(t *testing.T) {
 	if len(evs) != 4 || evs[0].ID != ids[1] {
 		t.Fatalf("After(0) after ack=%+v", evs)
 	}
-	if o.OldestAge() < 0 {
-		t.Fatal("negative age")
+	// The oldest event now is the second one, appended at t0+1m.
+	if got, want := o.OldestAge(), 9*time.Minute; got != want {
+		t.Fatalf("OldestAge after acking the first event=%v, want %v", got, want)
+	}
+	if got := testutil.ToFloat64(mustCollector(t, reg, "stockwire_agent_outbox_oldest_event_age_seconds")); got != 540 {
+		t.Fatalf("outbox_oldest_event_age_seconds=%v, want 540", got)
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %v", problems, err)

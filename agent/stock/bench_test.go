@@ -19,7 +19,7 @@ func BenchmarkWriter_Burst(b *testing.B) {
 		r := mustWriter(b, srv.URL, b.TempDir(), nil)
 		b.StartTimer()
 		burst(r.w, 10000, 100, 1)
-		waitFor(b, "burst applied", func() bool { return r.w.AppliedSeq() == 10000 })
+		waitApplied(b, r.w, 10000)
 		b.StopTimer()
 		var reqs int64
 		for _, n := range srv.Store.Stats().Requests {
@@ -28,7 +28,7 @@ func BenchmarkWriter_Burst(b *testing.B) {
 		b.ReportMetric(float64(reqs)/10000, "requests/change")
 		// Touch all 10,000 SKUs so the writer holds state for each.
 		burst(r.w, 10000, 10000, 10001)
-		waitFor(b, "all skus applied", func() bool { return r.w.AppliedSeq() == 20000 })
+		waitApplied(b, r.w, 20000)
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

@@ -1,6 +1,12 @@
 package stock
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stockwire/stockwire/shared/promreg"
+)
 
 type metrics struct {
 	writes       *prometheus.CounterVec
@@ -13,53 +19,55 @@ type metrics struct {
 	released     prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, w *Writer) *metrics {
+// newMetrics builds the writer's metrics on reg (nil: none). The unknown
+// SKUs and the applied sequence read w at scrape time.
+func newMetrics(reg prometheus.Registerer, w *Writer) (*metrics, error) {
+	set := promreg.NewSet(reg)
 	m := &metrics{
-		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stockwire_agent_stock_writes_total",
+		writes: promreg.Add(set, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_writes_total",
 			Help: "Per-SKU stock writes sent to the store, by result (ok, rejected, unknown_outcome, not_applied).",
-		}, []string{"result"}),
-		batches: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stockwire_agent_stock_batches_total",
+		}, []string{"result"})),
+		batches: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_batches_total",
 			Help: "Batch stock update requests sent to the store.",
-		}),
-		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stockwire_agent_stock_writes_coalesced_total",
+		})),
+		coalesced: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_writes_coalesced_total",
 			Help: "Hub changes folded into another change's write to the same SKU.",
-		}),
-		repairs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stockwire_agent_stock_repairs_total",
+		})),
+		repairs: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_repairs_total",
 			Help: "Store figures that stayed off the hub's target with nothing in flight and were corrected.",
-		}),
-		manualEdits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stockwire_agent_stock_manual_edits_total",
+		})),
+		manualEdits: promreg.Add(set, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_manual_edits_total",
 			Help: "Stock edits made in the store by hand, by action (reverted, accepted).",
-		}, []string{"action"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stockwire_agent_stock_skipped_changes_total",
+		}, []string{"action"})),
+		skipped: promreg.Add(set, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_skipped_changes_total",
 			Help: "Hub changes not written, by reason (unknown_sku, ambiguous_sku, unmanaged, rejected, duplicate).",
-		}, []string{"reason"}),
-		writeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "stockwire_agent_stock_write_latency_seconds",
+		}, []string{"reason"})),
+		writeLatency: promreg.Add(set, prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_write_latency_seconds",
 			Help:    "Time from a change's arrival to the store confirming its write.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}),
-		released: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stockwire_agent_stock_released_units_total",
+		})),
+		released: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_released_units_total",
 			Help: "Units taken out of the store for the hub's reclaims (allocate policy).",
-		}),
+		})),
 	}
-	if reg != nil {
-		reg.MustRegister(m.writes, m.batches, m.coalesced, m.repairs, m.manualEdits, m.skipped, m.writeLatency, m.released,
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "stockwire_agent_stock_unknown_skus",
-				Help: "SKUs the hub sent that the store does not have (or has more than once).",
-			}, func() float64 { return float64(w.unknownCount()) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "stockwire_agent_stock_applied_seq",
-				Help: "Highest hub change sequence durably applied to the store.",
-			}, func() float64 { return float64(w.AppliedSeq()) }),
-		)
+	set.Own(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "stockwire", Subsystem: "agent", Name: "stock_unknown_skus",
+		Help: "SKUs the hub sent that the store does not have (or has more than once).",
+	}, func() float64 { return float64(w.unknownCount()) }))
+	set.Own(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "stockwire", Subsystem: "agent", Name: "stock_applied_seq",
+		Help: "Highest hub change sequence durably applied to the store.",
+	}, func() float64 { return float64(w.AppliedSeq()) }))
+	if err := set.Err(); err != nil {
+		return nil, fmt.Errorf("register stock writer metrics: %w", err)
 	}
-	return m
+	return m, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -109,8 +110,8 @@ func (w *Writer) writeRelease(ctx context.Context, p woo.Product, id, delta, rel
 	meta := strconv.FormatInt(id, 10) + ":" + strconv.FormatInt(released, 10)
 	up := wooclient.ProductUpdate{ID: p.ID, InventoryDelta: &delta,
 		MetaData: []woo.MetaData{{Key: ReclaimMetaKey, Value: json.RawMessage(strconv.Quote(meta))}}}
-	backoff := 100 * time.Millisecond
-	for {
+	retry := backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	for attempt := 0; ; attempt++ {
 		var res []wooclient.BatchResult
 		var err error
 		if p.Type == "variation" {
@@ -133,14 +134,9 @@ func (w *Writer) writeRelease(ctx context.Context, p woo.Product, id, delta, rel
 		default:
 			return 0, fmt.Errorf("release %s: %w", p.SKU, err)
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, ctx.Err()
-		case <-t.C:
+		if err := backoff.Sleep(ctx, retry.Delay(attempt)); err != nil {
+			return 0, err
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

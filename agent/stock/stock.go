@@ -17,6 +17,13 @@
 // changes that the per-product stockwire_seq then filters out, so every
 // change still lands exactly once, while a change costs no file write.
 //
+// Where a SKU lives comes from the agent's one SKU map (SKUMap), which the
+// catalog scan fills in the background: the writer never waits for it. A
+// SKU the map does not hold yet, or places elsewhere than where the writer
+// last read it, is read by SKU through the REST API before the write (the
+// same read gives the product's stockwire_seq), and the read is recorded
+// in the map.
+//
 // A safety net compares store figures with the hub's targets when nothing
 // is in flight and no local order is waiting to be reported (Quiet): a
 // difference seen on two reads some seconds apart is corrected
@@ -35,11 +42,15 @@
 // recorded in the product meta stockwire_reclaim), and the safety net only
 // ever lowers a figure: raising one on a stale target could sell a unit the
 // store was never granted.
+//
+// The files follow those jobs: stock.go the Writer and its Run loop,
+// queue.go the hub's changes waiting to be written, write.go the write
+// path, state.go the state file, safetynet.go the safety net, release.go
+// the reclaims.
 package stock
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,7 +65,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockwire/stockwire/agent"
+	"github.com/stockwire/stockwire/agent/catalog"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
@@ -76,8 +89,21 @@ type API interface {
 	BatchUpdateVariations(ctx context.Context, parentID int64, ups []wooclient.ProductUpdate) ([]wooclient.BatchResult, error)
 }
 
+// SKUMap is the agent's one map of where the store's SKUs live
+// (*catalog.Map), filled in the background by the catalog scan. The writer
+// looks a SKU up there before it writes, reads by SKU through the REST API
+// what it needs and the map does not hold, and records what its reads find.
+type SKUMap interface {
+	// Lookup returns where sku lives; ok is false when the map holds no
+	// single item for it.
+	Lookup(sku string) (e catalog.Entry, ok bool)
+	// Found records every item a read by SKU showed holding sku.
+	Found(sku string, items []woo.Product)
+}
+
 var (
 	_ API               = (*wooclient.Client)(nil)
+	_ SKUMap            = (*catalog.Map)(nil)
 	_ agent.StockWriter = (*Writer)(nil)
 )
 
@@ -86,6 +112,8 @@ var readFields = []string{"id", "parent_id", "sku", "type", "manage_stock", "sto
 // Config configures a Writer. API and DataDir are required.
 type Config struct {
 	API API
+	// SKUs is the agent's SKU map. Defaults to a map of the writer's own.
+	SKUs SKUMap
 	// DataDir holds the writer's state file (stock-writer.json).
 	DataDir string
 	// StoreEdits is "revert" (default: manual edits are set back to the
@@ -191,10 +219,6 @@ type Writer struct {
 	allocate    bool  // the store's policy is allocate: repairs only lower
 }
 
-type stateFile struct {
-	AppliedSeq int64 `json:"applied_seq"`
-}
-
 // New loads the writer's state from cfg.DataDir.
 func New(cfg Config) (*Writer, error) {
 	if cfg.API == nil {
@@ -209,6 +233,9 @@ func New(cfg Config) (*Writer, error) {
 	case EditsRevert, EditsAccept:
 	default:
 		return nil, fmt.Errorf("stock writer: StoreEdits %q: want revert or accept", cfg.StoreEdits)
+	}
+	if cfg.SKUs == nil {
+		cfg.SKUs = catalog.NewMap()
 	}
 	if cfg.Quiet == nil {
 		cfg.Quiet = func() bool { return true }
@@ -246,21 +273,15 @@ func New(cfg Config) (*Writer, error) {
 		now:   time.Now,
 		skus:  map[string]*skuState{},
 	}
-	b, err := os.ReadFile(w.path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("stock writer: read state: %w", err)
-	default:
-		var st stateFile
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("stock writer: decode state %s: %w", w.path, err)
-		}
-		w.applied = st.AppliedSeq
+	err := w.load()
+	if err != nil {
+		return nil, err
 	}
 	w.saved = w.applied
 	w.maxRecv = w.applied
-	w.metrics = newMetrics(cfg.Registerer, w)
+	if w.metrics, err = newMetrics(cfg.Registerer, w); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -271,87 +292,6 @@ func (w *Writer) state(sku string) *skuState {
 		w.skus[sku] = s
 	}
 	return s
-}
-
-// AppliedChanged returns a channel that receives a value after AppliedSeq
-// moves (several moves may share one value). It is meant for one reader,
-// the relay, which reports the figure to the hub.
-func (w *Writer) AppliedChanged() <-chan struct{} { return w.moved }
-
-func (w *Writer) signal() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
-
-// Apply queues changes (in sequence order). Changes at or below AppliedSeq,
-// or already received, are dropped. It does not wait for the writes.
-func (w *Writer) Apply(changes []wire.Change) {
-	now := w.now()
-	w.mu.Lock()
-	for _, c := range changes {
-		if c.Seq <= w.applied {
-			continue
-		}
-		s := w.state(c.SKU)
-		if c.Seq <= s.lastRecv || (s.abs && c.Seq <= s.absSeq) {
-			continue
-		}
-		s.lastRecv = c.Seq
-		s.changes = append(s.changes, c)
-		s.arrived = append(s.arrived, now)
-		s.target, s.hasTarget = c.Target, true
-		s.suspect = false
-		w.maxRecv = max(w.maxRecv, c.Seq)
-	}
-	w.mu.Unlock()
-	w.signal()
-}
-
-// ApplySnapshot makes the store match targets as of seq: pending changes
-// up to seq are dropped, and each SKU's store figure is read and set with
-// inventory_delta = target − current.
-func (w *Writer) ApplySnapshot(seq int64, targets map[string]int64) {
-	now := w.now()
-	w.mu.Lock()
-	for sku, t := range targets {
-		s := w.state(sku)
-		keep := 0
-		for i, c := range s.changes {
-			if c.Seq > seq {
-				s.changes[keep], s.arrived[keep] = c, s.arrived[i]
-				keep++
-			}
-		}
-		s.changes, s.arrived = s.changes[:keep], s.arrived[:keep]
-		if keep == 0 {
-			s.target = t
-		}
-		s.hasTarget = true
-		s.abs, s.absSeq, s.absReason, s.absAt = true, seq, "snapshot", now
-		s.lastRecv = max(s.lastRecv, seq)
-		s.suspect = false
-	}
-	// Pending changes of SKUs absent from the snapshot are covered by it
-	// too (the hub's figure for them is what the store has).
-	for sku, s := range w.skus {
-		if _, ok := targets[sku]; ok {
-			continue
-		}
-		keep := 0
-		for i, c := range s.changes {
-			if c.Seq > seq {
-				s.changes[keep], s.arrived[keep] = c, s.arrived[i]
-				keep++
-			}
-		}
-		s.changes, s.arrived = s.changes[:keep], s.arrived[:keep]
-		s.lastRecv = max(s.lastRecv, seq)
-	}
-	w.maxRecv = max(w.maxRecv, seq)
-	w.mu.Unlock()
-	w.signal()
 }
 
 // SetAllocate tells the writer whether the store's policy is allocate (the
@@ -369,29 +309,6 @@ func (w *Writer) AppliedSeq() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.applied
-}
-
-// Idle reports whether no write is pending or in flight.
-func (w *Writer) Idle() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, s := range w.skus {
-		if s.pending() || s.inflight {
-			return false
-		}
-	}
-	return true
-}
-
-// Target returns the writer's idea of the hub's target for sku.
-func (w *Writer) Target(sku string) (int64, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, ok := w.skus[sku]
-	if !ok || !s.hasTarget {
-		return 0, false
-	}
-	return s.target, true
 }
 
 // UnknownSKUs returns the SKUs the hub sent that the store does not have
@@ -427,42 +344,6 @@ func metaSeq(p woo.Product) (int64, bool) {
 	return 0, false
 }
 
-// ProductChanged takes a product or variation as a product.updated webhook
-// (or any read) shows it. A figure explained by the writer's own write or
-// equal to the hub's target is fine; any other difference is suspected as a
-// manual edit and re-read after ConfirmDelay, then reverted (or accepted).
-func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
-	if p.StockQuantity == nil || p.SKU == "" {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s, ok := w.skus[p.SKU]
-	if !ok || !s.resolved || s.skip != "" || s.id != p.ID || !s.hasTarget {
-		return nil
-	}
-	if s.pending() || s.inflight {
-		return nil // the write in progress decides
-	}
-	q := *p.StockQuantity
-	seq, _ := metaSeq(p)
-	switch {
-	case q == s.target:
-		s.suspect = false
-	case s.expectValid && seq == s.storeSeq && q == s.expectQty:
-		// Our own write's echo; a later local sale will adjust target.
-	default:
-		if !s.suspect || s.suspectQty != q {
-			s.suspect, s.suspectQty, s.suspectAt = true, q, w.now()
-		}
-		s.manual = true
-		// Debug: every sale in this store shows here until the hub has
-		// committed its order; the safety net logs what it corrects.
-		w.log.Debug("stock differs from hub target", "sku", p.SKU, "product_id", p.ID, "store_qty", q, "target", s.target)
-	}
-	return nil
-}
-
 // deferredRetry is how often a snapshot write held back by unreported local
 // orders is tried again.
 const deferredRetry = 250 * time.Millisecond
@@ -485,7 +366,8 @@ func (w *Writer) Run(ctx context.Context) error {
 	saveT := newIdleTimer()
 	defer saveT.Stop()
 	var retryC, saveC <-chan time.Time // nil while their timer is not armed
-	backoff := 100 * time.Millisecond
+	retryWrite := backoff.Policy{Min: 100 * time.Millisecond, Max: 10 * time.Second}
+	failures := 0 // consecutive failed rounds
 	for {
 		select {
 		case <-ctx.Done():
@@ -500,14 +382,8 @@ func (w *Writer) Run(ctx context.Context) error {
 		case <-retryC:
 			retryC = nil
 		case <-w.kick:
-			if w.cfg.Gather > 0 {
-				t := time.NewTimer(w.cfg.Gather)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
+			if backoff.Sleep(ctx, w.cfg.Gather) != nil {
+				return nil
 			}
 		case <-check.C:
 			if err := w.check(ctx); err != nil && ctx.Err() == nil {
@@ -520,18 +396,15 @@ func (w *Writer) Run(ctx context.Context) error {
 				return nil
 			}
 			if err != nil {
-				w.log.Warn("stock write failed", "error", err, "wait", backoff)
-				t := time.NewTimer(backoff)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				wait := retryWrite.Delay(failures)
+				failures++
+				w.log.Warn("stock write failed", "error", err, "attempt", failures, "wait", wait)
+				if backoff.Sleep(ctx, wait) != nil {
 					return nil
-				case <-t.C:
 				}
-				backoff = min(backoff*2, 10*time.Second)
 				continue
 			}
-			backoff = 100 * time.Millisecond
+			failures = 0
 			if !more {
 				break
 			}
@@ -559,519 +432,4 @@ func (w *Writer) arm(t *time.Timer, c <-chan time.Time, want bool, d time.Durati
 	}
 	t.Reset(d)
 	return t.C
-}
-
-// work is one SKU's write in a round.
-type work struct {
-	s        *skuState
-	n        int   // pending changes taken
-	delta    int64 // to write
-	seq      int64 // stockwire_seq to write
-	target   int64
-	arrived  time.Time
-	abs      bool
-	coalesce int
-}
-
-// flush runs one round: it takes every pending SKU, resolves and reads
-// those that need it, writes, and persists AppliedSeq. more reports that
-// work arrived meanwhile.
-func (w *Writer) flush(ctx context.Context) (more bool, err error) {
-	ctx = wooclient.Urgent(ctx) // ahead of order polls and safety-net checks
-	quiet := w.cfg.Quiet()
-	w.mu.Lock()
-	w.deferred = false
-	var take []*skuState
-	var need []string // SKUs to read first
-	needSet := map[string]bool{}
-	now := w.now()
-	for sku, s := range w.skus {
-		if !s.pending() || s.inflight {
-			continue
-		}
-		if s.resolved && s.skip != "" && now.Sub(s.resolvedAt) < w.cfg.ResolveTTL {
-			w.dropPending(s, s.skip)
-			continue
-		}
-		// A snapshot sets the store to the hub's figure, which does not
-		// yet count local orders still waiting to be reported: writing it
-		// now would put those sold units back on sale. Wait until they
-		// are reported; the hub's events then carry the right target.
-		if s.abs && !quiet {
-			w.deferred = true
-			continue
-		}
-		s.inflight = true
-		take = append(take, s)
-		if !s.resolved || s.skip != "" || !s.seqKnown || s.abs {
-			need = append(need, sku)
-			needSet[sku] = true
-		}
-	}
-	w.mu.Unlock()
-	if len(take) == 0 {
-		w.advance()
-		return false, nil
-	}
-	// AppliedSeq moves only once the SKUs are no longer in flight: whoever
-	// sees it move (a test, the relay) may then hand the writer the store's
-	// next figures for them.
-	defer func() {
-		w.mu.Lock()
-		for _, s := range take {
-			s.inflight = false
-			if s.pending() {
-				more = true
-			}
-		}
-		w.mu.Unlock()
-		w.advance()
-	}()
-
-	reads, err := w.readSKUs(ctx, need)
-	if err != nil {
-		return false, err
-	}
-
-	// Build the writes.
-	var works []*work
-	w.mu.Lock()
-	for _, s := range take {
-		if needSet[s.sku] {
-			w.resolve(s, reads[s.sku], now)
-		}
-		if s.skip != "" {
-			w.dropPending(s, s.skip)
-			continue
-		}
-		wk := &work{s: s, n: len(s.changes), abs: s.abs, target: s.target}
-		if len(s.arrived) > 0 {
-			wk.arrived = s.arrived[0]
-		}
-		if s.abs && !s.absAt.IsZero() && (wk.arrived.IsZero() || s.absAt.Before(wk.arrived)) {
-			wk.arrived = s.absAt
-		}
-		var included int
-		for _, c := range s.changes {
-			if s.seqKnown && c.Seq <= s.storeSeq {
-				continue // already in the store
-			}
-			included++
-			wk.delta += c.Delta
-			wk.seq = max(wk.seq, c.Seq)
-		}
-		if s.abs {
-			cur := reads[s.sku]
-			if cur.StockQuantity == nil {
-				w.dropPending(s, "unmanaged")
-				continue
-			}
-			wk.delta = s.target - *cur.StockQuantity
-			wk.seq = max(wk.seq, s.absSeq, s.storeSeq)
-		}
-		wk.coalesce = max(included-1, 0)
-		if wk.delta == 0 && (wk.seq <= s.storeSeq || !s.abs && included == 0) {
-			w.finish(s, wk, nil, now)
-			continue
-		}
-		works = append(works, wk)
-	}
-	w.mu.Unlock()
-
-	// Group: products in one batch, variations per parent.
-	groups := map[int64][]*work{}
-	for _, wk := range works {
-		groups[wk.s.parent] = append(groups[wk.s.parent], wk)
-	}
-	parents := make([]int64, 0, len(groups))
-	for p := range groups {
-		parents = append(parents, p)
-	}
-	sort.Slice(parents, func(i, j int) bool { return parents[i] < parents[j] })
-	var firstErr error
-	for _, parent := range parents {
-		g := groups[parent]
-		for start := 0; start < len(g); start += wooclient.MaxBatch {
-			chunk := g[start:min(start+wooclient.MaxBatch, len(g))]
-			if err := w.write(ctx, parent, chunk); err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}
-	}
-	return more, firstErr
-}
-
-// resolve records what the store said about s (r is zero when the SKU was
-// not found). Caller holds mu.
-func (w *Writer) resolve(s *skuState, r woo.Product, now time.Time) {
-	s.resolved, s.resolvedAt = true, now
-	switch {
-	case r.ID == -1:
-		s.skip = "ambiguous_sku"
-	case r.ID == 0:
-		s.skip = "unknown_sku"
-	case string(r.ManageStock) != "true":
-		s.skip = "unmanaged"
-	default:
-		s.skip = ""
-		s.id = r.ID
-		s.parent = 0
-		if r.Type == "variation" {
-			s.parent = r.ParentID
-		}
-		if seq, ok := metaSeq(r); ok {
-			s.storeSeq = max(seq, s.storeSeq)
-		}
-		s.seqKnown = true
-		return
-	}
-	w.log.Warn("stock sku skipped", "sku", s.sku, "reason", s.skip)
-}
-
-// dropPending discards s's pending work. Caller holds mu.
-func (w *Writer) dropPending(s *skuState, reason string) {
-	n := len(s.changes)
-	if s.abs {
-		n++
-	}
-	if n > 0 {
-		w.metrics.skipped.WithLabelValues(reason).Add(float64(n))
-	}
-	s.changes, s.arrived, s.abs = nil, nil, false
-}
-
-// finish records a confirmed write (p is the store's answer, nil when
-// nothing needed writing). Caller holds mu.
-func (w *Writer) finish(s *skuState, wk *work, p *woo.Product, now time.Time) {
-	n := min(wk.n, len(s.changes))
-	s.changes = append(s.changes[:0:0], s.changes[n:]...)
-	s.arrived = append(s.arrived[:0:0], s.arrived[n:]...)
-	s.abs = s.abs && !wk.abs
-	s.failures = 0
-	if p == nil {
-		return
-	}
-	s.storeSeq = max(s.storeSeq, wk.seq)
-	s.seqKnown = true
-	if p.StockQuantity != nil {
-		s.expectQty, s.expectValid = *p.StockQuantity, true
-	}
-	s.writtenAt = now
-	w.metrics.writes.WithLabelValues("ok").Inc()
-	w.metrics.coalesced.Add(float64(wk.coalesce))
-	if !wk.arrived.IsZero() {
-		w.metrics.writeLatency.Observe(now.Sub(wk.arrived).Seconds())
-	}
-}
-
-// readSKUs reads the given SKUs (100 per request). A SKU found more than
-// once maps to ID -1; a SKU not found is absent.
-func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Product, error) {
-	out := map[string]woo.Product{}
-	var list []string
-	for _, sku := range skus {
-		if strings.Contains(sku, ",") {
-			continue // cannot be looked up exactly: reads as unknown
-		}
-		list = append(list, sku)
-	}
-	sort.Strings(list)
-	for start := 0; start < len(list); start += 100 {
-		chunk := list[start:min(start+100, len(list))]
-		want := map[string]bool{}
-		for _, s := range chunk {
-			want[s] = true
-		}
-		for page := 1; ; page++ {
-			ps, pg, err := w.cfg.API.ListProducts(ctx, wooclient.ProductQuery{SKU: strings.Join(chunk, ","), Page: page, PerPage: 100, Fields: readFields})
-			if err != nil {
-				return nil, fmt.Errorf("read %d skus: %w", len(chunk), err)
-			}
-			for _, p := range ps {
-				if !want[p.SKU] {
-					continue
-				}
-				if prev, dup := out[p.SKU]; dup && prev.ID != p.ID {
-					out[p.SKU] = woo.Product{ID: -1}
-					continue
-				}
-				out[p.SKU] = p
-			}
-			if len(ps) == 0 || page >= pg.TotalPages {
-				break
-			}
-		}
-	}
-	return out, nil
-}
-
-// write sends one batch and records the results.
-func (w *Writer) write(ctx context.Context, parent int64, chunk []*work) error {
-	ups := make([]wooclient.ProductUpdate, len(chunk))
-	for i, wk := range chunk {
-		d := wk.delta
-		ups[i] = wooclient.ProductUpdate{ID: wk.s.id, InventoryDelta: &d,
-			MetaData: []woo.MetaData{{Key: MetaKey, Value: json.RawMessage(strconv.Quote(strconv.FormatInt(wk.seq, 10)))}}}
-	}
-	w.metrics.batches.Inc()
-	var res []wooclient.BatchResult
-	var err error
-	if parent == 0 {
-		res, err = w.cfg.API.BatchUpdateProducts(ctx, ups)
-	} else {
-		res, err = w.cfg.API.BatchUpdateVariations(ctx, parent, ups)
-	}
-	now := w.now()
-	if err != nil {
-		if errors.Is(err, wooclient.ErrOutcomeUnknown) {
-			w.metrics.writes.WithLabelValues("unknown_outcome").Add(float64(len(chunk)))
-			return w.verify(ctx, chunk)
-		}
-		return fmt.Errorf("write stock of %d skus: %w", len(chunk), err)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	byID := map[int64]wooclient.BatchResult{}
-	for _, r := range res {
-		byID[r.ID] = r
-	}
-	for _, wk := range chunk {
-		r, ok := byID[wk.s.id]
-		switch {
-		case ok && r.Err == nil:
-			p := r.Product
-			w.finish(wk.s, wk, &p, now)
-		default:
-			// Refused (e.g. deleted since resolved): look it up again, give
-			// up after a few tries.
-			w.metrics.writes.WithLabelValues("rejected").Inc()
-			wk.s.resolved = false
-			wk.s.failures++
-			msg := "missing from answer"
-			if ok {
-				msg = r.Err.Error()
-			}
-			w.log.Warn("stock write rejected", "sku", wk.s.sku, "product_id", wk.s.id, "error", msg, "attempt", wk.s.failures)
-			if wk.s.failures >= 3 {
-				w.dropPending(wk.s, "rejected")
-			}
-		}
-	}
-	return nil
-}
-
-// verify settles writes whose outcome is unknown by reading the products'
-// stockwire_seq back: a seq at or above what was sent means applied.
-func (w *Writer) verify(ctx context.Context, chunk []*work) error {
-	skus := make([]string, len(chunk))
-	for i, wk := range chunk {
-		skus[i] = wk.s.sku
-	}
-	backoff := w.cfg.VerifyDelay
-	t := time.NewTimer(backoff)
-	select {
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	case <-t.C:
-	}
-	for {
-		reads, err := w.readSKUs(ctx, skus)
-		if err == nil {
-			now := w.now()
-			w.mu.Lock()
-			for _, wk := range chunk {
-				p := reads[wk.s.sku]
-				seq, _ := metaSeq(p)
-				if p.ID > 0 && seq >= wk.seq {
-					w.finish(wk.s, wk, &p, now)
-					continue
-				}
-				// Not applied: the changes stay pending and go out again.
-				w.metrics.writes.WithLabelValues("not_applied").Inc()
-				if p.ID > 0 {
-					wk.s.storeSeq = max(wk.s.storeSeq, seq)
-					wk.s.seqKnown = true
-				}
-			}
-			w.mu.Unlock()
-			return nil
-		}
-		w.log.Warn("stock write verify failed", "error", err, "wait", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
-}
-
-// advance moves AppliedSeq up to the last seq before the first one still
-// pending: every change up to it is in the store (or skipped).
-func (w *Writer) advance() {
-	w.mu.Lock()
-	applied := w.maxRecv
-	for _, s := range w.skus {
-		if s.pending() {
-			applied = min(applied, s.firstPending()-1)
-		}
-	}
-	moved := applied > w.applied
-	w.applied = max(w.applied, applied)
-	w.mu.Unlock()
-	if moved {
-		select {
-		case w.moved <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// unsaved reports whether AppliedSeq moved since it was last saved.
-func (w *Writer) unsaved() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.applied > w.saved
-}
-
-// save writes AppliedSeq to disk when it moved since the last save. Only
-// Run calls it.
-func (w *Writer) save() error {
-	w.mu.Lock()
-	applied, saved := w.applied, w.saved
-	w.mu.Unlock()
-	if applied <= saved {
-		return nil
-	}
-	b, _ := json.Marshal(stateFile{AppliedSeq: applied})
-	if err := writeFileAtomic(w.path, b); err != nil {
-		return fmt.Errorf("save applied seq %d: %w", applied, err)
-	}
-	w.mu.Lock()
-	w.saved = applied
-	w.mu.Unlock()
-	return nil
-}
-
-// writeFileAtomic writes b to path via a temp file, fsync and rename, then
-// syncs the directory.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".stock-writer-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// check is the safety net: it reads recently written, suspect and a
-// rotating slice of other SKUs, and corrects differences confirmed by two
-// reads ConfirmDelay apart while nothing is in flight and Quiet holds.
-func (w *Writer) check(ctx context.Context) error {
-	defer func() {
-		w.mu.Lock()
-		w.checks++
-		w.mu.Unlock()
-	}()
-	if !w.cfg.Quiet() {
-		return nil
-	}
-	now := w.now()
-	w.mu.Lock()
-	var pick []string
-	var rest []string
-	for sku, s := range w.skus {
-		if !s.hasTarget || !s.resolved || s.skip != "" || s.pending() || s.inflight {
-			continue
-		}
-		if s.suspect || now.Sub(s.writtenAt) < 2*w.cfg.ConfirmDelay+w.cfg.CheckInterval {
-			pick = append(pick, sku)
-		} else {
-			rest = append(rest, sku)
-		}
-	}
-	sort.Strings(rest)
-	start := sort.SearchStrings(rest, w.checkCursor)
-	for n := range min(w.cfg.CheckBatch, len(rest)) {
-		sku := rest[(start+n)%len(rest)]
-		pick = append(pick, sku)
-		w.checkCursor = sku + "\x00"
-	}
-	w.mu.Unlock()
-	if len(pick) == 0 {
-		return nil
-	}
-	reads, err := w.readSKUs(ctx, pick)
-	if err != nil {
-		return fmt.Errorf("safety net read: %w", err)
-	}
-	quiet := w.cfg.Quiet()
-	now = w.now()
-	fix := false
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, sku := range pick {
-		s := w.skus[sku]
-		p, ok := reads[sku]
-		if !ok || p.ID != s.id || p.StockQuantity == nil || s.pending() || s.inflight || !s.hasTarget {
-			continue
-		}
-		q := *p.StockQuantity
-		if q == s.target || w.allocate && q < s.target {
-			s.suspect, s.manual = false, false
-			continue
-		}
-		if !s.suspect || s.suspectQty != q {
-			s.suspect, s.suspectQty, s.suspectAt = true, q, now
-			continue
-		}
-		if now.Sub(s.suspectAt) < w.cfg.ConfirmDelay || !quiet {
-			continue
-		}
-		manual := s.manual
-		s.suspect, s.manual = false, false
-		if manual && w.cfg.StoreEdits == EditsAccept {
-			w.metrics.manualEdits.WithLabelValues("accepted").Inc()
-			w.log.Warn("stock manual edit accepted", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-			s.target = q
-			continue
-		}
-		if manual {
-			w.metrics.manualEdits.WithLabelValues("reverted").Inc()
-			w.log.Warn("stock manual edit reverted", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-		} else {
-			w.metrics.repairs.Inc()
-			w.log.Warn("stock repaired", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-		}
-		s.abs, s.absSeq, s.absReason, s.absAt = true, s.storeSeq, "repair", now
-		fix = true
-	}
-	if fix {
-		w.signal()
-	}
-	return nil
 }

@@ -25,7 +25,10 @@ func BenchmarkHandler_OrderDelivery(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer box.Close()
-	h := &webhook.Handler{Secret: secret, Outbox: box, Logger: logger}
+	h, err := webhook.NewHandler(secret, box, logger, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	sig := woo.WebhookSignature(secret, body)
 	start := time.Now()
 	n := 0

@@ -44,7 +44,12 @@ func runChild(path string) int {
 		return 1
 	}
 	fmt.Printf("listening %s\n", ln.Addr())
-	srv := &http.Server{Handler: &webhook.Handler{Secret: secret, Outbox: box, Logger: logger}, ReadHeaderTimeout: 5 * time.Second}
+	h, err := webhook.NewHandler(secret, box, logger, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	_ = srv.Serve(ln)
 	return 0
 }

@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,21 +49,19 @@ const (
 	ResultError        = "error"
 )
 
-// Handler is the http.Handler mounted at /webhooks/woocommerce. Set the
-// fields before the first request; do not change them afterwards.
+// Handler is the http.Handler mounted at /webhooks/woocommerce. Create it
+// with NewHandler; set the optional fields before the first request, never
+// afterwards.
 type Handler struct {
-	// Secret is the webhooks' secret. SecretFunc, when set, is used
-	// instead (so the secret can be rotated). A delivery is refused when
-	// both are empty.
-	Secret     string
-	SecretFunc func() string
-	// Outbox receives order reports. Required.
+	// Secret is the webhooks' secret.
+	Secret string
+	// Outbox receives order reports.
 	Outbox Outbox
 	// FullErr is the outbox's "full" sentinel; matching appends answer 503.
 	FullErr error
 	// OnProduct is called for product.* deliveries (product.deleted carries
 	// only the ID). Optional; it must not block for long.
-	OnProduct func(ctx context.Context, p woo.Product)
+	OnProduct func(ctx context.Context, topic string, p woo.Product)
 	// OnPing is called with the webhook ID of each ping. Optional.
 	OnPing func(webhookID int64)
 	// OnDelivery is called after each signed delivery handled with 200, with
@@ -72,47 +69,31 @@ type Handler struct {
 	OnDelivery func(topic string, webhookID int64)
 	// MaxBody bounds a body in bytes. Defaults to DefaultMaxBody.
 	MaxBody int64
-	// Logger defaults to slog.Default().
-	Logger *slog.Logger
-	// Registerer receives the receiver's metrics on first use; nil
-	// registers nothing.
-	Registerer prometheus.Registerer
-	// Now defaults to time.Now.
-	Now func() time.Time
+	Logger  *slog.Logger
 
-	once    sync.Once
+	now     func() time.Time
 	metrics *metrics
 }
 
-func (h *Handler) init() {
-	h.once.Do(func() {
-		if h.Logger == nil {
-			h.Logger = slog.Default()
-		}
-		if h.MaxBody <= 0 {
-			h.MaxBody = DefaultMaxBody
-		}
-		if h.Now == nil {
-			h.Now = time.Now
-		}
-		h.metrics = newMetrics(h.Registerer, h.Logger)
-	})
-}
-
-// Init builds the metrics now rather than at the first request, so they
-// show on /metrics before any delivery. It is optional.
-func (h *Handler) Init() { h.init() }
-
-func (h *Handler) secret() string {
-	if h.SecretFunc != nil {
-		return h.SecretFunc()
+// NewHandler returns a receiver of deliveries signed with secret, which
+// appends order reports to ob, with its metrics on reg (nil: none). A nil
+// logger is slog.Default().
+func NewHandler(secret string, ob Outbox, logger *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
+	if secret == "" || ob == nil {
+		return nil, errors.New("webhook receiver: secret and outbox are required")
 	}
-	return h.Secret
+	if logger == nil {
+		logger = slog.Default()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{Secret: secret, Outbox: ob, MaxBody: DefaultMaxBody, Logger: logger, now: time.Now, metrics: m}, nil
 }
 
 // ServeHTTP handles one delivery or ping.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.init()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -147,8 +128,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	secret := h.secret()
-	if secret == "" || !hmac.Equal([]byte(sig), []byte(woo.WebhookSignature(secret, body))) {
+	if !hmac.Equal([]byte(sig), []byte(woo.WebhookSignature(h.Secret, body))) {
 		h.metrics.sigFailures.Inc()
 		h.Logger.Warn("webhook signature mismatch", "topic", tl, "remote_addr", r.RemoteAddr)
 		h.fail(w, tl, ResultBadSignature, http.StatusUnauthorized, "invalid signature")
@@ -185,7 +165,7 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 			h.Logger.Warn("malformed webhook body", "topic", topic, "error", err)
 			return http.StatusBadRequest, ResultMalformed
 		}
-		return h.appendOrder(ctx, orders.Deleted(p.ID, h.Now(), orders.SourceWebhook))
+		return h.appendOrder(ctx, orders.Deleted(p.ID, h.now(), orders.SourceWebhook))
 	case resource == "order":
 		var o woo.Order
 		if err := json.Unmarshal(body, &o); err != nil {
@@ -206,7 +186,7 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 			h.Logger.Warn("malformed webhook order", "topic", topic, "error", err)
 			return http.StatusBadRequest, ResultMalformed
 		}
-		if lag := h.Now().Sub(rep.DateModified); lag >= 0 {
+		if lag := h.now().Sub(rep.DateModified); lag >= 0 {
 			h.metrics.lag.Observe(lag.Seconds())
 		}
 		return h.appendOrder(ctx, rep)
@@ -220,7 +200,7 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 			return http.StatusBadRequest, ResultMalformed
 		}
 		if h.OnProduct != nil {
-			h.OnProduct(ctx, p)
+			h.OnProduct(ctx, topic, p)
 		}
 		return http.StatusOK, ResultOK
 	default:
@@ -232,10 +212,6 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 }
 
 func (h *Handler) appendOrder(ctx context.Context, rep wire.Order) (int, string) {
-	if h.Outbox == nil {
-		h.Logger.Error("webhook receiver has no outbox")
-		return http.StatusServiceUnavailable, ResultError
-	}
 	id, err := h.Outbox.Append(ctx, rep)
 	if err != nil {
 		if h.FullErr != nil && errors.Is(err, h.FullErr) {

@@ -31,7 +31,9 @@ type fixture struct {
 	mu       sync.Mutex
 	pings    []int64
 	products []int64
-	flowed   []string
+	// productTopics are the topics OnProduct was called with.
+	productTopics []string
+	flowed        []string
 }
 
 func MustServe(t *testing.T, maxEvents int) *fixture {
@@ -43,29 +45,28 @@ func MustServe(t *testing.T, maxEvents int) *fixture {
 	}
 	t.Cleanup(func() { box.Close() })
 	f := &fixture{box: box, reg: prometheus.NewRegistry()}
-	h := &webhook.Handler{
-		Secret:  secret,
-		Outbox:  box,
-		FullErr: outbox.ErrOutboxFull,
-		OnProduct: func(_ context.Context, p woo.Product) {
-			f.mu.Lock()
-			f.products = append(f.products, p.ID)
-			f.mu.Unlock()
-		},
-		OnPing: func(id int64) {
-			f.mu.Lock()
-			f.pings = append(f.pings, id)
-			f.mu.Unlock()
-		},
-		OnDelivery: func(topic string, _ int64) {
-			f.mu.Lock()
-			f.flowed = append(f.flowed, topic)
-			f.mu.Unlock()
-		},
-		MaxBody:    64 << 10,
-		Logger:     logger,
-		Registerer: f.reg,
+	h, err := webhook.NewHandler(secret, box, logger, f.reg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	h.FullErr = outbox.ErrOutboxFull
+	h.OnProduct = func(_ context.Context, topic string, p woo.Product) {
+		f.mu.Lock()
+		f.products = append(f.products, p.ID)
+		f.productTopics = append(f.productTopics, topic)
+		f.mu.Unlock()
+	}
+	h.OnPing = func(id int64) {
+		f.mu.Lock()
+		f.pings = append(f.pings, id)
+		f.mu.Unlock()
+	}
+	h.OnDelivery = func(topic string, _ int64) {
+		f.mu.Lock()
+		f.flowed = append(f.flowed, topic)
+		f.mu.Unlock()
+	}
+	h.MaxBody = 64 << 10
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -143,6 +144,9 @@ func TestHandler_RealDeliveries(t *testing.T) {
 	}
 	if got := f.products; len(got) != 2 || got[0] != 11 || got[1] != 32 {
 		t.Fatalf("products=%v, want [11 32]", got)
+	}
+	if got := f.productTopics; len(got) != 2 || got[0] != woo.TopicProductUpdated || got[1] != woo.TopicProductUpdated {
+		t.Fatalf("product topics=%v, want product.updated twice", got)
 	}
 	evs, err := f.box.After(0, 100)
 	if err != nil {
@@ -314,5 +318,20 @@ func TestHandler_Ping(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.pings) != 1 || f.pings[0] != 42 || f.box.Len() != 0 || len(f.flowed) != 0 {
 		t.Fatalf("pings=%v len=%d flowed=%v", f.pings, f.box.Len(), f.flowed)
+	}
+}
+
+func TestNewHandler_Invalid(t *testing.T) {
+	t.Parallel()
+	f := MustServe(t, 10)
+	if _, err := webhook.NewHandler("", f.box, nil, nil); err == nil {
+		t.Fatal("want an error without a secret: every delivery would be refused")
+	}
+	if _, err := webhook.NewHandler(secret, nil, nil, nil); err == nil {
+		t.Fatal("want an error without an outbox")
+	}
+	// Its metrics are already on f.reg: a second receiver shares them.
+	if _, err := webhook.NewHandler(secret, f.box, nil, f.reg); err != nil {
+		t.Fatalf("second receiver on one registry: %v", err)
 	}
 }

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -63,7 +63,8 @@ type Config struct {
 	// MaxRetries is how many times a retryable failure is retried.
 	// Defaults to 4; negative means none.
 	MaxRetries int
-	// MinBackoff is the first retry delay before jitter. Defaults to 200ms.
+	// MinBackoff is the ceiling of the first retry delay (the delay is
+	// random below it, see shared/backoff). Defaults to 200ms.
 	MinBackoff time.Duration
 	// MaxBackoff caps the retry delay. Defaults to 10s. A Retry-After
 	// header is honoured up to max(MaxBackoff, 2m).
@@ -89,6 +90,7 @@ type Client struct {
 	reserve float64 // tokens other requests leave to urgent ones
 	log     *slog.Logger
 	metrics *metrics
+	retry   backoff.Policy // from MinBackoff and MaxBackoff
 	now     func() time.Time
 }
 
@@ -150,6 +152,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{
 		cfg:     cfg,
 		base:    u.String(),
@@ -158,7 +164,8 @@ func New(cfg Config) (*Client, error) {
 		lim:     rate.NewLimiter(cfg.RateLimit, cfg.Burst),
 		reserve: float64(cfg.Burst / 4),
 		log:     cfg.Logger,
-		metrics: newMetrics(cfg.Registerer),
+		metrics: m,
+		retry:   backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff},
 		now:     time.Now,
 	}, nil
 }
@@ -192,12 +199,8 @@ func (c *Client) wait(ctx context.Context) error {
 		deadline := c.now().Add(deferAtMost)
 		for n := short(); n > 0 && c.now().Before(deadline); n = short() {
 			refill := time.Duration(n / float64(c.lim.Limit()) * float64(time.Second))
-			t := time.NewTimer(min(refill, deadline.Sub(c.now())))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
+			if err := backoff.Sleep(ctx, min(refill, deadline.Sub(c.now()))); err != nil {
+				return err
 			}
 		}
 	}
@@ -301,32 +304,22 @@ func (c *Client) do(ctx context.Context, cl call, out any) (http.Header, error) 
 		if attempt >= maxRetries {
 			return r.header, fmt.Errorf("%s: giving up after %d attempts: %w", cl.route, attempt+1, err)
 		}
-		wait := c.backoff(attempt, r.retryAfter)
+		wait := c.retryDelay(attempt, r.retryAfter)
 		c.metrics.retries.Inc()
 		c.log.Warn("woo request retrying", "route", cl.route, "attempt", attempt+1, "status", r.status, "wait", wait, "error", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%s: %w", cl.route, ctx.Err())
-		case <-t.C:
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%s: %w", cl.route, err)
 		}
 	}
 }
 
-// backoff returns the delay before retry attempt+1: exponential from
-// MinBackoff, capped at MaxBackoff, with jitter in [d/2, d); a Retry-After
-// wins when longer.
-func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := c.cfg.MinBackoff
-	for i := 0; i < attempt && d < c.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.MaxBackoff)
-	d = d/2 + time.Duration(mrand.Int64N(int64(d/2)+1))
+// retryDelay returns the wait before retry attempt+1: the retry policy's
+// delay (full jitter, capped at MaxBackoff), or the store's Retry-After
+// when longer, itself capped at max(MaxBackoff, 2m).
+func (c *Client) retryDelay(attempt int, retryAfter time.Duration) time.Duration {
+	d := c.retry.Delay(attempt)
 	if retryAfter > 0 {
-		retryAfter = min(retryAfter, max(c.cfg.MaxBackoff, 2*time.Minute))
-		d = max(d, retryAfter)
+		d = max(d, min(retryAfter, max(c.cfg.MaxBackoff, 2*time.Minute)))
 	}
 	return d
 }

@@ -418,12 +418,12 @@ func TestClient_APIError(t *testing.T) {
 	t.Parallel()
 	f := newFakeWoo(t, false)
 	c, _ := mustClient(t, f, nil)
-	_, err := c.GetOrder(t.Context(), 5) // no such route in the fake
+	_, _, err := c.ListOrders(t.Context(), wooclient.OrderQuery{}) // no such route in the fake
 	var ae *woo.APIError
 	if !errors.As(err, &ae) || ae.Code != "rest_no_route" || ae.Data.Status != 404 {
 		t.Fatalf("err=%v, want rest_no_route APIError", err)
 	}
-	if got := f.hit("GET /orders/{id}"); got != 1 {
+	if got := f.hit("GET /orders"); got != 1 {
 		t.Fatalf("attempts=%d, want 1 (4xx is not retried)", got)
 	}
 }
@@ -481,7 +481,7 @@ func TestClient_Retries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.GetOrder(t.Context(), 1); err != nil {
+		if _, err := c.GetProduct(t.Context(), 1); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/agent/hubconn"
+	"github.com/stockwire/stockwire/shared/atomicfile"
 )
 
 // loadOrCreateSecret returns the secret kept in dir/name, creating a random
@@ -32,31 +33,7 @@ func loadOrCreateSecret(dir, name string) (string, error) {
 		return "", err
 	}
 	secret := hex.EncodeToString(buf)
-	return secret, writeFileAtomic(path, []byte(secret+"\n"))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return secret, atomicfile.Write(path, []byte(secret+"\n"), 0o600)
 }
 
 // credentialFile holds, in the data dir, the credential an enrolment got.
@@ -127,7 +104,7 @@ func enrol(ctx context.Context, c Config, hc *http.Client) (string, error) {
 	if err := json.Unmarshal(data, &out); err != nil || out.Token == "" {
 		return "", fmt.Errorf("enrol with hub: unexpected answer")
 	}
-	if err := writeFileAtomic(filepath.Join(c.DataDir, credentialFile), []byte(out.Token+"\n")); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.DataDir, credentialFile), []byte(out.Token+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("save credential: %w", err)
 	}
 	return out.Token, nil

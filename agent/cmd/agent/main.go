@@ -48,11 +48,11 @@ func main() {
 //
 // One P: the agent rarely has two things to compute at once, and with a
 // second P every network event wakes a second thread to look for work.
-// GOGC 400: the live heap is a few MB, so the default target makes the GC
-// run every few dozen stock changes; a larger target cuts that fivefold for
-// some MB of RSS, and the 256 MiB soft limit keeps a large catalog from
-// growing the heap unchecked. Both measured with linkbench (CPU per
-// checkout, agents).
+// GOGC 400: the live heap is small, so the default target makes the GC run
+// after every few stock changes; a larger target makes it run far less
+// often for a little more RSS, and the 256 MiB soft limit keeps a large
+// catalog from growing the heap unchecked. `go run ./shared/cmd/linkbench
+// -scenarios propagation` shows the effect on the agents' CPU per checkout.
 func tuneRuntime() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)

@@ -114,7 +114,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.outbox = ob
 
-	cat, err := catalog.New(catalog.Config{API: client, RescanInterval: c.RescanInterval, Logger: logger, Registerer: reg})
+	// One SKU map: the catalog scan fills it in the background, the stock
+	// writer looks up on demand what it must write before the scan has
+	// got there.
+	skus := catalog.NewMap()
+	cat, err := catalog.New(catalog.Config{API: client, Map: skus, RescanInterval: c.RescanInterval, Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -122,7 +126,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// poller reports it (within one interval), and the outbox is then not
 	// empty: the safety net must wait longer than that before it "repairs"
 	// what is really a sale.
-	writer, err := stock.New(stock.Config{API: client, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
+	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
 		Quiet: func() bool { return ob.Len() == 0 }, ConfirmDelay: 2*c.PollInterval + 2*time.Second,
 		Logger: logger, Registerer: reg})
 	if err != nil {
@@ -144,45 +148,56 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	notify := &notifyingOutbox{Outbox: ob, relay: relay}
 
-	link := hubconn.New(c.HubURL, token, relay, logger, reg)
+	link, err := hubconn.New(c.HubURL, token, relay, logger, reg)
+	if err != nil {
+		return fmt.Errorf("--hub: %w", err)
+	}
 	link.TLSConfig = hubTLS
 	if err := link.Probe(ctx); errors.Is(err, hubconn.ErrUnauthorized) {
 		return fmt.Errorf("hub %s: %w", c.HubURL, err)
 	} else if err != nil {
 		return fmt.Errorf("hub %s unreachable: %w", c.HubURL, err)
 	}
-	// Only now: a large catalog takes minutes to read, and a wrong or
-	// revoked credential should be said at once.
-	if _, err := cat.Scan(ctx); err != nil {
-		return fmt.Errorf("read the store's catalog: %w", err)
-	}
-
 	secret, err := loadOrCreateSecret(c.DataDir, "webhook-secret")
 	if err != nil {
 		return err
 	}
 	var manager *hooks.Manager
 	if c.Webhooks && c.PublicURL != "" {
-		manager = &hooks.Manager{Client: client, DeliveryURL: strings.TrimSuffix(c.PublicURL, "/") + WebhookPath,
-			Secret: secret, Logger: logger}
+		if manager, err = hooks.NewManager(client, strings.TrimSuffix(c.PublicURL, "/")+WebhookPath, secret, logger); err != nil {
+			return err
+		}
 	} else {
 		logger.Warn("webhooks off: orders are reported by polling alone", "poll_interval", c.PollInterval.String())
 	}
-	receiver := &webhook.Handler{Secret: secret, Outbox: notify, FullErr: outbox.ErrOutboxFull,
-		OnProduct: func(ctx context.Context, p woo.Product) {
-			if err := cat.Update(ctx, p); err != nil {
-				logger.Warn("catalog update from webhook", "error", err)
-			}
-			if err := writer.ProductChanged(ctx, p); err != nil {
-				logger.Warn("stock check after product webhook", "error", err)
-			}
-		},
-		Logger: logger, Registerer: reg}
+	receiver, err := webhook.NewHandler(secret, notify, logger, reg)
+	if err != nil {
+		return err
+	}
+	receiver.FullErr = outbox.ErrOutboxFull
+	receiver.OnProduct = func(ctx context.Context, topic string, p woo.Product) {
+		if topic == woo.TopicProductDeleted {
+			// It carries only the id; the writer reads the SKU afresh
+			// before its next write (the map no longer says where it is).
+			skus.Remove(p.ID)
+			return
+		}
+		if err := cat.Update(ctx, p); err != nil {
+			logger.Warn("catalog update from webhook", "error", err)
+		}
+		if err := writer.ProductChanged(ctx, p); err != nil {
+			logger.Warn("stock check after product webhook", "error", err)
+		}
+	}
 	if manager != nil {
 		receiver.OnPing = manager.Pinged
 		receiver.OnDelivery = manager.Delivered
 	}
-	poller := &orders.Poller{Client: client, Outbox: notify, Interval: c.PollInterval, Logger: logger, Registerer: reg}
+	poller, err := orders.NewPoller(client, notify, logger, reg)
+	if err != nil {
+		return err
+	}
+	poller.Interval = c.PollInterval
 
 	mux := http.NewServeMux()
 	mux.Handle("POST "+WebhookPath, receiver)
@@ -208,12 +223,14 @@ func (m *Main) Run(ctx context.Context) error {
 	g.Go(func() error { return link.Run(gctx) })
 	g.Go(func() error { return writer.Run(gctx) })
 	g.Go(func() error { return poller.Run(gctx) })
+	// The scan runs in the background (a large catalog takes minutes),
+	// and only once the hub took the credential.
 	g.Go(func() error { return cat.Run(gctx) })
 	if manager != nil {
 		g.Go(func() error { return manager.Run(gctx) })
 	}
 	logger.Info("agent started", "listen", m.ln.Addr().String(), "store", c.StoreURL, "hub", c.HubURL,
-		"catalog_skus", cat.Len(), "outbox_events", ob.Len(), "applied_seq", writer.AppliedSeq())
+		"outbox_events", ob.Len(), "applied_seq", writer.AppliedSeq())
 	return nil
 }
 

@@ -1,0 +1,302 @@
+// The SKU map: where each of the store's SKUs lives, and the items the
+// agent will not guess about.
+
+package catalog
+
+import (
+	"encoding/json"
+	"sort"
+	"sync"
+
+	"github.com/stockwire/stockwire/shared/woo"
+)
+
+// Entry is where one SKU lives in the store.
+type Entry struct {
+	SKU         string
+	ProductID   int64 // the product; for a variation, its parent (as order line items say)
+	VariationID int64 // 0 for a product that is not a variation
+	ParentID    int64 // the variable parent of a variation, else 0
+	ManageStock bool  // stock managed by this item (not "parent")
+	Qty         int64 // stock quantity at the last read (0 when not managed)
+}
+
+// ID returns the id to read and write the item by: the variation's id for
+// a variation, else the product's.
+func (e Entry) ID() int64 {
+	if e.VariationID != 0 {
+		return e.VariationID
+	}
+	return e.ProductID
+}
+
+// IssueKind names a catalog problem the agent will not guess about.
+type IssueKind string
+
+// Issue kinds.
+const (
+	IssueEmptySKU     IssueKind = "empty_sku"     // product or variation without a SKU: not mapped
+	IssueDuplicateSKU IssueKind = "duplicate_sku" // several items show this SKU: none mapped
+	IssueInheritedSKU IssueKind = "inherited_sku" // variation showing its parent's SKU: not mapped
+)
+
+// Issue is one unmapped item.
+type Issue struct {
+	Kind     IssueKind
+	SKU      string
+	ID       int64 // product or variation id
+	ParentID int64
+}
+
+// item is one product or variation as last read. Guarded by Map.mu.
+type item struct {
+	id, parent int64
+	sku        string
+	typ        string
+	manage     bool
+	qty        int64
+	inherited  bool
+	variations []int64
+}
+
+// Map is the agent's one map of the store's SKUs to the products and
+// variations holding them. Three sources fill it: the full catalog scan,
+// in the background (Catalog.Run); product webhooks (Catalog.Update,
+// Remove); and the stock writer, which looks up by SKU through the REST
+// API what it must write before the scan has got there, and records what
+// it finds (Found). It is safe for concurrent use.
+type Map struct {
+	mu       sync.RWMutex
+	items    map[int64]*item    // by product/variation id
+	skus     map[string][]int64 // own, non-inherited SKU → ids holding it
+	complete bool               // a full scan has filled the map
+	// changed holds what was put (nil: removed) while a scan runs, to lay
+	// over the scan's result: it is newer. Nil while no scan runs.
+	changed map[int64]*item
+}
+
+// NewMap returns an empty map.
+func NewMap() *Map {
+	return &Map{items: map[int64]*item{}, skus: map[string][]int64{}}
+}
+
+// Lookup returns the entry of sku; ok is false when the SKU is unknown,
+// duplicated or only inherited.
+func (m *Map) Lookup(sku string) (Entry, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ids := m.skus[sku]
+	if len(ids) != 1 {
+		return Entry{}, false
+	}
+	it := m.items[ids[0]]
+	e := Entry{SKU: it.sku, ProductID: it.id, ManageStock: it.manage, Qty: it.qty}
+	if it.parent != 0 {
+		e.ProductID, e.VariationID, e.ParentID = it.parent, it.id, it.parent
+	}
+	return e, true
+}
+
+// Len returns the number of mapped SKUs.
+func (m *Map) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, ids := range m.skus {
+		if len(ids) == 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// Complete reports whether a full scan has filled the map; before that it
+// holds only what webhooks and the stock writer's reads brought.
+func (m *Map) Complete() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.complete
+}
+
+// Issues returns every unmapped item, sorted by kind, SKU and id.
+func (m *Map) Issues() []Issue {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return issues(m.items, m.skus)
+}
+
+func issues(items map[int64]*item, skus map[string][]int64) []Issue {
+	var out []Issue
+	for _, it := range items {
+		switch {
+		case it.inherited:
+			out = append(out, Issue{Kind: IssueInheritedSKU, SKU: it.sku, ID: it.id, ParentID: it.parent})
+		case it.sku == "":
+			if it.typ == "variable" || it.typ == "grouped" {
+				continue // containers need no SKU
+			}
+			out = append(out, Issue{Kind: IssueEmptySKU, ID: it.id, ParentID: it.parent})
+		case len(skus[it.sku]) > 1:
+			out = append(out, Issue{Kind: IssueDuplicateSKU, SKU: it.sku, ID: it.id, ParentID: it.parent})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.SKU != b.SKU {
+			return a.SKU < b.SKU
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+// Found records what a read of the store by SKU showed: ps are every
+// product and variation holding sku now (none when the store has no such
+// SKU). Items the map held under sku and the read did not show are
+// forgotten; the next scan or webhook says where they went.
+func (m *Map) Found(sku string, ps []woo.Product) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[int64]bool{}
+	for _, p := range ps {
+		if p.SKU != sku || p.ID <= 0 {
+			continue
+		}
+		seen[p.ID] = true
+		it := m.itemOf(p)
+		if old, ok := m.items[p.ID]; ok && it.variations == nil {
+			it.variations = old.variations // not among the fields a read by SKU asks for
+		}
+		m.put(it)
+	}
+	for _, id := range append([]int64(nil), m.skus[sku]...) {
+		if !seen[id] {
+			m.drop(id)
+		}
+	}
+}
+
+// itemOf makes the item of p, a product or a variation, telling a
+// variation's own SKU from its parent's. Caller holds mu.
+func (m *Map) itemOf(p woo.Product) *item {
+	isVar := p.Type == "variation" || p.ParentID != 0
+	var parentSKU string
+	if par, ok := m.items[p.ParentID]; ok && isVar {
+		parentSKU = par.sku
+	}
+	return newItem(p, parentSKU, isVar)
+}
+
+func manages(raw json.RawMessage) bool {
+	return string(raw) == "true"
+}
+
+func newItem(p woo.Product, parentSKU string, isVariation bool) *item {
+	it := &item{id: p.ID, parent: p.ParentID, sku: p.SKU, typ: p.Type, manage: manages(p.ManageStock), variations: p.Variations}
+	if !isVariation && p.Type != "variation" {
+		it.parent = 0
+	}
+	if it.manage && p.StockQuantity != nil {
+		it.qty = *p.StockQuantity
+	}
+	if it.parent != 0 && it.sku != "" && it.sku == parentSKU {
+		it.inherited = true
+	}
+	return it
+}
+
+// Remove forgets a product (and its variations) or a variation, as a
+// product.deleted webhook says.
+func (m *Map) Remove(id int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removeWithVariations(id)
+}
+
+// removeWithVariations drops id and the variations of id. Caller holds mu.
+func (m *Map) removeWithVariations(id int64) {
+	for vid, x := range m.items {
+		if x.parent == id {
+			m.drop(vid)
+		}
+	}
+	m.drop(id)
+}
+
+// put replaces the item with it. Caller holds mu.
+func (m *Map) put(it *item) {
+	m.drop(it.id)
+	m.items[it.id] = it
+	if it.sku != "" && !it.inherited {
+		m.skus[it.sku] = append(m.skus[it.sku], it.id)
+	}
+	if m.changed != nil {
+		m.changed[it.id] = it
+	}
+}
+
+// drop removes item id. Caller holds mu.
+func (m *Map) drop(id int64) {
+	if m.changed != nil {
+		m.changed[id] = nil // even when absent: the running scan may have read it
+	}
+	old, ok := m.items[id]
+	if !ok {
+		return
+	}
+	delete(m.items, id)
+	if old.sku == "" || old.inherited {
+		return
+	}
+	ids := m.skus[old.sku]
+	for i, x := range ids {
+		if x == id {
+			ids = append(ids[:i:i], ids[i+1:]...)
+			break
+		}
+	}
+	if len(ids) == 0 {
+		delete(m.skus, old.sku)
+	} else {
+		m.skus[old.sku] = ids
+	}
+}
+
+// scanStarted starts recording changes to lay over the scan's result.
+func (m *Map) scanStarted() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.changed = map[int64]*item{}
+}
+
+// scanFailed drops what scanStarted recorded; the map stays as it is.
+func (m *Map) scanFailed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.changed = nil
+}
+
+// scanDone replaces the map with a full scan's items, and what changed
+// while the scan ran over them, and returns the issues.
+func (m *Map) scanDone(items map[int64]*item) []Issue {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, it := range m.changed {
+		if it == nil {
+			delete(items, id)
+		} else {
+			items[id] = it
+		}
+	}
+	skus := map[string][]int64{}
+	for _, it := range items {
+		if it.sku != "" && !it.inherited {
+			skus[it.sku] = append(skus[it.sku], it.id)
+		}
+	}
+	m.items, m.skus, m.complete, m.changed = items, skus, true, nil
+	return issues(items, skus)
+}

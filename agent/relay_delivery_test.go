@@ -1,0 +1,181 @@
+package agent_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stockwire/stockwire/agent"
+	"github.com/stockwire/stockwire/agent/outbox"
+	"github.com/stockwire/stockwire/shared/systest"
+	"github.com/stockwire/stockwire/shared/wire"
+)
+
+// linkLog is what a session does, in the order it does it: "order <id>"
+// for each report sent, "loop" each time it has sent all it may and is
+// about to wait (the writer is asked for its applied sequence then).
+type linkLog chan string
+
+// linkDouble is the hub end of the link: it records the reports sent.
+type linkDouble struct{ log linkLog }
+
+func (l linkDouble) Send(_ context.Context, typ, id string, _ any) error {
+	if typ == wire.TypeOrder {
+		l.log <- "order " + id
+	}
+	return nil
+}
+
+// loopingWriter is a StockWriter with nothing to apply; AppliedSeq marks
+// the end of each pass of the session's loop in the log.
+type loopingWriter struct{ log linkLog }
+
+func (w loopingWriter) Apply([]wire.Change)                   {}
+func (w loopingWriter) ApplySnapshot(int64, map[string]int64) {}
+func (w loopingWriter) AppliedSeq() int64 {
+	w.log <- "loop"
+	return 0
+}
+
+// sentUntilWait returns the reports a session sends before it waits.
+func (l linkLog) sentUntilWait(t *testing.T) []string {
+	t.Helper()
+	var sent []string
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-l:
+			if e == "loop" {
+				return sent
+			}
+			sent = append(sent, strings.TrimPrefix(e, "order "))
+		case <-timeout:
+			t.Fatalf("the session never waited; sent %v", sent)
+		}
+	}
+}
+
+// relaySession runs r.Session against a fresh hub double until the
+// returned stop is called.
+func relaySession(t *testing.T, r *agent.Relay, log linkLog) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Session(ctx, linkDouble{log: log})
+	}()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func ack(t *testing.T, r *agent.Relay, id uint64, refusal string) {
+	t.Helper()
+	b, err := wire.Encode(wire.TypeAck, strconv.FormatUint(id, 10), wire.Ack{Error: refusal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := wire.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Handle(t.Context(), env)
+}
+
+func equal(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+func outboxIDs(t *testing.T, ob *outbox.Outbox) []string {
+	t.Helper()
+	evs, err := ob.After(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, e := range evs {
+		ids = append(ids, strconv.FormatUint(e.ID, 10))
+	}
+	return ids
+}
+
+// TestRelay_AtLeastOnce drives the relay's delivery of order reports:
+// never more than Window unacknowledged, an acked report leaves the outbox
+// and makes room, a refused one leaves it too (the hub will never take
+// it), and after a reconnect every unacked report is sent again, oldest
+// first.
+func TestRelay_AtLeastOnce(t *testing.T) {
+	t.Parallel()
+	var logs systest.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ob.Close() })
+	for i := range 5 {
+		if _, err := ob.Append(t.Context(), wire.Order{WooOrderID: int64(100 + i), Status: "processing"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := make(linkLog, 100)
+	r := agent.NewRelay(ob, loopingWriter{log: log}, logger, "test")
+	r.Window, r.StatusEvery, r.ResendAfter = 3, time.Hour, time.Hour
+	stop := relaySession(t, r, log)
+
+	t.Run("WindowBoundsReportsInFlight", func(t *testing.T) {
+		if got, want := log.sentUntilWait(t), []string{"1", "2", "3"}; !equal(got, want) {
+			t.Fatalf("sent %v, want %v: no more than the window", got, want)
+		}
+	})
+	t.Run("AckedLeavesOutboxAndMakesRoom", func(t *testing.T) {
+		ack(t, r, 1, "")
+		if got, want := log.sentUntilWait(t), []string{"4"}; !equal(got, want) {
+			t.Fatalf("sent %v after one ack, want %v", got, want)
+		}
+		if got, want := outboxIDs(t, ob), []string{"2", "3", "4", "5"}; !equal(got, want) {
+			t.Fatalf("outbox holds %v, want %v", got, want)
+		}
+	})
+	t.Run("RefusedLeavesOutbox", func(t *testing.T) {
+		ack(t, r, 2, "order has no lines")
+		if got, want := log.sentUntilWait(t), []string{"5"}; !equal(got, want) {
+			t.Fatalf("sent %v after a refusal, want %v", got, want)
+		}
+		if got, want := outboxIDs(t, ob), []string{"3", "4", "5"}; !equal(got, want) {
+			t.Fatalf("outbox holds %v, want %v: a refused report is not kept", got, want)
+		}
+		if !strings.Contains(logs.String(), "hub refused an order report") || !strings.Contains(logs.String(), "order has no lines") {
+			t.Fatalf("the refusal is not logged with the hub's reason:\n%s", logs.String())
+		}
+	})
+	t.Run("UnackedResentInOrderAfterReconnect", func(t *testing.T) {
+		stop()
+		stop = relaySession(t, r, log)
+		if got, want := log.sentUntilWait(t), []string{"3", "4", "5"}; !equal(got, want) {
+			t.Fatalf("sent %v on the new link, want %v (the unacked, oldest first)", got, want)
+		}
+		// A new report waits for room in the window.
+		if _, err := ob.Append(t.Context(), wire.Order{WooOrderID: 200, Status: "processing"}); err != nil {
+			t.Fatal(err)
+		}
+		r.OutboxChanged()
+		if got := log.sentUntilWait(t); len(got) != 0 {
+			t.Fatalf("sent %v with the window full, want nothing", got)
+		}
+		ack(t, r, 3, "")
+		if got, want := log.sentUntilWait(t), []string{"6"}; !equal(got, want) {
+			t.Fatalf("sent %v after an ack, want %v", got, want)
+		}
+	})
+}

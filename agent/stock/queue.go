@@ -1,0 +1,112 @@
+// The queue: what the hub sent and the store does not have yet. Apply and
+// ApplySnapshot take the hub's changes into each SKU's pending work (a
+// change at or below AppliedSeq, or already received, is dropped), and
+// advance moves AppliedSeq past everything the store confirmed.
+
+package stock
+
+import (
+	"github.com/stockwire/stockwire/shared/wire"
+)
+
+// AppliedChanged returns a channel that receives a value after AppliedSeq
+// moves (several moves may share one value). It is meant for one reader,
+// the relay, which reports the figure to the hub.
+func (w *Writer) AppliedChanged() <-chan struct{} { return w.moved }
+
+func (w *Writer) signal() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Apply queues changes (in sequence order). Changes at or below AppliedSeq,
+// or already received, are dropped. It does not wait for the writes.
+func (w *Writer) Apply(changes []wire.Change) {
+	now := w.now()
+	w.mu.Lock()
+	for _, c := range changes {
+		if c.Seq <= w.applied {
+			continue
+		}
+		s := w.state(c.SKU)
+		if c.Seq <= s.lastRecv || (s.abs && c.Seq <= s.absSeq) {
+			continue
+		}
+		s.lastRecv = c.Seq
+		s.changes = append(s.changes, c)
+		s.arrived = append(s.arrived, now)
+		s.target, s.hasTarget = c.Target, true
+		s.suspect = false
+		w.maxRecv = max(w.maxRecv, c.Seq)
+	}
+	w.mu.Unlock()
+	w.signal()
+}
+
+// ApplySnapshot makes the store match targets as of seq: pending changes
+// up to seq are dropped, and each SKU's store figure is read and set with
+// inventory_delta = target − current.
+func (w *Writer) ApplySnapshot(seq int64, targets map[string]int64) {
+	now := w.now()
+	w.mu.Lock()
+	for sku, t := range targets {
+		s := w.state(sku)
+		keep := 0
+		for i, c := range s.changes {
+			if c.Seq > seq {
+				s.changes[keep], s.arrived[keep] = c, s.arrived[i]
+				keep++
+			}
+		}
+		s.changes, s.arrived = s.changes[:keep], s.arrived[:keep]
+		if keep == 0 {
+			s.target = t
+		}
+		s.hasTarget = true
+		s.abs, s.absSeq, s.absReason, s.absAt = true, seq, "snapshot", now
+		s.lastRecv = max(s.lastRecv, seq)
+		s.suspect = false
+	}
+	// Pending changes of SKUs absent from the snapshot are covered by it
+	// too (the hub's figure for them is what the store has).
+	for sku, s := range w.skus {
+		if _, ok := targets[sku]; ok {
+			continue
+		}
+		keep := 0
+		for i, c := range s.changes {
+			if c.Seq > seq {
+				s.changes[keep], s.arrived[keep] = c, s.arrived[i]
+				keep++
+			}
+		}
+		s.changes, s.arrived = s.changes[:keep], s.arrived[:keep]
+		s.lastRecv = max(s.lastRecv, seq)
+	}
+	w.maxRecv = max(w.maxRecv, seq)
+	w.mu.Unlock()
+	w.signal()
+}
+
+// advance moves AppliedSeq up to the last seq before the first one still
+// pending: every change up to it is in the store (or skipped).
+func (w *Writer) advance() {
+	w.mu.Lock()
+	applied := w.maxRecv
+	for _, s := range w.skus {
+		if s.pending() {
+			applied = min(applied, s.firstPending()-1)
+		}
+	}
+	moved := applied > w.applied
+	w.applied = max(w.applied, applied)
+	w.mu.Unlock()
+	if moved {
+		select {
+		case w.moved <- struct{}{}:
+		default:
+		}
+	}
+}

@@ -1,0 +1,175 @@
+// The safety net: a checkout clobbered by WooCommerce's read-modify-write
+// is repaired, and hand edits are reverted or accepted.
+
+package stock_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/time/rate"
+
+	"github.com/stockwire/stockwire/agent/stock"
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
+	"github.com/stockwire/stockwire/shared/wire"
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+// clobberingProxy forwards to the store, but runs the first stock write to
+// product id the way WooCommerce runs inventory_delta when a checkout lands
+// inside its read-modify-write: it reads the figure, lets inWindow (the
+// checkout) run, and writes read + delta as an absolute figure, undoing the
+// checkout's reduction.
+type clobberingProxy struct {
+	store    *woosim.Server
+	id       int64
+	sku      string
+	inWindow func()
+	done     atomic.Bool
+}
+
+func (p *clobberingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/products/batch") && !p.done.Load() {
+		var body struct {
+			Update []map[string]json.RawMessage `json:"update"`
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil || json.Unmarshal(b, &body) != nil {
+			http.Error(w, "bad batch", http.StatusBadRequest)
+			return
+		}
+		for _, it := range body.Update {
+			var id, delta int64
+			if json.Unmarshal(it["id"], &id) != nil || id != p.id || json.Unmarshal(it["inventory_delta"], &delta) != nil {
+				continue
+			}
+			read, _ := p.store.Store.StockBySKU(p.sku)
+			p.inWindow()
+			it["stock_quantity"] = json.RawMessage(strconv.FormatInt(read+delta, 10))
+			delete(it, "inventory_delta")
+			p.done.Store(true)
+		}
+		b, _ = json.Marshal(body)
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	}
+	p.store.Store.ServeHTTP(w, r)
+}
+
+func TestWriter_RepairsClobberedCheckout(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 2)
+	id, _ := srv.Store.ProductIDBySKU(sku(1))
+	proxy := &clobberingProxy{store: srv, id: id, sku: sku(1)}
+	proxy.done.Store(true) // not yet
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
+	srv.Store.SetHomeURL(front.URL)
+	r := mustWriter(t, front.URL, t.TempDir(), nil)
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -100, Target: 900}})
+	waitApplied(t, r.w, 1)
+
+	// WooCommerce's inventory_delta is read-modify-write; a checkout lands
+	// inside the window and the write clobbers it.
+	var sold atomic.Bool
+	proxy.inWindow = func() {
+		if _, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}}); err != nil {
+			t.Error(err)
+		}
+		sold.Store(true)
+		// The hub commits the reported order and sends this store its new
+		// target, with nothing to write.
+		r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: 0, Target: 908}})
+	}
+	proxy.done.Store(false)
+	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 10, Target: 910}})
+	waitApplied(t, r.w, 3)
+	if !sold.Load() {
+		t.Fatal("the write to clobber never reached the store")
+	}
+	// 900 + 10 − 2 sold = 908; the clobbered write left 910.
+	waitStock(t, srv, sku(1), 908)
+	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total"); got != 1 {
+		t.Fatalf("repairs=%v, want 1", got)
+	}
+	if got := counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
+		t.Fatalf("manual edits=%v, want 0", got)
+	}
+}
+
+func TestWriter_ManualEdit(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{stock.EditsRevert, stock.EditsAccept} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			srv := mustSim(t, 2)
+			r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) { c.StoreEdits = mode })
+			cl, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -50, Target: 950}, {Seq: 2, SKU: sku(2), Delta: 5, Target: 1005}})
+			waitApplied(t, r.w, 2)
+
+			// Own write's webhook: not an edit.
+			id1, _ := srv.Store.ProductIDBySKU(sku(1))
+			p, err := cl.GetProduct(t.Context(), id1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.w.ProductChanged(t.Context(), p); err != nil {
+				t.Fatal(err)
+			}
+			// Hand edit of SKU 2.
+			if err := srv.Store.AdminEdit(sku(2), 3); err != nil {
+				t.Fatal(err)
+			}
+			id2, _ := srv.Store.ProductIDBySKU(sku(2))
+			p2, err := cl.GetProduct(t.Context(), id2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.w.ProductChanged(t.Context(), p2); err != nil {
+				t.Fatal(err)
+			}
+			action := "reverted"
+			if mode == stock.EditsAccept {
+				action = "accepted"
+			}
+			systest.WaitFor(t, waitTimeout, "edit handled", func() error {
+				if got := counter(t, r.reg, "stockwire_agent_stock_manual_edits_total", "action", action); got != 1 {
+					return fmt.Errorf("manual edits %s=%v, want 1", action, got)
+				}
+				return nil
+			})
+			want := int64(1005)
+			if mode == stock.EditsAccept {
+				want = 3
+			}
+			waitStock(t, srv, sku(2), want)
+			// Let a few more safety-net rounds pass: nothing else moves.
+			n := r.w.Checks()
+			waitChecks(t, r.w, n+5)
+			if got := stockOf(t, srv, sku(1)); got != 950 {
+				t.Fatalf("own write's SKU=%d, want 950", got)
+			}
+			if got := stockOf(t, srv, sku(2)); got != want {
+				t.Fatalf("edited SKU=%d, want %d", got, want)
+			}
+			if got := counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 1 {
+				t.Fatalf("manual edits=%v, want 1", got)
+			}
+			if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total"); got != 0 {
+				t.Fatalf("repairs=%v, want 0", got)
+			}
+		})
+	}
+}

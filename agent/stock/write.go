@@ -1,0 +1,375 @@
+// The write path: a round takes every SKU with pending work, reads those it
+// must (not resolved yet, store sequence unknown, or set to an absolute
+// figure), folds each SKU's changes into one inventory_delta with the
+// highest stockwire_seq, writes them in batches (products together,
+// variations per parent), and settles writes whose outcome is unknown by
+// reading stockwire_seq back.
+
+package stock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/backoff"
+	"github.com/stockwire/stockwire/shared/woo"
+)
+
+// work is one SKU's write in a round.
+type work struct {
+	s        *skuState
+	n        int   // pending changes taken
+	delta    int64 // to write
+	seq      int64 // stockwire_seq to write
+	target   int64
+	arrived  time.Time
+	abs      bool
+	coalesce int
+}
+
+// flush runs one round: it takes every pending SKU, resolves and reads
+// those that need it, writes, and persists AppliedSeq. more reports that
+// work arrived meanwhile.
+func (w *Writer) flush(ctx context.Context) (more bool, err error) {
+	ctx = wooclient.Urgent(ctx) // ahead of order polls and safety-net checks
+	quiet := w.cfg.Quiet()
+	w.mu.Lock()
+	w.deferred = false
+	var take []*skuState
+	var need []string // SKUs to read first
+	needSet := map[string]bool{}
+	now := w.now()
+	for sku, s := range w.skus {
+		if !s.pending() || s.inflight {
+			continue
+		}
+		// The map says where the SKU lives now: a SKU that was unknown and
+		// has turned up (scan, webhook) is looked up again at once, and
+		// one that moved to another item, or left the map (deleted), is
+		// read afresh.
+		entry, mapped := w.cfg.SKUs.Lookup(sku)
+		if s.resolved && s.skip != "" && now.Sub(s.resolvedAt) < w.cfg.ResolveTTL && !(mapped && s.skip != "unmanaged") {
+			w.dropPending(s, s.skip)
+			continue
+		}
+		moved := s.resolved && s.skip == "" && (!mapped || entry.ID() != s.id)
+		// A snapshot sets the store to the hub's figure, which does not
+		// yet count local orders still waiting to be reported: writing it
+		// now would put those sold units back on sale. Wait until they
+		// are reported; the hub's events then carry the right target.
+		if s.abs && !quiet {
+			w.deferred = true
+			continue
+		}
+		s.inflight = true
+		take = append(take, s)
+		if !s.resolved || s.skip != "" || !s.seqKnown || s.abs || moved {
+			need = append(need, sku)
+			needSet[sku] = true
+		}
+	}
+	w.mu.Unlock()
+	if len(take) == 0 {
+		w.advance()
+		return false, nil
+	}
+	// AppliedSeq moves only once the SKUs are no longer in flight: whoever
+	// sees it move (a test, the relay) may then hand the writer the store's
+	// next figures for them.
+	defer func() {
+		w.mu.Lock()
+		for _, s := range take {
+			s.inflight = false
+			if s.pending() {
+				more = true
+			}
+		}
+		w.mu.Unlock()
+		w.advance()
+	}()
+
+	reads, err := w.readSKUs(ctx, need)
+	if err != nil {
+		return false, err
+	}
+
+	// Build the writes.
+	var works []*work
+	w.mu.Lock()
+	for _, s := range take {
+		if needSet[s.sku] {
+			w.resolve(s, reads[s.sku], now)
+		}
+		if s.skip != "" {
+			w.dropPending(s, s.skip)
+			continue
+		}
+		wk := &work{s: s, n: len(s.changes), abs: s.abs, target: s.target}
+		if len(s.arrived) > 0 {
+			wk.arrived = s.arrived[0]
+		}
+		if s.abs && !s.absAt.IsZero() && (wk.arrived.IsZero() || s.absAt.Before(wk.arrived)) {
+			wk.arrived = s.absAt
+		}
+		var included int
+		for _, c := range s.changes {
+			if s.seqKnown && c.Seq <= s.storeSeq {
+				continue // already in the store
+			}
+			included++
+			wk.delta += c.Delta
+			wk.seq = max(wk.seq, c.Seq)
+		}
+		if s.abs {
+			cur := reads[s.sku]
+			if cur.StockQuantity == nil {
+				w.dropPending(s, "unmanaged")
+				continue
+			}
+			wk.delta = s.target - *cur.StockQuantity
+			wk.seq = max(wk.seq, s.absSeq, s.storeSeq)
+		}
+		wk.coalesce = max(included-1, 0)
+		if wk.delta == 0 && (wk.seq <= s.storeSeq || !s.abs && included == 0) {
+			w.finish(s, wk, nil, now)
+			continue
+		}
+		works = append(works, wk)
+	}
+	w.mu.Unlock()
+
+	// Group: products in one batch, variations per parent.
+	groups := map[int64][]*work{}
+	for _, wk := range works {
+		groups[wk.s.parent] = append(groups[wk.s.parent], wk)
+	}
+	parents := make([]int64, 0, len(groups))
+	for p := range groups {
+		parents = append(parents, p)
+	}
+	sort.Slice(parents, func(i, j int) bool { return parents[i] < parents[j] })
+	var firstErr error
+	for _, parent := range parents {
+		g := groups[parent]
+		for start := 0; start < len(g); start += wooclient.MaxBatch {
+			chunk := g[start:min(start+wooclient.MaxBatch, len(g))]
+			if err := w.write(ctx, parent, chunk); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	return more, firstErr
+}
+
+// resolve records what the store said about s (r is zero when the SKU was
+// not found). Caller holds mu.
+func (w *Writer) resolve(s *skuState, r woo.Product, now time.Time) {
+	s.resolved, s.resolvedAt = true, now
+	switch {
+	case r.ID == -1:
+		s.skip = "ambiguous_sku"
+	case r.ID == 0:
+		s.skip = "unknown_sku"
+	case string(r.ManageStock) != "true":
+		s.skip = "unmanaged"
+	default:
+		s.skip = ""
+		s.id = r.ID
+		s.parent = 0
+		if r.Type == "variation" {
+			s.parent = r.ParentID
+		}
+		if seq, ok := metaSeq(r); ok {
+			s.storeSeq = max(seq, s.storeSeq)
+		}
+		s.seqKnown = true
+		return
+	}
+	w.log.Warn("stock sku skipped", "sku", s.sku, "reason", s.skip)
+}
+
+// dropPending discards s's pending work. Caller holds mu.
+func (w *Writer) dropPending(s *skuState, reason string) {
+	n := len(s.changes)
+	if s.abs {
+		n++
+	}
+	if n > 0 {
+		w.metrics.skipped.WithLabelValues(reason).Add(float64(n))
+	}
+	s.changes, s.arrived, s.abs = nil, nil, false
+}
+
+// finish records a confirmed write (p is the store's answer, nil when
+// nothing needed writing). Caller holds mu.
+func (w *Writer) finish(s *skuState, wk *work, p *woo.Product, now time.Time) {
+	n := min(wk.n, len(s.changes))
+	s.changes = append(s.changes[:0:0], s.changes[n:]...)
+	s.arrived = append(s.arrived[:0:0], s.arrived[n:]...)
+	s.abs = s.abs && !wk.abs
+	s.failures = 0
+	if p == nil {
+		return
+	}
+	s.storeSeq = max(s.storeSeq, wk.seq)
+	s.seqKnown = true
+	if p.StockQuantity != nil {
+		s.expectQty, s.expectValid = *p.StockQuantity, true
+	}
+	s.writtenAt = now
+	w.metrics.writes.WithLabelValues("ok").Inc()
+	w.metrics.coalesced.Add(float64(wk.coalesce))
+	if !wk.arrived.IsZero() {
+		w.metrics.writeLatency.Observe(now.Sub(wk.arrived).Seconds())
+	}
+}
+
+// readSKUs reads the given SKUs (100 per request). A SKU found more than
+// once maps to ID -1; a SKU not found is absent.
+func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Product, error) {
+	out := map[string]woo.Product{}
+	var list []string
+	for _, sku := range skus {
+		if strings.Contains(sku, ",") {
+			continue // cannot be looked up exactly: reads as unknown
+		}
+		list = append(list, sku)
+	}
+	sort.Strings(list)
+	for start := 0; start < len(list); start += 100 {
+		chunk := list[start:min(start+100, len(list))]
+		want := map[string]bool{}
+		for _, s := range chunk {
+			want[s] = true
+		}
+		found := map[string][]woo.Product{}
+		for page := 1; ; page++ {
+			ps, pg, err := w.cfg.API.ListProducts(ctx, wooclient.ProductQuery{SKU: strings.Join(chunk, ","), Page: page, PerPage: 100, Fields: readFields})
+			if err != nil {
+				return nil, fmt.Errorf("read %d skus: %w", len(chunk), err)
+			}
+			for _, p := range ps {
+				if !want[p.SKU] {
+					continue
+				}
+				found[p.SKU] = append(found[p.SKU], p)
+				if prev, dup := out[p.SKU]; dup && prev.ID != p.ID {
+					out[p.SKU] = woo.Product{ID: -1}
+					continue
+				}
+				out[p.SKU] = p
+			}
+			if len(ps) == 0 || page >= pg.TotalPages {
+				break
+			}
+		}
+		// What the store said is the freshest news for the agent's SKU map.
+		for _, sku := range chunk {
+			w.cfg.SKUs.Found(sku, found[sku])
+		}
+	}
+	return out, nil
+}
+
+// write sends one batch and records the results.
+func (w *Writer) write(ctx context.Context, parent int64, chunk []*work) error {
+	ups := make([]wooclient.ProductUpdate, len(chunk))
+	for i, wk := range chunk {
+		d := wk.delta
+		ups[i] = wooclient.ProductUpdate{ID: wk.s.id, InventoryDelta: &d,
+			MetaData: []woo.MetaData{{Key: MetaKey, Value: json.RawMessage(strconv.Quote(strconv.FormatInt(wk.seq, 10)))}}}
+	}
+	w.metrics.batches.Inc()
+	var res []wooclient.BatchResult
+	var err error
+	if parent == 0 {
+		res, err = w.cfg.API.BatchUpdateProducts(ctx, ups)
+	} else {
+		res, err = w.cfg.API.BatchUpdateVariations(ctx, parent, ups)
+	}
+	now := w.now()
+	if err != nil {
+		if errors.Is(err, wooclient.ErrOutcomeUnknown) {
+			w.metrics.writes.WithLabelValues("unknown_outcome").Add(float64(len(chunk)))
+			return w.verify(ctx, chunk)
+		}
+		return fmt.Errorf("write stock of %d skus: %w", len(chunk), err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	byID := map[int64]wooclient.BatchResult{}
+	for _, r := range res {
+		byID[r.ID] = r
+	}
+	for _, wk := range chunk {
+		r, ok := byID[wk.s.id]
+		switch {
+		case ok && r.Err == nil:
+			p := r.Product
+			w.finish(wk.s, wk, &p, now)
+		default:
+			// Refused (e.g. deleted since resolved): look it up again, give
+			// up after a few tries.
+			w.metrics.writes.WithLabelValues("rejected").Inc()
+			wk.s.resolved = false
+			wk.s.failures++
+			msg := "missing from answer"
+			if ok {
+				msg = r.Err.Error()
+			}
+			w.log.Warn("stock write rejected", "sku", wk.s.sku, "product_id", wk.s.id, "error", msg, "attempt", wk.s.failures)
+			if wk.s.failures >= 3 {
+				w.dropPending(wk.s, "rejected")
+			}
+		}
+	}
+	return nil
+}
+
+// verify settles writes whose outcome is unknown by reading the products'
+// stockwire_seq back: a seq at or above what was sent means applied.
+func (w *Writer) verify(ctx context.Context, chunk []*work) error {
+	skus := make([]string, len(chunk))
+	for i, wk := range chunk {
+		skus[i] = wk.s.sku
+	}
+	if err := backoff.Sleep(ctx, w.cfg.VerifyDelay); err != nil {
+		return err
+	}
+	retryRead := backoff.Policy{Min: w.cfg.VerifyDelay, Max: 10 * time.Second}
+	for attempt := 0; ; attempt++ {
+		reads, err := w.readSKUs(ctx, skus)
+		if err == nil {
+			now := w.now()
+			w.mu.Lock()
+			for _, wk := range chunk {
+				p := reads[wk.s.sku]
+				seq, _ := metaSeq(p)
+				if p.ID > 0 && seq >= wk.seq {
+					w.finish(wk.s, wk, &p, now)
+					continue
+				}
+				// Not applied: the changes stay pending and go out again.
+				w.metrics.writes.WithLabelValues("not_applied").Inc()
+				if p.ID > 0 {
+					wk.s.storeSeq = max(wk.s.storeSeq, seq)
+					wk.s.seqKnown = true
+				}
+			}
+			w.mu.Unlock()
+			return nil
+		}
+		wait := retryRead.Delay(attempt)
+		w.log.Warn("stock write verify failed", "error", err, "attempt", attempt+1, "wait", wait)
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
