@@ -112,7 +112,7 @@ func (b *bench) open(ctx context.Context) error {
 		}
 	}
 	b.logf("building hub and agent (work dir %s)", b.dir)
-	if err := launch.Build(ctx, root, b.path("bin"), false); err != nil {
+	if err := launch.Build(ctx, root, b.path("bin")); err != nil {
 		return err
 	}
 	b.logf("starting PostgreSQL (fsync %v)", b.cfg.Fsync)
