@@ -54,7 +54,7 @@ func (a *Agent) Start() {
 		"--data-dir", a.dataDir, "--log-format", "text"}, a.opts.Args...)
 	env := []string{"STOCKWIRE_TOKEN=" + a.opts.Token,
 		"STOCKWIRE_CONSUMER_KEY=" + a.opts.ConsumerKey, "STOCKWIRE_CONSUMER_SECRET=" + a.opts.ConsumerSecret}
-	a.Proc = startLogged(a.tb, a.opts.Name, Binary(a.tb, "agent"), args, env)
+	a.Proc = StartProgram(a.tb, a.opts.Name, Binary(a.tb, "agent"), args, env)
 	WaitHTTP(a.tb, a.Proc, "http://"+a.Listen+"/healthz", 60*time.Second)
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -127,9 +128,10 @@ func lockDir(dir string) (unlock func(), err error) {
 }
 
 // sourceHash hashes what goes into the module's binaries: the build flags,
-// the toolchain and target, go.mod and go.sum, and every package's non-test
-// Go, assembly and embedded files (as go list sees them, so testdata,
-// hidden directories and ignored files stay out).
+// the toolchain and target, go.mod and go.sum (which pin the dependencies),
+// and the non-test Go, assembly and embedded files of every package of the
+// module a command imports (as go list sees them, so tests, testdata and
+// test-only packages such as this one stay out).
 func sourceHash(ctx context.Context, root string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, buildFlags)
@@ -138,21 +140,30 @@ func sourceHash(ctx context.Context, root string) (string, error) {
 		return "", err
 	}
 	h.Write(toolchain)
-	files := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
-	list, err := goCommand(ctx, root, "list", "-e", "-json=Dir,GoFiles,CgoFiles,SFiles,CFiles,HFiles,SysoFiles,EmbedFiles", "./...")
+	mains, err := goCommand(ctx, root, "list", "-e", "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`, "./...")
 	if err != nil {
 		return "", err
 	}
+	list, err := goCommand(ctx, root, append([]string{"list", "-e", "-deps",
+		"-json=Dir,Standard,GoFiles,CgoFiles,SFiles,CFiles,HFiles,SysoFiles,EmbedFiles"}, strings.Fields(string(mains))...)...)
+	if err != nil {
+		return "", err
+	}
+	files := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
 	dec := json.NewDecoder(bytes.NewReader(list))
 	for {
 		var pkg struct {
 			Dir                                                              string
+			Standard                                                         bool
 			GoFiles, CgoFiles, SFiles, CFiles, HFiles, SysoFiles, EmbedFiles []string
 		}
 		if err := dec.Decode(&pkg); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			return "", fmt.Errorf("go list: %w", err)
+		}
+		if pkg.Standard || !strings.HasPrefix(pkg.Dir, root+string(filepath.Separator)) {
+			continue // the toolchain and go.sum pin those
 		}
 		for _, names := range [][]string{pkg.GoFiles, pkg.CgoFiles, pkg.SFiles, pkg.CFiles, pkg.HFiles, pkg.SysoFiles, pkg.EmbedFiles} {
 			for _, name := range names {

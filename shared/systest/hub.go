@@ -76,7 +76,7 @@ func (h *Hub) Start() {
 	if h.opts.TLSCert != "" {
 		args = append(args, "--tls-cert", h.opts.TLSCert, "--tls-key", h.opts.TLSKey)
 	}
-	p := startLogged(h.tb, name, Binary(h.tb, "hub"), append(args, h.opts.Args...), nil)
+	p := StartProgram(h.tb, name, Binary(h.tb, "hub"), append(args, h.opts.Args...), nil)
 	h.Proc = p
 	WaitFor(h.tb, 30*time.Second, name+" ready", func() error {
 		if exited, err := p.Exited(); exited {

@@ -22,10 +22,11 @@ const stopTimeout = 10 * time.Second
 // the output's end.
 func Start(tb testing.TB, name string, args, env []string) *launch.Proc {
 	tb.Helper()
-	return startLogged(tb, name, Binary(tb, name), args, env)
+	return StartProgram(tb, name, Binary(tb, name), args, env)
 }
 
-func startLogged(tb testing.TB, name, bin string, args, env []string) *launch.Proc {
+// StartProgram is Start for any program: bin is its path.
+func StartProgram(tb testing.TB, name, bin string, args, env []string) *launch.Proc {
 	tb.Helper()
 	p, err := launch.Start(name, bin, args, env, filepath.Join(tb.TempDir(), name+".log"), nil)
 	if err != nil {
