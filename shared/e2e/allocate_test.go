@@ -17,7 +17,7 @@ import (
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
-// Allocate policy end to end (issue 6): real hub and agent processes
+// Allocate policy end to end: real hub and agent processes
 // (built with -race), woosim stores that refuse checkouts beyond their
 // stock, so a store can only oversell if the hub let it show units it was
 // not granted.
