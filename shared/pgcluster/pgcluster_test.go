@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	_ "github.com/lib/pq"
@@ -104,22 +103,5 @@ func mustRead(t *testing.T, c *pgcluster.Cluster, want string) {
 	}
 	if got != want {
 		t.Fatalf("v=%q, want %q", got, want)
-	}
-}
-
-// As root, PostgreSQL runs as the postgres user, which must be able to walk
-// down to the data dir: a private parent is refused with the fix spelled
-// out, before initdb fails obscurely.
-func TestCluster_PrivateParentIsExplained(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("only root hands the cluster to the postgres user")
-	}
-	private := filepath.Join(t.TempDir(), "private")
-	if err := os.Mkdir(private, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	_, err := pgcluster.Start(t.Context(), filepath.Join(private, "pg"), slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "chmod o+x "+private) {
-		t.Fatalf("Start under a 0700 parent: %v, want an error naming chmod o+x %s", err, private)
 	}
 }
