@@ -208,18 +208,6 @@ func start(t testing.TB, opts woosim.Options) *woosim.Server {
 	return srv
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func id(t testing.TB, m map[string]any) int64 {
 	t.Helper()
 	f, ok := m["id"].(float64)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -129,7 +130,12 @@ func TestWebhookDelivery(t *testing.T) {
 	if _, err := srv2.Store.Checkout([]woosim.CheckoutLine{{SKU: "X", Quantity: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "order.created delivery", 5*time.Second, func() bool { return rc2.count() == 2 })
+	systest.WaitFor(t, 5*time.Second, "order.created delivery", func() error {
+		if n := rc2.count(); n != 2 {
+			return fmt.Errorf("%d deliveries, want 2", n)
+		}
+		return nil
+	})
 }
 
 func jsonNum(v any) string {
