@@ -10,27 +10,13 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/stockwire/stockwire/shared/pgcluster"
+	"github.com/stockwire/stockwire/shared/systest"
 )
-
-// mustTempDir returns a /tmp dir the postgres user can traverse (t.TempDir
-// parents are root-only when tests run as root).
-func mustTempDir(tb testing.TB) string {
-	tb.Helper()
-	d, err := os.MkdirTemp("/tmp", "swpgc")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.Chmod(d, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
 
 func TestCluster_RestartKeepsData(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	dir := filepath.Join(mustTempDir(t), "data")
+	dir := filepath.Join(systest.PostgresDir(t), "data")
 
 	c, err := pgcluster.Start(ctx, dir, logger, pgcluster.WithFsync(false))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"os"
 	"path"
 	"sync"
 	"testing"
@@ -89,4 +90,25 @@ func LoadSample(tb testing.TB, name string) Sample {
 		tb.Fatalf("systest: fixture %s: %v", name, err)
 	}
 	return s
+}
+
+// PostgresDir returns a fresh directory for a PostgreSQL data dir, removed
+// when tb ends. Run as root, PostgreSQL runs as the postgres user, which
+// must be able to walk down to its data: the directory lies directly under
+// /tmp and others may enter it (t.TempDir's parent is private).
+func PostgresDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("/tmp", "swpgdata")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			tb.Errorf("systest: remove %s: %v", dir, err)
+		}
+	})
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }

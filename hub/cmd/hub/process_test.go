@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -57,14 +56,7 @@ func TestBinary_GracefulShutdown(t *testing.T) {
 // own PostgreSQL in --data-dir, and the data survives a restart.
 func TestMain_PrivateCluster(t *testing.T) {
 	t.Parallel()
-	// initdb refuses root and runs as postgres, which needs to reach the
-	// directory: t.TempDir parents are root-only.
-	root, err := os.MkdirTemp("/tmp", "swhubtest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(root, 0o755)
-	t.Cleanup(func() { os.RemoveAll(root) })
+	root := systest.PostgresDir(t)
 
 	start := func(t *testing.T) (*Main, *systest.SyncBuffer) {
 		m := NewMain()

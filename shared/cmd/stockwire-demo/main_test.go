@@ -18,16 +18,7 @@ import (
 // after Ctrl-C.
 func TestDemo_RunsAndStopsCleanly(t *testing.T) {
 	bin := systest.Binaries(t)
-	// The hub's PostgreSQL runs as the postgres user when tests run as
-	// root: the data dir must be reachable by it (t.TempDir is not).
-	data, err := os.MkdirTemp("", "stockwire-demo-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(data) })
+	data := systest.PostgresDir(t)
 	var out systest.SyncBuffer
 	cmd := exec.Command(filepath.Join(bin, "stockwire-demo"), "--data-dir", data,
 		"--hub-listen", systest.FreeAddr(t), "--stores", "3", "--skus", "4")
