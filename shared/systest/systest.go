@@ -1,7 +1,16 @@
-// Package systest is the one rig of stockwire's tests: the captured
-// WooCommerce fixtures, waiting on a condition, a free loopback address, and
-// a buffer that a process writes while the test reads it. It imports
-// neither the hub nor the agent, so that every package's tests can use it.
+// Package systest is the one rig of stockwire's tests. For the whole
+// system it builds every command once per source tree (Binaries, with the
+// race detector) and runs the parts as real processes on loopback: the hub
+// (StartHub) on a database of shared/pgtest, agents (StartAgent), woosim
+// stores (StartWoosim), or any command (Start); each process's output is
+// logged when its test fails and checked for race reports when it ends.
+// For every package's tests it holds the captured WooCommerce fixtures,
+// waiting on a condition, a free loopback address, a buffer a process
+// writes while the test reads it, and a data dir PostgreSQL can reach.
+//
+// It imports neither the hub nor the agent (it runs their binaries) nor
+// shared/woosim, so that every package's tests, woosim's included, can use
+// it.
 package systest
 
 import (
