@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bufio"
+	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -149,14 +151,13 @@ func (sl *sale) end() []int64 {
 // waitTotal waits until at least n units sold or timeout passes; it reports
 // whether they did.
 func (sl *sale) waitTotal(n int64, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for sl.total.Load() < n {
-		if time.Now().After(deadline) {
-			return false
+	err := launch.PollEvery(context.Background(), timeout, 20*time.Millisecond, "units sold", func() error {
+		if sold := sl.total.Load(); sold < n {
+			return fmt.Errorf("%d sold, want %d", sold, n)
 		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
-	return true
+		return nil
+	})
+	return err == nil
 }
 
 // checkSettled checks, once the shoppers stopped, that the hub counted

@@ -23,7 +23,7 @@ type WoosimOptions struct {
 	ConsumerKey, ConsumerSecret string
 	// Products simple products are seeded, Stock units each.
 	Products, Stock int
-	// WebhookDelay is the delay before a webhook delivery.
+	// WebhookDelay is the delay before a webhook delivery (zero: none).
 	WebhookDelay time.Duration
 }
 
