@@ -1,7 +1,6 @@
 package dashboards_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stockwire/stockwire/shared/launch"
-	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/systest"
 )
 
 // prometheus is a real Prometheus process scraping one system every second.
@@ -63,25 +61,16 @@ scrape_configs:
   - job_name: stockwire-agent
     static_configs:
       - targets: [%q]
-`, rulesPath, s.hubAddr, s.agentAddr)
+`, rulesPath, s.hub.Addr, s.agent.Listen)
 	configPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
-	p, err := launch.Start("prometheus", prometheusBin, []string{
+	addr := systest.FreeAddr(t)
+	p := systest.StartProgram(t, "prometheus", prometheusBin, []string{
 		"--config.file=" + configPath, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=" + addr, "--log.level=warn"}, nil, filepath.Join(dir, "prometheus.log"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Stop(10 * time.Second) })
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := p.WaitHTTP(ctx, "http://"+addr+"/-/ready"); err != nil {
-		b, _ := os.ReadFile(p.Log)
-		t.Fatalf("%v\n%s", err, b)
-	}
+		"--web.listen-address=" + addr, "--log.level=warn"}, nil)
+	systest.WaitHTTP(t, p, "http://"+addr+"/-/ready", 30*time.Second)
 	return &prometheus{t: t, base: "http://" + addr}
 }
 
@@ -172,7 +161,7 @@ func (p *prometheus) firing(severity string) ([]string, error) {
 // waitFiring waits until alert fires.
 func (p *prometheus) waitFiring(alert string) {
 	p.t.Helper()
-	waitFor(p.t, 20*time.Second, alert+" firing", func() error {
+	systest.WaitFor(p.t, 20*time.Second, alert+" firing", func() error {
 		names, err := p.firing("")
 		if err != nil {
 			return err
@@ -236,18 +225,18 @@ func TestPrometheus_ScrapesEveryMetricAndFiresAlerts(t *testing.T) {
 	prom := startPrometheus(t, s)
 	rules := ruleExprs(t)
 
-	skus := s.store.Store.SKUs()
+	skus := s.store.SKUs()
 	const checkouts = 3
 	for i := range checkouts {
-		if _, err := s.store.Store.Checkout([]woosim.CheckoutLine{{SKU: skus[i], Quantity: 1}}); err != nil {
+		if err := s.store.Checkout(skus[i], 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A hand edit in the store's admin, which the agent reverts.
-	if err := s.store.Store.AdminEdit(skus[len(skus)-1], 1); err != nil {
+	if err := s.store.AdminEdit(skus[len(skus)-1], 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the hub commits the checkouts (as Prometheus sees it)", func() error {
+	systest.WaitFor(t, 30*time.Second, "the hub commits the checkouts (as Prometheus sees it)", func() error {
 		n, err := prom.scalar("sum(stockwire_hub_order_report_duration_seconds_count)")
 		if err != nil {
 			return err
@@ -257,7 +246,7 @@ func TestPrometheus_ScrapesEveryMetricAndFiresAlerts(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 30*time.Second, "the agent reverts the hand edit (as Prometheus sees it)", func() error {
+	systest.WaitFor(t, 30*time.Second, "the agent reverts the hand edit (as Prometheus sees it)", func() error {
 		n, err := prom.scalar(`sum(stockwire_agent_stock_manual_edits_total{action="reverted"})`)
 		if err != nil {
 			return err
@@ -267,7 +256,7 @@ func TestPrometheus_ScrapesEveryMetricAndFiresAlerts(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 20*time.Second, "no critical alert while everything runs", func() error {
+	systest.WaitFor(t, 20*time.Second, "no critical alert while everything runs", func() error {
 		names, err := prom.firing("critical")
 		if err != nil {
 			return err
@@ -278,14 +267,12 @@ func TestPrometheus_ScrapesEveryMetricAndFiresAlerts(t *testing.T) {
 		return nil
 	})
 
-	if err := s.agent.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	s.agent.Kill()
 	prom.waitFiring("StockwireAgentDisconnected")
 	prom.waitFiring("StockwireHubLostAgents")
 
 	used := usedMetrics(t)
-	waitFor(t, 20*time.Second, "a series for every metric the dashboard and the rules use", func() error {
+	systest.WaitFor(t, 20*time.Second, "a series for every metric the dashboard and the rules use", func() error {
 		missing, err := prom.missingSeries(used, start)
 		if err != nil {
 			return err
@@ -295,12 +282,10 @@ func TestPrometheus_ScrapesEveryMetricAndFiresAlerts(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 10*time.Second, "every rule loaded and evaluated without error", func() error {
+	systest.WaitFor(t, 10*time.Second, "every rule loaded and evaluated without error", func() error {
 		return prom.rulesHealthy(rules)
 	})
 
-	if err := s.hub.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	s.hub.Kill()
 	prom.waitFiring("StockwireHubDown")
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stockwire/stockwire/shared/systest"
 )
 
 // dumpDOM renders pageURL in headless Chromium and returns the DOM after
@@ -43,7 +45,7 @@ func adminProxy(t *testing.T, hubAddr string) *httptest.Server {
 	target := &url.URL{Scheme: "http", Host: hubAddr}
 	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(target)
-		r.Out.Header.Set("Authorization", "Bearer "+adminToken)
+		r.Out.Header.Set("Authorization", "Bearer "+systest.AdminToken)
 	}}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
@@ -70,14 +72,14 @@ func TestStatusPage_ChromiumShowsStoreOnline(t *testing.T) {
 	s := startSystem(t)
 
 	t.Run("WithoutAdminToken", func(t *testing.T) {
-		dom := dumpDOM(t, "http://"+s.hubAddr+"/status")
+		dom := dumpDOM(t, "http://"+s.hub.Addr+"/status")
 		if !strings.Contains(dom, "Bearer") || strings.Contains(dom, storeName) {
 			t.Fatalf("/status without the admin token should be refused, rendered:\n%s", dom)
 		}
 	})
 
 	t.Run("OK", func(t *testing.T) {
-		dom := dumpDOM(t, adminProxy(t, s.hubAddr).URL+"/status")
+		dom := dumpDOM(t, adminProxy(t, s.hub.Addr).URL+"/status")
 		if !strings.Contains(dom, "1 stores, 1 agents online") {
 			t.Errorf("summary line missing; rendered:\n%s", dom)
 		}

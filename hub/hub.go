@@ -75,25 +75,23 @@ type NewStore struct {
 
 // SKUStock is the hub's view of one SKU. Available = OnHand − Committed −
 // SafetyStock; Targets maps store ID (as a decimal string, for JSON) to what
-// that store should show. The API answers hubapi.SKUStock; the JSON tags
-// stay only because hub/cmd/hub's process test decodes the CLI's output
-// into this type.
+// that store should show. The API answers hubapi.SKUStock.
 type SKUStock struct {
-	SKU         string           `json:"sku"`
-	OnHand      int64            `json:"on_hand"`
-	Committed   int64            `json:"committed"`
-	SafetyStock int64            `json:"safety_stock"`
-	Available   int64            `json:"available"`
-	Locations   map[string]int64 `json:"locations"`
-	Targets     map[string]int64 `json:"targets"`
+	SKU         string
+	OnHand      int64
+	Committed   int64
+	SafetyStock int64
+	Available   int64
+	Locations   map[string]int64
+	Targets     map[string]int64
 	// Allocated maps allocate store ID to the units granted to it and not
 	// yet sold there. Pool is what no store holds: Available − Σ Allocated.
 	// Exposure is how far Σ Allocated + Committed exceeds OnHand −
 	// SafetyStock (a count lowered stock below what stores hold), until
 	// reclaims settle it.
-	Allocated map[string]int64 `json:"allocated"`
-	Pool      int64            `json:"pool"`
-	Exposure  int64            `json:"exposure"`
+	Allocated map[string]int64
+	Pool      int64
+	Exposure  int64
 }
 
 // Count is a physical count of one SKU at one location (absolute).

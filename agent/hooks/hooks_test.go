@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +19,6 @@ import (
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
-
-// syncBuffer is a log sink safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func MustStore(t *testing.T, opts woosim.Options) (*woosim.Server, *wooclient.Client) {
 	t.Helper()
@@ -186,7 +167,7 @@ func TestManager_SaysWhenWebhooksDoNotArrive(t *testing.T) {
 	t.Parallel()
 	// The store refuses loopback targets, as WordPress does.
 	_, c := MustStore(t, woosim.Options{WebhookDelay: -1, RefusePrivateWebhooks: true})
-	var logs syncBuffer
+	var logs systest.SyncBuffer
 	m, err := hooks.NewManager(c, "http://127.0.0.1:9/webhooks/woocommerce", "agent-secret", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

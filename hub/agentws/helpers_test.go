@@ -24,8 +24,8 @@ import (
 	"github.com/stockwire/stockwire/hub/agentws"
 	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/hub/postgres/postgrestest"
-	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/pgtest"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -155,7 +155,7 @@ func (e *env) MustReplica(tb testing.TB, name string, tune func(*agentws.Server)
 		tb.Fatal(err)
 	}
 	defer raw.Close()
-	waitFor(tb, 10*time.Second, "listeners ready", func() error {
+	systest.WaitFor(tb, 10*time.Second, "listeners ready", func() error {
 		if _, err := raw.Exec(`SELECT pg_notify($1, ''), pg_notify($2, $3)`, postgres.NotifyChannel, postgres.SessionChannel,
 			fmt.Sprintf("revoke:%d", probeStore)); err != nil {
 			return err
@@ -407,13 +407,5 @@ func (c *client) quiet(d time.Duration) {
 		}
 		c.tb.Fatalf("connection ended: %v", <-c.done)
 	case <-time.After(d):
-	}
-}
-
-// waitFor polls cond until it returns nil or timeout passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() error) {
-	tb.Helper()
-	if err := launch.Poll(tb.Context(), timeout, what, cond); err != nil {
-		tb.Fatal(err)
 	}
 }

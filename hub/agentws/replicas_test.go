@@ -9,6 +9,7 @@ import (
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/agentws"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -28,7 +29,7 @@ func TestReplicas_OneLiveSessionPerStore(t *testing.T) {
 	}
 	wantLive := func(replica string, applied int64) {
 		t.Helper()
-		waitFor(t, 5*time.Second, "agent state of the live session", func() error {
+		systest.WaitFor(t, 5*time.Second, "agent state of the live session", func() error {
 			s, err := agentState()
 			if err != nil {
 				return err
@@ -54,7 +55,7 @@ func TestReplicas_OneLiveSessionPerStore(t *testing.T) {
 	wantLive("replica-b", 1)
 	// Replica A's session ended after B's began: its end must not show the
 	// store disconnected.
-	waitFor(t, 5*time.Second, "replica A's session gone", func() error {
+	systest.WaitFor(t, 5*time.Second, "replica A's session gone", func() error {
 		if a.srv.Connected(st.ID) {
 			return fmt.Errorf("still connected on A")
 		}
@@ -78,7 +79,7 @@ func TestReplicas_OneLiveSessionPerStore(t *testing.T) {
 	}
 	again.send(wire.TypeApplied, "", wire.Applied{Seq: 2})
 	wantLive("test-replica", 2)
-	waitFor(t, 5*time.Second, "replica B's session gone", func() error {
+	systest.WaitFor(t, 5*time.Second, "replica B's session gone", func() error {
 		if b.srv.Connected(st.ID) {
 			return fmt.Errorf("still connected on B")
 		}
@@ -94,7 +95,7 @@ func TestReplicas_LostNoticeCaughtByResync(t *testing.T) {
 	st, cred := a.MustStore(t, "eu")
 	onA := a.MustConnect(t, cred)
 	onA.hello(0)
-	waitFor(t, 5*time.Second, "session claimed", func() error {
+	systest.WaitFor(t, 5*time.Second, "session claimed", func() error {
 		if claim, err := a.sessions.LiveClaim(t.Context(), st.ID); err != nil || claim == 0 {
 			return fmt.Errorf("claim %d, %v", claim, err)
 		}

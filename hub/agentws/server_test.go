@@ -17,6 +17,7 @@ import (
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/agentws"
 	"github.com/stockwire/stockwire/hub/postgres"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -339,7 +340,7 @@ func TestServer_NewSessionReplacesOld(t *testing.T) {
 
 	// The old session's end must not mark the store disconnected.
 	second.send(wire.TypeApplied, "", wire.Applied{Seq: 2})
-	waitFor(t, 5*time.Second, "agent state from the new session", func() error {
+	systest.WaitFor(t, 5*time.Second, "agent state from the new session", func() error {
 		got, err := e.stores.Store(t.Context(), st.ID)
 		if err != nil {
 			return err
@@ -375,13 +376,13 @@ func TestServer_HeartbeatDetectsDeadPeer(t *testing.T) {
 
 	// A peer that stopped reading never answers a ping.
 	e.MustDialStuck(t, deadCred)
-	waitFor(t, 5*time.Second, "dead peer's session up", func() error {
+	systest.WaitFor(t, 5*time.Second, "dead peer's session up", func() error {
 		if !e.srv.Connected(dead.ID) {
 			return errors.New("not yet")
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Second, "dead peer dropped", func() error {
+	systest.WaitFor(t, 5*time.Second, "dead peer dropped", func() error {
 		if e.srv.Connected(dead.ID) {
 			return errors.New("still connected")
 		}
@@ -390,7 +391,7 @@ func TestServer_HeartbeatDetectsDeadPeer(t *testing.T) {
 	if got := counterValue(t, e.reg, "stockwire_hub_agent_disconnects_total", "heartbeat"); got != 1 {
 		t.Fatalf("heartbeat disconnects=%v, want 1 (%s)", got, disconnects(t, e.reg))
 	}
-	waitFor(t, 5*time.Second, "dead agent recorded as disconnected", func() error {
+	systest.WaitFor(t, 5*time.Second, "dead agent recorded as disconnected", func() error {
 		if got, err := e.stores.Store(t.Context(), dead.ID); err != nil || got.Agent.Connected {
 			return fmt.Errorf("agent state %+v, %v", got.Agent, err)
 		}
@@ -418,7 +419,7 @@ func TestServer_SlowAgentDroppedWithoutDelayingOthers(t *testing.T) {
 	c := e.MustConnect(t, liveCred)
 	c.hello(0)
 	c.next(wire.TypeSnapshot, nil)
-	waitFor(t, 5*time.Second, "stuck session up", func() error {
+	systest.WaitFor(t, 5*time.Second, "stuck session up", func() error {
 		if !e.srv.Connected(stuck.ID) {
 			return errors.New("not yet")
 		}
@@ -442,7 +443,7 @@ func TestServer_SlowAgentDroppedWithoutDelayingOthers(t *testing.T) {
 	if took > 5*time.Second {
 		t.Fatal("the live agent was held up")
 	}
-	waitFor(t, 5*time.Second, "stuck session dropped", func() error {
+	systest.WaitFor(t, 5*time.Second, "stuck session dropped", func() error {
 		if e.srv.Connected(stuck.ID) {
 			return errors.New("still connected")
 		}
@@ -553,7 +554,7 @@ func TestServer_AgentState(t *testing.T) {
 	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 7, WebhooksOK: true, CatalogSKUs: 2})
 	c.send("agent.future-type", "", map[string]int{"x": 1}) // skipped and counted
 
-	waitFor(t, 5*time.Second, "agent state stored", func() error {
+	systest.WaitFor(t, 5*time.Second, "agent state stored", func() error {
 		got, err := e.stores.Store(t.Context(), st.ID)
 		if err != nil {
 			return err
@@ -569,7 +570,7 @@ func TestServer_AgentState(t *testing.T) {
 	}
 
 	c.conn.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, 5*time.Second, "agent state disconnected", func() error {
+	systest.WaitFor(t, 5*time.Second, "agent state disconnected", func() error {
 		got, err := e.stores.Store(t.Context(), st.ID)
 		if err != nil {
 			return err

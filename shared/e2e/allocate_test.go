@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bufio"
+	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
@@ -13,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
-// Allocate policy end to end (issue 6): real hub and agent processes
+// Allocate policy end to end: real hub and agent processes
 // (built with -race), woosim stores that refuse checkouts beyond their
 // stock, so a store can only oversell if the hub let it show units it was
 // not granted.
@@ -34,7 +37,7 @@ func allocateSystem(t *testing.T, stores int, onHand int64, params map[string]in
 	}
 	s := newSystemWith(t, systemOptions{stores: stores, skus: 1, onHand: onHand, policies: policies,
 		allocation: params, hubArgs: []string{"--rebalance-interval", "200ms"}})
-	waitFor(t, 30*time.Second, "stores show their allocations", func() error {
+	systest.WaitFor(t, 30*time.Second, "stores show their allocations", func() error {
 		if err := s.converged(); err != nil {
 			return err
 		}
@@ -64,13 +67,13 @@ type allocStock struct {
 
 func (s *system) allocStock(sku string) (allocStock, error) {
 	var out allocStock
-	err := s.tryAPI(http.MethodGet, "/api/v1/skus/"+sku, nil, &out)
+	err := s.hub.API(http.MethodGet, "/api/v1/skus/"+sku, nil, &out)
 	return out, err
 }
 
 // hubMetric reads one unlabelled metric from the hub's /metrics.
 func (s *system) hubMetric(name string) (float64, error) {
-	resp, err := http.Get("http://" + s.hubAddr + "/metrics")
+	resp, err := http.Get("http://" + s.hub.Addr + "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -148,14 +151,13 @@ func (sl *sale) end() []int64 {
 // waitTotal waits until at least n units sold or timeout passes; it reports
 // whether they did.
 func (sl *sale) waitTotal(n int64, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for sl.total.Load() < n {
-		if time.Now().After(deadline) {
-			return false
+	err := launch.PollEvery(context.Background(), timeout, 20*time.Millisecond, "units sold", func() error {
+		if sold := sl.total.Load(); sold < n {
+			return fmt.Errorf("%d sold, want %d", sold, n)
 		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
-	return true
+		return nil
+	})
+	return err == nil
 }
 
 // checkSettled checks, once the shoppers stopped, that the hub counted
@@ -173,7 +175,7 @@ func (s *system) checkSettled(t *testing.T, sku string, accepted []int64, onHand
 	}
 	s.checkCommitted(t, map[string]int64{sku: total}, 60*time.Second)
 	var hs allocStock
-	waitFor(t, 30*time.Second, "stores show their allocations, nothing pending", func() error {
+	systest.WaitFor(t, 30*time.Second, "stores show their allocations, nothing pending", func() error {
 		if err := s.converged(); err != nil {
 			return err
 		}
@@ -219,13 +221,17 @@ func TestAllocate_FlashSale(t *testing.T) {
 		{"Plain", nil},
 		{"AgentKilled", func(s *system, sl *sale) {
 			s.stores[1].agent.Kill()
-			sl.waitTotal(60, 4*time.Second) // its store sells what it holds meanwhile
-			s.startAgent(s.stores[1])
+			// The agent stays down until 60 units sold or for 4 s, whichever
+			// comes first: its store sells what it holds meanwhile.
+			_ = sl.waitTotal(60, 4*time.Second)
+			s.stores[1].agent.Start()
 		}},
 		{"HubKilled", func(s *system, sl *sale) {
 			s.hub.Kill()
-			sl.waitTotal(50, 3*time.Second) // the stores sell their allocations meanwhile
-			s.startHub()
+			// The hub stays down until 50 units sold or for 3 s, whichever
+			// comes first: the stores sell their allocations meanwhile.
+			_ = sl.waitTotal(50, 3*time.Second)
+			s.hub.Start()
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -243,7 +249,9 @@ func TestAllocate_FlashSale(t *testing.T) {
 			soldOut := sl.waitTotal(units, 60*time.Second)
 			took := time.Since(start)
 			// Demand goes on a little longer: an oversell would show now.
-			sl.waitTotal(units+1, time.Second)
+			if sl.waitTotal(units+1, time.Second) {
+				t.Errorf("sold %d, more than the %d units", sl.total.Load(), units)
+			}
 			accepted := sl.end()
 			var total int64
 			for _, n := range accepted {
@@ -291,7 +299,7 @@ func TestAllocate_CutOffStore(t *testing.T) {
 	// Demand everywhere but the mirror store, well beyond what the cut
 	// store holds.
 	sl := s.startSale(sku, []int{40, 15, 15, 0}, 30*time.Millisecond, 0)
-	waitFor(t, 30*time.Second, "the others sell beyond their first grants", func() error {
+	systest.WaitFor(t, 30*time.Second, "the others sell beyond their first grants", func() error {
 		for _, st := range s.stores[1:3] {
 			if n := sl.accepted[st.idx].Load(); n <= before[st.id] {
 				return fmt.Errorf("%s sold %d, first grant %d", st.name, n, before[st.id])
@@ -309,8 +317,8 @@ func TestAllocate_CutOffStore(t *testing.T) {
 		t.Fatalf("cut-off store shows %d after selling its allocation", q)
 	}
 
-	s.startAgent(cut)
-	waitFor(t, 30*time.Second, "the cut store's sales are counted and it sells again", func() error {
+	cut.agent.Start()
+	systest.WaitFor(t, 30*time.Second, "the cut store's sales are counted and it sells again", func() error {
 		if n := sl.accepted[cut.idx].Load(); n <= held {
 			return fmt.Errorf("cut store sold %d, no new grant yet", n)
 		}
@@ -350,7 +358,7 @@ func TestAllocate_ReclaimWhileSelling(t *testing.T) {
 		}
 		// The ERP finds fewer than the stores hold: the hub asks units
 		// back from both, the selling one included.
-		s.api(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": c.count}, nil)
+		s.hub.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": c.count}, nil)
 	}
 	if !sl.waitTotal(20, 30*time.Second) {
 		t.Errorf("only %d of 20 shoppers bought", sl.total.Load())
@@ -417,13 +425,13 @@ func (s *system) dumpAllocations(t *testing.T) {
 func TestAllocate_PolicyChange(t *testing.T) {
 	s := newSystemWith(t, systemOptions{stores: 2, skus: 1, onHand: 30, hubArgs: []string{"--rebalance-interval", "200ms"}})
 	sku := s.sku()
-	waitFor(t, 30*time.Second, "initial convergence", s.converged)
+	systest.WaitFor(t, 30*time.Second, "initial convergence", s.converged)
 	a, m := s.stores[0], s.stores[1]
 	id := strconv.FormatInt(a.id, 10)
 
-	s.api(http.MethodPatch, "/api/v1/stores/"+id, map[string]any{"policy": "allocate",
+	s.hub.MustAPI(http.MethodPatch, "/api/v1/stores/"+id, map[string]any{"policy": "allocate",
 		"allocation": map[string]int64{"low_water": 2, "min_grant": 7, "max_grant": 7, "cover_seconds": 5, "idle_seconds": 60}}, nil)
-	waitFor(t, 30*time.Second, "the store shows its allocation, the mirror store the pool", func() error {
+	systest.WaitFor(t, 30*time.Second, "the store shows its allocation, the mirror store the pool", func() error {
 		if err := s.converged(); err != nil {
 			return err
 		}
@@ -438,12 +446,15 @@ func TestAllocate_PolicyChange(t *testing.T) {
 	})
 	// It sells within its allocation.
 	sl := s.startSale(sku, []int{10, 0}, 20*time.Millisecond, 0)
-	sl.waitTotal(10, 20*time.Second)
+	if !sl.waitTotal(10, 20*time.Second) {
+		sl.end()
+		t.Fatalf("only %d of the 10 units sold within the allocation", sl.total.Load())
+	}
 	accepted := sl.end()
 	s.checkSettled(t, sku, accepted, 30)
 
-	s.api(http.MethodPatch, "/api/v1/stores/"+id, map[string]any{"policy": "mirror"}, nil)
-	waitFor(t, 30*time.Second, "both stores show the pool", func() error {
+	s.hub.MustAPI(http.MethodPatch, "/api/v1/stores/"+id, map[string]any{"policy": "mirror"}, nil)
+	systest.WaitFor(t, 30*time.Second, "both stores show the pool", func() error {
 		if err := s.converged(); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -18,7 +19,7 @@ import (
 // the checkouts the stores accepted, and every order is in the feed once.
 func (s *system) checkCommitted(t *testing.T, accepted map[string]int64, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "hub committed equals accepted checkouts", func() error {
+	systest.WaitFor(t, timeout, "hub committed equals accepted checkouts", func() error {
 		for _, sku := range s.stores[0].sim.Store.SKUs() {
 			hs, err := s.stock(sku)
 			if err != nil {
@@ -44,7 +45,7 @@ func (s *system) checkCommitted(t *testing.T, accepted map[string]int64, timeout
 			} `json:"orders"`
 			Next string `json:"next"`
 		}
-		s.api(http.MethodGet, "/api/v1/orders?limit=500&after="+after, nil, &page)
+		s.hub.MustAPI(http.MethodGet, "/api/v1/orders?limit=500&after="+after, nil, &page)
 		for _, o := range page.Orders {
 			key := fmt.Sprintf("%d/%d", o.StoreID, o.WooOrderID)
 			if seen[key] {
@@ -64,16 +65,16 @@ func (s *system) checkCommitted(t *testing.T, accepted map[string]int64, timeout
 
 func TestMirror_ConcurrentCheckoutsConverge(t *testing.T) {
 	s := newSystem(t, 3, 20, 40)
-	waitFor(t, 30*time.Second, "stores show the hub's targets", s.converged)
+	systest.WaitFor(t, 30*time.Second, "stores show the hub's targets", s.converged)
 
 	accepted := s.shop(120)
 	s.checkCommitted(t, accepted, 30*time.Second)
-	waitFor(t, 5*time.Second, "convergence after the last order", s.converged)
+	systest.WaitFor(t, 5*time.Second, "convergence after the last order", s.converged)
 }
 
 func TestMirror_SurvivesKillsCutsAndFaults(t *testing.T) {
 	s := newSystem(t, 3, 10, 200)
-	waitFor(t, 30*time.Second, "initial convergence", s.converged)
+	systest.WaitFor(t, 30*time.Second, "initial convergence", s.converged)
 
 	s.stores[1].sim.Store.SetFaults(woosim.Faults{ErrorRate: 0.1, ErrorStatus: 500, DropWebhookRate: 0.3})
 	s.stores[2].sim.Store.SetFaults(woosim.Faults{DropWebhookRate: 1})
@@ -92,34 +93,34 @@ func TestMirror_SurvivesKillsCutsAndFaults(t *testing.T) {
 	// The hub dies mid-run and comes back.
 	s.hub.Kill()
 	add(s.shop(40))
-	s.startHub()
+	s.hub.Start()
 	add(s.shop(40))
 
 	// An agent dies mid-run and comes back.
 	s.stores[0].agent.Kill()
 	add(s.shop(40))
-	s.startAgent(s.stores[0])
+	s.stores[0].agent.Start()
 	add(s.shop(40))
 
 	for _, st := range s.stores {
 		st.sim.Store.SetFaults(woosim.Faults{})
 	}
 	s.checkCommitted(t, total, 60*time.Second)
-	waitFor(t, 15*time.Second, "convergence after failures", s.converged)
+	systest.WaitFor(t, 15*time.Second, "convergence after failures", s.converged)
 }
 
 // A client that says hello and then never reads must not delay the others.
 func TestMirror_SlowAgentDoesNotStallOthers(t *testing.T) {
 	s := newSystem(t, 2, 5, 1000)
-	waitFor(t, 30*time.Second, "initial convergence", s.converged)
+	systest.WaitFor(t, 30*time.Second, "initial convergence", s.converged)
 
 	var out struct {
 		Token string `json:"token"`
 	}
-	s.api(http.MethodPost, "/api/v1/stores", map[string]any{"name": "stuck", "url": "http://127.0.0.1:1", "policy": "mirror"}, &out)
+	s.hub.MustAPI(http.MethodPost, "/api/v1/stores", map[string]any{"name": "stuck", "url": "http://127.0.0.1:1", "policy": "mirror"}, &out)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+s.hubAddr+wire.AgentPath, &websocket.DialOptions{
+	c, _, err := websocket.Dial(ctx, "ws://"+s.hub.Addr+wire.AgentPath, &websocket.DialOptions{
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + out.Token}},
 		Subprotocols: []string{wire.Subprotocol},
 	})
@@ -135,9 +136,9 @@ func TestMirror_SlowAgentDoesNotStallOthers(t *testing.T) {
 
 	skus := s.stores[0].sim.Store.SKUs()
 	for i := range 300 {
-		s.api(http.MethodPost, "/api/v1/adjustments", map[string]any{
+		s.hub.MustAPI(http.MethodPost, "/api/v1/adjustments", map[string]any{
 			"sku": skus[i%len(skus)], "location": "main", "delta": 1,
 			"reason": "receipt", "idempotency_key": fmt.Sprintf("slow-%d", i)}, nil)
 	}
-	waitFor(t, 5*time.Second, "the reading agents converge", s.converged)
+	systest.WaitFor(t, 5*time.Second, "the reading agents converge", s.converged)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,52 +14,15 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
-// hubReplica is a hub process after the first, on the system's database.
-type hubReplica struct {
-	name string
-	addr string
-	proc *launch.Proc
-}
-
-// startReplica starts hub replica i (i ≥ 1) on the system's database.
-func (s *system) startReplica(i int) *hubReplica {
-	s.t.Helper()
-	addr, err := launch.FreeAddr()
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	r := &hubReplica{name: fmt.Sprintf("replica-%d", i), addr: addr}
-	r.proc, err = launch.Start(r.name, filepath.Join(binDir, "hub"), append([]string{"serve",
-		"--listen", addr, "--database-url", s.dsn, "--admin-token", adminToken,
-		"--data-dir", filepath.Join(s.dir, r.name), "--log-format", "text", "--replica-name", r.name}, s.hubArgs...), nil,
-		filepath.Join(s.dir, r.name+".log"), nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.replicas = append(s.replicas, r)
-	s.t.Cleanup(func() {
-		if s.t.Failed() {
-			s.dumpLog(r.proc)
-		}
-		r.proc.Stop(10 * time.Second)
-	})
-	ctx, cancel := context.WithTimeout(s.t.Context(), 30*time.Second)
-	defer cancel()
-	if err := r.proc.WaitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
-		s.t.Fatal(err)
-	}
-	return r
-}
-
 // hubAddrs lists every hub replica's address, replica-0 first.
 func (s *system) hubAddrs() []string {
-	addrs := []string{s.hubAddr}
+	addrs := []string{s.hub.Addr}
 	for _, r := range s.replicas {
-		addrs = append(addrs, r.addr)
+		addrs = append(addrs, r.Addr)
 	}
 	return addrs
 }
@@ -145,8 +107,8 @@ func (s *system) checkSessions(addrs []string, want map[int]string) error {
 func TestReplicas_ChangesReachAgentsOnOtherReplicas(t *testing.T) {
 	s := newSystemWith(t, systemOptions{stores: 2, skus: 10, onHand: 50, replicas: 2})
 	addrs := s.hubAddrs()
-	waitFor(t, 30*time.Second, "initial convergence", s.converged)
-	waitFor(t, 10*time.Second, "one session per store, each on its own replica", func() error {
+	systest.WaitFor(t, 30*time.Second, "initial convergence", s.converged)
+	systest.WaitFor(t, 10*time.Second, "one session per store, each on its own replica", func() error {
 		return s.checkSessions(addrs, map[int]string{0: "replica-0", 1: "replica-1"})
 	})
 
@@ -161,12 +123,12 @@ func TestReplicas_ChangesReachAgentsOnOtherReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "receipts through both replicas reach both stores", s.converged)
+	systest.WaitFor(t, 5*time.Second, "receipts through both replicas reach both stores", s.converged)
 
 	// Sales in each store, reported through its own replica.
 	total := s.shop(40)
 	s.checkCommitted(t, total, 30*time.Second)
-	waitFor(t, 5*time.Second, "convergence after the sales", s.converged)
+	systest.WaitFor(t, 5*time.Second, "convergence after the sales", s.converged)
 
 	// Another connection for store-0 on replica-1 replaces the agent's
 	// session on replica-0; the agent reconnects, moving on to replica-1,
@@ -192,14 +154,14 @@ func TestReplicas_ChangesReachAgentsOnOtherReplicas(t *testing.T) {
 	if got := websocket.CloseStatus(closeErr); got != websocket.StatusPolicyViolation {
 		t.Fatalf("the intruding session ended with %v, want 1008 (replaced)", closeErr)
 	}
-	waitFor(t, 10*time.Second, "store-0's agent back, on replica-1", func() error {
+	systest.WaitFor(t, 10*time.Second, "store-0's agent back, on replica-1", func() error {
 		return s.checkSessions(addrs, map[int]string{0: "replica-1", 1: "replica-1"})
 	})
 	for sku, n := range s.shop(8) {
 		total[sku] += n
 	}
 	s.checkCommitted(t, total, 30*time.Second)
-	waitFor(t, 10*time.Second, "convergence with both agents on replica-1", s.converged)
+	systest.WaitFor(t, 10*time.Second, "convergence with both agents on replica-1", s.converged)
 }
 
 // Three replicas; one is killed with SIGKILL while the stores sell and the
@@ -208,8 +170,8 @@ func TestReplicas_ChangesReachAgentsOnOtherReplicas(t *testing.T) {
 func TestReplicas_KillOneReplicaMidTraffic(t *testing.T) {
 	s := newSystemWith(t, systemOptions{stores: 3, skus: 10, onHand: 300, replicas: 3})
 	addrs := s.hubAddrs()
-	waitFor(t, 30*time.Second, "initial convergence", s.converged)
-	waitFor(t, 10*time.Second, "one session per store, each on its own replica", func() error {
+	systest.WaitFor(t, 30*time.Second, "initial convergence", s.converged)
+	systest.WaitFor(t, 10*time.Second, "one session per store, each on its own replica", func() error {
 		return s.checkSessions(addrs, map[int]string{0: "replica-0", 1: "replica-1", 2: "replica-2"})
 	})
 
@@ -230,10 +192,10 @@ func TestReplicas_KillOneReplicaMidTraffic(t *testing.T) {
 		defer wg.Done()
 		add(s.shop(80))
 	}()
-	s.replicas[0].proc.Kill() // replica-1, mid-traffic
+	s.replicas[0].Kill() // replica-1, mid-traffic
 	killed := time.Now()
 	live := []string{addrs[0], addrs[2]}
-	waitFor(t, 10*time.Second, "store-1's agent moved to replica-2", func() error {
+	systest.WaitFor(t, 10*time.Second, "store-1's agent moved to replica-2", func() error {
 		return s.checkSessions(live, map[int]string{0: "replica-0", 1: "replica-2", 2: "replica-2"})
 	})
 	t.Logf("store-1's agent connected to replica-2 %s after replica-1 was killed", time.Since(killed).Round(time.Millisecond))
@@ -249,7 +211,7 @@ func TestReplicas_KillOneReplicaMidTraffic(t *testing.T) {
 	add(s.shop(40))
 
 	s.checkCommitted(t, total, 60*time.Second)
-	waitFor(t, 15*time.Second, "convergence after the kill", s.converged)
+	systest.WaitFor(t, 15*time.Second, "convergence after the kill", s.converged)
 	if err := s.checkSessions(live, map[int]string{0: "replica-0", 1: "replica-2", 2: "replica-2"}); err != nil {
 		t.Fatal(err)
 	}

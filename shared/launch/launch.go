@@ -20,14 +20,10 @@ import (
 	"time"
 )
 
-// Build compiles every main package of the module into dir (go build -o
-// dir ./...), run from the module root moduleDir.
-func Build(ctx context.Context, moduleDir, dir string, race bool) error {
-	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	if race {
-		args = append(args, "-race")
-	}
-	args = append(args, "./...")
+// Build compiles every main package of the module into dir (go build
+// flags -o dir ./...), run from the module root moduleDir.
+func Build(ctx context.Context, moduleDir, dir string, flags ...string) error {
+	args := append(append([]string{"build"}, flags...), "-o", dir+string(os.PathSeparator), "./...")
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = moduleDir
 	out, err := cmd.CombinedOutput()
@@ -129,25 +125,6 @@ func (p *Proc) WaitHTTP(ctx context.Context, url string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s did not answer %s: %w (log %s)", p.Name, url, ctx.Err(), p.Log)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// WaitFile polls until path exists and is not empty.
-func (p *Proc) WaitFile(ctx context.Context, path string) error {
-	for {
-		if st, err := os.Stat(path); err == nil && st.Size() > 0 {
-			return nil
-		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		if exited, werr := p.Exited(); exited {
-			return fmt.Errorf("%s exited before writing %s: %v (log %s)", p.Name, path, werr, p.Log)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not write %s: %w (log %s)", p.Name, path, ctx.Err(), p.Log)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -2,7 +2,7 @@
 // initialises a data directory when it holds no cluster yet, starts the
 // server listening on a Unix socket only (no TCP) and stops it. `hub serve`
 // uses it when no database URL is given, and tests use it through
-// hub/internal/pgtest.
+// shared/pgtest.
 //
 // It only manages the server process; schemas and queries belong to
 // hub/postgres.

@@ -5,33 +5,18 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	_ "github.com/lib/pq"
 
 	"github.com/stockwire/stockwire/shared/pgcluster"
+	"github.com/stockwire/stockwire/shared/systest"
 )
-
-// mustTempDir returns a /tmp dir the postgres user can traverse (t.TempDir
-// parents are root-only when tests run as root).
-func mustTempDir(tb testing.TB) string {
-	tb.Helper()
-	d, err := os.MkdirTemp("/tmp", "swpgc")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.Chmod(d, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
 
 func TestCluster_RestartKeepsData(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	dir := filepath.Join(mustTempDir(t), "data")
+	dir := filepath.Join(systest.PostgresDir(t), "data")
 
 	c, err := pgcluster.Start(ctx, dir, logger, pgcluster.WithFsync(false))
 	if err != nil {
@@ -104,22 +89,5 @@ func mustRead(t *testing.T, c *pgcluster.Cluster, want string) {
 	}
 	if got != want {
 		t.Fatalf("v=%q, want %q", got, want)
-	}
-}
-
-// As root, PostgreSQL runs as the postgres user, which must be able to walk
-// down to the data dir: a private parent is refused with the fix spelled
-// out, before initdb fails obscurely.
-func TestCluster_PrivateParentIsExplained(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("only root hands the cluster to the postgres user")
-	}
-	private := filepath.Join(t.TempDir(), "private")
-	if err := os.Mkdir(private, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	_, err := pgcluster.Start(t.Context(), filepath.Join(private, "pg"), slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "chmod o+x "+private) {
-		t.Fatalf("Start under a 0700 parent: %v, want an error naming chmod o+x %s", err, private)
 	}
 }

@@ -1,13 +1,23 @@
-// Package systest is the one rig of stockwire's tests: the captured
-// WooCommerce fixtures, waiting on a condition, a free loopback address, and
-// a buffer that a process writes while the test reads it. It imports
-// neither the hub nor the agent, so that every package's tests can use it.
+// Package systest is the one rig of stockwire's tests. For the whole
+// system it builds every command once per source tree (Binaries, with the
+// race detector) and runs the parts as real processes on loopback: the hub
+// (StartHub) on a database of shared/pgtest, agents (StartAgent), woosim
+// stores (StartWoosim), or any command (Start); each process's output is
+// logged when its test fails and checked for race reports when it ends.
+// For every package's tests it holds the captured WooCommerce fixtures,
+// waiting on a condition, a free loopback address, a buffer a process
+// writes while the test reads it, and a data dir PostgreSQL can reach.
+//
+// It imports neither the hub nor the agent (it runs their binaries) nor
+// shared/woosim, so that every package's tests, woosim's included, can use
+// it.
 package systest
 
 import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"os"
 	"path"
 	"sync"
 	"testing"
@@ -89,4 +99,25 @@ func LoadSample(tb testing.TB, name string) Sample {
 		tb.Fatalf("systest: fixture %s: %v", name, err)
 	}
 	return s
+}
+
+// PostgresDir returns a fresh directory for a PostgreSQL data dir, removed
+// when tb ends. Run as root, PostgreSQL runs as the postgres user, which
+// must be able to walk down to its data: the directory lies directly under
+// /tmp and others may enter it (t.TempDir's parent is private).
+func PostgresDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("/tmp", "swpgdata")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			tb.Errorf("systest: remove %s: %v", dir, err)
+		}
+	})
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,137 +21,30 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
-	"github.com/stockwire/stockwire/shared/pgcluster"
+	"github.com/stockwire/stockwire/shared/pgtest"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
-// TestMain stops the PostgreSQL the hub tests share. The cluster comes from
-// hub/pgcluster directly: hub/internal/pgtest cannot be imported from
-// outside hub/.
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	code := m.Run()
-	if pg != nil {
-		pg.Kill()
-		os.RemoveAll(pgRoot)
-	}
-	return code
-}
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-
-	pgOnce    sync.Once
-	pg        *pgcluster.Cluster
-	pgRoot    string
-	pgErr     error
-	databases atomic.Int64
-)
-
-// binaries builds the module's commands once per test binary, with the
-// race detector, and returns their directory. The directory outlives the
-// run, so that go build relinks only what changed: linking every command
-// with -race takes longer than the tests.
-func binaries(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		var cache string
-		if cache, buildErr = os.UserCacheDir(); buildErr != nil {
-			return
-		}
-		binDir = filepath.Join(cache, "stockwire", "agent-cmd-test-bin")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		buildErr = launch.Build(ctx, "../../..", binDir, true)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
-}
-
-// newDatabase returns the DSN of an empty database (the hub migrates it)
-// in a PostgreSQL cluster started on first use.
-func newDatabase(t *testing.T) string {
-	t.Helper()
-	pgOnce.Do(func() {
-		if pgRoot, pgErr = os.MkdirTemp("/tmp", "swagentpg"); pgErr != nil {
-			return
-		}
-		// As root the server runs as postgres, which must get through.
-		if pgErr = os.Chmod(pgRoot, 0o755); pgErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if pg, pgErr = pgcluster.Start(ctx, filepath.Join(pgRoot, "data"), nil, pgcluster.WithFsync(false)); pgErr != nil {
-			return
-		}
-		pgErr = pg.StopWhenExits(os.Getpid())
-	})
-	if pgErr != nil {
-		t.Fatalf("start PostgreSQL: %v", pgErr)
-	}
-	name := fmt.Sprintf("agent_test_%d", databases.Add(1))
-	if err := pg.CreateDatabase(t.Context(), name); err != nil {
-		t.Fatal(err)
-	}
-	return pg.DSN(name)
-}
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	addr, err := launch.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-// waitFor polls cond until it returns nil, failing t after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	if err := launch.Poll(t.Context(), timeout, what, cond); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// startAgent starts the agent binary with args and env (KEY=value, added to
-// this process's environment); its output goes to a log file of the test.
-func startAgent(t *testing.T, args, env []string) *launch.Proc {
-	t.Helper()
-	p, err := launch.Start("agent", filepath.Join(binaries(t), "agent"), args, env,
-		filepath.Join(t.TempDir(), "agent.log"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Kill() })
-	return p
-}
+// TestMain runs the throwaway PostgreSQL the hubs' databases live in.
+func TestMain(m *testing.M) { pgtest.Main(m, nil) }
 
 // runAgent runs the agent until it exits by itself and returns its exit
 // status and output. An agent still running after 30 s fails t.
 func runAgent(t *testing.T, args, env []string) (int, string) {
 	t.Helper()
-	p := startAgent(t, args, env)
+	p := systest.Start(t, "agent", args, env)
 	select {
 	case <-p.Done():
 	case <-time.After(30 * time.Second):
-		t.Fatalf("agent still running after 30s, want it to exit; output:\n%s", output(t, p))
+		t.Fatalf("agent still running after 30s, want it to exit; output:\n%s", systest.Output(t, p))
 	}
-	return p.Cmd.ProcessState.ExitCode(), output(t, p)
+	return p.Cmd.ProcessState.ExitCode(), systest.Output(t, p)
 }
 
 // stopAgent sends SIGTERM and wants the agent gone, with status 0, within
@@ -165,9 +57,9 @@ func stopAgent(t *testing.T, p *launch.Proc) string {
 	select {
 	case <-p.Done():
 	case <-time.After(5 * time.Second):
-		t.Fatalf("agent still running 5s after SIGTERM; output:\n%s", output(t, p))
+		t.Fatalf("agent still running 5s after SIGTERM; output:\n%s", systest.Output(t, p))
 	}
-	out := output(t, p)
+	out := systest.Output(t, p)
 	if got := p.Cmd.ProcessState.ExitCode(); got != 0 {
 		t.Fatalf("exit status after SIGTERM = %d, want 0; output:\n%s", got, out)
 	}
@@ -180,20 +72,7 @@ func stopAgent(t *testing.T, p *launch.Proc) string {
 // waitHealthy waits until the agent answers /healthz on listen.
 func waitHealthy(t *testing.T, p *launch.Proc, listen string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	if err := p.WaitHTTP(ctx, "http://"+listen+"/healthz"); err != nil {
-		t.Fatalf("%v; output:\n%s", err, output(t, p))
-	}
-}
-
-func output(t *testing.T, p *launch.Proc) string {
-	t.Helper()
-	b, err := os.ReadFile(p.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	systest.WaitHTTP(t, p, "http://"+listen+"/healthz", 60*time.Second)
 }
 
 // assertNoSecrets fails t when the output holds any of the secrets, given
@@ -276,33 +155,15 @@ func tlsProxy(t *testing.T, target string, forwardProto bool) (proxyURL, caFile 
 	return proxy.URL, caFile
 }
 
-const adminToken = "agent-test-admin-token-0123456789"
-
-// hubProc is a hub process on its own database.
-type hubProc struct {
-	t      *testing.T
-	addr   string
-	dsn    string
-	dir    string
-	scheme string
-	// tlsArgs are the hub's --tls-cert and --tls-key, when it serves https.
-	tlsArgs []string
-	client  *http.Client // trusts the hub's certificate
-	proc    *launch.Proc
-}
-
-// URL is the hub's base URL, as the agent's --hub takes it.
-func (h *hubProc) URL() string { return h.scheme + "://" + h.addr }
-
 // startHub starts a hub on a fresh database, stopped when t ends.
-func startHub(t *testing.T) *hubProc {
+func startHub(t *testing.T) *systest.Hub {
 	t.Helper()
-	return startHubWith(t, "http", nil, http.DefaultClient)
+	return systest.StartHub(t, systest.HubOptions{DatabaseURL: pgtest.NewEmptyDB(t)})
 }
 
 // startHubTLS starts a hub serving https with a certificate issued by a
 // private CA, and returns it and the CA's PEM file.
-func startHubTLS(t *testing.T) (*hubProc, string) {
+func startHubTLS(t *testing.T) (*systest.Hub, string) {
 	t.Helper()
 	dir := t.TempDir()
 	ca, caKey := newCert(t, nil, nil)
@@ -321,7 +182,8 @@ func startHubTLS(t *testing.T) (*hubProc, string) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	return startHubWith(t, "https", []string{"--tls-cert", certFile, "--tls-key", keyFile}, client), caFile
+	return systest.StartHub(t, systest.HubOptions{DatabaseURL: pgtest.NewEmptyDB(t),
+		TLSCert: certFile, TLSKey: keyFile, HTTP: client}), caFile
 }
 
 // newCert returns a CA certificate when parent is nil, else a certificate
@@ -351,121 +213,6 @@ func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey
 		t.Fatal(err)
 	}
 	return cert, key
-}
-
-func startHubWith(t *testing.T, scheme string, tlsArgs []string, client *http.Client) *hubProc {
-	t.Helper()
-	h := &hubProc{t: t, addr: freeAddr(t), dsn: newDatabase(t), dir: t.TempDir(), scheme: scheme, tlsArgs: tlsArgs, client: client}
-	h.start()
-	t.Cleanup(func() {
-		if h.proc != nil {
-			h.proc.Stop(10 * time.Second)
-		}
-	})
-	return h
-}
-
-// start (re)starts the hub on its address and database.
-func (h *hubProc) start() {
-	h.t.Helper()
-	args := append([]string{"serve", "--listen", h.addr, "--database-url", h.dsn, "--admin-token", adminToken,
-		"--data-dir", filepath.Join(h.dir, "data"), "--log-format", "text"}, h.tlsArgs...)
-	p, err := launch.Start("hub", filepath.Join(binaries(h.t), "hub"), args, nil, filepath.Join(h.dir, "hub.log"), nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.proc = p
-	waitFor(h.t, 30*time.Second, "hub ready", func() error {
-		if exited, err := p.Exited(); exited {
-			b, _ := os.ReadFile(p.Log)
-			h.t.Fatalf("hub exited: %v; output:\n%s", err, b)
-		}
-		resp, err := h.client.Get(h.URL() + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	})
-}
-
-// stop stops the hub with SIGTERM.
-func (h *hubProc) stop() {
-	h.t.Helper()
-	if err := h.proc.Stop(10 * time.Second); err != nil {
-		h.t.Fatal(err)
-	}
-	h.proc = nil
-}
-
-// api calls the hub's admin API and decodes the answer into out.
-func (h *hubProc) api(method, path string, body, out any) error {
-	c := hubapi.Client{BaseURL: h.URL(), AdminToken: adminToken, HTTP: h.client}
-	return c.DoJSON(h.t.Context(), method, path, body, out)
-}
-
-func (h *hubProc) mustAPI(method, path string, body, out any) {
-	h.t.Helper()
-	if err := h.api(method, path, body, out); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
-// createStore registers a mirror store and returns its id and credential.
-func (h *hubProc) createStore(name, storeURL string) (int64, string) {
-	h.t.Helper()
-	var out struct {
-		ID    int64  `json:"id"`
-		Token string `json:"token"`
-	}
-	h.mustAPI(http.MethodPost, "/api/v1/stores", map[string]any{"name": name, "url": storeURL, "policy": "mirror", "buffer": 0}, &out)
-	return out.ID, out.Token
-}
-
-type hubStore struct {
-	ID    int64  `json:"id"`
-	Name  string `json:"name"`
-	Agent struct {
-		Connected bool `json:"connected"`
-	} `json:"agent"`
-}
-
-// storesNamed returns the hub's stores called name.
-func (h *hubProc) storesNamed(name string) ([]hubStore, error) {
-	var list struct {
-		Stores []hubStore `json:"stores"`
-	}
-	if err := h.api(http.MethodGet, "/api/v1/stores", nil, &list); err != nil {
-		return nil, err
-	}
-	var named []hubStore
-	for _, s := range list.Stores {
-		if s.Name == name {
-			named = append(named, s)
-		}
-	}
-	return named, nil
-}
-
-// waitConnected waits until the hub shows store name's agent (dis)connected.
-func (h *hubProc) waitConnected(name string, want bool) {
-	h.t.Helper()
-	waitFor(h.t, 30*time.Second, fmt.Sprintf("hub shows %s connected=%v", name, want), func() error {
-		stores, err := h.storesNamed(name)
-		if err != nil {
-			return err
-		}
-		if len(stores) != 1 {
-			return fmt.Errorf("%d stores named %s, want 1", len(stores), name)
-		}
-		if got := stores[0].Agent.Connected; got != want {
-			return fmt.Errorf("connected=%v", got)
-		}
-		return nil
-	})
 }
 
 func TestAgent_Help(t *testing.T) {
@@ -502,7 +249,7 @@ func TestAgent_ConfigErrors(t *testing.T) {
 	t.Parallel()
 	// Nothing answers here: a configuration error must come before any
 	// network access.
-	hubURL, storeURL := "http://"+freeAddr(t), "http://"+freeAddr(t)
+	hubURL, storeURL := "http://"+systest.FreeAddr(t), "http://"+systest.FreeAddr(t)
 	key, secret := newKeys()
 	noCredential := []string{"--hub", hubURL, "--store-url", storeURL, "--consumer-key", key, "--consumer-secret", secret}
 	complete := append(slices.Clip(noCredential), "--token", "sw_test_token_1")
@@ -554,7 +301,7 @@ func TestAgent_StartupChecks(t *testing.T) {
 	tellingProxy, tellingCA := tlsProxy(t, sim.URL, true)
 	notWoo := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(notWoo.Close)
-	hubURL := "http://" + freeAddr(t)
+	hubURL := "http://" + systest.FreeAddr(t)
 	const token = "sw_startup_check_token_0123456789"
 
 	for _, tc := range []struct {
@@ -564,7 +311,7 @@ func TestAgent_StartupChecks(t *testing.T) {
 		caFile      string
 		want        string
 	}{
-		{name: "StoreUnreachable", storeURL: "http://" + freeAddr(t), key: key, secret: secret,
+		{name: "StoreUnreachable", storeURL: "http://" + systest.FreeAddr(t), key: key, secret: secret,
 			want: "store unreachable"},
 		{name: "NotWooCommerce", storeURL: notWoo.URL, key: key, secret: secret,
 			want: "no WooCommerce REST API at this URL"},
@@ -595,7 +342,7 @@ func TestAgent_StartupChecks(t *testing.T) {
 			env = append(env, "STOCKWIRE_TOKEN="+token)
 			code, out := runAgent(t, []string{"--hub", hubURL, "--store-url", tc.storeURL,
 				"--consumer-key", tc.key, "--consumer-secret", tc.secret,
-				"--listen", freeAddr(t), "--data-dir", t.TempDir(), "--log-format", "text"}, env)
+				"--listen", systest.FreeAddr(t), "--data-dir", t.TempDir(), "--log-format", "text"}, env)
 			if code == 0 {
 				t.Fatalf("exit status 0, want an error; output:\n%s", out)
 			}
@@ -612,8 +359,8 @@ func TestAgent_RevokedCredential(t *testing.T) {
 	h := startHub(t)
 	key, secret := newKeys()
 	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
-	id, token := h.createStore("revoked-shop", sim.URL)
-	h.mustAPI(http.MethodDelete, "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil)
+	id, token := h.CreateStore("revoked-shop", sim.URL, "mirror")
+	h.MustAPI(http.MethodDelete, "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil)
 
 	for _, tc := range []struct{ name, token string }{
 		{"Revoked", token},
@@ -621,7 +368,7 @@ func TestAgent_RevokedCredential(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start, listsBefore := time.Now(), productLists(sim)
-			code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", freeAddr(t),
+			code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", systest.FreeAddr(t),
 				"--data-dir", t.TempDir(), "--log-format", "text"},
 				[]string{"STOCKWIRE_TOKEN=" + tc.token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
 			if code == 0 {
@@ -661,21 +408,21 @@ func TestAgent_RevokedWhileRunning(t *testing.T) {
 	h := startHub(t)
 	key, secret := newKeys()
 	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
-	id, token := h.createStore("revoked-later", sim.URL)
-	listen := freeAddr(t)
-	p := startAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+	id, token := h.CreateStore("revoked-later", sim.URL, "mirror")
+	listen := systest.FreeAddr(t)
+	p := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
 		"--data-dir", t.TempDir(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
 	waitHealthy(t, p, listen)
-	h.waitConnected("revoked-later", true)
+	h.WaitConnected("revoked-later", true)
 
-	h.mustAPI(http.MethodDelete, "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil)
+	h.MustAPI(http.MethodDelete, "/api/v1/stores/"+strconv.FormatInt(id, 10), nil, nil)
 	select {
 	case <-p.Done():
 	case <-time.After(15 * time.Second):
-		t.Fatalf("agent still running 15s after its store was revoked; output:\n%s", output(t, p))
+		t.Fatalf("agent still running 15s after its store was revoked; output:\n%s", systest.Output(t, p))
 	}
-	out := output(t, p)
+	out := systest.Output(t, p)
 	if code := p.Cmd.ProcessState.ExitCode(); code == 0 {
 		t.Fatalf("exit status 0 after revocation, want an error; output:\n%s", out)
 	}
@@ -696,9 +443,9 @@ func TestAgent_Enrolment(t *testing.T) {
 	var join struct {
 		Token string `json:"token"`
 	}
-	h.mustAPI(http.MethodPost, "/api/v1/enrolment-tokens", map[string]any{}, &join)
+	h.MustAPI(http.MethodPost, "/api/v1/enrolment-tokens", map[string]any{}, &join)
 	dataDir := filepath.Join(t.TempDir(), "agent")
-	listen := freeAddr(t)
+	listen := systest.FreeAddr(t)
 	keys := []string{"STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
 	const name = "enrolled-shop"
 
@@ -711,18 +458,18 @@ func TestAgent_Enrolment(t *testing.T) {
 			t.Fatalf("exit status %d, want an error saying %q; output:\n%s", code, want, out)
 		}
 		assertNoSecrets(t, out, map[string]string{"consumer secret": wrongSecret, "join token": join.Token})
-		if stores, err := h.storesNamed(name); err != nil || len(stores) != 0 {
+		if stores, err := h.StoresNamed(name); err != nil || len(stores) != 0 {
 			t.Fatalf("stores named %s: %v, %v; want none before the keys are right", name, stores, err)
 		}
 	})
 
-	first := startAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+	first := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
 		"--public-url", "http://" + listen, "--data-dir", dataDir, "--log-format", "text",
 		"--join-token", join.Token, "--store-name", name}, keys)
 	waitHealthy(t, first, listen)
-	h.waitConnected(name, true)
+	h.WaitConnected(name, true)
 	// The agent registered its webhooks, with its secret, and answered the ping.
-	waitFor(t, 30*time.Second, "webhook ping answered", func() error {
+	systest.WaitFor(t, 30*time.Second, "webhook ping answered", func() error {
 		if n := sim.Store.Stats().Pings; n == 0 {
 			return fmt.Errorf("%d pings", n)
 		}
@@ -752,19 +499,19 @@ func TestAgent_Enrolment(t *testing.T) {
 		"store credential": credential, "webhook secret": strings.TrimSpace(string(webhookSecret))}
 	out := stopAgent(t, first)
 	assertNoSecrets(t, out, secrets)
-	h.waitConnected(name, false)
+	h.WaitConnected(name, false)
 
 	t.Run("SecondStartNeedsNoJoinToken", func(t *testing.T) {
-		second := startAgent(t, nil, append([]string{"STOCKWIRE_HUB=" + h.URL(), "STOCKWIRE_STORE_URL=" + sim.URL,
+		second := systest.Start(t, "agent", nil, append([]string{"STOCKWIRE_HUB=" + h.URL(), "STOCKWIRE_STORE_URL=" + sim.URL,
 			"STOCKWIRE_LISTEN=" + listen, "STOCKWIRE_PUBLIC_URL=http://" + listen, "STOCKWIRE_DATA_DIR=" + dataDir,
 			"STOCKWIRE_LOG_FORMAT=text"}, keys...))
 		waitHealthy(t, second, listen)
-		h.waitConnected(name, true) // and still one store of that name: no second enrolment
+		h.WaitConnected(name, true) // and still one store of that name: no second enrolment
 		assertNoSecrets(t, stopAgent(t, second), secrets)
 	})
 
 	t.Run("JoinTokenWorksOnce", func(t *testing.T) {
-		code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", freeAddr(t),
+		code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", systest.FreeAddr(t),
 			"--data-dir", t.TempDir(), "--log-format", "text", "--join-token", join.Token, "--store-name", name + "-again"}, keys)
 		if code == 0 {
 			t.Fatalf("exit status 0, want an error; output:\n%s", out)
@@ -773,7 +520,7 @@ func TestAgent_Enrolment(t *testing.T) {
 			t.Fatalf("output does not say %q:\n%s", want, out)
 		}
 		assertNoSecrets(t, out, secrets)
-		if stores, err := h.storesNamed(name + "-again"); err != nil || len(stores) != 0 {
+		if stores, err := h.StoresNamed(name + "-again"); err != nil || len(stores) != 0 {
 			t.Fatalf("stores named %s-again: %v, %v; want none", name, stores, err)
 		}
 	})
@@ -789,9 +536,9 @@ func TestAgent_KillRestart(t *testing.T) {
 	key, secret := newKeys()
 	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
 	sku := sim.Store.SKUs()[0]
-	h.mustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 10}, nil)
-	id, token := h.createStore("killed-shop", sim.URL)
-	listen := freeAddr(t)
+	h.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 10}, nil)
+	id, token := h.CreateStore("killed-shop", sim.URL, "mirror")
+	listen := systest.FreeAddr(t)
 	args := []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
 		"--data-dir", filepath.Join(t.TempDir(), "agent"), "--poll-interval", "500ms", "--log-format", "text"}
 	env := []string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
@@ -805,14 +552,14 @@ func TestAgent_KillRestart(t *testing.T) {
 		}
 	}
 
-	first := startAgent(t, args, env)
+	first := systest.Start(t, "agent", args, env)
 	waitHealthy(t, first, listen)
-	waitFor(t, 30*time.Second, "hub's figure written to the store", storeShows(10))
+	systest.WaitFor(t, 30*time.Second, "hub's figure written to the store", storeShows(10))
 
-	h.stop()
+	h.Stop()
 	// While running, the agent rides out a hub that went away.
-	waitFor(t, 30*time.Second, "agent notices the hub is gone", func() error {
-		if !strings.Contains(output(t, first), `msg="hub link lost"`) {
+	systest.WaitFor(t, 30*time.Second, "agent notices the hub is gone", func() error {
+		if !strings.Contains(systest.Output(t, first), `msg="hub link lost"`) {
 			return fmt.Errorf("no 'hub link lost' line")
 		}
 		return nil
@@ -820,7 +567,7 @@ func TestAgent_KillRestart(t *testing.T) {
 	if _, err := sim.Store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "order in the outbox", func() error {
+	systest.WaitFor(t, 30*time.Second, "order in the outbox", func() error {
 		if n, err := metric(listen, "stockwire_agent_outbox_events"); err != nil || n != 1 {
 			return fmt.Errorf("outbox events %v, %v", n, err)
 		}
@@ -830,20 +577,20 @@ func TestAgent_KillRestart(t *testing.T) {
 	if ws := first.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("agent ended with %v, want killed by SIGKILL", first.Cmd.ProcessState)
 	}
-	assertNoSecrets(t, output(t, first), secrets)
+	assertNoSecrets(t, systest.Output(t, first), secrets)
 
-	h.start()
-	second := startAgent(t, args, env)
+	h.Start()
+	second := systest.Start(t, "agent", args, env)
 	waitHealthy(t, second, listen)
-	if out := output(t, second); !strings.Contains(out, "outbox_events=1") {
+	if out := systest.Output(t, second); !strings.Contains(out, "outbox_events=1") {
 		t.Fatalf("restarted agent does not report the order left in its outbox; output:\n%s", out)
 	}
-	waitFor(t, 30*time.Second, "order committed in the hub once", func() error {
+	systest.WaitFor(t, 30*time.Second, "order committed in the hub once", func() error {
 		var got struct {
 			Committed int64            `json:"committed"`
 			Targets   map[string]int64 `json:"targets"`
 		}
-		if err := h.api(http.MethodGet, "/api/v1/skus/"+sku, nil, &got); err != nil {
+		if err := h.API(http.MethodGet, "/api/v1/skus/"+sku, nil, &got); err != nil {
 			return err
 		}
 		if target := got.Targets[strconv.FormatInt(id, 10)]; got.Committed != 1 || target != 9 {
@@ -851,13 +598,13 @@ func TestAgent_KillRestart(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 30*time.Second, "outbox drained", func() error {
+	systest.WaitFor(t, 30*time.Second, "outbox drained", func() error {
 		if n, err := metric(listen, "stockwire_agent_outbox_events"); err != nil || n != 0 {
 			return fmt.Errorf("outbox events %v, %v", n, err)
 		}
 		return nil
 	})
-	waitFor(t, 30*time.Second, "store converged", storeShows(9))
+	systest.WaitFor(t, 30*time.Second, "store converged", storeShows(9))
 	assertNoSecrets(t, stopAgent(t, second), secrets)
 }
 
@@ -868,8 +615,8 @@ func TestAgent_HubCA(t *testing.T) {
 	h, caFile := startHubTLS(t)
 	key, secret := newKeys()
 	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
-	_, token := h.createStore("tls-shop", sim.URL)
-	listen := freeAddr(t)
+	_, token := h.CreateStore("tls-shop", sim.URL, "mirror")
+	listen := systest.FreeAddr(t)
 	args := []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--log-format", "text"}
 	env := []string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
 	secrets := map[string]string{"consumer secret": secret, "store credential": token}
@@ -895,9 +642,9 @@ func TestAgent_HubCA(t *testing.T) {
 		}
 	})
 	t.Run("TrustedWithHubCA", func(t *testing.T) {
-		p := startAgent(t, append(slices.Clip(args), "--data-dir", t.TempDir()), append(slices.Clip(env), "STOCKWIRE_HUB_CA="+caFile))
+		p := systest.Start(t, "agent", append(slices.Clip(args), "--data-dir", t.TempDir()), append(slices.Clip(env), "STOCKWIRE_HUB_CA="+caFile))
 		waitHealthy(t, p, listen)
-		h.waitConnected("tls-shop", true)
+		h.WaitConnected("tls-shop", true)
 		assertNoSecrets(t, stopAgent(t, p), secrets)
 	})
 }

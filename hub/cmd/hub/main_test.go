@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,33 +19,16 @@ import (
 	"github.com/stockwire/stockwire/hub/postgres/postgrestest"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/pgtest"
+	"github.com/stockwire/stockwire/shared/systest"
 )
 
 func TestMain(m *testing.M) { postgrestest.Main(m) }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // MustRunMain runs a hub Main on 127.0.0.1:0 over a fresh pgtest database.
-func MustRunMain(tb testing.TB, adminToken string) (*Main, *syncBuffer) {
+func MustRunMain(tb testing.TB, adminToken string) (*Main, *systest.SyncBuffer) {
 	tb.Helper()
 	m := NewMain()
-	stderr := &syncBuffer{}
+	stderr := &systest.SyncBuffer{}
 	m.Stderr = stderr
 	m.Config.Listen = "127.0.0.1:0"
 	m.Config.DatabaseURL = pgtest.NewDB(tb)

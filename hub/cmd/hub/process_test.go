@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stockwire/stockwire/hub"
-	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/pgtest"
+	"github.com/stockwire/stockwire/shared/systest"
 )
 
 // TestBinary_GracefulShutdown runs the real binary configured from the
@@ -23,28 +20,14 @@ func TestBinary_GracefulShutdown(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	build := exec.CommandContext(ctx, "go", "build", "-o", dir, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	addr, err := launch.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := launch.Start("hub", filepath.Join(dir, "hub"), []string{"serve"}, []string{
+	addr := systest.FreeAddr(t)
+	p := systest.Start(t, "hub", []string{"serve"}, []string{
 		"DATABASE_URL=" + pgtest.NewDB(t),
 		"STOCKWIRE_LISTEN=" + addr,
 		"STOCKWIRE_ADMIN_TOKEN=" + testAdminToken,
 		"STOCKWIRE_LOG_FORMAT=text",
-	}, filepath.Join(dir, "hub.log"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
-	if err := p.WaitHTTP(ctx, "http://"+addr+"/readyz"); err != nil {
-		t.Fatal(err)
-	}
+	})
+	systest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
 	req, _ := http.NewRequestWithContext(ctx, "PUT", "http://"+addr+"/api/v1/skus/A/locations/main", strings.NewReader(`{"on_hand":3}`))
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -57,14 +40,14 @@ func TestBinary_GracefulShutdown(t *testing.T) {
 	}
 	p.Stop(30 * time.Second)
 	_, werr := p.Exited()
-	logText, _ := os.ReadFile(p.Log)
+	logText := systest.Output(t, p)
 	if werr != nil {
 		t.Fatalf("exit: %v\n%s", werr, logText)
 	}
-	if !strings.Contains(string(logText), "hub stopped") {
+	if !strings.Contains(logText, "hub stopped") {
 		t.Fatalf("no shutdown line in log:\n%s", logText)
 	}
-	if strings.Contains(string(logText), testAdminToken) {
+	if strings.Contains(logText, testAdminToken) {
 		t.Fatal("the admin token was logged")
 	}
 }
@@ -73,18 +56,11 @@ func TestBinary_GracefulShutdown(t *testing.T) {
 // own PostgreSQL in --data-dir, and the data survives a restart.
 func TestMain_PrivateCluster(t *testing.T) {
 	t.Parallel()
-	// initdb refuses root and runs as postgres, which needs to reach the
-	// directory: t.TempDir parents are root-only.
-	root, err := os.MkdirTemp("/tmp", "swhubtest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(root, 0o755)
-	t.Cleanup(func() { os.RemoveAll(root) })
+	root := systest.PostgresDir(t)
 
-	start := func(t *testing.T) (*Main, *syncBuffer) {
+	start := func(t *testing.T) (*Main, *systest.SyncBuffer) {
 		m := NewMain()
-		stderr := &syncBuffer{}
+		stderr := &systest.SyncBuffer{}
 		m.Stderr = stderr
 		m.Config.Listen = "127.0.0.1:0"
 		m.Config.DataDir = root
@@ -119,7 +95,7 @@ func TestMain_PrivateCluster(t *testing.T) {
 	if err := run(t.Context(), []string{"stock", "show", "A"}, &out, &errOut, lookup); err != nil {
 		t.Fatalf("stock show: %v %s", err, errOut.String())
 	}
-	var st hub.SKUStock
+	var st hubapi.SKUStock
 	if err := json.Unmarshal([]byte(out.String()), &st); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/stockwire/stockwire/shared/pgtest"
+	"github.com/stockwire/stockwire/shared/systest"
 )
 
 // MustSelfSignedCert writes a certificate for 127.0.0.1 and its key into
@@ -60,7 +61,7 @@ func TestMain_TLS(t *testing.T) {
 	t.Parallel()
 	certPath, keyPath, cert := MustSelfSignedCert(t, t.TempDir())
 	m := NewMain()
-	m.Stderr = &syncBuffer{}
+	m.Stderr = &systest.SyncBuffer{}
 	m.Config.Listen = "127.0.0.1:0"
 	m.Config.DatabaseURL = pgtest.NewDB(t)
 	m.Config.AdminToken = testAdminToken

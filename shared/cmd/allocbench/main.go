@@ -1,5 +1,5 @@
-// Command allocbench measures the allocate policy (issue 6) end to end and
-// prints the figures for the closing note:
+// Command allocbench measures the allocate policy end to end and prints
+// the figures:
 //
 //   - flashsale: 100 units of one SKU, 5 allocate stores, 1,000 shoppers
 //     spread unevenly (one store has none), each trying until it buys for
@@ -12,7 +12,7 @@
 //     from the checkout that takes it below its low-water mark to the grant
 //     write (a positive inventory_delta) arriving at the store.
 //
-// Real parts only: a private PostgreSQL cluster (hub/pgcluster) in a
+// Real parts only: a private PostgreSQL cluster (shared/pgcluster) in a
 // temporary directory, the hub and agent binaries built from this module
 // (without -race) and run as processes, woosim stores in-process.
 //

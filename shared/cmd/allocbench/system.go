@@ -47,7 +47,7 @@ func openEnv(ctx context.Context, cfg Config) (*env, error) {
 		return nil, err
 	}
 	progress("building hub and agent (work dir %s)", dir)
-	if err := launch.Build(ctx, root, filepath.Join(dir, "bin"), false); err != nil {
+	if err := launch.Build(ctx, root, filepath.Join(dir, "bin")); err != nil {
 		return nil, err
 	}
 	progress("starting PostgreSQL")

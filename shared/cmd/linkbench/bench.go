@@ -83,6 +83,7 @@ type bench struct {
 	progress io.Writer
 
 	dir     string // work directory
+	binDir  string // holds the hub and agent binaries
 	tempDir bool   // dir was created by the run
 	cluster *pgcluster.Cluster
 	hubs    int // hubs started so far, for unique names
@@ -104,16 +105,19 @@ func (b *bench) open(ctx context.Context) error {
 	if err := os.Chmod(b.dir, 0o755); err != nil {
 		return err
 	}
-	root := b.cfg.ModuleDir
-	if root == "" {
-		var err error
-		if root, err = launch.ModuleRoot(ctx); err != nil {
+	if b.binDir = b.cfg.BinDir; b.binDir == "" {
+		root := b.cfg.ModuleDir
+		if root == "" {
+			var err error
+			if root, err = launch.ModuleRoot(ctx); err != nil {
+				return err
+			}
+		}
+		b.binDir = b.path("bin")
+		b.logf("building hub and agent (work dir %s)", b.dir)
+		if err := launch.Build(ctx, root, b.binDir); err != nil {
 			return err
 		}
-	}
-	b.logf("building hub and agent (work dir %s)", b.dir)
-	if err := launch.Build(ctx, root, b.path("bin"), false); err != nil {
-		return err
 	}
 	b.logf("starting PostgreSQL (fsync %v)", b.cfg.Fsync)
 	c, err := pgcluster.Start(ctx, b.path("pg"), nil, pgcluster.WithFsync(b.cfg.Fsync))
@@ -154,7 +158,7 @@ func (b *bench) path(elem ...string) string {
 	return filepath.Join(append([]string{b.dir}, elem...)...)
 }
 
-func (b *bench) binary(name string) string { return b.path("bin", name) }
+func (b *bench) binary(name string) string { return filepath.Join(b.binDir, name) }
 
 func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.progress, "%s linkbench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))

@@ -105,10 +105,14 @@ func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, seed woosim.S
 	}
 
 	b.logf("starting %d agents", n)
-	addrs, err := freeAddrs(n)
-	if err != nil {
-		f.close()
-		return nil, err
+	addrs := make([]string, n)
+	for i := range addrs {
+		addr, err := launch.FreeAddr()
+		if err != nil {
+			f.close()
+			return nil, err
+		}
+		addrs[i] = addr
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -138,22 +142,6 @@ func (h *hubProc) countAll(ctx context.Context, skus []string, onHand int64) err
 		g.Go(func() error { return h.setOnHand(gctx, sku, onHand) })
 	}
 	return g.Wait()
-}
-
-// freeAddrs returns n distinct free 127.0.0.1 addresses. Unlike n calls
-// of launch.FreeAddr, which may hand out a port twice once it is closed,
-// it holds every port until all are found.
-func freeAddrs(n int) ([]string, error) {
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs, nil
 }
 
 // startAgent runs s's agent listening on listen and waits until it

@@ -1,4 +1,4 @@
-// Command linkbench measures the hub ↔ agent link end to end (issue 5) and
+// Command linkbench measures the hub ↔ agent link end to end and
 // prints each figure next to its target with PASS or MISS:
 //
 //   - propagation: a checkout in one store until the stock write request
@@ -13,7 +13,7 @@
 //     how many oversold, and how long until every store shows the hub's
 //     figure again.
 //
-// It runs real parts only: its own PostgreSQL cluster (hub/pgcluster, in a
+// It runs real parts only: its own PostgreSQL cluster (shared/pgcluster, in a
 // temporary directory removed on exit and on Ctrl-C), the hub and agent
 // binaries built from this module (without -race) and run as processes, and
 // WooCommerce stores simulated in-process (shared/woosim).
@@ -126,6 +126,9 @@ type Config struct {
 	// ModuleDir is the stockwire module whose hub and agent are built.
 	// Empty uses the module of the current directory.
 	ModuleDir string
+	// BinDir, when set, holds the hub and agent binaries to run instead of
+	// building them.
+	BinDir string
 	// WorkDir holds the cluster, binaries and logs. Empty uses a fresh
 	// temporary directory, removed on exit unless Keep is set.
 	WorkDir string
@@ -175,6 +178,7 @@ func (c *Config) ParseFlags(args []string) error {
 	fs.BoolVar(&c.Fsync, "fsync", c.Fsync, "run PostgreSQL with fsync on")
 	fs.StringVar(&c.ProfileDir, "profile-dir", c.ProfileDir, "record perf CPU profiles of the hub during measured phases into this directory")
 	fs.StringVar(&c.ModuleDir, "module-dir", c.ModuleDir, "build the hub and agent from this module directory (default: the current module)")
+	fs.StringVar(&c.BinDir, "bin-dir", c.BinDir, "run the hub and agent binaries in this directory instead of building them")
 	fs.StringVar(&c.WorkDir, "work-dir", c.WorkDir, "directory for the cluster, binaries and logs (default: a temporary one)")
 	fs.BoolVar(&c.Keep, "keep", c.Keep, "keep the temporary work directory (logs)")
 	fs.Usage = envflag.Usage(fs, "LINKBENCH_", "linkbench: measure the hub ↔ agent link and print the figures against their targets\n\nUsage: go run ./shared/cmd/linkbench [flags]")

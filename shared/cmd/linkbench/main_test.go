@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stockwire/stockwire/shared/systest"
 )
 
 // TestRun runs every scenario at a tiny scale against real binaries and a
@@ -26,6 +28,7 @@ func TestRun(t *testing.T) {
 	cfg.FlashAttempts = 40
 	cfg.FlashWindow = 200 * time.Millisecond
 	cfg.Fsync = false
+	cfg.BinDir = systest.Binaries(t)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Targets of issue 5.
+// Targets the figures are judged against (PASS or MISS).
 const (
 	targetPropagationP50 = 25 * time.Millisecond
 	targetPropagationP99 = 100 * time.Millisecond

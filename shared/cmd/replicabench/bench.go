@@ -50,7 +50,7 @@ func newBench(ctx context.Context, cfg Config, progress io.Writer) (*bench, erro
 		return nil, err
 	}
 	b.logf("building hub and agent (work dir %s)", dir)
-	if err := launch.Build(ctx, root, b.path("bin"), false); err != nil {
+	if err := launch.Build(ctx, root, b.path("bin")); err != nil {
 		b.close()
 		return nil, err
 	}

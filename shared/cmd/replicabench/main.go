@@ -1,11 +1,11 @@
 // Command replicabench measures what hub replicas cost in propagation
-// latency (issue 6): a checkout in store A, whose agent is connected to
+// latency: a checkout in store A, whose agent is connected to
 // one hub replica, until the stock write request arrives at store B, whose
 // agent is connected to another replica (woosim's OnStockWrite), against
 // the same with both agents on one hub. It prints p50, p90, p99 and the
 // largest delay of each setup.
 //
-// It runs real parts only: its own PostgreSQL cluster (hub/pgcluster, in a
+// It runs real parts only: its own PostgreSQL cluster (shared/pgcluster, in a
 // temporary directory removed on exit), the hub and agent binaries built
 // from this module (without -race) and run as processes — two `hub serve`
 // on one database for the replica setup — and WooCommerce stores simulated

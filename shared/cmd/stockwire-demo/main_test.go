@@ -1,64 +1,27 @@
 package main_test
 
 import (
-	"bytes"
-	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/systest"
 )
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // The demo is the README's first command: it must bring every part up, show
 // every store's link up, and leave nothing running
 // after Ctrl-C.
 func TestDemo_RunsAndStopsCleanly(t *testing.T) {
-	bin := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	if err := launch.Build(ctx, "../../..", bin, false); err != nil {
-		t.Fatal(err)
-	}
-	// The hub's PostgreSQL runs as the postgres user when tests run as
-	// root: the data dir must be reachable by it (t.TempDir is not).
-	data, err := os.MkdirTemp("", "stockwire-demo-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(data) })
-	addr, err := launch.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out syncBuffer
-	cmd := exec.Command(filepath.Join(bin, "stockwire-demo"), "--data-dir", data, "--hub-listen", addr, "--stores", "3", "--skus", "4")
+	bin := systest.Binaries(t)
+	data := systest.PostgresDir(t)
+	var out systest.SyncBuffer
+	cmd := exec.Command(filepath.Join(bin, "stockwire-demo"), "--data-dir", data,
+		"--hub-listen", systest.FreeAddr(t), "--stores", "3", "--skus", "4")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -74,21 +37,17 @@ func TestDemo_RunsAndStopsCleanly(t *testing.T) {
 
 	// Each summary block lists every store (3 mirror, 1 allocate); wait for one where all four
 	// links are up and at least one store has sold something.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if summaryHealthy(out.String(), 4) {
-			break
-		}
+	systest.WaitFor(t, 2*time.Minute, "a summary with every link up and sales flowing", func() error {
 		select {
 		case err := <-exited:
 			t.Fatalf("demo exited early: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no summary with every link up and sales flowing within 2 minutes")
+		if !summaryHealthy(out.String(), 4) {
+			return errors.New("no such summary yet")
 		}
-		time.Sleep(200 * time.Millisecond) // polling the output with a deadline
-	}
+		return nil
+	})
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
