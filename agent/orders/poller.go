@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,8 +64,9 @@ type Poller struct {
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 
-	metrics *metrics
-	mu      sync.Mutex // serializes polls
+	metrics  *metrics
+	mu       sync.Mutex // serializes polls
+	caughtUp atomic.Bool
 }
 
 // NewPoller returns a poller of client's orders into ob, with its metrics
@@ -128,9 +130,17 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 	p.metrics.duration.Observe(p.Now().Sub(start).Seconds())
 	if err != nil {
 		p.metrics.errors.Inc()
+	} else {
+		p.caughtUp.Store(true)
 	}
 	return n, err
 }
+
+// CaughtUp reports whether a poll has completed since the poller was
+// made: every order the store took before then is in the outbox. Until
+// then the store may hold sales that neither the outbox nor the hub knows
+// of (orders taken while the agent was down, or before it first started).
+func (p *Poller) CaughtUp() bool { return p.caughtUp.Load() }
 
 // maxPasses bounds the passes one poll makes while orders keep moving under
 // its page numbers.

@@ -12,5 +12,5 @@ func (w *Writer) Checks() int64 {
 func (w *Writer) Deferred() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.deferred
+	return w.held > 0
 }

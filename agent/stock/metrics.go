@@ -66,6 +66,10 @@ func newMetrics(reg prometheus.Registerer, w *Writer) (*metrics, error) {
 		Namespace: "stockwire", Subsystem: "agent", Name: "stock_applied_seq",
 		Help: "Highest hub change sequence durably applied to the store.",
 	}, func() float64 { return float64(w.AppliedSeq()) }))
+	set.Own(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "stockwire", Subsystem: "agent", Name: "stock_writes_held",
+		Help: "SKUs whose snapshot write waits until the store's own orders are reported to the hub.",
+	}, func() float64 { return float64(w.heldCount()) }))
 	if err := set.Err(); err != nil {
 		return nil, fmt.Errorf("register stock writer metrics: %w", err)
 	}

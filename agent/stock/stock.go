@@ -215,7 +215,7 @@ type Writer struct {
 	saved       int64 // AppliedSeq as last saved to disk
 	checkCursor string
 	checks      int64 // safety-net rounds done
-	deferred    bool  // a snapshot write waits for local orders to be reported
+	held        int   // SKUs whose snapshot write waits for local orders to be reported
 	allocate    bool  // the store's policy is allocate: repairs only lower
 }
 
@@ -328,6 +328,14 @@ func (w *Writer) UnknownSKUs() []string {
 
 func (w *Writer) unknownCount() int { return len(w.UnknownSKUs()) }
 
+// heldCount is the number of SKUs whose snapshot write waits for the
+// store's local orders to be reported.
+func (w *Writer) heldCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.held
+}
+
 // metaSeq returns the stockwire_seq meta of p.
 func metaSeq(p woo.Product) (int64, bool) {
 	for _, m := range p.MetaData {
@@ -410,7 +418,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			}
 		}
 		w.mu.Lock()
-		deferred := w.deferred
+		deferred := w.held > 0
 		w.mu.Unlock()
 		retryC = w.arm(retry, retryC, deferred, deferredRetry)
 		saveC = w.arm(saveT, saveC, w.unsaved(), w.cfg.SaveEvery)

@@ -41,7 +41,8 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	ctx = wooclient.Urgent(ctx) // ahead of order polls and safety-net checks
 	quiet := w.cfg.Quiet()
 	w.mu.Lock()
-	w.deferred = false
+	wasHeld := w.held > 0
+	w.held = 0
 	var take []*skuState
 	var need []string // SKUs to read first
 	needSet := map[string]bool{}
@@ -65,7 +66,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		// now would put those sold units back on sale. Wait until they
 		// are reported; the hub's events then carry the right target.
 		if s.abs && !quiet {
-			w.deferred = true
+			w.held++
 			continue
 		}
 		s.inflight = true
@@ -75,7 +76,11 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			needSet[sku] = true
 		}
 	}
+	held := w.held
 	w.mu.Unlock()
+	if held > 0 && !wasHeld {
+		w.log.Info("snapshot writes held until the store's own orders are reported", "skus", held)
+	}
 	if len(take) == 0 {
 		w.advance()
 		return false, nil

@@ -125,9 +125,12 @@ func (m *Main) Run(ctx context.Context) error {
 	// A checkout whose webhook is late shows as a difference until the
 	// poller reports it (within one interval), and the outbox is then not
 	// empty: the safety net must wait longer than that before it "repairs"
-	// what is really a sale.
+	// what is really a sale. Orders the store took while the agent was
+	// down are in neither the outbox nor the hub until the first poll has
+	// found them: the store is not quiet before that either.
+	var poller *orders.Poller // made below; read only once the writer runs
 	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
-		Quiet: func() bool { return ob.Len() == 0 }, ConfirmDelay: 2*c.PollInterval + 2*time.Second,
+		Quiet: func() bool { return poller.CaughtUp() && ob.Len() == 0 }, ConfirmDelay: 2*c.PollInterval + 2*time.Second,
 		Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
@@ -193,7 +196,7 @@ func (m *Main) Run(ctx context.Context) error {
 		receiver.OnPing = manager.Pinged
 		receiver.OnDelivery = manager.Delivered
 	}
-	poller, err := orders.NewPoller(client, notify, logger, reg)
+	poller, err = orders.NewPoller(client, notify, logger, reg)
 	if err != nil {
 		return err
 	}
