@@ -19,8 +19,8 @@
 // grant that would make Σ allocated + committed exceed on_hand −
 // safety_stock. AllocationService (allocation.go) changes policies and
 // sweeps; the order service settles the agents' releases (reclaims.go). stockwire_target still says
-// what every store shows: mirror stores the pool less their buffer,
-// allocate stores their allocation.
+// what every store shows: mirror stores the pool less their buffer, never
+// below 0 (migration 005), allocate stores their allocation.
 package postgres
 
 import (
