@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -136,9 +137,12 @@ type Main struct {
 
 	Web *web.Server
 
-	ln       net.Listener
-	srv      *http.Server
-	serveErr chan error
+	ln  net.Listener
+	srv *http.Server
+	// served is closed when the HTTP server has stopped serving; serveErr
+	// then holds why (nil after a shutdown).
+	served   chan struct{}
+	serveErr error
 	closers  []func() error // in build order; guarded by closeMu
 	closeMu  sync.Mutex
 }
@@ -253,8 +257,30 @@ func (m *Main) Migrate(ctx context.Context) error {
 }
 
 // Run builds everything, listens and starts serving, then returns. Addr
-// gives the bound address; Close stops.
+// gives the bound address; Served tells when serving stopped; Close stops.
+//
+// The TLS key pair is loaded and the address bound before anything else is
+// opened, so a bad certificate or a busy port fails at once, without
+// starting a cluster or migrating.
 func (m *Main) Run(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	var tlsConfig *tls.Config
+	if m.Config.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load tls key pair: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := net.Listen("tcp", m.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
+	}
+	m.ln = ln
+	m.onClose(m.closeListener)
+
 	if err := m.open(ctx); err != nil {
 		return err
 	}
@@ -290,33 +316,49 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", m.Config.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
-	}
-	m.ln = ln
 	m.srv = &http.Server{
 		Handler:           m.Web,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
-	m.serveErr = make(chan error, 1)
-	tls := m.Config.TLSCert != ""
+	m.served = make(chan struct{})
 	go func() {
+		defer close(m.served)
 		var err error
-		if tls {
-			err = m.srv.ServeTLS(ln, m.Config.TLSCert, m.Config.TLSKey)
+		if tlsConfig != nil {
+			// The key pair is in TLSConfig already.
+			err = m.srv.ServeTLS(ln, "", "")
 		} else {
 			err = m.srv.Serve(ln)
 		}
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
+		if !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr = fmt.Errorf("serve http: %w", err)
 		}
-		m.serveErr <- err
 	}()
 	m.onClose(m.shutdownHTTP)
-	m.Logger.Info("hub listening", "addr", ln.Addr().String(), "tls", tls, "replica", m.Config.ReplicaName)
+	m.Logger.Info("hub listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "replica", m.Config.ReplicaName)
+	return nil
+}
+
+// Served is closed when the HTTP server has stopped serving, on its own
+// (ServeErr says why) or after Close. Valid once Run has returned nil.
+func (m *Main) Served() <-chan struct{} { return m.served }
+
+// ServeErr is why the HTTP server stopped serving, nil after Close. Valid
+// once Served is closed.
+func (m *Main) ServeErr() error {
+	<-m.served
+	return m.serveErr
+}
+
+// closeListener closes the listener if the HTTP server did not (Run failed
+// before serving); the server's shutdown closes it otherwise.
+func (m *Main) closeListener() error {
+	if err := m.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("close listener: %w", err)
+	}
 	return nil
 }
 
@@ -424,7 +466,7 @@ type closerFunc func() error
 func (f closerFunc) Close() error { return f() }
 
 // shutdownHTTP stops accepting, waits for requests up to ShutdownTimeout,
-// and waits for the serve goroutine.
+// and waits for the serve goroutine. Why serving stopped is ServeErr's.
 func (m *Main) shutdownHTTP() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
@@ -432,9 +474,7 @@ func (m *Main) shutdownHTTP() error {
 	if err != nil {
 		m.srv.Close()
 	}
-	if serr := <-m.serveErr; serr != nil && err == nil {
-		err = serr
-	}
+	<-m.served
 	if err != nil {
 		return fmt.Errorf("shut down http: %w", err)
 	}
