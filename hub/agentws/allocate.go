@@ -59,29 +59,6 @@ func (ss *session) sendReclaims(st *reclaimState) {
 	}
 }
 
-// handleReleased settles a reclaim with what the agent released. A
-// confirmation that fails here is not lost: the reclaim stays pending and
-// is sent again, and the agent answers with the same figure.
-func (ss *session) handleReleased(env wire.Envelope) {
-	rs, ok := ss.srv.Orders.(hub.ReclaimService)
-	if !ok {
-		return
-	}
-	var r wire.Released
-	if err := wire.DecodePayload(env, &r); err != nil {
-		ss.logger.Warn("malformed release", "error", err)
-		return
-	}
-	err := rs.ConfirmRelease(ss.ctx, ss.store.ID, hub.Release{ReclaimID: r.ReclaimID, SKU: r.SKU, Released: r.Released})
-	if err != nil {
-		if ss.ctx.Err() == nil {
-			ss.logger.Warn("confirm release", "reclaim_id", r.ReclaimID, "error", err)
-		}
-		return
-	}
-	ss.logger.Info("agent released units", "reclaim_id", r.ReclaimID, "sku", r.SKU, "released", r.Released)
-}
-
 // changesOf turns stored events into the changes of one message. An
 // allocate store gets every event on its own: its agent skips by sequence
 // what it already wrote, so a replay after the agent died between writing
