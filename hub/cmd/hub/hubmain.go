@@ -90,6 +90,11 @@ func (c Config) Validate() error {
 	case c.RebalanceInterval <= 0:
 		return errors.New("config: --rebalance-interval must be positive")
 	}
+	if c.AdminToken != "" {
+		if err := hub.ValidateAdminToken(c.AdminToken); err != nil {
+			return fmt.Errorf("config: --admin-token: %s", hub.ErrorMessage(err))
+		}
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("config: --log-level: %w", err)
 	}
