@@ -184,3 +184,71 @@ func TestMain_ServeErrorEndsServe(t *testing.T) {
 		t.Fatalf("ServeErr=%v, want the listener's error", m.ServeErr())
 	}
 }
+
+// TestMain_MetricsListen: with --metrics-listen, /metrics is served there
+// only; without it, on the main listener.
+func TestMain_MetricsListen(t *testing.T) {
+	t.Parallel()
+	get := func(t *testing.T, url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	t.Run("OwnListener", func(t *testing.T) {
+		t.Parallel()
+		m := NewMain()
+		m.Stderr = &systest.SyncBuffer{}
+		m.Config.Listen = "127.0.0.1:0"
+		m.Config.MetricsListen = "127.0.0.1:0"
+		m.Config.DatabaseURL = pgtest.NewDB(t)
+		m.Config.AdminToken = testAdminToken
+		if err := m.Run(t.Context()); err != nil {
+			m.Close()
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if code, body := get(t, "http://"+m.MetricsAddr()+"/metrics"); code != http.StatusOK || !strings.Contains(body, "stockwire_hub_agents_connected") {
+			t.Fatalf("metrics listener: %d %.200s", code, body)
+		}
+		if code, _ := get(t, "http://"+m.Addr()+"/metrics"); code != http.StatusNotFound {
+			t.Fatalf("main listener /metrics: %d, want 404", code)
+		}
+		if code, _ := get(t, "http://"+m.MetricsAddr()+"/healthz"); code != http.StatusNotFound {
+			t.Fatalf("metrics listener /healthz: %d, want 404: it serves /metrics only", code)
+		}
+	})
+	t.Run("Default", func(t *testing.T) {
+		t.Parallel()
+		m, _ := MustRunMain(t, testAdminToken)
+		if m.MetricsAddr() != "" {
+			t.Fatalf("MetricsAddr=%q without --metrics-listen", m.MetricsAddr())
+		}
+		if code, body := get(t, "http://"+m.Addr()+"/metrics"); code != http.StatusOK || !strings.Contains(body, "stockwire_hub_agents_connected") {
+			t.Fatalf("main listener /metrics: %d %.200s", code, body)
+		}
+	})
+	t.Run("BusyPort", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		dataDir := systest.PostgresDir(t)
+		err = run(t.Context(), []string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", ln.Addr().String(), "--data-dir", dataDir}, io.Discard, io.Discard, env(nil))
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("serve with a busy metrics port: %v, want address already in use", err)
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "pg")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the private cluster was created before listening (stat: %v)", err)
+		}
+	})
+}
