@@ -54,7 +54,8 @@ func NewEventService(ctx context.Context, db *DB) (*EventService, error) {
 		return nil, fmt.Errorf("prepare events query: %w", err)
 	}
 	s := &EventService{db: db, eventsAfter: stmt}
-	s.reads = group[*eventsReq]{take: firstN[*eventsReq](maxEventReads), run: s.readEvents}
+	s.reads = group[*eventsReq]{life: db.life, take: firstN[*eventsReq](maxEventReads), run: s.readEvents,
+		fail: func(q *eventsReq, err error) { q.done <- reply[[]hub.Event]{err: err} }}
 	return s, nil
 }
 
@@ -106,9 +107,9 @@ func (s *EventService) EventsAfter(ctx context.Context, storeID, after int64, li
 }
 
 // readEvents answers a group of reads with one statement.
-func (s *EventService) readEvents(batch []*eventsReq) {
+func (s *EventService) readEvents(ctx context.Context, batch []*eventsReq) {
 	defer s.db.observe("events_after", time.Now())
-	ctx, cancel := context.WithTimeout(context.Background(), eventReadTimeout)
+	ctx, cancel := context.WithTimeout(ctx, eventReadTimeout)
 	defer cancel()
 	res, err := s.queryEvents(ctx, batch)
 	for i, q := range batch {
