@@ -8,9 +8,10 @@ import (
 )
 
 // Allocate policy on the link: the pump sends an allocate store's
-// pending reclaims (stock.reclaim) and the reader settles the agent's
-// answers (stock.released). Both go through hub.ReclaimService, which the
-// order service implements; without it nothing is sent.
+// pending reclaims (stock.reclaim) and the report worker (reports.go)
+// settles the agent's answers (stock.released). Both go through
+// hub.ReclaimService, which the order service implements; without it
+// nothing is sent.
 
 // reclaimResend is how long a sent reclaim waits for its answer before it
 // is sent again (the answer was lost, or the agent could not reach its
