@@ -112,3 +112,34 @@ func TestServer_AuthFailuresRateLimited(t *testing.T) {
 		}
 	})
 }
+
+// The agent link's refused credentials count too; the WebSocket handshake
+// still reaches the connection through the recorder.
+func TestServer_AgentAuthFailuresRateLimited(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t)
+	f.srv.AuthFailureBurst = 2
+	f.srv.AuthFailureRate = rate.Every(time.Hour)
+	f.srv.AgentHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer swa_good" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if _, ok := w.(interface{ Unwrap() http.ResponseWriter }); !ok {
+			t.Error("the agent handler cannot reach the connection to hijack it")
+		}
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	})
+	const agent = "192.0.2.9:5000"
+	for i := range 2 {
+		if rec := f.serveFrom(t, agent, "GET", "/v1/agent", "swa_bad", ""); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("bad credential %d: status %d, want 401", i, rec.Code)
+		}
+	}
+	if rec := f.serveFrom(t, agent, "GET", "/v1/agent", "swa_good", ""); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("status %d Retry-After %q, want 429 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if rec := f.serveFrom(t, "192.0.2.10:5000", "GET", "/v1/agent", "swa_good", ""); rec.Code != http.StatusSwitchingProtocols {
+		t.Fatalf("another address: status %d, want the handshake", rec.Code)
+	}
+}

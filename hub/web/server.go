@@ -59,7 +59,8 @@ type Server struct {
 	// DefaultLimit and MaxLimit bound list pages. Default 100 and 1,000.
 	DefaultLimit, MaxLimit int
 	// AuthFailureRate and AuthFailureBurst limit failed authentications
-	// (admin token, join token) per client address: AuthFailureBurst at
+	// (admin token, join token, store credential on /v1/agent) per client
+	// address: AuthFailureBurst at
 	// once, then AuthFailureRate per second; an address over it gets 429
 	// with Retry-After, whatever credential it sends. Default 1 per second
 	// and 10. Set before serving.
@@ -110,14 +111,41 @@ func (s *Server) Patterns() []string {
 	return p
 }
 
-// handleAgent hands the request to AgentHandler.
+// handleAgent hands the request to AgentHandler. A refused store
+// credential (401) counts as a failed authentication of the client's
+// address, like a wrong admin token.
 func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	if s.AgentHandler == nil {
 		s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
 		return
 	}
-	s.AgentHandler.ServeHTTP(w, r)
+	limiter := s.authLimiter()
+	if wait := limiter.retryAfter(r); wait > 0 {
+		writeTooManyFailures(w, wait)
+		return
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	s.AgentHandler.ServeHTTP(rec, r)
+	if rec.status == http.StatusUnauthorized {
+		limiter.fail(r)
+	}
 }
+
+// statusRecorder notes the status a handler answered with. Unwrap lets
+// the WebSocket handshake reach the connection underneath.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int // 0 until WriteHeader
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // handlerFunc is an API handler: it returns an error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
