@@ -18,7 +18,7 @@ import (
 type Policy string
 
 const (
-	// PolicyMirror: every store shows available − buffer.
+	// PolicyMirror: every store shows max(0, available − buffer).
 	PolicyMirror Policy = "mirror"
 	// PolicyAllocate: the store shows the units granted to it.
 	PolicyAllocate Policy = "allocate"

@@ -3,6 +3,7 @@ package hub
 import (
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -19,6 +20,24 @@ const (
 // credential.
 func IsStoreCredential(tok string) bool {
 	return len(tok) > len(StoreCredentialPrefix) && strings.HasPrefix(tok, StoreCredentialPrefix)
+}
+
+// MinAdminTokenLen is the shortest admin token the hub accepts, in
+// characters.
+const MinAdminTokenLen = 16
+
+// ValidateAdminToken returns EINVALID unless tok can be the admin token: at
+// least MinAdminTokenLen characters, valid UTF-8 without spaces or control
+// characters (it travels in an Authorization header). The message never
+// repeats the token.
+func ValidateAdminToken(tok string) error {
+	switch {
+	case utf8.RuneCountInString(tok) < MinAdminTokenLen:
+		return FieldErrorf("admin_token", EINVALID, "The admin token must be at least %d characters long.", MinAdminTokenLen)
+	case !utf8.ValidString(tok) || strings.IndexFunc(tok, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return FieldErrorf("admin_token", EINVALID, "The admin token must be valid text without spaces or control characters.")
+	}
+	return nil
 }
 
 // MaxNameBytes bounds a SKU, a location or store name and an idempotency

@@ -72,3 +72,38 @@ func TestNewStore_Validate(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateAdminToken(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, tok string
+		ok        bool
+	}{
+		{"Sixteen", "0123456789abcdef", true},
+		{"Generated", hub.AdminTokenPrefix + "abcdefghijklmnopqrstuvwxyz", true},
+		{"SixteenRunes", strings.Repeat("é", 16), true},
+		{"Fifteen", "0123456789abcde", false},
+		{"FifteenRunesMoreBytes", strings.Repeat("é", 15), false},
+		{"Empty", "", false},
+		{"InnerSpace", "0123456789 abcdef", false},
+		{"Newline", "0123456789abcdef\n", false},
+		{"NotUTF8", "0123456789abcdef\xff", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := hub.ValidateAdminToken(tt.tok)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("ValidateAdminToken: %v", err)
+				}
+				return
+			}
+			if got, want := hub.ErrorCode(err), hub.EINVALID; got != want {
+				t.Fatalf("code=%q (%v), want %q", got, err, want)
+			}
+			if tt.tok != "" && strings.Contains(hub.ErrorMessage(err), tt.tok) {
+				t.Fatalf("message %q repeats the token", hub.ErrorMessage(err))
+			}
+		})
+	}
+}

@@ -8,9 +8,10 @@ import (
 )
 
 // Allocate policy on the link: the pump sends an allocate store's
-// pending reclaims (stock.reclaim) and the reader settles the agent's
-// answers (stock.released). Both go through hub.ReclaimService, which the
-// order service implements; without it nothing is sent.
+// pending reclaims (stock.reclaim) and the report worker (reports.go)
+// settles the agent's answers (stock.released). Both go through
+// hub.ReclaimService, which the order service implements; without it
+// nothing is sent.
 
 // reclaimResend is how long a sent reclaim waits for its answer before it
 // is sent again (the answer was lost, or the agent could not reach its
@@ -57,29 +58,6 @@ func (ss *session) sendReclaims(st *reclaimState) {
 		ss.logger.Info("asking agent to release units", "reclaim_id", rc.ID, "sku", rc.SKU, "units", rc.Units)
 		ss.enqueue(wire.TypeReclaim, "", wire.Reclaim{ID: rc.ID, SKU: rc.SKU, Units: rc.Units})
 	}
-}
-
-// handleReleased settles a reclaim with what the agent released. A
-// confirmation that fails here is not lost: the reclaim stays pending and
-// is sent again, and the agent answers with the same figure.
-func (ss *session) handleReleased(env wire.Envelope) {
-	rs, ok := ss.srv.Orders.(hub.ReclaimService)
-	if !ok {
-		return
-	}
-	var r wire.Released
-	if err := wire.DecodePayload(env, &r); err != nil {
-		ss.logger.Warn("malformed release", "error", err)
-		return
-	}
-	err := rs.ConfirmRelease(ss.ctx, ss.store.ID, hub.Release{ReclaimID: r.ReclaimID, SKU: r.SKU, Released: r.Released})
-	if err != nil {
-		if ss.ctx.Err() == nil {
-			ss.logger.Warn("confirm release", "reclaim_id", r.ReclaimID, "error", err)
-		}
-		return
-	}
-	ss.logger.Info("agent released units", "reclaim_id", r.ReclaimID, "sku", r.SKU, "released", r.Released)
 }
 
 // changesOf turns stored events into the changes of one message. An

@@ -29,7 +29,7 @@ import (
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
-func TestMain(m *testing.M) { postgrestest.Main(m) }
+func TestMain(m *testing.M) { postgrestest.MainNoLeaks(m) }
 
 // env is one fresh database, its services, and one hub replica: the link
 // server on a loopback httptest server, woken by the database's real

@@ -16,6 +16,9 @@ type metrics struct {
 	changesPushed  prometheus.Counter
 	orderDuration  prometheus.Histogram
 	pushLagSeconds prometheus.Histogram
+	// reportsDeferred counts reports not taken because their session's
+	// report queue was full.
+	reportsDeferred prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,6 +52,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to commit one order report from an agent.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		reportsDeferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "agent_reports_deferred_total",
+			Help: "Order reports and releases not taken because the session's report queue was full; the agent sends them again.",
+		}),
 		pushLagSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "stockwire", Subsystem: "hub", Name: "push_wake_duration_seconds",
 			Help:    "Time from a change notification to its changes being queued for an agent.",
@@ -66,6 +73,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.changesPushed = register(reg, m.changesPushed)
 	m.orderDuration = register(reg, m.orderDuration)
 	m.pushLagSeconds = register(reg, m.pushLagSeconds)
+	m.reportsDeferred = register(reg, m.reportsDeferred)
 	return m
 }
 

@@ -5,7 +5,9 @@
 // through the order core before acknowledging them.
 //
 // Each session has a reader (the HTTP handler goroutine), a writer draining a
-// bounded send queue, a pump that turns stored events into messages and a
+// bounded send queue, a pump that turns stored events into messages, a
+// report worker that commits the agent's order reports (the reader never
+// waits on the database, so it always takes the heartbeat's pongs) and a
 // heartbeat. A session whose queue is full is dropped, never waited for: the
 // agent reconnects and resumes from its last applied sequence, so a slow
 // agent never stalls the others. It leaves storage to hub.EventService and
@@ -42,6 +44,11 @@ type Server struct {
 	// SendQueue bounds each session's outgoing messages. Defaults to 256. A
 	// session whose queue stays full for WriteTimeout is dropped.
 	SendQueue int
+	// ReportQueue bounds each session's order reports and releases read
+	// and not yet committed. Defaults to 256, the agent's window of reports
+	// in flight. A report that finds it full is not acknowledged, and the
+	// agent sends it again.
+	ReportQueue int
 	// PingInterval is the heartbeat period. Defaults to 15s; a ping not
 	// answered within WriteTimeout ends the session.
 	PingInterval time.Duration
@@ -81,7 +88,7 @@ func NewServer(stores hub.StoreService, events hub.EventService, orders hub.Orde
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		Stores: stores, Events: events, Orders: orders, Sessions: sessions, Logger: logger,
-		SendQueue: 256, PingInterval: 15 * time.Second, WriteTimeout: 10 * time.Second,
+		SendQueue: 256, ReportQueue: 256, PingInterval: 15 * time.Second, WriteTimeout: 10 * time.Second,
 		HelloTimeout: 10 * time.Second, SnapshotAfter: 10_000, BatchSize: 1000,
 		ResyncInterval: 30 * time.Second, StateInterval: time.Second,
 		metrics: newMetrics(reg),

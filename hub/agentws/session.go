@@ -29,6 +29,10 @@ type session struct {
 	cancel context.CancelCauseFunc
 	queue  chan outgoing // bounded; drained by the writer goroutine
 	wake   chan struct{} // capacity 1; signals new events to the pump
+	// reports holds the order reports and releases the reader took and the
+	// report worker has not yet committed (see reports.go). Bounded by
+	// Server.ReportQueue.
+	reports chan wire.Envelope
 
 	stopOnce  sync.Once
 	closeCode websocket.StatusCode // set once by stop, read by close after ctx ends
@@ -61,8 +65,9 @@ func newSession(srv *Server, store hub.Store, conn *websocket.Conn, remote strin
 		srv: srv, store: store, conn: conn,
 		logger: srv.Logger.With("store_id", store.ID, "remote_addr", remote),
 		ctx:    ctx, cancel: cancel,
-		queue: make(chan outgoing, srv.SendQueue),
-		wake:  make(chan struct{}, 1),
+		queue:   make(chan outgoing, srv.SendQueue),
+		wake:    make(chan struct{}, 1),
+		reports: make(chan wire.Envelope, srv.ReportQueue),
 	}
 }
 
@@ -214,10 +219,10 @@ func (ss *session) run() {
 		Policy: string(ss.store.Policy), HeadSeq: head})
 
 	var work sync.WaitGroup
-	work.Add(3)
-	go func() { defer work.Done(); ss.writeLoop() }()
-	go func() { defer work.Done(); ss.pump(hello.LastSeq, head) }()
-	go func() { defer work.Done(); ss.heartbeat() }()
+	work.Go(ss.writeLoop)
+	work.Go(func() { ss.pump(hello.LastSeq, head) })
+	work.Go(ss.heartbeat)
+	work.Go(ss.commitReports)
 
 	err = ss.readLoop()
 	if isNormalClose(err) {
@@ -276,7 +281,9 @@ func (ss *session) readHello() (wire.Hello, error) {
 
 // readLoop handles agent messages until the connection ends. Once the
 // session is stopping it only drains the connection until the close
-// handshake ends it.
+// handshake ends it. It never waits on the database: order reports and
+// releases go to the report worker, so that the reader is always there to
+// take the agent's pongs.
 func (ss *session) readLoop() error {
 	for {
 		_, data, err := ss.conn.Read(context.Background())
@@ -295,15 +302,13 @@ func (ss *session) readLoop() error {
 		now := time.Now()
 		ss.setState(func(st *hub.AgentState) { st.LastSeen = &now })
 		switch env.Type {
-		case wire.TypeOrder:
-			ss.handleOrder(env)
+		case wire.TypeOrder, wire.TypeReleased:
+			ss.takeReport(env)
 		case wire.TypeApplied:
 			var a wire.Applied
 			if err := wire.DecodePayload(env, &a); err == nil {
 				ss.setState(func(st *hub.AgentState) { st.AppliedSeq = a.Seq })
 			}
-		case wire.TypeReleased:
-			ss.handleReleased(env)
 		case wire.TypeStatus:
 			var st wire.Status
 			if err := wire.DecodePayload(env, &st); err == nil {
@@ -315,37 +320,6 @@ func (ss *session) readLoop() error {
 			continue
 		}
 		ss.srv.metrics.received.WithLabelValues(env.Type).Inc()
-	}
-}
-
-// handleOrder commits one order report and acknowledges it. A report the
-// hub can never accept is acknowledged with an error so the agent stops
-// resending it; a transient failure is not acknowledged and will be resent.
-func (ss *session) handleOrder(env wire.Envelope) {
-	var o wire.Order
-	if err := wire.DecodePayload(env, &o); err != nil {
-		ss.enqueue(wire.TypeAck, env.ID, wire.Ack{Error: err.Error()})
-		return
-	}
-	r := hub.OrderReport{WooOrderID: o.WooOrderID, Number: o.Number, Status: o.Status,
-		DateModified: o.DateModified, Raw: o.Raw}
-	for _, l := range o.Lines {
-		r.Lines = append(r.Lines, hub.OrderLine{SKU: l.SKU, Quantity: l.Quantity,
-			ProductID: l.ProductID, VariationID: l.VariationID})
-	}
-	start := time.Now()
-	_, err := ss.srv.Orders.ApplyOrderReport(ss.ctx, ss.store.ID, r)
-	ss.srv.metrics.orderDuration.Observe(time.Since(start).Seconds())
-	switch hub.ErrorCode(err) {
-	case "":
-		ss.enqueue(wire.TypeAck, env.ID, wire.Ack{})
-	case hub.EINVALID:
-		ss.logger.Warn("order report refused", "order_id", o.WooOrderID, "error", err)
-		ss.enqueue(wire.TypeAck, env.ID, wire.Ack{Error: hub.ErrorMessage(err)})
-	default:
-		if ss.ctx.Err() == nil {
-			ss.logger.Error("apply order report", "order_id", o.WooOrderID, "error", err)
-		}
 	}
 }
 

@@ -22,10 +22,14 @@ func NewAdminAuth(db *DB) *AdminAuth { return &AdminAuth{db: db} }
 // Ensure sets up the admin token. A given token replaces the stored one
 // (its hash); with none given and none stored it generates one, stores its
 // hash and returns it in clear for the caller to print once; otherwise it
-// returns "".
+// returns "". Returns EINVALID, changing nothing, for a given token that
+// hub.ValidateAdminToken refuses.
 func (a *AdminAuth) Ensure(ctx context.Context, token string) (string, error) {
 	defer a.db.observe("ensure_admin_token", time.Now())
 	if token != "" {
+		if err := hub.ValidateAdminToken(token); err != nil {
+			return "", fmt.Errorf("set admin token: %w", err)
+		}
 		if _, err := a.db.db.ExecContext(ctx, `INSERT INTO admin_token (id, token_hash) VALUES (1, $1)
 			ON CONFLICT (id) DO UPDATE SET token_hash = EXCLUDED.token_hash, created_at = now()`, hashToken(token)); err != nil {
 			return "", fmt.Errorf("store admin token: %w", err)

@@ -19,8 +19,8 @@
 // grant that would make Σ allocated + committed exceed on_hand −
 // safety_stock. AllocationService (allocation.go) changes policies and
 // sweeps; the order service settles the agents' releases (reclaims.go). stockwire_target still says
-// what every store shows: mirror stores the pool less their buffer,
-// allocate stores their allocation.
+// what every store shows: mirror stores the pool less their buffer, never
+// below 0 (migration 005), allocate stores their allocation.
 package postgres
 
 import (
@@ -34,6 +34,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -77,6 +79,9 @@ type DB struct {
 	MaxRetries int
 
 	metrics *metrics // nil until Register
+	// life owns the services' batch goroutines (group.go); Close ends
+	// them before it closes the pool.
+	life *lifetime
 }
 
 // Open connects to dsn and checks the connection.
@@ -95,7 +100,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
-	return &DB{db: sdb, dsn: dsn, logger: logger, MaxRetries: 5}, nil
+	return &DB{db: sdb, dsn: dsn, logger: logger, MaxRetries: 5, life: newLifetime()}, nil
 }
 
 // withBinaryParameters turns on lib/pq's binary_parameters, which sends
@@ -114,8 +119,10 @@ func withBinaryParameters(dsn string) string {
 	return strings.TrimSpace(dsn) + " binary_parameters=yes"
 }
 
-// Close closes the pool.
+// Close cancels the services' batches in flight and waits for them, then
+// closes the pool. Requests made after it fail.
 func (db *DB) Close() error {
+	db.life.close()
 	if err := db.db.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
@@ -211,7 +218,8 @@ func (db *DB) Listen(ctx context.Context, fn func(storeIDs []int64)) error {
 
 // listen calls fn with the payload of every notification on channel until
 // ctx is done, and with nil after the connection was re-established
-// (notifications may have been lost). It returns nil when ctx is done.
+// (notifications may have been lost). It returns nil when ctx is done, once
+// the listener's goroutines (pq's and its pings) have ended.
 func (db *DB) listen(ctx context.Context, channel string, fn func(payload *string)) error {
 	logger := db.logger.With("channel", channel)
 	l := pq.NewListener(db.dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
@@ -224,7 +232,17 @@ func (db *DB) listen(ctx context.Context, channel string, fn func(payload *strin
 			logger.Warn("listener connection attempt failed", "error", err)
 		}
 	})
-	defer l.Close()
+	// A ping waits for its answer, which pq's goroutine reads while it
+	// also delivers notifications: pings run on their own goroutine, one
+	// at a time, so that this loop keeps taking notifications.
+	var pinging sync.WaitGroup
+	var pingBusy atomic.Bool
+	defer func() {
+		l.Close()
+		for range l.Notify { // closed when pq's goroutine ends
+		}
+		pinging.Wait()
+	}()
 	if err := l.Listen(channel); err != nil {
 		return fmt.Errorf("listen %s: %w", channel, err)
 	}
@@ -241,7 +259,12 @@ func (db *DB) listen(ctx context.Context, channel string, fn func(payload *strin
 				fn(&n.Extra)
 			}
 		case <-ping.C:
-			go l.Ping() // a dead connection is noticed and reconnected
+			if pingBusy.CompareAndSwap(false, true) {
+				pinging.Go(func() {
+					defer pingBusy.Store(false)
+					l.Ping() // a dead connection is noticed and reconnected
+				})
+			}
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
-func TestMain(m *testing.M) { postgrestest.Main(m) }
+func TestMain(m *testing.M) { postgrestest.MainNoLeaks(m) }
 
 // MustOpen opens a fresh migrated database.
 func MustOpen(tb testing.TB) *postgres.DB {

@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,26 +29,33 @@ type EventService struct {
 
 	// eventsAfter is prepared once: every woken session runs it, and with
 	// a thousand sessions parsing and planning it each time was most of
-	// PostgreSQL's work in a fan-out.
+	// PostgreSQL's work in a fan-out. database/sql prepares it again on
+	// each new connection (after a connection is lost, too); a statement
+	// PostgreSQL no longer takes (the schema changed under it, or it was
+	// deallocated) is replaced (see queryEvents). Owned by the read
+	// group's batches, which run one at a time.
 	eventsAfter *sql.Stmt
 }
 
 // maxEventReads bounds the sessions served by one events statement.
 const maxEventReads = 500
 
-// eventReadTimeout bounds one grouped events statement; the callers'
-// contexts do not, since they share it.
+// eventReadTimeout bounds one grouped events statement, and the prepare
+// it may need; the callers' contexts do not, since they share it.
 const eventReadTimeout = 30 * time.Second
 
 // NewEventService returns the event service on db, its events query
-// prepared.
+// prepared. The prepare is bounded by eventReadTimeout as well as ctx.
 func NewEventService(ctx context.Context, db *DB) (*EventService, error) {
+	ctx, cancel := context.WithTimeout(ctx, eventReadTimeout)
+	defer cancel()
 	stmt, err := db.db.PrepareContext(ctx, eventsAfterSQL)
 	if err != nil {
 		return nil, fmt.Errorf("prepare events query: %w", err)
 	}
 	s := &EventService{db: db, eventsAfter: stmt}
-	s.reads = group[*eventsReq]{take: firstN[*eventsReq](maxEventReads), run: s.readEvents}
+	s.reads = group[*eventsReq]{life: db.life, take: firstN[*eventsReq](maxEventReads), run: s.readEvents,
+		fail: func(q *eventsReq, err error) { q.done <- reply[[]hub.Event]{err: err} }}
 	return s, nil
 }
 
@@ -98,9 +107,9 @@ func (s *EventService) EventsAfter(ctx context.Context, storeID, after int64, li
 }
 
 // readEvents answers a group of reads with one statement.
-func (s *EventService) readEvents(batch []*eventsReq) {
+func (s *EventService) readEvents(ctx context.Context, batch []*eventsReq) {
 	defer s.db.observe("events_after", time.Now())
-	ctx, cancel := context.WithTimeout(context.Background(), eventReadTimeout)
+	ctx, cancel := context.WithTimeout(ctx, eventReadTimeout)
 	defer cancel()
 	res, err := s.queryEvents(ctx, batch)
 	for i, q := range batch {
@@ -120,7 +129,14 @@ func (s *EventService) queryEvents(ctx context.Context, batch []*eventsReq) ([]r
 	}
 	// One statement, one snapshot: with a thousand sessions woken by one
 	// change, round trips through the pool are what the fan-out waits on.
-	rows, err := s.eventsAfter.QueryContext(ctx, pq.Array(stores), pq.Array(after), pq.Array(limits))
+	args := []any{pq.Array(stores), pq.Array(after), pq.Array(limits)}
+	rows, err := s.eventsAfter.QueryContext(ctx, args...)
+	if isStalePrepared(err) {
+		if err := s.reprepare(ctx); err != nil {
+			return nil, err
+		}
+		rows, err = s.eventsAfter.QueryContext(ctx, args...)
+	}
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -156,6 +172,35 @@ func (s *EventService) queryEvents(ctx context.Context, batch []*eventsReq) ([]r
 		}
 	}
 	return res, nil
+}
+
+// isStalePrepared reports whether err is PostgreSQL refusing a prepared
+// statement it holds no longer as it was prepared: the schema changed under
+// it ("cached plan must not change result type"), or it is gone (a pooler
+// or DISCARD dropped it). Every later run on those connections would fail
+// the same way.
+func isStalePrepared(err error) bool {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code.Name() == "invalid_sql_statement_name" ||
+		pe.Code.Name() == "feature_not_supported" && strings.Contains(pe.Message, "cached plan")
+}
+
+// reprepare replaces the events statement with a newly prepared one.
+func (s *EventService) reprepare(ctx context.Context) error {
+	stmt, err := s.db.db.PrepareContext(ctx, eventsAfterSQL)
+	if err != nil {
+		return fmt.Errorf("prepare events query again: %w", err)
+	}
+	s.db.logger.Warn("events query prepared again; PostgreSQL refused the old one (schema changed?)")
+	old := s.eventsAfter
+	s.eventsAfter = stmt
+	if err := old.Close(); err != nil {
+		s.db.logger.Warn("close the old events statement", "error", err)
+	}
+	return nil
 }
 
 // Snapshot returns the store's head sequence and every target, read in one

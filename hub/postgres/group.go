@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
 
 // group runs queued requests in batches, one batch at a time, on a
-// goroutine that lives only while requests are queued. A lone request runs
+// goroutine that lives only while requests are queued. The goroutine
+// belongs to the DB's lifetime: DB.Close cancels the batch's context and
+// waits for it, and a request submitted after Close is failed at once. A lone request runs
 // at once; whatever queues while a batch runs goes into the next one, so
 // many concurrent callers share a few round trips (and commits) instead of
 // queueing for the pool one by one. Each request carries its own way to
@@ -16,8 +19,13 @@ type group[Q any] struct {
 	// take splits the queue (never empty) into the next batch (never
 	// empty) and what stays queued.
 	take func(pending []Q) (batch, rest []Q)
-	// run handles one batch and answers every request in it.
-	run func(batch []Q)
+	// life owns the batch goroutine. Required.
+	life *lifetime
+	// run handles one batch and answers every request in it; ctx ends
+	// when the DB closes.
+	run func(ctx context.Context, batch []Q)
+	// fail answers a request that cannot be run (the DB is closed).
+	fail func(q Q, err error)
 	// linger, when set, is how long a batch may wait for more requests
 	// when fewer are queued than the previous batch held: callers that
 	// each wait for their answer come back together, a few microseconds
@@ -34,17 +42,21 @@ type group[Q any] struct {
 	arrived chan struct{} // signalled by submit, for a lingering loop; made by submit
 }
 
-// submit queues q, starting the batch goroutine if it is not running.
+// submit queues q, starting the batch goroutine if it is not running; after
+// the DB closed it fails q with errDBClosed.
 func (g *group[Q]) submit(q Q) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if !g.running {
+		if !g.life.start(g.loop) {
+			g.fail(q, errDBClosed)
+			return
+		}
+		g.running = true
+	}
 	g.pending = append(g.pending, q)
 	if g.arrived == nil {
 		g.arrived = make(chan struct{}, 1)
-	}
-	if !g.running {
-		g.running = true
-		go g.loop()
 	}
 	select {
 	case g.arrived <- struct{}{}:
@@ -69,7 +81,7 @@ func (g *group[Q]) loop() {
 		g.pending = rest
 		g.last = len(batch)
 		g.mu.Unlock()
-		g.run(batch)
+		g.run(g.life.ctx, batch)
 	}
 }
 
@@ -118,6 +130,48 @@ func onePerKey[Q any, K comparable](n int, key func(Q) K) func([]Q) ([]Q, []Q) {
 		}
 		return batch, rest
 	}
+}
+
+// errDBClosed fails the requests submitted after DB.Close.
+var errDBClosed = errors.New("postgres: database closed")
+
+// lifetime is the context and the goroutines of a DB's background work
+// (the groups' batch loops): close cancels the one and waits for the
+// others.
+type lifetime struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool // guarded by mu
+}
+
+func newLifetime() *lifetime {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &lifetime{ctx: ctx, cancel: cancel}
+}
+
+// start runs fn on a goroutine that close waits for, unless close was
+// called; it reports whether it did.
+func (l *lifetime) start(fn func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.wg.Go(fn)
+	return true
+}
+
+// close cancels the context and waits for every goroutine start ran. It
+// is idempotent.
+func (l *lifetime) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+	l.wg.Wait()
 }
 
 // reply is a request's answer: its value or its error.

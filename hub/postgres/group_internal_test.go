@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -19,8 +22,8 @@ func TestGroup(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var batches [][]int
-	g := &group[*req]{take: onePerKey(3, func(q *req) int { return q.key })}
-	g.run = func(batch []*req) {
+	g := &group[*req]{life: MustLifetime(t), take: onePerKey(3, func(q *req) int { return q.key })}
+	g.run = func(ctx context.Context, batch []*req) {
 		var ns []int
 		for _, q := range batch {
 			ns = append(ns, q.n)
@@ -88,8 +91,8 @@ func TestGroup_Linger(t *testing.T) {
 	}
 	hold := make(chan struct{})
 	ran := make(chan []int, 10)
-	g := &group[*req]{take: firstN[*req](10), linger: 10 * time.Second}
-	g.run = func(batch []*req) {
+	g := &group[*req]{life: MustLifetime(t), take: firstN[*req](10), linger: 10 * time.Second}
+	g.run = func(ctx context.Context, batch []*req) {
 		var ns []int
 		for _, q := range batch {
 			ns = append(ns, q.n)
@@ -142,5 +145,54 @@ func TestGroup_Linger(t *testing.T) {
 	want := [][]int{{1}, {2, 3, 4}, {5, 6, 7}}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("batches %v, want %v", got, want)
+	}
+}
+
+// MustLifetime returns a lifetime closed when tb ends.
+func MustLifetime(tb testing.TB) *lifetime {
+	tb.Helper()
+	l := newLifetime()
+	tb.Cleanup(l.close)
+	return l
+}
+
+// TestGroup_Close: closing the lifetime cancels the running batch and waits
+// for its goroutine; a request submitted afterwards fails at once.
+func TestGroup_Close(t *testing.T) {
+	type req struct {
+		done chan reply[int]
+	}
+	life := newLifetime()
+	started := make(chan struct{})
+	var ended atomic.Bool
+	g := &group[*req]{life: life, take: firstN[*req](10),
+		fail: func(q *req, err error) { q.done <- reply[int]{err: err} }}
+	g.run = func(ctx context.Context, batch []*req) {
+		close(started)
+		<-ctx.Done() // a batch stuck on the database until Close
+		for _, q := range batch {
+			q.done <- reply[int]{err: ctx.Err()}
+		}
+		ended.Store(true)
+	}
+	first := &req{done: make(chan reply[int], 1)}
+	g.submit(first)
+	<-started
+	life.close()
+	if !ended.Load() {
+		t.Fatal("close returned before the running batch ended")
+	}
+	if r := <-first.done; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("running batch's reply %+v, want context.Canceled", r)
+	}
+	late := &req{done: make(chan reply[int], 1)}
+	g.submit(late)
+	select {
+	case r := <-late.done:
+		if !errors.Is(r.err, errDBClosed) {
+			t.Fatalf("late reply %+v, want errDBClosed", r)
+		}
+	default:
+		t.Fatal("a request submitted after close was not failed at once")
 	}
 }

@@ -53,7 +53,8 @@ type orderKey struct{ store, woo int64 }
 // NewOrderService returns the order service on db.
 func NewOrderService(db *DB) *OrderService {
 	s := &OrderService{db: db}
-	s.reports = group[*reportReq]{take: onePerKey(maxBatch, (*reportReq).key), run: s.commit, linger: reportLinger}
+	s.reports = group[*reportReq]{life: db.life, take: onePerKey(maxBatch, (*reportReq).key), run: s.commit, linger: reportLinger,
+		fail: func(q *reportReq, err error) { q.done <- reply[hub.Order]{err: err} }}
 	return s
 }
 
@@ -75,10 +76,11 @@ func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hu
 
 // commit applies batch in one transaction. If that fails, one report may
 // have spoiled it: each is then applied alone and gets its own answer.
-func (s *OrderService) commit(batch []*reportReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+// Each transaction has its own commitTimeout; ctx ends them all.
+func (s *OrderService) commit(ctx context.Context, batch []*reportReq) {
+	tctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
-	res, err := s.applyBatch(ctx, batch)
+	res, err := s.applyBatch(tctx, batch)
 	switch {
 	case err == nil:
 		for i, q := range batch {
@@ -88,7 +90,7 @@ func (s *OrderService) commit(batch []*reportReq) {
 		batch[0].done <- reply[hub.Order]{err: err}
 	default:
 		for _, q := range batch {
-			s.commit([]*reportReq{q})
+			s.commit(ctx, []*reportReq{q})
 		}
 	}
 }

@@ -35,7 +35,8 @@ type SessionService struct {
 // NewSessionService returns the session service on db.
 func NewSessionService(db *DB) *SessionService {
 	s := &SessionService{db: db}
-	s.states = group[*stateReq]{take: onePerKey(500, func(q *stateReq) int64 { return q.storeID }), run: s.writeStates}
+	s.states = group[*stateReq]{life: db.life, take: onePerKey(500, func(q *stateReq) int64 { return q.storeID }), run: s.writeStates,
+		fail: func(q *stateReq, err error) { q.done <- reply[bool]{err: err} }}
 	return s
 }
 
@@ -101,9 +102,9 @@ func (s *SessionService) RecordSessionState(ctx context.Context, storeID, claim 
 }
 
 // writeStates writes a group of agent states in one statement.
-func (s *SessionService) writeStates(batch []*stateReq) {
+func (s *SessionService) writeStates(ctx context.Context, batch []*stateReq) {
 	defer s.db.observe("record_agent_state", time.Now())
-	ctx, cancel := context.WithTimeout(context.Background(), stateWriteTimeout)
+	ctx, cancel := context.WithTimeout(ctx, stateWriteTimeout)
 	defer cancel()
 	n := len(batch)
 	ids, claims, applied, depth := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)

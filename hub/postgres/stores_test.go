@@ -203,6 +203,15 @@ func TestAdminAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, e.admin.CheckAdminToken(ctx, ""), hub.EUNAUTHORIZED)
+
+	// A token shorter than the documented minimum is refused and the
+	// stored one kept.
+	_, err = e.admin.Ensure(ctx, "fifteen-chars-x")
+	wantCode(t, err, hub.EINVALID)
+	wantCode(t, e.admin.CheckAdminToken(ctx, "fifteen-chars-x"), hub.EUNAUTHORIZED)
+	if err := e.admin.CheckAdminToken(ctx, "my-own-admin-token-123"); err != nil {
+		t.Fatalf("the stored token was replaced: %v", err)
+	}
 }
 
 func TestInventoryService(t *testing.T) {

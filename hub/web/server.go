@@ -14,9 +14,11 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/shared/hubapi"
@@ -56,10 +58,20 @@ type Server struct {
 	MaxCSVBytes int64
 	// DefaultLimit and MaxLimit bound list pages. Default 100 and 1,000.
 	DefaultLimit, MaxLimit int
+	// AuthFailureRate and AuthFailureBurst limit failed authentications
+	// (admin token, join token, store credential on /v1/agent) per client
+	// address: AuthFailureBurst at
+	// once, then AuthFailureRate per second; an address over it gets 429
+	// with Retry-After, whatever credential it sends. Default 1 per second
+	// and 10. Set before serving.
+	AuthFailureRate  rate.Limit
+	AuthFailureBurst int
 
-	metrics  *metrics
-	mux      *http.ServeMux
-	patterns []string // sorted by Patterns
+	authFailures *authLimiter // built on first use from the two above
+	authOnce     sync.Once
+	metrics      *metrics
+	mux          *http.ServeMux
+	patterns     []string // sorted by Patterns
 }
 
 // NewServer returns a server with its routes, registering its metrics with
@@ -71,13 +83,15 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		Logger:       logger,
-		MaxJSONBytes: 1 << 20,
-		MaxCSVBytes:  32 << 20,
-		DefaultLimit: 100,
-		MaxLimit:     1000,
-		metrics:      newMetrics(reg),
-		mux:          http.NewServeMux(),
+		Logger:           logger,
+		MaxJSONBytes:     1 << 20,
+		MaxCSVBytes:      32 << 20,
+		DefaultLimit:     100,
+		MaxLimit:         1000,
+		AuthFailureRate:  1,
+		AuthFailureBurst: 10,
+		metrics:          newMetrics(reg),
+		mux:              http.NewServeMux(),
 	}
 	gatherer, _ := reg.(prometheus.Gatherer)
 	s.routes(gatherer)
@@ -97,23 +111,62 @@ func (s *Server) Patterns() []string {
 	return p
 }
 
-// handleAgent hands the request to AgentHandler.
+// handleAgent hands the request to AgentHandler. A refused store
+// credential (401) counts as a failed authentication of the client's
+// address, like a wrong admin token.
 func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	if s.AgentHandler == nil {
 		s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
 		return
 	}
-	s.AgentHandler.ServeHTTP(w, r)
+	limiter := s.authLimiter()
+	if wait := limiter.retryAfter(r); wait > 0 {
+		writeTooManyFailures(w, wait)
+		return
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	s.AgentHandler.ServeHTTP(rec, r)
+	if rec.status == http.StatusUnauthorized {
+		limiter.fail(r)
+	}
 }
+
+// statusRecorder notes the status a handler answered with. Unwrap lets
+// the WebSocket handshake reach the connection underneath.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int // 0 until WriteHeader
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // handlerFunc is an API handler: it returns an error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// access is who may call a route.
+type access int
+
+const (
+	// public routes take no credential.
+	public access = iota
+	// adminOnly routes take the admin token.
+	adminOnly
+	// tokenHolder routes check a credential of their own (a join token).
+	tokenHolder
+)
+
 // routes registers every route, and /metrics when gatherer is set.
 func (s *Server) routes(gatherer prometheus.Gatherer) {
-	s.handle("GET /healthz", false, s.handleHealthz)
-	s.handle("GET /readyz", false, s.handleReadyz)
-	s.handle("GET /api/v1/openapi.json", false, s.handleOpenAPI)
+	s.handle("GET /healthz", public, s.handleHealthz)
+	s.handle("GET /readyz", public, s.handleReadyz)
+	s.handle("GET /api/v1/openapi.json", public, s.handleOpenAPI)
 	if gatherer != nil {
 		s.handleRaw("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
@@ -122,26 +175,26 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	s.mux.HandleFunc("GET /v1/agent", s.handleAgent)
 	s.patterns = append(s.patterns, "GET /v1/agent")
 
-	s.handle("PUT /api/v1/skus/{sku}/locations/{location}", true, s.handleSetCount)
-	s.handle("PUT /api/v1/skus/{sku}/safety-stock", true, s.handleSetSafetyStock)
-	s.handle("GET /api/v1/skus/{sku}", true, s.handleGetSKU)
-	s.handle("GET /api/v1/skus", true, s.handleListSKUs)
-	s.handle("POST /api/v1/adjustments", true, s.handleAdjust)
-	s.handle("GET /api/v1/ledger", true, s.handleLedger)
-	s.handle("POST /api/v1/stock/import", true, s.handleImport)
+	s.handle("PUT /api/v1/skus/{sku}/locations/{location}", adminOnly, s.handleSetCount)
+	s.handle("PUT /api/v1/skus/{sku}/safety-stock", adminOnly, s.handleSetSafetyStock)
+	s.handle("GET /api/v1/skus/{sku}", adminOnly, s.handleGetSKU)
+	s.handle("GET /api/v1/skus", adminOnly, s.handleListSKUs)
+	s.handle("POST /api/v1/adjustments", adminOnly, s.handleAdjust)
+	s.handle("GET /api/v1/ledger", adminOnly, s.handleLedger)
+	s.handle("POST /api/v1/stock/import", adminOnly, s.handleImport)
 
-	s.handle("POST /api/v1/stores", true, s.handleCreateStore)
-	s.handle("GET /api/v1/stores", true, s.handleListStores)
-	s.handle("GET /api/v1/stores/{id}", true, s.handleGetStore)
-	s.handle("PATCH /api/v1/stores/{id}", true, s.handleUpdateStore)
-	s.handle("DELETE /api/v1/stores/{id}", true, s.handleRevokeStore)
-	s.handle("POST /api/v1/enrolment-tokens", true, s.handleCreateEnrolmentToken)
-	s.handle("POST /api/v1/enrol", false, s.handleEnrol)
+	s.handle("POST /api/v1/stores", adminOnly, s.handleCreateStore)
+	s.handle("GET /api/v1/stores", adminOnly, s.handleListStores)
+	s.handle("GET /api/v1/stores/{id}", adminOnly, s.handleGetStore)
+	s.handle("PATCH /api/v1/stores/{id}", adminOnly, s.handleUpdateStore)
+	s.handle("DELETE /api/v1/stores/{id}", adminOnly, s.handleRevokeStore)
+	s.handle("POST /api/v1/enrolment-tokens", adminOnly, s.handleCreateEnrolmentToken)
+	s.handle("POST /api/v1/enrol", tokenHolder, s.handleEnrol)
 
-	s.handle("GET /status", true, s.handleStatus)
+	s.handle("GET /status", adminOnly, s.handleStatus)
 
-	s.handle("GET /api/v1/orders", true, s.handleListOrders)
-	s.handle("POST /api/v1/orders/{id}/fulfilment", true, s.handleFulfil)
+	s.handle("GET /api/v1/orders", adminOnly, s.handleListOrders)
+	s.handle("POST /api/v1/orders/{id}/fulfilment", adminOnly, s.handleFulfil)
 
 	// Everything else gets a JSON 404, or 405 when the path exists with
 	// other methods (the catch-all would otherwise hide the mux's 405).
@@ -170,21 +223,43 @@ func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, hub.Errorf(hub.ENOTFOUND, "No such route."))
 }
 
-// handle registers an API handler, behind the admin check when admin is set,
-// instrumented under its pattern.
-func (s *Server) handle(pattern string, admin bool, h handlerFunc) {
+// handle registers an API handler, behind the admin check for adminOnly
+// routes, instrumented under its pattern. On routes that take a credential,
+// a failed authentication counts against the client's address, and an
+// address with too many is refused before its credential is checked.
+func (s *Server) handle(pattern string, who access, h handlerFunc) {
 	var hh http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if admin {
-			if err := s.checkAdmin(r); err != nil {
+		if who == public {
+			if err := h(w, r); err != nil {
 				s.writeError(w, r, err)
-				return
 			}
+			return
 		}
-		if err := h(w, r); err != nil {
+		limiter := s.authLimiter()
+		if wait := limiter.retryAfter(r); wait > 0 {
+			writeTooManyFailures(w, wait)
+			return
+		}
+		var err error
+		if who == adminOnly {
+			err = s.checkAdmin(r)
+		}
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
+			if code := hub.ErrorCode(err); code == hub.EUNAUTHORIZED || code == hub.EFORBIDDEN && who == adminOnly {
+				limiter.fail(r)
+			}
 			s.writeError(w, r, err)
 		}
 	})
 	s.handleRaw(pattern, hh)
+}
+
+func (s *Server) authLimiter() *authLimiter {
+	s.authOnce.Do(func() { s.authFailures = &authLimiter{limit: s.AuthFailureRate, burst: s.AuthFailureBurst} })
+	return s.authFailures
 }
 
 func (s *Server) handleRaw(pattern string, h http.Handler) {
@@ -198,8 +273,10 @@ func (s *Server) instrument(pattern string, h http.Handler) http.Handler {
 		promhttp.InstrumentHandlerCounter(s.metrics.requests.MustCurryWith(labels), h))
 }
 
-// checkAdmin admits the admin token only. A store credential gets
-// EFORBIDDEN, anything else EUNAUTHORIZED.
+// checkAdmin admits the admin token only. A token shaped like a store
+// credential gets EFORBIDDEN, anything else EUNAUTHORIZED: the answer says
+// nothing of whether the token is a valid store credential, so a failed
+// admin call is no oracle for credentials.
 func (s *Server) checkAdmin(r *http.Request) error {
 	tok, ok := bearer(r)
 	if !ok {
@@ -208,16 +285,7 @@ func (s *Server) checkAdmin(r *http.Request) error {
 	if hub.IsStoreCredential(tok) {
 		return hub.Errorf(hub.EFORBIDDEN, "A store credential cannot call admin routes.")
 	}
-	err := s.Admin.CheckAdminToken(r.Context(), tok)
-	if err == nil {
-		return nil
-	} else if hub.ErrorCode(err) != hub.EUNAUTHORIZED {
-		return err
-	}
-	if _, aerr := s.Stores.AuthenticateAgent(r.Context(), tok); aerr == nil {
-		return hub.Errorf(hub.EFORBIDDEN, "A store credential cannot call admin routes.")
-	}
-	return hub.Errorf(hub.EUNAUTHORIZED, "Invalid admin token.")
+	return s.Admin.CheckAdminToken(r.Context(), tok)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {

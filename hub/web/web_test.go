@@ -155,7 +155,7 @@ type inputErrorCase struct {
 // fakeOnly names the cases that need a fake's behaviour: a credential
 // without the swa_ prefix that AuthenticateAgent accepts, an order that
 // exists but is not committed.
-var fakeOnly = map[string]bool{"StoreCredentialAuthenticated": true, "FulfilNotCommitted": true}
+var fakeOnly = map[string]bool{"StoreCredentialWithoutPrefix": true, "FulfilNotCommitted": true}
 
 // inputErrorCases are the rejected inputs, run against fakes and against
 // real PostgreSQL.
@@ -187,7 +187,9 @@ func inputErrorCases() []inputErrorCase {
 		{"WrongToken", "GET", "/api/v1/skus/KNOWN", "nope", ``, 401, hub.EUNAUTHORIZED, ""},
 		{"WrongTokenWrite", "PUT", "/api/v1/skus/A/locations/main", "nope", `{"on_hand":1}`, 401, hub.EUNAUTHORIZED, ""},
 		{"StoreCredentialPrefix", "GET", "/api/v1/stores", "swa_abcdef", ``, 403, hub.EFORBIDDEN, ""},
-		{"StoreCredentialAuthenticated", "PUT", "/api/v1/skus/A/locations/main", "legacy-store-cred", `{"on_hand":1}`, 403, hub.EFORBIDDEN, ""},
+		// A store credential without the prefix is just a wrong admin token:
+		// the answer must not tell a valid credential from a guess.
+		{"StoreCredentialWithoutPrefix", "PUT", "/api/v1/skus/A/locations/main", "legacy-store-cred", `{"on_hand":1}`, 401, hub.EUNAUTHORIZED, ""},
 		{"UnknownSKU", "GET", "/api/v1/skus/NOPE", adminToken, ``, 404, hub.ENOTFOUND, "sku"},
 		{"UnknownRoute", "GET", "/api/v1/nothing", adminToken, ``, 404, hub.ENOTFOUND, ""},
 		{"WrongMethod", "POST", "/api/v1/skus", adminToken, `{}`, 405, hubapi.CodeMethodNotAllowed, ""},

@@ -18,6 +18,9 @@ const (
 	CodeUnprocessable    = "unprocessable"
 	CodeInternal         = "internal"
 	CodeUnavailable      = "unavailable"
+	// CodeTooManyRequests answers a client address with too many failed
+	// authentications (429, with Retry-After).
+	CodeTooManyRequests = "too_many_requests"
 )
 
 // ErrorBody is the JSON shape of every error answer.

@@ -45,14 +45,20 @@ var (
 	fsyncRoot    string             // guarded by fsyncMu
 )
 
+// TestingM runs a test binary's tests: a *testing.M, or a wrapper that
+// checks something after them (goroutine leaks, say).
+type TestingM interface {
+	Run() int
+}
+
 // Main starts the cluster, prepares the template with p (nil: empty), runs
 // the tests, stops the cluster and exits.
-func Main(m *testing.M, p Prepare) {
+func Main(m TestingM, p Prepare) {
 	prepare = p
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
+func run(m TestingM) int {
 	root, err := os.MkdirTemp("/tmp", "swpgtest")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/agentws"
@@ -34,6 +36,10 @@ const envPrefix = "STOCKWIRE_"
 type Config struct {
 	// Listen is the HTTP address. Defaults to 127.0.0.1:8080.
 	Listen string
+	// MetricsListen, when set, is the address of a plain HTTP listener
+	// serving only /metrics, which Listen then does not serve. Empty (the
+	// default) serves /metrics on Listen.
+	MetricsListen string
 	// DataDir holds the private PostgreSQL cluster (under pg/) when
 	// DatabaseURL is empty. Defaults to ./stockwire-data.
 	DataDir string
@@ -89,11 +95,21 @@ func (c Config) Validate() error {
 	case c.RebalanceInterval <= 0:
 		return errors.New("config: --rebalance-interval must be positive")
 	}
+	if c.AdminToken != "" {
+		if err := hub.ValidateAdminToken(c.AdminToken); err != nil {
+			return fmt.Errorf("config: --admin-token: %s", hub.ErrorMessage(err))
+		}
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("config: --log-level: %w", err)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("config: --listen %q: %w", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("config: --metrics-listen %q: %w", c.MetricsListen, err)
+		}
 	}
 	return nil
 }
@@ -136,11 +152,17 @@ type Main struct {
 
 	Web *web.Server
 
-	ln       net.Listener
-	srv      *http.Server
-	serveErr chan error
-	closers  []func() error // in build order; guarded by closeMu
-	closeMu  sync.Mutex
+	ln        net.Listener
+	metricsLn net.Listener // nil without MetricsListen
+	servers   []*http.Server
+	serving   sync.WaitGroup // the servers' goroutines
+	// served is closed when the first server stopped serving; serveErr
+	// then holds why (nil after a shutdown).
+	served     chan struct{}
+	servedOnce sync.Once
+	serveErr   error
+	closers    []func() error // in build order; guarded by closeMu
+	closeMu    sync.Mutex
 }
 
 // NewMain returns a Main with the default config.
@@ -164,6 +186,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 	if cmd == "serve" {
 		synopsis = "usage: hub serve [flags]\n\nRun the hub: HTTP API under /api/v1, agent link at /v1/agent, /metrics."
 		fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP listen address")
+		fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "address of a plain HTTP listener serving only /metrics (then not served on --listen); empty serves /metrics on --listen")
 		fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "admin API token; empty keeps the stored one or generates one, printed once")
 		fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (with --tls-key)")
 		fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (with --tls-cert)")
@@ -253,8 +276,34 @@ func (m *Main) Migrate(ctx context.Context) error {
 }
 
 // Run builds everything, listens and starts serving, then returns. Addr
-// gives the bound address; Close stops.
+// gives the bound address; Served tells when serving stopped; Close stops.
+//
+// The TLS key pair is loaded and the address bound before anything else is
+// opened, so a bad certificate or a busy port fails at once, without
+// starting a cluster or migrating.
 func (m *Main) Run(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	var tlsConfig *tls.Config
+	if m.Config.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load tls key pair: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := m.listen(m.Config.Listen)
+	if err != nil {
+		return err
+	}
+	m.ln = ln
+	if m.Config.MetricsListen != "" {
+		if m.metricsLn, err = m.listen(m.Config.MetricsListen); err != nil {
+			return err
+		}
+	}
+
 	if err := m.open(ctx); err != nil {
 		return err
 	}
@@ -281,7 +330,13 @@ func (m *Main) Run(ctx context.Context) error {
 		fmt.Fprintf(m.Stderr, "\nGenerated admin token (shown once, store it now):\n\n    %s\n\n", generated)
 	}
 
-	m.Web = web.NewServer(m.Logger.With("component", "web"), m.Registry)
+	// The web server serves the registry at /metrics only if it can
+	// gather from it.
+	var webReg prometheus.Registerer = m.Registry
+	if m.metricsLn != nil {
+		webReg = registerOnly{m.Registry}
+	}
+	m.Web = web.NewServer(m.Logger.With("component", "web"), webReg)
 	m.Web.Inventory, m.Web.Stores, m.Web.Orders, m.Web.Admin = m.Inventory, m.Stores, m.Orders, m.Admin
 	m.Web.Allocation = m.Allocation
 	m.Web.Ready = m.DB.Ping
@@ -290,34 +345,79 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", m.Config.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
+	m.served = make(chan struct{})
+	m.onClose(m.shutdownHTTP)
+	m.serve("http", ln, m.Web, tlsConfig)
+	m.Logger.Info("hub listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "replica", m.Config.ReplicaName)
+	if m.metricsLn != nil {
+		metrics := http.NewServeMux()
+		metrics.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+		m.serve("metrics", m.metricsLn, metrics, nil)
+		m.Logger.Info("metrics listening", "addr", m.metricsLn.Addr().String())
 	}
-	m.ln = ln
-	m.srv = &http.Server{
-		Handler:           m.Web,
+	return nil
+}
+
+// registerOnly hides a registry's Gatherer side, so that the web server
+// does not serve it.
+type registerOnly struct{ prometheus.Registerer }
+
+// listen binds addr; Close closes the listener unless a server did.
+func (m *Main) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	m.onClose(func() error {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("close listener %s: %w", addr, err)
+		}
+		return nil
+	})
+	return ln, nil
+}
+
+// serve serves h on ln (with TLS when tlsConfig is set, which holds the
+// key pair) in a goroutine that shutdownHTTP waits for. The first server
+// to stop closes Served.
+func (m *Main) serve(name string, ln net.Listener, h http.Handler, tlsConfig *tls.Config) {
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
-	m.serveErr = make(chan error, 1)
-	tls := m.Config.TLSCert != ""
-	go func() {
+	m.servers = append(m.servers, srv)
+	m.serving.Go(func() {
 		var err error
-		if tls {
-			err = m.srv.ServeTLS(ln, m.Config.TLSCert, m.Config.TLSKey)
+		if tlsConfig != nil {
+			err = srv.ServeTLS(ln, "", "")
 		} else {
-			err = m.srv.Serve(ln)
+			err = srv.Serve(ln)
 		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
+		} else {
+			err = fmt.Errorf("serve %s on %s: %w", name, ln.Addr(), err)
 		}
-		m.serveErr <- err
-	}()
-	m.onClose(m.shutdownHTTP)
-	m.Logger.Info("hub listening", "addr", ln.Addr().String(), "tls", tls, "replica", m.Config.ReplicaName)
-	return nil
+		m.servedOnce.Do(func() {
+			m.serveErr = err
+			close(m.served)
+		})
+	})
+}
+
+// Served is closed when a server (HTTP, metrics) has stopped serving, on
+// its own (ServeErr says why) or after Close. Valid once Run has returned
+// nil.
+func (m *Main) Served() <-chan struct{} { return m.served }
+
+// ServeErr is why the first server stopped serving, nil after Close.
+// Valid once Served is closed.
+func (m *Main) ServeErr() error {
+	<-m.served
+	return m.serveErr
 }
 
 // wireLink builds the agent link (hub/agentws), mounts it, and feeds it the
@@ -424,21 +524,28 @@ type closerFunc func() error
 func (f closerFunc) Close() error { return f() }
 
 // shutdownHTTP stops accepting, waits for requests up to ShutdownTimeout,
-// and waits for the serve goroutine.
+// and waits for the serve goroutines. Why serving stopped is ServeErr's.
 func (m *Main) shutdownHTTP() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
-	err := m.srv.Shutdown(ctx)
-	if err != nil {
-		m.srv.Close()
+	var errs []error
+	for _, srv := range m.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+			errs = append(errs, fmt.Errorf("shut down http: %w", err))
+		}
 	}
-	if serr := <-m.serveErr; serr != nil && err == nil {
-		err = serr
+	m.serving.Wait()
+	return errors.Join(errs...)
+}
+
+// MetricsAddr is the bound metrics address, valid after Run; empty without
+// MetricsListen.
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
 	}
-	if err != nil {
-		return fmt.Errorf("shut down http: %w", err)
-	}
-	return nil
+	return m.metricsLn.Addr().String()
 }
 
 // Addr is the bound listen address, valid after Run.

@@ -83,8 +83,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(str
 		m.Close()
 		return err
 	}
-	<-ctx.Done()
-	return m.Close()
+	// A server that stops on its own ends the process too, with its reason.
+	select {
+	case <-ctx.Done():
+	case <-m.Served():
+	}
+	err := m.Close()
+	return errors.Join(m.ServeErr(), err)
 }
 
 func migrate(ctx context.Context, args []string, stderr io.Writer, lookup func(string) (string, bool)) error {

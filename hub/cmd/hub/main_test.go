@@ -266,6 +266,7 @@ func TestMain_ParseFlags(t *testing.T) {
 		{"HalfTLS", []string{"--tls-cert", "c.pem"}, "--tls-cert"},
 		{"BadListen", []string{"--listen", "nope"}, "--listen"},
 		{"Extra", []string{"x"}, "unexpected argument"},
+		{"ShortAdminToken", []string{"--admin-token", "fifteen-chars-x"}, "at least 16 characters"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := NewMain()
@@ -274,6 +275,9 @@ func TestMain_ParseFlags(t *testing.T) {
 			err := m.ParseFlags(tt.args)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err=%v, want mention of %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "fifteen-chars-x") {
+				t.Fatalf("err=%v repeats the token", err)
 			}
 		})
 	}
