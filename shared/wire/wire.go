@@ -27,6 +27,18 @@ const AgentPath = "/v1/agent"
 // MaxMessageBytes bounds one message on the link in either direction.
 const MaxMessageBytes = 4 << 20
 
+// CloseRevoked is the WebSocket close code (in the 4000–4999 range kept for
+// applications) with which the hub ends a session whose store credential
+// it no longer accepts: revoked, or its store deleted. The agent stops on
+// it instead of reconnecting: a human must act. The close reason is for
+// people only; no end reads it. The other close codes on the link are
+// WebSocket's own: 1001 (going away) when either end shuts down, 1008
+// (policy violation) for a missing subprotocol, a protocol error or a
+// session replaced by a newer one of the same store, 1011 for an internal
+// error, and 1013 (try again later) when the agent must reconnect and
+// start over.
+const CloseRevoked = 4401
+
 // Message types. Hub→agent: Welcome, Changes, Snapshot, Ack, Reclaim.
 // Agent→hub: Hello, Order, Applied, Status, Released.
 const (
@@ -116,8 +128,9 @@ type Order struct {
 }
 
 // Ack acknowledges the message whose envelope ID it carries. Error is set
-// when the hub refused the message for good (it will never accept it); the
-// agent drops it and logs the error.
+// when the hub refused the message for good (it will never accept it as it
+// is); the agent takes it out of its outbox and parks it in its dead letters
+// with the error, for an operator to replay.
 type Ack struct {
 	Error string `json:"error,omitempty"`
 }

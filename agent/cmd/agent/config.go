@@ -31,6 +31,8 @@ type Config struct {
 	PublicURL string
 	DataDir   string
 
+	HubPingInterval time.Duration
+
 	PollInterval   time.Duration
 	RescanInterval time.Duration
 	StoreEdits     string
@@ -44,7 +46,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen: "127.0.0.1:8090", DataDir: "./stockwire-agent",
-		PollInterval: 5 * time.Second, RescanInterval: 15 * time.Minute,
+		HubPingInterval: hubconn.DefaultPingInterval,
+		PollInterval:    5 * time.Second, RescanInterval: 15 * time.Minute,
 		StoreEdits: "revert", Webhooks: true, RateLimit: 20,
 		LogFormat: "json", LogLevel: "info",
 	}
@@ -58,6 +61,7 @@ func (c *Config) ParseFlags(args []string) error {
 	fs.StringVar(&c.JoinToken, "join-token", c.JoinToken, "enrolment token: enrol this store on first start instead of --token")
 	fs.StringVar(&c.StoreName, "store-name", c.StoreName, "store name to enrol with --join-token")
 	fs.StringVar(&c.HubCA, "hub-ca", c.HubCA, "PEM file of a private CA to trust for an https hub")
+	fs.DurationVar(&c.HubPingInterval, "hub-ping-interval", c.HubPingInterval, "how often to ping the hub; a hub that leaves a ping unanswered this long is dropped (and the next replica tried), so a frozen hub or a cut network is noticed within twice this")
 	fs.StringVar(&c.StoreURL, "store-url", c.StoreURL, "WooCommerce site home URL, e.g. https://shop.example.com")
 	fs.StringVar(&c.ConsumerKey, "consumer-key", c.ConsumerKey, "WooCommerce REST API consumer key (ck_…), read_write")
 	fs.StringVar(&c.ConsumerSecret, "consumer-secret", c.ConsumerSecret, "WooCommerce REST API consumer secret (cs_…); prefer the environment")
@@ -88,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := hubconn.ParseHubURLs(c.HubURL); err != nil {
 		return fmt.Errorf("--hub: %w", err)
+	}
+	if c.HubPingInterval < 100*time.Millisecond {
+		return fmt.Errorf("--hub-ping-interval %s: at least 100ms", c.HubPingInterval)
 	}
 	if c.StoreURL == "" {
 		return errors.New("--store-url is required")

@@ -268,6 +268,7 @@ func TestAgent_ConfigErrors(t *testing.T) {
 		{name: "UnknownFlag", args: append(slices.Clip(complete), "--frobnicate"), want: "flag provided but not defined: -frobnicate"},
 		{name: "BadEnvironmentValue", args: complete, env: []string{"STOCKWIRE_POLL_INTERVAL=often"}, want: "STOCKWIRE_POLL_INTERVAL"},
 		{name: "PollIntervalTooShort", args: append(slices.Clip(complete), "--poll-interval", "10ms"), want: "--poll-interval 10ms: at least 500ms"},
+		{name: "HubPingIntervalTooShort", args: append(slices.Clip(complete), "--hub-ping-interval", "1ms"), want: "--hub-ping-interval 1ms: at least 100ms"},
 		{name: "BadLogLevel", args: append(slices.Clip(complete), "--log-level", "loud"), want: `--log-level "loud"`},
 		{name: "BadLogFormat", args: append(slices.Clip(complete), "--log-format", "xml"), want: `--log-format "xml"`},
 	} {

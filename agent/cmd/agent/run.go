@@ -153,6 +153,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("--hub: %w", err)
 	}
 	link.TLSConfig = hubTLS
+	link.PingInterval = c.HubPingInterval
 	if err := link.Probe(ctx); errors.Is(err, hubconn.ErrUnauthorized) {
 		return fmt.Errorf("hub %s: %w", c.HubURL, err)
 	} else if err != nil {
