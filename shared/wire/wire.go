@@ -145,11 +145,34 @@ type Applied struct {
 type Status struct {
 	OutboxDepth   int     `json:"outbox_depth"`
 	OutboxOldestS float64 `json:"outbox_oldest_seconds"`
-	WebhooksOK    bool    `json:"webhooks_ok"`
-	UnknownSKUs   int     `json:"unknown_skus"`
-	DuplicateSKUs int     `json:"duplicate_skus"`
-	CatalogSKUs   int     `json:"catalog_skus"`
+	// WebhooksOK is true only when WebhookHealth is WebhookHealthOK.
+	WebhooksOK    bool `json:"webhooks_ok"`
+	UnknownSKUs   int  `json:"unknown_skus"`
+	DuplicateSKUs int  `json:"duplicate_skus"`
+	CatalogSKUs   int  `json:"catalog_skus"`
+	// DeadLetters counts the order reports the hub refused, parked in the
+	// agent's outbox until an operator replays them.
+	DeadLetters int `json:"dead_letters"`
+	// WebhookHealth is one of the WebhookHealth… values; empty from an
+	// agent that predates it.
+	WebhookHealth string `json:"webhook_health,omitempty"`
 }
+
+// What an agent knows of its store's webhooks (Status.WebhookHealth).
+const (
+	// WebhookHealthUnknown: nothing has shown yet whether deliveries
+	// arrive (just started, no order since).
+	WebhookHealthUnknown = "unknown"
+	// WebhookHealthOK: a signed delivery arrived, and none has been
+	// missed since.
+	WebhookHealthOK = "ok"
+	// WebhookHealthFailing: the store's ping never came after the
+	// webhooks were registered, or the poll found an order whose webhook
+	// never came.
+	WebhookHealthFailing = "failing"
+	// WebhookHealthOff: the agent registers no webhooks (polling only).
+	WebhookHealthOff = "off"
+)
 
 // Reclaim asks an allocate store's agent to give back up to Units of SKU.
 // The agent lowers the store's stock by at most what the store still has

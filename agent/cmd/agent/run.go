@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -203,7 +204,10 @@ func (m *Main) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("POST "+WebhookPath, receiver)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(health{Status: "ok", OutboxEvents: ob.Len(), DeadLetters: ob.DeadLetterCount()})
+	})
 	m.ln, err = net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.Listen, err)
@@ -258,6 +262,16 @@ func (m *Main) Close() error {
 		m.Logger.Info("agent stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// health is the answer of /healthz. The agent answers 200 while it runs;
+// the figures say what needs a human.
+type health struct {
+	Status       string `json:"status"`
+	OutboxEvents int    `json:"outbox_events"`
+	// DeadLetters counts the order reports the hub refused, parked in the
+	// outbox (`agent dead-letters list|replay`).
+	DeadLetters int `json:"dead_letters"`
 }
 
 // notifyingOutbox wakes the relay after each durable append, so a report
