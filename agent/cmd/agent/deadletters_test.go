@@ -74,8 +74,8 @@ func TestAgent_DeadLetters(t *testing.T) {
 		key, secret := newKeys()
 		sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
 		_, token := h.CreateStore("dead-letters-shop", sim.URL, "mirror")
-		listen := systest.FreeAddr(t)
-		p := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+		listen, metricsListen := systest.FreeAddr(t), systest.FreeAddr(t)
+		p := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--metrics-listen", metricsListen,
 			"--data-dir", dataDir, "--log-format", "text"},
 			[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
 		waitHealthy(t, p, listen)
@@ -91,7 +91,7 @@ func TestAgent_DeadLetters(t *testing.T) {
 		if err != nil || got.DeadLetters != 1 {
 			t.Fatalf("/healthz dead_letters=%d, %v; want 1", got.DeadLetters, err)
 		}
-		if n, err := metric(listen, "stockwire_agent_outbox_dead_letters"); err != nil || n != 1 {
+		if n, err := metric(metricsListen, "stockwire_agent_outbox_dead_letters"); err != nil || n != 1 {
 			t.Fatalf("stockwire_agent_outbox_dead_letters=%v, %v; want 1", n, err)
 		}
 		out := stopAgent(t, p)

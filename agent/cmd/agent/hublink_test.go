@@ -33,7 +33,7 @@ func TestAgent_FrozenHubReplica(t *testing.T) {
 	_, token := frozen.CreateStore("frozen-hub-shop", sim.URL, "mirror")
 	listen := systest.FreeAddr(t)
 	p := systest.Start(t, "agent", []string{"--hub", frozen.URL() + "," + other.URL(), "--store-url", sim.URL,
-		"--listen", listen, "--data-dir", t.TempDir(), "--log-format", "text",
+		"--listen", listen, "--metrics-listen", systest.FreeAddr(t), "--data-dir", t.TempDir(), "--log-format", "text",
 		"--hub-ping-interval", hubPingInterval.String()},
 		[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
 	waitHealthy(t, p, listen)
