@@ -138,9 +138,9 @@ func WebSocketURL(hubURL string) (string, error) {
 }
 
 // Run keeps the link up until ctx ends. It returns ErrUnauthorized as soon
-// as the hub refuses the credential or cuts the session because the store
-// was revoked: retrying cannot help, a human must act, and an agent that
-// stays up looking healthy would hide it.
+// as the hub refuses the credential (HTTP 401) or closes the session with
+// wire.CloseRevoked: retrying cannot help, a human must act, and an agent
+// that stays up looking healthy would hide it.
 func (c *Client) Run(ctx context.Context) error {
 	urls, err := ParseHubURLs(c.HubURL)
 	if err != nil {
