@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -248,12 +247,11 @@ func (c *Client) runOnce(ctx context.Context, hubURL string) (connected bool, er
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.Handler.Session(sctx, s) }()
-	var silent atomic.Bool
+	silent := make(chan error, 1) // why the ping loop dropped the link
 	go func() {
 		defer wg.Done()
 		if err := c.pingLoop(sctx, conn); err != nil {
-			silent.Store(true)
-			c.Logger.Warn("hub silent, dropping the link", "hub", hubURL, "error", err)
+			silent <- err
 			conn.CloseNow() // ends the read below
 		}
 	}()
@@ -269,8 +267,10 @@ func (c *Client) runOnce(ctx context.Context, hubURL string) (connected bool, er
 			if ctx.Err() != nil {
 				return true, ctx.Err()
 			}
-			if silent.Load() {
-				return true, ErrHubSilent
+			select {
+			case err := <-silent:
+				return true, err
+			default:
 			}
 			if websocket.CloseStatus(err) == websocket.StatusCode(wire.CloseRevoked) {
 				return true, fmt.Errorf("%w: %w", ErrUnauthorized, err)

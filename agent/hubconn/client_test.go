@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,7 +182,8 @@ func TestClient_SilentHub(t *testing.T) {
 		}
 	})
 	const interval = time.Second
-	c, err := hubconn.New(silent.URL+","+live.URL, "swa_test", nopHandler{}, slog.New(slog.NewTextHandler(t.Output(), nil)), nil)
+	var logs systest.SyncBuffer
+	c, err := hubconn.New(silent.URL+","+live.URL, "swa_test", nopHandler{}, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +205,9 @@ func TestClient_SilentHub(t *testing.T) {
 	t.Logf("moved to the live replica %s after the hello to the silent one", moved.Round(time.Millisecond))
 	if moved > 3*interval {
 		t.Errorf("the silent hub was left after %s, want within 3 ping intervals (%s)", moved, 3*interval)
+	}
+	if want := hubconn.ErrHubSilent.Error(); !strings.Contains(logs.String(), want) {
+		t.Errorf("the log does not say %q:\n%s", want, logs.String())
 	}
 
 	// The live hub answers pings: the link stays up over many intervals.
