@@ -34,7 +34,7 @@ COPY --from=build /out/agent /usr/local/bin/agent
 USER stockwire
 ENV STOCKWIRE_DATA_DIR=/data
 VOLUME /data
-EXPOSE 8090
+EXPOSE 8090 9464
 ENTRYPOINT ["/usr/local/bin/agent"]
 
 # woosim, the WooCommerce simulator, for the demo only.

@@ -29,8 +29,13 @@ type Outbox interface {
 	After(after uint64, n int) ([]OutboxEvent, error)
 	// Ack removes the event; acking an unknown ID is not an error.
 	Ack(id uint64) error
+	// Park moves the event out of the queue into durable dead letters,
+	// with the reason the hub refused it; an unknown ID is not an error.
+	Park(id uint64, reason string) error
 	// Len returns the number of events held.
 	Len() int
+	// DeadLetterCount returns the number of parked events.
+	DeadLetterCount() int
 	// OldestAge returns the age of the oldest event, 0 when empty.
 	OldestAge() time.Duration
 }

@@ -154,11 +154,15 @@ func (r *Relay) handleAck(env wire.Envelope) {
 	var a wire.Ack
 	_ = wire.DecodePayload(env, &a)
 	if a.Error != "" {
-		// The hub will never accept this report; keeping it would block
-		// nothing (the window moves on) but would be resent forever.
-		r.Logger.Error("hub refused an order report", "msg_id", id, "error", a.Error)
-	}
-	if err := r.Outbox.Ack(id); err != nil {
+		// The hub will never accept this report as it is; deleting it could
+		// lose an order for good (a change in the hub's validation), so it
+		// is parked for an operator to replay.
+		if err := r.Outbox.Park(id, a.Error); err != nil {
+			r.Logger.Error("park refused order report", "msg_id", id, "error", err)
+			return
+		}
+		r.Logger.Error("hub refused an order report; parked in the dead letters", "msg_id", id, "reason", a.Error)
+	} else if err := r.Outbox.Ack(id); err != nil {
 		r.Logger.Error("ack outbox event", "msg_id", id, "error", err)
 		return
 	}
@@ -299,6 +303,7 @@ func (r *Relay) status() wire.Status {
 	}
 	st.OutboxDepth = r.Outbox.Len()
 	st.OutboxOldestS = r.Outbox.OldestAge().Seconds()
+	st.DeadLetters = r.Outbox.DeadLetterCount()
 	return st
 }
 

@@ -112,7 +112,7 @@ func outboxIDs(t *testing.T, ob *outbox.Outbox) []string {
 // TestRelay_AtLeastOnce drives the relay's delivery of order reports:
 // never more than Window unacknowledged, an acked report leaves the outbox
 // and makes room, a refused one leaves it too (the hub will never take
-// it), and after a reconnect every unacked report is sent again, oldest
+// it; TestRelay_RefusedReportParked follows it), and after a reconnect every unacked report is sent again, oldest
 // first.
 func TestRelay_AtLeastOnce(t *testing.T) {
 	t.Parallel()
@@ -178,4 +178,77 @@ func TestRelay_AtLeastOnce(t *testing.T) {
 			t.Fatalf("sent %v after an ack, want %v", got, want)
 		}
 	})
+}
+
+// A report the hub refuses is parked in the dead letters, not deleted: it
+// stays there across a restart, is not sent again by itself, and a replay
+// puts it back in the outbox, from which the relay sends it again.
+func TestRelay_RefusedReportParked(t *testing.T) {
+	t.Parallel()
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob, err := outbox.Open(path, outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := wire.Order{WooOrderID: 100, Status: "processing", Lines: []wire.OrderLine{{SKU: "MUG", Quantity: 1, ProductID: 7}}}
+	if _, err := ob.Append(t.Context(), refused); err != nil {
+		t.Fatal(err)
+	}
+	log := make(linkLog, 100)
+	r := agent.NewRelay(ob, loopingWriter{log: log}, logger, "test")
+	r.StatusEvery, r.ResendAfter = time.Hour, time.Hour
+	stop := relaySession(t, r, log)
+	if got, want := log.sentUntilWait(t), []string{"1"}; !equal(got, want) {
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+	ack(t, r, 1, "line 1: unknown field")
+	log.sentUntilWait(t)
+	stop()
+	if err := ob.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart: the report is among the dead letters, and only there.
+	ob, err = outbox.Open(path, outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ob.Close() })
+	if got := outboxIDs(t, ob); len(got) != 0 {
+		t.Fatalf("outbox holds %v after the refusal, want nothing", got)
+	}
+	dead, err := ob.DeadLetters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].Event.Order.WooOrderID != refused.WooOrderID || dead[0].Reason != "line 1: unknown field" ||
+		len(dead[0].Event.Order.Lines) != 1 {
+		t.Fatalf("dead letters after a restart = %+v, want order %d with the hub's reason", dead, refused.WooOrderID)
+	}
+	if got, want := ob.DeadLetterCount(), 1; got != want {
+		t.Fatalf("DeadLetterCount=%d, want %d", got, want)
+	}
+	r = agent.NewRelay(ob, loopingWriter{log: log}, logger, "test")
+	r.StatusEvery, r.ResendAfter = time.Hour, time.Hour
+	relaySession(t, r, log)
+	if got := log.sentUntilWait(t); len(got) != 0 {
+		t.Fatalf("sent %v with only a dead letter held, want nothing", got)
+	}
+
+	// Replay: back in the outbox under a new ID, and sent again.
+	if n, err := ob.Replay(); err != nil || n != 1 {
+		t.Fatalf("Replay=%d, %v; want 1", n, err)
+	}
+	r.OutboxChanged()
+	if got, want := log.sentUntilWait(t), []string{"2"}; !equal(got, want) {
+		t.Fatalf("sent %v after the replay, want %v", got, want)
+	}
+	if got := ob.DeadLetterCount(); got != 0 {
+		t.Fatalf("DeadLetterCount=%d after the replay, want 0", got)
+	}
+	ack(t, r, 2, "")
+	if got := outboxIDs(t, ob); len(got) != 0 {
+		t.Fatalf("outbox holds %v after the ack, want nothing", got)
+	}
 }

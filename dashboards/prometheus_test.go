@@ -61,7 +61,7 @@ scrape_configs:
   - job_name: stockwire-agent
     static_configs:
       - targets: [%q]
-`, rulesPath, s.hub.Addr, s.agent.Listen)
+`, rulesPath, s.hub.Addr, s.agent.MetricsListen)
 	configPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

@@ -7,3 +7,6 @@ func (m *Manager) Reached() bool {
 	defer m.mu.Unlock()
 	return m.reached()
 }
+
+// Check runs the check Run makes every tick.
+func (m *Manager) Check() { m.check() }

@@ -3,10 +3,13 @@
 // agent's secret, re-enables paused ones, recreates those WooCommerce
 // disabled after delivery failures (re-enabling would keep the failure
 // count), and removes stale ones of its own (same name prefix, another
-// delivery URL). It also watches whether the ping and deliveries arrive and,
-// when they do not, says plainly why that usually happens and how to fix it;
-// the agent keeps working on polling alone meanwhile. Receiving deliveries
-// is agent/webhook's job.
+// delivery URL). It also judges whether deliveries arrive (Health): unknown
+// until something shows it; ok only from a signed delivery (the ping is
+// unsigned, so anyone could send it); failing when the ping never follows
+// a registration or the poll finds an order whose webhook never came. When
+// they fail it says plainly why that usually happens and how to fix it; the
+// agent keeps working on polling alone meanwhile. Receiving deliveries is
+// agent/webhook's job.
 package hooks
 
 import (
@@ -20,6 +23,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/shared/backoff"
+	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -76,13 +80,18 @@ type Manager struct {
 	synced map[int64]bool
 	// ours maps our webhook ids to topics, as of the last Ensure.
 	ours map[int64]string
-	// since is when the current set of webhooks was (re)registered.
+	// since is when this process last created, recreated or re-enabled a
+	// webhook, after which WooCommerce pings; zero while it has only found
+	// its webhooks in place (a restart), when no ping comes.
 	since time.Time
 	// lastPing and lastDelivery are when the receiver last saw one.
 	lastPing, lastDelivery time.Time
 	// disabledSeen counts webhooks WooCommerce disabled, found by Ensure.
 	disabledSeen int
-	warned       bool
+	// failing is set when deliveries were shown not to arrive, and
+	// cleared by the next signed delivery.
+	failing bool
+	warned  bool
 }
 
 // NewManager returns a manager of the webhooks that make client's store
@@ -209,7 +218,7 @@ func (m *Manager) Ensure(ctx context.Context) (Result, error) {
 	}
 	m.mu.Lock()
 	m.ours = ours
-	if registered || m.since.IsZero() {
+	if registered {
 		m.since = start
 	}
 	m.mu.Unlock()
@@ -237,6 +246,8 @@ func (m *Manager) create(ctx context.Context, topic string) (woo.Webhook, error)
 }
 
 // Pinged records the ping of webhook id (wire it to webhook.Handler.OnPing).
+// The ping is unsigned: it shows that the store reaches the agent after a
+// registration, never that webhooks are healthy.
 func (m *Manager) Pinged(id int64) {
 	m.mu.Lock()
 	m.lastPing = m.Now()
@@ -250,11 +261,42 @@ func (m *Manager) Delivered(topic string, id int64) {
 	first := m.lastDelivery.IsZero()
 	m.lastDelivery = m.Now()
 	warned := m.warned
-	m.warned = false
+	m.warned, m.failing = false, false
 	m.mu.Unlock()
 	if first || warned {
 		m.Logger.Info("webhook deliveries arriving", "topic", topic, "webhook_id", id)
 	}
+}
+
+// MissedDelivery records that the poll found an order whose webhook never
+// came (wire it to orders.Poller.OnMissedWebhook): webhooks are failing
+// until the next signed delivery. The first miss logs why that usually
+// happens.
+func (m *Manager) MissedDelivery(orderID int64) {
+	m.mu.Lock()
+	m.failing = true
+	warn := !m.warned
+	m.warned = true
+	m.mu.Unlock()
+	if warn {
+		m.Logger.Error("webhooks from the store do not reach the agent",
+			"delivery_url", m.DeliveryURL, "order_id", orderID, "fix", FixHint)
+	}
+}
+
+// Health says what is known of the deliveries: wire.WebhookHealthUnknown
+// until a signed delivery, a ping that never came or a missed order says
+// otherwise, then wire.WebhookHealthOK or wire.WebhookHealthFailing.
+func (m *Manager) Health() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.failing:
+		return wire.WebhookHealthFailing
+	case !m.lastDelivery.IsZero():
+		return wire.WebhookHealthOK
+	}
+	return wire.WebhookHealthUnknown
 }
 
 // reached reports whether the store has reached the agent (a ping or a
@@ -264,7 +306,8 @@ func (m *Manager) reached() bool {
 }
 
 // check logs once, plainly, when nothing has arrived within Patience of
-// registering the webhooks.
+// registering the webhooks. Webhooks found in place (a restart) send no
+// ping: then only deliveries and missed orders tell.
 func (m *Manager) check() {
 	m.mu.Lock()
 	if m.since.IsZero() || m.warned || m.Now().Sub(m.since) < m.Patience {
@@ -273,7 +316,7 @@ func (m *Manager) check() {
 	}
 	ok := m.reached()
 	if !ok {
-		m.warned = true
+		m.warned, m.failing = true, true
 	}
 	m.mu.Unlock()
 	if !ok {

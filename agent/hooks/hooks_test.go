@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/stockwire/stockwire/agent/hooks"
 	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/systest"
+	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -197,6 +199,9 @@ func TestManager_SaysWhenWebhooksDoNotArrive(t *testing.T) {
 	if m.Reached() {
 		t.Fatal("Reached=true without ping or delivery")
 	}
+	if got, want := m.Health(), wire.WebhookHealthFailing; got != want {
+		t.Fatalf("Health=%q, want %q", got, want)
+	}
 }
 
 func TestNewManager_Invalid(t *testing.T) {
@@ -213,4 +218,64 @@ func TestNewManager_Invalid(t *testing.T) {
 	if _, err := hooks.NewManager(nil, "http://agent.example/webhooks/woocommerce", "agent-secret", nil); err == nil {
 		t.Error("NoClient: want an error")
 	}
+}
+
+// Webhook health is unknown until something shows it: after a restart
+// that finds the webhooks in place, no ping comes and silence proves
+// nothing; an unsigned ping (anyone can send one) never makes it ok; a
+// signed delivery does; an order the poll found whose webhook never came
+// makes it failing, said once, until the next signed delivery.
+func TestManager_Health(t *testing.T) {
+	t.Parallel()
+	_, c := MustStore(t, woosim.Options{WebhookDelay: -1})
+	first := MustManager(t, c, "agent-secret")
+	if res, err := first.Ensure(t.Context()); err != nil || res.Created != len(hooks.DefaultTopics) {
+		t.Fatalf("first Ensure=%+v, %v; want every webhook created", res, err)
+	}
+
+	// The restarted agent: same delivery URL, its webhooks in place.
+	var logs systest.SyncBuffer
+	m, err := hooks.NewManager(c, first.DeliveryURL, "agent-secret", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	m.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	if res, err := m.Ensure(t.Context()); err != nil || res.Kept != len(hooks.DefaultTopics) {
+		t.Fatalf("Ensure after a restart=%+v, %v; want every webhook kept", res, err)
+	}
+	health := func(want string) {
+		t.Helper()
+		if got := m.Health(); got != want {
+			t.Fatalf("Health=%q, want %q", got, want)
+		}
+	}
+	t.Run("QuietAfterRestartIsUnknown", func(t *testing.T) {
+		health(wire.WebhookHealthUnknown)
+		now.Add(int64(10 * m.Patience))
+		m.Check()
+		health(wire.WebhookHealthUnknown)
+		if strings.Contains(logs.String(), "do not reach the agent") {
+			t.Fatalf("warned of webhooks not arriving after a restart with no order:\n%s", logs.String())
+		}
+	})
+	t.Run("UnsignedPingIsNotHealth", func(t *testing.T) {
+		m.Pinged(1)
+		health(wire.WebhookHealthUnknown)
+	})
+	t.Run("SignedDeliveryIsOK", func(t *testing.T) {
+		m.Delivered(woo.TopicOrderCreated, 1)
+		health(wire.WebhookHealthOK)
+	})
+	t.Run("MissedOrderIsFailing", func(t *testing.T) {
+		m.MissedDelivery(1093)
+		m.MissedDelivery(1094)
+		health(wire.WebhookHealthFailing)
+		if n := strings.Count(logs.String(), "do not reach the agent"); n != 1 {
+			t.Fatalf("warned %d times for two missed orders, want once:\n%s", n, logs.String())
+		}
+		m.Delivered(woo.TopicOrderUpdated, 1)
+		health(wire.WebhookHealthOK)
+	})
 }

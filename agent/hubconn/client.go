@@ -1,9 +1,13 @@
 // Package hubconn is the agent's end of the link: it dials the hub's
 // WebSocket endpoint with the store credential, says hello, hands every
 // message to its Handler and reconnects with capped exponential backoff and
-// jitter whenever the link drops. Given several hub replicas, it moves to
-// the next one whenever a connection fails or drops. It knows nothing of the outbox or the store;
-// the agent.Relay does that work.
+// jitter whenever the link drops. It pings the hub every PingInterval and
+// drops a link whose hub stays silent (a frozen process, a network
+// partition), which TCP alone would notice only after many minutes. Given
+// several hub replicas, it moves to the next one whenever a connection
+// fails or drops. A session the hub ends with wire.CloseRevoked stops it.
+// It knows nothing of the outbox or the store; the agent.Relay does that
+// work.
 package hubconn
 
 import (
@@ -58,6 +62,10 @@ type Client struct {
 	Backoff backoff.Policy
 	// WriteTimeout bounds one write. Defaults to 10s.
 	WriteTimeout time.Duration
+	// PingInterval is the time between two pings of the hub; a ping not
+	// answered within PingInterval drops the link, so a silent hub is
+	// noticed within twice PingInterval. Defaults to 10s.
+	PingInterval time.Duration
 
 	metrics *metrics
 	// current indexes the hub URL the next connection tries. Owned by the
@@ -78,8 +86,15 @@ func New(hubURL, token string, h Handler, logger *slog.Logger, reg prometheus.Re
 	}
 	return &Client{HubURL: hubURL, Token: token, Handler: h, Logger: logger,
 		Backoff: backoff.Policy{Min: 250 * time.Millisecond, Max: 30 * time.Second}, WriteTimeout: 10 * time.Second,
-		metrics: m}, nil
+		PingInterval: DefaultPingInterval, metrics: m}, nil
 }
+
+// DefaultPingInterval is Client.PingInterval's default.
+const DefaultPingInterval = 10 * time.Second
+
+// ErrHubSilent means the hub did not answer a ping in time: the link was
+// dropped as dead.
+var ErrHubSilent = errors.New("hub did not answer a ping")
 
 // ParseHubURLs splits a comma-separated list of hub base URLs and checks
 // each.
@@ -122,9 +137,9 @@ func WebSocketURL(hubURL string) (string, error) {
 }
 
 // Run keeps the link up until ctx ends. It returns ErrUnauthorized as soon
-// as the hub refuses the credential or cuts the session because the store
-// was revoked: retrying cannot help, a human must act, and an agent that
-// stays up looking healthy would hide it.
+// as the hub refuses the credential (HTTP 401) or closes the session with
+// wire.CloseRevoked: retrying cannot help, a human must act, and an agent
+// that stays up looking healthy would hide it.
 func (c *Client) Run(ctx context.Context) error {
 	urls, err := ParseHubURLs(c.HubURL)
 	if err != nil {
@@ -230,8 +245,16 @@ func (c *Client) runOnce(ctx context.Context, hubURL string) (connected bool, er
 
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); c.Handler.Session(sctx, s) }()
+	silent := make(chan error, 1) // why the ping loop dropped the link
+	go func() {
+		defer wg.Done()
+		if err := c.pingLoop(sctx, conn); err != nil {
+			silent <- err
+			conn.CloseNow() // ends the read below
+		}
+	}()
 	defer func() { cancel(); wg.Wait() }()
 
 	// Reading with ctx would drop the socket when ctx ends; instead the hub
@@ -244,11 +267,13 @@ func (c *Client) runOnce(ctx context.Context, hubURL string) (connected bool, er
 			if ctx.Err() != nil {
 				return true, ctx.Err()
 			}
-			if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
-				var ce websocket.CloseError
-				if errors.As(err, &ce) && strings.Contains(ce.Reason, "revoked") {
-					return true, fmt.Errorf("%w: %s", ErrUnauthorized, ce.Reason)
-				}
+			select {
+			case err := <-silent:
+				return true, err
+			default:
+			}
+			if websocket.CloseStatus(err) == websocket.StatusCode(wire.CloseRevoked) {
+				return true, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 			}
 			return true, err
 		}
@@ -259,6 +284,30 @@ func (c *Client) runOnce(ctx context.Context, hubURL string) (connected bool, er
 		}
 		c.metrics.received.WithLabelValues(env.Type).Inc()
 		c.Handler.Handle(ctx, env)
+	}
+}
+
+// pingLoop pings the hub every PingInterval until ctx ends (it returns nil
+// then) or a ping goes unanswered for PingInterval. The read loop must be
+// running: it is what takes in the pong.
+func (c *Client) pingLoop(ctx context.Context, conn *websocket.Conn) error {
+	t := time.NewTicker(c.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, c.PingInterval)
+		err := conn.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w within %s: %w", ErrHubSilent, c.PingInterval, err)
+		}
 	}
 }
 

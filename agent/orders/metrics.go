@@ -10,6 +10,7 @@ import (
 
 type metrics struct {
 	catchup  prometheus.Counter
+	missed   prometheus.Counter
 	errors   prometheus.Counter
 	duration prometheus.Histogram
 }
@@ -21,6 +22,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		catchup: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "stockwire", Subsystem: "agent", Name: "poll_catchup_total",
 			Help: "Orders the poll reported because no webhook had brought their state.",
+		})),
+		missed: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "poll_webhooks_missed_total",
+			Help: "Orders the poll reported whose webhook still had not come within the window.",
 		})),
 		errors: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "stockwire", Subsystem: "agent", Name: "poll_errors_total",

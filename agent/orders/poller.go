@@ -39,9 +39,12 @@ var PollFields = []string{"id", "number", "status", "date_created_gmt", "date_mo
 
 // Poller lists orders modified since its cursor every Interval and reports
 // every order whose (status, date_modified) was not reported yet, so an
-// order whose webhook never came is reported within one interval. Create it
-// with NewPoller; change the tunables before the first Run or PollOnce,
-// never afterwards.
+// order whose webhook never came is reported within one interval. Finding
+// one is normal (a webhook often lands a second after the poll) and only
+// counted; when webhooks are expected (WebhookWindow), an order whose
+// webhook has still not come WebhookWindow after the poll found it is
+// logged as a warning. Create it with NewPoller; change the tunables before
+// the first Run or PollOnce, never afterwards.
 type Poller struct {
 	// Client lists orders.
 	Client Lister
@@ -60,14 +63,46 @@ type Poller struct {
 	PerPage int
 	// Status restricts the statuses listed; empty means WooCommerce's "any".
 	Status []string
-	Logger *slog.Logger
+	// WebhookWindow is how long the webhook of an order the poll found
+	// unreported may still take before the poller says it never came.
+	// Zero (the default) expects no webhooks: nothing is tracked, as when
+	// the agent polls alone.
+	WebhookWindow time.Duration
+	// OnMissedWebhook is called for each order whose webhook did not come
+	// within WebhookWindow. Optional.
+	OnMissedWebhook func(orderID int64)
+	Logger          *slog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 
-	metrics  *metrics
-	mu       sync.Mutex // serializes polls
+	metrics *metrics
+	mu      sync.Mutex // serializes polls
+	// caughtUp is set once a poll has completed.
 	caughtUp atomic.Bool
+
+	webhooksMu sync.Mutex // guards the fields below
+	// since is when the first poll ran: an order modified before it may
+	// have had its webhook sent while the agent was down, never to come.
+	since time.Time
+	// awaiting holds the orders the poll reported, waiting for their
+	// webhook.
+	awaiting map[int64]awaitedWebhook
+	// delivered holds the order webhooks of the last WebhookWindow, so
+	// that a webhook landing while the poll reports the same order is not
+	// taken for a missing one.
+	delivered map[int64]awaitedWebhook
 }
+
+// awaitedWebhook is an order's state and when the poller or a webhook saw
+// it.
+type awaitedWebhook struct {
+	modified time.Time
+	at       time.Time
+}
+
+// maxAwaited bounds the orders waiting for their webhook; beyond it new
+// ones are not tracked (they are still reported and counted).
+const maxAwaited = 10_000
 
 // NewPoller returns a poller of client's orders into ob, with its metrics
 // on reg (nil: none) and the default tunables. A nil logger is
@@ -84,7 +119,79 @@ func NewPoller(client Lister, ob Outbox, logger *slog.Logger, reg prometheus.Reg
 		return nil, err
 	}
 	return &Poller{Client: client, Outbox: ob, Logger: logger, metrics: m, Now: time.Now,
-		Interval: 5 * time.Second, Overlap: 10 * time.Second, Lookback: time.Hour, PerPage: 100}, nil
+		Interval: 5 * time.Second, Overlap: 10 * time.Second, Lookback: time.Hour, PerPage: 100,
+		awaiting: map[int64]awaitedWebhook{}, delivered: map[int64]awaitedWebhook{}}, nil
+}
+
+// WebhookDelivered records that a webhook brought o (wire it to
+// webhook.Handler.OnOrder), so that the poller does not wait for it.
+func (p *Poller) WebhookDelivered(o wire.Order) {
+	if p.WebhookWindow <= 0 {
+		return
+	}
+	p.webhooksMu.Lock()
+	defer p.webhooksMu.Unlock()
+	if a, ok := p.awaiting[o.WooOrderID]; ok && !o.DateModified.Before(a.modified) {
+		delete(p.awaiting, o.WooOrderID)
+	}
+	if d, ok := p.delivered[o.WooOrderID]; !ok || o.DateModified.After(d.modified) {
+		p.delivered[o.WooOrderID] = awaitedWebhook{modified: o.DateModified, at: p.Now()}
+	}
+}
+
+// awaitWebhook starts waiting for the webhook of rep, which the poll is
+// about to report, unless it came already or cannot come.
+func (p *Poller) awaitWebhook(rep wire.Order) {
+	if p.WebhookWindow <= 0 {
+		return
+	}
+	p.webhooksMu.Lock()
+	defer p.webhooksMu.Unlock()
+	if rep.DateModified.Before(p.since) {
+		return
+	}
+	if d, ok := p.delivered[rep.WooOrderID]; ok && !d.modified.Before(rep.DateModified) {
+		return
+	}
+	a, ok := p.awaiting[rep.WooOrderID]
+	if !ok && len(p.awaiting) >= maxAwaited {
+		return
+	}
+	if !ok {
+		a.at = p.Now()
+	}
+	a.modified = latest(a.modified, rep.DateModified)
+	p.awaiting[rep.WooOrderID] = a
+}
+
+// missedWebhooks ends the wait for the webhooks older than WebhookWindow:
+// each is logged, counted and passed to OnMissedWebhook.
+func (p *Poller) missedWebhooks() {
+	if p.WebhookWindow <= 0 {
+		return
+	}
+	now := p.Now()
+	p.webhooksMu.Lock()
+	var missed []int64
+	for id, a := range p.awaiting {
+		if now.Sub(a.at) >= p.WebhookWindow {
+			missed = append(missed, id)
+			delete(p.awaiting, id)
+		}
+	}
+	for id, d := range p.delivered {
+		if now.Sub(d.at) >= p.WebhookWindow {
+			delete(p.delivered, id)
+		}
+	}
+	p.webhooksMu.Unlock()
+	for _, id := range missed {
+		p.metrics.missed.Inc()
+		p.Logger.Warn("no webhook came for an order the poll found", "order_id", id, "waited", p.WebhookWindow.String())
+		if p.OnMissedWebhook != nil {
+			p.OnMissedWebhook(id)
+		}
+	}
 }
 
 // Run polls every Interval until ctx ends; it returns nil then. A failed
@@ -126,7 +233,13 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	start := p.Now()
+	p.webhooksMu.Lock()
+	if p.since.IsZero() {
+		p.since = start
+	}
+	p.webhooksMu.Unlock()
 	n, err := p.poll(ctx)
+	p.missedWebhooks()
 	p.metrics.duration.Observe(p.Now().Sub(start).Seconds())
 	if err != nil {
 		p.metrics.errors.Inc()
@@ -234,12 +347,14 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 			if p.alreadyReported(rep) {
 				continue
 			}
+			// Before the append: a webhook landing meanwhile ends the wait.
+			p.awaitWebhook(rep)
 			if _, err := p.Outbox.Append(ctx, rep); err != nil {
 				return res, fmt.Errorf("report polled order %d: %w", rep.WooOrderID, err)
 			}
 			res.reported++
 			p.metrics.catchup.Inc()
-			p.Logger.Info("poll found unreported order", "order_id", rep.WooOrderID, "status", rep.Status)
+			p.Logger.Debug("poll found unreported order", "order_id", rep.WooOrderID, "status", rep.Status)
 		}
 		if len(list) < perPage {
 			break

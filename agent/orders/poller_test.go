@@ -3,8 +3,10 @@ package orders_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +18,8 @@ import (
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
+	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -283,4 +287,98 @@ func TestNewPoller_Invalid(t *testing.T) {
 	if _, err := orders.NewPoller(nil, nil, nil, nil); err == nil {
 		t.Fatal("want an error without a client")
 	}
+}
+
+// An order the poll finds before its webhook is counted, not logged: a
+// webhook a second late is normal. Only one whose webhook still has not
+// come WebhookWindow later is logged, once, as a warning.
+func TestPoller_WebhookWindow(t *testing.T) {
+	t.Parallel()
+	sim, c := MustSim(t)
+	var logs systest.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	box, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { box.Close() })
+	reg := prometheus.NewRegistry()
+	p := MustPoller(t, c, box, logger, reg)
+	var now atomic.Int64 // the poller's clock, UnixNano
+	now.Store(time.Now().Add(-time.Second).UnixNano())
+	p.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	p.WebhookWindow = 5 * time.Minute
+	var missed []int64 // owned by the test goroutine: PollOnce calls back on it
+	p.OnMissedWebhook = func(id int64) { missed = append(missed, id) }
+	ctx := t.Context()
+	if _, err := p.PollOnce(ctx); err != nil { // the poller starts
+		t.Fatal(err)
+	}
+
+	ids := checkout(t, sim, 3)
+	late, never, racing := ids[0], ids[1], ids[2]
+	// racing's webhook lands while the poll reports it: before the poll
+	// records that it waits for it.
+	p.WebhookDelivered(wire.Order{WooOrderID: racing, DateModified: time.Now().Add(time.Hour)})
+	if n, err := p.PollOnce(ctx); err != nil || n != 3 {
+		t.Fatalf("PollOnce=%d, %v; want 3 orders reported", n, err)
+	}
+	if got := testutil.ToFloat64(findCounter(t, reg, "stockwire_agent_poll_catchup_total")); got != 3 {
+		t.Fatalf("catch-up=%v, want 3", got)
+	}
+	if strings.Contains(logs.String(), "poll found unreported order") {
+		t.Fatalf("an order found by the poll is logged at info:\n%s", logs.String())
+	}
+	// late's webhook comes after the poll.
+	evs, err := box.After(0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Order.WooOrderID == late {
+			p.WebhookDelivered(ev.Order)
+		}
+	}
+
+	now.Add(int64(p.WebhookWindow - time.Second))
+	if _, err := p.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(missed) != 0 {
+		t.Fatalf("missed %v before the window ended, want none", missed)
+	}
+	now.Add(int64(time.Second))
+	if _, err := p.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(missed), fmt.Sprint([]int64{never}); got != want {
+		t.Fatalf("missed webhooks %s, want %s", got, want)
+	}
+	if got := testutil.ToFloat64(findCounter(t, reg, "stockwire_agent_poll_webhooks_missed_total")); got != 1 {
+		t.Fatalf("webhooks missed=%v, want 1", got)
+	}
+	want := fmt.Sprintf(`level=WARN msg="no webhook came for an order the poll found" order_id=%d`, never)
+	if n := strings.Count(logs.String(), want); n != 1 {
+		t.Fatalf("%d warnings %q, want 1:\n%s", n, want, logs.String())
+	}
+	if _, err := p.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(missed) != 1 {
+		t.Fatalf("missed %v after one more poll, want the one warning only", missed)
+	}
+
+	t.Run("NoWindowNoWait", func(t *testing.T) {
+		q := MustPoller(t, c, box, logger, nil)
+		q.Now = p.Now
+		checkout(t, sim, 1)
+		q.OnMissedWebhook = func(id int64) { t.Errorf("webhook of %d missed with no window", id) }
+		if _, err := q.PollOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now.Add(int64(time.Hour))
+		if _, err := q.PollOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -31,6 +31,10 @@ func newMetrics(reg prometheus.Registerer, o *Outbox) (*metrics, error) {
 		Help: "Age of the oldest order report waiting in the outbox.",
 	}, func() float64 { return o.OldestAge().Seconds() }))
 	set.Own(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "stockwire", Subsystem: "agent", Name: "outbox_dead_letters",
+		Help: "Order reports the hub refused for good, parked until an operator replays them.",
+	}, func() float64 { return float64(o.DeadLetterCount()) }))
+	set.Own(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "stockwire", Subsystem: "agent", Name: "outbox_capacity_events",
 		Help: "Maximum number of order reports the outbox holds.",
 	}, func() float64 { return float64(o.opts.MaxEvents) }))

@@ -4,8 +4,11 @@
 // acknowledged its ID (Ack). The outbox also keeps a small "reported" index
 // (the last status and date_modified reported per order) so the poller does
 // not re-report what a webhook already brought, and named cursors the poller
-// advances durably. It knows nothing of the network: the Relay in package
-// agent drains it.
+// advances durably. Reports the hub refused for good are parked in a
+// dead-letter bucket (Park) instead of being deleted, so a change in the
+// hub's validation never loses an order: an operator lists them and
+// replays them into the outbox (DeadLetters, Replay). It knows nothing of
+// the network: the Relay in package agent drains it.
 package outbox
 
 import (
@@ -38,6 +41,7 @@ var (
 	bucketEvents = []byte("events")
 	bucketSeen   = []byte("seen")
 	bucketMeta   = []byte("meta")
+	bucketDead   = []byte("dead")
 )
 
 // Options tunes an Outbox. The zero value is usable.
@@ -64,6 +68,7 @@ type Outbox struct {
 	metrics *metrics
 
 	count   atomic.Int64 // events held
+	dead    atomic.Int64 // dead letters held
 	appends atomic.Int64 // appends since open, for pruning the seen index
 
 	appendMu sync.Mutex // serializes Append so the bound check is exact
@@ -103,14 +108,15 @@ func Open(path string, opts Options) (*Outbox, error) {
 		return nil, fmt.Errorf("open outbox %s: %w", path, err)
 	}
 	o := &Outbox{db: db, opts: opts, logger: opts.Logger}
-	var n int
+	var n, dead int
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketEvents, bucketSeen, bucketMeta} {
+		for _, name := range [][]byte{bucketEvents, bucketSeen, bucketMeta, bucketDead} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		n = tx.Bucket(bucketEvents).Stats().KeyN
+		dead = tx.Bucket(bucketDead).Stats().KeyN
 		return nil
 	})
 	if err != nil {
@@ -118,6 +124,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		return nil, fmt.Errorf("init outbox %s: %w", path, err)
 	}
 	o.count.Store(int64(n))
+	o.dead.Store(int64(dead))
 	o.level = o.levelFor(n)
 	if err := o.pruneSeen(); err != nil {
 		db.Close()
@@ -131,6 +138,10 @@ func Open(path string, opts Options) (*Outbox, error) {
 	o.metrics = m
 	if n > 0 {
 		o.logger.Info("outbox opened", "events", n, "oldest_age", o.OldestAge().String())
+	}
+	if dead > 0 {
+		o.logger.Error("order reports the hub refused are parked in the outbox; list them with `agent dead-letters list`",
+			"dead_letters", dead)
 	}
 	return o, nil
 }
@@ -328,6 +339,133 @@ func (o *Outbox) Ack(id uint64) error {
 		o.checkDepth(int(n))
 	}
 	return nil
+}
+
+// DeadLetter is an order report the hub refused for good, parked with the
+// hub's reason.
+type DeadLetter struct {
+	Event    agent.OutboxEvent `json:"event"`
+	Reason   string            `json:"reason"`
+	ParkedAt time.Time         `json:"parked_at"`
+}
+
+// Park moves the event with id to the dead-letter bucket with the hub's
+// reason, in one transaction: it leaves the outbox (the relay stops sending
+// it) and is kept until replayed. An unknown id is not an error.
+func (o *Outbox) Park(id uint64, reason string) error {
+	if o.isClosed() {
+		return ErrClosed
+	}
+	var parked bool
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		events := tx.Bucket(bucketEvents)
+		v := events.Get(idKey(id))
+		if v == nil {
+			return nil
+		}
+		var ev agent.OutboxEvent
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		dl, err := json.Marshal(DeadLetter{Event: ev, Reason: reason, ParkedAt: o.opts.Now().UTC()})
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketDead).Put(idKey(id), dl); err != nil {
+			return err
+		}
+		parked = true
+		return events.Delete(idKey(id))
+	})
+	if err != nil {
+		return fmt.Errorf("park event %d: %w", id, err)
+	}
+	if parked {
+		o.dead.Add(1)
+		n := o.count.Add(-1)
+		o.checkDepth(int(n))
+	}
+	return nil
+}
+
+// DeadLetters returns every parked report, oldest first.
+func (o *Outbox) DeadLetters() ([]DeadLetter, error) {
+	if o.isClosed() {
+		return nil, ErrClosed
+	}
+	var out []DeadLetter
+	err := o.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDead).ForEach(func(k, v []byte) error {
+			var dl DeadLetter
+			if err := json.Unmarshal(v, &dl); err != nil {
+				return fmt.Errorf("decode dead letter %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, dl)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// DeadLetterCount returns the number of parked reports.
+func (o *Outbox) DeadLetterCount() int { return int(o.dead.Load()) }
+
+// Replay moves every parked report back into the outbox, under new IDs at
+// its end, in one transaction, and returns how many it moved. When they do
+// not all fit under MaxEvents it returns ErrOutboxFull and moves none.
+func (o *Outbox) Replay() (int, error) {
+	if o.isClosed() {
+		return 0, ErrClosed
+	}
+	now := o.opts.Now().UTC()
+	var moved int
+	o.appendMu.Lock()
+	defer o.appendMu.Unlock()
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		dead, events := tx.Bucket(bucketDead), tx.Bucket(bucketEvents)
+		n := dead.Stats().KeyN
+		if o.count.Load()+int64(n) > int64(o.opts.MaxEvents) {
+			return ErrOutboxFull
+		}
+		var keys [][]byte
+		err := dead.ForEach(func(k, v []byte) error {
+			var dl DeadLetter
+			if err := json.Unmarshal(v, &dl); err != nil {
+				return fmt.Errorf("decode dead letter %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			seq, err := events.NextSequence()
+			if err != nil {
+				return err
+			}
+			ev := agent.OutboxEvent{ID: seq, Order: dl.Event.Order, AppendedAt: now}
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			return events.Put(idKey(seq), b)
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := dead.Delete(k); err != nil {
+				return err
+			}
+		}
+		moved = len(keys)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replay dead letters: %w", err)
+	}
+	o.dead.Add(-int64(moved))
+	n := o.count.Add(int64(moved))
+	o.checkDepth(int(n))
+	return moved, nil
 }
 
 // Len returns the number of events held.

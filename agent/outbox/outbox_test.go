@@ -344,3 +344,61 @@ func TestOutbox_SurvivesKill9(t *testing.T) {
 		t.Fatalf("Len=%d, events=%d", o.Len(), len(evs))
 	}
 }
+
+// Park moves an event out of the queue into the dead letters, which the
+// depth does not count and the metric does; Replay moves them all back
+// under new IDs, or none when they do not all fit under the bound.
+func TestOutbox_DeadLetters(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	o := MustOpen(t, filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{MaxEvents: 3, Registerer: reg})
+	now := time.Now()
+	for i := range 3 {
+		if _, err := o.Append(t.Context(), order(int64(100+i), "processing", now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.Park(1, "line 1: negative quantity"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Park(42, "unknown"); err != nil {
+		t.Fatalf("Park of an unknown id: %v, want nil", err)
+	}
+	if got, want := o.Len(), 2; got != want {
+		t.Fatalf("Len=%d after a park, want %d", got, want)
+	}
+	if got := testutil.ToFloat64(mustCollector(t, reg, "stockwire_agent_outbox_dead_letters")); got != 1 {
+		t.Fatalf("stockwire_agent_outbox_dead_letters=%v, want 1", got)
+	}
+
+	t.Run("ReplayRefusedWhenFull", func(t *testing.T) {
+		if _, err := o.Append(t.Context(), order(200, "processing", now)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := o.Replay(); !errors.Is(err, outbox.ErrOutboxFull) || n != 0 {
+			t.Fatalf("Replay with the outbox full=%d, %v; want ErrOutboxFull", n, err)
+		}
+		if got := o.DeadLetterCount(); got != 1 {
+			t.Fatalf("DeadLetterCount=%d after a refused replay, want 1 (nothing moved)", got)
+		}
+		if err := o.Ack(2); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("Replay", func(t *testing.T) {
+		if n, err := o.Replay(); err != nil || n != 1 {
+			t.Fatalf("Replay=%d, %v; want 1", n, err)
+		}
+		evs, err := o.After(0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := evs[len(evs)-1]
+		if len(evs) != 3 || last.ID != 5 || last.Order.WooOrderID != 100 || len(last.Order.Lines) != 1 {
+			t.Fatalf("after the replay: %+v; want order 100 back last, as event 5", evs)
+		}
+		if dead, err := o.DeadLetters(); err != nil || len(dead) != 0 || o.DeadLetterCount() != 0 {
+			t.Fatalf("dead letters after the replay: %v, %v", dead, err)
+		}
+	})
+}

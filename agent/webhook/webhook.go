@@ -62,11 +62,17 @@ type Handler struct {
 	// OnProduct is called for product.* deliveries (product.deleted carries
 	// only the ID). Optional; it must not block for long.
 	OnProduct func(ctx context.Context, topic string, p woo.Product)
-	// OnPing is called with the webhook ID of each ping. Optional.
+	// OnPing is called with the webhook ID of each ping. The ping is
+	// unsigned, so it proves nothing of who sent it. Optional.
 	OnPing func(webhookID int64)
 	// OnDelivery is called after each signed delivery handled with 200, with
-	// its topic and X-WC-Webhook-ID. Optional (agent/hooks tracks flow).
+	// its topic and X-WC-Webhook-ID. Optional (agent/hooks judges webhook
+	// health from these alone).
 	OnDelivery func(topic string, webhookID int64)
+	// OnOrder is called with each order report a signed delivery brought,
+	// once it is durable in the outbox. Optional (agent/orders stops
+	// waiting for that order's webhook).
+	OnOrder func(o wire.Order)
 	// MaxBody bounds a body in bytes. Defaults to DefaultMaxBody.
 	MaxBody int64
 	Logger  *slog.Logger
@@ -221,6 +227,9 @@ func (h *Handler) appendOrder(ctx context.Context, rep wire.Order) (int, string)
 		return http.StatusServiceUnavailable, ResultError
 	}
 	h.Logger.Debug("webhook order stored", "order_id", rep.WooOrderID, "msg_id", id, "status", rep.Status)
+	if h.OnOrder != nil {
+		h.OnOrder(rep)
+	}
 	return http.StatusOK, ResultOK
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/webhook"
 	"github.com/stockwire/stockwire/shared/systest"
+	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -34,6 +36,8 @@ type fixture struct {
 	// productTopics are the topics OnProduct was called with.
 	productTopics []string
 	flowed        []string
+	// orders are the order ids OnOrder was called with.
+	orders []int64
 }
 
 func MustServe(t *testing.T, maxEvents int) *fixture {
@@ -64,6 +68,11 @@ func MustServe(t *testing.T, maxEvents int) *fixture {
 	h.OnDelivery = func(topic string, _ int64) {
 		f.mu.Lock()
 		f.flowed = append(f.flowed, topic)
+		f.mu.Unlock()
+	}
+	h.OnOrder = func(o wire.Order) {
+		f.mu.Lock()
+		f.orders = append(f.orders, o.WooOrderID)
 		f.mu.Unlock()
 	}
 	h.MaxBody = 64 << 10
@@ -171,6 +180,9 @@ func TestHandler_RealDeliveries(t *testing.T) {
 	}
 	if len(f.flowed) != 5 {
 		t.Fatalf("OnDelivery calls=%v, want 5", f.flowed)
+	}
+	if got, want := fmt.Sprint(f.orders), "[34 34 34]"; got != want {
+		t.Fatalf("OnOrder calls=%s, want %s (each order delivery, once durable)", got, want)
 	}
 	if problems, err := testutil.GatherAndLint(f.reg); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %v", problems, err)
@@ -316,8 +328,8 @@ func TestHandler_Ping(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.pings) != 1 || f.pings[0] != 42 || f.box.Len() != 0 || len(f.flowed) != 0 {
-		t.Fatalf("pings=%v len=%d flowed=%v", f.pings, f.box.Len(), f.flowed)
+	if len(f.pings) != 1 || f.pings[0] != 42 || f.box.Len() != 0 || len(f.flowed) != 0 || len(f.orders) != 0 {
+		t.Fatalf("pings=%v len=%d flowed=%v orders=%v: a ping is no delivery", f.pings, f.box.Len(), f.flowed, f.orders)
 	}
 }
 

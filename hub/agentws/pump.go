@@ -73,7 +73,7 @@ func (ss *session) pump(lastSeq, head int64) {
 			woken = time.Now()
 			st, err := ss.srv.Stores.Store(ss.ctx, ss.store.ID)
 			if err == nil && st.Status != hub.StoreActive || hub.ErrorCode(err) == hub.ENOTFOUND {
-				ss.stop("revoked", websocket.StatusPolicyViolation, "store credential revoked")
+				ss.stop("revoked", websocket.StatusCode(wire.CloseRevoked), "store credential revoked")
 				return
 			}
 			if err == nil && st.Policy != ss.store.Policy { // the notice was lost

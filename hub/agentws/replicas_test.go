@@ -129,7 +129,7 @@ func TestReplicas_RevokeReachesOtherReplica(t *testing.T) {
 	if err := a.sessions.AnnounceRevoked(t.Context(), st.ID); err != nil {
 		t.Fatal(err)
 	}
-	if ce := onB.closed(2 * time.Second); ce.Code != websocket.StatusPolicyViolation || ce.Reason != "store credential revoked" {
+	if ce := onB.closed(2 * time.Second); ce.Code != websocket.StatusCode(wire.CloseRevoked) || ce.Reason != "store credential revoked" {
 		t.Fatalf("closed with %v %q", ce.Code, ce.Reason)
 	}
 	// A claim after the revocation is refused.

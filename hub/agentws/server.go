@@ -254,7 +254,7 @@ func (s *Server) Disconnect(storeID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sess := s.sessions[storeID]; sess != nil {
-		sess.stop("revoked", websocket.StatusPolicyViolation, "store credential revoked")
+		sess.stop("revoked", websocket.StatusCode(wire.CloseRevoked), "store credential revoked")
 	}
 }
 

@@ -82,8 +82,8 @@ func TestServer_Revoke(t *testing.T) {
 		start := time.Now()
 		e.srv.Disconnect(st.ID) // what hub/web's OnRevoke does
 		ce := c.closed(2 * time.Second)
-		if ce.Code != websocket.StatusPolicyViolation || ce.Reason != "store credential revoked" {
-			t.Fatalf("closed with %v %q, want 1008 %q", ce.Code, ce.Reason, "store credential revoked")
+		if ce.Code != websocket.StatusCode(wire.CloseRevoked) || ce.Reason != "store credential revoked" {
+			t.Fatalf("closed with %v %q, want %d %q", ce.Code, ce.Reason, wire.CloseRevoked, "store credential revoked")
 		}
 		t.Logf("cut off %s after the revocation", time.Since(start).Round(time.Millisecond))
 		if _, resp, err := e.dial(t.Context(), cred); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
@@ -99,7 +99,7 @@ func TestServer_Revoke(t *testing.T) {
 		if err := e.stores.Revoke(t.Context(), st.ID); err != nil {
 			t.Fatal(err)
 		}
-		if ce := c.closed(2 * time.Second); ce.Code != websocket.StatusPolicyViolation || ce.Reason != "store credential revoked" {
+		if ce := c.closed(2 * time.Second); ce.Code != websocket.StatusCode(wire.CloseRevoked) || ce.Reason != "store credential revoked" {
 			t.Fatalf("closed with %v %q", ce.Code, ce.Reason)
 		}
 	})

@@ -190,7 +190,7 @@ func (ss *session) run() {
 	}
 	claim, err := ss.srv.Sessions.ClaimSession(ss.ctx, ss.store.ID, ss.srv.Replica)
 	if hub.ErrorCode(err) == hub.EUNAUTHORIZED {
-		ss.stop("revoked", websocket.StatusPolicyViolation, "store credential revoked")
+		ss.stop("revoked", websocket.StatusCode(wire.CloseRevoked), "store credential revoked")
 		return
 	} else if err != nil {
 		if ss.ctx.Err() == nil {

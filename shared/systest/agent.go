@@ -22,12 +22,13 @@ type AgentOptions struct {
 	Args []string
 }
 
-// Agent is an agent process listening (webhooks, /healthz, /metrics) on a
-// loopback address. Stopped or killed, it starts again on the same
-// address and data dir.
+// Agent is an agent process listening on loopback addresses: Listen for
+// webhooks and /healthz, MetricsListen for /metrics. Stopped or killed, it
+// starts again on the same addresses and data dir.
 type Agent struct {
-	Listen string
-	Proc   *launch.Proc
+	Listen        string
+	MetricsListen string
+	Proc          *launch.Proc
 
 	tb      testing.TB
 	opts    AgentOptions
@@ -41,7 +42,7 @@ func StartAgent(tb testing.TB, o AgentOptions) *Agent {
 	if o.Name == "" {
 		o.Name = "agent"
 	}
-	a := &Agent{Listen: FreeAddr(tb), tb: tb, opts: o, dataDir: filepath.Join(tb.TempDir(), "agent")}
+	a := &Agent{Listen: FreeAddr(tb), MetricsListen: FreeAddr(tb), tb: tb, opts: o, dataDir: filepath.Join(tb.TempDir(), "agent")}
 	a.Start()
 	return a
 }
@@ -50,7 +51,7 @@ func StartAgent(tb testing.TB, o AgentOptions) *Agent {
 func (a *Agent) Start() {
 	a.tb.Helper()
 	args := append([]string{"--hub", a.opts.Hub, "--store-url", a.opts.StoreURL,
-		"--listen", a.Listen, "--public-url", "http://" + a.Listen,
+		"--listen", a.Listen, "--metrics-listen", a.MetricsListen, "--public-url", "http://" + a.Listen,
 		"--data-dir", a.dataDir, "--log-format", "text"}, a.opts.Args...)
 	env := []string{"STOCKWIRE_TOKEN=" + a.opts.Token,
 		"STOCKWIRE_CONSUMER_KEY=" + a.opts.ConsumerKey, "STOCKWIRE_CONSUMER_SECRET=" + a.opts.ConsumerSecret}

@@ -27,6 +27,18 @@ const AgentPath = "/v1/agent"
 // MaxMessageBytes bounds one message on the link in either direction.
 const MaxMessageBytes = 4 << 20
 
+// CloseRevoked is the WebSocket close code (in the 4000–4999 range kept for
+// applications) with which the hub ends a session whose store credential
+// it no longer accepts: revoked, or its store deleted. The agent stops on
+// it instead of reconnecting: a human must act. The close reason is for
+// people only; no end reads it. The other close codes on the link are
+// WebSocket's own: 1001 (going away) when either end shuts down, 1008
+// (policy violation) for a missing subprotocol, a protocol error or a
+// session replaced by a newer one of the same store, 1011 for an internal
+// error, and 1013 (try again later) when the agent must reconnect and
+// start over.
+const CloseRevoked = 4401
+
 // Message types. Hub→agent: Welcome, Changes, Snapshot, Ack, Reclaim.
 // Agent→hub: Hello, Order, Applied, Status, Released.
 const (
@@ -116,8 +128,9 @@ type Order struct {
 }
 
 // Ack acknowledges the message whose envelope ID it carries. Error is set
-// when the hub refused the message for good (it will never accept it); the
-// agent drops it and logs the error.
+// when the hub refused the message for good (it will never accept it as it
+// is); the agent takes it out of its outbox and parks it in its dead letters
+// with the error, for an operator to replay.
 type Ack struct {
 	Error string `json:"error,omitempty"`
 }
@@ -132,11 +145,34 @@ type Applied struct {
 type Status struct {
 	OutboxDepth   int     `json:"outbox_depth"`
 	OutboxOldestS float64 `json:"outbox_oldest_seconds"`
-	WebhooksOK    bool    `json:"webhooks_ok"`
-	UnknownSKUs   int     `json:"unknown_skus"`
-	DuplicateSKUs int     `json:"duplicate_skus"`
-	CatalogSKUs   int     `json:"catalog_skus"`
+	// WebhooksOK is true only when WebhookHealth is WebhookHealthOK.
+	WebhooksOK    bool `json:"webhooks_ok"`
+	UnknownSKUs   int  `json:"unknown_skus"`
+	DuplicateSKUs int  `json:"duplicate_skus"`
+	CatalogSKUs   int  `json:"catalog_skus"`
+	// DeadLetters counts the order reports the hub refused, parked in the
+	// agent's outbox until an operator replays them.
+	DeadLetters int `json:"dead_letters"`
+	// WebhookHealth is one of the WebhookHealth… values; empty from an
+	// agent that predates it.
+	WebhookHealth string `json:"webhook_health,omitempty"`
 }
+
+// What an agent knows of its store's webhooks (Status.WebhookHealth).
+const (
+	// WebhookHealthUnknown: nothing has shown yet whether deliveries
+	// arrive (just started, no order since).
+	WebhookHealthUnknown = "unknown"
+	// WebhookHealthOK: a signed delivery arrived, and none has been
+	// missed since.
+	WebhookHealthOK = "ok"
+	// WebhookHealthFailing: the store's ping never came after the
+	// webhooks were registered, or the poll found an order whose webhook
+	// never came.
+	WebhookHealthFailing = "failing"
+	// WebhookHealthOff: the agent registers no webhooks (polling only).
+	WebhookHealthOff = "off"
+)
 
 // Reclaim asks an allocate store's agent to give back up to Units of SKU.
 // The agent lowers the store's stock by at most what the store still has

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"time"
@@ -27,9 +28,12 @@ type Config struct {
 	ConsumerSecret string
 	RateLimit      float64
 
-	Listen    string
-	PublicURL string
-	DataDir   string
+	Listen        string
+	MetricsListen string
+	PublicURL     string
+	DataDir       string
+
+	HubPingInterval time.Duration
 
 	PollInterval   time.Duration
 	RescanInterval time.Duration
@@ -43,8 +47,9 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Listen: "127.0.0.1:8090", DataDir: "./stockwire-agent",
-		PollInterval: 5 * time.Second, RescanInterval: 15 * time.Minute,
+		Listen: "127.0.0.1:8090", MetricsListen: "127.0.0.1:9464", DataDir: "./stockwire-agent",
+		HubPingInterval: hubconn.DefaultPingInterval,
+		PollInterval:    5 * time.Second, RescanInterval: 15 * time.Minute,
 		StoreEdits: "revert", Webhooks: true, RateLimit: 20,
 		LogFormat: "json", LogLevel: "info",
 	}
@@ -58,11 +63,13 @@ func (c *Config) ParseFlags(args []string) error {
 	fs.StringVar(&c.JoinToken, "join-token", c.JoinToken, "enrolment token: enrol this store on first start instead of --token")
 	fs.StringVar(&c.StoreName, "store-name", c.StoreName, "store name to enrol with --join-token")
 	fs.StringVar(&c.HubCA, "hub-ca", c.HubCA, "PEM file of a private CA to trust for an https hub")
+	fs.DurationVar(&c.HubPingInterval, "hub-ping-interval", c.HubPingInterval, "how often to ping the hub; a hub that leaves a ping unanswered this long is dropped (and the next replica tried), so a frozen hub or a cut network is noticed within twice this")
 	fs.StringVar(&c.StoreURL, "store-url", c.StoreURL, "WooCommerce site home URL, e.g. https://shop.example.com")
 	fs.StringVar(&c.ConsumerKey, "consumer-key", c.ConsumerKey, "WooCommerce REST API consumer key (ck_…), read_write")
 	fs.StringVar(&c.ConsumerSecret, "consumer-secret", c.ConsumerSecret, "WooCommerce REST API consumer secret (cs_…); prefer the environment")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "maximum WooCommerce requests per second")
-	fs.StringVar(&c.Listen, "listen", c.Listen, "address for webhooks, /metrics and /healthz")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address for webhooks and /healthz: WooCommerce must reach it, so it is often public")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "address for /metrics (Prometheus) and /healthz, apart from --listen so that metrics need not be public; empty: none")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL at which WooCommerce reaches --listen (webhook delivery); empty: no webhooks, polling only")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the outbox, credential and state")
 	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "how often to poll orders modified since the cursor")
@@ -89,6 +96,9 @@ func (c *Config) Validate() error {
 	if _, err := hubconn.ParseHubURLs(c.HubURL); err != nil {
 		return fmt.Errorf("--hub: %w", err)
 	}
+	if c.HubPingInterval < 100*time.Millisecond {
+		return fmt.Errorf("--hub-ping-interval %s: at least 100ms", c.HubPingInterval)
+	}
 	if c.StoreURL == "" {
 		return errors.New("--store-url is required")
 	}
@@ -103,6 +113,14 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("--data-dir is required")
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen %q: want host:port", c.MetricsListen)
+		}
+		if c.MetricsListen == c.Listen {
+			return fmt.Errorf("--metrics-listen %q: must differ from --listen, which is public", c.MetricsListen)
+		}
 	}
 	if c.PollInterval < 500*time.Millisecond {
 		return fmt.Errorf("--poll-interval %s: at least 500ms", c.PollInterval)

@@ -1,7 +1,8 @@
 // Command agent runs beside one WooCommerce store: it receives the store's
 // webhooks into a durable outbox, polls orders so none is missed, reports
 // them to the hub over the link, and writes the hub's stock changes into the
-// store. See `agent --help`.
+// store. See `agent --help`. `agent dead-letters list|replay` lists the
+// order reports the hub refused, or moves them back into the outbox.
 package main
 
 import (
@@ -17,6 +18,15 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "dead-letters" {
+		if err := deadLettersCommand(os.Args[2:], os.Stdout); errors.Is(err, flag.ErrHelp) {
+			return
+		} else if err != nil {
+			fmt.Fprintln(os.Stderr, "agent:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	tuneRuntime()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

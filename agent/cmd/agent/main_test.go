@@ -89,9 +89,10 @@ func assertNoSecrets(t *testing.T, out string, secrets map[string]string) {
 	}
 }
 
-// metric returns the value of an unlabelled metric on the agent's /metrics.
-func metric(listen, name string) (float64, error) {
-	resp, err := http.Get("http://" + listen + "/metrics")
+// metric returns the value of an unlabelled metric on the agent's /metrics
+// at metricsListen.
+func metric(metricsListen, name string) (float64, error) {
+	resp, err := http.Get("http://" + metricsListen + "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -268,6 +269,10 @@ func TestAgent_ConfigErrors(t *testing.T) {
 		{name: "UnknownFlag", args: append(slices.Clip(complete), "--frobnicate"), want: "flag provided but not defined: -frobnicate"},
 		{name: "BadEnvironmentValue", args: complete, env: []string{"STOCKWIRE_POLL_INTERVAL=often"}, want: "STOCKWIRE_POLL_INTERVAL"},
 		{name: "PollIntervalTooShort", args: append(slices.Clip(complete), "--poll-interval", "10ms"), want: "--poll-interval 10ms: at least 500ms"},
+		{name: "HubPingIntervalTooShort", args: append(slices.Clip(complete), "--hub-ping-interval", "1ms"), want: "--hub-ping-interval 1ms: at least 100ms"},
+		{name: "BadMetricsListen", args: append(slices.Clip(complete), "--metrics-listen", "9464"), want: `--metrics-listen "9464": want host:port`},
+		{name: "MetricsOnWebhookListener", args: append(slices.Clip(complete), "--listen", "127.0.0.1:8090", "--metrics-listen", "127.0.0.1:8090"),
+			want: `--metrics-listen "127.0.0.1:8090": must differ from --listen`},
 		{name: "BadLogLevel", args: append(slices.Clip(complete), "--log-level", "loud"), want: `--log-level "loud"`},
 		{name: "BadLogFormat", args: append(slices.Clip(complete), "--log-format", "xml"), want: `--log-format "xml"`},
 	} {
@@ -342,7 +347,7 @@ func TestAgent_StartupChecks(t *testing.T) {
 			env = append(env, "STOCKWIRE_TOKEN="+token)
 			code, out := runAgent(t, []string{"--hub", hubURL, "--store-url", tc.storeURL,
 				"--consumer-key", tc.key, "--consumer-secret", tc.secret,
-				"--listen", systest.FreeAddr(t), "--data-dir", t.TempDir(), "--log-format", "text"}, env)
+				"--listen", systest.FreeAddr(t), "--metrics-listen", systest.FreeAddr(t), "--data-dir", t.TempDir(), "--log-format", "text"}, env)
 			if code == 0 {
 				t.Fatalf("exit status 0, want an error; output:\n%s", out)
 			}
@@ -368,7 +373,7 @@ func TestAgent_RevokedCredential(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start, listsBefore := time.Now(), productLists(sim)
-			code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", systest.FreeAddr(t),
+			code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", systest.FreeAddr(t), "--metrics-listen", systest.FreeAddr(t),
 				"--data-dir", t.TempDir(), "--log-format", "text"},
 				[]string{"STOCKWIRE_TOKEN=" + tc.token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
 			if code == 0 {
@@ -410,7 +415,7 @@ func TestAgent_RevokedWhileRunning(t *testing.T) {
 	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
 	id, token := h.CreateStore("revoked-later", sim.URL, "mirror")
 	listen := systest.FreeAddr(t)
-	p := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+	p := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--metrics-listen", systest.FreeAddr(t),
 		"--data-dir", t.TempDir(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
 	waitHealthy(t, p, listen)
@@ -451,7 +456,7 @@ func TestAgent_Enrolment(t *testing.T) {
 
 	t.Run("BadKeysKeepTheJoinToken", func(t *testing.T) {
 		_, wrongSecret := newKeys()
-		code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+		code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--metrics-listen", systest.FreeAddr(t),
 			"--data-dir", dataDir, "--log-format", "text", "--join-token", join.Token, "--store-name", name},
 			[]string{"STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + wrongSecret})
 		if want := "consumer secret is wrong"; code == 0 || !strings.Contains(out, want) {
@@ -463,7 +468,7 @@ func TestAgent_Enrolment(t *testing.T) {
 		}
 	})
 
-	first := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+	first := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--metrics-listen", systest.FreeAddr(t),
 		"--public-url", "http://" + listen, "--data-dir", dataDir, "--log-format", "text",
 		"--join-token", join.Token, "--store-name", name}, keys)
 	waitHealthy(t, first, listen)
@@ -511,7 +516,7 @@ func TestAgent_Enrolment(t *testing.T) {
 	})
 
 	t.Run("JoinTokenWorksOnce", func(t *testing.T) {
-		code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", systest.FreeAddr(t),
+		code, out := runAgent(t, []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", systest.FreeAddr(t), "--metrics-listen", systest.FreeAddr(t),
 			"--data-dir", t.TempDir(), "--log-format", "text", "--join-token", join.Token, "--store-name", name + "-again"}, keys)
 		if code == 0 {
 			t.Fatalf("exit status 0, want an error; output:\n%s", out)
@@ -538,8 +543,8 @@ func TestAgent_KillRestart(t *testing.T) {
 	sku := sim.Store.SKUs()[0]
 	h.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 10}, nil)
 	id, token := h.CreateStore("killed-shop", sim.URL, "mirror")
-	listen := systest.FreeAddr(t)
-	args := []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen,
+	listen, metricsListen := systest.FreeAddr(t), systest.FreeAddr(t)
+	args := []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--metrics-listen", metricsListen,
 		"--data-dir", filepath.Join(t.TempDir(), "agent"), "--poll-interval", "500ms", "--log-format", "text"}
 	env := []string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
 	secrets := map[string]string{"consumer secret": secret, "store credential": token}
@@ -568,7 +573,7 @@ func TestAgent_KillRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	systest.WaitFor(t, 30*time.Second, "order in the outbox", func() error {
-		if n, err := metric(listen, "stockwire_agent_outbox_events"); err != nil || n != 1 {
+		if n, err := metric(metricsListen, "stockwire_agent_outbox_events"); err != nil || n != 1 {
 			return fmt.Errorf("outbox events %v, %v", n, err)
 		}
 		return nil
@@ -599,7 +604,7 @@ func TestAgent_KillRestart(t *testing.T) {
 		return nil
 	})
 	systest.WaitFor(t, 30*time.Second, "outbox drained", func() error {
-		if n, err := metric(listen, "stockwire_agent_outbox_events"); err != nil || n != 0 {
+		if n, err := metric(metricsListen, "stockwire_agent_outbox_events"); err != nil || n != 0 {
 			return fmt.Errorf("outbox events %v, %v", n, err)
 		}
 		return nil
@@ -617,7 +622,7 @@ func TestAgent_HubCA(t *testing.T) {
 	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
 	_, token := h.CreateStore("tls-shop", sim.URL, "mirror")
 	listen := systest.FreeAddr(t)
-	args := []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--log-format", "text"}
+	args := []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--metrics-listen", systest.FreeAddr(t), "--log-format", "text"}
 	env := []string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
 	secrets := map[string]string{"consumer secret": secret, "store credential": token}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,11 @@ import (
 // WebhookPath is where the agent receives WooCommerce deliveries.
 const WebhookPath = "/webhooks/woocommerce"
 
+// missedWebhookWindow is how long the webhook of an order the poll found
+// may still take before the agent says it never came: WooCommerce delivers
+// from WP-Cron, often seconds and sometimes a minute late.
+const missedWebhookWindow = 5 * time.Minute
+
 // Main is the agent process: it keeps what it opened so that Close can
 // release it in reverse order.
 type Main struct {
@@ -46,9 +52,13 @@ type Main struct {
 	outbox *outbox.Outbox
 	server *http.Server
 	ln     net.Listener
-	cancel context.CancelFunc
-	group  *errgroup.Group
-	failed <-chan struct{} // closed when a part stops on its own; Close says why
+	// metricsServer and metricsLn serve /metrics on --metrics-listen; nil
+	// when it is empty.
+	metricsServer *http.Server
+	metricsLn     net.Listener
+	cancel        context.CancelFunc
+	group         *errgroup.Group
+	failed        <-chan struct{} // closed when a part stops on its own; Close says why
 }
 
 // NewMain returns a Main with the default configuration.
@@ -56,6 +66,15 @@ func NewMain() *Main { return &Main{Config: DefaultConfig()} }
 
 // Addr returns the listen address once Run has returned.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// MetricsAddr returns the metrics listen address once Run has returned,
+// "" when there is none.
+func (m *Main) MetricsAddr() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return m.metricsLn.Addr().String()
+}
 
 // Failed is closed when a part of the agent stopped on its own after Run
 // returned (the hub refused the credential, the HTTP server failed); Close
@@ -136,9 +155,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	// What the agent knows of its webhooks; set before anything runs.
+	webhookHealth := func() string { return wire.WebhookHealthOff }
 	relay := agent.NewRelay(ob, writer, logger, version())
 	relay.Status = func() wire.Status {
-		st := wire.Status{CatalogSKUs: cat.Len()}
+		st := wire.Status{CatalogSKUs: cat.Len(), WebhookHealth: webhookHealth()}
+		st.WebhooksOK = st.WebhookHealth == wire.WebhookHealthOK
 		for _, is := range cat.Issues() {
 			switch is.Kind {
 			case catalog.IssueDuplicateSKU:
@@ -156,6 +178,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("--hub: %w", err)
 	}
 	link.TLSConfig = hubTLS
+	link.PingInterval = c.HubPingInterval
 	if err := link.Probe(ctx); errors.Is(err, hubconn.ErrUnauthorized) {
 		return fmt.Errorf("hub %s: %w", c.HubURL, err)
 	} else if err != nil {
@@ -201,16 +224,38 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	poller.Interval = c.PollInterval
+	if manager != nil {
+		receiver.OnOrder = poller.WebhookDelivered
+		poller.WebhookWindow = missedWebhookWindow
+		poller.OnMissedWebhook = manager.MissedDelivery
+		webhookHealth = manager.Health
+	}
 
+	healthz := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(health{Status: "ok", OutboxEvents: ob.Len(), DeadLetters: ob.DeadLetterCount(),
+			Webhooks: webhookHealth()})
+	}
+	// The webhook listener must be reachable by WooCommerce, often from
+	// the internet: it serves nothing else that a stranger could read.
 	mux := http.NewServeMux()
 	mux.Handle("POST "+WebhookPath, receiver)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", healthz)
 	m.ln, err = net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.Listen, err)
 	}
 	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	if c.MetricsListen != "" {
+		metricsMux := http.NewServeMux()
+		metricsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		metricsMux.HandleFunc("GET /healthz", healthz)
+		if m.metricsLn, err = net.Listen("tcp", c.MetricsListen); err != nil {
+			m.ln.Close()
+			return fmt.Errorf("--metrics-listen %s: %w", c.MetricsListen, err)
+		}
+		m.metricsServer = &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute}
+	}
 
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
@@ -223,6 +268,14 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if m.metricsServer != nil {
+		g.Go(func() error {
+			if err := m.metricsServer.Serve(m.metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	g.Go(func() error { return link.Run(gctx) })
 	g.Go(func() error { return writer.Run(gctx) })
 	g.Go(func() error { return poller.Run(gctx) })
@@ -232,7 +285,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if manager != nil {
 		g.Go(func() error { return manager.Run(gctx) })
 	}
-	logger.Info("agent started", "listen", m.ln.Addr().String(), "store", c.StoreURL, "hub", c.HubURL,
+	logger.Info("agent started", "listen", m.ln.Addr().String(), "metrics_listen", m.MetricsAddr(), "store", c.StoreURL, "hub", c.HubURL,
 		"outbox_events", ob.Len(), "applied_seq", writer.AppliedSeq())
 	return nil
 }
@@ -241,11 +294,13 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) Close() error {
 	started := m.cancel != nil
 	var errs []error
-	if m.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		errs = append(errs, m.server.Shutdown(ctx))
-		cancel()
-		m.server = nil
+	for _, srv := range []**http.Server{&m.server, &m.metricsServer} {
+		if *srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			errs = append(errs, (*srv).Shutdown(ctx))
+			cancel()
+			*srv = nil
+		}
 	}
 	if m.cancel != nil {
 		m.cancel()
@@ -260,6 +315,19 @@ func (m *Main) Close() error {
 		m.Logger.Info("agent stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// health is the answer of /healthz. The agent answers 200 while it runs;
+// the figures say what needs a human.
+type health struct {
+	Status       string `json:"status"`
+	OutboxEvents int    `json:"outbox_events"`
+	// DeadLetters counts the order reports the hub refused, parked in the
+	// outbox (`agent dead-letters list|replay`).
+	DeadLetters int `json:"dead_letters"`
+	// Webhooks is what the agent knows of the store's webhooks: unknown,
+	// ok, failing or off (wire.WebhookHealth…).
+	Webhooks string `json:"webhooks"`
 }
 
 // notifyingOutbox wakes the relay after each durable append, so a report

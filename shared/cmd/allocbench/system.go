@@ -247,7 +247,7 @@ func (s *system) startAgent(ctx context.Context, st *store) error {
 	}
 	key := fmt.Sprintf("%040d", st.idx)
 	p, err := launch.Start(st.name, filepath.Join(s.env.dir, "bin", "agent"), []string{
-		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--public-url", "http://" + st.listen,
+		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--metrics-listen", "", "--public-url", "http://" + st.listen,
 		"--data-dir", filepath.Join(s.env.dir, "agents-"+s.name, st.name),
 		"--poll-interval", s.env.cfg.PollInterval.String(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + st.token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},

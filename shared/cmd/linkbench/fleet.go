@@ -150,7 +150,7 @@ func (b *bench) startAgent(ctx context.Context, h *hubProc, s *shop, listen stri
 	key := fmt.Sprintf("%040d", s.idx)
 	p, err := launch.Start(s.name, b.binary("agent"), []string{
 		"--hub", h.base, "--store-url", s.url,
-		"--listen", listen, "--public-url", "http://" + listen,
+		"--listen", listen, "--metrics-listen", "", "--public-url", "http://" + listen,
 		"--data-dir", b.path(fmt.Sprintf("agents-%d", b.hubs), s.name),
 		"--poll-interval", b.cfg.PollInterval.String(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + s.token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},

@@ -259,7 +259,7 @@ func (b *bench) startAgent(ctx context.Context, s *shop, h *hubProc) error {
 	}
 	p, err := launch.Start(s.name, b.path("bin", "agent"), []string{
 		"--hub", h.base, "--store-url", s.sim.URL,
-		"--listen", listen, "--public-url", "http://" + listen,
+		"--listen", listen, "--metrics-listen", "", "--public-url", "http://" + listen,
 		"--data-dir", b.path(fmt.Sprintf("agents-%d", b.runs), s.name),
 		"--poll-interval", b.cfg.PollInterval.String(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + s.token,

@@ -24,6 +24,8 @@ type demoStore struct {
 	sim    *woosim.Server
 	agent  *launch.Proc
 	listen string
+	// metricsListen is the agent's --metrics-listen.
+	metricsListen string
 }
 
 type demo struct {
@@ -149,8 +151,11 @@ func (d *demo) startAgent(ctx context.Context, st *demoStore) error {
 		return err
 	}
 	st.listen = addr
+	if st.metricsListen, err = launch.FreeAddr(); err != nil {
+		return err
+	}
 	p, err := launch.Start(st.name, filepath.Join(d.cfg.BinDir, "agent"), []string{
-		"--hub", d.hubURL, "--store-url", st.sim.URL, "--listen", addr, "--public-url", "http://" + addr,
+		"--hub", d.hubURL, "--store-url", st.sim.URL, "--listen", addr, "--metrics-listen", st.metricsListen, "--public-url", "http://" + addr,
 		"--data-dir", filepath.Join(d.cfg.DataDir, "agents", st.name), "--poll-interval", "2s",
 		"--log-format", "text"},
 		// Secrets go through the environment, not the command line.
@@ -176,7 +181,7 @@ stockwire demo is running.
   logs         %[3]s/*.log
 `, d.hubURL, d.admin, d.cfg.DataDir)
 	for _, st := range d.stores {
-		fmt.Printf("  %-10s   %-8s   store %s   agent metrics http://%s/metrics\n", st.name, st.policy, st.sim.URL, st.listen)
+		fmt.Printf("  %-10s   %-8s   store %s   agent metrics http://%s/metrics\n", st.name, st.policy, st.sim.URL, st.metricsListen)
 	}
 	fmt.Println("\nCtrl-C stops everything.")
 }
