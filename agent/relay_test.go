@@ -10,15 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/stock"
-	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/agent/wooclient/wooclienttest"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 // sent records what the relay sends to the hub.
@@ -45,19 +44,9 @@ func (s *sent) answers() []wire.Released {
 func TestRelay_ReclaimReleasedOnceAnsweredEachTime(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	const key, secret = "ck_1111111111111111111111111111111111111111", "cs_2222222222222222222222222222222222222222"
-	srv, err := woosim.Start(woosim.Options{ConsumerKey: key, ConsumerSecret: secret, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	if err := srv.Store.Seed(woosim.SeedOptions{Products: 1, Stock: 10}); err != nil {
-		t.Fatal(err)
-	}
+	srv := woosimtest.Start(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret, Logger: logger}, woosim.SeedOptions{Products: 1, Stock: 10})
 	sku := srv.Store.SKUs()[0]
-	cl, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := wooclienttest.New(t, srv)
 	dir := t.TempDir()
 	w, err := stock.New(stock.Config{API: cl, DataDir: dir, Logger: logger})
 	if err != nil {

@@ -12,31 +12,20 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/stockwire/stockwire/agent/hooks"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/agent/wooclient/wooclienttest"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 func MustStore(t *testing.T, opts woosim.Options) (*woosim.Server, *wooclient.Client) {
 	t.Helper()
-	sim, err := woosim.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	c, err := wooclient.New(wooclient.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
-		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf,
-		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, c
+	sim := woosimtest.Start(t, opts, woosim.SeedOptions{})
+	return sim, wooclienttest.New(t, sim)
 }
 
 // MustManager returns a manager whose store delivers to a real listener

@@ -13,34 +13,22 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/agent/wooclient/wooclienttest"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 func MustSim(t *testing.T) (*woosim.Server, *wooclient.Client) {
 	t.Helper()
-	sim, err := woosim.Start(woosim.Options{WebhookDelay: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	if err := sim.Store.Seed(woosim.SeedOptions{Products: 3, Stock: 1_000_000}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := wooclient.New(wooclient.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
-		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sim, c
+	sim := woosimtest.Start(t, woosim.Options{WebhookDelay: time.Hour}, woosim.SeedOptions{Products: 3, Stock: 1_000_000})
+	return sim, wooclienttest.New(t, sim)
 }
 
 func checkout(t *testing.T, sim *woosim.Server, n int) []int64 {
@@ -220,22 +208,11 @@ func TestPoller_OrderModifiedWhilePaging(t *testing.T) {
 	second := time.Now().Add(-30 * time.Second).Truncate(time.Second)
 	var clock atomic.Int64
 	clock.Store(second.UnixNano())
-	sim, err := woosim.Start(woosim.Options{WebhookDelay: time.Hour, Now: func() time.Time {
+	sim := woosimtest.Start(t, woosim.Options{WebhookDelay: time.Hour, Now: func() time.Time {
 		return time.Unix(0, clock.Add(int64(time.Millisecond)))
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	if err := sim.Store.Seed(woosim.SeedOptions{Products: 2, Stock: 1_000_000}); err != nil {
-		t.Fatal(err)
-	}
+	}}, woosim.SeedOptions{Products: 2, Stock: 1_000_000})
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	c, err := wooclient.New(wooclient.Config{BaseURL: sim.URL, ConsumerKey: sim.Store.ConsumerKey(),
-		ConsumerSecret: sim.Store.ConsumerSecret(), RateLimit: rate.Inf, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := wooclienttest.New(t, sim)
 	ids := checkout(t, sim, 12)
 	box, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{Logger: logger})
 	if err != nil {

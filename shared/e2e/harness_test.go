@@ -12,6 +12,7 @@ import (
 	"github.com/stockwire/stockwire/shared/pgtest"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, nil) }
@@ -71,16 +72,11 @@ func newSystemWith(t *testing.T, o systemOptions) *system {
 	}
 
 	for i := range n {
-		sim, err := woosim.Start(woosim.Options{
+		sim := woosimtest.Start(t, woosim.Options{
 			ConsumerKey:    "ck_" + fmt.Sprintf("%040d", i),
 			ConsumerSecret: "cs_" + fmt.Sprintf("%040d", i),
 			WebhookDelay:   200 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(sim.Close)
-		sim.Store.Seed(woosim.SeedOptions{Products: skus, Stock: 5, SKUPrefix: "SKU-"})
+		}, woosim.SeedOptions{Products: skus, Stock: 5, SKUPrefix: "SKU-"})
 		st := &store{idx: i, name: fmt.Sprintf("store-%d", i), sim: sim}
 		s.stores = append(s.stores, st)
 	}

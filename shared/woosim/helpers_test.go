@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"hash"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 // pct is RFC 3986 percent-encoding, written here independently of the
@@ -195,17 +195,7 @@ func (c *client) must(status int, method, path string, query url.Values, body an
 
 func start(t testing.TB, opts woosim.Options) *woosim.Server {
 	t.Helper()
-	if opts.Logger == nil {
-		if tt, ok := t.(*testing.T); ok {
-			opts.Logger = slog.New(slog.NewTextHandler(tt.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-		}
-	}
-	srv, err := woosim.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
+	return woosimtest.Start(t, opts, woosim.SeedOptions{})
 }
 
 func id(t testing.TB, m map[string]any) int64 {

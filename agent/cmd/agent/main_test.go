@@ -29,6 +29,7 @@ import (
 	"github.com/stockwire/stockwire/shared/pgtest"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 // TestMain runs the throwaway PostgreSQL the hubs' databases live in.
@@ -115,15 +116,7 @@ func newStore(t *testing.T, opts woosim.Options) *woosim.Server {
 	if opts.WebhookDelay == 0 {
 		opts.WebhookDelay = 100 * time.Millisecond
 	}
-	sim, err := woosim.Start(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	if err := sim.Store.Seed(woosim.SeedOptions{Products: 3, Stock: 5, SKUPrefix: "SKU"}); err != nil {
-		t.Fatal(err)
-	}
-	return sim
+	return woosimtest.Start(t, opts, woosim.SeedOptions{Products: 3, Stock: 5, SKUPrefix: "SKU"})
 }
 
 // newKeys returns a random consumer key and secret.
