@@ -11,6 +11,8 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -71,6 +73,10 @@ type Hello struct {
 	AgentVersion string `json:"agent_version"`
 	StoreURL     string `json:"store_url,omitempty"`
 	OutboxDepth  int    `json:"outbox_depth"`
+	// SnapshotChunks says the agent gathers a snapshot sent in several
+	// messages (Snapshot.Chunks). The hub sends an agent that does not say
+	// so (one that predates chunks) every snapshot whole, in one message.
+	SnapshotChunks bool `json:"snapshot_chunks,omitempty"`
 }
 
 // Welcome is the hub's answer to Hello. It is followed by either the changes
@@ -101,9 +107,76 @@ type Changes struct {
 
 // Snapshot carries the absolute target of every SKU for the store as of Seq.
 // The agent makes its store match and then continues after Seq.
+//
+// A large snapshot is sent in Chunks messages, all at the same Seq, each
+// holding a part of the targets (no SKU in two), Chunk counting from 0;
+// the agent applies the snapshot only once the last chunk has arrived, and
+// drops a partial one when the link drops. A snapshot sent whole omits both
+// fields.
 type Snapshot struct {
 	Seq     int64            `json:"seq"`
 	Targets map[string]int64 `json:"targets"`
+	// Chunk is this message's index in a chunked snapshot, from 0.
+	Chunk int `json:"chunk,omitempty"`
+	// Chunks is the number of messages of a chunked snapshot; 0 for one
+	// sent whole.
+	Chunks int `json:"chunks,omitempty"`
+}
+
+// Whole reports whether s is a snapshot sent in one message.
+func (s Snapshot) Whole() bool { return s.Chunks <= 1 && s.Chunk == 0 }
+
+// Last reports whether s is the last message of its snapshot.
+func (s Snapshot) Last() bool { return s.Whole() || s.Chunk == s.Chunks-1 }
+
+// Snapshot chunk bounds: SplitSnapshot cuts a chunk once it holds
+// SnapshotChunkSKUs targets or about SnapshotChunkBytes of JSON, whichever
+// comes first, far below MaxMessageBytes whatever the SKUs look like.
+const (
+	SnapshotChunkSKUs  = 5000
+	SnapshotChunkBytes = 512 << 10
+)
+
+// SplitSnapshot cuts the snapshot of targets as of seq into chunks of at
+// most maxSKUs targets and about maxBytes of JSON each (at least one
+// target per chunk), in SKU order. Targets that fit in one chunk give one
+// snapshot sent whole. The chunks share targets' values but not its map.
+func SplitSnapshot(seq int64, targets map[string]int64, maxSKUs, maxBytes int) []Snapshot {
+	skus := make([]string, 0, len(targets))
+	for sku := range targets {
+		skus = append(skus, sku)
+	}
+	slices.Sort(skus)
+	var chunks []Snapshot
+	cur := Snapshot{Seq: seq, Targets: map[string]int64{}}
+	size := 0
+	for _, sku := range skus {
+		n := targetJSONBytes(sku, targets[sku])
+		if len(cur.Targets) > 0 && (len(cur.Targets) >= maxSKUs || size+n > maxBytes) {
+			chunks = append(chunks, cur)
+			cur = Snapshot{Seq: seq, Targets: map[string]int64{}}
+			size = 0
+		}
+		cur.Targets[sku] = targets[sku]
+		size += n
+	}
+	chunks = append(chunks, cur)
+	if len(chunks) > 1 {
+		for i := range chunks {
+			chunks[i].Chunk, chunks[i].Chunks = i, len(chunks)
+		}
+	}
+	return chunks
+}
+
+// targetJSONBytes is the size of one target in a snapshot's JSON:
+// "sku":n, with the SKU escaped as encoding/json escapes it.
+func targetJSONBytes(sku string, target int64) int {
+	key, err := json.Marshal(sku)
+	if err != nil {
+		panic(err) // a string always encodes
+	}
+	return len(key) + len(strconv.FormatInt(target, 10)) + 2
 }
 
 // OrderLine is one line of an order report.

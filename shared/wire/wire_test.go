@@ -21,13 +21,15 @@ var examples = []struct {
 	typ, id string
 	payload any
 }{
-	{wire.TypeHello, "", wire.Hello{LastSeq: 41, AgentVersion: "v0.1.0", StoreURL: "https://eu.example.com", OutboxDepth: 2}},
+	{wire.TypeHello, "", wire.Hello{LastSeq: 41, AgentVersion: "v0.1.0", StoreURL: "https://eu.example.com", OutboxDepth: 2,
+		SnapshotChunks: true}},
 	{wire.TypeWelcome, "", wire.Welcome{StoreID: 3, StoreName: "eu", Policy: "mirror", HeadSeq: 44}},
 	{wire.TypeChanges, "", wire.Changes{Changes: []wire.Change{
 		{Seq: 42, SKU: "TEE-RED-M", Delta: -2, Target: 18},
 		{Seq: 44, SKU: "MUG", Delta: 10, Target: 130},
 	}}},
 	{wire.TypeSnapshot, "", wire.Snapshot{Seq: 44, Targets: map[string]int64{"MUG": 130, "TEE-RED-M": 18}}},
+	{wire.TypeSnapshot, "", wire.Snapshot{Seq: 44, Targets: map[string]int64{"TEE-RED-L": 4, "TEE-RED-M": 18}, Chunk: 1, Chunks: 3}},
 	{wire.TypeOrder, "17", wire.Order{WooOrderID: 1093, Number: "1093", Status: "processing",
 		DateModified: time.Date(2026, 11, 22, 8, 55, 28, 0, time.UTC),
 		Lines:        []wire.OrderLine{{SKU: "TEE-RED-M", Quantity: 2, ProductID: 80, VariationID: 82}},
@@ -113,4 +115,95 @@ func ExampleDecode() {
 	_ = wire.DecodePayload(env, &c)
 	fmt.Println(env.Type, c.Changes[0].SKU, c.Changes[0].Delta)
 	// Output: stock.changes MUG -1
+}
+
+func TestSplitSnapshot(t *testing.T) {
+	t.Parallel()
+	targets := func(n int, prefix string) map[string]int64 {
+		m := make(map[string]int64, n)
+		for i := range n {
+			m[fmt.Sprintf("%s%06d", prefix, i)] = int64(i)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name             string
+		targets          map[string]int64
+		maxSKUs, maxByte int
+		wantChunks       int
+	}{
+		{"Empty", map[string]int64{}, 5, 1 << 20, 1},
+		{"FitsWhole", targets(5, "SKU-"), 5, 1 << 20, 1},
+		{"BySKUCount", targets(12, "SKU-"), 5, 1 << 20, 3},
+		// Each target is "SKU-000000":n, about 14 bytes.
+		{"ByBytes", targets(12, "SKU-"), 100, 50, 4},
+		// encoding/json writes each of <>& as six bytes.
+		{"EscapedSKUs", targets(12, "<&>"), 100, 60, 6},
+		{"OneTargetOverTheByteBound", targets(2, "SKU-"), 100, 1, 2},
+		{"Default100k", targets(100_000, "SKU-"), wire.SnapshotChunkSKUs, wire.SnapshotChunkBytes, 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			chunks := wire.SplitSnapshot(44, tc.targets, tc.maxSKUs, tc.maxByte)
+			if got, want := len(chunks), tc.wantChunks; got != want {
+				t.Fatalf("%d chunks, want %d", got, want)
+			}
+			seen := map[string]int64{}
+			for i, c := range chunks {
+				if c.Seq != 44 {
+					t.Fatalf("chunk %d at seq %d, want 44", i, c.Seq)
+				}
+				if len(chunks) == 1 {
+					if !c.Whole() || !c.Last() || c.Chunks != 0 {
+						t.Fatalf("a snapshot in one chunk is not sent whole: %+v", c)
+					}
+				} else if c.Chunk != i || c.Chunks != len(chunks) || c.Whole() || c.Last() != (i == len(chunks)-1) {
+					t.Fatalf("chunk %d is numbered %d of %d (whole %v, last %v)", i, c.Chunk, c.Chunks, c.Whole(), c.Last())
+				}
+				if len(c.Targets) > tc.maxSKUs {
+					t.Fatalf("chunk %d holds %d targets, over %d", i, len(c.Targets), tc.maxSKUs)
+				}
+				data, err := json.Marshal(c.Targets)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(c.Targets) > 1 && len(data) > tc.maxByte+2 { // +2: the braces
+					t.Fatalf("chunk %d is %d bytes of targets, over %d", i, len(data), tc.maxByte)
+				}
+				msg, err := wire.Encode(wire.TypeSnapshot, "", c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(msg) > wire.MaxMessageBytes/4 {
+					t.Fatalf("chunk %d is a %d-byte message, not far below the %d-byte limit", i, len(msg), wire.MaxMessageBytes)
+				}
+				for sku, n := range c.Targets {
+					if _, dup := seen[sku]; dup {
+						t.Fatalf("%s in two chunks", sku)
+					}
+					seen[sku] = n
+				}
+			}
+			if len(seen) != len(tc.targets) {
+				t.Fatalf("chunks hold %d targets, want %d", len(seen), len(tc.targets))
+			}
+			for sku, n := range tc.targets {
+				if seen[sku] != n {
+					t.Fatalf("%s=%d in the chunks, want %d", sku, seen[sku], n)
+				}
+			}
+		})
+	}
+}
+
+func ExampleSplitSnapshot() {
+	targets := map[string]int64{"CAP": 3, "MUG": 130, "TEE-RED-L": 4, "TEE-RED-M": 18, "TOTE": 0}
+	for _, c := range wire.SplitSnapshot(44, targets, 2, wire.SnapshotChunkBytes) {
+		data, _ := wire.Encode(wire.TypeSnapshot, "", c)
+		fmt.Println(string(data))
+	}
+	// Output:
+	// {"type":"stock.snapshot","payload":{"seq":44,"targets":{"CAP":3,"MUG":130},"chunks":3}}
+	// {"type":"stock.snapshot","payload":{"seq":44,"targets":{"TEE-RED-L":4,"TEE-RED-M":18},"chunk":1,"chunks":3}}
+	// {"type":"stock.snapshot","payload":{"seq":44,"targets":{"TOTE":0},"chunk":2,"chunks":3}}
 }
