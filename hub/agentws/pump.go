@@ -133,7 +133,11 @@ func (ss *session) drain(sent int64, woken time.Time, coalesce bool) (int64, boo
 	}
 }
 
+// sendSnapshot sends every target of the store as of its head, in chunks
+// to an agent that gathers them (its hello said so), whole to one that
+// predates chunks, and returns the snapshot's sequence.
 func (ss *session) sendSnapshot() (int64, bool) {
+	start := time.Now()
 	seq, targets, err := ss.srv.Events.Snapshot(ss.ctx, ss.store.ID)
 	if err != nil {
 		if ss.ctx.Err() == nil {
@@ -142,8 +146,18 @@ func (ss *session) sendSnapshot() (int64, bool) {
 		}
 		return 0, false
 	}
-	ss.logger.Info("sending snapshot", "seq", seq, "skus", len(targets))
-	return seq, ss.enqueue(wire.TypeSnapshot, "", wire.Snapshot{Seq: seq, Targets: targets})
+	chunks := []wire.Snapshot{{Seq: seq, Targets: targets}}
+	if ss.snapshotChunks {
+		chunks = wire.SplitSnapshot(seq, targets, ss.srv.SnapshotChunkSKUs, ss.srv.SnapshotChunkBytes)
+	}
+	ss.logger.Info("sending snapshot", "seq", seq, "skus", len(targets), "chunks", len(chunks))
+	for _, c := range chunks {
+		if !ss.enqueue(wire.TypeSnapshot, "", c) {
+			return seq, false
+		}
+	}
+	ss.logger.Debug("snapshot queued", "seq", seq, "duration", time.Since(start).String())
+	return seq, true
 }
 
 // Coalesce merges events to one SKU into one change: deltas add up, and the

@@ -60,6 +60,12 @@ type Server struct {
 	// reconnecting agent gets a snapshot instead of a replay. Defaults to
 	// 10,000.
 	SnapshotAfter int64
+	// SnapshotChunkSKUs and SnapshotChunkBytes bound each message of a
+	// snapshot sent in chunks (to an agent that gathers them): at most
+	// that many targets, and about that many bytes of them. Default to
+	// wire.SnapshotChunkSKUs and wire.SnapshotChunkBytes.
+	SnapshotChunkSKUs  int
+	SnapshotChunkBytes int
 	// BatchSize bounds the events read and sent in one message. Defaults to
 	// 1,000.
 	BatchSize int
@@ -90,6 +96,7 @@ func NewServer(stores hub.StoreService, events hub.EventService, orders hub.Orde
 		Stores: stores, Events: events, Orders: orders, Sessions: sessions, Logger: logger,
 		SendQueue: 256, ReportQueue: 256, PingInterval: 15 * time.Second, WriteTimeout: 10 * time.Second,
 		HelloTimeout: 10 * time.Second, SnapshotAfter: 10_000, BatchSize: 1000,
+		SnapshotChunkSKUs: wire.SnapshotChunkSKUs, SnapshotChunkBytes: wire.SnapshotChunkBytes,
 		ResyncInterval: 30 * time.Second, StateInterval: time.Second,
 		metrics: newMetrics(reg),
 		ctx:     ctx, cancel: cancel,

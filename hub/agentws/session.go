@@ -33,6 +33,9 @@ type session struct {
 	// report worker has not yet committed (see reports.go). Bounded by
 	// Server.ReportQueue.
 	reports chan wire.Envelope
+	// snapshotChunks is the hello's: the agent gathers chunked snapshots.
+	// Set by run before the pump starts.
+	snapshotChunks bool
 
 	stopOnce  sync.Once
 	closeCode websocket.StatusCode // set once by stop, read by close after ctx ends
@@ -200,6 +203,7 @@ func (ss *session) run() {
 		return
 	}
 	ss.setClaim(claim)
+	ss.snapshotChunks = hello.SnapshotChunks
 	head, err := ss.srv.Events.HeadSeq(ss.ctx, ss.store.ID)
 	if err != nil {
 		if ss.ctx.Err() == nil {
