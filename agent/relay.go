@@ -63,22 +63,30 @@ type Relay struct {
 	// reports to resend, and of the applied-sequence check for a Writer
 	// that does not notify. Defaults to 10s.
 	StatusEvery time.Duration
+	// ReleasesKept is how many reclaims' answers the relay remembers, to
+	// answer a repeat without asking the Releaser. Older ones are
+	// forgotten: the Releaser answers their repeats from the store, where
+	// it records each release. Defaults to 1,024.
+	ReleasesKept int
 
 	wake     chan struct{}
 	reclaims chan wire.Reclaim // from Handle to the session's release loop
+	// snapshot gathers a chunked snapshot. Owned by the goroutine calling
+	// Handle (hubconn's reader).
+	snapshot snapshotGather
 
 	mu       sync.Mutex
 	inflight map[uint64]time.Time // sent, not yet acked; guarded by mu
 	lastSent uint64               // guarded by mu
-	released map[int64]int64      // reclaim ID → units released; guarded by mu
+	released releaseMemo          // guarded by mu
 }
 
 // NewRelay returns a relay with defaults.
 func NewRelay(ob Outbox, w StockWriter, logger *slog.Logger, version string) *Relay {
 	r := &Relay{Outbox: ob, Writer: w, Logger: logger, Version: version,
 		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: time.Second, StatusEvery: 10 * time.Second,
-		wake: make(chan struct{}, 1), reclaims: make(chan wire.Reclaim, 1024),
-		inflight: make(map[uint64]time.Time), released: make(map[int64]int64)}
+		ReleasesKept: 1024, wake: make(chan struct{}, 1), reclaims: make(chan wire.Reclaim, 1024),
+		inflight: make(map[uint64]time.Time)}
 	if rl, ok := w.(Releaser); ok {
 		r.Releaser = rl
 	}
@@ -93,15 +101,20 @@ func (r *Relay) OutboxChanged() {
 	}
 }
 
-// Hello states what the agent has applied.
+// Hello states what the agent has applied, and that it gathers chunked
+// snapshots.
 func (r *Relay) Hello() wire.Hello {
-	return wire.Hello{LastSeq: r.Writer.AppliedSeq(), AgentVersion: r.Version, OutboxDepth: r.Outbox.Len()}
+	return wire.Hello{LastSeq: r.Writer.AppliedSeq(), AgentVersion: r.Version, OutboxDepth: r.Outbox.Len(),
+		SnapshotChunks: true}
 }
 
 // Handle processes one message from the hub.
 func (r *Relay) Handle(ctx context.Context, env wire.Envelope) {
 	switch env.Type {
 	case wire.TypeWelcome:
+		// A new session: what a dropped one left of a snapshot is never
+		// completed.
+		r.dropPartialSnapshot("link dropped")
 		var w wire.Welcome
 		if err := wire.DecodePayload(env, &w); err == nil {
 			r.Logger.Info("hub welcomed agent", "store_id", w.StoreID, "store", w.StoreName, "policy", w.Policy, "head_seq", w.HeadSeq)
@@ -133,7 +146,7 @@ func (r *Relay) Handle(ctx context.Context, env wire.Envelope) {
 			r.Logger.Error("bad snapshot from hub", "error", err)
 			return
 		}
-		r.Writer.ApplySnapshot(s.Seq, s.Targets)
+		r.takeSnapshot(s)
 	case wire.TypeAck:
 		r.handleAck(env)
 	case wire.TypeError:
@@ -274,7 +287,7 @@ func (r *Relay) releaseLoop(ctx context.Context, send Sender) {
 			continue
 		}
 		r.mu.Lock()
-		n, done := r.released[rc.ID]
+		n, done := r.released.get(rc.ID)
 		r.mu.Unlock()
 		if !done {
 			var err error
@@ -286,7 +299,7 @@ func (r *Relay) releaseLoop(ctx context.Context, send Sender) {
 				continue
 			}
 			r.mu.Lock()
-			r.released[rc.ID] = n
+			r.released.put(rc.ID, n, r.ReleasesKept)
 			r.mu.Unlock()
 			r.Logger.Info("released units for the hub", "reclaim_id", rc.ID, "sku", rc.SKU, "asked", rc.Units, "released", n)
 		}
@@ -348,4 +361,38 @@ func (r *Relay) sendPending(ctx context.Context, send Sender) error {
 			}
 		}
 	}
+}
+
+// releaseMemo remembers the units released for the most recent reclaims,
+// at most a given number of them, forgetting the oldest first. The zero
+// value is empty.
+type releaseMemo struct {
+	units map[int64]int64 // reclaim ID → units released
+	order []int64         // the IDs in units, a ring: oldest at next once full
+	next  int
+}
+
+func (m *releaseMemo) get(id int64) (int64, bool) {
+	n, ok := m.units[id]
+	return n, ok
+}
+
+// put records the answer to reclaim id, forgetting the oldest answer when
+// kept are held already.
+func (m *releaseMemo) put(id, units int64, kept int) {
+	if m.units == nil {
+		m.units = make(map[int64]int64)
+	}
+	if _, ok := m.units[id]; ok {
+		m.units[id] = units
+		return
+	}
+	m.units[id] = units
+	if len(m.order) < max(kept, 1) {
+		m.order = append(m.order, id)
+		return
+	}
+	delete(m.units, m.order[m.next])
+	m.order[m.next] = id
+	m.next = (m.next + 1) % len(m.order)
 }
