@@ -94,3 +94,70 @@ func TestRelay_ReclaimReleasedOnceAnsweredEachTime(t *testing.T) {
 		t.Fatalf("store shows %d, want 6: released once", q)
 	}
 }
+
+// countingReleaser releases what it is asked and counts its calls by
+// reclaim ID.
+type countingReleaser struct {
+	mu    sync.Mutex
+	calls map[int64]int
+}
+
+func (c *countingReleaser) Release(_ context.Context, id int64, _ string, units int64) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[id]++
+	return units, nil
+}
+
+func (c *countingReleaser) callsOf(id int64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[id]
+}
+
+// The relay remembers the answers of its last ReleasesKept reclaims only:
+// a repeat of one of them is answered from memory, a repeat of an older
+// one goes to the Releaser again (which answers it from the store).
+func TestRelay_ReleasesKeptBounded(t *testing.T) {
+	t.Parallel()
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	rl := &countingReleaser{calls: map[int64]int{}}
+	r := agent.NewRelay(mustOutbox(t), &snapshotWriter{}, logger, "test")
+	r.Releaser, r.ReleasesKept = rl, 2
+	ctx, cancel := context.WithCancel(t.Context())
+	var hub sent
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Session(ctx, &hub)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	reclaim := func(id int64) {
+		t.Helper()
+		before := len(hub.answers())
+		r.Handle(ctx, envelope(t, wire.TypeReclaim, "", wire.Reclaim{ID: id, SKU: "MUG", Units: id}))
+		systest.WaitFor(t, 10*time.Second, fmt.Sprintf("the answer to reclaim %d", id), func() error {
+			answers := hub.answers()
+			if len(answers) == before {
+				return fmt.Errorf("no answer yet")
+			}
+			if got, want := answers[len(answers)-1], (wire.Released{ReclaimID: id, SKU: "MUG", Released: id}); got != want {
+				t.Fatalf("answer %+v, want %+v", got, want)
+			}
+			return nil
+		})
+	}
+	for _, id := range []int64{1, 2, 3} {
+		reclaim(id)
+	}
+	reclaim(3)
+	reclaim(2)
+	if got, want := rl.callsOf(2)+rl.callsOf(3), 2; got != want {
+		t.Fatalf("the Releaser ran %d times for reclaims 2 and 3, want %d: their repeats are answered from memory", got, want)
+	}
+	reclaim(1)
+	if got, want := rl.callsOf(1), 2; got != want {
+		t.Fatalf("the Releaser ran %d times for reclaim 1, want %d: the relay keeps only the last 2 answers", got, want)
+	}
+}
