@@ -258,9 +258,18 @@ func (c *Client) runOnce(ctx context.Context, hubURL string) (connected bool, er
 	defer func() { cancel(); wg.Wait() }()
 
 	// Reading with ctx would drop the socket when ctx ends; instead the hub
-	// gets a close frame and the read ends with the handshake.
-	stopClosing := context.AfterFunc(ctx, func() { conn.Close(websocket.StatusGoingAway, "agent shutting down") })
-	defer stopClosing()
+	// gets a close frame and the read ends with the handshake. The read
+	// may end before Close returns: runOnce waits for it.
+	closed := make(chan struct{})
+	stopClosing := context.AfterFunc(ctx, func() {
+		defer close(closed)
+		conn.Close(websocket.StatusGoingAway, "agent shutting down")
+	})
+	defer func() {
+		if !stopClosing() {
+			<-closed
+		}
+	}()
 	for {
 		_, data, err := conn.Read(context.Background())
 		if err != nil {
