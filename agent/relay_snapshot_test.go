@@ -300,14 +300,18 @@ func BenchmarkRelay_Snapshot100k(b *testing.B) {
 	r := agent.NewRelay(mustOutbox(b), w, slog.New(slog.DiscardHandler), "bench")
 	var before, after runtime.MemStats
 	for b.Loop() {
+		b.StopTimer()
 		w.applied = nil
 		runtime.GC()
 		runtime.ReadMemStats(&before)
+		b.StartTimer()
 		for _, env := range envs {
 			r.Handle(b.Context(), env)
 		}
+		b.StopTimer()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		b.StartTimer()
 	}
 	if len(w.applied) != 1 || len(w.applied[0].targets) != 100_000 {
 		b.Fatalf("writer got %d snapshots, want one of 100,000 SKUs", len(w.applied))
