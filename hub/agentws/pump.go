@@ -146,10 +146,21 @@ func (ss *session) sendSnapshot() (int64, bool) {
 		}
 		return 0, false
 	}
-	chunks := []wire.Snapshot{{Seq: seq, Targets: targets}}
-	if ss.snapshotChunks {
-		chunks = wire.SplitSnapshot(seq, targets, ss.srv.SnapshotChunkSKUs, ss.srv.SnapshotChunkBytes)
+	if !ss.snapshotChunks {
+		data, err := wire.Encode(wire.TypeSnapshot, "", wire.Snapshot{Seq: seq, Targets: targets})
+		if err != nil {
+			panic(err) // our own payload types always encode
+		}
+		ss.logger.Info("sending snapshot", "seq", seq, "skus", len(targets), "chunks", 1)
+		if len(data) > wire.MaxMessageBytes {
+			// The agent's read will fail, and it will reconnect for the
+			// same snapshot: only a newer agent can take it.
+			ss.logger.Error("snapshot too large for an agent that predates chunked snapshots; upgrade the agent",
+				"seq", seq, "skus", len(targets), "bytes", len(data), "limit_bytes", wire.MaxMessageBytes, "agent_version", ss.agentVersion)
+		}
+		return seq, ss.enqueueEncoded(wire.TypeSnapshot, data)
 	}
+	chunks := wire.SplitSnapshot(seq, targets, ss.srv.SnapshotChunkSKUs, ss.srv.SnapshotChunkBytes)
 	ss.logger.Info("sending snapshot", "seq", seq, "skus", len(targets), "chunks", len(chunks))
 	for _, c := range chunks {
 		if !ss.enqueue(wire.TypeSnapshot, "", c) {

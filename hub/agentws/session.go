@@ -33,9 +33,11 @@ type session struct {
 	// report worker has not yet committed (see reports.go). Bounded by
 	// Server.ReportQueue.
 	reports chan wire.Envelope
-	// snapshotChunks is the hello's: the agent gathers chunked snapshots.
-	// Set by run before the pump starts.
+	// snapshotChunks and agentVersion are the hello's: whether the agent
+	// gathers chunked snapshots, and its build. Set by run before the
+	// pump starts.
 	snapshotChunks bool
+	agentVersion   string
 
 	stopOnce  sync.Once
 	closeCode websocket.StatusCode // set once by stop, read by close after ctx ends
@@ -146,6 +148,11 @@ func (ss *session) enqueue(typ, id string, v any) bool {
 	if err != nil {
 		panic(err) // our own payload types always encode
 	}
+	return ss.enqueueEncoded(typ, data)
+}
+
+// enqueueEncoded is enqueue for a message already encoded.
+func (ss *session) enqueueEncoded(typ string, data []byte) bool {
 	m := outgoing{typ: typ, data: data}
 	select {
 	case ss.queue <- m:
@@ -203,7 +210,7 @@ func (ss *session) run() {
 		return
 	}
 	ss.setClaim(claim)
-	ss.snapshotChunks = hello.SnapshotChunks
+	ss.snapshotChunks, ss.agentVersion = hello.SnapshotChunks, hello.AgentVersion
 	head, err := ss.srv.Events.HeadSeq(ss.ctx, ss.store.ID)
 	if err != nil {
 		if ss.ctx.Err() == nil {

@@ -3,13 +3,18 @@ package agentws_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/stockwire/stockwire/hub/agentws"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -125,7 +130,10 @@ func (a *rawAgent) gatherSnapshot() (seq int64, targets map[string]int64, messag
 // snapshot in chunks the agent's read limit takes, whole.
 func TestServer_SnapshotChunks100k(t *testing.T) {
 	t.Parallel()
-	e := MustEnv(t, nil)
+	var logs systest.SyncBuffer
+	e := MustEnv(t, func(s *agentws.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), &logs), nil))
+	})
 	st, cred := e.MustStore(t, "large")
 	want := e.MustSeedTargets(t, st.ID, 100_000)
 
@@ -144,6 +152,18 @@ func TestServer_SnapshotChunks100k(t *testing.T) {
 			t.Fatalf("%s=%d in the snapshot, want %d", sku, got[sku], n)
 		}
 	}
+
+	// An agent that predates chunks gets the snapshot whole, more than it
+	// can read; the hub says what to do.
+	t.Run("OldAgent", func(t *testing.T) {
+		e.MustRawAgent(t, cred, wire.Hello{AgentVersion: "v0.0.1"})
+		systest.WaitFor(t, 30*time.Second, "the hub's advice", func() error {
+			if !strings.Contains(logs.String(), "upgrade the agent") {
+				return errors.New("not logged yet")
+			}
+			return nil
+		})
+	})
 }
 
 // An agent that predates chunks gets the snapshot whole; one that gathers
