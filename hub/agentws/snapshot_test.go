@@ -28,12 +28,15 @@ func (e *env) MustSeedTargets(tb testing.TB, storeID int64, n int) map[string]in
 	}
 	defer raw.Close()
 	const sku = `'STOCKWIRE-CATALOG-PRODUCT-' || lpad(i::text, 8, '0') || '-VARIANT-XL'`
-	for _, q := range []string{
-		`INSERT INTO skus (sku, on_hand) SELECT ` + sku + `, i % 1000 FROM generate_series(1, $2) i WHERE $1 > 0`,
-		`INSERT INTO store_targets (store_id, sku, target) SELECT $1, ` + sku + `, i % 1000 FROM generate_series(1, $2) i`,
-		`UPDATE store_seq SET head = 1 WHERE store_id = $1 AND $2 > 0`,
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO skus (sku, on_hand) SELECT ` + sku + `, i % 1000 FROM generate_series(1, $1) i`, []any{n}},
+		{`INSERT INTO store_targets (store_id, sku, target) SELECT $1, ` + sku + `, i % 1000 FROM generate_series(1, $2) i`, []any{storeID, n}},
+		{`UPDATE store_seq SET head = 1 WHERE store_id = $1`, []any{storeID}},
 	} {
-		if _, err := raw.ExecContext(tb.Context(), q, storeID, n); err != nil {
+		if _, err := raw.ExecContext(tb.Context(), q.sql, q.args...); err != nil {
 			tb.Fatalf("seed %d targets: %v", n, err)
 		}
 	}
