@@ -551,7 +551,8 @@ func TestServer_AgentState(t *testing.T) {
 	c.hello(1)
 	c.changesThrough(2)
 	c.send(wire.TypeApplied, "", wire.Applied{Seq: 2})
-	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 7, WebhooksOK: true, CatalogSKUs: 2})
+	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 7, WebhooksOK: false, CatalogSKUs: 2,
+		DeadLetters: 3, WebhookHealth: wire.WebhookHealthFailing})
 	c.send("agent.future-type", "", map[string]int{"x": 1}) // skipped and counted
 
 	systest.WaitFor(t, 5*time.Second, "agent state stored", func() error {
@@ -560,7 +561,22 @@ func TestServer_AgentState(t *testing.T) {
 			return err
 		}
 		a := got.Agent
-		if !a.Connected || a.AppliedSeq != 2 || a.HeadSeq != 2 || a.SeqLag != 0 || a.OutboxDepth != 7 || a.Replica != "test-replica" || a.LastSeen == nil {
+		if !a.Connected || a.AppliedSeq != 2 || a.HeadSeq != 2 || a.SeqLag != 0 || a.OutboxDepth != 7 || a.Replica != "test-replica" || a.LastSeen == nil ||
+			a.DeadLetters != 3 || a.WebhookHealth != hub.WebhookHealthFailing {
+			return fmt.Errorf("agent state %+v", a)
+		}
+		return nil
+	})
+
+	// The next report replaces the figures; a webhook health this hub does
+	// not know (from a newer agent) reads unknown.
+	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 7, WebhooksOK: true, WebhookHealth: "flaky"})
+	systest.WaitFor(t, 5*time.Second, "agent state replaced", func() error {
+		got, err := e.stores.Store(t.Context(), st.ID)
+		if err != nil {
+			return err
+		}
+		if a := got.Agent; a.DeadLetters != 0 || a.WebhookHealth != hub.WebhookHealthUnknown {
 			return fmt.Errorf("agent state %+v", a)
 		}
 		return nil

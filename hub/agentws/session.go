@@ -312,7 +312,9 @@ func (ss *session) readLoop() error {
 		case wire.TypeStatus:
 			var st wire.Status
 			if err := wire.DecodePayload(env, &st); err == nil {
-				ss.setState(func(s *hub.AgentState) { s.OutboxDepth = st.OutboxDepth })
+				ss.setState(func(s *hub.AgentState) {
+					s.OutboxDepth, s.DeadLetters, s.WebhookHealth = st.OutboxDepth, st.DeadLetters, webhookHealth(st.WebhookHealth)
+				})
 			}
 		default:
 			ss.srv.metrics.unknown.Inc()
@@ -321,6 +323,17 @@ func (ss *session) readLoop() error {
 		}
 		ss.srv.metrics.received.WithLabelValues(env.Type).Inc()
 	}
+}
+
+// webhookHealth is the hub's name for the webhook health an agent reports:
+// empty from an agent that predates it, unknown for a value this hub does
+// not know (from a newer agent), so the metric's label stays bounded.
+func webhookHealth(reported string) hub.WebhookHealth {
+	switch h := hub.WebhookHealth(reported); h {
+	case "", hub.WebhookHealthUnknown, hub.WebhookHealthOK, hub.WebhookHealthFailing, hub.WebhookHealthOff:
+		return h
+	}
+	return hub.WebhookHealthUnknown
 }
 
 // writeLoop drains the send queue.
