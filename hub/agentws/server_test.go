@@ -601,6 +601,42 @@ func TestServer_AgentState(t *testing.T) {
 	}
 }
 
+// A new session keeps the dead letters and webhook health the agent last
+// reported until its first status report: the hello does not carry them,
+// and a reconnect must not read as "no dead letters".
+func TestServer_AgentStateKeptAcrossReconnect(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t, nil)
+	st, cred := e.MustStore(t, "eu")
+	agentState := func(want string, ok func(hub.AgentState) bool) {
+		t.Helper()
+		systest.WaitFor(t, 5*time.Second, want, func() error {
+			got, err := e.stores.Store(t.Context(), st.ID)
+			if err != nil {
+				return err
+			}
+			if !ok(got.Agent) {
+				return fmt.Errorf("agent state %+v", got.Agent)
+			}
+			return nil
+		})
+	}
+	reported := func(a hub.AgentState) bool {
+		return a.DeadLetters == 2 && a.WebhookHealth == hub.WebhookHealthFailing
+	}
+
+	c := e.MustConnect(t, cred)
+	c.hello(0)
+	c.send(wire.TypeStatus, "", wire.Status{DeadLetters: 2, WebhookHealth: wire.WebhookHealthFailing})
+	agentState("the status recorded", func(a hub.AgentState) bool { return a.Connected && reported(a) })
+	c.conn.Close(websocket.StatusNormalClosure, "")
+	agentState("the agent recorded disconnected", func(a hub.AgentState) bool { return !a.Connected })
+
+	c = e.MustConnect(t, cred)
+	c.hello(0)
+	agentState("the new session recorded with the last report", func(a hub.AgentState) bool { return a.Connected && reported(a) })
+}
+
 // Close ends every session with "going away" and waits for them.
 func TestServer_Close(t *testing.T) {
 	t.Parallel()

@@ -209,9 +209,12 @@ func (ss *session) run() {
 		return
 	}
 	now := time.Now()
+	// The hello does not carry the dead letters and webhook health: what
+	// the agent last reported stands until its first status report.
 	ss.setState(func(st *hub.AgentState) {
 		*st = hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: hello.LastSeq,
-			OutboxDepth: hello.OutboxDepth, Replica: ss.srv.Replica}
+			OutboxDepth: hello.OutboxDepth, DeadLetters: ss.store.Agent.DeadLetters,
+			WebhookHealth: ss.store.Agent.WebhookHealth, Replica: ss.srv.Replica}
 	})
 	ss.flushState()
 	ss.logger.Info("agent connected", "last_seq", hello.LastSeq, "head_seq", head, "agent_version", hello.AgentVersion)
