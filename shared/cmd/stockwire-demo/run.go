@@ -106,7 +106,7 @@ func (d *demo) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		sim.Store.Seed(woosim.SeedOptions{Products: d.cfg.SKUs, Variable: 2, VariationsPer: 3, Stock: 0, SKUPrefix: "DEMO-"})
+		sim.Store.Seed(woosim.SeedOptions{Products: d.cfg.SKUs, Variable: 2, VariationsPer: 3, Stock: 0, SKUPrefix: "DEMO"})
 		d.stores = append(d.stores, &demoStore{name: storeNames[i%len(storeNames)] + suffix(i), sim: sim})
 	}
 	// Variable products' parents carry a SKU but no stock of their own: the
