@@ -59,8 +59,32 @@ type AgentState struct {
 	HeadSeq     int64
 	SeqLag      int64
 	OutboxDepth int
-	Replica     string
+	// DeadLetters counts the agent's order reports the hub refused, parked
+	// in its outbox until an operator replays them: orders the hub's stock
+	// does not count.
+	DeadLetters int
+	// WebhookHealth is what the agent knows of its store's webhooks: one of
+	// the WebhookHealth… values, or empty until an agent that reports it
+	// has connected.
+	WebhookHealth WebhookHealth
+	Replica       string
 }
+
+// WebhookHealth is what an agent knows of its store's webhook deliveries.
+type WebhookHealth string
+
+// The webhook health an agent reports.
+const (
+	// WebhookHealthUnknown: nothing has shown yet whether deliveries arrive.
+	WebhookHealthUnknown WebhookHealth = "unknown"
+	// WebhookHealthOK: signed deliveries arrive.
+	WebhookHealthOK WebhookHealth = "ok"
+	// WebhookHealthFailing: deliveries that should have come did not; the
+	// agent's order poll alone reports the store's orders, late.
+	WebhookHealthFailing WebhookHealth = "failing"
+	// WebhookHealthOff: the agent runs without webhooks (poll only).
+	WebhookHealthOff WebhookHealth = "off"
+)
 
 // NewStore is the input to StoreService.Create and Enrol.
 type NewStore struct {

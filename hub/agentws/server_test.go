@@ -551,7 +551,8 @@ func TestServer_AgentState(t *testing.T) {
 	c.hello(1)
 	c.changesThrough(2)
 	c.send(wire.TypeApplied, "", wire.Applied{Seq: 2})
-	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 7, WebhooksOK: true, CatalogSKUs: 2})
+	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 7, WebhooksOK: false, CatalogSKUs: 2,
+		DeadLetters: 3, WebhookHealth: wire.WebhookHealthFailing})
 	c.send("agent.future-type", "", map[string]int{"x": 1}) // skipped and counted
 
 	systest.WaitFor(t, 5*time.Second, "agent state stored", func() error {
@@ -560,7 +561,22 @@ func TestServer_AgentState(t *testing.T) {
 			return err
 		}
 		a := got.Agent
-		if !a.Connected || a.AppliedSeq != 2 || a.HeadSeq != 2 || a.SeqLag != 0 || a.OutboxDepth != 7 || a.Replica != "test-replica" || a.LastSeen == nil {
+		if !a.Connected || a.AppliedSeq != 2 || a.HeadSeq != 2 || a.SeqLag != 0 || a.OutboxDepth != 7 || a.Replica != "test-replica" || a.LastSeen == nil ||
+			a.DeadLetters != 3 || a.WebhookHealth != hub.WebhookHealthFailing {
+			return fmt.Errorf("agent state %+v", a)
+		}
+		return nil
+	})
+
+	// The next report replaces the figures; a webhook health this hub does
+	// not know (from a newer agent) reads unknown.
+	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 7, WebhooksOK: true, WebhookHealth: "flaky"})
+	systest.WaitFor(t, 5*time.Second, "agent state replaced", func() error {
+		got, err := e.stores.Store(t.Context(), st.ID)
+		if err != nil {
+			return err
+		}
+		if a := got.Agent; a.DeadLetters != 0 || a.WebhookHealth != hub.WebhookHealthUnknown {
 			return fmt.Errorf("agent state %+v", a)
 		}
 		return nil
@@ -583,6 +599,42 @@ func TestServer_AgentState(t *testing.T) {
 	if problems, err := testutil.GatherAndLint(e.reg); err != nil || len(problems) > 0 {
 		t.Fatalf("metric lint: %v %v", problems, err)
 	}
+}
+
+// A new session keeps the dead letters and webhook health the agent last
+// reported until its first status report: the hello does not carry them,
+// and a reconnect must not read as "no dead letters".
+func TestServer_AgentStateKeptAcrossReconnect(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t, nil)
+	st, cred := e.MustStore(t, "eu")
+	agentState := func(want string, ok func(hub.AgentState) bool) {
+		t.Helper()
+		systest.WaitFor(t, 5*time.Second, want, func() error {
+			got, err := e.stores.Store(t.Context(), st.ID)
+			if err != nil {
+				return err
+			}
+			if !ok(got.Agent) {
+				return fmt.Errorf("agent state %+v", got.Agent)
+			}
+			return nil
+		})
+	}
+	reported := func(a hub.AgentState) bool {
+		return a.DeadLetters == 2 && a.WebhookHealth == hub.WebhookHealthFailing
+	}
+
+	c := e.MustConnect(t, cred)
+	c.hello(0)
+	c.send(wire.TypeStatus, "", wire.Status{DeadLetters: 2, WebhookHealth: wire.WebhookHealthFailing})
+	agentState("the status recorded", func(a hub.AgentState) bool { return a.Connected && reported(a) })
+	c.conn.Close(websocket.StatusNormalClosure, "")
+	agentState("the agent recorded disconnected", func(a hub.AgentState) bool { return !a.Connected })
+
+	c = e.MustConnect(t, cred)
+	c.hello(0)
+	agentState("the new session recorded with the last report", func(a hub.AgentState) bool { return a.Connected && reported(a) })
 }
 
 // Close ends every session with "going away" and waits for them.

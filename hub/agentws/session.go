@@ -220,9 +220,12 @@ func (ss *session) run() {
 		return
 	}
 	now := time.Now()
+	// The hello does not carry the dead letters and webhook health: what
+	// the agent last reported stands until its first status report.
 	ss.setState(func(st *hub.AgentState) {
 		*st = hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: hello.LastSeq,
-			OutboxDepth: hello.OutboxDepth, Replica: ss.srv.Replica}
+			OutboxDepth: hello.OutboxDepth, DeadLetters: ss.store.Agent.DeadLetters,
+			WebhookHealth: ss.store.Agent.WebhookHealth, Replica: ss.srv.Replica}
 	})
 	ss.flushState()
 	ss.logger.Info("agent connected", "last_seq", hello.LastSeq, "head_seq", head, "agent_version", hello.AgentVersion)
@@ -323,7 +326,9 @@ func (ss *session) readLoop() error {
 		case wire.TypeStatus:
 			var st wire.Status
 			if err := wire.DecodePayload(env, &st); err == nil {
-				ss.setState(func(s *hub.AgentState) { s.OutboxDepth = st.OutboxDepth })
+				ss.setState(func(s *hub.AgentState) {
+					s.OutboxDepth, s.DeadLetters, s.WebhookHealth = st.OutboxDepth, st.DeadLetters, webhookHealth(st.WebhookHealth)
+				})
 			}
 		default:
 			ss.srv.metrics.unknown.Inc()
@@ -332,6 +337,17 @@ func (ss *session) readLoop() error {
 		}
 		ss.srv.metrics.received.WithLabelValues(env.Type).Inc()
 	}
+}
+
+// webhookHealth is the hub's name for the webhook health an agent reports:
+// empty from an agent that predates it, unknown for a value this hub does
+// not know (from a newer agent), so the metric's label stays bounded.
+func webhookHealth(reported string) hub.WebhookHealth {
+	switch h := hub.WebhookHealth(reported); h {
+	case "", hub.WebhookHealthUnknown, hub.WebhookHealthOK, hub.WebhookHealthFailing, hub.WebhookHealthOff:
+		return h
+	}
+	return hub.WebhookHealthUnknown
 }
 
 // writeLoop drains the send queue.

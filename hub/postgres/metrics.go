@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -119,13 +120,24 @@ var (
 		"Events waiting in the store agent's outbox, as last reported by the agent.", storeLabels, nil)
 	lastSeenDesc = prometheus.NewDesc("stockwire_hub_store_agent_last_seen_timestamp_seconds",
 		"When the hub last heard from the store's agent.", storeLabels, nil)
+	deadLettersDesc = prometheus.NewDesc("stockwire_hub_store_dead_letters",
+		"Order reports the hub refused, parked in the store agent's outbox until replayed, as last reported by the agent.", storeLabels, nil)
+	webhookHealthDesc = prometheus.NewDesc("stockwire_hub_store_webhook_health",
+		"1 for the webhook health the store's agent last reported (unknown, ok, failing, off), 0 for the others.",
+		append(slices.Clone(storeLabels), "health"), nil)
 )
+
+// webhookHealths are the values of stockwire_hub_store_webhook_health's
+// health label.
+var webhookHealths = []hub.WebhookHealth{hub.WebhookHealthUnknown, hub.WebhookHealthOK, hub.WebhookHealthFailing, hub.WebhookHealthOff}
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- agentConnectedDesc
 	ch <- seqLagDesc
 	ch <- outboxDesc
 	ch <- lastSeenDesc
+	ch <- deadLettersDesc
+	ch <- webhookHealthDesc
 }
 
 // Collect reports nothing when the stores cannot be read, and logs why:
@@ -150,6 +162,17 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(agentConnectedDesc, prometheus.GaugeValue, connected, labels...)
 		ch <- prometheus.MustNewConstMetric(seqLagDesc, prometheus.GaugeValue, float64(st.Agent.SeqLag), labels...)
 		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(st.Agent.OutboxDepth), labels...)
+		ch <- prometheus.MustNewConstMetric(deadLettersDesc, prometheus.GaugeValue, float64(st.Agent.DeadLetters), labels...)
+		// An agent that predates webhook health reports none: no series.
+		if st.Agent.WebhookHealth != "" {
+			for _, h := range webhookHealths {
+				current := 0.0
+				if h == st.Agent.WebhookHealth {
+					current = 1
+				}
+				ch <- prometheus.MustNewConstMetric(webhookHealthDesc, prometheus.GaugeValue, current, append(labels, string(h))...)
+			}
+		}
 		if st.Agent.LastSeen != nil {
 			ch <- prometheus.MustNewConstMetric(lastSeenDesc, prometheus.GaugeValue, float64(st.Agent.LastSeen.UnixNano())/1e9, labels...)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,8 @@ func TestStoreService_CreateAuthRevoke(t *testing.T) {
 	})
 	t.Run("AgentState", func(t *testing.T) {
 		now := time.Now().UTC().Truncate(time.Second)
-		e.MustAgentState(t, st.ID, hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: 0, OutboxDepth: 3, Replica: "r1"})
+		e.MustAgentState(t, st.ID, hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: 0, OutboxDepth: 3,
+			DeadLetters: 2, WebhookHealth: hub.WebhookHealthFailing, Replica: "r1"})
 		got, err := e.stores.Store(ctx, st.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -111,6 +113,20 @@ func TestStoreService_CreateAuthRevoke(t *testing.T) {
 		a := got.Agent
 		if !a.Connected || a.LastSeen == nil || !a.LastSeen.Equal(now) || a.OutboxDepth != 3 || a.Replica != "r1" || a.HeadSeq != 1 || a.SeqLag != 1 {
 			t.Fatalf("agent=%+v", a)
+		}
+		if got, want := a.DeadLetters, 2; got != want {
+			t.Fatalf("DeadLetters=%d, want %d", got, want)
+		}
+		if got, want := a.WebhookHealth, hub.WebhookHealthFailing; got != want {
+			t.Fatalf("WebhookHealth=%q, want %q", got, want)
+		}
+		list, err := e.stores.Stores(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(list, func(s hub.Store) bool { return s.ID == st.ID })
+		if i < 0 || list[i].Agent.DeadLetters != 2 || list[i].Agent.WebhookHealth != hub.WebhookHealthFailing {
+			t.Fatalf("Stores lists %+v", list)
 		}
 	})
 	t.Run("Revoke", func(t *testing.T) {
@@ -386,7 +402,8 @@ loop:
 }
 
 // TestDB_StoreMetrics: every active store's agent state is exported at
-// scrape time, labelled by store; a revoked store is not.
+// scrape time, labelled by store; a revoked store is not, nor the webhook
+// health of an agent that has not reported one (us).
 func TestDB_StoreMetrics(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t)
@@ -395,7 +412,8 @@ func TestDB_StoreMetrics(t *testing.T) {
 	eu, us := e.MustStore(t, "eu", 0), e.MustStore(t, "us", 0)
 	gone := e.MustStore(t, "gone", 0)
 	seen := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
-	e.MustAgentState(t, eu.ID, hub.AgentState{Connected: true, LastSeen: &seen, OutboxDepth: 3})
+	e.MustAgentState(t, eu.ID, hub.AgentState{Connected: true, LastSeen: &seen, OutboxDepth: 3,
+		DeadLetters: 4, WebhookHealth: hub.WebhookHealthFailing})
 	e.MustCount(t, "A", "main", 5) // one change eu's agent has not applied
 	if err := e.stores.Revoke(t.Context(), gone.ID); err != nil {
 		t.Fatal(err)
@@ -408,6 +426,10 @@ stockwire_hub_store_agent_connected{store="us",store_id="%[2]d"} 0
 # HELP stockwire_hub_store_agent_last_seen_timestamp_seconds When the hub last heard from the store's agent.
 # TYPE stockwire_hub_store_agent_last_seen_timestamp_seconds gauge
 stockwire_hub_store_agent_last_seen_timestamp_seconds{store="eu",store_id="%[1]d"} %[3]d
+# HELP stockwire_hub_store_dead_letters Order reports the hub refused, parked in the store agent's outbox until replayed, as last reported by the agent.
+# TYPE stockwire_hub_store_dead_letters gauge
+stockwire_hub_store_dead_letters{store="eu",store_id="%[1]d"} 4
+stockwire_hub_store_dead_letters{store="us",store_id="%[2]d"} 0
 # HELP stockwire_hub_store_outbox_events Events waiting in the store agent's outbox, as last reported by the agent.
 # TYPE stockwire_hub_store_outbox_events gauge
 stockwire_hub_store_outbox_events{store="eu",store_id="%[1]d"} 3
@@ -416,10 +438,17 @@ stockwire_hub_store_outbox_events{store="us",store_id="%[2]d"} 0
 # TYPE stockwire_hub_store_seq_lag gauge
 stockwire_hub_store_seq_lag{store="eu",store_id="%[1]d"} 1
 stockwire_hub_store_seq_lag{store="us",store_id="%[2]d"} 1
+# HELP stockwire_hub_store_webhook_health 1 for the webhook health the store's agent last reported (unknown, ok, failing, off), 0 for the others.
+# TYPE stockwire_hub_store_webhook_health gauge
+stockwire_hub_store_webhook_health{health="failing",store="eu",store_id="%[1]d"} 1
+stockwire_hub_store_webhook_health{health="off",store="eu",store_id="%[1]d"} 0
+stockwire_hub_store_webhook_health{health="ok",store="eu",store_id="%[1]d"} 0
+stockwire_hub_store_webhook_health{health="unknown",store="eu",store_id="%[1]d"} 0
 `, eu.ID, us.ID, seen.Unix())
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"stockwire_hub_store_agent_connected", "stockwire_hub_store_agent_last_seen_timestamp_seconds",
-		"stockwire_hub_store_outbox_events", "stockwire_hub_store_seq_lag"); err != nil {
+		"stockwire_hub_store_outbox_events", "stockwire_hub_store_seq_lag",
+		"stockwire_hub_store_dead_letters", "stockwire_hub_store_webhook_health"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -29,7 +29,8 @@ func TestServer_AnswersGolden(t *testing.T) {
 		Reason: "receipt", Reference: "po-9", IdempotencyKey: "po-9-1", Actor: "admin", CreatedAt: at}
 	plain := hub.LedgerEntry{ID: 8, SKU: "TEE-M", Quantity: "committed", Before: 0, After: 3, Reason: "order.committed", Actor: "store:1", CreatedAt: at}
 	store := hub.Store{ID: 2, Name: "eu", URL: "https://eu.example", Policy: hub.PolicyAllocate, Buffer: 1, Status: hub.StoreActive, CreatedAt: at,
-		Agent:      hub.AgentState{Connected: true, LastSeen: &seen, AppliedSeq: 40, HeadSeq: 42, SeqLag: 2, OutboxDepth: 3, Replica: "hub-a"},
+		Agent: hub.AgentState{Connected: true, LastSeen: &seen, AppliedSeq: 40, HeadSeq: 42, SeqLag: 2, OutboxDepth: 3,
+			DeadLetters: 1, WebhookHealth: hub.WebhookHealthFailing, Replica: "hub-a"},
 		Allocation: hub.AllocationParams{LowWater: 2, MinGrant: 5, MaxGrant: 50, CoverSeconds: 60, IdleSeconds: 300}}
 	offline := hub.Store{ID: 3, Name: "us", URL: "https://us.example", Policy: hub.PolicyMirror, Status: hub.StoreRevoked, CreatedAt: at}
 	order := hub.Order{ID: 11, StoreID: 2, WooOrderID: 101, Number: "101", Status: "processing", StockState: hub.OrderStateCommitted,

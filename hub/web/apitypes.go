@@ -28,7 +28,8 @@ func apiStore(s hub.Store) hubapi.Store {
 		ID: s.ID, Name: s.Name, URL: s.URL, Policy: string(s.Policy), Buffer: s.Buffer, Status: string(s.Status), CreatedAt: s.CreatedAt,
 		Agent: hubapi.AgentState{
 			Connected: a.Connected, LastSeen: a.LastSeen, AppliedSeq: a.AppliedSeq, HeadSeq: a.HeadSeq,
-			SeqLag: a.SeqLag, OutboxDepth: a.OutboxDepth, Replica: a.Replica,
+			SeqLag: a.SeqLag, OutboxDepth: a.OutboxDepth, DeadLetters: a.DeadLetters, WebhookHealth: string(a.WebhookHealth),
+			Replica: a.Replica,
 		},
 		Allocation: hubapi.AllocationParams(s.Allocation),
 	}

@@ -20,8 +20,11 @@ func TestServer_StatusPage(t *testing.T) {
 	f.stores.StoresFn = func(ctx context.Context) ([]hub.Store, error) {
 		return []hub.Store{
 			{ID: 1, Name: "eu <&>", URL: "https://eu.example", Policy: hub.PolicyMirror, Buffer: 2, Status: hub.StoreActive,
-				Agent: hub.AgentState{Connected: true, LastSeen: &seen, AppliedSeq: 40, HeadSeq: 42, SeqLag: 2, OutboxDepth: 1, Replica: "hub-a"}},
+				Agent: hub.AgentState{Connected: true, LastSeen: &seen, AppliedSeq: 40, HeadSeq: 42, SeqLag: 2, OutboxDepth: 1,
+					DeadLetters: 2, WebhookHealth: hub.WebhookHealthFailing, Replica: "hub-a"}},
 			{ID: 2, Name: "us", URL: "javascript:alert(1)", Policy: hub.PolicyAllocate, Status: hub.StoreRevoked},
+			{ID: 3, Name: "kids", URL: "https://kids.example", Policy: hub.PolicyMirror, Status: hub.StoreActive,
+				Agent: hub.AgentState{Connected: true, LastSeen: &seen, AppliedSeq: 7, HeadSeq: 7, WebhookHealth: hub.WebhookHealthOK, Replica: "hub-b"}},
 		}, nil
 	}
 	resp, b := f.do(t, "GET", "/status", adminToken, "")

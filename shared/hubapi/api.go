@@ -94,6 +94,8 @@ type Store struct {
 
 // AgentState is what the hub last heard from a store's agent. SeqLag is
 // HeadSeq − AppliedSeq; Replica names the hub process holding the session.
+// AppliedSeq, OutboxDepth, DeadLetters and WebhookHealth are the agent's
+// figures as it last reported them (every few seconds), not live ones.
 type AgentState struct {
 	Connected   bool       `json:"connected"`
 	LastSeen    *time.Time `json:"last_seen"`
@@ -101,8 +103,28 @@ type AgentState struct {
 	HeadSeq     int64      `json:"head_seq"`
 	SeqLag      int64      `json:"seq_lag"`
 	OutboxDepth int        `json:"outbox_depth"`
-	Replica     string     `json:"replica,omitempty"`
+	// DeadLetters counts the order reports the hub refused, parked in the
+	// agent's outbox until an operator replays them.
+	DeadLetters int `json:"dead_letters"`
+	// WebhookHealth is one of the WebhookHealth… values, or empty when the
+	// agent has not reported it.
+	WebhookHealth string `json:"webhook_health,omitempty"`
+	Replica       string `json:"replica,omitempty"`
 }
+
+// What a store's agent knows of its store's webhooks
+// (AgentState.WebhookHealth).
+const (
+	// WebhookHealthUnknown: nothing has shown yet whether deliveries arrive.
+	WebhookHealthUnknown = "unknown"
+	// WebhookHealthOK: signed deliveries arrive.
+	WebhookHealthOK = "ok"
+	// WebhookHealthFailing: deliveries that should have come did not; the
+	// agent's order poll alone reports the store's orders, late.
+	WebhookHealthFailing = "failing"
+	// WebhookHealthOff: the agent runs without webhooks (poll only).
+	WebhookHealthOff = "off"
+)
 
 // AllocationParams tune the allocate policy of one store, for every SKU: a
 // store holding fewer than LowWater units gets a grant of its recent sales

@@ -3,7 +3,8 @@
 // one agent per store as real processes, and live traffic — checkouts in
 // every store, cancellations, ERP receipts and now and then a manual stock
 // edit in a store's admin. It prints where to look and a one-line summary per
-// store; Ctrl-C stops everything and leaves nothing running.
+// store, read live from the hub, the stores and the agents' metrics
+// listeners; Ctrl-C stops everything and leaves nothing running.
 package main
 
 import (
@@ -44,6 +45,9 @@ type config struct {
 	SKUs      int
 	Rate      float64
 	Duration  time.Duration
+	// TrafficFor stops the traffic after this long while the demo goes on
+	// reporting, so the stores can be watched settling; 0 keeps it going.
+	TrafficFor time.Duration
 }
 
 func defaultConfig() config {
@@ -65,11 +69,15 @@ func (c *config) parse(args []string) error {
 	fs.IntVar(&c.SKUs, "skus", c.SKUs, "simple products per store (plus variations)")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "checkouts per second per store")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "stop after this long (0: run until Ctrl-C)")
+	fs.DurationVar(&c.TrafficFor, "traffic-for", c.TrafficFor, "stop the traffic after this long and keep reporting, to watch the stores settle (0: traffic until the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if c.Stores < 0 || c.Allocate < 0 || c.Stores+c.Allocate < 1 || c.SKUs < 1 || c.Rate <= 0 {
 		return errors.New("--stores and --allocate-stores must not be negative nor both 0; --skus and --rate must be positive")
+	}
+	if c.Duration < 0 || c.TrafficFor < 0 {
+		return errors.New("--duration and --traffic-for must not be negative")
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package main_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,15 +15,16 @@ import (
 	"github.com/stockwire/stockwire/shared/systest"
 )
 
-// The demo is the README's first command: it must bring every part up, show
-// every store's link up, and leave nothing running
-// after Ctrl-C.
+// The demo is the README's first command: it must bring every part up, say
+// where the status page is, show every store's link up, show every store in
+// sync once the traffic stops, and leave nothing running after Ctrl-C.
 func TestDemo_RunsAndStopsCleanly(t *testing.T) {
 	bin := systest.Binaries(t)
 	data := systest.PostgresDir(t)
+	hubAddr := systest.FreeAddr(t)
 	var out systest.SyncBuffer
 	cmd := exec.Command(filepath.Join(bin, "stockwire-demo"), "--data-dir", data,
-		"--hub-listen", systest.FreeAddr(t), "--stores", "3", "--skus", "4")
+		"--hub-listen", hubAddr, "--stores", "3", "--skus", "4", "--traffic-for", "15s")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -47,6 +50,25 @@ func TestDemo_RunsAndStopsCleanly(t *testing.T) {
 			return errors.New("no such summary yet")
 		}
 		return nil
+	})
+
+	if statusLine := "status page  http://" + hubAddr + "/status"; !strings.Contains(out.String(), statusLine) {
+		t.Fatalf("no line %q in the banner", statusLine)
+	}
+
+	// Once the traffic stops, nothing is in flight for long: every store
+	// must read in sync, every SKU.
+	systest.WaitFor(t, 90*time.Second, "a summary after the traffic with every store in sync", func() error {
+		select {
+		case err := <-exited:
+			t.Fatalf("demo exited early: %v", err)
+		default:
+		}
+		_, after, stopped := strings.Cut(out.String(), "traffic stopped")
+		if !stopped {
+			return errors.New("traffic still running")
+		}
+		return summaryInSync(after, 4)
 	})
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -92,6 +114,35 @@ func summaryHealthy(out string, n int) bool {
 		return sold
 	}
 	return false
+}
+
+// inSyncAll matches a store line's verdict with every SKU in sync and
+// nothing settling or off.
+var inSyncAll = regexp.MustCompile(`in sync (\d+)/(\d+) SKUs$`)
+
+// summaryInSync reports why the last complete summary block in out does not
+// show n stores with every SKU in sync, or nil when it does.
+func summaryInSync(out string, n int) error {
+	blocks := strings.Split(out, "\n\n")
+	for i := len(blocks) - 1; i >= 0; i-- {
+		var stores []string
+		for _, l := range strings.Split(strings.TrimSpace(blocks[i]), "\n") {
+			if strings.Contains(l, " link ") {
+				stores = append(stores, l)
+			}
+		}
+		if len(stores) != n {
+			continue
+		}
+		for _, l := range stores {
+			m := inSyncAll.FindStringSubmatch(l)
+			if m == nil || m[1] != m[2] {
+				return fmt.Errorf("store not in sync: %s", l)
+			}
+		}
+		return nil
+	}
+	return errors.New("no complete summary yet")
 }
 
 // processesUnder lists the command lines of processes that mention dir

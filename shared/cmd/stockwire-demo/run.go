@@ -56,15 +56,29 @@ func run(ctx context.Context, cfg config) error {
 	}
 	d.banner()
 
-	tctx := ctx
+	rctx := ctx
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
-		tctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		rctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	tctx := rctx
+	if cfg.TrafficFor > 0 {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeout(rctx, cfg.TrafficFor)
 		defer cancel()
 	}
 	traffic := newTraffic(d)
-	go traffic.run(tctx)
-	d.report(tctx, traffic)
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		traffic.run(tctx)
+		if rctx.Err() == nil {
+			fmt.Println("\ntraffic stopped: watch the stores settle to the hub's figures (Ctrl-C stops everything)")
+		}
+	}()
+	d.report(rctx, traffic)
+	<-trafficDone
 	fmt.Println("\nstopping: agents, then the hub (and its PostgreSQL) …")
 	return nil
 }
@@ -92,7 +106,7 @@ func (d *demo) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		sim.Store.Seed(woosim.SeedOptions{Products: d.cfg.SKUs, Variable: 2, VariationsPer: 3, Stock: 0, SKUPrefix: "DEMO-"})
+		sim.Store.Seed(woosim.SeedOptions{Products: d.cfg.SKUs, Variable: 2, VariationsPer: 3, Stock: 0, SKUPrefix: "DEMO"})
 		d.stores = append(d.stores, &demoStore{name: storeNames[i%len(storeNames)] + suffix(i), sim: sim})
 	}
 	// Variable products' parents carry a SKU but no stock of their own: the
@@ -178,6 +192,8 @@ stockwire demo is running.
   stores       %[1]s/api/v1/stores
   order feed   %[1]s/api/v1/orders
   hub metrics  %[1]s/metrics
+  status page  %[1]s/status      (the admin token as a header: curl -H "Authorization: Bearer %[2]s" %[1]s/status,
+                                      or a browser extension that sets it)
   logs         %[3]s/*.log
 `, d.hubURL, d.admin, d.cfg.DataDir)
 	for _, st := range d.stores {

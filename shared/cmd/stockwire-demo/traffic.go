@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,16 +19,33 @@ type traffic struct {
 	d     *demo
 	stats []storeStats
 
+	// mu is held across each checkout and cancellation and the recording
+	// of it, so that the report reads every store's figures together with
+	// the orders that made them.
 	mu     sync.Mutex
-	recent [][]int64 // per store: recent order ids, for cancellations; guarded by mu
+	recent [][]int64              // per store: recent order ids, for cancellations; guarded by mu
+	orders []map[int64]*demoOrder // per store: every order placed, by WooCommerce id; guarded by mu
 }
 
 type storeStats struct {
 	sold, refused, cancelled, edits atomic.Int64
 }
 
+// demoOrder is one order a shopper placed: one line, and whether the
+// shopper cancelled it since (WooCommerce then restored its stock).
+type demoOrder struct {
+	sku       string
+	quantity  int64
+	cancelled bool
+}
+
 func newTraffic(d *demo) *traffic {
-	return &traffic{d: d, stats: make([]storeStats, len(d.stores)), recent: make([][]int64, len(d.stores))}
+	t := &traffic{d: d, stats: make([]storeStats, len(d.stores)), recent: make([][]int64, len(d.stores)),
+		orders: make([]map[int64]*demoOrder, len(d.stores))}
+	for i := range t.orders {
+		t.orders[i] = map[int64]*demoOrder{}
+	}
+	return t
 }
 
 func (t *traffic) run(ctx context.Context) {
@@ -60,36 +76,40 @@ func (t *traffic) shoppers(ctx context.Context, i int) {
 			t.cancelOne(i)
 			continue
 		}
-		sku := t.d.skus[rand.N(len(t.d.skus))]
-		id, err := st.sim.Store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: 1 + rand.Int64N(2)}})
-		if errors.Is(err, woosim.ErrOutOfStock) {
-			t.stats[i].refused.Add(1)
-			continue
-		} else if err != nil {
-			continue
-		}
-		t.stats[i].sold.Add(1)
-		t.mu.Lock()
-		t.recent[i] = append(t.recent[i], id)
-		if len(t.recent[i]) > 50 {
-			t.recent[i] = t.recent[i][1:]
-		}
-		t.mu.Unlock()
+		t.checkout(i, st, t.d.skus[rand.N(len(t.d.skus))], 1+rand.Int64N(2))
+	}
+}
+
+func (t *traffic) checkout(i int, st *demoStore, sku string, quantity int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id, err := st.sim.Store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: quantity}})
+	if errors.Is(err, woosim.ErrOutOfStock) {
+		t.stats[i].refused.Add(1)
+		return
+	} else if err != nil {
+		return
+	}
+	t.stats[i].sold.Add(1)
+	t.orders[i][id] = &demoOrder{sku: sku, quantity: quantity}
+	t.recent[i] = append(t.recent[i], id)
+	if len(t.recent[i]) > 50 {
+		t.recent[i] = t.recent[i][1:]
 	}
 }
 
 func (t *traffic) cancelOne(i int) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	n := len(t.recent[i])
 	if n == 0 {
-		t.mu.Unlock()
 		return
 	}
 	k := rand.N(n)
 	id := t.recent[i][k]
 	t.recent[i] = append(t.recent[i][:k], t.recent[i][k+1:]...)
-	t.mu.Unlock()
 	if err := t.d.stores[i].sim.Store.SetOrderStatus(id, "cancelled"); err == nil {
+		t.orders[i][id].cancelled = true
 		t.stats[i].cancelled.Add(1)
 	}
 }
@@ -156,69 +176,5 @@ func (t *traffic) staff(ctx context.Context) {
 		if t.d.stores[i].sim.Store.AdminEdit(sku, qty+7) == nil {
 			t.stats[i].edits.Add(1)
 		}
-	}
-}
-
-// report prints one line per store every two seconds until ctx ends.
-func (d *demo) report(ctx context.Context, t *traffic) {
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		var list struct {
-			Stores []struct {
-				ID    int64 `json:"id"`
-				Agent struct {
-					Connected   bool  `json:"connected"`
-					SeqLag      int64 `json:"seq_lag"`
-					OutboxDepth int   `json:"outbox_depth"`
-				} `json:"agent"`
-			} `json:"stores"`
-		}
-		if err := d.api(ctx, http.MethodGet, "/api/v1/stores", nil, &list); err != nil {
-			if ctx.Err() == nil {
-				fmt.Println("hub:", err)
-			}
-			continue
-		}
-		targets := map[string]map[string]int64{}
-		for _, sku := range d.skus {
-			var s struct {
-				Targets map[string]int64 `json:"targets"`
-			}
-			if d.api(ctx, http.MethodGet, "/api/v1/skus/"+sku, nil, &s) == nil {
-				targets[sku] = s.Targets
-			}
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "\n%s\n", time.Now().Format("15:04:05"))
-		for i, st := range d.stores {
-			link := "down"
-			var lag int64
-			var depth int
-			for _, s := range list.Stores {
-				if s.ID == st.id {
-					if s.Agent.Connected {
-						link = "up"
-					}
-					lag, depth = s.Agent.SeqLag, s.Agent.OutboxDepth
-				}
-			}
-			inSync := 0
-			for _, sku := range d.skus {
-				got, _ := st.sim.Store.StockBySKU(sku)
-				if want, ok := targets[sku][strconv.FormatInt(st.id, 10)]; ok && got == want {
-					inSync++
-				}
-			}
-			s := &t.stats[i]
-			fmt.Fprintf(&b, "  %-10s %-8s link %-4s lag %-3d outbox %-3d sold %-5d refused %-4d cancelled %-4d hand-edits %-3d in sync %d/%d SKUs\n",
-				st.name, st.policy, link, lag, depth, s.sold.Load(), s.refused.Load(), s.cancelled.Load(), s.edits.Load(), inSync, len(d.skus))
-		}
-		fmt.Print(b.String())
 	}
 }
