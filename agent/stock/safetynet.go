@@ -1,8 +1,14 @@
-// The safety net: store figures that differ from the hub's target with
-// nothing in flight are suspected, confirmed by a second read ConfirmDelay
-// later, and corrected (repairs_total), or, for a hand edit seen through a
-// product webhook, reverted or accepted as StoreEdits says. Under the
-// allocate policy it only ever lowers a figure.
+// The safety net: every CheckInterval it reads the products modified since
+// its last look (modified_after, so a busy catalog costs one request), the
+// SKUs it suspects, and every SweepInterval a rotating slice of the others
+// (variations, which /products does not list, and edits that left
+// date_modified alone). It compares each figure with what the store should
+// show (accounting.go), whatever the traffic: a difference of one sign
+// that stays over two reads ConfirmDelay apart (ConfirmLowDelay for a
+// figure below, which an order not reported yet explains for a while) is
+// a hand edit or a lost write, corrected by a relative write of the
+// smallest difference seen, or adopted under StoreEdits "accept" when it is
+// a hand edit.
 
 package stock
 
@@ -10,14 +16,28 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
+// modifiedOverlap is how far before the newest date_modified seen the next
+// look starts: modified_after is strict and second-grained, and a product
+// saved within the same second must not be missed.
+const modifiedOverlap = 2 * time.Second
+
+// maxModifiedPages bounds one look at modified products (100 a page); the
+// rest waits for the next look.
+const maxModifiedPages = 5
+
+var modifiedFields = append([]string{"date_modified_gmt"}, readFields...)
+
 // ProductChanged takes a product or variation as a product.updated webhook
-// (or any read) shows it. A figure explained by the writer's own write or
-// equal to the hub's target is fine; any other difference is suspected as a
-// manual edit and re-read after ConfirmDelay, then reverted (or accepted).
+// shows it. A figure other than what the store should show marks the SKU:
+// the safety net reads it at its next round, and a difference it confirms
+// is treated as a hand edit (reverted, or accepted under StoreEdits
+// "accept").
 func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	if p.StockQuantity == nil || p.SKU == "" {
 		return nil
@@ -25,115 +45,199 @@ func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, ok := w.skus[p.SKU]
-	if !ok || !s.resolved || s.skip != "" || s.id != p.ID || !s.hasTarget {
+	if !ok || !s.resolved || s.skip != "" || s.id != p.ID || !s.hasTarget || s.inflight || s.abs {
 		return nil
 	}
-	if s.pending() || s.inflight {
-		return nil // the write in progress decides
-	}
-	q := *p.StockQuantity
-	seq, _ := metaSeq(p)
-	switch {
-	case q == s.target:
-		s.suspect = false
-	case s.expectValid && seq == s.storeSeq && q == s.expectQty:
-		// Our own write's echo; a later local sale will adjust target.
-	default:
-		if !s.suspect || s.suspectQty != q {
-			s.suspect, s.suspectQty, s.suspectAt = true, q, w.now()
-		}
-		s.manual = true
-		// Debug: every sale in this store shows here until the hub has
-		// committed its order; the safety net logs what it corrects.
-		w.log.Debug("stock differs from hub target", "sku", p.SKU, "product_id", p.ID, "store_qty", q, "target", s.target)
+	if q := *p.StockQuantity; q != s.shouldShow() {
+		s.edited = true
+		// Debug: a sale not reported yet shows here too; the safety net
+		// logs what it corrects.
+		w.log.Debug("stock differs from what the store should show", "sku", p.SKU, "product_id", p.ID, "store_qty", q, "should_show", s.shouldShow())
 	}
 	return nil
 }
 
-// check is the safety net: it reads recently written, suspect and a
-// rotating slice of other SKUs, and corrects differences confirmed by two
-// reads ConfirmDelay apart while nothing is in flight and Quiet holds.
+// check is one round of the safety net.
 func (w *Writer) check(ctx context.Context) error {
 	defer func() {
 		w.mu.Lock()
 		w.checks++
 		w.mu.Unlock()
 	}()
-	if !w.cfg.Quiet() {
-		return nil
+	start := w.now()
+	modified, err := w.readModified(ctx)
+	if err != nil {
+		return fmt.Errorf("safety net read of modified products: %w", err)
 	}
-	now := w.now()
+	sweep := start.Sub(w.sweptAt) >= w.cfg.SweepInterval
+	if sweep {
+		w.sweptAt = start
+	}
+	samples := map[string]woo.Product{}
+	var pick, rest []string
 	w.mu.Lock()
-	var pick []string
-	var rest []string
-	for sku, s := range w.skus {
-		if !s.hasTarget || !s.resolved || s.skip != "" || s.pending() || s.inflight {
+	for _, p := range modified {
+		s, ok := w.skus[p.SKU]
+		if !ok || !s.hasTarget {
 			continue
 		}
-		if s.suspect || now.Sub(s.writtenAt) < 2*w.cfg.ConfirmDelay+w.cfg.CheckInterval {
+		if s.resolved && s.skip == "" && s.id == p.ID {
+			samples[p.SKU] = p
+		} else if !s.inflight {
+			pick = append(pick, p.SKU)
+		}
+	}
+	for sku, s := range w.skus {
+		if _, ok := samples[sku]; ok || !s.hasTarget || s.inflight || s.resolved && s.skip != "" {
+			continue
+		}
+		if s.off != 0 || s.edited {
 			pick = append(pick, sku)
-		} else {
+		} else if sweep {
 			rest = append(rest, sku)
 		}
 	}
 	sort.Strings(rest)
-	start := sort.SearchStrings(rest, w.checkCursor)
+	first := sort.SearchStrings(rest, w.checkCursor)
 	for n := range min(w.cfg.CheckBatch, len(rest)) {
-		sku := rest[(start+n)%len(rest)]
+		sku := rest[(first+n)%len(rest)]
 		pick = append(pick, sku)
 		w.checkCursor = sku + "\x00"
 	}
 	w.mu.Unlock()
-	if len(pick) == 0 {
-		return nil
+	if len(pick) > 0 {
+		reads, err := w.readSKUs(ctx, pick)
+		if err != nil {
+			return fmt.Errorf("safety net read: %w", err)
+		}
+		w.mu.Lock()
+		for _, sku := range pick {
+			s := w.skus[sku]
+			if s.inflight || !s.writtenAt.Before(start) {
+				continue
+			}
+			if p := reads[sku]; p.ID != s.id || !s.resolved {
+				w.resolve(s, p, start)
+			}
+			if p, ok := reads[sku]; ok && s.skip == "" {
+				samples[sku] = p
+			}
+		}
+		w.mu.Unlock()
 	}
-	reads, err := w.readSKUs(ctx, pick)
-	if err != nil {
-		return fmt.Errorf("safety net read: %w", err)
-	}
+
 	quiet := w.cfg.Quiet()
-	now = w.now()
-	fix := false
+	now := w.now()
+	fixed := false
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, sku := range pick {
-		s := w.skus[sku]
-		p, ok := reads[sku]
-		if !ok || p.ID != s.id || p.StockQuantity == nil || s.pending() || s.inflight || !s.hasTarget {
-			continue
+	for sku, p := range samples {
+		if w.compare(w.skus[sku], p, start, now) {
+			fixed = true
 		}
-		q := *p.StockQuantity
-		if q == s.target || w.allocate && q < s.target {
-			s.suspect, s.manual = false, false
-			continue
-		}
-		if !s.suspect || s.suspectQty != q {
-			s.suspect, s.suspectQty, s.suspectAt = true, q, now
-			continue
-		}
-		if now.Sub(s.suspectAt) < w.cfg.ConfirmDelay || !quiet {
-			continue
-		}
-		manual := s.manual
-		s.suspect, s.manual = false, false
-		if manual && w.cfg.StoreEdits == EditsAccept {
-			w.metrics.manualEdits.WithLabelValues("accepted").Inc()
-			w.log.Warn("stock manual edit accepted", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-			s.target = q
-			continue
-		}
-		if manual {
-			w.metrics.manualEdits.WithLabelValues("reverted").Inc()
-			w.log.Warn("stock manual edit reverted", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-		} else {
-			w.metrics.repairs.Inc()
-			w.log.Warn("stock repaired", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-		}
-		s.abs, s.absSeq, s.absReason, s.absAt = true, s.storeSeq, "repair", now
-		fix = true
 	}
-	if fix {
+	for _, s := range w.skus {
+		w.settle(s, quiet, now)
+	}
+	if fixed {
 		w.signal()
 	}
 	return nil
+}
+
+// readModified returns the products modified since the last look, and
+// moves the look's cursor to the newest date_modified among them. The
+// first look starts one SweepInterval back.
+func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
+	if w.modCursor.IsZero() {
+		w.modCursor = w.now().UTC().Add(-w.cfg.SweepInterval)
+	}
+	var out []woo.Product
+	newest := w.modCursor
+	for page := 1; page <= maxModifiedPages; page++ {
+		ps, pg, err := w.cfg.API.ListProducts(ctx, wooclient.ProductQuery{ModifiedAfter: w.modCursor.Add(-modifiedOverlap),
+			Page: page, PerPage: 100, Fields: modifiedFields})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if t, err := time.Parse(woo.DateLayout, p.DateModifiedGMT); err == nil && t.After(newest) {
+				newest = t
+			}
+			if p.SKU != "" {
+				out = append(out, p)
+			}
+		}
+		if len(ps) == 0 || page >= pg.TotalPages {
+			break
+		}
+	}
+	w.modCursor = newest
+	return out, nil
+}
+
+// compare checks one read of s, started at start, against what the store
+// should show, and queues a fix (or adopts a hand edit) once a difference
+// is confirmed; it reports whether it queued a fix. A read that a write of
+// s may have overtaken says nothing. Caller holds mu.
+func (w *Writer) compare(s *skuState, p woo.Product, start, now time.Time) bool {
+	if p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.hasTarget || !s.writtenAt.Before(start) {
+		return false
+	}
+	q := *p.StockQuantity
+	should := s.shouldShow()
+	gap := q - should
+	if gap == 0 {
+		s.off, s.offReads, s.edited = 0, 0, false
+		s.agreedAt = start
+		return false
+	}
+	if s.off == 0 || (gap > 0) != (s.off > 0) {
+		s.off, s.offSince, s.offReads = gap, start, 1
+		return false
+	}
+	s.offReads++
+	if abs(gap) < abs(s.off) {
+		s.off = gap
+	}
+	wait := w.cfg.ConfirmDelay
+	if gap < 0 {
+		wait = w.cfg.ConfirmLowDelay
+	}
+	if start.Sub(s.offSince) < wait {
+		return false
+	}
+	off := s.off
+	// A write of ours that a checkout overtook inside WooCommerce's own
+	// read-modify-write shows on the first read after it; without a
+	// webhook naming the edit, a difference that came after the store
+	// agreed with our last write (or with no write of ours) is a hand edit.
+	edited := s.edited || s.writtenAt.IsZero() || s.agreedAt.After(s.writtenAt)
+	s.off, s.offReads, s.edited = 0, 0, false
+	attrs := []any{"sku", s.sku, "product_id", s.id, "store_qty", q, "should_show", should, "target", s.target, "difference", off}
+	switch {
+	case edited && w.cfg.StoreEdits == EditsAccept:
+		w.metrics.manualEdits.WithLabelValues("accepted").Inc()
+		w.log.Warn("stock manual edit accepted", attrs...)
+		s.accepted += off
+		return false
+	case edited:
+		w.metrics.manualEdits.WithLabelValues("reverted").Inc()
+		w.log.Warn("stock manual edit reverted", attrs...)
+	default:
+		w.metrics.repairs.Inc()
+		w.log.Warn("stock repaired", attrs...)
+	}
+	if s.fix == 0 {
+		s.fixAt = now
+	}
+	s.fix -= off
+	return true
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

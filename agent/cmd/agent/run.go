@@ -122,12 +122,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A checkout whose webhook is late shows as a difference until the
-	// poller reports it (within one interval), and the outbox is then not
-	// empty: the safety net must wait longer than that before it "repairs"
-	// what is really a sale.
+	// A checkout whose webhook is late shows as a store figure too low
+	// until the poller reports it (within one interval): the safety net
+	// must wait longer than that before it "repairs" what is really a sale.
 	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
-		Quiet: func() bool { return ob.Len() == 0 }, ConfirmDelay: 2*c.PollInterval + 2*time.Second,
+		Quiet: func() bool { return ob.Len() == 0 }, ConfirmLowDelay: 2*c.PollInterval + 2*time.Second,
 		Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
@@ -146,7 +145,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return st
 	}
-	notify := &notifyingOutbox{Outbox: ob, relay: relay}
+	notify := &notifyingOutbox{Outbox: ob, relay: relay, writer: writer}
 
 	link, err := hubconn.New(c.HubURL, token, relay, logger, reg)
 	if err != nil {
@@ -259,16 +258,20 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-// notifyingOutbox wakes the relay after each durable append, so a report
-// leaves for the hub at once.
+// notifyingOutbox, after each durable append, tells the stock writer of
+// the order (it counts the store's own sales until the hub has) and wakes
+// the relay, so a report leaves for the hub at once.
 type notifyingOutbox struct {
 	*outbox.Outbox
-	relay *agent.Relay
+	relay  *agent.Relay
+	writer *stock.Writer
 }
 
 func (n *notifyingOutbox) Append(ctx context.Context, o wire.Order) (uint64, error) {
+	prev, _, _ := n.Outbox.Seen(o.WooOrderID)
 	id, err := n.Outbox.Append(ctx, o)
 	if err == nil {
+		n.writer.OrderReported(o, prev)
 		n.relay.OutboxChanged()
 	}
 	return id, err
