@@ -47,13 +47,20 @@ func orderEffect(prev, status string) int64 {
 // before the relay is woken to send it: the hub's count of the order must
 // not arrive first. Reporting the same status again changes nothing.
 func (w *Writer) OrderReported(o wire.Order, prevStatus string) {
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// A webhook and the order poll may report one order at once, both
+	// with the same previous status: the writer's own record decides.
+	if last, ok := w.orders[o.WooOrderID]; ok {
+		prevStatus = last.status
+	}
+	w.orders[o.WooOrderID] = orderSeen{status: o.Status, at: now}
+	w.forgetOrders(now)
 	sign := orderEffect(prevStatus, o.Status)
 	if sign == 0 {
 		return
 	}
-	now := w.now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	for _, l := range o.Lines {
 		if l.SKU == "" || l.Quantity <= 0 {
 			continue
@@ -65,6 +72,30 @@ func (w *Writer) OrderReported(o wire.Order, prevStatus string) {
 			s.restocked += l.Quantity
 		}
 		s.ownAt = now
+	}
+}
+
+// orderSeen is the last status of an order the writer took, and when.
+type orderSeen struct {
+	status string
+	at     time.Time
+}
+
+// orderMemory is how long the writer remembers an order's last status;
+// reports of one order arriving together are seconds apart at most.
+const orderMemory = 10 * time.Minute
+
+// forgetOrders drops orders not reported for orderMemory, at most once a
+// minute. Caller holds mu.
+func (w *Writer) forgetOrders(now time.Time) {
+	if now.Sub(w.ordersPruned) < time.Minute {
+		return
+	}
+	w.ordersPruned = now
+	for id, o := range w.orders {
+		if now.Sub(o.at) > orderMemory {
+			delete(w.orders, id)
+		}
 	}
 }
 

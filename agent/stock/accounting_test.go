@@ -169,3 +169,30 @@ func TestWriter_EditsUndoneWhileSelling(t *testing.T) {
 		t.Fatalf("manual edits=%v, want 2", got)
 	}
 }
+
+// TestWriter_OrderReportedTwice: a webhook and the order poll report one
+// order at once, each with no previous status; the sale counts once.
+func TestWriter_OrderReportedTwice(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 1)
+	r := mustWriter(t, srv.URL, t.TempDir(), nil)
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
+	waitApplied(t, r.w, 1)
+	id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 1}}}
+	r.w.OrderReported(o, "")
+	r.w.OrderReported(o, "")
+	waitChecks(t, r.w, r.w.Checks()+10)
+	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 0, Target: 9}})
+	waitApplied(t, r.w, 2)
+	waitChecks(t, r.w, r.w.Checks()+10)
+	if got := stockOf(t, srv, sku(1)); got != 9 {
+		t.Fatalf("store=%d, want 9", got)
+	}
+	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
+		t.Fatalf("corrections=%v, want 0", got)
+	}
+}

@@ -251,6 +251,9 @@ type Writer struct {
 	deferred    bool      // a snapshot write waits for local orders to be reported
 	allocate    bool      // the store's policy is allocate
 	dirty       bool      // targets changed since the state file was saved
+
+	orders       map[int64]orderSeen // the store's orders taken lately, by WooCommerce id
+	ordersPruned time.Time
 }
 
 // New loads the writer's state from cfg.DataDir.
@@ -305,13 +308,14 @@ func New(cfg Config) (*Writer, error) {
 		return nil, fmt.Errorf("stock writer: create data dir: %w", err)
 	}
 	w := &Writer{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		path:  filepath.Join(cfg.DataDir, "stock-writer.json"),
-		kick:  make(chan struct{}, 1),
-		moved: make(chan struct{}, 1),
-		now:   time.Now,
-		skus:  map[string]*skuState{},
+		cfg:    cfg,
+		log:    cfg.Logger,
+		path:   filepath.Join(cfg.DataDir, "stock-writer.json"),
+		kick:   make(chan struct{}, 1),
+		moved:  make(chan struct{}, 1),
+		now:    time.Now,
+		skus:   map[string]*skuState{},
+		orders: map[int64]orderSeen{},
 	}
 	err := w.load()
 	if err != nil {
