@@ -91,7 +91,7 @@ func (w *Writer) check(ctx context.Context) error {
 		if _, ok := samples[sku]; ok || !s.hasTarget || s.inflight || s.resolved && s.skip != "" {
 			continue
 		}
-		if s.off != 0 || s.edited {
+		if len(s.offs) > 0 || s.edited {
 			pick = append(pick, sku)
 		} else if sweep {
 			rest = append(rest, sku)
@@ -129,15 +129,35 @@ func (w *Writer) check(ctx context.Context) error {
 	quiet := w.cfg.Quiet()
 	now := w.now()
 	fixed := false
+	var lows []string
+	since := now
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	for sku, p := range samples {
-		if w.compare(w.skus[sku], p, start, now) {
+		s := w.skus[sku]
+		first := now
+		if len(s.offs) > 0 {
+			first = s.offs[0].at
+		}
+		if w.compare(s, p, start, now) {
 			fixed = true
+		}
+		if s.low < 0 {
+			lows = append(lows, sku)
+			if first.Before(since) {
+				since = first
+			}
 		}
 	}
 	for _, s := range w.skus {
 		w.settle(s, quiet, now)
+	}
+	w.mu.Unlock()
+	if len(lows) > 0 {
+		raised, err := w.checkLow(ctx, lows, since)
+		if err != nil {
+			return err
+		}
+		fixed = fixed || raised
 	}
 	if fixed {
 		w.signal()
@@ -177,9 +197,12 @@ func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
 }
 
 // compare checks one read of s, started at start, against what the store
-// should show, and queues a fix (or adopts a hand edit) once a difference
-// is confirmed; it reports whether it queued a fix. A read that a write of
-// s may have overtaken says nothing. Caller holds mu.
+// should show. A difference of one sign held since at least ConfirmDelay
+// (ConfirmLowDelay below) over two reads or more is confirmed, by the
+// smallest difference read within that last stretch: one above is
+// corrected (or adopted) at once and compare reports it; one below waits
+// in s.low for checkLow. A read that a write of s may have overtaken says
+// nothing. Caller holds mu.
 func (w *Writer) compare(s *skuState, p woo.Product, start, now time.Time) bool {
 	if p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.hasTarget || !s.writtenAt.Before(start) {
 		return false
@@ -188,32 +211,48 @@ func (w *Writer) compare(s *skuState, p woo.Product, start, now time.Time) bool 
 	should := s.shouldShow()
 	gap := q - should
 	if gap == 0 {
-		s.off, s.offReads, s.edited = 0, 0, false
+		s.offs, s.edited, s.low = nil, false, 0
 		s.agreedAt = start
 		return false
 	}
-	if s.off == 0 || (gap > 0) != (s.off > 0) {
-		s.off, s.offSince, s.offReads = gap, start, 1
-		return false
+	if len(s.offs) > 0 && (gap > 0) != (s.offs[0].gap > 0) {
+		s.offs = nil
 	}
-	s.offReads++
-	if abs(gap) < abs(s.off) {
-		s.off = gap
-	}
+	s.offs = append(s.offs, offRead{at: start, gap: gap})
 	wait := w.cfg.ConfirmDelay
 	if gap < 0 {
 		wait = w.cfg.ConfirmLowDelay
 	}
-	if start.Sub(s.offSince) < wait {
+	if len(s.offs) < 2 || start.Sub(s.offs[0].at) < wait {
 		return false
 	}
-	off := s.off
+	// Reads before the last stretch may predate the edit (a sale not yet
+	// reported, say): they confirm the sign, not the size.
+	recent := gap
+	for _, r := range s.offs {
+		if start.Sub(r.at) <= wait && abs(r.gap) < abs(recent) {
+			recent = r.gap
+		}
+	}
 	// A write of ours that a checkout overtook inside WooCommerce's own
 	// read-modify-write shows on the first read after it; without a
-	// webhook naming the edit, a difference that came after the store
-	// agreed with our last write (or with no write of ours) is a hand edit.
-	edited := s.edited || s.writtenAt.IsZero() || s.agreedAt.After(s.writtenAt)
-	s.off, s.offReads, s.edited = 0, 0, false
+	// webhook naming the edit, a difference that came later (after the
+	// store agreed with our last write, or some rounds after it), or with
+	// no write of ours, is a hand edit.
+	edited := s.edited || s.writtenAt.IsZero() || s.agreedAt.After(s.writtenAt) ||
+		s.offs[0].at.Sub(s.writtenAt) > 2*w.cfg.CheckInterval+w.cfg.ConfirmDelay
+	s.offs, s.edited = nil, false
+	if recent < 0 {
+		s.low, s.lowEdit = recent, edited
+		return false
+	}
+	return w.correct(s, recent, edited, q, should, now)
+}
+
+// correct acts on a confirmed difference off between the store's figure q
+// and what it should show: it queues a fix, or adopts a hand edit under
+// StoreEdits "accept". It reports whether it queued a fix. Caller holds mu.
+func (w *Writer) correct(s *skuState, off int64, edited bool, q, should int64, now time.Time) bool {
 	attrs := []any{"sku", s.sku, "product_id", s.id, "store_qty", q, "should_show", should, "target", s.target, "difference", off}
 	switch {
 	case edited && w.cfg.StoreEdits == EditsAccept:
@@ -233,6 +272,83 @@ func (w *Writer) compare(s *skuState, p woo.Product, start, now time.Time) bool 
 	}
 	s.fix -= off
 	return true
+}
+
+// unreportedOverlap is how far before a difference the orders that may
+// explain it are looked for (modified_after is strict and second-grained,
+// and a webhook may have been lost well before the difference showed).
+const unreportedOverlap = 10 * time.Second
+
+// checkLow settles the figures confirmed too low: before raising one, it
+// reads the store's orders modified since the difference began and the
+// figures again, and counts the sales the writer has not been told of (a
+// webhook lost or late, the poll not round yet) as sold. Only what they
+// do not explain is corrected: raising a figure on an unreported sale
+// would sell the unit twice.
+func (w *Writer) checkLow(ctx context.Context, skus []string, since time.Time) (bool, error) {
+	start := w.now()
+	orders, err := w.recentOrders(ctx, since.Add(-unreportedOverlap))
+	if err != nil {
+		return false, fmt.Errorf("safety net read of recent orders: %w", err)
+	}
+	reads, err := w.readSKUs(ctx, skus)
+	if err != nil {
+		return false, fmt.Errorf("safety net read: %w", err)
+	}
+	now := w.now()
+	fixed := false
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	unreported := map[string]int64{}
+	for _, o := range orders {
+		if orderEffect("", o.Status) >= 0 {
+			continue
+		}
+		if seen, ok := w.orders[o.ID]; ok && orderEffect(seen.status, o.Status) == 0 {
+			continue
+		}
+		for _, l := range o.LineItems {
+			if l.SKU != nil {
+				unreported[*l.SKU] += l.Quantity
+			}
+		}
+	}
+	for _, sku := range skus {
+		s := w.skus[sku]
+		low := s.low
+		s.low = 0
+		p, ok := reads[sku]
+		if !ok || low >= 0 || p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.writtenAt.Before(start) {
+			continue
+		}
+		q, should := *p.StockQuantity, s.shouldShow()
+		gap := q - should + unreported[sku]
+		if gap >= 0 {
+			continue
+		}
+		if w.correct(s, max(gap, low), s.lowEdit, q, should, now) {
+			fixed = true
+		}
+	}
+	return fixed, nil
+}
+
+// recentOrders reads the store's orders modified after since (at most
+// maxModifiedPages pages).
+func (w *Writer) recentOrders(ctx context.Context, since time.Time) ([]woo.Order, error) {
+	var out []woo.Order
+	for page := 1; page <= maxModifiedPages; page++ {
+		os, pg, err := w.cfg.API.ListOrders(ctx, wooclient.OrderQuery{ModifiedAfter: since, Page: page, PerPage: 100,
+			Fields: []string{"id", "status", "line_items"}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, os...)
+		if len(os) == 0 || page >= pg.TotalPages {
+			break
+		}
+	}
+	return out, nil
 }
 
 func abs(n int64) int64 {

@@ -91,6 +91,7 @@ const (
 // API is the part of *wooclient.Client the writer uses.
 type API interface {
 	ListProducts(ctx context.Context, q wooclient.ProductQuery) ([]woo.Product, wooclient.Page, error)
+	ListOrders(ctx context.Context, q wooclient.OrderQuery) ([]woo.Order, wooclient.Page, error)
 	BatchUpdateProducts(ctx context.Context, ups []wooclient.ProductUpdate) ([]wooclient.BatchResult, error)
 	BatchUpdateVariations(ctx context.Context, parentID int64, ups []wooclient.ProductUpdate) ([]wooclient.BatchResult, error)
 }
@@ -209,11 +210,17 @@ type skuState struct {
 	failures int
 
 	// Safety net: a difference seen and not yet confirmed.
-	off      int64     // smallest difference of one sign seen since offSince; 0: none
-	offSince time.Time // first read showing it
-	offReads int       // reads showing it
+	offs     []offRead // reads showing a difference of one sign, oldest first
 	edited   bool      // a product webhook showed the difference: a hand edit
 	agreedAt time.Time // last read that showed what the store should show
+	low      int64     // a confirmed figure too low, waiting for the check of unreported orders
+	lowEdit  bool      // low is a hand edit
+}
+
+// offRead is one read showing a difference.
+type offRead struct {
+	at  time.Time
+	gap int64
 }
 
 func (s *skuState) pending() bool { return len(s.changes) > 0 || s.abs || s.fix != 0 }
