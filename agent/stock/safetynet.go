@@ -287,13 +287,15 @@ const unreportedOverlap = 10 * time.Second
 // would sell the unit twice.
 func (w *Writer) checkLow(ctx context.Context, skus []string, since time.Time) (bool, error) {
 	start := w.now()
-	orders, err := w.recentOrders(ctx, since.Add(-unreportedOverlap))
-	if err != nil {
-		return false, fmt.Errorf("safety net read of recent orders: %w", err)
-	}
+	// Figures first: a sale between the two reads then counts as
+	// unreported without being in the figure, and less is raised.
 	reads, err := w.readSKUs(ctx, skus)
 	if err != nil {
 		return false, fmt.Errorf("safety net read: %w", err)
+	}
+	orders, err := w.recentOrders(ctx, since.Add(-unreportedOverlap))
+	if err != nil {
+		return false, fmt.Errorf("safety net read of recent orders: %w", err)
 	}
 	now := w.now()
 	fixed := false

@@ -147,10 +147,9 @@ type Config struct {
 	// show must stay above it, over at least two reads, before it is
 	// corrected. Defaults to 1s.
 	ConfirmDelay time.Duration
-	// ConfirmLowDelay is the same for a figure below: a sale whose order
-	// is not reported yet also shows as one, so it must exceed the time an
-	// order takes to be reported (the order poll's interval plus margin).
-	// Defaults to 3s.
+	// ConfirmLowDelay is the same for a figure below, which a sale not
+	// reported yet also explains for a while (the safety net then reads
+	// the store's recent orders before it raises a figure). Defaults to 3s.
 	ConfirmLowDelay time.Duration
 	// CheckBatch is how many SKUs the sweep reads per SweepInterval.
 	// Defaults to 100 (one request).

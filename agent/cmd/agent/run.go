@@ -122,11 +122,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A checkout whose webhook is late shows as a store figure too low
-	// until the poller reports it (within one interval): the safety net
-	// must wait longer than that before it "repairs" what is really a sale.
 	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
-		Quiet: func() bool { return ob.Len() == 0 }, ConfirmLowDelay: 2*c.PollInterval + 2*time.Second,
+		Quiet:  func() bool { return ob.Len() == 0 },
 		Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
