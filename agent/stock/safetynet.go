@@ -126,6 +126,18 @@ func (w *Writer) check(ctx context.Context) error {
 		w.mu.Unlock()
 	}
 
+	// A difference may be sales the writer has not been told of yet (no
+	// webhook, the poll not round yet): the store's recent orders say.
+	var unreported map[string]int64
+	if w.anyDifference(samples) {
+		orders, err := w.recentOrders(ctx, w.now().Add(-recentOrdersWindow))
+		if err != nil {
+			return fmt.Errorf("safety net read of recent orders: %w", err)
+		}
+		w.mu.Lock()
+		unreported = w.unreported(orders)
+		w.mu.Unlock()
+	}
 	quiet := w.cfg.Quiet()
 	now := w.now()
 	fixed := false
@@ -138,7 +150,7 @@ func (w *Writer) check(ctx context.Context) error {
 		if len(s.offs) > 0 {
 			first = s.offs[0].at
 		}
-		if w.compare(s, p, start, now) {
+		if w.compare(s, p, unreported[sku], start, now) {
 			fixed = true
 		}
 		if s.low < 0 {
@@ -203,15 +215,15 @@ func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
 // corrected (or adopted) at once and compare reports it; one below waits
 // in s.low for checkLow. A read that a write of s may have overtaken says
 // nothing. Caller holds mu.
-func (w *Writer) compare(s *skuState, p woo.Product, start, now time.Time) bool {
+func (w *Writer) compare(s *skuState, p woo.Product, unreported int64, start, now time.Time) bool {
 	if p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.hasTarget || !s.writtenAt.Before(start) {
 		return false
 	}
 	q := *p.StockQuantity
-	should := s.shouldShow()
+	should := s.shouldShow() - unreported
 	gap := q - should
 	if gap == 0 {
-		s.offs, s.edited, s.low = nil, false, 0
+		s.offs, s.edited, s.low, s.editLeft = nil, false, 0, false
 		s.agreedAt = start
 		return false
 	}
@@ -239,7 +251,7 @@ func (w *Writer) compare(s *skuState, p woo.Product, start, now time.Time) bool 
 	// webhook naming the edit, a difference that came later (after the
 	// store agreed with our last write, or some rounds after it), or with
 	// no write of ours, is a hand edit.
-	edited := s.edited || s.writtenAt.IsZero() || s.agreedAt.After(s.writtenAt) ||
+	edited := s.edited || s.editLeft || s.writtenAt.IsZero() || s.agreedAt.After(s.writtenAt) ||
 		s.offs[0].at.Sub(s.writtenAt) > 2*w.cfg.CheckInterval+w.cfg.ConfirmDelay
 	s.offs, s.edited = nil, false
 	if recent < 0 {
@@ -263,6 +275,7 @@ func (w *Writer) correct(s *skuState, off int64, edited bool, q, should int64, n
 	case edited:
 		w.metrics.manualEdits.WithLabelValues("reverted").Inc()
 		w.log.Warn("stock manual edit reverted", attrs...)
+		s.editLeft = true
 	default:
 		w.metrics.repairs.Inc()
 		w.log.Warn("stock repaired", attrs...)
@@ -301,20 +314,7 @@ func (w *Writer) checkLow(ctx context.Context, skus []string, since time.Time) (
 	fixed := false
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	unreported := map[string]int64{}
-	for _, o := range orders {
-		if orderEffect("", o.Status) >= 0 {
-			continue
-		}
-		if seen, ok := w.orders[o.ID]; ok && orderEffect(seen.status, o.Status) == 0 {
-			continue
-		}
-		for _, l := range o.LineItems {
-			if l.SKU != nil {
-				unreported[*l.SKU] += l.Quantity
-			}
-		}
-	}
+	unreported := w.unreported(orders)
 	for _, sku := range skus {
 		s := w.skus[sku]
 		low := s.low
@@ -333,6 +333,47 @@ func (w *Writer) checkLow(ctx context.Context, skus []string, since time.Time) (
 		}
 	}
 	return fixed, nil
+}
+
+// recentOrdersWindow is how far back the safety net looks for sales the
+// writer has not been told of when a figure differs: past the order poll's
+// interval and overlap, with margin.
+const recentOrdersWindow = 20 * time.Second
+
+// anyDifference reports whether a sample differs from what the store
+// should show, before unreported sales.
+func (w *Writer) anyDifference(samples map[string]woo.Product) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for sku, p := range samples {
+		if s := w.skus[sku]; p.StockQuantity != nil && *p.StockQuantity != s.shouldShow() {
+			return true
+		}
+	}
+	return false
+}
+
+// unreported sums, per SKU, the units of the orders among orders that
+// reduced stock and that the writer has not been told of. Caller holds mu.
+func (w *Writer) unreported(orders []woo.Order) map[string]int64 {
+	out := map[string]int64{}
+	for _, o := range orders {
+		if orderEffect("", o.Status) >= 0 {
+			continue
+		}
+		if seen, ok := w.orders[o.ID]; ok && orderEffect(seen.status, o.Status) == 0 {
+			continue
+		}
+		if status, ok := w.cfg.Reported(o.ID); ok && orderEffect(status, o.Status) == 0 {
+			continue
+		}
+		for _, l := range o.LineItems {
+			if l.SKU != nil {
+				out[*l.SKU] += l.Quantity
+			}
+		}
+	}
+	return out
 }
 
 // recentOrders reads the store's orders modified after since (at most

@@ -82,9 +82,11 @@ func TestWriter_RepairsClobberedCheckout(t *testing.T) {
 	// inside the window and the write clobbers it.
 	var sold atomic.Bool
 	proxy.inWindow = func() {
-		if _, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}}); err != nil {
+		id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}})
+		if err != nil {
 			t.Error(err)
 		}
+		r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 2}}}, "")
 		sold.Store(true)
 		// The hub commits the reported order and sends this store its new
 		// target, with nothing to write.

@@ -132,6 +132,11 @@ type Config struct {
 	// only after a quiet while without any (it heals a count that a restart
 	// or a report the hub refused left off). Nil means always quiet.
 	Quiet func() bool
+	// Reported returns the status last reported for an order (the outbox
+	// remembers it across restarts). The safety net counts an order in
+	// the store that neither it nor the writer knows as a sale not
+	// reported yet. Nil: the writer's own memory of the orders it took.
+	Reported func(orderID int64) (status string, ok bool)
 	// Gather is how long changes are gathered before a write starts.
 	// Defaults to 0: at once (a burst still coalesces behind the write in
 	// flight, without a timer's wake-up and delay on every change).
@@ -214,6 +219,10 @@ type skuState struct {
 	agreedAt time.Time // last read that showed what the store should show
 	low      int64     // a confirmed figure too low, waiting for the check of unreported orders
 	lowEdit  bool      // low is a hand edit
+	// editLeft: a hand edit was reverted and no read agreed since; what
+	// is left of it (a correction sized short while sales landed between
+	// its reads) is the same edit.
+	editLeft bool
 }
 
 // offRead is one read showing a difference.
@@ -279,6 +288,9 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.SKUs == nil {
 		cfg.SKUs = catalog.NewMap()
+	}
+	if cfg.Reported == nil {
+		cfg.Reported = func(int64) (string, bool) { return "", false }
 	}
 	if cfg.Quiet == nil {
 		cfg.Quiet = func() bool { return true }

@@ -123,7 +123,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
-		Quiet:  func() bool { return ob.Len() == 0 },
+		Quiet: func() bool { return ob.Len() == 0 },
+		Reported: func(id int64) (string, bool) {
+			status, _, ok := ob.Seen(id)
+			return status, ok
+		},
 		Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
