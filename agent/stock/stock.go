@@ -150,11 +150,12 @@ type Config struct {
 	SweepInterval time.Duration
 	// ConfirmDelay is how long a store figure above what the store should
 	// show must stay above it, over at least two reads, before it is
-	// corrected. Defaults to 1s.
+	// corrected. Defaults to 900ms: two reads a second apart.
 	ConfirmDelay time.Duration
 	// ConfirmLowDelay is the same for a figure below, which a sale not
 	// reported yet also explains for a while (the safety net then reads
-	// the store's recent orders before it raises a figure). Defaults to 3s.
+	// the store's recent orders before it raises a figure). Defaults to
+	// 1.9s: three reads a second apart.
 	ConfirmLowDelay time.Duration
 	// CheckBatch is how many SKUs the sweep reads per SweepInterval.
 	// Defaults to 100 (one request).
@@ -302,10 +303,10 @@ func New(cfg Config) (*Writer, error) {
 		cfg.SweepInterval = 5 * time.Second
 	}
 	if cfg.ConfirmDelay <= 0 {
-		cfg.ConfirmDelay = time.Second
+		cfg.ConfirmDelay = 900 * time.Millisecond
 	}
 	if cfg.ConfirmLowDelay <= 0 {
-		cfg.ConfirmLowDelay = 3 * time.Second
+		cfg.ConfirmLowDelay = 1900 * time.Millisecond
 	}
 	if cfg.CheckBatch <= 0 {
 		cfg.CheckBatch = 100
