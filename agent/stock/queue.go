@@ -22,23 +22,27 @@ func (w *Writer) signal() {
 }
 
 // Apply queues changes (in sequence order). Changes at or below AppliedSeq,
-// or already received, are dropped. It does not wait for the writes.
+// or already received, are not written again. A change newer than the
+// SKU's target also moves the target, and tells what the hub counted of
+// the store's own orders (see counted). It does not wait for the writes.
 func (w *Writer) Apply(changes []wire.Change) {
 	now := w.now()
 	w.mu.Lock()
 	for _, c := range changes {
-		if c.Seq <= w.applied {
-			continue
-		}
 		s := w.state(c.SKU)
-		if c.Seq <= s.lastRecv || (s.abs && c.Seq <= s.absSeq) {
+		if c.Seq > s.targetSeq {
+			if s.hasTarget {
+				w.counted(s, c.Target-s.target-c.Delta)
+			}
+			s.target, s.hasTarget, s.targetSeq = c.Target, true, c.Seq
+			w.dirty = true
+		}
+		if c.Seq <= w.applied || c.Seq <= s.lastRecv || (s.abs && c.Seq <= s.absSeq) {
 			continue
 		}
 		s.lastRecv = c.Seq
 		s.changes = append(s.changes, c)
 		s.arrived = append(s.arrived, now)
-		s.target, s.hasTarget = c.Target, true
-		s.suspect = false
 		w.maxRecv = max(w.maxRecv, c.Seq)
 	}
 	w.mu.Unlock()
@@ -61,14 +65,15 @@ func (w *Writer) ApplySnapshot(seq int64, targets map[string]int64) {
 			}
 		}
 		s.changes, s.arrived = s.changes[:keep], s.arrived[:keep]
-		if keep == 0 {
-			s.target = t
+		if seq >= s.targetSeq {
+			s.target, s.targetSeq = t, seq
 		}
 		s.hasTarget = true
-		s.abs, s.absSeq, s.absReason, s.absAt = true, seq, "snapshot", now
+		s.abs, s.absSeq, s.absAt = true, seq, now
+		s.fix = 0 // the snapshot write sets the figure whole
 		s.lastRecv = max(s.lastRecv, seq)
-		s.suspect = false
 	}
+	w.dirty = true
 	// Pending changes of SKUs absent from the snapshot are covered by it
 	// too (the hub's figure for them is what the store has).
 	for sku, s := range w.skus {

@@ -28,8 +28,8 @@ const ReclaimMetaKey = "stockwire_reclaim"
 // read and the write), the overshoot is put back and not reported. A
 // repeated id is answered from the product's meta without releasing again;
 // an id older than the product's last reclaim is answered with 0. The
-// writer's own figure of the hub's target moves with the release, so the
-// safety net does not undo it.
+// release counts as the store's own sale until the hub has counted it, so
+// the safety net does not undo it.
 func (w *Writer) Release(ctx context.Context, id int64, sku string, units int64) (int64, error) {
 	ctx = wooclient.Urgent(ctx) // units someone else is waiting for
 	if units <= 0 {
@@ -49,16 +49,16 @@ func (w *Writer) Release(ctx context.Context, id int64, sku string, units int64)
 		w.log.Warn("reclaim of a sku the store cannot release", "sku", sku, "reclaim_id", id)
 		return 0, nil
 	}
-	released, after, err := w.releaseOnce(ctx, p, id, units)
+	released, _, err := w.releaseOnce(ctx, p, id, units)
 	if err != nil {
 		return 0, err
 	}
+	// The store's own release, until the hub counts it (it lowers the
+	// target without a delta to write, as for a sale).
 	w.mu.Lock()
-	if s.hasTarget {
-		s.target -= released
-	}
-	s.expectQty, s.expectValid = after, true
-	s.suspect = false
+	s.sold += released
+	s.ownAt = w.now()
+	s.writes++
 	w.mu.Unlock()
 	w.metrics.released.Add(float64(released))
 	return released, nil

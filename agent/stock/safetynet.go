@@ -1,8 +1,14 @@
-// The safety net: store figures that differ from the hub's target with
-// nothing in flight are suspected, confirmed by a second read ConfirmDelay
-// later, and corrected (repairs_total), or, for a hand edit seen through a
-// product webhook, reverted or accepted as StoreEdits says. Under the
-// allocate policy it only ever lowers a figure.
+// The safety net: every CheckInterval it reads the products modified since
+// its last look (modified_after, so a busy catalog costs one request), the
+// SKUs it suspects, and every SweepInterval a rotating slice of the others
+// (variations, which /products does not list, and edits that left
+// date_modified alone). It compares each figure with what the store should
+// show (accounting.go), whatever the traffic: a difference of one sign
+// that stays over two reads ConfirmDelay apart (ConfirmLowDelay for a
+// figure below, which an order not reported yet explains for a while) is
+// a hand edit or a lost write, corrected by a relative write of the
+// smallest difference seen, or adopted under StoreEdits "accept" when it is
+// a hand edit.
 
 package stock
 
@@ -10,14 +16,28 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
+// modifiedOverlap is how far before the newest date_modified seen the next
+// look starts: modified_after is strict and second-grained, and a product
+// saved within the same second must not be missed.
+const modifiedOverlap = 2 * time.Second
+
+// maxModifiedPages bounds one look at modified products (100 a page); the
+// rest waits for the next look.
+const maxModifiedPages = 5
+
+var modifiedFields = append([]string{"date_modified_gmt"}, readFields...)
+
 // ProductChanged takes a product or variation as a product.updated webhook
-// (or any read) shows it. A figure explained by the writer's own write or
-// equal to the hub's target is fine; any other difference is suspected as a
-// manual edit and re-read after ConfirmDelay, then reverted (or accepted).
+// shows it. A figure other than what the store should show marks the SKU:
+// the safety net reads it at its next round, and a difference it confirms
+// is treated as a hand edit (reverted, or accepted under StoreEdits
+// "accept").
 func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	if p.StockQuantity == nil || p.SKU == "" {
 		return nil
@@ -25,115 +45,358 @@ func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, ok := w.skus[p.SKU]
-	if !ok || !s.resolved || s.skip != "" || s.id != p.ID || !s.hasTarget {
+	if !ok || !s.resolved || s.skip != "" || s.id != p.ID || !s.hasTarget || s.inflight || s.abs {
 		return nil
 	}
-	if s.pending() || s.inflight {
-		return nil // the write in progress decides
-	}
-	q := *p.StockQuantity
-	seq, _ := metaSeq(p)
-	switch {
-	case q == s.target:
-		s.suspect = false
-	case s.expectValid && seq == s.storeSeq && q == s.expectQty:
-		// Our own write's echo; a later local sale will adjust target.
-	default:
-		if !s.suspect || s.suspectQty != q {
-			s.suspect, s.suspectQty, s.suspectAt = true, q, w.now()
-		}
-		s.manual = true
-		// Debug: every sale in this store shows here until the hub has
-		// committed its order; the safety net logs what it corrects.
-		w.log.Debug("stock differs from hub target", "sku", p.SKU, "product_id", p.ID, "store_qty", q, "target", s.target)
+	if q := *p.StockQuantity; q != s.shouldShow() {
+		s.edited = true
+		// Debug: a sale not reported yet shows here too; the safety net
+		// logs what it corrects.
+		w.log.Debug("stock differs from what the store should show", "sku", p.SKU, "product_id", p.ID, "store_qty", q, "should_show", s.shouldShow())
 	}
 	return nil
 }
 
-// check is the safety net: it reads recently written, suspect and a
-// rotating slice of other SKUs, and corrects differences confirmed by two
-// reads ConfirmDelay apart while nothing is in flight and Quiet holds.
+// check is one round of the safety net.
 func (w *Writer) check(ctx context.Context) error {
 	defer func() {
 		w.mu.Lock()
 		w.checks++
 		w.mu.Unlock()
 	}()
-	if !w.cfg.Quiet() {
-		return nil
+	start := w.now()
+	modified, err := w.readModified(ctx)
+	if err != nil {
+		return fmt.Errorf("safety net read of modified products: %w", err)
 	}
-	now := w.now()
+	sweep := start.Sub(w.sweptAt) >= w.cfg.SweepInterval
+	if sweep {
+		w.sweptAt = start
+	}
+	samples := map[string]woo.Product{}
+	var pick, rest []string
 	w.mu.Lock()
-	var pick []string
-	var rest []string
-	for sku, s := range w.skus {
-		if !s.hasTarget || !s.resolved || s.skip != "" || s.pending() || s.inflight {
+	for _, p := range modified {
+		s, ok := w.skus[p.SKU]
+		if !ok || !s.hasTarget {
 			continue
 		}
-		if s.suspect || now.Sub(s.writtenAt) < 2*w.cfg.ConfirmDelay+w.cfg.CheckInterval {
+		if s.resolved && s.skip == "" && s.id == p.ID {
+			samples[p.SKU] = p
+		} else if !s.inflight {
+			pick = append(pick, p.SKU)
+		}
+	}
+	for sku, s := range w.skus {
+		if _, ok := samples[sku]; ok || !s.hasTarget || s.inflight || s.resolved && s.skip != "" {
+			continue
+		}
+		if len(s.offs) > 0 || s.edited {
 			pick = append(pick, sku)
-		} else {
+		} else if sweep {
 			rest = append(rest, sku)
 		}
 	}
 	sort.Strings(rest)
-	start := sort.SearchStrings(rest, w.checkCursor)
+	first := sort.SearchStrings(rest, w.checkCursor)
 	for n := range min(w.cfg.CheckBatch, len(rest)) {
-		sku := rest[(start+n)%len(rest)]
+		sku := rest[(first+n)%len(rest)]
 		pick = append(pick, sku)
 		w.checkCursor = sku + "\x00"
 	}
 	w.mu.Unlock()
-	if len(pick) == 0 {
-		return nil
+	if len(pick) > 0 {
+		reads, err := w.readSKUs(ctx, pick)
+		if err != nil {
+			return fmt.Errorf("safety net read: %w", err)
+		}
+		w.mu.Lock()
+		for _, sku := range pick {
+			s := w.skus[sku]
+			if s.inflight || !s.writtenAt.Before(start) {
+				continue
+			}
+			if p := reads[sku]; p.ID != s.id || !s.resolved {
+				w.resolve(s, p, start)
+			}
+			if p, ok := reads[sku]; ok && s.skip == "" {
+				samples[sku] = p
+			}
+		}
+		w.mu.Unlock()
 	}
-	reads, err := w.readSKUs(ctx, pick)
-	if err != nil {
-		return fmt.Errorf("safety net read: %w", err)
+
+	// A difference may be sales the writer has not been told of yet (no
+	// webhook, the poll not round yet): the store's recent orders say.
+	var unreported map[string]int64
+	if w.anyDifference(samples) {
+		orders, err := w.recentOrders(ctx, w.now().Add(-recentOrdersWindow))
+		if err != nil {
+			return fmt.Errorf("safety net read of recent orders: %w", err)
+		}
+		w.mu.Lock()
+		unreported = w.unreported(orders)
+		w.mu.Unlock()
 	}
 	quiet := w.cfg.Quiet()
-	now = w.now()
-	fix := false
+	now := w.now()
+	fixed := false
+	var lows []string
+	since := now
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, sku := range pick {
+	for sku, p := range samples {
 		s := w.skus[sku]
-		p, ok := reads[sku]
-		if !ok || p.ID != s.id || p.StockQuantity == nil || s.pending() || s.inflight || !s.hasTarget {
-			continue
+		first := now
+		if len(s.offs) > 0 {
+			first = s.offs[0].at
 		}
-		q := *p.StockQuantity
-		if q == s.target || w.allocate && q < s.target {
-			s.suspect, s.manual = false, false
-			continue
+		if w.compare(s, p, unreported[sku], start, now) {
+			fixed = true
 		}
-		if !s.suspect || s.suspectQty != q {
-			s.suspect, s.suspectQty, s.suspectAt = true, q, now
-			continue
+		if s.low < 0 {
+			lows = append(lows, sku)
+			if first.Before(since) {
+				since = first
+			}
 		}
-		if now.Sub(s.suspectAt) < w.cfg.ConfirmDelay || !quiet {
-			continue
-		}
-		manual := s.manual
-		s.suspect, s.manual = false, false
-		if manual && w.cfg.StoreEdits == EditsAccept {
-			w.metrics.manualEdits.WithLabelValues("accepted").Inc()
-			w.log.Warn("stock manual edit accepted", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-			s.target = q
-			continue
-		}
-		if manual {
-			w.metrics.manualEdits.WithLabelValues("reverted").Inc()
-			w.log.Warn("stock manual edit reverted", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-		} else {
-			w.metrics.repairs.Inc()
-			w.log.Warn("stock repaired", "sku", sku, "product_id", s.id, "store_qty", q, "target", s.target)
-		}
-		s.abs, s.absSeq, s.absReason, s.absAt = true, s.storeSeq, "repair", now
-		fix = true
 	}
-	if fix {
+	for _, s := range w.skus {
+		w.settle(s, quiet, now)
+	}
+	w.mu.Unlock()
+	if len(lows) > 0 {
+		raised, err := w.checkLow(ctx, lows, since)
+		if err != nil {
+			return err
+		}
+		fixed = fixed || raised
+	}
+	if fixed {
 		w.signal()
 	}
 	return nil
+}
+
+// readModified returns the products modified since the last look, and
+// moves the look's cursor to the newest date_modified among them. The
+// first look starts one SweepInterval back.
+func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
+	if w.modCursor.IsZero() {
+		w.modCursor = w.now().UTC().Add(-w.cfg.SweepInterval)
+	}
+	var out []woo.Product
+	newest := w.modCursor
+	for page := 1; page <= maxModifiedPages; page++ {
+		ps, pg, err := w.cfg.API.ListProducts(ctx, wooclient.ProductQuery{ModifiedAfter: w.modCursor.Add(-modifiedOverlap),
+			Page: page, PerPage: 100, Fields: modifiedFields})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if t, err := time.Parse(woo.DateLayout, p.DateModifiedGMT); err == nil && t.After(newest) {
+				newest = t
+			}
+			if p.SKU != "" {
+				out = append(out, p)
+			}
+		}
+		if len(ps) == 0 || page >= pg.TotalPages {
+			break
+		}
+	}
+	w.modCursor = newest
+	return out, nil
+}
+
+// compare checks one read of s, started at start, against what the store
+// should show. A difference of one sign held since at least ConfirmDelay
+// (ConfirmLowDelay below) over two reads or more is confirmed, by the
+// smallest difference read within that last stretch: one above is
+// corrected (or adopted) at once and compare reports it; one below waits
+// in s.low for checkLow. A read that a write of s may have overtaken says
+// nothing. Caller holds mu.
+func (w *Writer) compare(s *skuState, p woo.Product, unreported int64, start, now time.Time) bool {
+	if p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.hasTarget || !s.writtenAt.Before(start) {
+		return false
+	}
+	q := *p.StockQuantity
+	should := s.shouldShow() - unreported
+	gap := q - should
+	if gap == 0 {
+		s.offs, s.edited, s.low, s.editLeft = nil, false, 0, false
+		s.agreedAt = start
+		return false
+	}
+	if len(s.offs) > 0 && (gap > 0) != (s.offs[0].gap > 0) {
+		s.offs = nil
+	}
+	s.offs = append(s.offs, offRead{at: start, gap: gap})
+	wait := w.cfg.ConfirmDelay
+	if gap < 0 {
+		wait = w.cfg.ConfirmLowDelay
+	}
+	if len(s.offs) < 2 || start.Sub(s.offs[0].at) < wait {
+		return false
+	}
+	// Reads before the last stretch may predate the edit (a sale not yet
+	// reported, say): they confirm the sign, not the size.
+	recent := gap
+	for _, r := range s.offs {
+		if start.Sub(r.at) <= wait && abs(r.gap) < abs(recent) {
+			recent = r.gap
+		}
+	}
+	// A write of ours that a checkout overtook inside WooCommerce's own
+	// read-modify-write shows on the first read after it; without a
+	// webhook naming the edit, a difference that came later (after the
+	// store agreed with our last write, or some rounds after it), or with
+	// no write of ours, is a hand edit.
+	edited := s.edited || s.editLeft || s.writtenAt.IsZero() || s.agreedAt.After(s.writtenAt) ||
+		s.offs[0].at.Sub(s.writtenAt) > 2*w.cfg.CheckInterval+w.cfg.ConfirmDelay
+	s.offs, s.edited = nil, false
+	if recent < 0 {
+		s.low, s.lowEdit = recent, edited
+		return false
+	}
+	return w.correct(s, recent, edited, q, should, now)
+}
+
+// correct acts on a confirmed difference off between the store's figure q
+// and what it should show: it queues a fix, or adopts a hand edit under
+// StoreEdits "accept". It reports whether it queued a fix. Caller holds mu.
+func (w *Writer) correct(s *skuState, off int64, edited bool, q, should int64, now time.Time) bool {
+	attrs := []any{"sku", s.sku, "product_id", s.id, "store_qty", q, "should_show", should, "target", s.target, "difference", off}
+	switch {
+	case edited && w.cfg.StoreEdits == EditsAccept:
+		w.metrics.manualEdits.WithLabelValues("accepted").Inc()
+		w.log.Warn("stock manual edit accepted", attrs...)
+		s.accepted += off
+		return false
+	case edited:
+		w.metrics.manualEdits.WithLabelValues("reverted").Inc()
+		w.log.Warn("stock manual edit reverted", attrs...)
+		s.editLeft = true
+	default:
+		w.metrics.repairs.Inc()
+		w.log.Warn("stock repaired", attrs...)
+	}
+	if s.fix == 0 {
+		s.fixAt = now
+	}
+	s.fix -= off
+	return true
+}
+
+// unreportedOverlap is how far before a difference the orders that may
+// explain it are looked for (modified_after is strict and second-grained,
+// and a webhook may have been lost well before the difference showed).
+const unreportedOverlap = 10 * time.Second
+
+// checkLow settles the figures confirmed too low: before raising one, it
+// reads the store's orders modified since the difference began and the
+// figures again, and counts the sales the writer has not been told of (a
+// webhook lost or late, the poll not round yet) as sold. Only what they
+// do not explain is corrected: raising a figure on an unreported sale
+// would sell the unit twice.
+func (w *Writer) checkLow(ctx context.Context, skus []string, since time.Time) (bool, error) {
+	start := w.now()
+	// Figures first: a sale between the two reads then counts as
+	// unreported without being in the figure, and less is raised.
+	reads, err := w.readSKUs(ctx, skus)
+	if err != nil {
+		return false, fmt.Errorf("safety net read: %w", err)
+	}
+	orders, err := w.recentOrders(ctx, since.Add(-unreportedOverlap))
+	if err != nil {
+		return false, fmt.Errorf("safety net read of recent orders: %w", err)
+	}
+	now := w.now()
+	fixed := false
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	unreported := w.unreported(orders)
+	for _, sku := range skus {
+		s := w.skus[sku]
+		low := s.low
+		s.low = 0
+		p, ok := reads[sku]
+		if !ok || low >= 0 || p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.writtenAt.Before(start) {
+			continue
+		}
+		q, should := *p.StockQuantity, s.shouldShow()
+		gap := q - should + unreported[sku]
+		if gap >= 0 {
+			continue
+		}
+		if w.correct(s, max(gap, low), s.lowEdit, q, should, now) {
+			fixed = true
+		}
+	}
+	return fixed, nil
+}
+
+// recentOrdersWindow is how far back the safety net looks for sales the
+// writer has not been told of when a figure differs: past the order poll's
+// interval and overlap, with margin.
+const recentOrdersWindow = 20 * time.Second
+
+// anyDifference reports whether a sample differs from what the store
+// should show, before unreported sales.
+func (w *Writer) anyDifference(samples map[string]woo.Product) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for sku, p := range samples {
+		if s := w.skus[sku]; p.StockQuantity != nil && *p.StockQuantity != s.shouldShow() {
+			return true
+		}
+	}
+	return false
+}
+
+// unreported sums, per SKU, the units of the orders among orders that
+// reduced stock and that the writer has not been told of. Caller holds mu.
+func (w *Writer) unreported(orders []woo.Order) map[string]int64 {
+	out := map[string]int64{}
+	for _, o := range orders {
+		if orderEffect("", o.Status) >= 0 {
+			continue
+		}
+		if seen, ok := w.orders[o.ID]; ok && orderEffect(seen.status, o.Status) == 0 {
+			continue
+		}
+		if status, ok := w.cfg.Reported(o.ID); ok && orderEffect(status, o.Status) == 0 {
+			continue
+		}
+		for _, l := range o.LineItems {
+			if l.SKU != nil {
+				out[*l.SKU] += l.Quantity
+			}
+		}
+	}
+	return out
+}
+
+// recentOrders reads the store's orders modified after since (at most
+// maxModifiedPages pages).
+func (w *Writer) recentOrders(ctx context.Context, since time.Time) ([]woo.Order, error) {
+	var out []woo.Order
+	for page := 1; page <= maxModifiedPages; page++ {
+		os, pg, err := w.cfg.API.ListOrders(ctx, wooclient.OrderQuery{ModifiedAfter: since, Page: page, PerPage: 100,
+			Fields: []string{"id", "status", "line_items"}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, os...)
+		if len(os) == 0 || page >= pg.TotalPages {
+			break
+		}
+	}
+	return out, nil
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -81,9 +82,11 @@ func TestWriter_RepairsClobberedCheckout(t *testing.T) {
 	// inside the window and the write clobbers it.
 	var sold atomic.Bool
 	proxy.inWindow = func() {
-		if _, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}}); err != nil {
+		id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}})
+		if err != nil {
 			t.Error(err)
 		}
+		r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 2}}}, "")
 		sold.Store(true)
 		// The hub commits the reported order and sends this store its new
 		// target, with nothing to write.
@@ -171,5 +174,90 @@ func TestWriter_ManualEdit(t *testing.T) {
 				t.Fatalf("repairs=%v, want 0", got)
 			}
 		})
+	}
+}
+
+// TestWriter_ComparesFromRestart: an agent restarted with nothing pending
+// gets no change from the hub (the resume has nothing new), yet it knows
+// every SKU's target from its state file and corrects a figure that drifted
+// while it was down.
+func TestWriter_ComparesFromRestart(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 2)
+	dir := t.TempDir()
+	first := mustWriter(t, srv.URL, dir, nil)
+	first.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -950, Target: 50}})
+	waitApplied(t, first.w, 1)
+	waitStock(t, srv, sku(1), 50)
+	first.stop()
+
+	if err := srv.Store.AdminEdit(sku(1), 57); err != nil {
+		t.Fatal(err)
+	}
+	second := mustWriter(t, srv.URL, dir, nil)
+	if got := second.w.AppliedSeq(); got != 1 {
+		t.Fatalf("AppliedSeq after restart=%d, want 1", got)
+	}
+	waitStock(t, srv, sku(1), 50)
+	if got := stockOf(t, srv, sku(2)); got != 1000 {
+		t.Fatalf("SKU without a target=%d, want 1000 untouched", got)
+	}
+}
+
+// adminOrder creates a processing order through the store's REST API, as
+// wp-admin does: WooCommerce reduces stock without checking it.
+func adminOrder(tb testing.TB, srv *woosim.Server, s string, qty int64) int64 {
+	tb.Helper()
+	id, ok := srv.Store.ProductIDBySKU(s)
+	if !ok {
+		tb.Fatalf("no product %s", s)
+	}
+	body := fmt.Sprintf(`{"status":"processing","line_items":[{"product_id":%d,"quantity":%d}]}`, id, qty)
+	req := httptest.NewRequest("POST", "https://store.test/wp-json/wc/v3/orders", strings.NewReader(body))
+	req.SetBasicAuth(key, secret)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	srv.Store.ServeHTTP(rec, req)
+	if rec.Code != http.StatusCreated {
+		tb.Fatalf("create order: %d %s", rec.Code, rec.Body)
+	}
+	var o struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &o); err != nil {
+		tb.Fatal(err)
+	}
+	return o.ID
+}
+
+// TestWriter_AllocateRepairsNegativeStock: under allocate, orders created
+// through the REST API skip WooCommerce's stock check and take the store
+// below zero. The hub counts only what it had granted (the rest is
+// oversold), and a later grant adds to the negative figure. Once the hub
+// has counted the orders, the store is set to the hub's figure.
+func TestWriter_AllocateRepairsNegativeStock(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 2)
+	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) { c.ConfirmLowDelay = 300 * time.Millisecond })
+	r.w.SetAllocate(true)
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -995, Target: 5}})
+	waitApplied(t, r.w, 1)
+
+	for _, qty := range []int64{4, 8} {
+		id := adminOrder(t, srv, sku(1), qty)
+		r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: qty}}}, "")
+	}
+	if got := stockOf(t, srv, sku(1)); got != -7 {
+		t.Fatalf("store after the admin orders=%d, want -7", got)
+	}
+	// The hub counts the 5 units it granted (the other 7 are oversold, not
+	// compensated), then grants 5 more.
+	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 0, Target: 0}, {Seq: 3, SKU: sku(1), Delta: 5, Target: 5}})
+	waitApplied(t, r.w, 3)
+	waitStock(t, srv, sku(1), 5)
+	n := r.w.Checks()
+	waitChecks(t, r.w, n+5)
+	if got := stockOf(t, srv, sku(1)); got != 5 {
+		t.Fatalf("store=%d after more rounds, want 5", got)
 	}
 }

@@ -1,7 +1,11 @@
-// The state file: AppliedSeq as last saved, in stock-writer.json in the
-// data directory, written atomically. It only tells the hub where to resume
-// after a restart; a figure that lags makes the hub resend changes that the
-// products' stockwire_seq then filters out.
+// The state file: AppliedSeq and the hub's target of every SKU as last
+// saved, in stock-writer.json in the data directory, written atomically.
+// AppliedSeq tells the hub where to resume after a restart; a figure that
+// lags makes the hub resend changes that the products' stockwire_seq then
+// filters out. The targets let the safety net compare the store with the
+// hub's figures from the start, before the hub sends anything (on a
+// resume with nothing new it sends nothing); a resent change newer than a
+// saved target replaces it.
 
 package stock
 
@@ -16,11 +20,17 @@ import (
 
 // stateFile is the content of stock-writer.json.
 type stateFile struct {
-	AppliedSeq int64 `json:"applied_seq"`
+	AppliedSeq int64                  `json:"applied_seq"`
+	Targets    map[string]savedTarget `json:"targets,omitempty"`
 }
 
-// load reads AppliedSeq from the state file; a missing file is a first
-// start.
+// savedTarget is one SKU's target and the sequence that set it.
+type savedTarget struct {
+	Target int64 `json:"target"`
+	Seq    int64 `json:"seq"`
+}
+
+// load reads the state file; a missing file is a first start.
 func (w *Writer) load() error {
 	b, err := os.ReadFile(w.path)
 	switch {
@@ -33,32 +43,47 @@ func (w *Writer) load() error {
 			return fmt.Errorf("stock writer: decode state %s: %w", w.path, err)
 		}
 		w.applied = st.AppliedSeq
+		for sku, t := range st.Targets {
+			s := w.state(sku)
+			s.target, s.targetSeq, s.hasTarget = t.Target, t.Seq, true
+		}
 	}
 	return nil
 }
 
-// unsaved reports whether AppliedSeq moved since it was last saved.
+// unsaved reports whether AppliedSeq or a target moved since the last save.
 func (w *Writer) unsaved() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.applied > w.saved
+	return w.applied > w.saved || w.dirty
 }
 
-// save writes AppliedSeq to disk when it moved since the last save. Only
-// Run calls it.
+// save writes the state file when AppliedSeq or a target moved since the
+// last save. Only Run calls it.
 func (w *Writer) save() error {
 	w.mu.Lock()
-	applied, saved := w.applied, w.saved
-	w.mu.Unlock()
-	if applied <= saved {
+	applied, dirty := w.applied, w.dirty
+	if applied <= w.saved && !dirty {
+		w.mu.Unlock()
 		return nil
 	}
-	b, _ := json.Marshal(stateFile{AppliedSeq: applied})
+	st := stateFile{AppliedSeq: applied, Targets: make(map[string]savedTarget, len(w.skus))}
+	for sku, s := range w.skus {
+		if s.hasTarget {
+			st.Targets[sku] = savedTarget{Target: s.target, Seq: s.targetSeq}
+		}
+	}
+	w.dirty = false
+	w.mu.Unlock()
+	b, _ := json.Marshal(st)
 	if err := atomicfile.Write(w.path, b, 0o600); err != nil {
-		return fmt.Errorf("save applied seq %d: %w", applied, err)
+		w.mu.Lock()
+		w.dirty = w.dirty || dirty
+		w.mu.Unlock()
+		return fmt.Errorf("save stock writer state (applied seq %d): %w", applied, err)
 	}
 	w.mu.Lock()
-	w.saved = applied
+	w.saved = max(w.saved, applied)
 	w.mu.Unlock()
 	return nil
 }

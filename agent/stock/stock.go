@@ -6,16 +6,18 @@
 // inventory_delta together with the product meta stockwire_seq = the
 // highest seq included, in the same request. A write starts as soon as a
 // change arrives; changes arriving while it is in flight go out together
-// in the next one. When a write's outcome is unknown (timeout, 5xx after
-// sending), the writer re-reads the products and compares their stockwire_seq with
-// what it sent; after a restart it reads stockwire_seq before writing and
-// drops changes the store already has. AppliedSeq moves as soon as the
-// store confirmed a write, and is saved to a small file in the data
-// directory (written atomically, fsync'd) at most every SaveEvery and when
-// Run ends. The saved figure only tells the hub where to resume after a
-// restart: one that lags (kill -9 between saves) makes the hub resend
-// changes that the per-product stockwire_seq then filters out, so every
-// change still lands exactly once, while a change costs no file write.
+// in the next one. A change with nothing to add (the hub's acknowledgement
+// of the store's own sale) is not written. When a write's outcome is
+// unknown (timeout, 5xx after sending), the writer re-reads the products
+// and compares their stockwire_seq with what it sent; after a restart it
+// reads stockwire_seq before writing and drops changes the store already
+// has. AppliedSeq moves as soon as the store confirmed a write, and is
+// saved with the hub's targets to a small file in the data directory
+// (written atomically, fsync'd) at most every SaveEvery and when Run ends.
+// The saved figure only tells the hub where to resume after a restart: one
+// that lags (kill -9 between saves) makes the hub resend changes that the
+// per-product stockwire_seq then filters out, so every change still lands
+// exactly once, while a change costs no file write.
 //
 // Where a SKU lives comes from the agent's one SKU map (SKUMap), which the
 // catalog scan fills in the background: the writer never waits for it. A
@@ -24,29 +26,33 @@
 // same read gives the product's stockwire_seq), and the read is recorded
 // in the map.
 //
-// A safety net compares store figures with the hub's targets when nothing
-// is in flight and no local order is waiting to be reported (Quiet): a
-// difference seen on two reads some seconds apart is corrected
-// (repairs_total) — a checkout clobbered by WooCommerce's read-modify-write,
-// say. ProductChanged, called by the webhook receiver, recognises the
-// writer's own writes and turns other unexplained differences into manual
-// edits, reverted to the hub's figure unless StoreEdits is "accept".
-//
-// The hub never echoes a store's own sales as stock to write: once it has
-// committed one, it sends the store a change of delta 0 that carries the
-// new target, so the writer's idea of the target follows local sales.
+// The writer knows at every moment what the store should show for each SKU
+// (accounting.go): the hub's target, plus the hub's changes not written
+// yet, minus the store's own sales the hub has not counted yet (plus its
+// restocks). The store's sales reach the writer through OrderReported as
+// they enter the outbox; the hub counts them when it commits the report and
+// then sends this store a change whose target moved without a delta to
+// write, which is how the writer learns they are counted. The safety net
+// (safetynet.go) reads the products modified since its last look every
+// CheckInterval, the SKUs it suspects, and a rotating slice of the others,
+// and compares each with that figure, under any traffic. A difference
+// that stays (ConfirmDelay for a store showing too much, ConfirmLowDelay
+// for too little, which a late order report also explains for a while) is
+// a hand edit or a lost write: it is corrected with a relative write, or,
+// for a hand edit under StoreEdits "accept", adopted.
 //
 // Allocate policy (SetAllocate): the store's figure is what the hub granted
 // it, and the writer errs on the side of under-selling. Release gives units
 // back for a hub reclaim (at most what the store shows, once per reclaim,
-// recorded in the product meta stockwire_reclaim), and the safety net only
-// ever lowers a figure: raising one on a stale target could sell a unit the
-// store was never granted.
+// recorded in the product meta stockwire_reclaim). A store below its figure
+// once the hub has counted its orders (a REST or wp-admin order that
+// skipped WooCommerce's stock check left it negative, say) is raised to it,
+// as under mirror.
 //
 // The files follow those jobs: stock.go the Writer and its Run loop,
 // queue.go the hub's changes waiting to be written, write.go the write
-// path, state.go the state file, safetynet.go the safety net, release.go
-// the reclaims.
+// path, accounting.go what the store should show, state.go the state file,
+// safetynet.go the safety net, release.go the reclaims.
 package stock
 
 import (
@@ -85,6 +91,7 @@ const (
 // API is the part of *wooclient.Client the writer uses.
 type API interface {
 	ListProducts(ctx context.Context, q wooclient.ProductQuery) ([]woo.Product, wooclient.Page, error)
+	ListOrders(ctx context.Context, q wooclient.OrderQuery) ([]woo.Order, wooclient.Page, error)
 	BatchUpdateProducts(ctx context.Context, ups []wooclient.ProductUpdate) ([]wooclient.BatchResult, error)
 	BatchUpdateVariations(ctx context.Context, parentID int64, ups []wooclient.ProductUpdate) ([]wooclient.BatchResult, error)
 }
@@ -120,19 +127,38 @@ type Config struct {
 	// hub's figure) or "accept" (the store's figure is adopted).
 	StoreEdits string
 	// Quiet reports that no local order is waiting to be reported to the
-	// hub (the outbox is empty). Nil means always quiet.
+	// hub (the outbox is empty). A snapshot is written only then, and the
+	// count of a SKU's own orders the hub has not counted is reset to zero
+	// only after a quiet while without any (it heals a count that a restart
+	// or a report the hub refused left off). Nil means always quiet.
 	Quiet func() bool
+	// Reported returns the status last reported for an order (the outbox
+	// remembers it across restarts). The safety net counts an order in
+	// the store that neither it nor the writer knows as a sale not
+	// reported yet. Nil: the writer's own memory of the orders it took.
+	Reported func(orderID int64) (status string, ok bool)
 	// Gather is how long changes are gathered before a write starts.
 	// Defaults to 0: at once (a burst still coalesces behind the write in
 	// flight, without a timer's wake-up and delay on every change).
 	Gather time.Duration
-	// CheckInterval is the safety net's period. Defaults to 5s.
+	// CheckInterval is the safety net's period: it reads the products
+	// modified since its last look and the SKUs it suspects. Defaults to 1s.
 	CheckInterval time.Duration
-	// ConfirmDelay is how far apart the two reads that confirm a
-	// difference must be. Defaults to 3s.
+	// SweepInterval is how often the safety net also reads CheckBatch
+	// SKUs in rotation (variations, and edits that left no trace in
+	// date_modified). Defaults to 5s.
+	SweepInterval time.Duration
+	// ConfirmDelay is how long a store figure above what the store should
+	// show must stay above it, over at least two reads, before it is
+	// corrected. Defaults to 900ms: two reads a second apart.
 	ConfirmDelay time.Duration
-	// CheckBatch is how many SKUs the safety net reads per period besides
-	// recently written and suspect ones. Defaults to 100 (one request).
+	// ConfirmLowDelay is the same for a figure below, which a sale not
+	// reported yet also explains for a while (the safety net then reads
+	// the store's recent orders before it raises a figure). Defaults to
+	// 1.9s: three reads a second apart.
+	ConfirmLowDelay time.Duration
+	// CheckBatch is how many SKUs the sweep reads per SweepInterval.
+	// Defaults to 100 (one request).
 	CheckBatch int
 	// VerifyDelay is how long the writer waits before reading back a
 	// write whose outcome is unknown (the store may still be running it).
@@ -160,42 +186,63 @@ type skuState struct {
 	id, parent int64
 
 	// Store side.
-	storeSeq    int64 // all of this SKU's changes ≤ storeSeq are in the store
-	seqKnown    bool  // storeSeq was read from the store (or written by us)
-	expectQty   int64 // qty the store answered after our last write
-	expectValid bool
-	writtenAt   time.Time
+	storeSeq  int64 // all of this SKU's changes ≤ storeSeq are in the store
+	seqKnown  bool  // storeSeq was read from the store (or written by us)
+	writtenAt time.Time
+	writes    int64 // writes the store confirmed (or may have run); a read spanning one is void
 
 	// Hub side.
 	target    int64
 	hasTarget bool
+	targetSeq int64 // seq of the change or snapshot that set target
 	lastRecv  int64 // highest change seq received for this SKU
 
-	// Pending work.
-	changes   []wire.Change
-	arrived   []time.Time // arrival of each pending change
-	abs       bool        // make the store equal target (snapshot, repair)
-	absSeq    int64       // seq the abs write covers (snapshot seq or storeSeq)
-	absReason string      // "snapshot", "repair"
-	absAt     time.Time   // when the abs work was queued
-	inflight  bool
-	failures  int
+	// The store's own orders the hub has not counted yet (accounting.go).
+	sold      int64     // units sold (or released) in the store, not yet counted
+	restocked int64     // units put back by cancellations, not yet counted
+	ownAt     time.Time // last own order (or release) of this SKU
+	accepted  int64     // hand edits adopted under StoreEdits "accept"
 
-	// Safety net.
-	suspect    bool
-	suspectQty int64
-	suspectAt  time.Time
-	manual     bool // the suspicion came from a product webhook
+	// Pending work.
+	changes  []wire.Change
+	arrived  []time.Time // arrival of each pending change
+	abs      bool        // make the store equal target (snapshot)
+	absSeq   int64       // seq the abs write covers (snapshot seq)
+	absAt    time.Time   // when the abs work was queued
+	fix      int64       // units to add to correct the store (safety net)
+	fixAt    time.Time   // when the fix was queued
+	inflight bool
+	failures int
+
+	// Safety net: a difference seen and not yet confirmed.
+	offs     []offRead // reads showing a difference of one sign, oldest first
+	edited   bool      // a product webhook showed the difference: a hand edit
+	agreedAt time.Time // last read that showed what the store should show
+	low      int64     // a confirmed figure too low, waiting for the check of unreported orders
+	lowEdit  bool      // low is a hand edit
+	// editLeft: a hand edit was reverted and no read agreed since; what
+	// is left of it (a correction sized short while sales landed between
+	// its reads) is the same edit.
+	editLeft bool
 }
 
-func (s *skuState) pending() bool { return len(s.changes) > 0 || s.abs }
+// offRead is one read showing a difference.
+type offRead struct {
+	at  time.Time
+	gap int64
+}
+
+func (s *skuState) pending() bool { return len(s.changes) > 0 || s.abs || s.fix != 0 }
 
 // firstPending is the lowest seq still to be written for s.
 func (s *skuState) firstPending() int64 {
-	if s.abs {
+	switch {
+	case s.abs:
 		return s.absSeq
+	case len(s.changes) > 0:
+		return s.changes[0].Seq
 	}
-	return s.changes[0].Seq
+	return s.storeSeq + 1 // a fix holds back no change
 }
 
 // Writer applies hub changes to the store. Create it with New and run Run.
@@ -214,9 +261,15 @@ type Writer struct {
 	applied     int64 // AppliedSeq: every change up to it is in the store (or skipped)
 	saved       int64 // AppliedSeq as last saved to disk
 	checkCursor string
-	checks      int64 // safety-net rounds done
-	held        int   // SKUs whose snapshot write waits for local orders to be reported
-	allocate    bool  // the store's policy is allocate: repairs only lower
+	checks      int64     // safety-net rounds done
+	sweptAt     time.Time // last rotating read; owned by Run
+	modCursor   time.Time // newest date_modified the safety net read; owned by Run
+	held        int       // SKUs whose snapshot write waits for local orders to be reported
+	allocate    bool      // the store's policy is allocate
+	dirty       bool      // targets changed since the state file was saved
+
+	orders       map[int64]orderSeen // the store's orders taken lately, by WooCommerce id
+	ordersPruned time.Time
 }
 
 // New loads the writer's state from cfg.DataDir.
@@ -237,14 +290,23 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.SKUs == nil {
 		cfg.SKUs = catalog.NewMap()
 	}
+	if cfg.Reported == nil {
+		cfg.Reported = func(int64) (string, bool) { return "", false }
+	}
 	if cfg.Quiet == nil {
 		cfg.Quiet = func() bool { return true }
 	}
 	if cfg.CheckInterval <= 0 {
-		cfg.CheckInterval = 5 * time.Second
+		cfg.CheckInterval = time.Second
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 5 * time.Second
 	}
 	if cfg.ConfirmDelay <= 0 {
-		cfg.ConfirmDelay = 3 * time.Second
+		cfg.ConfirmDelay = 900 * time.Millisecond
+	}
+	if cfg.ConfirmLowDelay <= 0 {
+		cfg.ConfirmLowDelay = 1900 * time.Millisecond
 	}
 	if cfg.CheckBatch <= 0 {
 		cfg.CheckBatch = 100
@@ -265,13 +327,14 @@ func New(cfg Config) (*Writer, error) {
 		return nil, fmt.Errorf("stock writer: create data dir: %w", err)
 	}
 	w := &Writer{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		path:  filepath.Join(cfg.DataDir, "stock-writer.json"),
-		kick:  make(chan struct{}, 1),
-		moved: make(chan struct{}, 1),
-		now:   time.Now,
-		skus:  map[string]*skuState{},
+		cfg:    cfg,
+		log:    cfg.Logger,
+		path:   filepath.Join(cfg.DataDir, "stock-writer.json"),
+		kick:   make(chan struct{}, 1),
+		moved:  make(chan struct{}, 1),
+		now:    time.Now,
+		skus:   map[string]*skuState{},
+		orders: map[int64]orderSeen{},
 	}
 	err := w.load()
 	if err != nil {

@@ -27,8 +27,8 @@ type work struct {
 	s        *skuState
 	n        int   // pending changes taken
 	delta    int64 // to write
+	fix      int64 // part of delta that is the safety net's fix
 	seq      int64 // stockwire_seq to write
-	target   int64
 	arrived  time.Time
 	abs      bool
 	coalesce int
@@ -116,19 +116,24 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			w.dropPending(s, s.skip)
 			continue
 		}
-		wk := &work{s: s, n: len(s.changes), abs: s.abs, target: s.target}
+		wk := &work{s: s, n: len(s.changes), abs: s.abs}
 		if len(s.arrived) > 0 {
 			wk.arrived = s.arrived[0]
 		}
 		if s.abs && !s.absAt.IsZero() && (wk.arrived.IsZero() || s.absAt.Before(wk.arrived)) {
 			wk.arrived = s.absAt
 		}
+		if s.fix != 0 && (wk.arrived.IsZero() || s.fixAt.Before(wk.arrived)) {
+			wk.arrived = s.fixAt
+		}
 		var included int
+		moves := false // a change included has units to write
 		for _, c := range s.changes {
 			if s.seqKnown && c.Seq <= s.storeSeq {
 				continue // already in the store
 			}
 			included++
+			moves = moves || c.Delta != 0
 			wk.delta += c.Delta
 			wk.seq = max(wk.seq, c.Seq)
 		}
@@ -140,9 +145,15 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			}
 			wk.delta = s.target - *cur.StockQuantity
 			wk.seq = max(wk.seq, s.absSeq, s.storeSeq)
+		} else {
+			wk.fix = s.fix
+			wk.delta += s.fix
 		}
+		wk.seq = max(wk.seq, s.storeSeq)
 		wk.coalesce = max(included-1, 0)
-		if wk.delta == 0 && (wk.seq <= s.storeSeq || !s.abs && included == 0) {
+		// Nothing to add: the hub's counts of the store's own sales need
+		// no write (a replay of them adds nothing either).
+		if wk.delta == 0 && (wk.seq <= s.storeSeq || !s.abs && !moves) {
 			w.finish(s, wk, nil, now)
 			continue
 		}
@@ -219,15 +230,14 @@ func (w *Writer) finish(s *skuState, wk *work, p *woo.Product, now time.Time) {
 	s.changes = append(s.changes[:0:0], s.changes[n:]...)
 	s.arrived = append(s.arrived[:0:0], s.arrived[n:]...)
 	s.abs = s.abs && !wk.abs
+	s.fix -= wk.fix
 	s.failures = 0
 	if p == nil {
 		return
 	}
 	s.storeSeq = max(s.storeSeq, wk.seq)
 	s.seqKnown = true
-	if p.StockQuantity != nil {
-		s.expectQty, s.expectValid = *p.StockQuantity, true
-	}
+	s.writes++
 	s.writtenAt = now
 	w.metrics.writes.WithLabelValues("ok").Inc()
 	w.metrics.coalesced.Add(float64(wk.coalesce))

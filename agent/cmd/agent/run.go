@@ -141,15 +141,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A checkout whose webhook is late shows as a difference until the
-	// poller reports it (within one interval), and the outbox is then not
-	// empty: the safety net must wait longer than that before it "repairs"
-	// what is really a sale. Orders the store took while the agent was
-	// down are in neither the outbox nor the hub until the first poll has
-	// found them: the store is not quiet before that either.
+	// A checkout whose webhook is late, or an order the store took while
+	// the agent was down, is in neither the outbox nor the hub until the
+	// poller has found it: the store is not quiet before the first poll.
 	var poller *orders.Poller // made below; read only once the writer runs
 	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
-		Quiet: func() bool { return poller.CaughtUp() && ob.Len() == 0 }, ConfirmDelay: 2*c.PollInterval + 2*time.Second,
+		Quiet: func() bool { return poller.CaughtUp() && ob.Len() == 0 },
+		Reported: func(id int64) (string, bool) {
+			status, _, ok := ob.Seen(id)
+			return status, ok
+		},
 		Logger: logger, Registerer: reg})
 	if err != nil {
 		return err
@@ -171,7 +172,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return st
 	}
-	notify := &notifyingOutbox{Outbox: ob, relay: relay}
+	notify := &notifyingOutbox{Outbox: ob, relay: relay, writer: writer}
 
 	link, err := hubconn.New(c.HubURL, token, relay, logger, reg)
 	if err != nil {
@@ -330,16 +331,20 @@ type health struct {
 	Webhooks string `json:"webhooks"`
 }
 
-// notifyingOutbox wakes the relay after each durable append, so a report
-// leaves for the hub at once.
+// notifyingOutbox, after each durable append, tells the stock writer of
+// the order (it counts the store's own sales until the hub has) and wakes
+// the relay, so a report leaves for the hub at once.
 type notifyingOutbox struct {
 	*outbox.Outbox
-	relay *agent.Relay
+	relay  *agent.Relay
+	writer *stock.Writer
 }
 
 func (n *notifyingOutbox) Append(ctx context.Context, o wire.Order) (uint64, error) {
+	prev, _, _ := n.Outbox.Seen(o.WooOrderID)
 	id, err := n.Outbox.Append(ctx, o)
 	if err == nil {
+		n.writer.OrderReported(o, prev)
 		n.relay.OutboxChanged()
 	}
 	return id, err

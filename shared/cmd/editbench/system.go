@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stockwire/stockwire/shared/hubapi"
+	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgcluster"
+	"github.com/stockwire/stockwire/shared/woosim"
+)
+
+const adminToken = "editbench-admin-token-0123456789"
+
+// system is one hub on a private PostgreSQL, its mirror stores (woosim,
+// in-process) and their agents (processes).
+type system struct {
+	cfg     Config
+	dir     string
+	cluster *pgcluster.Cluster
+	hubAddr string
+	hub     *launch.Proc
+	stores  []*store
+	sku     string
+}
+
+type store struct {
+	idx    int
+	token  string
+	name   string
+	sim    *woosim.Store
+	srv    *http.Server
+	url    string
+	listen string
+	agent  *launch.Proc
+
+	mu     sync.Mutex
+	writes []stockWrite // stock writes the store received; guarded by mu
+}
+
+// stockWrite is one inventory_delta the agent sent the store.
+type stockWrite struct {
+	at    time.Time
+	delta int64
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+// start builds the binaries and starts PostgreSQL, the hub, the stores and
+// their agents, and waits until every store shows the hub's figure.
+func start(ctx context.Context, cfg Config) (*system, error) {
+	dir, err := os.MkdirTemp("", "editbench-")
+	if err != nil {
+		return nil, err
+	}
+	// Run as root, PostgreSQL runs as postgres and must get through.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &system{cfg: cfg, dir: dir}
+	root, err := launch.ModuleRoot(ctx)
+	if err != nil {
+		return s, err
+	}
+	progress("building hub and agent (work dir %s)", dir)
+	if err := launch.Build(ctx, root, filepath.Join(dir, "bin")); err != nil {
+		return s, err
+	}
+	progress("starting PostgreSQL")
+	if s.cluster, err = pgcluster.Start(ctx, filepath.Join(dir, "pg"), nil); err != nil {
+		return s, err
+	}
+	if err := s.cluster.StopWhenExits(os.Getpid()); err != nil {
+		return s, err
+	}
+	if err := s.cluster.CreateDatabase(ctx, "editbench"); err != nil {
+		return s, err
+	}
+	if s.hubAddr, err = launch.FreeAddr(); err != nil {
+		return s, err
+	}
+	if s.hub, err = launch.Start("hub", filepath.Join(dir, "bin", "hub"), []string{"serve",
+		"--listen", s.hubAddr, "--database-url", s.cluster.DSN("editbench"), "--admin-token", adminToken,
+		"--data-dir", filepath.Join(dir, "hub"), "--log-format", "text"}, nil, filepath.Join(dir, "logs", "hub.log"), nil); err != nil {
+		return s, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.hub.WaitHTTP(wctx, "http://"+s.hubAddr+"/readyz"); err != nil {
+		return s, err
+	}
+	for i := range len(cfg.Rates) {
+		st, err := s.startStore(i)
+		if err != nil {
+			return s, err
+		}
+		s.stores = append(s.stores, st)
+	}
+	s.sku = s.stores[0].sim.SKUs()[0]
+	if err := s.api(ctx, http.MethodPut, "/api/v1/skus/"+s.sku+"/locations/main", map[string]any{"on_hand": cfg.OnHand}, nil); err != nil {
+		return s, err
+	}
+	for _, st := range s.stores {
+		var out struct {
+			Token string `json:"token"`
+		}
+		if err := s.api(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.url, "policy": "mirror"}, &out); err != nil {
+			return s, err
+		}
+		st.token = out.Token
+		if err := s.startAgent(ctx, st); err != nil {
+			return s, err
+		}
+	}
+	return s, s.waitConverged(ctx, time.Minute)
+}
+
+// waitConverged waits until every store shows the hub's mirror figure.
+func (s *system) waitConverged(ctx context.Context, timeout time.Duration) error {
+	return launch.PollEvery(ctx, timeout, 100*time.Millisecond, "every store shows the hub's figure", func() error {
+		target, err := s.target(ctx)
+		if err != nil {
+			return err
+		}
+		for _, st := range s.stores {
+			if q, _ := st.sim.StockBySKU(s.sku); q != target {
+				return fmt.Errorf("%s shows %d, hub's figure %d", st.name, q, target)
+			}
+		}
+		return nil
+	})
+}
+
+func (s *system) startStore(i int) (*store, error) {
+	key := fmt.Sprintf("%040d", i)
+	st := &store{idx: i, name: fmt.Sprintf("store-%d", i)}
+	delay := s.cfg.WebhookDelay
+	if delay == 0 {
+		delay = -1 // woosim's "none"
+	}
+	st.sim = woosim.NewStore(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, WebhookDelay: delay})
+	st.sim.SetOnRequest(func(r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/batch") {
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var in struct {
+			Update []struct {
+				InventoryDelta *int64 `json:"inventory_delta"`
+			} `json:"update"`
+		}
+		if json.Unmarshal(body, &in) != nil {
+			return
+		}
+		now := time.Now()
+		st.mu.Lock()
+		for _, u := range in.Update {
+			if u.InventoryDelta != nil {
+				st.writes = append(st.writes, stockWrite{at: now, delta: *u.InventoryDelta})
+			}
+		}
+		st.mu.Unlock()
+	})
+	if err := st.sim.Seed(woosim.SeedOptions{Products: 1, Stock: 0, SKUPrefix: "EDIT-"}); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	st.url = "http://" + ln.Addr().String()
+	st.sim.SetHomeURL(st.url)
+	st.srv = &http.Server{Handler: st.sim, ReadHeaderTimeout: 10 * time.Second}
+	go st.srv.Serve(ln)
+	return st, nil
+}
+
+// writesSince returns the stock writes st received at or after t.
+func (st *store) writesSince(t time.Time) []stockWrite {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []stockWrite
+	for _, w := range st.writes {
+		if !w.at.Before(t) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func (s *system) startAgent(ctx context.Context, st *store) error {
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		return err
+	}
+	st.listen = addr
+	key := fmt.Sprintf("%040d", st.idx)
+	if st.agent, err = launch.Start(st.name, filepath.Join(s.dir, "bin", "agent"), []string{
+		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--public-url", "http://" + st.listen,
+		"--data-dir", filepath.Join(s.dir, "agents", st.name), "--webhooks=" + fmt.Sprint(s.cfg.Webhooks),
+		"--poll-interval", s.cfg.PollInterval.String(), "--log-format", "text"},
+		[]string{"STOCKWIRE_TOKEN=" + st.token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},
+		filepath.Join(s.dir, "logs", st.name+".log"), nil); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return st.agent.WaitHTTP(wctx, "http://"+st.listen+"/healthz")
+}
+
+// close stops everything it started and removes the work directory unless
+// Keep is set.
+func (s *system) close() {
+	for _, st := range s.stores {
+		if st.agent != nil {
+			st.agent.Stop(10 * time.Second)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st.srv.Shutdown(ctx)
+		cancel()
+		st.sim.Close()
+	}
+	if s.hub != nil {
+		s.hub.Stop(10 * time.Second)
+	}
+	if s.cluster != nil {
+		if err := s.cluster.Stop(); err != nil {
+			progress("%v", err)
+		}
+	}
+	if s.cfg.Keep {
+		progress("work directory kept: %s", s.dir)
+		return
+	}
+	os.RemoveAll(s.dir)
+}
+
+// api calls the hub's admin API.
+func (s *system) api(ctx context.Context, method, path string, body, out any) error {
+	c := hubapi.Client{BaseURL: "http://" + s.hubAddr, AdminToken: adminToken}
+	return c.DoJSON(ctx, method, path, body, out)
+}
+
+// target is the hub's mirror figure for the SKU (no buffer): its pool.
+func (s *system) target(ctx context.Context) (int64, error) {
+	var out struct {
+		Pool int64 `json:"pool"`
+	}
+	err := s.api(ctx, http.MethodGet, "/api/v1/skus/"+s.sku, nil, &out)
+	return out.Pool, err
+}
+
+// metric sums the agent's samples of a metric whose line starts with name.
+func (st *store) metric(ctx context.Context, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+st.listen+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum, nil
+}
