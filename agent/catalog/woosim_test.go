@@ -7,28 +7,19 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/catalog"
-	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/agent/wooclient/wooclienttest"
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 func mustSimCatalog(tb testing.TB, simple, variable int) (*catalog.Catalog, *woosim.Server) {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := woosim.Start(woosim.Options{ConsumerKey: "ck_a", ConsumerSecret: "cs_b", Logger: log})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(srv.Close)
-	if err := srv.Store.Seed(woosim.SeedOptions{Products: simple, Variable: variable, VariationsPer: 3, Stock: 5}); err != nil {
-		tb.Fatal(err)
-	}
-	cl, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: "ck_a", ConsumerSecret: "cs_b", RateLimit: rate.Inf, Logger: log})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	srv := woosimtest.Start(tb, woosim.Options{ConsumerKey: "ck_a", ConsumerSecret: "cs_b", Logger: log},
+		woosim.SeedOptions{Products: simple, Variable: variable, VariationsPer: 3, Stock: 5})
+	cl := wooclienttest.New(tb, srv)
 	c, err := catalog.New(catalog.Config{API: cl, Logger: log, Registerer: prometheus.NewRegistry(), Workers: 4})
 	if err != nil {
 		tb.Fatal(err)

@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/agent/wooclient/wooclienttest"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 const (
@@ -30,15 +31,8 @@ const (
 
 func mustSim(tb testing.TB, products int) *woosim.Server {
 	tb.Helper()
-	srv, err := woosim.Start(woosim.Options{ConsumerKey: key, ConsumerSecret: secret, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(srv.Close)
-	if err := srv.Store.Seed(woosim.SeedOptions{Products: products, Stock: 1000}); err != nil {
-		tb.Fatal(err)
-	}
-	return srv
+	return woosimtest.Start(tb, woosim.Options{ConsumerKey: key, ConsumerSecret: secret, Logger: slog.New(slog.DiscardHandler)},
+		woosim.SeedOptions{Products: products, Stock: 1000})
 }
 
 func sku(i int) string { return fmt.Sprintf("SKU-%06d", i) }
@@ -56,8 +50,9 @@ func mustWriter(tb testing.TB, baseURL, dir string, mod func(*stock.Config)) *ru
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tb.Output(), nil))
 	}
-	cl, err := wooclient.New(wooclient.Config{BaseURL: baseURL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf,
-		MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Timeout: 5 * time.Second, Logger: log})
+	ccfg := wooclienttest.Config(tb, baseURL, key, secret)
+	ccfg.Logger = log
+	cl, err := wooclient.New(ccfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 // Config is the test configuration of a client of the store at baseURL
 // (the store itself, or a proxy in front of it) with its keys, for a test
 // that tunes it further before wooclient.New.
-func Config(tb testing.TB, baseURL string, store *woosim.Store) wooclient.Config {
-	return wooclient.Config{BaseURL: baseURL, ConsumerKey: store.ConsumerKey(), ConsumerSecret: store.ConsumerSecret(),
+func Config(tb testing.TB, baseURL, key, secret string) wooclient.Config {
+	return wooclient.Config{BaseURL: baseURL, ConsumerKey: key, ConsumerSecret: secret,
 		RateLimit: rate.Inf, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Timeout: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 }
@@ -26,7 +26,7 @@ func Config(tb testing.TB, baseURL string, store *woosim.Store) wooclient.Config
 // New returns a client of sim with Config's settings.
 func New(tb testing.TB, sim *woosim.Server) *wooclient.Client {
 	tb.Helper()
-	c, err := wooclient.New(Config(tb, sim.URL, sim.Store))
+	c, err := wooclient.New(Config(tb, sim.URL, sim.Store.ConsumerKey(), sim.Store.ConsumerSecret()))
 	if err != nil {
 		tb.Fatal(err)
 	}
