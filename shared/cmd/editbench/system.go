@@ -35,14 +35,15 @@ type system struct {
 }
 
 type store struct {
-	idx    int
-	token  string
-	name   string
-	sim    *woosim.Store
-	srv    *http.Server
-	url    string
-	listen string
-	agent  *launch.Proc
+	idx           int
+	token         string
+	name          string
+	sim           *woosim.Store
+	srv           *http.Server
+	url           string
+	listen        string // webhooks and /healthz
+	metricsListen string // /metrics
+	agent         *launch.Proc
 
 	mu     sync.Mutex
 	writes []stockWrite // stock writes the store received; guarded by mu
@@ -209,10 +210,14 @@ func (s *system) startAgent(ctx context.Context, st *store) error {
 	if err != nil {
 		return err
 	}
-	st.listen = addr
+	metricsAddr, err := launch.FreeAddr()
+	if err != nil {
+		return err
+	}
+	st.listen, st.metricsListen = addr, metricsAddr
 	key := fmt.Sprintf("%040d", st.idx)
 	if st.agent, err = launch.Start(st.name, filepath.Join(s.dir, "bin", "agent"), []string{
-		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--public-url", "http://" + st.listen,
+		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--metrics-listen", st.metricsListen, "--public-url", "http://" + st.listen,
 		"--data-dir", filepath.Join(s.dir, "agents", st.name), "--webhooks=" + fmt.Sprint(s.cfg.Webhooks),
 		"--poll-interval", s.cfg.PollInterval.String(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + st.token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},
@@ -268,7 +273,7 @@ func (s *system) target(ctx context.Context) (int64, error) {
 
 // metric sums the agent's samples of a metric whose line starts with name.
 func (st *store) metric(ctx context.Context, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+st.listen+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+st.metricsListen+"/metrics", nil)
 	if err != nil {
 		return 0, err
 	}
