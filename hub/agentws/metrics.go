@@ -62,27 +62,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	if reg == nil {
-		return m
-	}
-	m.connected = register(reg, m.connected)
-	m.received = register(reg, m.received)
-	m.sent = register(reg, m.sent)
-	m.unknown = register(reg, m.unknown)
-	m.disconnects = register(reg, m.disconnects)
-	m.changesPushed = register(reg, m.changesPushed)
-	m.orderDuration = register(reg, m.orderDuration)
-	m.pushLagSeconds = register(reg, m.pushLagSeconds)
-	m.reportsDeferred = register(reg, m.reportsDeferred)
-	return m
-}
-
-// register registers c, reusing an identical collector already registered
-// (two link servers on one registry in tests).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	c, err := promreg.Reuse(reg, c)
-	if err != nil {
+	set := promreg.NewSet(reg)
+	m.connected = promreg.Add(set, m.connected)
+	m.received = promreg.Add(set, m.received)
+	m.sent = promreg.Add(set, m.sent)
+	m.unknown = promreg.Add(set, m.unknown)
+	m.disconnects = promreg.Add(set, m.disconnects)
+	m.changesPushed = promreg.Add(set, m.changesPushed)
+	m.orderDuration = promreg.Add(set, m.orderDuration)
+	m.pushLagSeconds = promreg.Add(set, m.pushLagSeconds)
+	m.reportsDeferred = promreg.Add(set, m.reportsDeferred)
+	if err := set.Err(); err != nil {
 		panic(err) // a clashing metric is a bug in our own code
 	}
-	return c
+	return m
 }

@@ -29,29 +29,20 @@ func newMetrics(reg prometheus.Registerer, db *DB) *metrics {
 			Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"op"}),
 	}
-	if reg == nil {
-		return m
-	}
-	m.queryDuration = register(reg, m.queryDuration)
-	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	set := promreg.NewSet(reg)
+	m.queryDuration = promreg.Add(set, m.queryDuration)
+	set.Own(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "stockwire",
 		Subsystem: "hub",
 		Name:      "db_connections_in_use",
 		Help:      "Connections of the hub's pool currently in use.",
 	}, func() float64 { return float64(db.db.Stats().InUse) }))
-	register(reg, &allocCollector{db: db})
-	register(reg, &storeCollector{stores: NewStoreService(db), db: db})
-	return m
-}
-
-// register registers c, reusing an identical collector already registered
-// (two databases on one registry in tests).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	c, err := promreg.Reuse(reg, c)
-	if err != nil {
+	set.Own(&allocCollector{db: db})
+	set.Own(&storeCollector{stores: NewStoreService(db), db: db})
+	if err := set.Err(); err != nil {
 		panic(err) // a clashing metric is a bug in our own code
 	}
-	return c
+	return m
 }
 
 // allocCollector reads the allocate policy's figures at scrape time.

@@ -24,20 +24,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"handler"}),
 	}
-	if reg == nil {
-		return m
-	}
-	m.requests = register(reg, m.requests)
-	m.duration = register(reg, m.duration)
-	return m
-}
-
-// register registers c, reusing an identical collector already registered
-// (two servers on one registry in tests).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	c, err := promreg.Reuse(reg, c)
-	if err != nil {
+	set := promreg.NewSet(reg)
+	m.requests = promreg.Add(set, m.requests)
+	m.duration = promreg.Add(set, m.duration)
+	if err := set.Err(); err != nil {
 		panic(err) // a clashing metric is a bug in our own code
 	}
-	return c
+	return m
 }
