@@ -9,15 +9,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/benchenv"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
-	"github.com/stockwire/stockwire/shared/pgcluster"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -26,54 +25,20 @@ const adminToken = "allocbench-admin-token-0123456789"
 // env is what every run shares: the work directory, the binaries and the
 // PostgreSQL cluster.
 type env struct {
-	cfg     Config
-	dir     string
-	cluster *pgcluster.Cluster
-	runs    int
+	*benchenv.Env
+	cfg  Config
+	runs int
 }
 
 func openEnv(ctx context.Context, cfg Config) (*env, error) {
-	dir, err := os.MkdirTemp("", "allocbench-")
+	be, err := benchenv.Open(ctx, benchenv.Options{Name: "allocbench", Fsync: true, Logf: progress})
 	if err != nil {
 		return nil, err
 	}
-	// Run as root, PostgreSQL runs as postgres and must get through.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
-	}
-	e := &env{cfg: cfg, dir: dir}
-	root, err := launch.ModuleRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	progress("building hub and agent (work dir %s)", dir)
-	if err := launch.Build(ctx, root, filepath.Join(dir, "bin")); err != nil {
-		return nil, err
-	}
-	progress("starting PostgreSQL")
-	c, err := pgcluster.Start(ctx, filepath.Join(dir, "pg"), nil)
-	if err != nil {
-		return nil, err
-	}
-	e.cluster = c
-	if err := c.StopWhenExits(os.Getpid()); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return &env{Env: be, cfg: cfg}, nil
 }
 
-func (e *env) close() {
-	if e.cluster != nil {
-		if err := e.cluster.Stop(); err != nil {
-			progress("%v", err)
-		}
-	}
-	if e.cfg.Keep {
-		progress("work directory kept: %s", e.dir)
-		return
-	}
-	os.RemoveAll(e.dir)
-}
+func (e *env) close() { e.Close(e.cfg.Keep) }
 
 func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
@@ -110,14 +75,14 @@ type store struct {
 func (e *env) startSystem(ctx context.Context, name string, n int, onHand int64, params map[string]int64) (*system, error) {
 	e.runs++
 	db := fmt.Sprintf("allocbench_%d", e.runs)
-	if err := e.cluster.CreateDatabase(ctx, db); err != nil {
+	if err := e.Cluster.CreateDatabase(ctx, db); err != nil {
 		return nil, err
 	}
 	addr, err := launch.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	s := &system{env: e, name: name, dsn: e.cluster.DSN(db), hubAddr: addr}
+	s := &system{env: e, name: name, dsn: e.Cluster.DSN(db), hubAddr: addr}
 	if err := s.startHub(ctx); err != nil {
 		return nil, err
 	}
@@ -175,13 +140,13 @@ func (e *env) startSystem(ctx context.Context, name string, n int, onHand int64,
 }
 
 func (s *system) logPath(name string) string {
-	return filepath.Join(s.env.dir, "logs", s.name, name+".log")
+	return s.env.Path("logs", s.name, name+".log")
 }
 
 func (s *system) startHub(ctx context.Context) error {
-	p, err := launch.Start("hub", filepath.Join(s.env.dir, "bin", "hub"), []string{"serve",
+	p, err := launch.Start("hub", s.env.Bin("hub"), []string{"serve",
 		"--listen", s.hubAddr, "--database-url", s.dsn, "--admin-token", adminToken, "--rebalance-interval", "200ms",
-		"--data-dir", filepath.Join(s.env.dir, "hub-"+s.name), "--log-format", "text"}, nil, s.logPath("hub"), nil)
+		"--data-dir", s.env.Path("hub-" + s.name), "--log-format", "text"}, nil, s.logPath("hub"), nil)
 	if err != nil {
 		return err
 	}
@@ -246,9 +211,9 @@ func (s *system) startAgent(ctx context.Context, st *store) error {
 		st.listen = addr
 	}
 	key := fmt.Sprintf("%040d", st.idx)
-	p, err := launch.Start(st.name, filepath.Join(s.env.dir, "bin", "agent"), []string{
+	p, err := launch.Start(st.name, s.env.Bin("agent"), []string{
 		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--metrics-listen", "", "--public-url", "http://" + st.listen,
-		"--data-dir", filepath.Join(s.env.dir, "agents-"+s.name, st.name),
+		"--data-dir", s.env.Path("agents-"+s.name, st.name),
 		"--poll-interval", s.env.cfg.PollInterval.String(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + st.token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},
 		s.logPath(st.name), nil)

@@ -9,14 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/benchenv"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
-	"github.com/stockwire/stockwire/shared/pgcluster"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -26,8 +25,7 @@ const adminToken = "editbench-admin-token-0123456789"
 // in-process) and their agents (processes).
 type system struct {
 	cfg     Config
-	dir     string
-	cluster *pgcluster.Cluster
+	env     *benchenv.Env
 	hubAddr string
 	hub     *launch.Proc
 	stores  []*store
@@ -62,39 +60,20 @@ func progress(format string, args ...any) {
 // start builds the binaries and starts PostgreSQL, the hub, the stores and
 // their agents, and waits until every store shows the hub's figure.
 func start(ctx context.Context, cfg Config) (*system, error) {
-	dir, err := os.MkdirTemp("", "editbench-")
+	env, err := benchenv.Open(ctx, benchenv.Options{Name: "editbench", Fsync: true, Logf: progress})
 	if err != nil {
 		return nil, err
 	}
-	// Run as root, PostgreSQL runs as postgres and must get through.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
-	}
-	s := &system{cfg: cfg, dir: dir}
-	root, err := launch.ModuleRoot(ctx)
-	if err != nil {
-		return s, err
-	}
-	progress("building hub and agent (work dir %s)", dir)
-	if err := launch.Build(ctx, root, filepath.Join(dir, "bin")); err != nil {
-		return s, err
-	}
-	progress("starting PostgreSQL")
-	if s.cluster, err = pgcluster.Start(ctx, filepath.Join(dir, "pg"), nil); err != nil {
-		return s, err
-	}
-	if err := s.cluster.StopWhenExits(os.Getpid()); err != nil {
-		return s, err
-	}
-	if err := s.cluster.CreateDatabase(ctx, "editbench"); err != nil {
+	s := &system{cfg: cfg, env: env}
+	if err := env.Cluster.CreateDatabase(ctx, "editbench"); err != nil {
 		return s, err
 	}
 	if s.hubAddr, err = launch.FreeAddr(); err != nil {
 		return s, err
 	}
-	if s.hub, err = launch.Start("hub", filepath.Join(dir, "bin", "hub"), []string{"serve",
-		"--listen", s.hubAddr, "--database-url", s.cluster.DSN("editbench"), "--admin-token", adminToken,
-		"--data-dir", filepath.Join(dir, "hub"), "--log-format", "text"}, nil, filepath.Join(dir, "logs", "hub.log"), nil); err != nil {
+	if s.hub, err = launch.Start("hub", env.Bin("hub"), []string{"serve",
+		"--listen", s.hubAddr, "--database-url", s.env.Cluster.DSN("editbench"), "--admin-token", adminToken,
+		"--data-dir", env.Path("hub"), "--log-format", "text"}, nil, env.Path("logs", "hub.log"), nil); err != nil {
 		return s, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -216,12 +195,12 @@ func (s *system) startAgent(ctx context.Context, st *store) error {
 	}
 	st.listen, st.metricsListen = addr, metricsAddr
 	key := fmt.Sprintf("%040d", st.idx)
-	if st.agent, err = launch.Start(st.name, filepath.Join(s.dir, "bin", "agent"), []string{
+	if st.agent, err = launch.Start(st.name, s.env.Bin("agent"), []string{
 		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--metrics-listen", st.metricsListen, "--public-url", "http://" + st.listen,
-		"--data-dir", filepath.Join(s.dir, "agents", st.name), "--webhooks=" + fmt.Sprint(s.cfg.Webhooks),
+		"--data-dir", s.env.Path("agents", st.name), "--webhooks=" + fmt.Sprint(s.cfg.Webhooks),
 		"--poll-interval", s.cfg.PollInterval.String(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + st.token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},
-		filepath.Join(s.dir, "logs", st.name+".log"), nil); err != nil {
+		s.env.Path("logs", st.name+".log"), nil); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -244,16 +223,7 @@ func (s *system) close() {
 	if s.hub != nil {
 		s.hub.Stop(10 * time.Second)
 	}
-	if s.cluster != nil {
-		if err := s.cluster.Stop(); err != nil {
-			progress("%v", err)
-		}
-	}
-	if s.cfg.Keep {
-		progress("work directory kept: %s", s.dir)
-		return
-	}
-	os.RemoveAll(s.dir)
+	s.env.Close(s.cfg.Keep)
 }
 
 // api calls the hub's admin API.

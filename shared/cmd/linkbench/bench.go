@@ -15,8 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stockwire/stockwire/shared/launch"
-	"github.com/stockwire/stockwire/shared/pgcluster"
+	"github.com/stockwire/stockwire/shared/benchenv"
 )
 
 // Report holds every figure of a run.
@@ -82,53 +81,20 @@ type bench struct {
 	out      io.Writer
 	progress io.Writer
 
-	dir     string // work directory
-	binDir  string // holds the hub and agent binaries
-	tempDir bool   // dir was created by the run
-	cluster *pgcluster.Cluster
-	hubs    int // hubs started so far, for unique names
+	env  *benchenv.Env
+	hubs int // hubs started so far, for unique names
 }
 
 func (b *bench) open(ctx context.Context) error {
 	if err := raiseFileLimit(); err != nil {
 		return err
 	}
-	b.dir = b.cfg.WorkDir
-	if b.dir == "" {
-		dir, err := os.MkdirTemp("", "linkbench-")
-		if err != nil {
-			return err
-		}
-		b.dir, b.tempDir = dir, true
-	}
-	// Run as root, PostgreSQL runs as postgres and must get through.
-	if err := os.Chmod(b.dir, 0o755); err != nil {
-		return err
-	}
-	if b.binDir = b.cfg.BinDir; b.binDir == "" {
-		root := b.cfg.ModuleDir
-		if root == "" {
-			var err error
-			if root, err = launch.ModuleRoot(ctx); err != nil {
-				return err
-			}
-		}
-		b.binDir = b.path("bin")
-		b.logf("building hub and agent (work dir %s)", b.dir)
-		if err := launch.Build(ctx, root, b.binDir); err != nil {
-			return err
-		}
-	}
-	b.logf("starting PostgreSQL (fsync %v)", b.cfg.Fsync)
-	c, err := pgcluster.Start(ctx, b.path("pg"), nil, pgcluster.WithFsync(b.cfg.Fsync))
+	env, err := benchenv.Open(ctx, benchenv.Options{Name: "linkbench", Dir: b.cfg.WorkDir, BinDir: b.cfg.BinDir,
+		ModuleDir: b.cfg.ModuleDir, Fsync: b.cfg.Fsync, Logf: b.logf})
 	if err != nil {
 		return err
 	}
-	b.cluster = c
-	// Killed without a chance to clean up, the cluster still goes.
-	if err := c.StopWhenExits(os.Getpid()); err != nil {
-		return err
-	}
+	b.env = env
 	if b.cfg.ProfileDir != "" {
 		if err := os.MkdirAll(b.cfg.ProfileDir, 0o755); err != nil {
 			return err
@@ -140,25 +106,15 @@ func (b *bench) open(ctx context.Context) error {
 // close stops PostgreSQL and removes a temporary work directory, unless
 // asked to keep it or keepLogs.
 func (b *bench) close(keepLogs bool) {
-	if b.cluster != nil {
-		if err := b.cluster.Stop(); err != nil {
-			b.logf("%v", err)
-		}
-	}
-	switch {
-	case b.tempDir && (b.cfg.Keep || keepLogs):
-		b.logf("work directory kept: %s (logs under logs/)", b.dir)
-	case b.tempDir:
-		os.RemoveAll(b.dir)
+	if b.env != nil {
+		b.env.Close(b.cfg.Keep || keepLogs)
 	}
 }
 
 // path joins elements under the work directory.
-func (b *bench) path(elem ...string) string {
-	return filepath.Join(append([]string{b.dir}, elem...)...)
-}
+func (b *bench) path(elem ...string) string { return b.env.Path(elem...) }
 
-func (b *bench) binary(name string) string { return filepath.Join(b.binDir, name) }
+func (b *bench) binary(name string) string { return b.env.Bin(name) }
 
 func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.progress, "%s linkbench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -183,7 +139,7 @@ func raiseFileLimit() error {
 
 // postgresVersion asks the cluster for its version.
 func (b *bench) postgresVersion(ctx context.Context) string {
-	db, err := sql.Open("postgres", b.cluster.DSN("postgres"))
+	db, err := sql.Open("postgres", b.env.Cluster.DSN("postgres"))
 	if err != nil {
 		return "?"
 	}
@@ -293,7 +249,7 @@ func readCosts(hubPID, pgPID int, agentPIDs []int) (costs, error) {
 
 // postmasterPID reads the PostgreSQL server's process id.
 func (b *bench) postmasterPID() (int, error) {
-	data, err := os.ReadFile(filepath.Join(b.cluster.Dir, "postmaster.pid"))
+	data, err := os.ReadFile(filepath.Join(b.env.Cluster.Dir, "postmaster.pid"))
 	if err != nil {
 		return 0, fmt.Errorf("read postmaster.pid: %w", err)
 	}

@@ -32,7 +32,7 @@ type hubProc struct {
 func (b *bench) startHub(ctx context.Context, name string) (*hubProc, error) {
 	b.hubs++
 	dbname := fmt.Sprintf("linkbench_%d_%s", b.hubs, name)
-	if err := b.cluster.CreateDatabase(ctx, dbname); err != nil {
+	if err := b.env.Cluster.CreateDatabase(ctx, dbname); err != nil {
 		return nil, err
 	}
 	addr, err := launch.FreeAddr()
@@ -40,7 +40,7 @@ func (b *bench) startHub(ctx context.Context, name string) (*hubProc, error) {
 		return nil, err
 	}
 	p, err := launch.Start("hub-"+name, b.binary("hub"), []string{"serve",
-		"--listen", addr, "--database-url", b.cluster.DSN(dbname), "--admin-token", adminToken,
+		"--listen", addr, "--database-url", b.env.Cluster.DSN(dbname), "--admin-token", adminToken,
 		"--data-dir", b.path("hub-" + name), "--log-format", "text"}, nil,
 		b.path("logs", "hub-"+name+".log"), nil)
 	if err != nil {

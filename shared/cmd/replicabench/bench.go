@@ -6,14 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/benchenv"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
-	"github.com/stockwire/stockwire/shared/pgcluster"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -27,64 +25,26 @@ const skuStock = 100_000
 type bench struct {
 	cfg      Config
 	progress io.Writer
-	dir      string
-	cluster  *pgcluster.Cluster
+	env      *benchenv.Env
 	keepLogs bool // set when a run failed
 	runs     int
 }
 
 func newBench(ctx context.Context, cfg Config, progress io.Writer) (*bench, error) {
-	dir, err := os.MkdirTemp("", "replicabench-")
+	b := &bench{cfg: cfg, progress: progress}
+	env, err := benchenv.Open(ctx, benchenv.Options{Name: "replicabench", Fsync: cfg.Fsync, Logf: b.logf})
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{cfg: cfg, progress: progress, dir: dir}
-	// Run as root, PostgreSQL runs as postgres and must get through.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		b.close()
-		return nil, err
-	}
-	root, err := launch.ModuleRoot(ctx)
-	if err != nil {
-		b.close()
-		return nil, err
-	}
-	b.logf("building hub and agent (work dir %s)", dir)
-	if err := launch.Build(ctx, root, b.path("bin")); err != nil {
-		b.close()
-		return nil, err
-	}
-	b.logf("starting PostgreSQL (fsync %v)", cfg.Fsync)
-	if b.cluster, err = pgcluster.Start(ctx, b.path("pg"), nil, pgcluster.WithFsync(cfg.Fsync)); err != nil {
-		b.close()
-		return nil, err
-	}
-	// Killed without a chance to clean up, the cluster still goes.
-	if err := b.cluster.StopWhenExits(os.Getpid()); err != nil {
-		b.close()
-		return nil, err
-	}
+	b.env = env
 	return b, nil
 }
 
 // close stops PostgreSQL and removes the work directory unless it is to be
 // kept.
-func (b *bench) close() {
-	if b.cluster != nil {
-		if err := b.cluster.Stop(); err != nil {
-			b.logf("%v", err)
-		}
-	}
-	if b.cfg.Keep || b.keepLogs {
-		b.logf("work directory kept: %s", b.dir)
-		return
-	}
-	os.RemoveAll(b.dir)
-}
+func (b *bench) close() { b.env.Close(b.cfg.Keep || b.keepLogs) }
 
-func (b *bench) path(elem ...string) string {
-	return filepath.Join(append([]string{b.dir}, elem...)...)
-}
+func (b *bench) path(elem ...string) string { return b.env.Path(elem...) }
 
 func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.progress, "%s replicabench: %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -100,7 +60,7 @@ func (b *bench) propagation(ctx context.Context, replicas int) (Result, error) {
 	}
 	b.logf("%s: starting", res.Setup)
 	dbname := fmt.Sprintf("replicabench_%d", b.runs)
-	if err := b.cluster.CreateDatabase(ctx, dbname); err != nil {
+	if err := b.env.Cluster.CreateDatabase(ctx, dbname); err != nil {
 		return res, err
 	}
 	var hubs []*hubProc
@@ -202,8 +162,8 @@ func (b *bench) startHub(ctx context.Context, dbname, name string) (*hubProc, er
 	if err != nil {
 		return nil, err
 	}
-	p, err := launch.Start(name, b.path("bin", "hub"), []string{"serve",
-		"--listen", addr, "--database-url", b.cluster.DSN(dbname), "--admin-token", adminToken,
+	p, err := launch.Start(name, b.env.Bin("hub"), []string{"serve",
+		"--listen", addr, "--database-url", b.env.Cluster.DSN(dbname), "--admin-token", adminToken,
 		"--data-dir", b.path(name), "--log-format", "text", "--replica-name", name}, nil,
 		b.path("logs", fmt.Sprintf("%d-%s.log", b.runs, name)), nil)
 	if err != nil {
@@ -257,7 +217,7 @@ func (b *bench) startAgent(ctx context.Context, s *shop, h *hubProc) error {
 	if err != nil {
 		return err
 	}
-	p, err := launch.Start(s.name, b.path("bin", "agent"), []string{
+	p, err := launch.Start(s.name, b.env.Bin("agent"), []string{
 		"--hub", h.base, "--store-url", s.sim.URL,
 		"--listen", listen, "--metrics-listen", "", "--public-url", "http://" + listen,
 		"--data-dir", b.path(fmt.Sprintf("agents-%d", b.runs), s.name),
