@@ -42,10 +42,11 @@ func orderEffect(prev, status string) int64 {
 	return 0
 }
 
-// OrderReported takes the store's own order o once it is in the outbox;
+// OrderReported takes the store's own order o as it goes into the outbox;
 // prevStatus is the status reported for it before ("" when none). Call it
-// before the relay is woken to send it: the hub's count of the order must
-// not arrive first. Reporting the same status again changes nothing.
+// before the append: once o is durable the relay may send it, and the
+// hub's count of the order must not arrive first. Reporting the same
+// status again changes nothing.
 func (w *Writer) OrderReported(o wire.Order, prevStatus string) {
 	now := w.now()
 	w.mu.Lock()

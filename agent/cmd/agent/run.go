@@ -331,9 +331,9 @@ type health struct {
 	Webhooks string `json:"webhooks"`
 }
 
-// notifyingOutbox, after each durable append, tells the stock writer of
-// the order (it counts the store's own sales until the hub has) and wakes
-// the relay, so a report leaves for the hub at once.
+// notifyingOutbox tells the stock writer of each order before appending it
+// (the writer counts the store's own sales until the hub has), and wakes
+// the relay after a durable append, so a report leaves for the hub at once.
 type notifyingOutbox struct {
 	*outbox.Outbox
 	relay  *agent.Relay
@@ -342,9 +342,14 @@ type notifyingOutbox struct {
 
 func (n *notifyingOutbox) Append(ctx context.Context, o wire.Order) (uint64, error) {
 	prev, _, _ := n.Outbox.Seen(o.WooOrderID)
+	// The writer counts the sale before it is durable: from then on the
+	// relay may send it at any moment (a window freed by an ack, not only
+	// this wake-up), and the hub's count of it must not reach the writer
+	// first. A failed append comes back through the order poll, which the
+	// writer's own record of the order does not count twice.
+	n.writer.OrderReported(o, prev)
 	id, err := n.Outbox.Append(ctx, o)
 	if err == nil {
-		n.writer.OrderReported(o, prev)
 		n.relay.OutboxChanged()
 	}
 	return id, err
