@@ -83,8 +83,13 @@ func (nopHandler) Handle(context.Context, wire.Envelope)       {}
 
 func TestClient_RotatesThroughHubURLs(t *testing.T) {
 	t.Parallel()
-	down := httptest.NewServer(http.NotFoundHandler())
-	down.Close() // nothing listens there any more
+	// A replica that is down answers 503 to every request. (A closed
+	// server's port is free for any other test's listener to take, and
+	// then answers.)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "replica down", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
 	up := newFakeHub(t)
 
 	c, err := hubconn.New(down.URL+","+up.URL, "swa_test", nopHandler{}, slog.New(slog.DiscardHandler), nil)
