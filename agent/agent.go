@@ -11,12 +11,14 @@ import (
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
-// OutboxEvent is one order report waiting for the hub's acknowledgement.
-// Order is the ready-to-send report; ID is the outbox's own, increasing.
+// OutboxEvent is one report waiting for the hub's acknowledgement: an
+// order report, or a hand edit the agent accepted in the store when Edit
+// is set. ID is the outbox's own, increasing.
 type OutboxEvent struct {
-	ID         uint64     `json:"id"`
-	Order      wire.Order `json:"order"`
-	AppendedAt time.Time  `json:"appended_at"`
+	ID         uint64          `json:"id"`
+	Order      wire.Order      `json:"order"`
+	Edit       *wire.StoreEdit `json:"edit,omitempty"`
+	AppendedAt time.Time       `json:"appended_at"`
 }
 
 // Outbox is a durable FIFO of order reports. An event leaves it only when the
@@ -50,4 +52,9 @@ type StockWriter interface {
 	// AppliedSeq returns the highest sequence durably applied to the store;
 	// it survives restarts.
 	AppliedSeq() int64
+	// Epoch returns the store epoch AppliedSeq counts in ("" for none).
+	Epoch() string
+	// Welcome takes the hub's welcome of a session: the store's epoch and
+	// head sequence. It comes before the session's changes or snapshot.
+	Welcome(epoch string, head int64)
 }

@@ -104,7 +104,7 @@ func (r *Relay) OutboxChanged() {
 // Hello states what the agent has applied, and that it gathers chunked
 // snapshots.
 func (r *Relay) Hello() wire.Hello {
-	return wire.Hello{LastSeq: r.Writer.AppliedSeq(), AgentVersion: r.Version, OutboxDepth: r.Outbox.Len(),
+	return wire.Hello{LastSeq: r.Writer.AppliedSeq(), Epoch: r.Writer.Epoch(), AgentVersion: r.Version, OutboxDepth: r.Outbox.Len(),
 		SnapshotChunks: true}
 }
 
@@ -117,7 +117,8 @@ func (r *Relay) Handle(ctx context.Context, env wire.Envelope) {
 		r.dropPartialSnapshot("link dropped")
 		var w wire.Welcome
 		if err := wire.DecodePayload(env, &w); err == nil {
-			r.Logger.Info("hub welcomed agent", "store_id", w.StoreID, "store", w.StoreName, "policy", w.Policy, "head_seq", w.HeadSeq)
+			r.Logger.Info("hub welcomed agent", "store_id", w.StoreID, "store", w.StoreName, "policy", w.Policy, "head_seq", w.HeadSeq, "epoch", w.Epoch)
+			r.Writer.Welcome(w.Epoch, w.HeadSeq)
 			if a, ok := r.Writer.(allocator); ok {
 				a.SetAllocate(w.Policy == "allocate")
 			}
@@ -174,7 +175,7 @@ func (r *Relay) handleAck(env wire.Envelope) {
 			r.Logger.Error("park refused order report", "msg_id", id, "error", err)
 			return
 		}
-		r.Logger.Error("hub refused an order report; parked in the dead letters", "msg_id", id, "reason", a.Error)
+		r.Logger.Error("hub refused a report; parked in the dead letters", "msg_id", id, "reason", a.Error)
 	} else if err := r.Outbox.Ack(id); err != nil {
 		r.Logger.Error("ack outbox event", "msg_id", id, "error", err)
 		return
@@ -356,7 +357,13 @@ func (r *Relay) sendPending(ctx context.Context, send Sender) error {
 			r.inflight[e.ID] = time.Now()
 			r.lastSent = e.ID
 			r.mu.Unlock()
-			if err := send.Send(ctx, wire.TypeOrder, strconv.FormatUint(e.ID, 10), e.Order); err != nil {
+			var err error
+			if e.Edit != nil {
+				err = send.Send(ctx, wire.TypeEdit, strconv.FormatUint(e.ID, 10), e.Edit)
+			} else {
+				err = send.Send(ctx, wire.TypeOrder, strconv.FormatUint(e.ID, 10), e.Order)
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -36,6 +36,8 @@ type loopingWriter struct{ log linkLog }
 
 func (w loopingWriter) Apply([]wire.Change)                   {}
 func (w loopingWriter) ApplySnapshot(int64, map[string]int64) {}
+func (w loopingWriter) Epoch() string                         { return "" }
+func (w loopingWriter) Welcome(string, int64)                 {}
 func (w loopingWriter) AppliedSeq() int64 {
 	w.log <- "loop"
 	return 0
@@ -155,7 +157,7 @@ func TestRelay_AtLeastOnce(t *testing.T) {
 		if got, want := outboxIDs(t, ob), []string{"3", "4", "5"}; !equal(got, want) {
 			t.Fatalf("outbox holds %v, want %v: a refused report is not kept", got, want)
 		}
-		if !strings.Contains(logs.String(), "hub refused an order report") || !strings.Contains(logs.String(), "order has no lines") {
+		if !strings.Contains(logs.String(), "hub refused a report") || !strings.Contains(logs.String(), "order has no lines") {
 			t.Fatalf("the refusal is not logged with the hub's reason:\n%s", logs.String())
 		}
 	})

@@ -43,7 +43,9 @@ func (w *snapshotWriter) ApplySnapshot(seq int64, targets map[string]int64) {
 	defer w.mu.Unlock()
 	w.applied = append(w.applied, appliedSnapshot{seq: seq, targets: targets})
 }
-func (w *snapshotWriter) AppliedSeq() int64 { return 0 }
+func (w *snapshotWriter) AppliedSeq() int64     { return 0 }
+func (w *snapshotWriter) Epoch() string         { return "" }
+func (w *snapshotWriter) Welcome(string, int64) {}
 
 func (w *snapshotWriter) snapshots() []appliedSnapshot {
 	w.mu.Lock()

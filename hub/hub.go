@@ -44,7 +44,11 @@ type Store struct {
 	Buffer    int64
 	Status    StoreStatus
 	CreatedAt time.Time
-	Agent     AgentState
+	// Epoch names the store's change sequence (wire.Welcome.Epoch).
+	Epoch string
+	// EditLocation is where hand edits accepted in the store are counted.
+	EditLocation string
+	Agent        AgentState
 	// Allocation tunes the allocate policy; kept for mirror stores too, so
 	// that a later policy change uses it.
 	Allocation AllocationParams
@@ -286,12 +290,12 @@ type EventService interface {
 	EventsAfter(ctx context.Context, storeID, after int64, limit int) ([]Event, error)
 	// Snapshot returns every target of the store as of seq.
 	Snapshot(ctx context.Context, storeID int64) (seq int64, targets map[string]int64, err error)
-	// SkipTo moves the store's sequence to at least seq, marking the
-	// skipped numbers as pruned, and returns the new head. It repairs a
-	// history the hub lost (a database restored from a backup, say): an
-	// agent that applied numbers the hub hands out again would take the
-	// new changes for ones it already has.
-	SkipTo(ctx context.Context, storeID, seq int64) (int64, error)
+	// NewEpoch draws a new epoch for the store's sequence and returns it.
+	// It repairs a history the hub lost (a database restored from a
+	// backup, say): an agent, or its store's stockwire_seq markers, that
+	// saw numbers the hub hands out again would take the new changes for
+	// ones already written. Returns ENOTFOUND for an unknown store.
+	NewEpoch(ctx context.Context, storeID int64) (string, error)
 }
 
 // AllocationParams tune the allocate policy of one store (for every SKU).
@@ -336,6 +340,8 @@ type StoreSettings struct {
 	Policy     Policy
 	Buffer     int64
 	Allocation AllocationParams
+	// EditLocation is where hand edits accepted in the store are counted.
+	EditLocation string
 }
 
 // Reclaim is the hub asking an allocate store to give back up to Units of
@@ -381,6 +387,33 @@ type ReclaimService interface {
 	// a repeated or unknown confirmation changes nothing. Returns EINVALID
 	// for a figure below 0.
 	ConfirmRelease(ctx context.Context, storeID int64, r Release) error
+}
+
+// StoreEdit is a hand edit of a SKU's stock in a store's back office that
+// the store's agent accepted (agent --store-edits=accept): the store showed
+// To where it should have shown From.
+type StoreEdit struct {
+	// ID is the agent's own for the edit, drawn once: a resent report
+	// counts once.
+	ID       string
+	SKU      string
+	From, To int64
+	EditedAt time.Time
+}
+
+// StoreEditService counts the hand edits stores accepted. The PostgreSQL
+// order service implements it (an accepted edit, like an order, is a
+// store's report of what happened to its shelf); the link finds it with a
+// type assertion.
+type StoreEditService interface {
+	// ApplyStoreEdit adds To−From to the SKU's on hand at the store's edit
+	// location (never below 0 there), as a ledger entry with reason
+	// store_edit, once per edit ID, and passes the result to every other
+	// store; the editing store's own figure already shows it. It returns
+	// the ledger entry (the first one for a repeated ID). Returns
+	// EINVALID for a malformed edit and ENOTFOUND for a SKU the hub does
+	// not know: errors the agent must not resend.
+	ApplyStoreEdit(ctx context.Context, storeID int64, e StoreEdit) (LedgerEntry, error)
 }
 
 // SessionService keeps one live agent session per store across hub

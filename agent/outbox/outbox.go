@@ -180,8 +180,30 @@ func orderKey(id int64) []byte { return idKey(uint64(id)) }
 // that state is not older than the one recorded. Returns ErrOutboxFull when
 // MaxEvents events are waiting, and nothing is stored then.
 func (o *Outbox) Append(ctx context.Context, ord wire.Order) (uint64, error) {
-	if err := ctx.Err(); err != nil {
+	id, err := o.append(ctx, agent.OutboxEvent{Order: ord}, func(tx *bolt.Tx, now time.Time) error {
+		return recordSeen(tx.Bucket(bucketSeen), ord, now)
+	})
+	if err != nil {
 		return 0, fmt.Errorf("append order %d: %w", ord.WooOrderID, err)
+	}
+	return id, nil
+}
+
+// AppendEdit stores a hand edit the agent accepted in the store, for the
+// hub, as Append does an order report.
+func (o *Outbox) AppendEdit(ctx context.Context, e wire.StoreEdit) (uint64, error) {
+	id, err := o.append(ctx, agent.OutboxEvent{Edit: &e}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("append store edit of %s: %w", e.SKU, err)
+	}
+	return id, nil
+}
+
+// append stores ev durably with a new ID, and runs also (when set) in the
+// same transaction. It wraps ErrOutboxFull and ErrClosed.
+func (o *Outbox) append(ctx context.Context, ev agent.OutboxEvent, also func(tx *bolt.Tx, now time.Time) error) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	if o.isClosed() {
 		return 0, ErrClosed
@@ -199,7 +221,7 @@ func (o *Outbox) Append(ctx context.Context, ord wire.Order) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		ev := agent.OutboxEvent{ID: seq, Order: ord, AppendedAt: now}
+		ev.ID, ev.AppendedAt = seq, now
 		v, err := json.Marshal(ev)
 		if err != nil {
 			return err
@@ -207,8 +229,10 @@ func (o *Outbox) Append(ctx context.Context, ord wire.Order) (uint64, error) {
 		if err := b.Put(idKey(seq), v); err != nil {
 			return err
 		}
-		if err := recordSeen(tx.Bucket(bucketSeen), ord, now); err != nil {
-			return err
+		if also != nil {
+			if err := also(tx, now); err != nil {
+				return err
+			}
 		}
 		id = seq
 		return nil
@@ -217,12 +241,11 @@ func (o *Outbox) Append(ctx context.Context, ord wire.Order) (uint64, error) {
 		if o.metrics != nil {
 			o.metrics.full.Inc()
 		}
-		o.logger.Error("outbox full, order not stored", "order_id", ord.WooOrderID,
-			"max_events", o.opts.MaxEvents)
+		o.logger.Error("outbox full, report not stored", "max_events", o.opts.MaxEvents)
 		return 0, ErrOutboxFull
 	}
 	if err != nil {
-		return 0, fmt.Errorf("append order %d: %w", ord.WooOrderID, err)
+		return 0, err
 	}
 	n := o.count.Add(1)
 	o.checkDepth(int(n))

@@ -2,7 +2,7 @@
 // target (the figure of the last change or snapshot), the hub's changes not
 // written yet, and the store's own orders the hub has not counted yet:
 //
-//	should show = target − unwritten deltas − pending fix − sold + restocked + accepted
+//	should show = target − unwritten deltas − pending fix − sold + restocked
 //
 // WooCommerce moves the store's figure at checkout; OrderReported adds the
 // order's effect (by WooCommerce's rules: a reduction when the order enters
@@ -100,6 +100,36 @@ func (w *Writer) forgetOrders(now time.Time) {
 	}
 }
 
+// own adds units the store's own doing moved (+ put on its shelf, − taken
+// off) and the hub has not counted yet. Caller holds mu.
+func (s *skuState) own(units int64, now time.Time) {
+	if units < 0 {
+		s.sold -= units
+	} else {
+		s.restocked += units
+	}
+	s.ownAt = now
+}
+
+// EditPending takes a hand edit accepted before a restart that the outbox
+// still holds: the store shows it, and the hub has not counted it yet (or
+// its acknowledgement was lost with the process). Without it the safety
+// net would find the edit again and report it a second time.
+func (w *Writer) EditPending(e wire.StoreEdit) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.state(e.SKU).own(e.To-e.From, w.now())
+}
+
+// disown takes back what own(units) added. Caller holds mu.
+func (s *skuState) disown(units int64) {
+	if units < 0 {
+		s.sold = max(0, s.sold+units)
+	} else {
+		s.restocked = max(0, s.restocked-units)
+	}
+}
+
 // counted takes local, what a hub change says the hub counted of the
 // store's own effects on s (negative for sales). It clears that much of
 // the matching uncounted units; more than those (orders reported before a
@@ -116,7 +146,7 @@ func (w *Writer) counted(s *skuState, local int64) {
 
 // shouldShow returns what the store should show for s now. Caller holds mu.
 func (s *skuState) shouldShow() int64 {
-	q := s.target - s.fix - s.sold + s.restocked + s.accepted
+	q := s.target - s.fix - s.sold + s.restocked
 	for _, c := range s.changes {
 		if !s.seqKnown || c.Seq > s.storeSeq {
 			q -= c.Delta

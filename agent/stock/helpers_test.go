@@ -37,6 +37,13 @@ func mustSim(tb testing.TB, products int) *woosim.Server {
 
 func sku(i int) string { return fmt.Sprintf("SKU-%06d", i) }
 
+// testEpoch is the store epoch mustWriter welcomes its writers in, with
+// farHead as the hub's head: past every sequence a test sends.
+const (
+	testEpoch = "7e57e90c"
+	farHead   = 1 << 40
+)
+
 type running struct {
 	w    *stock.Writer
 	reg  *prometheus.Registry
@@ -66,6 +73,7 @@ func mustWriter(tb testing.TB, baseURL, dir string, mod func(*stock.Config)) *ru
 	if err != nil {
 		tb.Fatal(err)
 	}
+	w.Welcome(testEpoch, farHead)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -17,6 +17,7 @@ type metrics struct {
 	skipped      *prometheus.CounterVec
 	writeLatency prometheus.Histogram
 	released     prometheus.Counter
+	staleMarkers prometheus.Counter
 }
 
 // newMetrics builds the writer's metrics on reg (nil: none). The unknown
@@ -56,6 +57,10 @@ func newMetrics(reg prometheus.Registerer, w *Writer) (*metrics, error) {
 		released: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "stockwire", Subsystem: "agent", Name: "stock_released_units_total",
 			Help: "Units taken out of the store for the hub's reclaims (allocate policy).",
+		})),
+		staleMarkers: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_stale_markers_total",
+			Help: "Product stockwire_seq markers ignored for being ahead of the hub's sequence (the hub lost history).",
 		})),
 	}
 	set.Own(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

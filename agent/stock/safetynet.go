@@ -14,11 +14,14 @@ package stock
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -60,6 +63,7 @@ func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 // check is one round of the safety net.
 func (w *Writer) check(ctx context.Context) error {
 	defer func() {
+		w.reportEdits(ctx)
 		w.mu.Lock()
 		w.checks++
 		w.mu.Unlock()
@@ -267,10 +271,11 @@ func (w *Writer) compare(s *skuState, p woo.Product, unreported int64, start, no
 func (w *Writer) correct(s *skuState, off int64, edited bool, q, should int64, now time.Time) bool {
 	attrs := []any{"sku", s.sku, "product_id", s.id, "store_qty", q, "should_show", should, "target", s.target, "difference", off}
 	switch {
-	case edited && w.cfg.StoreEdits == EditsAccept:
+	case edited && w.cfg.StoreEdits == EditsAccept && q >= 0:
 		w.metrics.manualEdits.WithLabelValues("accepted").Inc()
 		w.log.Warn("stock manual edit accepted", attrs...)
-		s.accepted += off
+		s.own(off, now)
+		w.edits = append(w.edits, wire.StoreEdit{ID: newEditID(), SKU: s.sku, From: q - off, To: q, EditedAt: now.UTC()})
 		return false
 	case edited:
 		w.metrics.manualEdits.WithLabelValues("reverted").Inc()
@@ -285,6 +290,38 @@ func (w *Writer) correct(s *skuState, off int64, edited bool, q, should int64, n
 	}
 	s.fix -= off
 	return true
+}
+
+// reportEdits hands the hand edits the round accepted to ReportEdit. One
+// it fails to take is taken back out of what the store should show, and
+// the safety net finds it again.
+func (w *Writer) reportEdits(ctx context.Context) {
+	w.mu.Lock()
+	edits := w.edits
+	w.edits = nil
+	w.mu.Unlock()
+	for _, e := range edits {
+		err := w.cfg.ReportEdit(ctx, e)
+		if err == nil {
+			continue
+		}
+		w.log.Error("accepted stock edit not stored for the hub; it will be found again", "sku", e.SKU, "from", e.From, "to", e.To, "error", err)
+		w.mu.Lock()
+		if s := w.skus[e.SKU]; s != nil {
+			s.disown(e.To - e.From)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// newEditID draws the id of an accepted edit: it makes the hub count a
+// resent report once.
+func newEditID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // unreportedOverlap is how far before a difference the orders that may

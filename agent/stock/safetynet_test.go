@@ -5,13 +5,17 @@ package stock_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,7 +118,13 @@ func TestWriter_ManualEdit(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			srv := mustSim(t, 2)
-			r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) { c.StoreEdits = mode })
+			var reported editLog
+			r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
+				c.StoreEdits = mode
+				if mode == stock.EditsAccept {
+					c.ReportEdit = reported.report
+				}
+			})
 			cl, err := wooclient.New(wooclient.Config{BaseURL: srv.URL, ConsumerKey: key, ConsumerSecret: secret, RateLimit: rate.Inf})
 			if err != nil {
 				t.Fatal(err)
@@ -173,8 +183,91 @@ func TestWriter_ManualEdit(t *testing.T) {
 			if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total"); got != 0 {
 				t.Fatalf("repairs=%v, want 0", got)
 			}
+			if mode != stock.EditsAccept {
+				return
+			}
+			// The edit went to the hub once, from what the store should
+			// have shown to what it showed.
+			edits := reported.all()
+			if len(edits) != 1 || edits[0].SKU != sku(2) || edits[0].From != 1005 || edits[0].To != 3 || edits[0].ID == "" {
+				t.Fatalf("reported %+v, want one edit of %s from 1005 to 3", edits, sku(2))
+			}
+			// The hub counts it: the store's target moves with nothing
+			// to write, and the store stays as it is.
+			r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(2), Delta: 0, Target: 3}})
+			waitApplied(t, r.w, 3)
+			n = r.w.Checks()
+			waitChecks(t, r.w, n+5)
+			if got := stockOf(t, srv, sku(2)); got != 3 {
+				t.Fatalf("edited SKU=%d after the hub counted it, want 3", got)
+			}
+			if edits := reported.all(); len(edits) != 1 {
+				t.Fatalf("reported %+v after the hub counted it, want the one edit", edits)
+			}
 		})
 	}
+}
+
+// TestWriter_AcceptedEditNotStored: an accepted edit the outbox cannot
+// take is not adopted; the safety net finds it again and reports it once
+// the outbox takes it.
+func TestWriter_AcceptedEditNotStored(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 1)
+	var reported editLog
+	reported.failures = 2
+	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
+		c.StoreEdits = stock.EditsAccept
+		c.ReportEdit = reported.report
+	})
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -900, Target: 100}})
+	waitApplied(t, r.w, 1)
+	// Rounds that read the store agreeing with the write: a difference
+	// after them is an edit, not a write of ours gone wrong (no webhook
+	// says so here).
+	waitChecks(t, r.w, r.w.Checks()+3)
+	if err := srv.Store.AdminEdit(sku(1), 120); err != nil {
+		t.Fatal(err)
+	}
+	systest.WaitFor(t, waitTimeout, "the edit reported", func() error {
+		if edits := reported.all(); len(edits) != 1 {
+			return fmt.Errorf("reported %+v", edits)
+		}
+		return nil
+	})
+	if e := reported.all()[0]; e.From != 100 || e.To != 120 {
+		t.Fatalf("reported %+v, want 100 → 120", e)
+	}
+	if got := counter(t, r.reg, "stockwire_agent_stock_manual_edits_total", "action", "accepted"); got != 3 {
+		t.Fatalf("accepted %v times, want 3 (two the outbox refused)", got)
+	}
+	if got := stockOf(t, srv, sku(1)); got != 120 {
+		t.Fatalf("store=%d, want the edit kept (120)", got)
+	}
+}
+
+// editLog records the edits a writer reports, refusing the first failures.
+type editLog struct {
+	mu       sync.Mutex
+	failures int
+	edits    []wire.StoreEdit
+}
+
+func (l *editLog) report(_ context.Context, e wire.StoreEdit) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failures > 0 {
+		l.failures--
+		return errors.New("outbox full")
+	}
+	l.edits = append(l.edits, e)
+	return nil
+}
+
+func (l *editLog) all() []wire.StoreEdit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.edits)
 }
 
 // TestWriter_ComparesFromRestart: an agent restarted with nothing pending

@@ -20,6 +20,9 @@ import (
 
 // stateFile is the content of stock-writer.json.
 type stateFile struct {
+	// Epoch is the store epoch AppliedSeq counts in (epoch.go); empty in a
+	// file written before epochs, whose AppliedSeq the hub then ignores.
+	Epoch      string                 `json:"epoch,omitempty"`
 	AppliedSeq int64                  `json:"applied_seq"`
 	Targets    map[string]savedTarget `json:"targets,omitempty"`
 }
@@ -42,7 +45,7 @@ func (w *Writer) load() error {
 		if err := json.Unmarshal(b, &st); err != nil {
 			return fmt.Errorf("stock writer: decode state %s: %w", w.path, err)
 		}
-		w.applied = st.AppliedSeq
+		w.epoch, w.applied = st.Epoch, st.AppliedSeq
 		for sku, t := range st.Targets {
 			s := w.state(sku)
 			s.target, s.targetSeq, s.hasTarget = t.Target, t.Seq, true
@@ -67,7 +70,7 @@ func (w *Writer) save() error {
 		w.mu.Unlock()
 		return nil
 	}
-	st := stateFile{AppliedSeq: applied, Targets: make(map[string]savedTarget, len(w.skus))}
+	st := stateFile{Epoch: w.epoch, AppliedSeq: applied, Targets: make(map[string]savedTarget, len(w.skus))}
 	for sku, s := range w.skus {
 		if s.hasTarget {
 			st.Targets[sku] = savedTarget{Target: s.target, Seq: s.targetSeq}
@@ -83,7 +86,9 @@ func (w *Writer) save() error {
 		return fmt.Errorf("save stock writer state (applied seq %d): %w", applied, err)
 	}
 	w.mu.Lock()
-	w.saved = max(w.saved, applied)
+	if w.epoch == st.Epoch { // else Welcome reset saved meanwhile
+		w.saved = max(w.saved, applied)
+	}
 	w.mu.Unlock()
 	return nil
 }

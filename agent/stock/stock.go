@@ -39,7 +39,9 @@
 // that stays (ConfirmDelay for a store showing too much, ConfirmLowDelay
 // for too little, which a late order report also explains for a while) is
 // a hand edit or a lost write: it is corrected with a relative write, or,
-// for a hand edit under StoreEdits "accept", adopted.
+// for a hand edit under StoreEdits "accept", adopted: the writer counts it
+// as the store's own, like a sale, and reports it to the hub through
+// ReportEdit (the outbox), and the hub counts it for every store.
 //
 // Allocate policy (SetAllocate): the store's figure is what the hub granted
 // it, and the writer errs on the side of under-selling. Release gives units
@@ -57,14 +59,13 @@ package stock
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -78,8 +79,8 @@ import (
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
-// MetaKey is the product meta key holding the highest hub sequence written
-// to that product.
+// MetaKey is the product meta key holding the epoch and the highest hub
+// sequence written to that product (wire.Marker).
 const MetaKey = "stockwire_seq"
 
 // StoreEdits values.
@@ -124,8 +125,14 @@ type Config struct {
 	// DataDir holds the writer's state file (stock-writer.json).
 	DataDir string
 	// StoreEdits is "revert" (default: manual edits are set back to the
-	// hub's figure) or "accept" (the store's figure is adopted).
+	// hub's figure) or "accept" (the store's figure is adopted and
+	// reported to the hub through ReportEdit, which counts it for every
+	// store).
 	StoreEdits string
+	// ReportEdit stores an accepted hand edit durably for the hub (the
+	// agent's outbox); required under StoreEdits "accept". An edit it
+	// fails to take is not adopted: the safety net finds it again.
+	ReportEdit func(ctx context.Context, e wire.StoreEdit) error
 	// Quiet reports that no local order is waiting to be reported to the
 	// hub (the outbox is empty). A snapshot is written only then, and the
 	// count of a SKU's own orders the hub has not counted is reset to zero
@@ -200,8 +207,7 @@ type skuState struct {
 	// The store's own orders the hub has not counted yet (accounting.go).
 	sold      int64     // units sold (or released) in the store, not yet counted
 	restocked int64     // units put back by cancellations, not yet counted
-	ownAt     time.Time // last own order (or release) of this SKU
-	accepted  int64     // hand edits adopted under StoreEdits "accept"
+	ownAt     time.Time // last own order (or release, or accepted edit) of this SKU
 
 	// Pending work.
 	changes  []wire.Change
@@ -265,9 +271,15 @@ type Writer struct {
 	sweptAt     time.Time // last rotating read; owned by Run
 	modCursor   time.Time // newest date_modified the safety net read; owned by Run
 	held        int       // SKUs whose snapshot write waits for local orders to be reported
-	allocate    bool      // the store's policy is allocate
-	dirty       bool      // targets changed since the state file was saved
+	epoch       string    // the store's epoch AppliedSeq counts in (epoch.go)
+	head        int64     // the hub's head sequence at welcome
+	welcomed    bool      // head is known
+	// staleMarkerSeen: a marker ahead of the hub's sequence was logged.
+	staleMarkerSeen bool
+	allocate        bool // the store's policy is allocate
+	dirty           bool // targets changed since the state file was saved
 
+	edits        []wire.StoreEdit    // hand edits accepted, for ReportEdit after the round
 	orders       map[int64]orderSeen // the store's orders taken lately, by WooCommerce id
 	ordersPruned time.Time
 }
@@ -283,7 +295,11 @@ func New(cfg Config) (*Writer, error) {
 	switch cfg.StoreEdits {
 	case "":
 		cfg.StoreEdits = EditsRevert
-	case EditsRevert, EditsAccept:
+	case EditsRevert:
+	case EditsAccept:
+		if cfg.ReportEdit == nil {
+			return nil, errors.New("stock writer: StoreEdits accept needs ReportEdit")
+		}
 	default:
 		return nil, fmt.Errorf("stock writer: StoreEdits %q: want revert or accept", cfg.StoreEdits)
 	}
@@ -399,20 +415,14 @@ func (w *Writer) heldCount() int {
 	return w.held
 }
 
-// metaSeq returns the stockwire_seq meta of p.
-func metaSeq(p woo.Product) (int64, bool) {
-	for _, m := range p.MetaData {
-		if m.Key != MetaKey {
-			continue
-		}
-		v := strings.Trim(string(m.Value), `"`)
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		return n, true
+// metaString returns a meta value that is a JSON string (or a bare
+// number) as text.
+func metaString(v json.RawMessage) string {
+	var str string
+	if json.Unmarshal(v, &str) == nil {
+		return str
 	}
-	return 0, false
+	return string(v)
 }
 
 // deferredRetry is how often a snapshot write held back by unreported local

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,8 +35,9 @@ func TestWriter_Burst(t *testing.T) {
 			t.Fatalf("%s stock=%d, want %d", s, got, want)
 		}
 		meta, _ := srv.Store.MetaBySKU(s, stock.MetaKey)
-		if n, err := strconv.Atoi(strings.Trim(string(meta), `"`)); err != nil || n <= 9900 {
-			t.Fatalf("%s %s=%s, want its last seq (>9900)", s, stock.MetaKey, meta)
+		epoch, n, ok := wire.ParseMarker(strings.Trim(string(meta), `"`))
+		if !ok || epoch != testEpoch || n <= 9900 {
+			t.Fatalf("%s %s=%s, want its last seq (>9900) in epoch %s", s, stock.MetaKey, meta, testEpoch)
 		}
 	}
 	st := srv.Store.Stats()

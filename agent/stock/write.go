@@ -25,10 +25,14 @@ import (
 // work is one SKU's write in a round.
 type work struct {
 	s        *skuState
-	n        int   // pending changes taken
-	delta    int64 // to write
-	fix      int64 // part of delta that is the safety net's fix
-	seq      int64 // stockwire_seq to write
+	n        int    // pending changes taken
+	delta    int64  // to write
+	fix      int64  // part of delta that is the safety net's fix
+	seq      int64  // stockwire_seq to write
+	epoch    string // the epoch seq counts in
+	// quietAt: nothing of the store's own was waiting for the hub then
+	// (an abs write is taken only so).
+	quietAt time.Time
 	arrived  time.Time
 	abs      bool
 	coalesce int
@@ -39,6 +43,7 @@ type work struct {
 // work arrived meanwhile.
 func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	ctx = wooclient.Urgent(ctx) // ahead of order polls and safety-net checks
+	quietAt := w.now()
 	quiet := w.cfg.Quiet()
 	w.mu.Lock()
 	wasHeld := w.held > 0
@@ -116,7 +121,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 			w.dropPending(s, s.skip)
 			continue
 		}
-		wk := &work{s: s, n: len(s.changes), abs: s.abs}
+		wk := &work{s: s, n: len(s.changes), abs: s.abs, epoch: w.epoch, quietAt: quietAt}
 		if len(s.arrived) > 0 {
 			wk.arrived = s.arrived[0]
 		}
@@ -202,7 +207,7 @@ func (w *Writer) resolve(s *skuState, r woo.Product, now time.Time) {
 		if r.Type == "variation" {
 			s.parent = r.ParentID
 		}
-		if seq, ok := metaSeq(r); ok {
+		if seq, ok := w.markerSeq(r); ok {
 			s.storeSeq = max(seq, s.storeSeq)
 		}
 		s.seqKnown = true
@@ -226,10 +231,19 @@ func (w *Writer) dropPending(s *skuState, reason string) {
 // finish records a confirmed write (p is the store's answer, nil when
 // nothing needed writing). Caller holds mu.
 func (w *Writer) finish(s *skuState, wk *work, p *woo.Product, now time.Time) {
+	if wk.epoch != w.epoch {
+		return // Welcome voided what the write was for
+	}
 	n := min(wk.n, len(s.changes))
 	s.changes = append(s.changes[:0:0], s.changes[n:]...)
 	s.arrived = append(s.arrived[:0:0], s.arrived[n:]...)
 	s.abs = s.abs && !wk.abs
+	if wk.abs && !s.ownAt.After(wk.quietAt) {
+		// The store's own effects before the write were all counted by
+		// the hub: in the snapshot's target, or in a change after it,
+		// whose count of them then finds nothing left to clear.
+		s.sold, s.restocked = 0, 0
+	}
 	s.fix -= wk.fix
 	s.failures = 0
 	if p == nil {
@@ -296,11 +310,15 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Pr
 // write sends one batch and records the results.
 func (w *Writer) write(ctx context.Context, parent int64, chunk []*work) error {
 	ups := make([]wooclient.ProductUpdate, len(chunk))
+	w.mu.Lock()
 	for i, wk := range chunk {
 		d := wk.delta
-		ups[i] = wooclient.ProductUpdate{ID: wk.s.id, InventoryDelta: &d,
-			MetaData: []woo.MetaData{{Key: MetaKey, Value: json.RawMessage(strconv.Quote(strconv.FormatInt(wk.seq, 10)))}}}
+		ups[i] = wooclient.ProductUpdate{ID: wk.s.id, InventoryDelta: &d}
+		if m, ok := w.marker(wk.seq); ok {
+			ups[i].MetaData = []woo.MetaData{{Key: MetaKey, Value: json.RawMessage(strconv.Quote(m))}}
+		}
 	}
+	w.mu.Unlock()
 	w.metrics.batches.Inc()
 	var res []wooclient.BatchResult
 	var err error
@@ -366,7 +384,7 @@ func (w *Writer) verify(ctx context.Context, chunk []*work) error {
 			w.mu.Lock()
 			for _, wk := range chunk {
 				p := reads[wk.s.sku]
-				seq, _ := metaSeq(p)
+				seq, _ := w.markerSeq(p)
 				if p.ID > 0 && seq >= wk.seq {
 					w.finish(wk.s, wk, &p, now)
 					continue

@@ -210,10 +210,13 @@ func (e *env) MustHead(tb testing.TB, storeID int64) int64 {
 // client is a test agent speaking the protocol. Its reader goroutine puts
 // every message on msgs and, at the end, the connection's error on done.
 type client struct {
-	tb   testing.TB
-	conn *websocket.Conn
-	msgs chan wire.Envelope
-	done chan error
+	tb testing.TB
+	// epoch is what hello states: the store's epoch when the client
+	// connected (its agent resumes), unless a test sets another.
+	epoch string
+	conn  *websocket.Conn
+	msgs  chan wire.Envelope
+	done  chan error
 }
 
 // dial connects with the credential (none when empty) offering
@@ -270,6 +273,9 @@ func (e *env) MustConnectWith(tb testing.TB, token string, subprotocols []string
 		tb.Fatalf("dial: %v", err)
 	}
 	c := &client{tb: tb, conn: conn, msgs: make(chan wire.Envelope, 4096), done: make(chan error, 1)}
+	if st, err := e.stores.AuthenticateAgent(ctx, token); err == nil {
+		c.epoch = st.Epoch
+	}
 	tb.Cleanup(func() { conn.CloseNow() })
 	go func() {
 		for {
@@ -308,7 +314,7 @@ func (c *client) send(typ, id string, v any) {
 // hello says hello and returns the welcome.
 func (c *client) hello(lastSeq int64) wire.Welcome {
 	c.tb.Helper()
-	c.send(wire.TypeHello, "", wire.Hello{LastSeq: lastSeq, AgentVersion: "test", OutboxDepth: 3})
+	c.send(wire.TypeHello, "", wire.Hello{LastSeq: lastSeq, Epoch: c.epoch, AgentVersion: "test", OutboxDepth: 3})
 	var w wire.Welcome
 	c.next(wire.TypeWelcome, &w)
 	return w

@@ -11,35 +11,13 @@ import (
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
-// lostHistoryMargin is how far past an agent's stated sequence the hub skips
-// when the agent is ahead of it. The agent saves its applied sequence only
-// now and then, so its store's stockwire_seq metas may be a little ahead of
-// what it states; this margin is far more than it can be.
-const lostHistoryMargin = 1_000_000
-
 // pump sends the agent what it has not applied: first a replay from lastSeq
-// (or a snapshot when the agent is new, too far behind or ahead of the hub), then
-// new changes whenever the session is woken.
-func (ss *session) pump(lastSeq, head int64) {
+// (or a snapshot when resume is false: the agent is new, in another epoch
+// or ahead of the hub; or when it is too far behind), then new changes
+// whenever the session is woken.
+func (ss *session) pump(resume bool, lastSeq, head int64) {
 	sent := lastSeq
-	if lastSeq > head {
-		// The agent applied numbers this hub never handed out: its history
-		// was lost (a database restored from a backup, a store re-created
-		// while its agent kept its data). New changes must not reuse those
-		// numbers, or the agent (and its store's stockwire_seq metas) would
-		// take them for changes it already has.
-		skipped, err := ss.srv.Events.SkipTo(ss.ctx, ss.store.ID, lastSeq+lostHistoryMargin)
-		if err != nil {
-			if ss.ctx.Err() == nil {
-				ss.logger.Error("skip sequence past the agent's", "error", err)
-				ss.stop("error", websocket.StatusInternalError, "internal error")
-			}
-			return
-		}
-		ss.logger.Warn("agent is ahead of the hub's history (database restored? store re-created?); skipped the store's sequence ahead, sending a snapshot",
-			"last_seq", lastSeq, "head_seq", head, "new_head_seq", skipped)
-	}
-	if lastSeq > head || head-lastSeq > ss.srv.SnapshotAfter || lastSeq == 0 {
+	if !resume || head-lastSeq > ss.srv.SnapshotAfter || lastSeq == 0 {
 		var ok bool
 		if sent, ok = ss.sendSnapshot(); !ok {
 			return

@@ -8,7 +8,7 @@ import (
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
-// Order reports and releases commit in PostgreSQL, which can take longer
+// Order reports, store edits and releases commit in PostgreSQL, which can take longer
 // than a heartbeat: a reader waiting on a commit would not read the agent's
 // pong, and the session would be dropped for a slow database. So the reader
 // only hands them to the session's report worker, through a bounded queue,
@@ -16,7 +16,7 @@ import (
 //
 // The worker commits in rounds, in arrival order: a round is the queued
 // reports up to (not including) a second report of an order already in the
-// round, or a release, which goes alone. The reports of a round commit
+// round, or a release or store edit, which goes alone. The reports of a round commit
 // concurrently, so that one store's burst shares the order service's group
 // commits rather than taking one commit per report; a report never commits
 // before an earlier report of the same order.
@@ -109,9 +109,12 @@ func orderID(env wire.Envelope) int64 {
 // returns when all are done.
 func (ss *session) commitRound(round []wire.Envelope) {
 	handle := func(env wire.Envelope) {
-		if env.Type == wire.TypeOrder {
+		switch env.Type {
+		case wire.TypeOrder:
 			ss.handleOrder(env)
-		} else {
+		case wire.TypeEdit:
+			ss.handleStoreEdit(env)
+		default:
 			ss.handleReleased(env)
 		}
 	}
@@ -153,6 +156,36 @@ func (ss *session) handleOrder(env wire.Envelope) {
 	default:
 		if ss.ctx.Err() == nil {
 			ss.logger.Error("apply order report", "order_id", o.WooOrderID, "error", err)
+		}
+	}
+}
+
+// handleStoreEdit counts a hand edit the agent accepted and acknowledges
+// it, like an order report: one the hub can never count (malformed, an
+// unknown SKU) is acknowledged with an error, for the agent's dead
+// letters; a transient failure is not acknowledged and will be resent.
+func (ss *session) handleStoreEdit(env wire.Envelope) {
+	es, ok := ss.srv.Orders.(hub.StoreEditService)
+	if !ok {
+		ss.enqueue(wire.TypeAck, env.ID, wire.Ack{Error: "this hub does not count store edits"})
+		return
+	}
+	var e wire.StoreEdit
+	if err := wire.DecodePayload(env, &e); err != nil {
+		ss.enqueue(wire.TypeAck, env.ID, wire.Ack{Error: err.Error()})
+		return
+	}
+	entry, err := es.ApplyStoreEdit(ss.ctx, ss.store.ID, hub.StoreEdit{ID: e.ID, SKU: e.SKU, From: e.From, To: e.To, EditedAt: e.EditedAt})
+	switch hub.ErrorCode(err) {
+	case "":
+		ss.logger.Info("store edit counted", "sku", e.SKU, "from", e.From, "to", e.To, "ledger_id", entry.ID, "on_hand_after", entry.After)
+		ss.enqueue(wire.TypeAck, env.ID, wire.Ack{})
+	case hub.EINVALID, hub.ENOTFOUND:
+		ss.logger.Warn("store edit refused", "sku", e.SKU, "error", err)
+		ss.enqueue(wire.TypeAck, env.ID, wire.Ack{Error: hub.ErrorMessage(err)})
+	default:
+		if ss.ctx.Err() == nil {
+			ss.logger.Error("apply store edit", "sku", e.SKU, "error", err)
 		}
 	}
 }

@@ -248,21 +248,52 @@ func TestServer_Snapshot(t *testing.T) {
 	})
 	t.Run("AheadOfHub", func(t *testing.T) {
 		// The hub's database was restored from a backup, say: the agent
-		// (and its store's stockwire_seq metas) has seen numbers up to 99
-		// that the hub will hand out again unless it skips past them.
+		// (and its store's stockwire_seq markers) has seen numbers up to
+		// 99 that the hub will hand out again, so they must count in a
+		// new epoch.
 		c := e.MustConnect(t, creds["ahead"])
-		c.hello(99)
+		old := c.epoch
+		w := c.hello(99)
+		if w.Epoch == old || w.Epoch == "" {
+			t.Fatalf("welcome epoch %q, want a new one (was %q)", w.Epoch, old)
+		}
 		var snap wire.Snapshot
 		c.next(wire.TypeSnapshot, &snap)
 		all["F"] = 7 // counted in EventsPruned
-		if snap.Seq <= 99 || !reflect.DeepEqual(snap.Targets, all) {
-			t.Fatalf("snapshot=%+v, want a seq past 99 and %v", snap, all)
+		if snap.Seq != 6 || !reflect.DeepEqual(snap.Targets, all) {
+			t.Fatalf("snapshot=%+v, want seq 6 and %v", snap, all)
 		}
 		e.MustCount(t, "A", 11)
 		var ch wire.Changes
 		c.next(wire.TypeChanges, &ch)
-		if want := []wire.Change{{Seq: snap.Seq + 1, SKU: "A", Delta: 1, Target: 11}}; !reflect.DeepEqual(ch.Changes, want) {
+		if want := []wire.Change{{Seq: 7, SKU: "A", Delta: 1, Target: 11}}; !reflect.DeepEqual(ch.Changes, want) {
 			t.Fatalf("changes=%+v, want %+v", ch.Changes, want)
+		}
+		// The agent now resumes in the new epoch.
+		c.conn.CloseNow()
+		c = e.MustConnect(t, creds["ahead"])
+		if c.epoch != w.Epoch {
+			t.Fatalf("store epoch %q after the session, want %q", c.epoch, w.Epoch)
+		}
+		c.hello(7)
+		e.MustCount(t, "B", 21)
+		if got := c.changesThrough(8); len(got) != 1 || got[0].SKU != "B" {
+			t.Fatalf("changes=%+v, want B at seq 8 alone", got)
+		}
+	})
+	t.Run("OtherEpoch", func(t *testing.T) {
+		// A store re-created while its agent kept its data, or an agent
+		// that predates epochs: its sequence says nothing of this store's,
+		// so it gets a snapshot, however close its last_seq looks.
+		c := e.MustConnect(t, creds["recent"])
+		c.epoch = "0123456789abcdef"
+		if w := c.hello(8); w.Epoch == c.epoch {
+			t.Fatalf("welcome epoch %q: the hub took the agent's", w.Epoch)
+		}
+		var snap wire.Snapshot
+		c.next(wire.TypeSnapshot, &snap)
+		if snap.Seq != 8 || snap.Targets["A"] != 11 || snap.Targets["B"] != 21 {
+			t.Fatalf("snapshot=%+v, want one at seq 8 with A=11 and B=21", snap)
 		}
 	})
 }

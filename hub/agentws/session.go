@@ -219,22 +219,30 @@ func (ss *session) run() {
 		}
 		return
 	}
+	epoch, resume, ok := ss.epoch(hello, head)
+	if !ok {
+		return
+	}
+	applied := hello.LastSeq
+	if !resume {
+		applied = 0 // a figure of another epoch says nothing here
+	}
 	now := time.Now()
 	// The hello does not carry the dead letters and webhook health: what
 	// the agent last reported stands until its first status report.
 	ss.setState(func(st *hub.AgentState) {
-		*st = hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: hello.LastSeq,
+		*st = hub.AgentState{Connected: true, LastSeen: &now, AppliedSeq: applied,
 			OutboxDepth: hello.OutboxDepth, DeadLetters: ss.store.Agent.DeadLetters,
 			WebhookHealth: ss.store.Agent.WebhookHealth, Replica: ss.srv.Replica}
 	})
 	ss.flushState()
-	ss.logger.Info("agent connected", "last_seq", hello.LastSeq, "head_seq", head, "agent_version", hello.AgentVersion)
+	ss.logger.Info("agent connected", "last_seq", hello.LastSeq, "head_seq", head, "resume", resume, "agent_version", hello.AgentVersion)
 	ss.enqueue(wire.TypeWelcome, "", wire.Welcome{StoreID: ss.store.ID, StoreName: ss.store.Name,
-		Policy: string(ss.store.Policy), HeadSeq: head})
+		Policy: string(ss.store.Policy), HeadSeq: head, Epoch: epoch})
 
 	var work sync.WaitGroup
 	work.Go(ss.writeLoop)
-	work.Go(func() { ss.pump(hello.LastSeq, head) })
+	work.Go(func() { ss.pump(resume, hello.LastSeq, head) })
 	work.Go(ss.heartbeat)
 	work.Go(ss.commitReports)
 
@@ -254,6 +262,38 @@ func (ss *session) run() {
 	} else {
 		ss.logger.Info("agent disconnected", "reason", cause)
 	}
+}
+
+// epoch decides whether the agent resumes from its hello's LastSeq: only
+// within the store's current epoch, and only when the hub's history holds
+// it. An agent ahead of the hub (its database was restored from a backup,
+// say) shows that the sequence went back: the hub draws a new epoch, so
+// that neither the agent nor its store's stockwire_seq markers take the
+// changes the hub numbers anew for ones they already have. It returns the
+// epoch to welcome the agent in; ok is false when the session was stopped.
+func (ss *session) epoch(hello wire.Hello, head int64) (epoch string, resume, ok bool) {
+	epoch = ss.store.Epoch
+	if hello.Epoch != epoch {
+		if hello.LastSeq > 0 {
+			ss.logger.Info("agent comes from another epoch of the store (store re-created, or an agent that predates epochs); sending a snapshot",
+				"agent_epoch", hello.Epoch, "epoch", epoch, "last_seq", hello.LastSeq)
+		}
+		return epoch, false, true
+	}
+	if hello.LastSeq <= head {
+		return epoch, true, true
+	}
+	epoch, err := ss.srv.Events.NewEpoch(ss.ctx, ss.store.ID)
+	if err != nil {
+		if ss.ctx.Err() == nil {
+			ss.logger.Error("draw a new epoch", "error", err)
+			ss.stop("error", websocket.StatusInternalError, "internal error")
+		}
+		return "", false, false
+	}
+	ss.logger.Warn("agent is ahead of the hub's history (database restored from a backup?); drew a new epoch, sending a snapshot",
+		"last_seq", hello.LastSeq, "head_seq", head, "epoch", epoch)
+	return epoch, false, true
 }
 
 // closeReason fits text into a close frame (at most 123 bytes).
@@ -316,7 +356,7 @@ func (ss *session) readLoop() error {
 		now := time.Now()
 		ss.setState(func(st *hub.AgentState) { st.LastSeen = &now })
 		switch env.Type {
-		case wire.TypeOrder, wire.TypeReleased:
+		case wire.TypeOrder, wire.TypeReleased, wire.TypeEdit:
 			ss.takeReport(env)
 		case wire.TypeApplied:
 			var a wire.Applied

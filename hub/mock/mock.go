@@ -135,7 +135,7 @@ type EventService struct {
 	HeadSeqFn     func(ctx context.Context, storeID int64) (int64, error)
 	EventsAfterFn func(ctx context.Context, storeID, after int64, limit int) ([]hub.Event, error)
 	SnapshotFn    func(ctx context.Context, storeID int64) (int64, map[string]int64, error)
-	SkipToFn      func(ctx context.Context, storeID, seq int64) (int64, error)
+	NewEpochFn    func(ctx context.Context, storeID int64) (string, error)
 }
 
 // HeadSeq calls HeadSeqFn.
@@ -153,9 +153,9 @@ func (s *EventService) Snapshot(ctx context.Context, storeID int64) (int64, map[
 	return s.SnapshotFn(ctx, storeID)
 }
 
-// SkipTo calls SkipToFn.
-func (s *EventService) SkipTo(ctx context.Context, storeID, seq int64) (int64, error) {
-	return s.SkipToFn(ctx, storeID, seq)
+// NewEpoch calls NewEpochFn.
+func (s *EventService) NewEpoch(ctx context.Context, storeID int64) (string, error) {
+	return s.NewEpochFn(ctx, storeID)
 }
 
 // AdminAuth is a fake hub.AdminAuth.

@@ -64,8 +64,8 @@ func configureStore(ctx context.Context, tx *sqlx.Tx, id int64, set hub.StoreSet
 	}
 	p := set.Allocation
 	if _, err := tx.ExecContext(ctx, `UPDATE stores SET policy = $2, buffer = $3, alloc_low_water = $4, alloc_min_grant = $5,
-		alloc_max_grant = $6, alloc_cover_seconds = $7, alloc_idle_seconds = $8 WHERE id = $1`,
-		id, set.Policy, set.Buffer, p.LowWater, p.MinGrant, p.MaxGrant, p.CoverSeconds, p.IdleSeconds); err != nil {
+		alloc_max_grant = $6, alloc_cover_seconds = $7, alloc_idle_seconds = $8, edit_location = COALESCE(NULLIF($9, ''), edit_location) WHERE id = $1`,
+		id, set.Policy, set.Buffer, p.LowWater, p.MinGrant, p.MaxGrant, p.CoverSeconds, p.IdleSeconds, set.EditLocation); err != nil {
 		return hub.Store{}, fmt.Errorf("update store: %w", err)
 	}
 	retargetAll := old != set.Policy

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -235,26 +237,22 @@ func (s *EventService) Snapshot(ctx context.Context, storeID int64) (int64, map[
 	return head, targets, nil
 }
 
-// SkipTo moves the store's head to at least seq; the numbers skipped count
-// as pruned, so a reader after one of them gets ECONFLICT and a snapshot.
+// NewEpoch draws a new epoch for the store's sequence and returns it.
 // Returns ENOTFOUND for an unknown store.
-func (s *EventService) SkipTo(ctx context.Context, storeID, seq int64) (int64, error) {
-	var head int64
-	err := s.db.tx(ctx, "skip_seq", nil, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeq); err != nil {
-			return fmt.Errorf("lock sequences: %w", err)
-		}
-		err := tx.GetContext(ctx, &head, `UPDATE store_seq SET head = GREATEST(head, $2),
-			pruned_through = GREATEST(pruned_through, $2) WHERE store_id = $1 RETURNING head`, storeID, seq)
-		if isNoRows(err) {
-			return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
-		}
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("skip sequence of store %d to %d: %w", storeID, seq, translate(err))
+func (s *EventService) NewEpoch(ctx context.Context, storeID int64) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("new epoch of store %d: %w", storeID, err)
 	}
-	return head, nil
+	var epoch string
+	err := s.db.db.GetContext(ctx, &epoch, `UPDATE stores SET epoch = $2 WHERE id = $1 RETURNING epoch`, storeID, hex.EncodeToString(b[:]))
+	if isNoRows(err) {
+		err = hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("new epoch of store %d: %w", storeID, translate(err))
+	}
+	return epoch, nil
 }
 
 // Prune deletes all but the newest keep events of every store. Readers

@@ -26,6 +26,7 @@ func apiStore(s hub.Store) hubapi.Store {
 	a := s.Agent
 	return hubapi.Store{
 		ID: s.ID, Name: s.Name, URL: s.URL, Policy: string(s.Policy), Buffer: s.Buffer, Status: string(s.Status), CreatedAt: s.CreatedAt,
+		EditLocation: s.EditLocation,
 		Agent: hubapi.AgentState{
 			Connected: a.Connected, LastSeen: a.LastSeen, AppliedSeq: a.AppliedSeq, HeadSeq: a.HeadSeq,
 			SeqLag: a.SeqLag, OutboxDepth: a.OutboxDepth, DeadLetters: a.DeadLetters, WebhookHealth: string(a.WebhookHealth),

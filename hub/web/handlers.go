@@ -205,11 +205,19 @@ func (s *Server) handleUpdateStore(w http.ResponseWriter, r *http.Request) error
 	if req.Buffer != nil && *req.Buffer < 0 {
 		return hub.FieldErrorf("buffer", hub.EINVALID, "buffer must not be negative.")
 	}
+	if req.EditLocation != nil {
+		if err := hub.ValidateName("edit_location", *req.EditLocation); err != nil {
+			return err
+		}
+	}
 	cur, err := s.Stores.Store(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	set := hub.StoreSettings{Policy: cur.Policy, Buffer: cur.Buffer, Allocation: cur.Allocation}
+	set := hub.StoreSettings{Policy: cur.Policy, Buffer: cur.Buffer, Allocation: cur.Allocation, EditLocation: cur.EditLocation}
+	if req.EditLocation != nil {
+		set.EditLocation = *req.EditLocation
+	}
 	if req.Policy != nil {
 		set.Policy = hub.Policy(*req.Policy)
 	}

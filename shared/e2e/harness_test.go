@@ -47,6 +47,8 @@ type systemOptions struct {
 	// before its agent starts), when set.
 	allocation map[string]int64
 	hubArgs    []string
+	// agentArgs are more flags for every agent.
+	agentArgs []string
 	// replicas is the number of hub processes on the one database (one
 	// when 0). Store i's agent is given all of them, starting with replica
 	// i mod replicas.
@@ -94,7 +96,7 @@ func newSystemWith(t *testing.T, o systemOptions) *system {
 		}
 		key := fmt.Sprintf("%040d", st.idx)
 		st.agent = systest.StartAgent(t, systest.AgentOptions{Name: st.name, Hub: s.hubURLs(st.idx), StoreURL: st.sim.URL,
-			Token: st.token, ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, Args: []string{"--poll-interval", "1s"}})
+			Token: st.token, ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, Args: append([]string{"--poll-interval", "1s"}, o.agentArgs...)})
 	}
 	return s
 }

@@ -81,15 +81,18 @@ type ImportResult struct {
 // Store is one WooCommerce store served by one agent, with what the hub
 // last heard from that agent.
 type Store struct {
-	ID         int64            `json:"id"`
-	Name       string           `json:"name"`
-	URL        string           `json:"url"`
-	Policy     string           `json:"policy"`
-	Buffer     int64            `json:"buffer"`
-	Status     string           `json:"status"`
-	CreatedAt  time.Time        `json:"created_at"`
-	Agent      AgentState       `json:"agent"`
-	Allocation AllocationParams `json:"allocation"`
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	URL       string    `json:"url"`
+	Policy    string    `json:"policy"`
+	Buffer    int64     `json:"buffer"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	// EditLocation is where the hub counts hand edits its agent accepts
+	// in the store (agent --store-edits=accept).
+	EditLocation string           `json:"edit_location"`
+	Agent        AgentState       `json:"agent"`
+	Allocation   AllocationParams `json:"allocation"`
 }
 
 // AgentState is what the hub last heard from a store's agent. SeqLag is
@@ -224,9 +227,10 @@ type NewStoreRequest struct {
 // StoreUpdateRequest changes a store (PATCH /api/v1/stores/{id}): only the
 // fields given change.
 type StoreUpdateRequest struct {
-	Policy     *string           `json:"policy,omitempty"`
-	Buffer     *int64            `json:"buffer,omitempty"`
-	Allocation *AllocationUpdate `json:"allocation,omitempty"`
+	Policy       *string           `json:"policy,omitempty"`
+	Buffer       *int64            `json:"buffer,omitempty"`
+	EditLocation *string           `json:"edit_location,omitempty"`
+	Allocation   *AllocationUpdate `json:"allocation,omitempty"`
 }
 
 // AllocationUpdate changes the allocate parameters given, keeping the

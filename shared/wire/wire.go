@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -42,13 +43,14 @@ const MaxMessageBytes = 4 << 20
 const CloseRevoked = 4401
 
 // Message types. Hub→agent: Welcome, Changes, Snapshot, Ack, Reclaim.
-// Agent→hub: Hello, Order, Applied, Status, Released.
+// Agent→hub: Hello, Order, StoreEdit, Applied, Status, Released.
 const (
 	TypeHello    = "hello"
 	TypeWelcome  = "welcome"
 	TypeChanges  = "stock.changes"
 	TypeSnapshot = "stock.snapshot"
 	TypeOrder    = "order.report"
+	TypeEdit     = "stock.store_edit"
 	TypeAck      = "ack"
 	TypeApplied  = "stock.applied"
 	TypeStatus   = "agent.status"
@@ -67,9 +69,14 @@ type Envelope struct {
 }
 
 // Hello is the agent's first message. LastSeq is the highest change sequence
-// the agent has applied to its store (0 for a new store).
+// the agent has applied to its store (0 for a new store), in Epoch.
 type Hello struct {
-	LastSeq      int64  `json:"last_seq"`
+	LastSeq int64 `json:"last_seq"`
+	// Epoch is the store epoch (Welcome.Epoch) LastSeq counts in; empty
+	// for an agent that has none yet (a new one, or one that predates
+	// epochs). The hub resumes only an agent in the store's current epoch;
+	// any other gets a snapshot.
+	Epoch        string `json:"epoch,omitempty"`
 	AgentVersion string `json:"agent_version"`
 	StoreURL     string `json:"store_url,omitempty"`
 	OutboxDepth  int    `json:"outbox_depth"`
@@ -87,6 +94,32 @@ type Welcome struct {
 	Policy    string `json:"policy"`
 	// HeadSeq is the store's newest change sequence when the session began.
 	HeadSeq int64 `json:"head_seq"`
+	// Epoch names the store's sequence: the hub draws a new one when the
+	// store is created and when its sequence goes back (an agent ahead of
+	// the hub: its database was restored from a backup). A sequence number
+	// means something only within its epoch, so the agent writes the
+	// epoch into every stockwire_seq marker (Marker) and a marker of
+	// another epoch never stands for a change of this one.
+	Epoch string `json:"epoch"`
+}
+
+// Marker is the value of the stockwire_seq product meta: the epoch and
+// the highest sequence of it written to the product, as "<epoch>:<seq>".
+func Marker(epoch string, seq int64) string { return epoch + ":" + strconv.FormatInt(seq, 10) }
+
+// ParseMarker reads a stockwire_seq value. ok is false for a value that is
+// not a marker of an epoch (a bare number written before epochs, say): it
+// stands for no change of any epoch.
+func ParseMarker(v string) (epoch string, seq int64, ok bool) {
+	epoch, num, found := strings.Cut(v, ":")
+	if !found || epoch == "" {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || seq < 0 {
+		return "", 0, false
+	}
+	return epoch, seq, true
 }
 
 // Change is one change to what a store should show for a SKU. Delta is the
@@ -198,6 +231,22 @@ type Order struct {
 	Lines        []OrderLine     `json:"lines"`
 	Source       string          `json:"source"` // "webhook" or "poll"
 	Raw          json.RawMessage `json:"raw,omitempty"`
+}
+
+// StoreEdit reports a hand edit of a SKU's stock in the store's back office
+// that the agent accepted (its --store-edits=accept): the store showed To
+// where it should have shown From. The hub counts To−From into its stock
+// (a ledger entry with reason store_edit, at the store's edit location)
+// and passes the result to every other store. The envelope ID is the
+// agent's outbox event ID, acknowledged like an order report; ID is the
+// edit's own, drawn once by the agent, and makes a resent report count
+// once.
+type StoreEdit struct {
+	ID       string    `json:"id"`
+	SKU      string    `json:"sku"`
+	From     int64     `json:"from"`
+	To       int64     `json:"to"`
+	EditedAt time.Time `json:"edited_at"`
 }
 
 // Ack acknowledges the message whose envelope ID it carries. Error is set

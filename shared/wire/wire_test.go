@@ -21,9 +21,9 @@ var examples = []struct {
 	typ, id string
 	payload any
 }{
-	{wire.TypeHello, "", wire.Hello{LastSeq: 41, AgentVersion: "v0.1.0", StoreURL: "https://eu.example.com", OutboxDepth: 2,
+	{wire.TypeHello, "", wire.Hello{LastSeq: 41, Epoch: "9f3c2a71d04e8b65", AgentVersion: "v0.1.0", StoreURL: "https://eu.example.com", OutboxDepth: 2,
 		SnapshotChunks: true}},
-	{wire.TypeWelcome, "", wire.Welcome{StoreID: 3, StoreName: "eu", Policy: "mirror", HeadSeq: 44}},
+	{wire.TypeWelcome, "", wire.Welcome{StoreID: 3, StoreName: "eu", Policy: "mirror", HeadSeq: 44, Epoch: "9f3c2a71d04e8b65"}},
 	{wire.TypeChanges, "", wire.Changes{Changes: []wire.Change{
 		{Seq: 42, SKU: "TEE-RED-M", Delta: -2, Target: 18},
 		{Seq: 44, SKU: "MUG", Delta: 10, Target: 130},
@@ -34,6 +34,8 @@ var examples = []struct {
 		DateModified: time.Date(2026, 11, 22, 8, 55, 28, 0, time.UTC),
 		Lines:        []wire.OrderLine{{SKU: "TEE-RED-M", Quantity: 2, ProductID: 80, VariationID: 82}},
 		Source:       "webhook"}},
+	{wire.TypeEdit, "19", wire.StoreEdit{ID: "5d0e9b1f7a2c4e68b3a1c9d2e4f60718", SKU: "MUG", From: 50, To: 57,
+		EditedAt: time.Date(2026, 11, 22, 9, 2, 11, 0, time.UTC)}},
 	{wire.TypeAck, "17", wire.Ack{}},
 	{wire.TypeAck, "18", wire.Ack{Error: "line 1: negative quantity"}},
 	{wire.TypeApplied, "", wire.Applied{Seq: 44}},
@@ -206,4 +208,30 @@ func ExampleSplitSnapshot() {
 	// {"type":"stock.snapshot","payload":{"seq":44,"targets":{"CAP":3,"MUG":130},"chunks":3}}
 	// {"type":"stock.snapshot","payload":{"seq":44,"targets":{"TEE-RED-L":4,"TEE-RED-M":18},"chunk":1,"chunks":3}}
 	// {"type":"stock.snapshot","payload":{"seq":44,"targets":{"TOTE":0},"chunk":2,"chunks":3}}
+}
+
+func TestParseMarker(t *testing.T) {
+	if got := wire.Marker("9f3c", 57); got != "9f3c:57" {
+		t.Fatalf("Marker = %q", got)
+	}
+	for _, tc := range []struct {
+		in    string
+		epoch string
+		seq   int64
+		ok    bool
+	}{
+		{"9f3c:57", "9f3c", 57, true},
+		{"9f3c:0", "9f3c", 0, true},
+		{"57", "", 0, false},  // written before epochs: no change of any epoch
+		{":57", "", 0, false}, // no epoch
+		{"9f3c:", "", 0, false},
+		{"9f3c:-1", "", 0, false},
+		{"9f3c:x", "", 0, false},
+		{"", "", 0, false},
+	} {
+		epoch, seq, ok := wire.ParseMarker(tc.in)
+		if epoch != tc.epoch || seq != tc.seq || ok != tc.ok {
+			t.Errorf("ParseMarker(%q) = %q, %d, %v; want %q, %d, %v", tc.in, epoch, seq, ok, tc.epoch, tc.seq, tc.ok)
+		}
+	}
 }

@@ -58,7 +58,7 @@ func deadLettersCommand(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%d order reports moved back into the outbox; the agent sends them at its next start\n", n)
+		fmt.Fprintf(stdout, "%d reports moved back into the outbox; the agent sends them at its next start\n", n)
 		return nil
 	}
 	dead, err := ob.DeadLetters()
@@ -66,9 +66,15 @@ func deadLettersCommand(args []string, stdout io.Writer) error {
 		return err
 	}
 	for _, dl := range dead {
+		parked := dl.ParkedAt.UTC().Format(time.RFC3339)
+		if e := dl.Event.Edit; e != nil {
+			fmt.Fprintf(stdout, "store edit %s\t%d → %d\tedited %s\tparked %s\treason: %s\n",
+				e.SKU, e.From, e.To, e.EditedAt.UTC().Format(time.RFC3339), parked, dl.Reason)
+			continue
+		}
 		o := dl.Event.Order
 		fmt.Fprintf(stdout, "order %d\tstatus %s\tmodified %s\tparked %s\treason: %s\n",
-			o.WooOrderID, o.Status, o.DateModified.UTC().Format(time.RFC3339), dl.ParkedAt.UTC().Format(time.RFC3339), dl.Reason)
+			o.WooOrderID, o.Status, o.DateModified.UTC().Format(time.RFC3339), parked, dl.Reason)
 	}
 	fmt.Fprintf(stdout, "%d dead letters\n", len(dead))
 	return nil

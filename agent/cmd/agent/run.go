@@ -145,7 +145,15 @@ func (m *Main) Run(ctx context.Context) error {
 	// the agent was down, is in neither the outbox nor the hub until the
 	// poller has found it: the store is not quiet before the first poll.
 	var poller *orders.Poller // made below; read only once the writer runs
-	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits,
+	var notify *notifyingOutbox
+	var reportEdit func(context.Context, wire.StoreEdit) error
+	if c.StoreEdits == stock.EditsAccept {
+		reportEdit = func(ctx context.Context, e wire.StoreEdit) error {
+			_, err := notify.AppendEdit(ctx, e)
+			return err
+		}
+	}
+	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits, ReportEdit: reportEdit,
 		Quiet: func() bool { return poller.CaughtUp() && ob.Len() == 0 },
 		Reported: func(id int64) (string, bool) {
 			status, _, ok := ob.Seen(id)
@@ -172,7 +180,10 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return st
 	}
-	notify := &notifyingOutbox{Outbox: ob, relay: relay, writer: writer}
+	notify = &notifyingOutbox{Outbox: ob, relay: relay, writer: writer}
+	if err := restorePendingEdits(ob, writer); err != nil {
+		return err
+	}
 
 	link, err := hubconn.New(c.HubURL, token, relay, logger, reg)
 	if err != nil {
@@ -333,7 +344,8 @@ type health struct {
 
 // notifyingOutbox tells the stock writer of each order before appending it
 // (the writer counts the store's own sales until the hub has), and wakes
-// the relay after a durable append, so a report leaves for the hub at once.
+// the relay after a durable append (of an order or of a hand edit the
+// writer accepted), so a report leaves for the hub at once.
 type notifyingOutbox struct {
 	*outbox.Outbox
 	relay  *agent.Relay
@@ -349,6 +361,30 @@ func (n *notifyingOutbox) Append(ctx context.Context, o wire.Order) (uint64, err
 	// writer's own record of the order does not count twice.
 	n.writer.OrderReported(o, prev)
 	id, err := n.Outbox.Append(ctx, o)
+	if err == nil {
+		n.relay.OutboxChanged()
+	}
+	return id, err
+}
+
+// restorePendingEdits tells the writer of the accepted edits the outbox
+// held when the agent last stopped.
+func restorePendingEdits(ob *outbox.Outbox, w *stock.Writer) error {
+	events, err := ob.After(0, ob.Len())
+	if err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	for _, e := range events {
+		if e.Edit != nil {
+			w.EditPending(*e.Edit)
+		}
+	}
+	return nil
+}
+
+// AppendEdit stores a hand edit the writer accepted and wakes the relay.
+func (n *notifyingOutbox) AppendEdit(ctx context.Context, e wire.StoreEdit) (uint64, error) {
+	id, err := n.Outbox.AppendEdit(ctx, e)
 	if err == nil {
 		n.relay.OutboxChanged()
 	}

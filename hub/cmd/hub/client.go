@@ -108,8 +108,11 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		}
 		return tw.Flush()
 	case "set":
-		var policy string
+		var policy, editLocation string
 		var buffer int64
+		fs.StringVar(&policy, "policy", "", "mirror or allocate")
+		fs.Int64Var(&buffer, "buffer", 0, "units held back from this store")
+		fs.StringVar(&editLocation, "edit-location", "", "where hand edits accepted in the store are counted")
 		// Each allocate flag, when given, sets its field of allocation.
 		var allocation hubapi.AllocationUpdate
 		allocFlags := map[string]**int64{}
@@ -128,7 +131,7 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 			allocFlags[f.name] = f.field
 			*f.field = v
 		}
-		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores set [flags] ID\n\nChange a store's policy, buffer or allocate parameters; only the flags given change.")
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores set [flags] ID\n\nChange a store's policy, buffer, edit location or allocate parameters; only the flags given change.")
 		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
 			return err
 		}
@@ -145,6 +148,9 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 		if given["buffer"] {
 			req.Buffer = &buffer
 		}
+		if given["edit-location"] {
+			req.EditLocation = &editLocation
+		}
 		for name, field := range allocFlags {
 			if given[name] {
 				req.Allocation = &allocation
@@ -153,15 +159,15 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 			}
 		}
 		if req == (hubapi.StoreUpdateRequest{}) {
-			return errors.New("nothing to change: give --policy, --buffer or an allocate parameter")
+			return errors.New("nothing to change: give --policy, --buffer, --edit-location or an allocate parameter")
 		}
 		var out hubapi.Store
 		if err := c.DoJSON(ctx, "PATCH", "/api/v1/stores/"+strconv.FormatInt(id, 10), req, &out); err != nil {
 			return err
 		}
 		a := out.Allocation
-		fmt.Fprintf(stdout, "store %d: policy %s, buffer %d, low water %d, grants %d..%d covering %ds, idle after %ds\n",
-			out.ID, out.Policy, out.Buffer, a.LowWater, a.MinGrant, a.MaxGrant, a.CoverSeconds, a.IdleSeconds)
+		fmt.Fprintf(stdout, "store %d: policy %s, buffer %d, edit location %s, low water %d, grants %d..%d covering %ds, idle after %ds\n",
+			out.ID, out.Policy, out.Buffer, out.EditLocation, a.LowWater, a.MinGrant, a.MaxGrant, a.CoverSeconds, a.IdleSeconds)
 		return nil
 	case "revoke":
 		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stores revoke [flags] ID\n\nRevoke a store and its agent credential at once.")

@@ -85,6 +85,9 @@ func TestMain_EndToEnd(t *testing.T) {
 		!strings.Contains(out, "grants 5..30") || !strings.Contains(out, "idle after 20s") {
 		t.Fatalf("stores set printed %q", out)
 	}
+	if out := cli(t, "stores", "set", "--buffer", "2", "--edit-location", "backroom", "1"); !strings.Contains(out, "policy mirror, buffer 2, edit location backroom") {
+		t.Fatalf("stores set printed %q", out)
+	}
 	if err := run(ctx, []string{"stores", "set", "--min-grant", "0", "1"}, &bytes.Buffer{}, &bytes.Buffer{}, lookup); hubapi.ErrorCode(err) != hubapi.CodeInvalid {
 		t.Fatalf("stores set --min-grant 0: %v, want %s", err, hubapi.CodeInvalid)
 	}
