@@ -58,7 +58,7 @@ func deadLettersCommand(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%d reports moved back into the outbox; the agent sends them at its next start\n", n)
+		fmt.Fprintf(stdout, "%d dead letters moved back into the outbox; the agent sends them at its next start\n", n)
 		return nil
 	}
 	dead, err := ob.DeadLetters()

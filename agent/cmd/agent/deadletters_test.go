@@ -101,7 +101,7 @@ func TestAgent_DeadLetters(t *testing.T) {
 	})
 	t.Run("Replay", func(t *testing.T) {
 		code, out := runAgent(t, []string{"dead-letters", "replay", "--data-dir", dataDir}, nil)
-		if code != 0 || !strings.Contains(out, "1 order reports moved back into the outbox") {
+		if code != 0 || !strings.Contains(out, "1 dead letters moved back into the outbox") {
 			t.Fatalf("exit status %d; output:\n%s", code, out)
 		}
 		ob, err := outbox.Open(path, outbox.Options{})
