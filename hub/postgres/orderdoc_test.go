@@ -85,6 +85,16 @@ func TestOrderService_Document(t *testing.T) {
 		}
 	})
 
+	t.Run("FulfilAnswersIt", func(t *testing.T) {
+		got, err := e.orders.Fulfil(t.Context(), o.ID, "erp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.StockState != hub.OrderStateFulfilled || got.Document == nil || got.Document.Payment.TransactionID != "ch_9" {
+			t.Fatalf("fulfilled order=%+v", got)
+		}
+	})
+
 	t.Run("ReportWithoutJSONKeepsIt", func(t *testing.T) {
 		e.MustReport(t, a.ID, 41, "completed", t0.Add(time.Minute), hub.OrderLine{SKU: "MUG", Quantity: 3})
 		got := e.MustOrder(t, o.ID)

@@ -334,7 +334,7 @@ func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) 
 			return err
 		}
 		var o orderRow
-		if err := tx.GetContext(ctx, &o, `SELECT `+orderCols+` FROM orders WHERE id = $1 FOR UPDATE`, orderID); err != nil {
+		if err := tx.GetContext(ctx, &o, `SELECT `+orderReadCols+` FROM orders WHERE id = $1 FOR UPDATE`, orderID); err != nil {
 			if isNoRows(err) {
 				return hub.Errorf(hub.ENOTFOUND, "Order %d not found.", orderID)
 			}
@@ -375,8 +375,8 @@ func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) 
 			return err
 		}
 		o.UpdatedAt = st.now
-		out = o.order(m[o.ID])
-		return nil
+		out, err = o.fullOrder(m[o.ID])
+		return err
 	})
 	if err != nil {
 		return hub.Order{}, fmt.Errorf("fulfil order %d: %w", orderID, translate(err))
