@@ -184,7 +184,9 @@ type OrderReport struct {
 	Status       string // WooCommerce status without "wc-"
 	DateModified time.Time
 	Lines        []OrderLine
-	Raw          json.RawMessage
+	// Raw is the WooCommerce order JSON (see ParseOrderDocument); empty
+	// when the agent had only the _fields subset.
+	Raw json.RawMessage
 }
 
 // Order stock states in the hub.
@@ -207,6 +209,12 @@ type Order struct {
 	Lines      []OrderLine
 	ModifiedAt time.Time
 	UpdatedAt  time.Time
+	// Document is the whole order as the store last reported it; nil
+	// until a report carried the order's JSON.
+	Document *OrderDocument
+	// PersonalDataErasedAt is when the retention job erased the order's
+	// personal data (nil: not erased).
+	PersonalDataErasedAt *time.Time
 }
 
 // Event is one change to what a store should show, numbered per store. Delta
@@ -278,6 +286,13 @@ type OrderService interface {
 	// Fulfil marks an order shipped (ERP). Returns ENOTFOUND, ECONFLICT when
 	// the order is not committed.
 	Fulfil(ctx context.Context, orderID int64, actor string) (Order, error)
+	// Order returns one order by the hub's id. Returns ENOTFOUND.
+	Order(ctx context.Context, orderID int64) (Order, error)
+	// ErasePersonalData erases the personal data (names, addresses,
+	// emails, phones, customer note) of the orders created before before,
+	// keeping their lines, status and totals, and returns how many it
+	// erased. Orders being written at that moment wait for the next call.
+	ErasePersonalData(ctx context.Context, before time.Time) (int64, error)
 }
 
 // EventService serves the per-store change stream to the link.

@@ -5,6 +5,7 @@
 package orders
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -92,6 +93,32 @@ func FromWoo(o woo.Order, source string) (wire.Order, error) {
 		out.Lines = append(out.Lines, line)
 	}
 	return out, nil
+}
+
+// MaxRawBytes bounds the order JSON a report carries; the hub refuses
+// more (hub.MaxRawOrderBytes). A real order is a few KB.
+const MaxRawBytes = 1 << 20
+
+// FromWooFull is FromWoo for an order read whole (a webhook delivery, GET
+// /orders/{id}): the report also carries the order as JSON, in
+// shared/woo.Order's shape, from which the hub keeps the whole order
+// (customer, addresses, prices, totals). That shape leaves out what a sync
+// has no use for (customer IP address and user agent, order key, links),
+// which also keeps the outbox small. An order whose JSON would exceed
+// MaxRawBytes is reported without it.
+func FromWooFull(o woo.Order, source string) (wire.Order, error) {
+	rep, err := FromWoo(o, source)
+	if err != nil {
+		return rep, err
+	}
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return wire.Order{}, fmt.Errorf("convert order %d: encode: %w", o.ID, err)
+	}
+	if len(raw) <= MaxRawBytes {
+		rep.Raw = raw
+	}
+	return rep, nil
 }
 
 // Deleted is the report for an order.deleted delivery, which carries only

@@ -3,6 +3,7 @@ package orders_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,6 +157,35 @@ func TestFromWoo_Errors(t *testing.T) {
 		got, err := orders.FromWoo(woo.Order{ID: 1, Status: "pending", DateCreatedGMT: ptr("2026-01-02T03:04:05")}, "poll")
 		if err != nil || got.DateModified.IsZero() {
 			t.Fatalf("got %+v %v", got, err)
+		}
+	})
+}
+
+func TestFromWooFull(t *testing.T) {
+	t.Parallel()
+	o := loadBody(t, "order-get.json")
+	t.Run("OK", func(t *testing.T) {
+		got, err := orders.FromWooFull(o, orders.SourceWebhook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back woo.Order
+		if err := json.Unmarshal(got.Raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Billing == nil || back.Billing.Email != "ada@example.com" || back.Total != "51.00" || len(got.Lines) != 2 {
+			t.Fatalf("report=%+v raw=%s", got, got.Raw)
+		}
+	})
+	t.Run("OversizedWithoutJSON", func(t *testing.T) {
+		big := o
+		big.CustomerNote = strings.Repeat("x", orders.MaxRawBytes)
+		got, err := orders.FromWooFull(big, orders.SourceWebhook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Raw) != 0 || got.WooOrderID != 34 || len(got.Lines) != 2 {
+			t.Fatalf("report=%+v with %d bytes of JSON, want the stock facts only", got.Lines, len(got.Raw))
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,9 +18,11 @@ import (
 )
 
 // Lister is what the poller needs of the store's REST client
-// (*wooclient.Client implements it).
+// (*wooclient.Client implements it): pages of orders cut to PollFields,
+// and one order whole.
 type Lister interface {
 	ListOrders(ctx context.Context, q wooclient.OrderQuery) ([]woo.Order, wooclient.Page, error)
+	GetOrder(ctx context.Context, id int64) (woo.Order, error)
 }
 
 // Outbox is what the poller needs of the outbox (*outbox.Outbox implements
@@ -34,7 +37,8 @@ type Outbox interface {
 // CursorName is the outbox cursor the poller keeps.
 const CursorName = "orders.modified"
 
-// PollFields is the _fields list a report needs.
+// PollFields is the _fields list that tells whether an order must be
+// reported; one that must is then read whole (GET /orders/{id}) once.
 var PollFields = []string{"id", "number", "status", "date_created_gmt", "date_modified_gmt", "line_items"}
 
 // Poller lists orders modified since its cursor every Interval and reports
@@ -347,6 +351,9 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 			if p.alreadyReported(rep) {
 				continue
 			}
+			if rep, err = p.whole(ctx, rep); err != nil {
+				return res, fmt.Errorf("poll orders: %w", err)
+			}
 			// Before the append: a webhook landing meanwhile ends the wait.
 			p.awaitWebhook(rep)
 			if _, err := p.Outbox.Append(ctx, rep); err != nil {
@@ -368,6 +375,28 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 	}
 	res.unsettled = res.unsettled || moved && numbered
 	return res, nil
+}
+
+// whole reads the order a _fields poll found unreported (rep) in full, so
+// that its report carries everything the hub keeps, and returns that
+// report: the order as read now, which may be newer. An order gone
+// meanwhile (404) or no longer reportable keeps rep, whose state the list
+// did show.
+func (p *Poller) whole(ctx context.Context, rep wire.Order) (wire.Order, error) {
+	o, err := p.Client.GetOrder(ctx, rep.WooOrderID)
+	var ae *woo.APIError
+	if errors.As(err, &ae) && ae.Data.Status == http.StatusNotFound {
+		return rep, nil
+	}
+	if err != nil {
+		return rep, fmt.Errorf("read order %d whole: %w", rep.WooOrderID, err)
+	}
+	full, err := FromWooFull(o, SourcePoll)
+	if err != nil || full.DateModified.Before(rep.DateModified) {
+		p.Logger.Debug("keep the listed state of an order", "order_id", rep.WooOrderID, "error", err)
+		return rep, nil
+	}
+	return full, nil
 }
 
 func latest(a, b time.Time) time.Time {

@@ -184,7 +184,7 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 			h.Logger.Warn("webhook carried an error instead of the order", "topic", topic)
 			return http.StatusOK, ResultIgnored
 		}
-		rep, err := orders.FromWoo(o, orders.SourceWebhook)
+		rep, err := orders.FromWooFull(o, orders.SourceWebhook)
 		if errors.Is(err, orders.ErrIgnored) {
 			return http.StatusOK, ResultIgnored
 		}

@@ -224,6 +224,19 @@ func TestHandler_TestVector(t *testing.T) {
 	if f.box.Len() != 1 {
 		t.Fatalf("Len=%d", f.box.Len())
 	}
+	// The report carries the whole order for the hub's document.
+	evs, err := f.box.After(0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o woo.Order
+	if err := json.Unmarshal(evs[0].Order.Raw, &o); err != nil {
+		t.Fatalf("raw %q: %v", evs[0].Order.Raw, err)
+	}
+	if o.ID != 34 || o.Billing == nil || o.Billing.Email != "ada@example.com" || o.Total != "51.00" || len(o.LineItems) != 2 ||
+		o.LineItems[1].Subtotal != "40.00" || o.DatePaidGMT == nil {
+		t.Fatalf("raw lacks the order: %s", evs[0].Order.Raw)
+	}
 }
 
 func TestHandler_Refusals(t *testing.T) {

@@ -97,6 +97,17 @@ func (c *Client) ListOrders(ctx context.Context, q OrderQuery) ([]woo.Order, Pag
 	return out, pageOf(h), nil
 }
 
+// GetOrder returns one order, whole. A missing order is a *woo.APIError
+// with status 404.
+func (c *Client) GetOrder(ctx context.Context, id int64) (woo.Order, error) {
+	var out woo.Order
+	_, err := c.do(ctx, call{method: "GET", path: "/orders/" + strconv.FormatInt(id, 10), route: "GET /orders/{id}", idempotent: true}, &out)
+	if err != nil {
+		return woo.Order{}, fmt.Errorf("get order %d: %w", id, err)
+	}
+	return out, nil
+}
+
 // ListProducts returns one page of top-level products (variations only
 // when q.SKU matches them).
 func (c *Client) ListProducts(ctx context.Context, q ProductQuery) ([]woo.Product, Page, error) {

@@ -113,6 +113,18 @@ type OrderService struct {
 	ApplyOrderReportFn func(ctx context.Context, storeID int64, r hub.OrderReport) (hub.Order, error)
 	OrdersFn           func(ctx context.Context, p hub.Page) ([]hub.Order, string, error)
 	FulfilFn           func(ctx context.Context, orderID int64, actor string) (hub.Order, error)
+	OrderFn            func(ctx context.Context, orderID int64) (hub.Order, error)
+	ErasePersonalFn    func(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Order calls OrderFn.
+func (s *OrderService) Order(ctx context.Context, orderID int64) (hub.Order, error) {
+	return s.OrderFn(ctx, orderID)
+}
+
+// ErasePersonalData calls ErasePersonalFn.
+func (s *OrderService) ErasePersonalData(ctx context.Context, before time.Time) (int64, error) {
+	return s.ErasePersonalFn(ctx, before)
 }
 
 // ApplyOrderReport calls ApplyOrderReportFn.

@@ -43,6 +43,7 @@ const (
 type reportReq struct {
 	storeID int64
 	r       hub.OrderReport
+	doc     []byte                // the order document's JSON; nil without r.Raw
 	done    chan reply[hub.Order] // buffered: the committer never blocks
 }
 
@@ -65,7 +66,11 @@ func (s *OrderService) ApplyOrderReport(ctx context.Context, storeID int64, r hu
 	if err := checkReport(&r); err != nil {
 		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, err)
 	}
-	q := &reportReq{storeID: storeID, r: r, done: make(chan reply[hub.Order], 1)}
+	doc, err := reportDocument(r)
+	if err != nil {
+		return hub.Order{}, fmt.Errorf("apply order report store %d order %d: %w", storeID, r.WooOrderID, err)
+	}
+	q := &reportReq{storeID: storeID, r: r, doc: doc, done: make(chan reply[hub.Order], 1)}
 	s.reports.submit(q)
 	o, err := await(ctx, q.done)
 	if err != nil {
@@ -97,8 +102,12 @@ func (s *OrderService) commit(ctx context.Context, batch []*reportReq) {
 
 // orderPlan is what applying one report does to its order.
 type orderPlan struct {
-	o       orderRow
-	skip    bool // stale or duplicate: history only
+	o    orderRow
+	skip bool // stale or duplicate: history only
+	// fillDoc is set on a duplicate that brings the order JSON the stored
+	// order lacks (a report without it won the race): only the document
+	// is written.
+	fillDoc bool
 	replace bool // the report's lines replace the stored ones
 	lines   []hub.OrderLine
 }
@@ -166,7 +175,7 @@ func lockOrders(ctx context.Context, tx *sqlx.Tx, batch []*reportReq) ([]*orderP
 	}
 	var rows []orderRow
 	if err := tx.SelectContext(ctx, &rows, `SELECT o.* FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
-		CROSS JOIN LATERAL (SELECT `+orderCols+` FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
+		CROSS JOIN LATERAL (SELECT `+orderCols+`, document IS NULL AS no_document FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
 		ORDER BY o.id FOR UPDATE OF o`, pq.Array(stores), pq.Array(woo)); err != nil {
 		return nil, fmt.Errorf("lock orders: %w", err)
 	}
@@ -184,6 +193,7 @@ func lockOrders(ctx context.Context, tx *sqlx.Tx, batch []*reportReq) ([]*orderP
 		p := &orderPlan{o: o}
 		p.skip = !isNew && (q.r.DateModified.Before(*o.DateModified) ||
 			q.r.DateModified.Equal(*o.DateModified) && q.r.Status == o.Status)
+		p.fillDoc = p.skip && o.NoDocument && q.doc != nil && q.r.DateModified.Equal(*o.DateModified)
 		// Lines: take the report's while the order has no stock effect
 		// anywhere (hub or store); afterwards keep the stored ones, so
 		// that what is released is exactly what was committed.
@@ -303,6 +313,7 @@ func writeOrders(b *stmt, batch []*reportReq, plans []*orderPlan, applied []int)
 			hMod, hApplied = append(hMod, batch[i].r.DateModified.Format(time.RFC3339Nano)), append(hApplied, !p.skip)
 		}
 	}
+	writeDocuments(b, batch, plans)
 	if len(hIDs) > 0 {
 		b.with("hist", `INSERT INTO order_status_history (order_id, status, date_modified, applied)
 			SELECT id, status, modified, applied FROM unnest(`+b.arg(pq.Array(hIDs))+`::bigint[], `+b.arg(pq.Array(hStatus))+`::text[],
@@ -314,7 +325,7 @@ func writeOrders(b *stmt, batch []*reportReq, plans []*orderPlan, applied []int)
 	}
 	n := len(applied)
 	ids, number, status, state := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
-	reduced, mod, raw := make([]bool, n), make([]string, n), make([]sql.NullString, n)
+	reduced, mod, raw, doc := make([]bool, n), make([]string, n), make([]sql.NullString, n), make([]sql.NullString, n)
 	var lOrder, lQty, lPID, lVID []int64
 	var lNo []int64
 	var lSKU, lErr []string
@@ -325,6 +336,7 @@ func writeOrders(b *stmt, batch []*reportReq, plans []*orderPlan, applied []int)
 		ids[j], number[j], status[j], state[j] = o.ID, o.Number, o.Status, o.StockState
 		reduced[j], mod[j] = o.WooReduced, r.DateModified.Format(time.RFC3339Nano)
 		raw[j] = sql.NullString{String: string(r.Raw), Valid: len(r.Raw) > 0}
+		doc[j] = sql.NullString{String: string(batch[i].doc), Valid: len(batch[i].doc) > 0}
 		if plans[i].replace {
 			replaced, counts = append(replaced, o.ID), append(counts, int64(len(plans[i].lines)))
 			for k, l := range plans[i].lines {
@@ -335,11 +347,12 @@ func writeOrders(b *stmt, batch []*reportReq, plans []*orderPlan, applied []int)
 	}
 	b.with("feed", `UPDATE order_feed SET pos = pos + `+b.arg(n)+` WHERE id = 1 RETURNING pos`)
 	b.with("upd_orders", `UPDATE orders SET number = v.number, status = v.status, stock_state = v.state, woo_reduced = v.reduced,
-			date_modified = v.modified, raw = COALESCE(v.raw::jsonb, orders.raw), updated_at = now(),
+			date_modified = v.modified, updated_at = now(), `+setDocument+`,
 			feed_pos = (SELECT pos FROM feed) - `+b.arg(n)+` + v.ord
 		FROM unnest(`+b.arg(pq.Array(ids))+`::bigint[], `+b.arg(pq.Array(number))+`::text[], `+b.arg(pq.Array(status))+`::text[],
 			`+b.arg(pq.Array(state))+`::text[], `+b.arg(pq.Array(reduced))+`::boolean[], `+b.arg(pq.Array(mod))+`::timestamptz[],
-			`+b.arg(pq.Array(raw))+`::text[]) WITH ORDINALITY AS v(id, number, status, state, reduced, modified, raw, ord)
+			`+b.arg(pq.Array(raw))+`::text[], `+b.arg(pq.Array(doc))+`::text[])
+			WITH ORDINALITY AS v(id, number, status, state, reduced, modified, raw, doc, ord)
 		WHERE orders.id = v.id`)
 	if len(replaced) == 0 {
 		return
@@ -354,4 +367,35 @@ func writeOrders(b *stmt, batch []*reportReq, plans []*orderPlan, applied []int)
 			`+b.arg(pq.Array(lQty))+`::bigint[], `+b.arg(pq.Array(lPID))+`::bigint[], `+b.arg(pq.Array(lVID))+`::bigint[], `+b.arg(pq.Array(lErr))+`::text[])
 		ON CONFLICT (order_id, line_no) DO UPDATE SET sku = EXCLUDED.sku, quantity = EXCLUDED.quantity,
 			product_id = EXCLUDED.product_id, variation_id = EXCLUDED.variation_id, error = EXCLUDED.error`)
+}
+
+// setDocument sets an order's raw JSON, document and the columns copied
+// from it, from v.raw and v.doc (text). A report without the order JSON
+// keeps the stored document. Once the retention job erased an order's
+// personal data, reports keep it erased (migration 009).
+const setDocument = `raw = CASE WHEN orders.personal_erased_at IS NULL THEN COALESCE(v.raw::jsonb, orders.raw) END,
+	document = CASE WHEN v.doc IS NULL THEN orders.document
+		WHEN orders.personal_erased_at IS NULL THEN v.doc::jsonb
+		ELSE stockwire_erase_personal(v.doc::jsonb) END,
+	date_created = COALESCE((v.doc::jsonb ->> 'date_created')::timestamptz, orders.date_created),
+	currency = COALESCE(v.doc::jsonb ->> 'currency', orders.currency),
+	total = COALESCE(NULLIF(v.doc::jsonb -> 'totals' ->> 'total', '')::numeric, orders.total),
+	customer_id = COALESCE((v.doc::jsonb -> 'customer' ->> 'id')::bigint, orders.customer_id)`
+
+// writeDocuments adds to b the documents of the duplicates that bring
+// one their order lacks.
+func writeDocuments(b *stmt, batch []*reportReq, plans []*orderPlan) {
+	var ids []int64
+	var raw, doc []string
+	for i, p := range plans {
+		if p != nil && p.fillDoc {
+			ids, raw, doc = append(ids, p.o.ID), append(raw, string(batch[i].r.Raw)), append(doc, string(batch[i].doc))
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	b.with("fill_docs", `UPDATE orders SET `+setDocument+`
+		FROM unnest(`+b.arg(pq.Array(ids))+`::bigint[], `+b.arg(pq.Array(raw))+`::text[], `+b.arg(pq.Array(doc))+`::text[]) AS v(id, raw, doc)
+		WHERE orders.id = v.id`)
 }

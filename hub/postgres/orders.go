@@ -50,9 +50,19 @@ type orderRow struct {
 	DateModified *time.Time `db:"date_modified"`
 	FeedPos      int64      `db:"feed_pos"`
 	UpdatedAt    time.Time  `db:"updated_at"`
+	// Read by lockOrders only.
+	NoDocument bool `db:"no_document"`
+	// Read by orderReadCols only.
+	Document         []byte     `db:"document"`
+	PersonalErasedAt *time.Time `db:"personal_erased_at"`
 }
 
-const orderCols = `id, store_id, woo_order_id, number, status, stock_state, woo_reduced, date_modified, feed_pos, updated_at`
+// orderCols are what committing a report needs; orderReadCols add what
+// the API shows.
+const (
+	orderCols     = `id, store_id, woo_order_id, number, status, stock_state, woo_reduced, date_modified, feed_pos, updated_at`
+	orderReadCols = orderCols + `, document, personal_erased_at`
+)
 
 func (o orderRow) order(lines []hub.OrderLine) hub.Order {
 	out := hub.Order{
@@ -66,6 +76,21 @@ func (o orderRow) order(lines []hub.OrderLine) hub.Order {
 		out.ModifiedAt = *o.DateModified
 	}
 	return out
+}
+
+// fullOrder is o with its document, which the hub wrote itself: one that
+// does not decode is a broken invariant, reported as an internal error.
+func (o orderRow) fullOrder(lines []hub.OrderLine) (hub.Order, error) {
+	out := o.order(lines)
+	out.PersonalDataErasedAt = o.PersonalErasedAt
+	if len(o.Document) == 0 {
+		return out, nil
+	}
+	out.Document = new(hub.OrderDocument)
+	if err := json.Unmarshal(o.Document, out.Document); err != nil {
+		return hub.Order{}, fmt.Errorf("decode order %d document: %w", o.ID, err)
+	}
+	return out, nil
 }
 
 func checkReport(r *hub.OrderReport) error {
@@ -93,6 +118,9 @@ func checkReport(r *hub.OrderReport) error {
 			return hub.FieldErrorf("lines["+strconv.Itoa(i)+"].sku", hub.EINVALID, "A SKU must be at most %d bytes.", hub.MaxNameBytes)
 		}
 	}
+	if len(r.Raw) > hub.MaxRawOrderBytes {
+		return hub.FieldErrorf("raw", hub.EINVALID, "The order JSON must be at most %d bytes.", hub.MaxRawOrderBytes)
+	}
 	if len(r.Raw) > 0 && !json.Valid(r.Raw) {
 		return hub.FieldErrorf("raw", hub.EINVALID, "raw must be JSON.")
 	}
@@ -100,6 +128,23 @@ func checkReport(r *hub.OrderReport) error {
 	// order must not be refused for it, so the copy kept gets U+FFFD.
 	r.Raw = bytes.ReplaceAll(r.Raw, []byte(`\u0000`), []byte(`\ufffd`))
 	return nil
+}
+
+// reportDocument is the order document of a checked report, as JSON; nil
+// when the report carries no order JSON.
+func reportDocument(r hub.OrderReport) ([]byte, error) {
+	if len(r.Raw) == 0 {
+		return nil, nil
+	}
+	d, err := hub.ParseOrderDocument(r.WooOrderID, r.Raw)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode order document: %w", err)
+	}
+	return b, nil
 }
 
 // maxLineQuantity bounds a line's quantity, far above any real order and
@@ -204,7 +249,7 @@ func (s *OrderService) Orders(ctx context.Context, p hub.Page) ([]hub.Order, str
 		after = v
 	}
 	var rows []orderRow
-	if err := s.db.db.SelectContext(ctx, &rows, `SELECT `+orderCols+` FROM orders WHERE feed_pos > $1 ORDER BY feed_pos LIMIT $2`, after, pageLimit(p.Limit)); err != nil {
+	if err := s.db.db.SelectContext(ctx, &rows, `SELECT `+orderReadCols+` FROM orders WHERE feed_pos > $1 ORDER BY feed_pos LIMIT $2`, after, pageLimit(p.Limit)); err != nil {
 		return nil, "", fmt.Errorf("list orders: %w", err)
 	}
 	out := make([]hub.Order, len(rows))
@@ -220,9 +265,64 @@ func (s *OrderService) Orders(ctx context.Context, p hub.Page) ([]hub.Order, str
 		return nil, "", fmt.Errorf("list orders: %w", err)
 	}
 	for i, r := range rows {
-		out[i] = r.order(lines[r.ID])
+		if out[i], err = r.fullOrder(lines[r.ID]); err != nil {
+			return nil, "", fmt.Errorf("list orders: %w", err)
+		}
 	}
 	return out, strconv.FormatInt(rows[len(rows)-1].FeedPos, 10), nil
+}
+
+// Order returns one order with its document; see OrderService.
+func (s *OrderService) Order(ctx context.Context, orderID int64) (hub.Order, error) {
+	defer s.db.observe("order", time.Now())
+	var r orderRow
+	if err := s.db.db.GetContext(ctx, &r, `SELECT `+orderReadCols+` FROM orders WHERE id = $1`, orderID); err != nil {
+		if isNoRows(err) {
+			return hub.Order{}, hub.Errorf(hub.ENOTFOUND, "Order %d not found.", orderID)
+		}
+		return hub.Order{}, fmt.Errorf("get order %d: %w", orderID, err)
+	}
+	lines, err := loadLines(ctx, s.db.db, []int64{r.ID})
+	if err != nil {
+		return hub.Order{}, fmt.Errorf("get order %d: %w", orderID, err)
+	}
+	o, err := r.fullOrder(lines[r.ID])
+	if err != nil {
+		return hub.Order{}, fmt.Errorf("get order %d: %w", orderID, err)
+	}
+	return o, nil
+}
+
+// eraseBatch bounds the orders one retention statement erases, so that it
+// holds its row locks briefly.
+const eraseBatch = 1000
+
+// ErasePersonalData erases, eraseBatch orders per transaction, the
+// personal data of the orders created before before (by the store's
+// date_created, else when the hub first heard of them); see OrderService.
+// Rows that an order report holds are skipped, not waited for: the next
+// run takes them.
+func (s *OrderService) ErasePersonalData(ctx context.Context, before time.Time) (int64, error) {
+	defer s.db.observe("erase_personal_data", time.Now())
+	var total int64
+	for {
+		res, err := s.db.db.ExecContext(ctx, `WITH due AS (
+				SELECT id FROM orders WHERE personal_erased_at IS NULL AND COALESCE(date_created, created_at) < $1
+				ORDER BY COALESCE(date_created, created_at) LIMIT $2 FOR UPDATE SKIP LOCKED)
+			UPDATE orders o SET document = stockwire_erase_personal(o.document), raw = NULL, personal_erased_at = now()
+			FROM due WHERE o.id = due.id`, before, eraseBatch)
+		if err != nil {
+			return total, fmt.Errorf("erase personal data: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("erase personal data: %w", err)
+		}
+		total += n
+		if n < eraseBatch {
+			return total, nil
+		}
+	}
 }
 
 // Fulfil marks a committed order shipped: on_hand and committed drop.
@@ -234,7 +334,7 @@ func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) 
 			return err
 		}
 		var o orderRow
-		if err := tx.GetContext(ctx, &o, `SELECT `+orderCols+` FROM orders WHERE id = $1 FOR UPDATE`, orderID); err != nil {
+		if err := tx.GetContext(ctx, &o, `SELECT `+orderReadCols+` FROM orders WHERE id = $1 FOR UPDATE`, orderID); err != nil {
 			if isNoRows(err) {
 				return hub.Errorf(hub.ENOTFOUND, "Order %d not found.", orderID)
 			}
@@ -275,8 +375,8 @@ func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) 
 			return err
 		}
 		o.UpdatedAt = st.now
-		out = o.order(m[o.ID])
-		return nil
+		out, err = o.fullOrder(m[o.ID])
+		return err
 	})
 	if err != nil {
 		return hub.Order{}, fmt.Errorf("fulfil order %d: %w", orderID, translate(err))

@@ -518,7 +518,7 @@ func TestOrderService_GroupCommitKeepsEachOutcome(t *testing.T) {
 				r := hub.OrderReport{WooOrderID: int64(1 + i%40), Status: "processing", DateModified: t0,
 					Lines: []hub.OrderLine{{SKU: "HOT", Quantity: 1}, {SKU: "NOPE", Quantity: 5}}}
 				if i == 7 {
-					r.Raw = []byte(`{"customer_note":"\u0000 leave at the door"}`)
+					r.Raw = []byte(`{"id":8,"customer_note":"\u0000 leave at the door"}`)
 				}
 				_, err := e.orders.ApplyOrderReport(t.Context(), st.ID, r)
 				results <- outcome{st.ID, err}

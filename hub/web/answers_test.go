@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,7 +36,7 @@ func TestServer_AnswersGolden(t *testing.T) {
 	offline := hub.Store{ID: 3, Name: "us", URL: "https://us.example", Policy: hub.PolicyMirror, Status: hub.StoreRevoked, CreatedAt: at}
 	order := hub.Order{ID: 11, StoreID: 2, WooOrderID: 101, Number: "101", Status: "processing", StockState: hub.OrderStateCommitted,
 		Lines:      []hub.OrderLine{{SKU: "TEE-M", Quantity: 3, ProductID: 5, VariationID: 6}, {SKU: "NOPE", Quantity: 1, Error: "unknown sku"}},
-		ModifiedAt: at, UpdatedAt: at.Add(time.Second)}
+		ModifiedAt: at, UpdatedAt: at.Add(time.Second), Document: answerDocument(at)}
 
 	f.inv.StockFn = func(ctx context.Context, sku string) (hub.SKUStock, error) {
 		if sku == "BARE" {
@@ -60,6 +61,7 @@ func TestServer_AnswersGolden(t *testing.T) {
 		return []hub.Order{order, {ID: 12, StockState: hub.OrderStateNone}}, "99", nil
 	}
 	f.orders.FulfilFn = func(ctx context.Context, id int64, actor string) (hub.Order, error) { return order, nil }
+	f.orders.OrderFn = func(ctx context.Context, id int64) (hub.Order, error) { return order, nil }
 
 	for _, tt := range []struct {
 		name, method, path, body string
@@ -76,6 +78,7 @@ func TestServer_AnswersGolden(t *testing.T) {
 		{"enrolment_token", "POST", "/api/v1/enrolment-tokens", `{}`, 201},
 		{"order_list", "GET", "/api/v1/orders", "", 200},
 		{"fulfilment", "POST", "/api/v1/orders/11/fulfilment", "", 200},
+		{"order", "GET", "/api/v1/orders/11", "", 200},
 		{"import", "POST", "/api/v1/stock/import", "A,main,1\n", 200},
 		{"error_lines", "POST", "/api/v1/stock/import", "A,main,x\n", 422},
 		{"error_field", "GET", "/api/v1/skus?limit=0", "", 400},
@@ -122,5 +125,31 @@ func TestErrorCodes_MatchTheContract(t *testing.T) {
 		if hubCode != apiCode {
 			t.Errorf("hub code %q is answered as %q, want hubapi's %q", hubCode, hubCode, apiCode)
 		}
+	}
+}
+
+// answerDocument is an order document with one of each part.
+func answerDocument(at time.Time) *hub.OrderDocument {
+	paid := at.Add(-time.Minute)
+	return &hub.OrderDocument{Number: "101", Status: "processing", Currency: "EUR", CreatedVia: "checkout",
+		DateCreated: &paid, DateModified: &at, DatePaid: &paid,
+		Customer: hub.Customer{ID: 9, FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", Phone: "+44 1"},
+		Billing: hub.Address{FirstName: "Ada", LastName: "Lovelace", Address1: "1 Road", City: "London", Postcode: "N1",
+			Country: "GB", Email: "ada@example.com", Phone: "+44 1"},
+		Shipping: hub.Address{FirstName: "Ada", LastName: "Lovelace", Address1: "1 Road", City: "London", Postcode: "N1", Country: "GB"},
+		Payment:  hub.Payment{Method: "stripe", MethodTitle: "Card", TransactionID: "ch_1"}, CustomerNote: "Ring twice",
+		Lines: []hub.DocLine{{ID: 1, Name: "Tee - M", SKU: "TEE-M", ProductID: 5, VariationID: 6, Quantity: 3, Price: "9",
+			Subtotal: "30.00", SubtotalTax: "6.00", Total: "27.00", TotalTax: "5.40", Discount: "3.00",
+			Taxes:      []hub.LineTax{{RateID: 1, Total: "5.4", Subtotal: "6"}},
+			Attributes: []hub.Attr{{Key: "size", Name: "Size", Value: "M"}},
+			MetaData:   []hub.Meta{{Key: "size", Value: json.RawMessage(`"M"`), DisplayKey: "Size", DisplayValue: json.RawMessage(`"M"`)}}}},
+		ShippingLines: []hub.DocShip{{ID: 2, MethodID: "flat_rate", MethodTitle: "Flat rate", Total: "4.90", TotalTax: "0.98", Taxes: []hub.LineTax{}}},
+		Fees:          []hub.DocFee{{ID: 3, Name: "Gift wrap", TaxStatus: "none", Total: "1.00", TotalTax: "0.00", Taxes: []hub.LineTax{}}},
+		Coupons:       []hub.Coupon{{ID: 4, Code: "save10", Discount: "3.00", DiscountTax: "0.60"}},
+		TaxLines:      []hub.DocTax{{ID: 5, RateID: 1, RateCode: "GB-VAT-1", Label: "VAT", RatePercent: "20", TaxTotal: "5.40", ShippingTaxTotal: "0.98"}},
+		Refunds:       []hub.Refund{},
+		Totals: hub.Totals{Subtotal: "30.00", Discount: "3.00", DiscountTax: "0.60", Shipping: "4.90", ShippingTax: "0.98",
+			CartTax: "5.40", Tax: "6.38", Total: "39.28"},
+		MetaData: []hub.Meta{{Key: "gift", Value: json.RawMessage(`"yes"`)}},
 	}
 }

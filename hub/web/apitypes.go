@@ -47,7 +47,52 @@ func apiOrder(o hub.Order) hubapi.Order {
 	return hubapi.Order{
 		ID: o.ID, StoreID: o.StoreID, WooOrderID: o.WooOrderID, Number: o.Number, Status: o.Status,
 		StockState: o.StockState, Lines: lines, ModifiedAt: o.ModifiedAt, UpdatedAt: o.UpdatedAt,
+		Document: apiDocument(o.Document), PersonalDataErasedAt: o.PersonalDataErasedAt,
 	}
+}
+
+func apiDocument(d *hub.OrderDocument) *hubapi.OrderDocument {
+	if d == nil {
+		return nil
+	}
+	return &hubapi.OrderDocument{
+		Number: d.Number, Status: d.Status, Currency: d.Currency, PricesIncludeTax: d.PricesIncludeTax, CreatedVia: d.CreatedVia,
+		DateCreated: d.DateCreated, DateModified: d.DateModified, DatePaid: d.DatePaid, DateCompleted: d.DateCompleted,
+		Customer: hubapi.Customer(d.Customer), Billing: hubapi.Address(d.Billing), Shipping: hubapi.Address(d.Shipping),
+		Payment: hubapi.Payment(d.Payment), CustomerNote: d.CustomerNote,
+		Lines: apiList(d.Lines, apiDocumentLine), ShippingLines: apiList(d.ShippingLines, apiShippingLine),
+		Fees: apiList(d.Fees, apiFee), Coupons: apiList(d.Coupons, apiCoupon),
+		TaxLines: apiList(d.TaxLines, apiTaxLine), Refunds: apiList(d.Refunds, apiRefund),
+		Totals: hubapi.OrderTotals(d.Totals), MetaData: apiList(d.MetaData, apiMeta),
+	}
+}
+
+// The hub's document types and the API's have the same fields, so Go
+// converts the flat ones directly.
+func apiCoupon(c hub.Coupon) hubapi.Coupon   { return hubapi.Coupon(c) }
+func apiTaxLine(t hub.DocTax) hubapi.TaxLine { return hubapi.TaxLine(t) }
+func apiRefund(r hub.Refund) hubapi.Refund   { return hubapi.Refund(r) }
+func apiMeta(m hub.Meta) hubapi.Meta         { return hubapi.Meta(m) }
+func apiLineTax(t hub.LineTax) hubapi.LineTax {
+	return hubapi.LineTax(t)
+}
+
+func apiDocumentLine(l hub.DocLine) hubapi.DocumentLine {
+	return hubapi.DocumentLine{ID: l.ID, Name: l.Name, SKU: l.SKU, ProductID: l.ProductID, VariationID: l.VariationID,
+		Quantity: l.Quantity, Price: l.Price, Subtotal: l.Subtotal, SubtotalTax: l.SubtotalTax, Total: l.Total,
+		TotalTax: l.TotalTax, Discount: l.Discount, TaxClass: l.TaxClass, Taxes: apiList(l.Taxes, apiLineTax),
+		Attributes: apiList(l.Attributes, func(a hub.Attr) hubapi.Attribute { return hubapi.Attribute(a) }),
+		MetaData:   apiList(l.MetaData, apiMeta)}
+}
+
+func apiShippingLine(s hub.DocShip) hubapi.ShippingLine {
+	return hubapi.ShippingLine{ID: s.ID, MethodID: s.MethodID, MethodTitle: s.MethodTitle, InstanceID: s.InstanceID,
+		Total: s.Total, TotalTax: s.TotalTax, Taxes: apiList(s.Taxes, apiLineTax)}
+}
+
+func apiFee(f hub.DocFee) hubapi.Fee {
+	return hubapi.Fee{ID: f.ID, Name: f.Name, TaxClass: f.TaxClass, TaxStatus: f.TaxStatus, Total: f.Total,
+		TotalTax: f.TotalTax, Taxes: apiList(f.Taxes, apiLineTax)}
 }
 
 // apiList converts every element of a list, giving an empty (not nil)

@@ -327,6 +327,19 @@ func (s *Server) handleListOrders(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	o, err := s.Orders.Order(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiOrder(o))
+	return nil
+}
+
 func (s *Server) handleFulfil(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {

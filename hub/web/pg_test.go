@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/stockwire/stockwire/hub/web"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/pgtest"
+	"github.com/stockwire/stockwire/shared/systest"
 )
 
 func TestMain(m *testing.M) { postgrestest.Main(m) }
@@ -350,6 +352,46 @@ func TestServer_Orders_PostgreSQL(t *testing.T) {
 	p.must(t, 200, "GET", "/api/v1/skus/TEE-M", "", &st)
 	if st.OnHand != 7 || st.Committed != 0 {
 		t.Fatalf("after fulfilment %+v", st)
+	}
+}
+
+func TestServer_OrderDocument_PostgreSQL(t *testing.T) {
+	t.Parallel()
+	p := MustPGServer(t)
+	var cs hubapi.CreatedStore
+	p.must(t, 201, "POST", "/api/v1/stores", `{"name":"eu","url":"https://eu.example"}`, &cs)
+	var sample struct {
+		Body json.RawMessage `json:"body"`
+	}
+	if err := json.Unmarshal(systest.Fixture(t, "order-get.json"), &sample); err != nil {
+		t.Fatal(err)
+	}
+	o, err := p.orders.ApplyOrderReport(t.Context(), cs.ID, hub.OrderReport{
+		WooOrderID: 34, Number: "34", Status: "processing", DateModified: time.Now(),
+		Lines: []hub.OrderLine{{SKU: "RW-SKU-001", Quantity: 1}}, Raw: sample.Body,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got hubapi.Order
+	p.must(t, 200, "GET", "/api/v1/orders/"+itoa(o.ID), "", &got)
+	d := got.Document
+	if d == nil {
+		t.Fatalf("order without document: %+v", got)
+	}
+	if d.Customer.Email != "ada@example.com" || d.Billing.LastName != "Lovelace" || d.Totals.Total != "51.00" ||
+		len(d.Lines) != 2 || d.Lines[1].SKU != "SAMPLE-TEE-S" || d.Lines[1].Attributes[0].Value != "S" || d.DatePaid == nil {
+		t.Fatalf("document=%+v", d)
+	}
+	// Money stays a string on the wire.
+	_, b := p.do(t, "GET", "/api/v1/orders/"+itoa(o.ID), adminToken, "")
+	if !bytes.Contains(b, []byte(`"total":"51.00"`)) {
+		t.Fatalf("answer %s", b)
+	}
+	var feed hubapi.OrderList
+	p.must(t, 200, "GET", "/api/v1/orders", "", &feed)
+	if len(feed.Orders) != 1 || feed.Orders[0].Document == nil || feed.Orders[0].Document.Customer.LastName != "Lovelace" {
+		t.Fatalf("feed %+v", feed)
 	}
 }
 

@@ -193,7 +193,11 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 
 	s.handle("GET /status", adminOnly, s.handleStatus)
 
+	// Orders carry personal data (names, addresses, emails, phones). The
+	// admin token is the only credential the API takes, so only admins
+	// read them; a reader role would get documents without it.
 	s.handle("GET /api/v1/orders", adminOnly, s.handleListOrders)
+	s.handle("GET /api/v1/orders/{id}", adminOnly, s.handleGetOrder)
 	s.handle("POST /api/v1/orders/{id}/fulfilment", adminOnly, s.handleFulfil)
 
 	// Everything else gets a JSON 404, or 405 when the path exists with

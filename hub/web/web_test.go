@@ -108,6 +108,9 @@ func newFakes(t *testing.T) *fakes {
 		FulfilFn: func(ctx context.Context, id int64, actor string) (hub.Order, error) {
 			return hub.Order{}, hub.Errorf(hub.ECONFLICT, "Order %d is not committed.", id)
 		},
+		OrderFn: func(ctx context.Context, id int64) (hub.Order, error) {
+			return hub.Order{}, hub.Errorf(hub.ENOTFOUND, "Order %d not found.", id)
+		},
 	}
 	f.srv = web.NewServer(slog.New(slog.NewTextHandler(t.Output(), nil)), f.reg)
 	f.srv.Inventory, f.srv.Stores, f.srv.Orders = f.inv, f.stores, f.orders
@@ -208,6 +211,10 @@ func inputErrorCases() []inputErrorCase {
 		{"HugeLimit", "GET", "/api/v1/orders?limit=100000", adminToken, ``, 400, hub.EINVALID, "limit"},
 		{"BadLedgerCursor", "GET", "/api/v1/ledger?after=x", adminToken, ``, 400, hub.EINVALID, "after"},
 		{"FulfilNotCommitted", "POST", "/api/v1/orders/5/fulfilment", adminToken, ``, 409, hub.ECONFLICT, ""},
+		{"BadOrderID", "GET", "/api/v1/orders/abc", adminToken, ``, 400, hub.EINVALID, "id"},
+		{"UnknownOrder", "GET", "/api/v1/orders/99", adminToken, ``, 404, hub.ENOTFOUND, ""},
+		{"OrderWithoutAdminToken", "GET", "/api/v1/orders/99", "", ``, 401, hub.EUNAUTHORIZED, ""},
+		{"OrderWithStoreCredential", "GET", "/api/v1/orders/99", "swa_abcdef", ``, 403, hub.EFORBIDDEN, ""},
 		{"CSVBadLines", "POST", "/api/v1/stock/import", adminToken, "sku,location,on_hand\nA,main,1\nB,main,-1\nC,,2\nD,main,x\nE,main\nA,main,3\n", 422, hub.EUNPROCESSABLE, ""},
 		{"CSVEmpty", "POST", "/api/v1/stock/import", adminToken, "sku,location,on_hand\n", 400, hub.EINVALID, "body"},
 		{"CSVOversized", "POST", "/api/v1/stock/import", adminToken, bigCSV.String(), 413, hub.ETOOLARGE, ""},

@@ -1,6 +1,9 @@
 package hubapi
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Policies a store may run. PolicyMirror: the store shows available less
 // its buffer. PolicyAllocate: the store shows the units granted to it.
@@ -182,6 +185,183 @@ type Order struct {
 	Lines      []OrderLine `json:"lines"`
 	ModifiedAt time.Time   `json:"date_modified"`
 	UpdatedAt  time.Time   `json:"updated_at"`
+	// Document is the whole order as the store last reported it; null
+	// until the hub has had the order's JSON.
+	Document *OrderDocument `json:"document"`
+	// PersonalDataErasedAt is when the hub erased the order's personal
+	// data (hub serve --retain-personal-data); null until then.
+	PersonalDataErasedAt *time.Time `json:"personal_data_erased_at"`
+}
+
+// OrderDocument is the whole WooCommerce order (issue 13). Money is a
+// decimal string exactly as WooCommerce sent it, never a number; dates are
+// UTC, null when unset. Customer, Billing, Shipping and CustomerNote are
+// personal data: only the admin token reads them, and the retention job
+// blanks them (keeping Customer.ID and the countries). Fields are only ever
+// added.
+type OrderDocument struct {
+	Number           string         `json:"number"`
+	Status           string         `json:"status"`
+	Currency         string         `json:"currency"`
+	PricesIncludeTax bool           `json:"prices_include_tax"`
+	CreatedVia       string         `json:"created_via"`
+	DateCreated      *time.Time     `json:"date_created"`
+	DateModified     *time.Time     `json:"date_modified"`
+	DatePaid         *time.Time     `json:"date_paid"`
+	DateCompleted    *time.Time     `json:"date_completed"`
+	Customer         Customer       `json:"customer"`
+	Billing          Address        `json:"billing"`
+	Shipping         Address        `json:"shipping"`
+	Payment          Payment        `json:"payment"`
+	CustomerNote     string         `json:"customer_note"`
+	Lines            []DocumentLine `json:"lines"`
+	ShippingLines    []ShippingLine `json:"shipping_lines"`
+	Fees             []Fee          `json:"fees"`
+	Coupons          []Coupon       `json:"coupons"`
+	TaxLines         []TaxLine      `json:"tax_lines"`
+	Refunds          []Refund       `json:"refunds"`
+	Totals           OrderTotals    `json:"totals"`
+	MetaData         []Meta         `json:"meta_data"`
+}
+
+// Customer is who ordered: the WooCommerce customer id (0 for a guest) and
+// the billing name, email and phone.
+type Customer struct {
+	ID        int64  `json:"id"`
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Email     string `json:"email"`
+	Phone     string `json:"phone"`
+}
+
+// Address is a billing or shipping address (a shipping email is always "").
+type Address struct {
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Company   string `json:"company"`
+	Address1  string `json:"address_1"`
+	Address2  string `json:"address_2"`
+	City      string `json:"city"`
+	State     string `json:"state"`
+	Postcode  string `json:"postcode"`
+	Country   string `json:"country"`
+	Email     string `json:"email"`
+	Phone     string `json:"phone"`
+}
+
+// Payment is the payment method (WooCommerce's gateway id and title) and
+// the gateway's transaction id.
+type Payment struct {
+	Method        string `json:"method"`
+	MethodTitle   string `json:"method_title"`
+	TransactionID string `json:"transaction_id"`
+}
+
+// DocumentLine is one order line. Subtotal (before discounts) and Total
+// (after) exclude tax; Discount is Subtotal − Total; Price is
+// WooCommerce's unit price (total / quantity). Attributes are the visible
+// line meta (a variation's size); MetaData is all of it.
+type DocumentLine struct {
+	ID          int64       `json:"id"`
+	Name        string      `json:"name"`
+	SKU         string      `json:"sku"`
+	ProductID   int64       `json:"product_id"`
+	VariationID int64       `json:"variation_id"`
+	Quantity    int64       `json:"quantity"`
+	Price       string      `json:"price"`
+	Subtotal    string      `json:"subtotal"`
+	SubtotalTax string      `json:"subtotal_tax"`
+	Total       string      `json:"total"`
+	TotalTax    string      `json:"total_tax"`
+	Discount    string      `json:"discount"`
+	TaxClass    string      `json:"tax_class"`
+	Taxes       []LineTax   `json:"taxes"`
+	Attributes  []Attribute `json:"attributes"`
+	MetaData    []Meta      `json:"meta_data"`
+}
+
+// LineTax is one tax rate's share of a line, shipping line or fee.
+type LineTax struct {
+	RateID   int64  `json:"rate_id"`
+	Total    string `json:"total"`
+	Subtotal string `json:"subtotal"`
+}
+
+// Attribute is one visible attribute of a line.
+type Attribute struct {
+	Key   string `json:"key"`
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Meta is one meta_data entry; Value is the JSON WooCommerce sent.
+type Meta struct {
+	Key          string          `json:"key"`
+	Value        json.RawMessage `json:"value"`
+	DisplayKey   string          `json:"display_key,omitempty"`
+	DisplayValue json.RawMessage `json:"display_value,omitempty"`
+}
+
+// ShippingLine is one shipping method charged.
+type ShippingLine struct {
+	ID          int64     `json:"id"`
+	MethodID    string    `json:"method_id"`
+	MethodTitle string    `json:"method_title"`
+	InstanceID  string    `json:"instance_id"`
+	Total       string    `json:"total"`
+	TotalTax    string    `json:"total_tax"`
+	Taxes       []LineTax `json:"taxes"`
+}
+
+// Fee is one fee charged.
+type Fee struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	TaxClass  string    `json:"tax_class"`
+	TaxStatus string    `json:"tax_status"`
+	Total     string    `json:"total"`
+	TotalTax  string    `json:"total_tax"`
+	Taxes     []LineTax `json:"taxes"`
+}
+
+// Coupon is one coupon applied.
+type Coupon struct {
+	ID          int64  `json:"id"`
+	Code        string `json:"code"`
+	Discount    string `json:"discount"`
+	DiscountTax string `json:"discount_tax"`
+}
+
+// TaxLine is one tax rate's total on the order.
+type TaxLine struct {
+	ID               int64  `json:"id"`
+	RateID           int64  `json:"rate_id"`
+	RateCode         string `json:"rate_code"`
+	Label            string `json:"label"`
+	Compound         bool   `json:"compound"`
+	RatePercent      string `json:"rate_percent"`
+	TaxTotal         string `json:"tax_total"`
+	ShippingTaxTotal string `json:"shipping_tax_total"`
+}
+
+// Refund is one refund; Total is negative.
+type Refund struct {
+	ID     int64  `json:"id"`
+	Reason string `json:"reason"`
+	Total  string `json:"total"`
+}
+
+// OrderTotals are the order's totals; Subtotal is the lines' subtotals
+// summed.
+type OrderTotals struct {
+	Subtotal    string `json:"subtotal"`
+	Discount    string `json:"discount"`
+	DiscountTax string `json:"discount_tax"`
+	Shipping    string `json:"shipping"`
+	ShippingTax string `json:"shipping_tax"`
+	CartTax     string `json:"cart_tax"`
+	Tax         string `json:"tax"`
+	Total       string `json:"total"`
 }
 
 // OrderList is a page of the order feed. Poll with the last Next as after:

@@ -224,13 +224,16 @@ type OrderLine struct {
 // agent's outbox event ID; the hub acknowledges it once the report is
 // committed. Resending is harmless: the hub applies each status once.
 type Order struct {
-	WooOrderID   int64           `json:"woo_order_id"`
-	Number       string          `json:"number"`
-	Status       string          `json:"status"`
-	DateModified time.Time       `json:"date_modified"`
-	Lines        []OrderLine     `json:"lines"`
-	Source       string          `json:"source"` // "webhook" or "poll"
-	Raw          json.RawMessage `json:"raw,omitempty"`
+	WooOrderID   int64       `json:"woo_order_id"`
+	Number       string      `json:"number"`
+	Status       string      `json:"status"`
+	DateModified time.Time   `json:"date_modified"`
+	Lines        []OrderLine `json:"lines"`
+	Source       string      `json:"source"` // "webhook" or "poll"
+	// Raw is the whole WooCommerce order as JSON (the fields of
+	// shared/woo.Order), from which the hub keeps the order's document;
+	// empty when the agent could read only part of it. At most 1 MiB.
+	Raw json.RawMessage `json:"raw,omitempty"`
 }
 
 // StoreEdit reports a hand edit of a SKU's stock in the store's back office

@@ -294,6 +294,7 @@ func (s *Store) Checkout(lines []CheckoutLine) (int64, error) {
 		}
 	}
 	o := s.newOrder("checkout", now)
+	s.checkoutDetails(o)
 	for i, l := range lines {
 		o.Items = append(o.Items, s.newItem(prods[i], l.Quantity))
 	}

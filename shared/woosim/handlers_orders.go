@@ -177,6 +177,7 @@ func (s *Store) createOrder(in *orderInput) (*orderJSON, *apiErr) {
 	}
 	o := s.newOrder("rest-api", now)
 	o.Billing = in.Billing
+	s.applyDetails(&o.Details, &in.detailsInput)
 	for _, l := range lines {
 		o.Items = append(o.Items, s.newItem(l.p, l.qty))
 	}
@@ -255,6 +256,7 @@ func (s *Store) updateOrder(id int64, in *orderInput) (*orderJSON, *apiErr) {
 	if in.Billing != nil {
 		o.Billing = in.Billing
 	}
+	s.applyDetails(&o.Details, &in.detailsInput)
 	if in.Status != nil {
 		if o.Status == "trash" && *in.Status != "trash" {
 			s.fire(woo.TopicOrderRestored, o.ID)

@@ -49,14 +49,21 @@ type order struct {
 	Refunds       []refund
 	OrderKey      string
 	Billing       map[string]string
+	Details       orderDetails
 }
 
-func (o *order) total() float64 {
+// itemsTotal is the lines' total; total adds shipping and fees.
+func (o *order) itemsTotal() float64 {
 	t := 0.0
 	for _, it := range o.Items {
 		t += it.Price * float64(it.Quantity)
 	}
 	return t
+}
+
+func (o *order) total() float64 {
+	shipping, fees := o.Details.extras()
+	return o.itemsTotal() + shipping + fees
 }
 
 func money(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
@@ -167,53 +174,53 @@ func (s *Store) paymentComplete(o *order, now time.Time, changed map[int64]bool)
 }
 
 type orderJSON struct {
-	ID                 int64             `json:"id"`
-	ParentID           int64             `json:"parent_id"`
-	Status             string            `json:"status"`
-	Currency           string            `json:"currency"`
-	Version            string            `json:"version"`
-	PricesIncludeTax   bool              `json:"prices_include_tax"`
-	DateCreated        string            `json:"date_created"`
-	DateModified       string            `json:"date_modified"`
-	DiscountTotal      string            `json:"discount_total"`
-	DiscountTax        string            `json:"discount_tax"`
-	ShippingTotal      string            `json:"shipping_total"`
-	ShippingTax        string            `json:"shipping_tax"`
-	CartTax            string            `json:"cart_tax"`
-	Total              string            `json:"total"`
-	TotalTax           string            `json:"total_tax"`
-	CustomerID         int64             `json:"customer_id"`
-	OrderKey           string            `json:"order_key"`
-	Billing            map[string]string `json:"billing"`
-	Shipping           map[string]string `json:"shipping"`
-	PaymentMethod      string            `json:"payment_method"`
-	PaymentMethodTitle string            `json:"payment_method_title"`
-	TransactionID      string            `json:"transaction_id"`
-	CustomerIPAddress  string            `json:"customer_ip_address"`
-	CustomerUserAgent  string            `json:"customer_user_agent"`
-	CreatedVia         string            `json:"created_via"`
-	CustomerNote       string            `json:"customer_note"`
-	DateCompleted      *string           `json:"date_completed"`
-	DatePaid           *string           `json:"date_paid"`
-	CartHash           string            `json:"cart_hash"`
-	Number             string            `json:"number"`
-	MetaData           []metaEntry       `json:"meta_data"`
-	LineItems          []lineItemJSON    `json:"line_items"`
-	TaxLines           []any             `json:"tax_lines"`
-	ShippingLines      []any             `json:"shipping_lines"`
-	FeeLines           []any             `json:"fee_lines"`
-	CouponLines        []any             `json:"coupon_lines"`
-	Refunds            []refundJSON      `json:"refunds"`
-	PaymentURL         string            `json:"payment_url"`
-	IsEditable         bool              `json:"is_editable"`
-	NeedsPayment       bool              `json:"needs_payment"`
-	NeedsProcessing    bool              `json:"needs_processing"`
-	DateCreatedGMT     string            `json:"date_created_gmt"`
-	DateModifiedGMT    string            `json:"date_modified_gmt"`
-	DateCompletedGMT   *string           `json:"date_completed_gmt"`
-	DatePaidGMT        *string           `json:"date_paid_gmt"`
-	CurrencySymbol     string            `json:"currency_symbol"`
-	Links              map[string][]link `json:"_links"`
+	ID                 int64              `json:"id"`
+	ParentID           int64              `json:"parent_id"`
+	Status             string             `json:"status"`
+	Currency           string             `json:"currency"`
+	Version            string             `json:"version"`
+	PricesIncludeTax   bool               `json:"prices_include_tax"`
+	DateCreated        string             `json:"date_created"`
+	DateModified       string             `json:"date_modified"`
+	DiscountTotal      string             `json:"discount_total"`
+	DiscountTax        string             `json:"discount_tax"`
+	ShippingTotal      string             `json:"shipping_total"`
+	ShippingTax        string             `json:"shipping_tax"`
+	CartTax            string             `json:"cart_tax"`
+	Total              string             `json:"total"`
+	TotalTax           string             `json:"total_tax"`
+	CustomerID         int64              `json:"customer_id"`
+	OrderKey           string             `json:"order_key"`
+	Billing            map[string]string  `json:"billing"`
+	Shipping           map[string]string  `json:"shipping"`
+	PaymentMethod      string             `json:"payment_method"`
+	PaymentMethodTitle string             `json:"payment_method_title"`
+	TransactionID      string             `json:"transaction_id"`
+	CustomerIPAddress  string             `json:"customer_ip_address"`
+	CustomerUserAgent  string             `json:"customer_user_agent"`
+	CreatedVia         string             `json:"created_via"`
+	CustomerNote       string             `json:"customer_note"`
+	DateCompleted      *string            `json:"date_completed"`
+	DatePaid           *string            `json:"date_paid"`
+	CartHash           string             `json:"cart_hash"`
+	Number             string             `json:"number"`
+	MetaData           []metaEntry        `json:"meta_data"`
+	LineItems          []lineItemJSON     `json:"line_items"`
+	TaxLines           []any              `json:"tax_lines"`
+	ShippingLines      []shippingLineJSON `json:"shipping_lines"`
+	FeeLines           []feeLineJSON      `json:"fee_lines"`
+	CouponLines        []any              `json:"coupon_lines"`
+	Refunds            []refundJSON       `json:"refunds"`
+	PaymentURL         string             `json:"payment_url"`
+	IsEditable         bool               `json:"is_editable"`
+	NeedsPayment       bool               `json:"needs_payment"`
+	NeedsProcessing    bool               `json:"needs_processing"`
+	DateCreatedGMT     string             `json:"date_created_gmt"`
+	DateModifiedGMT    string             `json:"date_modified_gmt"`
+	DateCompletedGMT   *string            `json:"date_completed_gmt"`
+	DatePaidGMT        *string            `json:"date_paid_gmt"`
+	CurrencySymbol     string             `json:"currency_symbol"`
+	Links              map[string][]link  `json:"_links"`
 }
 
 type lineMeta struct {
@@ -268,6 +275,10 @@ func (s *Store) orderView(o *order) *orderJSON {
 	for k, v := range o.Billing {
 		billing[k] = v
 	}
+	for _, k := range emptyAddress {
+		shipping[k] = o.Details.Shipping[k]
+	}
+	shippingTotal, _ := o.Details.extras()
 	items := make([]lineItemJSON, 0, len(o.Items))
 	for _, it := range o.Items {
 		li := lineItemJSON{ID: it.ID, Name: it.Name, ProductID: it.ProductID, VariationID: it.VariationID,
@@ -306,11 +317,13 @@ func (s *Store) orderView(o *order) *orderJSON {
 	return &orderJSON{
 		ID: o.ID, Status: o.Status, Currency: "USD", Version: "11.0.1",
 		DateCreated: fmtDate(o.Created), DateModified: fmtDate(o.Modified),
-		DiscountTotal: "0.00", DiscountTax: "0.00", ShippingTotal: "0.00", ShippingTax: "0.00", CartTax: "0.00",
+		DiscountTotal: "0.00", DiscountTax: "0.00", ShippingTotal: money(shippingTotal), ShippingTax: "0.00", CartTax: "0.00",
 		Total: money(o.total()), TotalTax: "0.00", OrderKey: o.OrderKey, Billing: billing, Shipping: shipping,
 		CreatedVia: o.CreatedVia, DateCompleted: fmtDatePtr(o.DateCompleted), DatePaid: fmtDatePtr(o.DatePaid),
-		Number: id, MetaData: []metaEntry{}, LineItems: items, TaxLines: []any{}, ShippingLines: []any{},
-		FeeLines: []any{}, CouponLines: []any{}, Refunds: refunds,
+		CustomerID: o.Details.CustomerID, PaymentMethod: o.Details.PaymentMethod, PaymentMethodTitle: o.Details.PaymentMethodTitle,
+		TransactionID: o.Details.TransactionID, CustomerNote: o.Details.CustomerNote,
+		Number: id, MetaData: o.Details.metaJSON(), LineItems: items, TaxLines: []any{}, ShippingLines: o.Details.shippingLinesJSON(),
+		FeeLines: o.Details.feeLinesJSON(), CouponLines: []any{}, Refunds: refunds,
 		PaymentURL: home + "/checkout/order-pay/" + id + "/?pay_for_order=true&key=" + o.OrderKey,
 		IsEditable: o.Status == "pending" || o.Status == "on-hold" || o.Status == "auto-draft", NeedsPayment: needsPayment,
 		NeedsProcessing: true, DateCreatedGMT: fmtDate(o.Created), DateModifiedGMT: fmtDate(o.Modified),
@@ -327,7 +340,11 @@ func (s *Store) orderView(o *order) *orderJSON {
 func (s *Store) wooOrder(o *order) woo.Order {
 	c, m := fmtDate(o.Created), fmtDate(o.Modified)
 	wo := woo.Order{ID: o.ID, Number: strconv.FormatInt(o.ID, 10), Status: o.Status,
-		DateCreatedGMT: &c, DateModifiedGMT: &m, CreatedVia: o.CreatedVia}
+		DateCreatedGMT: &c, DateModifiedGMT: &m, DatePaidGMT: fmtDatePtr(o.DatePaid), CreatedVia: o.CreatedVia,
+		Currency: "USD", Total: money(o.total()), CustomerID: o.Details.CustomerID,
+		Billing: wooAddress(o.Billing), Shipping: wooAddress(o.Details.Shipping),
+		PaymentMethod: o.Details.PaymentMethod, PaymentMethodTitle: o.Details.PaymentMethodTitle,
+		TransactionID: o.Details.TransactionID, CustomerNote: o.Details.CustomerNote}
 	for _, it := range o.Items {
 		li := woo.LineItem{ID: it.ID, Name: it.Name, ProductID: it.ProductID, VariationID: it.VariationID, Quantity: it.Quantity}
 		if p := s.itemProduct(it); p != nil {
@@ -357,6 +374,7 @@ type orderInput struct {
 	SetPaid   bool              `json:"set_paid"`
 	Billing   map[string]string `json:"billing"`
 	LineItems []lineInput       `json:"line_items"`
+	detailsInput
 }
 
 // resolveLine finds the product a line input names.
@@ -421,5 +439,5 @@ func validateOrderInput(in *orderInput) *apiErr {
 			return invalidParam("line_items", "line_items[0][quantity] must be greater than or equal to 0")
 		}
 	}
-	return nil
+	return in.detailsInput.validate()
 }

@@ -63,6 +63,13 @@ type Config struct {
 	// (grants to stores left below their low-water mark, reclaims from
 	// stores gone idle). Defaults to 1s.
 	RebalanceInterval time.Duration
+	// RetainPersonalData is how long orders keep their personal data
+	// (names, addresses, emails, phones, customer note). Zero (the
+	// default) keeps it.
+	RetainPersonalData time.Duration
+	// RetentionInterval is how often the retention job runs. Defaults to
+	// 1h.
+	RetentionInterval time.Duration
 }
 
 // DefaultConfig returns the defaults.
@@ -76,6 +83,7 @@ func DefaultConfig() Config {
 		ReplicaName:       fmt.Sprintf("%s-%d", host, os.Getpid()),
 		ShutdownTimeout:   10 * time.Second,
 		RebalanceInterval: time.Second,
+		RetentionInterval: time.Hour,
 	}
 }
 
@@ -94,6 +102,10 @@ func (c Config) Validate() error {
 		return errors.New("config: --shutdown-timeout must be positive")
 	case c.RebalanceInterval <= 0:
 		return errors.New("config: --rebalance-interval must be positive")
+	case c.RetainPersonalData < 0:
+		return errors.New("config: --retain-personal-data must not be negative")
+	case c.RetainPersonalData > 0 && c.RetentionInterval <= 0:
+		return errors.New("config: the retention interval must be positive")
 	}
 	if c.AdminToken != "" {
 		if err := hub.ValidateAdminToken(c.AdminToken); err != nil {
@@ -193,6 +205,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		fs.StringVar(&c.ReplicaName, "replica-name", c.ReplicaName, "name of this hub replica in agent state (default host-pid); replicas share --database-url behind any load balancer")
 		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit")
 		fs.DurationVar(&c.RebalanceInterval, "rebalance-interval", c.RebalanceInterval, "period of the allocate policy's grant and reclaim sweep")
+		fs.Var((*retention)(&c.RetainPersonalData), "retain-personal-data", "erase orders' names, addresses, emails, phones and customer note once older than this (90d, or a duration such as 2160h); empty keeps them")
 	}
 	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
 	if err := fs.Parse(args); err != nil {
@@ -344,6 +357,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.wireLink(ctx); err != nil {
 		return err
 	}
+	m.startRetention(ctx)
 
 	m.served = make(chan struct{})
 	m.onClose(m.shutdownHTTP)
