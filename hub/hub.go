@@ -431,6 +431,87 @@ type StoreEditService interface {
 	ApplyStoreEdit(ctx context.Context, storeID int64, e StoreEdit) (LedgerEntry, error)
 }
 
+// Order command kinds and states.
+const (
+	CommandERPReference = "erp_reference"
+	CommandFulfilment   = "fulfilment"
+	CommandCancellation = "cancellation"
+
+	CommandPending = "pending"
+	CommandApplied = "applied"
+	CommandFailed  = "failed"
+)
+
+// OrderCommand is one of the ERP's answers for a store order, for the
+// store's agent to apply to the WooCommerce order: its reference, a
+// shipment or a cancellation. State is pending until the agent says it is
+// applied, or failed with the store's Error.
+type OrderCommand struct {
+	ID         int64
+	OrderID    int64
+	StoreID    int64
+	WooOrderID int64
+	Kind       string
+	ERP        *ERPReference
+	Shipment   *Shipment
+	Reason     string
+	State      string
+	Error      string
+	Actor      string
+	CreatedAt  time.Time
+	SettledAt  *time.Time
+}
+
+// ERPReference names an order in the merchant's ERP.
+type ERPReference struct {
+	System    string `json:"system"`
+	Reference string `json:"reference"`
+}
+
+// Shipment is one shipment of an order; Lines is empty for the whole
+// order. Complete says every line of the order has shipped with it or an
+// earlier shipment.
+type Shipment struct {
+	Carrier        string         `json:"carrier"`
+	TrackingNumber string         `json:"tracking_number"`
+	TrackingURL    string         `json:"tracking_url,omitempty"`
+	ShippedAt      time.Time      `json:"shipped_at"`
+	Lines          []ShipmentLine `json:"lines,omitempty"`
+	Complete       bool           `json:"complete"`
+}
+
+// ShipmentLine is a SKU's quantity in a partial shipment.
+type ShipmentLine struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+// OrderCommandService keeps the ERP's answers for store orders until the
+// stores' agents have applied them. The PostgreSQL order service
+// implements it; the link and the API find it with a type assertion.
+type OrderCommandService interface {
+	// SetERPReference queues the order's ERP reference for its store.
+	// Returns ENOTFOUND, EINVALID.
+	SetERPReference(ctx context.Context, orderID int64, ref ERPReference, actor string) (OrderCommand, error)
+	// Ship records a shipment and queues it for the store; the shipment
+	// that completes the order also fulfils it in the hub's stock, as
+	// Fulfil does. Returns ENOTFOUND, EINVALID (a line the order does not
+	// have, more than it holds), ECONFLICT (a cancelled order).
+	Ship(ctx context.Context, orderID int64, s Shipment, actor string) (Order, OrderCommand, error)
+	// Cancel queues the order's cancellation for its store; the hub
+	// releases its units when the store reports the cancelled order.
+	// Returns ENOTFOUND, ECONFLICT (the order has shipped).
+	Cancel(ctx context.Context, orderID int64, reason, actor string) (OrderCommand, error)
+	// Commands lists the order's commands, oldest first.
+	Commands(ctx context.Context, orderID int64) ([]OrderCommand, error)
+	// PendingCommands lists the store's pending commands, oldest first.
+	PendingCommands(ctx context.Context, storeID int64) ([]OrderCommand, error)
+	// SettleCommand records the agent's answer once: applied, or failed
+	// with errMsg. settled is false when the command was settled before
+	// (a repeated answer) or is not the store's.
+	SettleCommand(ctx context.Context, storeID, id int64, errMsg string) (c OrderCommand, settled bool, err error)
+}
+
 // SessionService keeps one live agent session per store across hub
 // replicas. Each new session claims its store; the newest claim is the live
 // session, every replica hears of it and closes its older session of that
@@ -452,13 +533,15 @@ type SessionService interface {
 }
 
 // SessionNotice is what a replica hears about another replica's sessions:
-// a new claim on a store, a revocation or a policy change. A zero notice means notices may
-// have been lost: check every session.
+// a new claim on a store, a revocation, a policy change or new order
+// commands for it. A zero notice means notices may have been lost: check
+// every session.
 type SessionNotice struct {
 	StoreID       int64
 	Claim         int64
 	Revoked       bool
 	PolicyChanged bool
+	Commands      bool
 }
 
 // AdminAuth checks the admin token.

@@ -61,6 +61,16 @@ func ValidateName(field, v string) error {
 	return nil
 }
 
+// ValidateURL returns EINVALID naming field unless v is an absolute http or
+// https URL of at most 2,000 bytes.
+func ValidateURL(field, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(v) > 2000 {
+		return FieldErrorf(field, EINVALID, "%s must be an absolute http or https URL.", field)
+	}
+	return nil
+}
+
 // ValidateIdempotencyKey returns EINVALID unless key (optional) is at most
 // MaxNameBytes long.
 func ValidateIdempotencyKey(key string) error {
@@ -78,9 +88,8 @@ func (s NewStore) Validate() error {
 	if err := ValidateName("name", s.Name); err != nil {
 		return err
 	}
-	u, err := url.Parse(s.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.URL) > 2000 {
-		return FieldErrorf("url", EINVALID, "The store URL must be an absolute http or https URL.")
+	if err := ValidateURL("url", s.URL); err != nil {
+		return err
 	}
 	if s.Policy != "" && !s.Policy.Valid() {
 		return FieldErrorf("policy", EINVALID, "policy must be %q or %q.", PolicyMirror, PolicyAllocate)

@@ -19,6 +19,11 @@ type metrics struct {
 	// reportsDeferred counts reports not taken because their session's
 	// report queue was full.
 	reportsDeferred prometheus.Counter
+	// commands counts order commands settled by agents, by kind and
+	// state; commandLatency is their time from the ERP's call to the
+	// agent's answer.
+	commands       *prometheus.CounterVec
+	commandLatency *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,6 +66,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a change notification to its changes being queued for an agent.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "order_commands_settled_total",
+			Help: "Order commands (ERP reference, fulfilment, cancellation) the stores' agents settled, by kind and state (applied, failed).",
+		}, []string{"kind", "state"}),
+		commandLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "stockwire", Subsystem: "hub", Name: "order_command_seconds",
+			Help:    "Time from an order command's API call to its store's agent applying it, by kind.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
+		}, []string{"kind"}),
 	}
 	set := promreg.NewSet(reg)
 	m.connected = promreg.Add(set, m.connected)
@@ -72,6 +86,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.orderDuration = promreg.Add(set, m.orderDuration)
 	m.pushLagSeconds = promreg.Add(set, m.pushLagSeconds)
 	m.reportsDeferred = promreg.Add(set, m.reportsDeferred)
+	m.commands = promreg.Add(set, m.commands)
+	m.commandLatency = promreg.Add(set, m.commandLatency)
 	if err := set.Err(); err != nil {
 		panic(err) // a clashing metric is a bug in our own code
 	}

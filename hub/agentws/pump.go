@@ -27,6 +27,8 @@ func (ss *session) pump(resume bool, lastSeq, head int64) {
 	defer resync.Stop()
 	woken := time.Now()
 	reclaims := newReclaimState(ss)
+	commands := map[int64]bool{} // sent in this session
+	ss.commands.Store(true)
 	// The replay after hello is sent change by change: the agent may have
 	// written some of these changes to its store before it last stopped,
 	// without recording them (it then finds them in the store's sequence
@@ -39,6 +41,9 @@ func (ss *session) pump(resume bool, lastSeq, head int64) {
 		}
 		coalesce = true
 		ss.sendReclaims(reclaims)
+		if ss.commands.Swap(false) {
+			ss.sendCommands(commands)
+		}
 		select {
 		case <-ss.ctx.Done():
 			return
@@ -62,6 +67,7 @@ func (ss *session) pump(resume bool, lastSeq, head int64) {
 			if !ss.stillLive() {
 				return
 			}
+			ss.commands.Store(true) // a notice may have been lost
 		}
 	}
 }

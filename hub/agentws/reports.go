@@ -16,7 +16,7 @@ import (
 //
 // The worker commits in rounds, in arrival order: a round is the queued
 // reports up to (not including) a second report of an order already in the
-// round, or a release or store edit, which goes alone. The reports of a round commit
+// round, or a release, store edit or command answer, which goes alone. The reports of a round commit
 // concurrently, so that one store's burst shares the order service's group
 // commits rather than taking one commit per report; a report never commits
 // before an earlier report of the same order.
@@ -114,6 +114,8 @@ func (ss *session) commitRound(round []wire.Envelope) {
 			ss.handleOrder(env)
 		case wire.TypeEdit:
 			ss.handleStoreEdit(env)
+		case wire.TypeDone:
+			ss.handleDone(env)
 		default:
 			ss.handleReleased(env)
 		}

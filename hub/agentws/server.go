@@ -228,8 +228,9 @@ func (s *Server) Notify(storeIDs []int64) {
 // SessionNotice acts on what a replica (this one or another) announced: a
 // newer claim closes this replica's older session of the store, a
 // revocation or a policy change closes the store's session (the agent
-// reconnects under the new policy), and a zero notice (notices may
-// have been lost) has every session check its claim in PostgreSQL.
+// reconnects under the new policy), new order commands are sent by the
+// store's session, and a zero notice (notices may have been lost) has
+// every session check its claim and its commands in PostgreSQL.
 func (s *Server) SessionNotice(n hub.SessionNotice) {
 	if n.Revoked {
 		s.Disconnect(n.StoreID)
@@ -247,6 +248,14 @@ func (s *Server) SessionNotice(n hub.SessionNotice) {
 	if n.StoreID == 0 {
 		for _, sess := range s.sessions {
 			sess.recheck.Store(true)
+			sess.commands.Store(true)
+			sess.wakeUp()
+		}
+		return
+	}
+	if n.Commands {
+		if sess := s.sessions[n.StoreID]; sess != nil {
+			sess.commands.Store(true)
 			sess.wakeUp()
 		}
 		return

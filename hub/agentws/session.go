@@ -50,6 +50,8 @@ type session struct {
 	// recheck asks the pump to compare claims with PostgreSQL (notices may
 	// have been lost).
 	recheck atomic.Bool
+	// commands asks the pump to send the store's pending order commands.
+	commands atomic.Bool
 
 	stateMu sync.Mutex
 	state   hub.AgentState // guarded by stateMu
@@ -356,7 +358,7 @@ func (ss *session) readLoop() error {
 		now := time.Now()
 		ss.setState(func(st *hub.AgentState) { st.LastSeen = &now })
 		switch env.Type {
-		case wire.TypeOrder, wire.TypeReleased, wire.TypeEdit:
+		case wire.TypeOrder, wire.TypeReleased, wire.TypeEdit, wire.TypeDone:
 			ss.takeReport(env)
 		case wire.TypeApplied:
 			var a wire.Applied

@@ -329,16 +329,13 @@ func (s *OrderService) ErasePersonalData(ctx context.Context, before time.Time) 
 func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) (hub.Order, error) {
 	var out hub.Order
 	err := s.db.tx(ctx, "fulfil", nil, func(tx *sqlx.Tx) error {
-		st, err := newStockTx(ctx, tx)
+		st, err := newStockTx(ctx, tx) // the stores lock before the order's, as order reports take them
 		if err != nil {
 			return err
 		}
-		var o orderRow
-		if err := tx.GetContext(ctx, &o, `SELECT `+orderReadCols+` FROM orders WHERE id = $1 FOR UPDATE`, orderID); err != nil {
-			if isNoRows(err) {
-				return hub.Errorf(hub.ENOTFOUND, "Order %d not found.", orderID)
-			}
-			return fmt.Errorf("lock order: %w", err)
+		o, err := lockOrder(ctx, tx, orderID)
+		if err != nil {
+			return err
 		}
 		if o.StockState != hub.OrderStateCommitted {
 			return hub.Errorf(hub.ECONFLICT, "Order %d is %s, not committed.", orderID, o.StockState)
@@ -347,34 +344,9 @@ func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) 
 		if err != nil {
 			return err
 		}
-		qty := map[string]int64{}
-		var skus []string
-		for _, l := range m[o.ID] {
-			if l.Error == "" && l.Quantity > 0 {
-				if _, ok := qty[l.SKU]; !ok {
-					skus = append(skus, l.SKU)
-				}
-				qty[l.SKU] += l.Quantity
-			}
-		}
-		sort.Strings(skus)
-		if err := st.lock(skus, false); err != nil {
+		if err := fulfil(st, &o, m[o.ID], actor); err != nil {
 			return err
 		}
-		ref := fmt.Sprintf("store:%d/order:%d", o.StoreID, o.WooOrderID)
-		if err := applyTransition(st, o.StockState, hub.OrderStateFulfilled, skus, qty, ref, actor); err != nil {
-			return err
-		}
-		o.StockState = hub.OrderStateFulfilled
-		st.tail = func(b *stmt) {
-			b.with("feed", `UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos`)
-			b.with("upd_order", `UPDATE orders SET stock_state = `+b.arg(o.StockState)+`, updated_at = now(),
-				feed_pos = (SELECT pos FROM feed) WHERE id = `+b.arg(o.ID))
-		}
-		if err := st.finish(); err != nil {
-			return err
-		}
-		o.UpdatedAt = st.now
 		out, err = o.fullOrder(m[o.ID])
 		return err
 	})
@@ -382,4 +354,50 @@ func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) 
 		return hub.Order{}, fmt.Errorf("fulfil order %d: %w", orderID, translate(err))
 	}
 	return out, nil
+}
+
+// lockOrder reads the order and locks its row until the transaction ends.
+func lockOrder(ctx context.Context, tx *sqlx.Tx, orderID int64) (orderRow, error) {
+	var o orderRow
+	if err := tx.GetContext(ctx, &o, `SELECT `+orderReadCols+` FROM orders WHERE id = $1 FOR UPDATE`, orderID); err != nil {
+		if isNoRows(err) {
+			return orderRow{}, hub.Errorf(hub.ENOTFOUND, "Order %d not found.", orderID)
+		}
+		return orderRow{}, fmt.Errorf("lock order: %w", err)
+	}
+	return o, nil
+}
+
+// fulfil moves the committed order o (locked) with its lines to
+// fulfilled in st: on_hand and committed drop.
+func fulfil(st *stockTx, o *orderRow, lines []hub.OrderLine, actor string) error {
+	qty := map[string]int64{}
+	var skus []string
+	for _, l := range lines {
+		if l.Error == "" && l.Quantity > 0 {
+			if _, ok := qty[l.SKU]; !ok {
+				skus = append(skus, l.SKU)
+			}
+			qty[l.SKU] += l.Quantity
+		}
+	}
+	sort.Strings(skus)
+	if err := st.lock(skus, false); err != nil {
+		return err
+	}
+	ref := fmt.Sprintf("store:%d/order:%d", o.StoreID, o.WooOrderID)
+	if err := applyTransition(st, o.StockState, hub.OrderStateFulfilled, skus, qty, ref, actor); err != nil {
+		return err
+	}
+	o.StockState = hub.OrderStateFulfilled
+	st.tail = func(b *stmt) {
+		b.with("feed", `UPDATE order_feed SET pos = pos + 1 WHERE id = 1 RETURNING pos`)
+		b.with("upd_order", `UPDATE orders SET stock_state = `+b.arg(o.StockState)+`, updated_at = now(),
+			feed_pos = (SELECT pos FROM feed) WHERE id = `+b.arg(o.ID))
+	}
+	if err := st.finish(); err != nil {
+		return err
+	}
+	o.UpdatedAt = st.now
+	return nil
 }

@@ -36,6 +36,22 @@ func apiStore(s hub.Store) hubapi.Store {
 	}
 }
 
+func apiCommand(c hub.OrderCommand) hubapi.OrderCommand {
+	out := hubapi.OrderCommand{ID: c.ID, OrderID: c.OrderID, StoreID: c.StoreID, WooOrderID: c.WooOrderID, Kind: c.Kind,
+		State: c.State, Error: c.Error, Reason: c.Reason, CreatedAt: c.CreatedAt, SettledAt: c.SettledAt}
+	if c.ERP != nil {
+		out.ERP = &hubapi.ERPReference{System: c.ERP.System, Reference: c.ERP.Reference}
+	}
+	if s := c.Shipment; s != nil {
+		out.Shipment = &hubapi.Shipment{Carrier: s.Carrier, TrackingNumber: s.TrackingNumber, TrackingURL: s.TrackingURL,
+			ShippedAt: s.ShippedAt, Complete: s.Complete}
+		for _, l := range s.Lines {
+			out.Shipment.Lines = append(out.Shipment.Lines, hubapi.ShipmentLine(l))
+		}
+	}
+	return out
+}
+
 func apiOrder(o hub.Order) hubapi.Order {
 	var lines []hubapi.OrderLine
 	if o.Lines != nil {

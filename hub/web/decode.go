@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/stockwire/stockwire/hub"
 )
@@ -14,7 +16,31 @@ import (
 // decodeJSON reads exactly one JSON object of at most s.MaxJSONBytes into v,
 // rejecting unknown fields, wrong types (naming the field) and trailing data.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, s.MaxJSONBytes)
+	return decodeFrom(http.MaxBytesReader(w, r.Body, s.MaxJSONBytes), v)
+}
+
+// decodeOptionalJSON is decodeJSON for a body that may be left out: given
+// is false for an empty body (or one of white space only).
+func (s *Server) decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) (given bool, err error) {
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, s.MaxJSONBytes))
+	for {
+		b, err := body.ReadByte()
+		if err == io.EOF {
+			return false, nil
+		} else if err != nil {
+			return false, jsonError(err)
+		}
+		if !unicode.IsSpace(rune(b)) {
+			if err := body.UnreadByte(); err != nil {
+				return false, err
+			}
+			return true, decodeFrom(body, v)
+		}
+	}
+}
+
+// decodeFrom decodes one JSON object from body into v, as decodeJSON.
+func decodeFrom(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

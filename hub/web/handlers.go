@@ -340,15 +340,111 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleFulfil marks an order shipped. With a shipment in the body it
+// also carries the tracking into the store's order (a partial shipment
+// fulfils the hub's stock only once every line has shipped); with none it
+// fulfils the hub's stock alone, as before shipments existed.
 func (s *Server) handleFulfil(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	o, err := s.Orders.Fulfil(r.Context(), id, actor)
+	var req hubapi.ShipmentRequest
+	given, err := s.decodeOptionalJSON(w, r, &req)
+	if err != nil {
+		return err
+	}
+	if !given {
+		o, err := s.Orders.Fulfil(r.Context(), id, actor)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, apiOrder(o))
+		return nil
+	}
+	cs, err := s.commandService()
+	if err != nil {
+		return err
+	}
+	sh := hub.Shipment{Carrier: req.Carrier, TrackingNumber: req.TrackingNumber, TrackingURL: req.TrackingURL}
+	if req.ShippedAt != nil {
+		sh.ShippedAt = req.ShippedAt.UTC()
+	}
+	for _, l := range req.Lines {
+		sh.Lines = append(sh.Lines, hub.ShipmentLine(l))
+	}
+	o, _, err := cs.Ship(r.Context(), id, sh, actor)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, apiOrder(o))
 	return nil
+}
+
+func (s *Server) handleERPReference(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req hubapi.ERPReference
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	cs, err := s.commandService()
+	if err != nil {
+		return err
+	}
+	c, err := cs.SetERPReference(r.Context(), id, hub.ERPReference(req), actor)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, apiCommand(c))
+	return nil
+}
+
+func (s *Server) handleCancellation(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req hubapi.CancellationRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	cs, err := s.commandService()
+	if err != nil {
+		return err
+	}
+	c, err := cs.Cancel(r.Context(), id, req.Reason, actor)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, apiCommand(c))
+	return nil
+}
+
+func (s *Server) handleOrderCommands(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	cs, err := s.commandService()
+	if err != nil {
+		return err
+	}
+	list, err := cs.Commands(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, hubapi.OrderCommandList{Commands: apiList(list, apiCommand)})
+	return nil
+}
+
+// commandService is the order service's command side.
+func (s *Server) commandService() (hub.OrderCommandService, error) {
+	cs, ok := s.Orders.(hub.OrderCommandService)
+	if !ok {
+		return nil, hub.Errorf(hub.EINTERNAL, "This hub keeps no order commands.")
+	}
+	return cs, nil
 }

@@ -199,6 +199,9 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	s.handle("GET /api/v1/orders", adminOnly, s.handleListOrders)
 	s.handle("GET /api/v1/orders/{id}", adminOnly, s.handleGetOrder)
 	s.handle("POST /api/v1/orders/{id}/fulfilment", adminOnly, s.handleFulfil)
+	s.handle("POST /api/v1/orders/{id}/erp-reference", adminOnly, s.handleERPReference)
+	s.handle("POST /api/v1/orders/{id}/cancellation", adminOnly, s.handleCancellation)
+	s.handle("GET /api/v1/orders/{id}/commands", adminOnly, s.handleOrderCommands)
 
 	// Everything else gets a JSON 404, or 405 when the path exists with
 	// other methods (the catch-all would otherwise hide the mux's 405).

@@ -364,6 +364,76 @@ type OrderTotals struct {
 	Total       string `json:"total"`
 }
 
+// ERPReference names an order in the merchant's ERP (POST
+// /api/v1/orders/{id}/erp-reference): the store's order gets the meta
+// _stockwire_erp_reference and a private note.
+type ERPReference struct {
+	System    string `json:"system"`
+	Reference string `json:"reference"`
+}
+
+// ShipmentRequest is the optional body of POST
+// /api/v1/orders/{id}/fulfilment: the store's order gets the tracking
+// (order meta _wc_shipment_tracking_items, as WooCommerce Shipment
+// Tracking reads it) and a note to the customer, and becomes completed
+// once every line has shipped. Lines is left out for a shipment of the
+// whole order; ShippedAt defaults to now.
+type ShipmentRequest struct {
+	Carrier        string         `json:"carrier"`
+	TrackingNumber string         `json:"tracking_number"`
+	TrackingURL    string         `json:"tracking_url,omitempty"`
+	ShippedAt      *time.Time     `json:"shipped_at,omitempty"`
+	Lines          []ShipmentLine `json:"lines,omitempty"`
+}
+
+// ShipmentLine is a SKU's quantity in a partial shipment.
+type ShipmentLine struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+// Shipment is a shipment as the hub recorded it; Complete says every line
+// of the order has shipped.
+type Shipment struct {
+	Carrier        string         `json:"carrier"`
+	TrackingNumber string         `json:"tracking_number"`
+	TrackingURL    string         `json:"tracking_url,omitempty"`
+	ShippedAt      time.Time      `json:"shipped_at"`
+	Lines          []ShipmentLine `json:"lines,omitempty"`
+	Complete       bool           `json:"complete"`
+}
+
+// CancellationRequest cancels an order in its store (POST
+// /api/v1/orders/{id}/cancellation).
+type CancellationRequest struct {
+	Reason string `json:"reason"`
+}
+
+// OrderCommand is one of the ERP's answers on its way into the store's
+// order: Kind is erp_reference, fulfilment or cancellation; State is
+// pending until the store's agent has applied it (applied), or failed with
+// the store's Error.
+type OrderCommand struct {
+	ID         int64         `json:"id"`
+	OrderID    int64         `json:"order_id"`
+	StoreID    int64         `json:"store_id"`
+	WooOrderID int64         `json:"woo_order_id"`
+	Kind       string        `json:"kind"`
+	State      string        `json:"state"`
+	Error      string        `json:"error,omitempty"`
+	ERP        *ERPReference `json:"erp,omitempty"`
+	Shipment   *Shipment     `json:"shipment,omitempty"`
+	Reason     string        `json:"reason,omitempty"`
+	CreatedAt  time.Time     `json:"created_at"`
+	SettledAt  *time.Time    `json:"settled_at"`
+}
+
+// OrderCommandList lists an order's commands, oldest first (GET
+// /api/v1/orders/{id}/commands).
+type OrderCommandList struct {
+	Commands []OrderCommand `json:"commands"`
+}
+
 // OrderList is a page of the order feed. Poll with the last Next as after:
 // an empty page returns the same cursor.
 type OrderList struct {

@@ -42,8 +42,9 @@ const MaxMessageBytes = 4 << 20
 // start over.
 const CloseRevoked = 4401
 
-// Message types. Hub→agent: Welcome, Changes, Snapshot, Ack, Reclaim.
-// Agent→hub: Hello, Order, StoreEdit, Applied, Status, Released.
+// Message types. Hub→agent: Welcome, Changes, Snapshot, Ack, Reclaim,
+// OrderCommand. Agent→hub: Hello, Order, StoreEdit, Applied, Status,
+// Released, CommandDone.
 const (
 	TypeHello    = "hello"
 	TypeWelcome  = "welcome"
@@ -57,6 +58,8 @@ const (
 	TypeError    = "error"
 	TypeReclaim  = "stock.reclaim"
 	TypeReleased = "stock.released"
+	TypeCommand  = "order.command"
+	TypeDone     = "order.command_done"
 )
 
 // Envelope is the frame of every message. ID identifies a message that needs
@@ -316,6 +319,69 @@ type Released struct {
 	ReclaimID int64  `json:"reclaim_id"`
 	SKU       string `json:"sku"`
 	Released  int64  `json:"released"`
+}
+
+// Order command kinds: the ERP's answers for a store's order.
+const (
+	// CommandERPReference records the ERP's own reference for the order:
+	// the order meta _stockwire_erp_reference and a private note.
+	CommandERPReference = "erp_reference"
+	// CommandFulfilment records a shipment: the tracking in the order meta
+	// _wc_shipment_tracking_items (as WooCommerce Shipment Tracking reads
+	// it) and a note to the customer; the order becomes completed when
+	// the shipment completes it.
+	CommandFulfilment = "fulfilment"
+	// CommandCancellation cancels the order (WooCommerce puts its stock
+	// back, and the agent reports the cancelled order as any other).
+	CommandCancellation = "cancellation"
+)
+
+// OrderCommand asks the agent to apply one of the ERP's answers to a store
+// order. The hub sends every command not yet done again on each new
+// session, so the agent applies a command at most once per ID (it records
+// the ID in the order's meta, in the same write as the change) and answers
+// a repeat with CommandDone at once.
+type OrderCommand struct {
+	ID         int64  `json:"id"`
+	WooOrderID int64  `json:"woo_order_id"`
+	Kind       string `json:"kind"`
+	// ERP is set for CommandERPReference.
+	ERP *ERPReference `json:"erp,omitempty"`
+	// Shipment is set for CommandFulfilment.
+	Shipment *Shipment `json:"shipment,omitempty"`
+	// Reason is the cancellation's, for the order's note.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ERPReference names the order in the merchant's ERP.
+type ERPReference struct {
+	System    string `json:"system"`
+	Reference string `json:"reference"`
+}
+
+// Shipment is one shipment of an order. Lines is empty for a shipment of
+// the whole order; Complete says every line of the order has shipped.
+type Shipment struct {
+	Carrier        string         `json:"carrier"`
+	TrackingNumber string         `json:"tracking_number"`
+	TrackingURL    string         `json:"tracking_url,omitempty"`
+	ShippedAt      time.Time      `json:"shipped_at"`
+	Lines          []ShipmentLine `json:"lines,omitempty"`
+	Complete       bool           `json:"complete"`
+}
+
+// ShipmentLine is a SKU's quantity in a partial shipment.
+type ShipmentLine struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+// CommandDone answers an OrderCommand once it is applied to the store, or
+// with Error when the store refused it for good (the order is gone, say).
+// Resending it is harmless.
+type CommandDone struct {
+	ID    int64  `json:"id"`
+	Error string `json:"error,omitempty"`
 }
 
 // Error is sent before the hub closes a session for a reason the agent must

@@ -44,6 +44,13 @@ var examples = []struct {
 	{wire.TypeError, "", wire.Error{Code: "revoked", Message: "store credential revoked"}},
 	{wire.TypeReclaim, "", wire.Reclaim{ID: 12, SKU: "MUG", Units: 5}},
 	{wire.TypeReleased, "", wire.Released{ReclaimID: 12, SKU: "MUG", Released: 3}},
+	{wire.TypeCommand, "", wire.OrderCommand{ID: 7, WooOrderID: 1093, Kind: wire.CommandFulfilment,
+		Shipment: &wire.Shipment{Carrier: "DHL", TrackingNumber: "JD014600006281230704", TrackingURL: "https://www.dhl.com/track?id=JD014600006281230704",
+			ShippedAt: time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC), Complete: true}}},
+	{wire.TypeCommand, "", wire.OrderCommand{ID: 8, WooOrderID: 1093, Kind: wire.CommandERPReference,
+		ERP: &wire.ERPReference{System: "netsuite", Reference: "SO-1234"}}},
+	{wire.TypeCommand, "", wire.OrderCommand{ID: 9, WooOrderID: 1094, Kind: wire.CommandCancellation, Reason: "customer asked"}},
+	{wire.TypeDone, "", wire.CommandDone{ID: 7}},
 }
 
 func TestGolden(t *testing.T) {
