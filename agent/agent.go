@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stockwire/stockwire/shared/wire"
@@ -40,6 +41,18 @@ type Outbox interface {
 	DeadLetterCount() int
 	// OldestAge returns the age of the oldest event, 0 when empty.
 	OldestAge() time.Duration
+}
+
+// ErrCommandRefused marks an order command the store will never accept as
+// it is (the order is gone, say): the agent answers the hub with the error
+// instead of trying again.
+var ErrCommandRefused = errors.New("order command refused by the store")
+
+// OrderCommander applies the ERP's answers (wire.OrderCommand) to the
+// store's orders, at most once per command ID across restarts. An error
+// wrapping ErrCommandRefused is final; any other is worth another try.
+type OrderCommander interface {
+	ApplyCommand(ctx context.Context, c wire.OrderCommand) error
 }
 
 // StockWriter applies the hub's changes to the store exactly once.

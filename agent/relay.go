@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -43,7 +45,10 @@ type Relay struct {
 	// Releaser runs reclaims; NewRelay sets it when Writer is one. Nil
 	// ignores reclaims (the hub asks again on the next session).
 	Releaser Releaser
-	Logger   *slog.Logger
+	// Commander applies the hub's order commands. Nil leaves them
+	// unanswered (the hub sends them again on the next session).
+	Commander OrderCommander
+	Logger    *slog.Logger
 	// Version is the agent's build version, sent in the hello.
 	Version string
 	// Status fills the periodic status report (outbox figures are added).
@@ -70,7 +75,8 @@ type Relay struct {
 	ReleasesKept int
 
 	wake     chan struct{}
-	reclaims chan wire.Reclaim // from Handle to the session's release loop
+	reclaims chan wire.Reclaim      // from Handle to the session's release loop
+	commands chan wire.OrderCommand // from Handle to the session's command loop
 	// snapshot gathers a chunked snapshot. Owned by the goroutine calling
 	// Handle (hubconn's reader).
 	snapshot snapshotGather
@@ -86,6 +92,7 @@ func NewRelay(ob Outbox, w StockWriter, logger *slog.Logger, version string) *Re
 	r := &Relay{Outbox: ob, Writer: w, Logger: logger, Version: version,
 		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: time.Second, StatusEvery: 10 * time.Second,
 		ReleasesKept: 1024, wake: make(chan struct{}, 1), reclaims: make(chan wire.Reclaim, 1024),
+		commands: make(chan wire.OrderCommand, 1024),
 		inflight: make(map[uint64]time.Time)}
 	if rl, ok := w.(Releaser); ok {
 		r.Releaser = rl
@@ -133,6 +140,17 @@ func (r *Relay) Handle(ctx context.Context, env wire.Envelope) {
 		case r.reclaims <- rc:
 		default:
 			r.Logger.Warn("too many reclaims waiting; the hub will ask again", "reclaim_id", rc.ID)
+		}
+	case wire.TypeCommand:
+		var c wire.OrderCommand
+		if err := wire.DecodePayload(env, &c); err != nil || c.ID <= 0 || c.WooOrderID <= 0 {
+			r.Logger.Error("bad order command from hub", "error", err)
+			return
+		}
+		select {
+		case r.commands <- c:
+		default:
+			r.Logger.Warn("too many order commands waiting; the hub will send it again", "command_id", c.ID)
 		}
 	case wire.TypeChanges:
 		var c wire.Changes
@@ -200,10 +218,14 @@ func (r *Relay) Session(ctx context.Context, send Sender) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		r.releaseLoop(ctx, send)
+	}()
+	go func() {
+		defer wg.Done()
+		r.commandLoop(ctx, send)
 	}()
 
 	var moved <-chan struct{} // nil: the Writer does not notify
@@ -305,6 +327,55 @@ func (r *Relay) releaseLoop(ctx context.Context, send Sender) {
 			r.Logger.Info("released units for the hub", "reclaim_id", rc.ID, "sku", rc.SKU, "asked", rc.Units, "released", n)
 		}
 		if send.Send(ctx, wire.TypeReleased, "", wire.Released{ReclaimID: rc.ID, SKU: rc.SKU, Released: n}) != nil {
+			return
+		}
+	}
+}
+
+// commandAttempts bounds the tries of one order command in a session; one
+// still failing is left for the hub to send again on the next session.
+const commandAttempts = 5
+
+// commandLoop applies the hub's order commands one at a time, in the order
+// they came, and answers each once it is applied, or refused for good. A
+// command failing otherwise (the store down, say) is tried again with
+// backoff.
+func (r *Relay) commandLoop(ctx context.Context, send Sender) {
+	retry := backoff.Policy{Min: time.Second, Max: 30 * time.Second}
+	for {
+		var c wire.OrderCommand
+		select {
+		case <-ctx.Done():
+			return
+		case c = <-r.commands:
+		}
+		if r.Commander == nil {
+			continue
+		}
+		var err error
+		for attempt := 0; attempt < commandAttempts; attempt++ {
+			if err = r.Commander.ApplyCommand(ctx, c); err == nil || errors.Is(err, ErrCommandRefused) || ctx.Err() != nil {
+				break
+			}
+			wait := retry.Delay(attempt)
+			r.Logger.Warn("order command failed; trying again", "command_id", c.ID, "kind", c.Kind, "woo_order_id", c.WooOrderID, "error", err, "wait", wait)
+			if backoff.Sleep(ctx, wait) != nil {
+				return
+			}
+		}
+		done := wire.CommandDone{ID: c.ID}
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			r.Logger.Info("order command applied", "command_id", c.ID, "kind", c.Kind, "woo_order_id", c.WooOrderID)
+		case errors.Is(err, ErrCommandRefused):
+			r.Logger.Error("the store refused an order command", "command_id", c.ID, "kind", c.Kind, "woo_order_id", c.WooOrderID, "error", err)
+			done.Error = err.Error()
+		default:
+			continue // the hub sends it again on the next session
+		}
+		if send.Send(ctx, wire.TypeDone, "", done) != nil {
 			return
 		}
 	}

@@ -24,15 +24,25 @@ import (
 type sent struct {
 	mu       sync.Mutex
 	released []wire.Released
+	done     []wire.CommandDone
 }
 
 func (s *sent) Send(ctx context.Context, typ, id string, v any) error {
-	if typ == wire.TypeReleased {
-		s.mu.Lock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch typ {
+	case wire.TypeReleased:
 		s.released = append(s.released, v.(wire.Released))
-		s.mu.Unlock()
+	case wire.TypeDone:
+		s.done = append(s.done, v.(wire.CommandDone))
 	}
 	return nil
+}
+
+func (s *sent) commandsDone() []wire.CommandDone {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]wire.CommandDone(nil), s.done...)
 }
 
 func (s *sent) answers() []wire.Released {
