@@ -186,6 +186,8 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	s.handle("POST /api/v1/stores", adminOnly, s.handleCreateStore)
 	s.handle("GET /api/v1/stores", adminOnly, s.handleListStores)
 	s.handle("GET /api/v1/stores/{id}", adminOnly, s.handleGetStore)
+	s.handle("PUT /api/v1/stores/{id}/sku-aliases", adminOnly, s.handlePutAliases)
+	s.handle("GET /api/v1/stores/{id}/sku-aliases", adminOnly, s.handleGetAliases)
 	s.handle("PATCH /api/v1/stores/{id}", adminOnly, s.handleUpdateStore)
 	s.handle("DELETE /api/v1/stores/{id}", adminOnly, s.handleRevokeStore)
 	s.handle("POST /api/v1/enrolment-tokens", adminOnly, s.handleCreateEnrolmentToken)

@@ -156,6 +156,22 @@ type CreatedStore struct {
 	Token string `json:"token"`
 }
 
+// SKUAlias is a store's own name for one of the hub's SKUs: stock changes
+// reach the store under StoreSKU, and its orders of StoreSKU count against
+// SKU.
+type SKUAlias struct {
+	StoreSKU string `json:"store_sku"`
+	SKU      string `json:"sku"`
+}
+
+// SKUAliasList is a store's aliases (PUT and GET
+// /api/v1/stores/{id}/sku-aliases; PUT also takes text/csv lines of
+// store_sku,sku). A PUT replaces them all, and the store's agent starts
+// over with a snapshot under the new names.
+type SKUAliasList struct {
+	Aliases []SKUAlias `json:"aliases"`
+}
+
 // EnrolmentToken is a one-use join token.
 type EnrolmentToken struct {
 	Token     string    `json:"token"`

@@ -1,0 +1,10 @@
+-- A store's own names for the hub's SKUs, where they differ (the ERP's
+-- SKU is the hub's). The link translates both ways: stock changes go out
+-- under the store's name, and its orders come in under the hub's.
+CREATE TABLE sku_aliases (
+    store_id  bigint NOT NULL REFERENCES stores (id),
+    store_sku text NOT NULL,
+    sku       text NOT NULL,
+    PRIMARY KEY (store_id, store_sku),
+    UNIQUE (store_id, sku)
+);
