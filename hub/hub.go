@@ -512,6 +512,39 @@ type OrderCommandService interface {
 	SettleCommand(ctx context.Context, storeID, id int64, errMsg string) (c OrderCommand, settled bool, err error)
 }
 
+// Problem kinds: what needs a person.
+const (
+	// ProblemParkedLine: an order line whose SKU the hub does not know;
+	// it counts in no stock until the SKU exists (an alias, a count).
+	ProblemParkedLine = "parked_line"
+	// ProblemCommandFailed: the store refused one of the ERP's answers.
+	ProblemCommandFailed = "command_failed"
+	// ProblemDeadLetters: the store's agent holds reports the hub refused
+	// (agent dead-letters list|replay).
+	ProblemDeadLetters = "dead_letters"
+	// ProblemWebhooksFailing: the store's webhooks do not reach its agent;
+	// orders arrive by polling only.
+	ProblemWebhooksFailing = "webhooks_failing"
+)
+
+// Problem is one thing that needs a person, newest first in a list.
+type Problem struct {
+	Kind       string
+	StoreID    int64
+	OrderID    int64
+	WooOrderID int64
+	SKU        string
+	Quantity   int64
+	Detail     string
+	At         *time.Time
+}
+
+// ProblemService lists what needs a person. The PostgreSQL order service
+// implements it; the API finds it with a type assertion.
+type ProblemService interface {
+	Problems(ctx context.Context, limit int) ([]Problem, error)
+}
+
 // SKUAlias is a store's own name for one of the hub's SKUs.
 type SKUAlias struct {
 	StoreSKU string

@@ -199,6 +199,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	// admin token is the only credential the API takes, so only admins
 	// read them; a reader role would get documents without it.
 	s.handle("GET /api/v1/orders", adminOnly, s.handleListOrders)
+	s.handle("GET /api/v1/problems", adminOnly, s.handleProblems)
 	s.handle("GET /api/v1/orders/{id}", adminOnly, s.handleGetOrder)
 	s.handle("POST /api/v1/orders/{id}/fulfilment", adminOnly, s.handleFulfil)
 	s.handle("POST /api/v1/orders/{id}/erp-reference", adminOnly, s.handleERPReference)

@@ -8,3 +8,7 @@ CREATE TABLE sku_aliases (
     PRIMARY KEY (store_id, store_sku),
     UNIQUE (store_id, sku)
 );
+
+-- Order lines parked for a SKU the hub does not know, listed among the
+-- problems (GET /api/v1/problems) until someone acts.
+CREATE INDEX order_lines_parked ON order_lines (order_id) WHERE error <> '';
