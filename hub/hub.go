@@ -512,6 +512,58 @@ type OrderCommandService interface {
 	SettleCommand(ctx context.Context, storeID, id int64, errMsg string) (c OrderCommand, settled bool, err error)
 }
 
+// Problem kinds: what needs a person.
+const (
+	// ProblemParkedLine: an order line whose SKU the hub does not know;
+	// it counts in no stock until the SKU exists (an alias, a count).
+	ProblemParkedLine = "parked_line"
+	// ProblemCommandFailed: the store refused one of the ERP's answers.
+	ProblemCommandFailed = "command_failed"
+	// ProblemDeadLetters: the store's agent holds reports the hub refused
+	// (agent dead-letters list|replay).
+	ProblemDeadLetters = "dead_letters"
+	// ProblemWebhooksFailing: the store's webhooks do not reach its agent;
+	// orders arrive by polling only.
+	ProblemWebhooksFailing = "webhooks_failing"
+)
+
+// Problem is one thing that needs a person, newest first in a list.
+type Problem struct {
+	Kind       string
+	StoreID    int64
+	OrderID    int64
+	WooOrderID int64
+	SKU        string
+	Quantity   int64
+	Detail     string
+	At         *time.Time
+}
+
+// ProblemService lists what needs a person. The PostgreSQL order service
+// implements it; the API finds it with a type assertion.
+type ProblemService interface {
+	Problems(ctx context.Context, limit int) ([]Problem, error)
+}
+
+// SKUAlias is a store's own name for one of the hub's SKUs.
+type SKUAlias struct {
+	StoreSKU string
+	SKU      string
+}
+
+// SKUAliasService keeps each store's names for the hub's SKUs. The
+// PostgreSQL store service implements it; the link and the API find it
+// with a type assertion.
+type SKUAliasService interface {
+	// SetAliases replaces the store's aliases, all or nothing, and starts
+	// the store's sequence over in a new epoch: its agent gets a snapshot
+	// under the new names. Returns ENOTFOUND, EINVALID (a bad name, a name
+	// twice on either side).
+	SetAliases(ctx context.Context, storeID int64, aliases []SKUAlias) error
+	// Aliases lists the store's aliases by store SKU.
+	Aliases(ctx context.Context, storeID int64) ([]SKUAlias, error)
+}
+
 // SessionService keeps one live agent session per store across hub
 // replicas. Each new session claims its store; the newest claim is the live
 // session, every replica hears of it and closes its older session of that
@@ -542,6 +594,8 @@ type SessionNotice struct {
 	Revoked       bool
 	PolicyChanged bool
 	Commands      bool
+	// Restart: the store's SKU aliases changed; its session starts over.
+	Restart bool
 }
 
 // AdminAuth checks the admin token.

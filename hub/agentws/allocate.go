@@ -56,7 +56,7 @@ func (ss *session) sendReclaims(st *reclaimState) {
 		}
 		st.sent[rc.ID] = now
 		ss.logger.Info("asking agent to release units", "reclaim_id", rc.ID, "sku", rc.SKU, "units", rc.Units)
-		ss.enqueue(wire.TypeReclaim, "", wire.Reclaim{ID: rc.ID, SKU: rc.SKU, Units: rc.Units})
+		ss.enqueue(wire.TypeReclaim, "", wire.Reclaim{ID: rc.ID, SKU: ss.names.store(rc.SKU), Units: rc.Units})
 	}
 }
 
@@ -71,11 +71,11 @@ func (ss *session) sendReclaims(st *reclaimState) {
 // (sendReclaims).
 func (ss *session) changesOf(events []hub.Event, coalesce bool) []wire.Change {
 	if coalesce && ss.store.Policy != hub.PolicyAllocate {
-		return Coalesce(events)
+		return ss.names.changes(Coalesce(events))
 	}
 	out := make([]wire.Change, len(events))
 	for i, e := range events {
 		out[i] = wire.Change{Seq: e.Seq, SKU: e.SKU, Delta: e.Delta, Target: e.Target}
 	}
-	return out
+	return ss.names.changes(out)
 }

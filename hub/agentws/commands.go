@@ -36,12 +36,12 @@ func (ss *session) sendCommands(sent map[int64]bool) {
 		}
 		sent[c.ID] = true
 		ss.logger.Info("sending order command", "command_id", c.ID, "kind", c.Kind, "woo_order_id", c.WooOrderID)
-		ss.enqueue(wire.TypeCommand, "", wireCommand(c))
+		ss.enqueue(wire.TypeCommand, "", wireCommand(c, ss.names))
 	}
 }
 
-// wireCommand is c as the link carries it.
-func wireCommand(c hub.OrderCommand) wire.OrderCommand {
+// wireCommand is c as the link carries it, under the store's SKU names.
+func wireCommand(c hub.OrderCommand, names skuNames) wire.OrderCommand {
 	out := wire.OrderCommand{ID: c.ID, WooOrderID: c.WooOrderID, Kind: c.Kind, Reason: c.Reason}
 	if c.ERP != nil {
 		out.ERP = &wire.ERPReference{System: c.ERP.System, Reference: c.ERP.Reference}
@@ -50,7 +50,7 @@ func wireCommand(c hub.OrderCommand) wire.OrderCommand {
 		out.Shipment = &wire.Shipment{Carrier: s.Carrier, TrackingNumber: s.TrackingNumber, TrackingURL: s.TrackingURL,
 			ShippedAt: s.ShippedAt, Complete: s.Complete}
 		for _, l := range s.Lines {
-			out.Shipment.Lines = append(out.Shipment.Lines, wire.ShipmentLine{SKU: l.SKU, Quantity: l.Quantity})
+			out.Shipment.Lines = append(out.Shipment.Lines, wire.ShipmentLine{SKU: names.store(l.SKU), Quantity: l.Quantity})
 		}
 	}
 	return out

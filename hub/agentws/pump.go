@@ -64,6 +64,11 @@ func (ss *session) pump(resume bool, lastSeq, head int64) {
 				ss.stop("policy", websocket.StatusTryAgainLater, "store policy changed; reconnect")
 				return
 			}
+			if err == nil && st.Epoch != ss.epochNow { // the notice was lost
+				ss.logger.Info("store's sequence started over (its SKU aliases changed); ending the session so the agent starts over")
+				ss.stop("policy", websocket.StatusTryAgainLater, "store settings changed; reconnect")
+				return
+			}
 			if !ss.stillLive() {
 				return
 			}
@@ -130,6 +135,7 @@ func (ss *session) sendSnapshot() (int64, bool) {
 		}
 		return 0, false
 	}
+	targets = ss.names.targets(targets)
 	if !ss.snapshotChunks {
 		data, err := wire.Encode(wire.TypeSnapshot, "", wire.Snapshot{Seq: seq, Targets: targets})
 		if err != nil {

@@ -143,7 +143,7 @@ func (ss *session) handleOrder(env wire.Envelope) {
 	r := hub.OrderReport{WooOrderID: o.WooOrderID, Number: o.Number, Status: o.Status,
 		DateModified: o.DateModified, Raw: o.Raw}
 	for _, l := range o.Lines {
-		r.Lines = append(r.Lines, hub.OrderLine{SKU: l.SKU, Quantity: l.Quantity,
+		r.Lines = append(r.Lines, hub.OrderLine{SKU: ss.names.hub(l.SKU), Quantity: l.Quantity,
 			ProductID: l.ProductID, VariationID: l.VariationID})
 	}
 	start := time.Now()
@@ -177,7 +177,7 @@ func (ss *session) handleStoreEdit(env wire.Envelope) {
 		ss.enqueue(wire.TypeAck, env.ID, wire.Ack{Error: err.Error()})
 		return
 	}
-	entry, err := es.ApplyStoreEdit(ss.ctx, ss.store.ID, hub.StoreEdit{ID: e.ID, SKU: e.SKU, From: e.From, To: e.To, EditedAt: e.EditedAt})
+	entry, err := es.ApplyStoreEdit(ss.ctx, ss.store.ID, hub.StoreEdit{ID: e.ID, SKU: ss.names.hub(e.SKU), From: e.From, To: e.To, EditedAt: e.EditedAt})
 	switch hub.ErrorCode(err) {
 	case "":
 		ss.logger.Info("store edit counted", "sku", e.SKU, "from", e.From, "to", e.To, "ledger_id", entry.ID, "on_hand_after", entry.After)
@@ -205,7 +205,7 @@ func (ss *session) handleReleased(env wire.Envelope) {
 		ss.logger.Warn("malformed release", "error", err)
 		return
 	}
-	err := rs.ConfirmRelease(ss.ctx, ss.store.ID, hub.Release{ReclaimID: r.ReclaimID, SKU: r.SKU, Released: r.Released})
+	err := rs.ConfirmRelease(ss.ctx, ss.store.ID, hub.Release{ReclaimID: r.ReclaimID, SKU: ss.names.hub(r.SKU), Released: r.Released})
 	if err != nil {
 		if ss.ctx.Err() == nil {
 			ss.logger.Warn("confirm release", "reclaim_id", r.ReclaimID, "error", err)

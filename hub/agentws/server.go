@@ -238,10 +238,14 @@ func (s *Server) SessionNotice(n hub.SessionNotice) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n.PolicyChanged {
+	if n.PolicyChanged || n.Restart {
 		if sess := s.sessions[n.StoreID]; sess != nil {
-			sess.logger.Info("store policy changed; ending the session so the agent starts over")
-			sess.stop("policy", websocket.StatusTryAgainLater, "store policy changed; reconnect")
+			what := "store policy"
+			if n.Restart {
+				what = "store's SKU aliases"
+			}
+			sess.logger.Info(what + " changed; ending the session so the agent starts over")
+			sess.stop("policy", websocket.StatusTryAgainLater, what+" changed; reconnect")
 		}
 		return
 	}

@@ -52,6 +52,11 @@ type session struct {
 	recheck atomic.Bool
 	// commands asks the pump to send the store's pending order commands.
 	commands atomic.Bool
+	// names translates SKUs between the hub and the store (aliases.go);
+	// set before the session's workers start.
+	names skuNames
+	// epochNow is the store's epoch this session welcomed the agent in.
+	epochNow string
 
 	stateMu sync.Mutex
 	state   hub.AgentState // guarded by stateMu
@@ -222,9 +227,10 @@ func (ss *session) run() {
 		return
 	}
 	epoch, resume, ok := ss.epoch(hello, head)
-	if !ok {
+	if !ok || !ss.loadNames() {
 		return
 	}
+	ss.epochNow = epoch
 	applied := hello.LastSeq
 	if !resume {
 		applied = 0 // a figure of another epoch says nothing here

@@ -20,7 +20,8 @@ var _ hub.SessionService = (*SessionService)(nil)
 // SessionChannel is the LISTEN/NOTIFY channel on which replicas announce
 // agent sessions: "claim:<store id>:<claim>" when a session claims its
 // store, "revoke:<store id>" when a store's credential is revoked,
-// "policy:<store id>" when its policy changed (its session must start over),
+// "policy:<store id>" when its policy changed and "restart:<store id>" when
+// its SKU aliases did (its session must start over either way),
 // and "commands:<store id>" when order commands for the store were queued.
 const SessionChannel = "stockwire_sessions"
 
@@ -174,9 +175,9 @@ func parseSessionNotice(payload string) (hub.SessionNotice, bool) {
 	case len(f) == 2 && f[0] == "revoke":
 		id, err := strconv.ParseInt(f[1], 10, 64)
 		return hub.SessionNotice{StoreID: id, Revoked: true}, err == nil && id > 0
-	case len(f) == 2 && f[0] == "policy":
+	case len(f) == 2 && (f[0] == "policy" || f[0] == "restart"):
 		id, err := strconv.ParseInt(f[1], 10, 64)
-		return hub.SessionNotice{StoreID: id, PolicyChanged: true}, err == nil && id > 0
+		return hub.SessionNotice{StoreID: id, PolicyChanged: f[0] == "policy", Restart: f[0] == "restart"}, err == nil && id > 0
 	case len(f) == 2 && f[0] == "commands":
 		id, err := strconv.ParseInt(f[1], 10, 64)
 		return hub.SessionNotice{StoreID: id, Commands: true}, err == nil && id > 0

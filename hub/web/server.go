@@ -186,6 +186,8 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	s.handle("POST /api/v1/stores", adminOnly, s.handleCreateStore)
 	s.handle("GET /api/v1/stores", adminOnly, s.handleListStores)
 	s.handle("GET /api/v1/stores/{id}", adminOnly, s.handleGetStore)
+	s.handle("PUT /api/v1/stores/{id}/sku-aliases", adminOnly, s.handlePutAliases)
+	s.handle("GET /api/v1/stores/{id}/sku-aliases", adminOnly, s.handleGetAliases)
 	s.handle("PATCH /api/v1/stores/{id}", adminOnly, s.handleUpdateStore)
 	s.handle("DELETE /api/v1/stores/{id}", adminOnly, s.handleRevokeStore)
 	s.handle("POST /api/v1/enrolment-tokens", adminOnly, s.handleCreateEnrolmentToken)
@@ -197,6 +199,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	// admin token is the only credential the API takes, so only admins
 	// read them; a reader role would get documents without it.
 	s.handle("GET /api/v1/orders", adminOnly, s.handleListOrders)
+	s.handle("GET /api/v1/problems", adminOnly, s.handleProblems)
 	s.handle("GET /api/v1/orders/{id}", adminOnly, s.handleGetOrder)
 	s.handle("POST /api/v1/orders/{id}/fulfilment", adminOnly, s.handleFulfil)
 	s.handle("POST /api/v1/orders/{id}/erp-reference", adminOnly, s.handleERPReference)

@@ -156,6 +156,45 @@ type CreatedStore struct {
 	Token string `json:"token"`
 }
 
+// Problem is one thing that needs a person (GET /api/v1/problems). Kind is
+// parked_line (an order line whose SKU the hub does not know: it counts in
+// no stock until the SKU exists, by a count or a store alias),
+// command_failed (the store refused one of the ERP's answers),
+// dead_letters (the store's agent holds reports the hub refused: agent
+// dead-letters list|replay) or webhooks_failing (orders arrive by polling
+// only).
+type Problem struct {
+	Kind       string     `json:"kind"`
+	StoreID    int64      `json:"store_id"`
+	OrderID    int64      `json:"order_id,omitempty"`
+	WooOrderID int64      `json:"woo_order_id,omitempty"`
+	SKU        string     `json:"sku,omitempty"`
+	Quantity   int64      `json:"quantity,omitempty"`
+	Detail     string     `json:"detail"`
+	At         *time.Time `json:"at"`
+}
+
+// ProblemList lists problems, newest first.
+type ProblemList struct {
+	Problems []Problem `json:"problems"`
+}
+
+// SKUAlias is a store's own name for one of the hub's SKUs: stock changes
+// reach the store under StoreSKU, and its orders of StoreSKU count against
+// SKU.
+type SKUAlias struct {
+	StoreSKU string `json:"store_sku"`
+	SKU      string `json:"sku"`
+}
+
+// SKUAliasList is a store's aliases (PUT and GET
+// /api/v1/stores/{id}/sku-aliases; PUT also takes text/csv lines of
+// store_sku,sku). A PUT replaces them all, and the store's agent starts
+// over with a snapshot under the new names.
+type SKUAliasList struct {
+	Aliases []SKUAlias `json:"aliases"`
+}
+
 // EnrolmentToken is a one-use join token.
 type EnrolmentToken struct {
 	Token     string    `json:"token"`
