@@ -74,7 +74,9 @@ type LineItem struct {
 	MetaData    []MetaData `json:"meta_data,omitempty"`
 }
 
-// Order is the subset of an order a sync agent reads.
+// Order is the subset of an order a sync agent reads. MetaData holds the
+// order's meta that WooCommerce does not keep internal (custom keys, even
+// those starting with "_", such as _wc_shipment_tracking_items).
 type Order struct {
 	ID              int64      `json:"id"`
 	Number          string     `json:"number"`
@@ -83,6 +85,30 @@ type Order struct {
 	DateModifiedGMT *string    `json:"date_modified_gmt"`
 	CreatedVia      string     `json:"created_via,omitempty"`
 	LineItems       []LineItem `json:"line_items"`
+	MetaData        []MetaData `json:"meta_data,omitempty"`
+}
+
+// Meta returns the value of the order meta key and whether it is set.
+func (o Order) Meta(key string) (json.RawMessage, bool) {
+	for _, m := range o.MetaData {
+		if m.Key == key {
+			return m.Value, true
+		}
+	}
+	return nil, false
+}
+
+// OrderNote is an order note (GET/POST /orders/{id}/notes). Author is
+// "WooCommerce" for the store's own notes and those added through the
+// API, else the user's name; a customer note is shown (and e-mailed) to
+// the customer, the others are private.
+type OrderNote struct {
+	ID             int64  `json:"id"`
+	Author         string `json:"author"`
+	DateCreated    string `json:"date_created"`
+	DateCreatedGMT string `json:"date_created_gmt"`
+	Note           string `json:"note"`
+	CustomerNote   bool   `json:"customer_note"`
 }
 
 // Webhook is a webhook as the REST API shows it (the secret is write-only).

@@ -300,6 +300,7 @@ func (s *Store) Checkout(lines []CheckoutLine) (int64, error) {
 	changed := map[int64]bool{}
 	o.DatePaid = &now
 	o.Status = "processing"
+	s.addNote(o, "Payment complete.", false, now)
 	s.reduceStock(o, now, changed)
 	s.stats.CheckoutsAccepted++
 	s.fire(woo.TopicOrderCreated, o.ID)

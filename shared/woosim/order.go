@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stockwire/stockwire/shared/woo"
@@ -30,6 +31,15 @@ type lineItem struct {
 	Restocked   int64
 }
 
+// orderNote is an order note: WooCommerce's own (status changes, stock
+// moves, payment) or one added through the REST API.
+type orderNote struct {
+	ID           int64
+	Note         string
+	CustomerNote bool
+	Created      time.Time
+}
+
 type refund struct {
 	ID     int64
 	Reason string
@@ -49,6 +59,30 @@ type order struct {
 	Refunds       []refund
 	OrderKey      string
 	Billing       map[string]string
+	CustomerNote  string
+	Meta          []metaEntry
+	Notes         []orderNote
+}
+
+// statusNames are wc_get_order_status_name's labels, used in notes.
+var statusNames = map[string]string{
+	"pending": "Pending payment", "processing": "Processing", "on-hold": "On hold", "completed": "Completed",
+	"cancelled": "Cancelled", "refunded": "Refunded", "failed": "Failed", "checkout-draft": "Draft",
+}
+
+func statusName(status string) string {
+	if n, ok := statusNames[status]; ok {
+		return n
+	}
+	return status
+}
+
+// addNote adds a note to o, as WC_Order::add_order_note does.
+func (s *Store) addNote(o *order, note string, customer bool, now time.Time) orderNote {
+	s.nextNote++
+	n := orderNote{ID: s.nextNote, Note: note, CustomerNote: customer, Created: now}
+	o.Notes = append(o.Notes, n)
+	return n
 }
 
 func (o *order) total() float64 {
@@ -75,6 +109,7 @@ func (s *Store) reduceStock(o *order, now time.Time, changed map[int64]bool) {
 	if o.StockReduced {
 		return
 	}
+	var moves []string
 	for _, it := range o.Items {
 		if it.Reduced != 0 {
 			continue
@@ -84,6 +119,7 @@ func (s *Store) reduceStock(o *order, now time.Time, changed map[int64]bool) {
 			continue
 		}
 		h := s.stockHolder(p)
+		moves = append(moves, stockMove(it.Name, h.Stock, h.Stock-it.Quantity))
 		h.Stock -= it.Quantity
 		h.TotalSales += it.Quantity
 		it.Reduced = it.Quantity
@@ -94,7 +130,16 @@ func (s *Store) reduceStock(o *order, now time.Time, changed map[int64]bool) {
 		changed[h.ID] = true
 		changed[p.ID] = true
 	}
+	if len(moves) > 0 {
+		s.addNote(o, "Stock levels reduced: "+strings.Join(moves, ", "), false, now)
+	}
 	o.StockReduced = true
+}
+
+// stockMove is one product's part of a stock note, as in
+// "Test Widget 1 (10&rarr;9)".
+func stockMove(name string, from, to int64) string {
+	return name + " (" + strconv.FormatInt(from, 10) + "&rarr;" + strconv.FormatInt(to, 10) + ")"
 }
 
 // restoreStock is wc_maybe_increase_stock_levels.
@@ -102,6 +147,7 @@ func (s *Store) restoreStock(o *order, now time.Time, changed map[int64]bool) {
 	if !o.StockReduced {
 		return
 	}
+	var moves []string
 	for _, it := range o.Items {
 		if it.Reduced == 0 {
 			continue
@@ -109,6 +155,7 @@ func (s *Store) restoreStock(o *order, now time.Time, changed map[int64]bool) {
 		p := s.itemProduct(it)
 		if p != nil && s.managed(p) {
 			h := s.stockHolder(p)
+			moves = append(moves, stockMove(it.Name, h.Stock, h.Stock+it.Reduced))
 			h.Stock += it.Reduced
 			s.touch(h, now)
 			s.touch(p, now)
@@ -118,10 +165,14 @@ func (s *Store) restoreStock(o *order, now time.Time, changed map[int64]bool) {
 		it.Reduced = 0
 		it.ReducedMeta = 0
 	}
+	if len(moves) > 0 {
+		s.addNote(o, "Stock levels increased: "+strings.Join(moves, ", "), false, now)
+	}
 	o.StockReduced = false
 }
 
-// transition moves o to status as WooCommerce's status hooks do.
+// transition moves o to status as WooCommerce's status hooks do, noting
+// the stock moves and then the change (as the captured notes show).
 func (s *Store) transition(o *order, status string, now time.Time, changed map[int64]bool) {
 	from := o.Status
 	if from == status {
@@ -143,6 +194,7 @@ func (s *Store) transition(o *order, status string, now time.Time, changed map[i
 		t := now
 		o.DateCompleted = &t
 	}
+	s.addNote(o, "Order status changed from "+statusName(from)+" to "+statusName(status)+".", false, now)
 }
 
 func (o *order) refunded() float64 {
@@ -162,7 +214,9 @@ func (s *Store) paymentComplete(o *order, now time.Time, changed map[int64]bool)
 	}
 	t := now
 	o.DatePaid = &t
-	s.transition(o, "processing", now, changed)
+	// WooCommerce notes the payment, not the status change it makes.
+	s.addNote(o, "Payment complete.", false, now)
+	o.Status = "processing"
 	s.reduceStock(o, now, changed)
 }
 
@@ -309,7 +363,7 @@ func (s *Store) orderView(o *order) *orderJSON {
 		DiscountTotal: "0.00", DiscountTax: "0.00", ShippingTotal: "0.00", ShippingTax: "0.00", CartTax: "0.00",
 		Total: money(o.total()), TotalTax: "0.00", OrderKey: o.OrderKey, Billing: billing, Shipping: shipping,
 		CreatedVia: o.CreatedVia, DateCompleted: fmtDatePtr(o.DateCompleted), DatePaid: fmtDatePtr(o.DatePaid),
-		Number: id, MetaData: []metaEntry{}, LineItems: items, TaxLines: []any{}, ShippingLines: []any{},
+		CustomerNote: o.CustomerNote, Number: id, MetaData: append([]metaEntry{}, o.Meta...), LineItems: items, TaxLines: []any{}, ShippingLines: []any{},
 		FeeLines: []any{}, CouponLines: []any{}, Refunds: refunds,
 		PaymentURL: home + "/checkout/order-pay/" + id + "/?pay_for_order=true&key=" + o.OrderKey,
 		IsEditable: o.Status == "pending" || o.Status == "on-hold" || o.Status == "auto-draft", NeedsPayment: needsPayment,
@@ -328,6 +382,9 @@ func (s *Store) wooOrder(o *order) woo.Order {
 	c, m := fmtDate(o.Created), fmtDate(o.Modified)
 	wo := woo.Order{ID: o.ID, Number: strconv.FormatInt(o.ID, 10), Status: o.Status,
 		DateCreatedGMT: &c, DateModifiedGMT: &m, CreatedVia: o.CreatedVia}
+	for _, me := range o.Meta {
+		wo.MetaData = append(wo.MetaData, woo.MetaData{ID: me.ID, Key: me.Key, Value: me.Value})
+	}
 	for _, it := range o.Items {
 		li := woo.LineItem{ID: it.ID, Name: it.Name, ProductID: it.ProductID, VariationID: it.VariationID, Quantity: it.Quantity}
 		if p := s.itemProduct(it); p != nil {
@@ -353,10 +410,24 @@ type lineInput struct {
 }
 
 type orderInput struct {
-	Status    *string           `json:"status"`
-	SetPaid   bool              `json:"set_paid"`
-	Billing   map[string]string `json:"billing"`
-	LineItems []lineInput       `json:"line_items"`
+	Status       *string           `json:"status"`
+	SetPaid      bool              `json:"set_paid"`
+	Billing      map[string]string `json:"billing"`
+	LineItems    []lineInput       `json:"line_items"`
+	CustomerNote *string           `json:"customer_note"`
+	// MetaData entries are upserted by id, else by key; a null value
+	// deletes.
+	MetaData []metaInput `json:"meta_data"`
+}
+
+// applyOrderFields sets o's customer note and meta from in.
+func (s *Store) applyOrderFields(o *order, in *orderInput) {
+	if in.CustomerNote != nil {
+		o.CustomerNote = *in.CustomerNote
+	}
+	for _, m := range in.MetaData {
+		o.Meta = s.upsertMeta(o.Meta, m)
+	}
 }
 
 // resolveLine finds the product a line input names.

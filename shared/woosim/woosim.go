@@ -137,6 +137,7 @@ type Store struct {
 	nextID     int64
 	nextItem   int64
 	nextMeta   int64
+	nextNote   int64 // order note (comment) ids
 	products   map[int64]*product
 	topIDs     []int64 // top-level products in id order
 	topOrdered bool    // topIDs are also in date_created order
