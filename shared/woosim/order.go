@@ -194,7 +194,11 @@ func (s *Store) transition(o *order, status string, now time.Time, changed map[i
 		t := now
 		o.DateCompleted = &t
 	}
-	s.addNote(o, "Order status changed from "+statusName(from)+" to "+statusName(status)+".", false, now)
+	if from != "trash" && status != "trash" {
+		// Trashing and restoring are not status changes to WooCommerce's
+		// notes.
+		s.addNote(o, "Order status changed from "+statusName(from)+" to "+statusName(status)+".", false, now)
+	}
 }
 
 func (o *order) refunded() float64 {

@@ -1,6 +1,6 @@
 // Package woosim is a WooCommerce store simulator: the REST API v3 subset a
-// sync agent uses (OAuth 1.0a, products, variations, orders, refunds,
-// webhooks, batch endpoints), webhook delivery with WooCommerce's signatures,
+// sync agent uses (OAuth 1.0a, products, variations, orders with their
+// meta_data and notes, refunds, webhooks, batch endpoints), webhook delivery with WooCommerce's signatures,
 // pacing, coalescing and failure rules, stock moved on the order status
 // transitions WooCommerce uses, and a /sim/ API for tests, the demo and
 // benchmarks (storefront checkout, admin edits, fault injection, stats).
