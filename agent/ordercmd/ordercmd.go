@@ -245,8 +245,9 @@ func applied(o woo.Order, id int64) bool {
 	return json.Unmarshal(v, &s) == nil && s == markerValue
 }
 
-// hasNote reports whether notes hold n. WordPress may store a note's HTML
-// characters as entities, so texts are compared unescaped.
+// hasNote reports whether notes hold n. Texts are compared as WordPress
+// may have stored them: HTML characters perhaps as entities, backslashes
+// perhaps stripped (wp_insert_comment unslashes what it is given).
 func hasNote(notes []woo.OrderNote, n note) bool {
 	want := normNote(n.text)
 	for _, x := range notes {
@@ -257,7 +258,9 @@ func hasNote(notes []woo.OrderNote, n note) bool {
 	return false
 }
 
-func normNote(s string) string { return strings.TrimSpace(html.UnescapeString(s)) }
+func normNote(s string) string {
+	return strings.TrimSpace(strings.ReplaceAll(html.UnescapeString(s), `\`, ""))
+}
 
 func jsonString(s string) json.RawMessage {
 	b, _ := json.Marshal(s) // a string always encodes

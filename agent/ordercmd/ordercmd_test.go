@@ -376,6 +376,24 @@ func TestApplier_CrashBeforePut(t *testing.T) {
 	}
 }
 
+// TestApplier_NoteAsStored: the note a crashed attempt left, as WordPress
+// may have stored it (entities, backslashes gone), is not added again.
+func TestApplier_NoteAsStored(t *testing.T) {
+	t.Parallel()
+	r := mustRig(t, nil)
+	const stored = "Cancelled by the ERP: out of stock &amp; no ETA, see C:tickets"
+	if _, err := r.client.CreateOrderNote(t.Context(), r.order, stored, false); err != nil {
+		t.Fatal(err)
+	}
+	r.mustApply(t, wire.OrderCommand{ID: 1, WooOrderID: r.order, Kind: wire.CommandCancellation, Reason: `out of stock & no ETA, see C:\tickets`})
+	if got, want := r.notes(t, stored, false), 1; got != want {
+		t.Fatalf("stored notes=%d, want %d", got, want)
+	}
+	if got := r.notes(t, `Cancelled by the ERP: out of stock & no ETA, see C:\tickets`, false); got != 0 {
+		t.Fatalf("notes added again=%d, want 0", got)
+	}
+}
+
 func TestApplier_Refused(t *testing.T) {
 	t.Parallel()
 	r := mustRig(t, nil)
