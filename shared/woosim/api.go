@@ -384,6 +384,22 @@ func (s *Store) Order(id int64) (woo.Order, bool) {
 	return s.wooOrder(o), true
 }
 
+// OrderNotes returns an order's notes, oldest first; ok is false when
+// there is no such order.
+func (s *Store) OrderNotes(id int64) (notes []woo.OrderNote, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[id]
+	if o == nil {
+		return nil, false
+	}
+	for _, n := range o.Notes {
+		notes = append(notes, woo.OrderNote{ID: n.ID, Author: "WooCommerce", DateCreated: fmtDate(n.Created),
+			DateCreatedGMT: fmtDate(n.Created), Note: n.Note, CustomerNote: n.CustomerNote})
+	}
+	return notes, true
+}
+
 // WebhookInfo is a webhook's state, secret excluded.
 type WebhookInfo struct {
 	ID          int64

@@ -80,6 +80,10 @@ func TestOrderNotes(t *testing.T) {
 		if r.header.Get("Location") == "" {
 			t.Fatal("no Location header")
 		}
+		all, ok := s.OrderNotes(oid)
+		if !ok || len(all) != 5 || all[4].Note != "Shipped with DHL." || !all[4].CustomerNote {
+			t.Fatalf("Store.OrderNotes=%+v, %v", all, ok)
+		}
 		var customer []map[string]any
 		c.must(200, "GET", p("/orders/%d/notes", oid), url.Values{"type": {"customer"}}, nil).json(t, &customer)
 		if len(customer) != 1 || customer[0]["note"] != "Shipped with DHL." {
