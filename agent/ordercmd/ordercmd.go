@@ -100,7 +100,8 @@ type TrackingItem struct {
 // at a time (the relay's order).
 type Applier struct {
 	// API is the store's REST client.
-	API    API
+	API API
+	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock, for a shipment without a date. Defaults to
 	// time.Now.
@@ -115,6 +116,9 @@ func New(api API, logger *slog.Logger, reg prometheus.Registerer) (*Applier, err
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
 	}
 	return &Applier{API: api, Logger: logger, Now: time.Now, metrics: m}, nil
 }
