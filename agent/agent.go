@@ -43,18 +43,6 @@ type Outbox interface {
 	OldestAge() time.Duration
 }
 
-// ErrCommandRefused marks an order command the store will never accept as
-// it is (the order is gone, say): the agent answers the hub with the error
-// instead of trying again.
-var ErrCommandRefused = errors.New("order command refused by the store")
-
-// OrderCommander applies the ERP's answers (wire.OrderCommand) to the
-// store's orders, at most once per command ID across restarts. An error
-// wrapping ErrCommandRefused is final; any other is worth another try.
-type OrderCommander interface {
-	ApplyCommand(ctx context.Context, c wire.OrderCommand) error
-}
-
 // StockWriter applies the hub's changes to the store exactly once.
 type StockWriter interface {
 	// Apply queues changes (in sequence order) for the store; bursts to one
@@ -70,4 +58,24 @@ type StockWriter interface {
 	// Welcome takes the hub's welcome of a session: the store's epoch and
 	// head sequence. It comes before the session's changes or snapshot.
 	Welcome(epoch string, head int64)
+}
+
+// ErrCommandRefused is matched (errors.Is) by an OrderCommander's error
+// when the store refused the command for good: the order is not in the
+// store (or is in its trash), the command's kind is unknown to this agent,
+// its payload is missing, or the store rejected the request itself. The
+// relay answers the hub with CommandDone carrying the error instead of
+// retrying.
+var ErrCommandRefused = errors.New("order command refused by the store")
+
+// OrderCommander applies the ERP's answers (wire.OrderCommand: an ERP
+// reference, a fulfilment, a cancellation) to the store's orders.
+type OrderCommander interface {
+	// ApplyCommand applies c to its order once: a command already applied
+	// (it is recorded on the order) returns nil without changing anything,
+	// so the hub's resends after a crash or reconnect are harmless.
+	// Returns an error matching ErrCommandRefused when the store refuses
+	// it for good; any other error (store unreachable, 5xx, timeout) is
+	// transient and the command should be applied again later.
+	ApplyCommand(ctx context.Context, c wire.OrderCommand) error
 }

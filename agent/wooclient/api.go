@@ -97,17 +97,6 @@ func (c *Client) ListOrders(ctx context.Context, q OrderQuery) ([]woo.Order, Pag
 	return out, pageOf(h), nil
 }
 
-// GetOrder returns one order, whole. A missing order is a *woo.APIError
-// with status 404.
-func (c *Client) GetOrder(ctx context.Context, id int64) (woo.Order, error) {
-	var out woo.Order
-	_, err := c.do(ctx, call{method: "GET", path: "/orders/" + strconv.FormatInt(id, 10), route: "GET /orders/{id}", idempotent: true}, &out)
-	if err != nil {
-		return woo.Order{}, fmt.Errorf("get order %d: %w", id, err)
-	}
-	return out, nil
-}
-
 // ListProducts returns one page of top-level products (variations only
 // when q.SKU matches them).
 func (c *Client) ListProducts(ctx context.Context, q ProductQuery) ([]woo.Product, Page, error) {
@@ -139,6 +128,70 @@ func (c *Client) ListProducts(ctx context.Context, q ProductQuery) ([]woo.Produc
 		return nil, Page{}, fmt.Errorf("list products: %w", err)
 	}
 	return out, pageOf(h), nil
+}
+
+// OrderUpdate is the body of UpdateOrder: the fields left nil or empty are
+// not sent. MetaData entries are upserted by key (by id when ID is set);
+// WooCommerce saves them and the status in one write.
+type OrderUpdate struct {
+	Status   *string        `json:"status,omitempty"`
+	MetaData []woo.MetaData `json:"meta_data,omitempty"`
+}
+
+func orderPath(id int64) string { return "/orders/" + strconv.FormatInt(id, 10) }
+
+// GetOrder returns order id, whole, with its meta_data. Returns an error
+// matching ErrOrderNotFound (and a *woo.APIError) when the store has no
+// such order.
+func (c *Client) GetOrder(ctx context.Context, id int64) (woo.Order, error) {
+	var out woo.Order
+	_, err := c.do(ctx, call{method: "GET", path: orderPath(id), route: "GET /orders/{id}", idempotent: true}, &out)
+	if err != nil {
+		return woo.Order{}, fmt.Errorf("get order %d: %w", id, orderNotFound(err))
+	}
+	return out, nil
+}
+
+// UpdateOrder changes order id's status and meta in one write and returns
+// the order as saved. Repeating it changes nothing more, so it is retried
+// like a read. Returns an error matching ErrOrderNotFound when the store
+// has no such order.
+func (c *Client) UpdateOrder(ctx context.Context, id int64, u OrderUpdate) (woo.Order, error) {
+	var out woo.Order
+	_, err := c.do(ctx, call{method: "PUT", path: orderPath(id), route: "PUT /orders/{id}", body: u, idempotent: true}, &out)
+	if err != nil {
+		return woo.Order{}, fmt.Errorf("update order %d: %w", id, orderNotFound(err))
+	}
+	return out, nil
+}
+
+// ListOrderNotes returns every note of order orderID, private and
+// customer notes, newest first. WooCommerce answers them all at once
+// (the route has no paging). Returns an error matching ErrOrderNotFound
+// when the store has no such order.
+func (c *Client) ListOrderNotes(ctx context.Context, orderID int64) ([]woo.OrderNote, error) {
+	var out []woo.OrderNote
+	_, err := c.do(ctx, call{method: "GET", path: orderPath(orderID) + "/notes", route: "GET /orders/{id}/notes",
+		query: url.Values{"type": {"any"}}, idempotent: true}, &out)
+	if err != nil {
+		return nil, fmt.Errorf("list notes of order %d: %w", orderID, orderNotFound(err))
+	}
+	return out, nil
+}
+
+// CreateOrderNote adds a note to order orderID: private, or shown (and
+// e-mailed by WooCommerce) to the customer when customerNote is set. It is
+// not retried once it may have reached the store (a retry could add the
+// note twice): list the notes after an *OutcomeUnknownError. Returns an
+// error matching ErrOrderNotFound when the store has no such order.
+func (c *Client) CreateOrderNote(ctx context.Context, orderID int64, note string, customerNote bool) (woo.OrderNote, error) {
+	var out woo.OrderNote
+	body := map[string]any{"note": note, "customer_note": customerNote}
+	_, err := c.do(ctx, call{method: "POST", path: orderPath(orderID) + "/notes", route: "POST /orders/{id}/notes", body: body}, &out)
+	if err != nil {
+		return woo.OrderNote{}, fmt.Errorf("add note to order %d: %w", orderID, orderNotFound(err))
+	}
+	return out, nil
 }
 
 // ListVariations returns one page of a variable product's variations,
@@ -329,15 +382,26 @@ func (c *Client) Check(ctx context.Context) error {
 	return nil
 }
 
-// checkError pairs a Check sentinel with its cause.
-type checkError struct {
+// kindError pairs a sentinel (a Check error, ErrOrderNotFound) with its
+// cause; errors.Is and errors.As see both.
+type kindError struct {
 	kind  error
 	cause error
 }
 
-func (e *checkError) Error() string { return e.kind.Error() + ": " + e.cause.Error() }
-func (e *checkError) Unwrap() []error {
+func (e *kindError) Error() string { return e.kind.Error() + ": " + e.cause.Error() }
+func (e *kindError) Unwrap() []error {
 	return []error{e.kind, e.cause}
+}
+
+// orderNotFound marks err with ErrOrderNotFound when it is WooCommerce
+// saying the order id is unknown: 404 on reads and notes, 400 on updates.
+func orderNotFound(err error) error {
+	var ae *woo.APIError
+	if errors.As(err, &ae) && (ae.Code == "woocommerce_rest_shop_order_invalid_id" || ae.Code == "woocommerce_rest_order_invalid_id") {
+		return &kindError{ErrOrderNotFound, err}
+	}
+	return err
 }
 
 func (c *Client) classify(ctx context.Context, cl call, err error) error {
@@ -346,7 +410,7 @@ func (c *Client) classify(ctx context.Context, cl call, err error) error {
 	switch {
 	case errors.As(err, &ae):
 		if ae.Code == "rest_no_route" {
-			return &checkError{ErrNotWooCommerce, err}
+			return &kindError{ErrNotWooCommerce, err}
 		}
 		kind := classifyAuth(ae, c.basic)
 		if kind == ErrHTTPSRequired {
@@ -359,26 +423,26 @@ func (c *Client) classify(ctx context.Context, cl call, err error) error {
 			if _, perr := c.do(ctx, probe, nil); perr != nil {
 				var pae *woo.APIError
 				if errors.As(perr, &pae) && classifyAuth(pae, false) == ErrUnknownKey && strings.Contains(strings.ToLower(pae.Message), "consumer key") {
-					return &checkError{ErrUnknownKey, err}
+					return &kindError{ErrUnknownKey, err}
 				}
 			}
 		}
 		if kind != nil {
-			return &checkError{kind, err}
+			return &kindError{kind, err}
 		}
 		return err
 	case errors.As(err, &se):
 		if se.Status == 404 || se.Status/100 == 3 || se.Status == 200 {
-			return &checkError{ErrNotWooCommerce, err}
+			return &kindError{ErrNotWooCommerce, err}
 		}
-		return &checkError{ErrStoreUnreachable, err}
+		return &kindError{ErrStoreUnreachable, err}
 	case ctx.Err() != nil:
 		return err
 	default:
 		var jerr *json.SyntaxError
 		if errors.As(err, &jerr) {
-			return &checkError{ErrNotWooCommerce, err}
+			return &kindError{ErrNotWooCommerce, err}
 		}
-		return &checkError{ErrStoreUnreachable, err}
+		return &kindError{ErrStoreUnreachable, err}
 	}
 }

@@ -8,9 +8,10 @@
 // stock writer) reads the state back. Check is the start-up probe that tells
 // apart the ways a store and its keys can be wrong.
 //
-// It leaves the meaning of what it reads (SKU maps, stock, orders) to
-// agent/catalog, agent/stock and agent/orders. Secrets never appear in logs
-// or error text.
+// It leaves the meaning of what it reads and writes (SKU maps, stock,
+// orders, the ERP's order commands) to agent/catalog, agent/stock,
+// agent/orders and agent/ordercmd. Secrets never appear in logs or error
+// text.
 package wooclient
 
 import (

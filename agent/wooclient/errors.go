@@ -39,6 +39,11 @@ var (
 	ErrForbidden = errors.New("API key's user lacks the needed WordPress capability")
 )
 
+// ErrOrderNotFound is matched (errors.Is) by the error of an order call
+// for an order the store does not have (deleted for good, or never
+// there): a permanent answer, not worth retrying.
+var ErrOrderNotFound = errors.New("order not found in the store")
+
 // ErrOutcomeUnknown is matched (errors.Is) by an *OutcomeUnknownError.
 var ErrOutcomeUnknown = errors.New("outcome unknown")
 

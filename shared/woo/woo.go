@@ -200,6 +200,29 @@ type Order struct {
 	Refunds            []Refund       `json:"refunds,omitempty"`
 }
 
+// Meta returns the value of the order meta key and whether it is set.
+func (o Order) Meta(key string) (json.RawMessage, bool) {
+	for _, m := range o.MetaData {
+		if m.Key == key {
+			return m.Value, true
+		}
+	}
+	return nil, false
+}
+
+// OrderNote is an order note (GET/POST /orders/{id}/notes). Author is
+// "WooCommerce" for the store's own notes and those added through the
+// API, else the user's name; a customer note is shown (and e-mailed) to
+// the customer, the others are private.
+type OrderNote struct {
+	ID             int64  `json:"id"`
+	Author         string `json:"author"`
+	DateCreated    string `json:"date_created"`
+	DateCreatedGMT string `json:"date_created_gmt"`
+	Note           string `json:"note"`
+	CustomerNote   bool   `json:"customer_note"`
+}
+
 // Webhook is a webhook as the REST API shows it (the secret is write-only).
 type Webhook struct {
 	ID          int64  `json:"id"`

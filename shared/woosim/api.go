@@ -301,6 +301,7 @@ func (s *Store) Checkout(lines []CheckoutLine) (int64, error) {
 	changed := map[int64]bool{}
 	o.DatePaid = &now
 	o.Status = "processing"
+	s.addNote(o, "Payment complete.", false, now)
 	s.reduceStock(o, now, changed)
 	s.stats.CheckoutsAccepted++
 	s.fire(woo.TopicOrderCreated, o.ID)
@@ -382,6 +383,22 @@ func (s *Store) Order(id int64) (woo.Order, bool) {
 		return woo.Order{}, false
 	}
 	return s.wooOrder(o), true
+}
+
+// OrderNotes returns an order's notes, oldest first; ok is false when
+// there is no such order.
+func (s *Store) OrderNotes(id int64) (notes []woo.OrderNote, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[id]
+	if o == nil {
+		return nil, false
+	}
+	for _, n := range o.Notes {
+		notes = append(notes, woo.OrderNote{ID: n.ID, Author: "WooCommerce", DateCreated: fmtDate(n.Created),
+			DateCreatedGMT: fmtDate(n.Created), Note: n.Note, CustomerNote: n.CustomerNote})
+	}
+	return notes, true
 }
 
 // WebhookInfo is a webhook's state, secret excluded.

@@ -1,10 +1,12 @@
-// REST handlers of /orders and /orders/{id}/refunds.
+// REST handlers of /orders, /orders/{id}/refunds and /orders/{id}/notes.
 
 package woosim
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -445,5 +447,96 @@ func (s *Store) handleRefundCreate(w http.ResponseWriter, q *request) *apiErr {
 	s.fireProducts(changed)
 	s.writeOKLocked(w, q, http.StatusCreated, refundJSONFull{ID: r.ID, DateCreated: fmtDate(now), DateCreatedGMT: fmtDate(now),
 		Amount: money(amount), Reason: in.Reason, MetaData: []metaEntry{}, LineItems: []lineItemJSON{}})
+	return nil
+}
+
+// noteJSON is an order note as WC_REST_Order_Notes_Controller shows it.
+type noteJSON struct {
+	ID             int64             `json:"id"`
+	Author         string            `json:"author"`
+	DateCreated    string            `json:"date_created"`
+	DateCreatedGMT string            `json:"date_created_gmt"`
+	Note           string            `json:"note"`
+	CustomerNote   bool              `json:"customer_note"`
+	Links          map[string][]link `json:"_links"`
+}
+
+func (s *Store) noteView(o *order, n orderNote) noteJSON {
+	base := s.home + "/wp-json/wc/v3/orders/" + strconv.FormatInt(o.ID, 10)
+	return noteJSON{ID: n.ID, Author: "WooCommerce", DateCreated: fmtDate(n.Created), DateCreatedGMT: fmtDate(n.Created),
+		Note: n.Note, CustomerNote: n.CustomerNote,
+		Links: map[string][]link{
+			"self":       {{Href: base + "/notes/" + strconv.FormatInt(n.ID, 10), TargetHints: &targetHints{Allow: []string{"GET", "DELETE"}}}},
+			"collection": {{Href: base + "/notes"}},
+			"up":         {{Href: base}},
+		}}
+}
+
+func invalidNoteOrder() *apiErr {
+	return newErr(404, "woocommerce_rest_order_invalid_id", "Invalid order ID.")
+}
+
+// handleNoteList is GET /orders/{id}/notes: every note, unpaged, newest
+// first (ties in the second in id order, as the captured answer shows);
+// type is any (the default), customer or internal.
+func (s *Store) handleNoteList(w http.ResponseWriter, q *request) *apiErr {
+	typ := q.r.URL.Query().Get("type")
+	switch typ {
+	case "":
+		typ = "any"
+	case "any", "customer", "internal":
+	default:
+		return invalidParam("type", "type is not one of any, customer, and internal.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[pathID(q.r, "id")]
+	if o == nil {
+		return invalidNoteOrder()
+	}
+	out := make([]noteJSON, 0, len(o.Notes))
+	for _, n := range o.Notes {
+		if typ == "customer" && !n.CustomerNote || typ == "internal" && n.CustomerNote {
+			continue
+		}
+		out = append(out, s.noteView(o, n))
+	}
+	slices.SortStableFunc(out, func(a, b noteJSON) int {
+		if c := strings.Compare(b.DateCreatedGMT, a.DateCreatedGMT); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	s.writeOKLocked(w, q, http.StatusOK, out)
+	return nil
+}
+
+type noteInput struct {
+	Note         *string `json:"note"`
+	CustomerNote bool    `json:"customer_note"`
+}
+
+// handleNoteCreate is POST /orders/{id}/notes. A customer note is where
+// WooCommerce would e-mail the customer; the simulator sends nothing.
+func (s *Store) handleNoteCreate(w http.ResponseWriter, q *request) *apiErr {
+	var in noteInput
+	if e := decodeBody(q, &in); e != nil {
+		return e
+	}
+	if in.Note == nil {
+		e := newErr(400, "rest_missing_callback_param", "Missing parameter(s): note")
+		e.Data = map[string]any{"params": []string{"note"}}
+		return e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[pathID(q.r, "id")]
+	if o == nil {
+		return invalidNoteOrder()
+	}
+	n := s.addNote(o, *in.Note, in.CustomerNote, s.opts.Now())
+	v := s.noteView(o, n)
+	w.Header().Set("Location", v.Links["self"][0].Href)
+	s.writeOKLocked(w, q, http.StatusCreated, v)
 	return nil
 }

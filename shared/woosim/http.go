@@ -482,6 +482,8 @@ func (s *Store) routes() {
 	s.rest("DELETE /orders/{id}", ctxDelete, s.handleOrderDelete)
 	s.rest("GET /orders/{id}/refunds", ctxList, s.handleRefundList)
 	s.rest("POST /orders/{id}/refunds", ctxCreate, s.handleRefundCreate)
+	s.rest("GET /orders/{id}/notes", ctxList, s.handleNoteList)
+	s.rest("POST /orders/{id}/notes", ctxCreate, s.handleNoteCreate)
 	s.rest("GET /webhooks", ctxList, s.handleWebhookList)
 	s.rest("POST /webhooks", ctxCreate, s.handleWebhookCreate)
 	s.rest("GET /webhooks/{id}", ctxRead, s.handleWebhookGet)

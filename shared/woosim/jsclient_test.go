@@ -32,6 +32,15 @@ const api = new WooCommerceRestApi({url: process.env.WOO_URL, consumerKey: proce
     {id: created.data.id, stock_quantity: 11},
     {id: list.data[0].id, inventory_delta: -1, meta_data: [{key: "stockwire_seq", value: "42"}]}]});
   out.batch = batch.data.update.map(p => [p.sku, p.stock_quantity]);
+  const order = await api.post("orders", {set_paid: true, line_items: [{product_id: created.data.id, quantity: 1}]});
+  const put = await api.put("orders/" + order.data.id, {status: "completed",
+    meta_data: [{key: "_wc_shipment_tracking_items", value: [{tracking_number: "1Z999", tracking_id: "stockwire-1"}]}]});
+  out.orderStatus = put.data.status;
+  out.orderMeta = put.data.meta_data.map(m => m.key);
+  const note = await api.post("orders/" + order.data.id + "/notes", {note: "Shipped.", customer_note: true});
+  out.noteStatus = note.status;
+  const notes = await api.get("orders/" + order.data.id + "/notes");
+  out.notes = notes.data.filter(n => n.customer_note).map(n => n.note);
   console.log(JSON.stringify(out));
 })().catch(e => { console.error(e.response ? JSON.stringify(e.response.data) : e.toString()); process.exit(1); });
 `
@@ -55,7 +64,8 @@ func repoRoot(t *testing.T) string {
 }
 
 // TestOfficialJSClient drives woosim with @woocommerce/woocommerce-rest-api
-// over OAuth 1.0a on plain HTTP: list, create, batch update.
+// over OAuth 1.0a on plain HTTP: list, create, batch update, an order's
+// status and meta, its notes.
 func TestOfficialJSClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -103,6 +113,10 @@ func TestOfficialJSClient(t *testing.T) {
 		CreatedStatus int         `json:"createdStatus"`
 		Batch         [][2]any    `json:"batch"`
 		CreatedID     json.Number `json:"createdId"`
+		OrderStatus   string      `json:"orderStatus"`
+		OrderMeta     []string    `json:"orderMeta"`
+		NoteStatus    int         `json:"noteStatus"`
+		Notes         []string    `json:"notes"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("decode %s: %v", out, err)
@@ -110,7 +124,11 @@ func TestOfficialJSClient(t *testing.T) {
 	if got.ListCount != 2 || got.Total != "5" || got.CreatedStatus != 201 || len(got.Batch) != 2 {
 		t.Fatalf("js client saw %+v", got)
 	}
-	if q, _ := srv.Store.StockBySKU("JS-1"); q != 11 {
+	if got.OrderStatus != "completed" || len(got.OrderMeta) != 1 || got.OrderMeta[0] != "_wc_shipment_tracking_items" ||
+		got.NoteStatus != 201 || len(got.Notes) != 1 || got.Notes[0] != "Shipped." {
+		t.Fatalf("js client saw order %+v", got)
+	}
+	if q, _ := srv.Store.StockBySKU("JS-1"); q != 10 {
 		t.Fatalf("JS-1 stock %d", q)
 	}
 	// Page 2 of the default order (date desc) starts at the third newest.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stockwire/stockwire/shared/woo"
@@ -30,6 +31,15 @@ type lineItem struct {
 	Restocked   int64
 }
 
+// orderNote is an order note: WooCommerce's own (status changes, stock
+// moves, payment) or one added through the REST API.
+type orderNote struct {
+	ID           int64
+	Note         string
+	CustomerNote bool
+	Created      time.Time
+}
+
 type refund struct {
 	ID     int64
 	Reason string
@@ -50,6 +60,28 @@ type order struct {
 	OrderKey      string
 	Billing       map[string]string
 	Details       orderDetails
+	Notes         []orderNote
+}
+
+// statusNames are wc_get_order_status_name's labels, used in notes.
+var statusNames = map[string]string{
+	"pending": "Pending payment", "processing": "Processing", "on-hold": "On hold", "completed": "Completed",
+	"cancelled": "Cancelled", "refunded": "Refunded", "failed": "Failed", "checkout-draft": "Draft",
+}
+
+func statusName(status string) string {
+	if n, ok := statusNames[status]; ok {
+		return n
+	}
+	return status
+}
+
+// addNote adds a note to o, as WC_Order::add_order_note does.
+func (s *Store) addNote(o *order, note string, customer bool, now time.Time) orderNote {
+	s.nextNote++
+	n := orderNote{ID: s.nextNote, Note: note, CustomerNote: customer, Created: now}
+	o.Notes = append(o.Notes, n)
+	return n
 }
 
 // itemsTotal is the lines' total; total adds shipping and fees.
@@ -82,6 +114,7 @@ func (s *Store) reduceStock(o *order, now time.Time, changed map[int64]bool) {
 	if o.StockReduced {
 		return
 	}
+	var moves []string
 	for _, it := range o.Items {
 		if it.Reduced != 0 {
 			continue
@@ -91,6 +124,7 @@ func (s *Store) reduceStock(o *order, now time.Time, changed map[int64]bool) {
 			continue
 		}
 		h := s.stockHolder(p)
+		moves = append(moves, stockMove(it.Name, h.Stock, h.Stock-it.Quantity))
 		h.Stock -= it.Quantity
 		h.TotalSales += it.Quantity
 		it.Reduced = it.Quantity
@@ -101,7 +135,16 @@ func (s *Store) reduceStock(o *order, now time.Time, changed map[int64]bool) {
 		changed[h.ID] = true
 		changed[p.ID] = true
 	}
+	if len(moves) > 0 {
+		s.addNote(o, "Stock levels reduced: "+strings.Join(moves, ", "), false, now)
+	}
 	o.StockReduced = true
+}
+
+// stockMove is one product's part of a stock note, as in
+// "Test Widget 1 (10&rarr;9)".
+func stockMove(name string, from, to int64) string {
+	return name + " (" + strconv.FormatInt(from, 10) + "&rarr;" + strconv.FormatInt(to, 10) + ")"
 }
 
 // restoreStock is wc_maybe_increase_stock_levels.
@@ -109,6 +152,7 @@ func (s *Store) restoreStock(o *order, now time.Time, changed map[int64]bool) {
 	if !o.StockReduced {
 		return
 	}
+	var moves []string
 	for _, it := range o.Items {
 		if it.Reduced == 0 {
 			continue
@@ -116,6 +160,7 @@ func (s *Store) restoreStock(o *order, now time.Time, changed map[int64]bool) {
 		p := s.itemProduct(it)
 		if p != nil && s.managed(p) {
 			h := s.stockHolder(p)
+			moves = append(moves, stockMove(it.Name, h.Stock, h.Stock+it.Reduced))
 			h.Stock += it.Reduced
 			s.touch(h, now)
 			s.touch(p, now)
@@ -125,10 +170,14 @@ func (s *Store) restoreStock(o *order, now time.Time, changed map[int64]bool) {
 		it.Reduced = 0
 		it.ReducedMeta = 0
 	}
+	if len(moves) > 0 {
+		s.addNote(o, "Stock levels increased: "+strings.Join(moves, ", "), false, now)
+	}
 	o.StockReduced = false
 }
 
-// transition moves o to status as WooCommerce's status hooks do.
+// transition moves o to status as WooCommerce's status hooks do, noting
+// the stock moves and then the change (as the captured notes show).
 func (s *Store) transition(o *order, status string, now time.Time, changed map[int64]bool) {
 	from := o.Status
 	if from == status {
@@ -150,6 +199,11 @@ func (s *Store) transition(o *order, status string, now time.Time, changed map[i
 		t := now
 		o.DateCompleted = &t
 	}
+	if from != "trash" && status != "trash" {
+		// Trashing and restoring are not status changes to WooCommerce's
+		// notes.
+		s.addNote(o, "Order status changed from "+statusName(from)+" to "+statusName(status)+".", false, now)
+	}
 }
 
 func (o *order) refunded() float64 {
@@ -169,7 +223,9 @@ func (s *Store) paymentComplete(o *order, now time.Time, changed map[int64]bool)
 	}
 	t := now
 	o.DatePaid = &t
-	s.transition(o, "processing", now, changed)
+	// WooCommerce notes the payment, not the status change it makes.
+	s.addNote(o, "Payment complete.", false, now)
+	o.Status = "processing"
 	s.reduceStock(o, now, changed)
 }
 
@@ -345,6 +401,9 @@ func (s *Store) wooOrder(o *order) woo.Order {
 		Billing: wooAddress(o.Billing), Shipping: wooAddress(o.Details.Shipping),
 		PaymentMethod: o.Details.PaymentMethod, PaymentMethodTitle: o.Details.PaymentMethodTitle,
 		TransactionID: o.Details.TransactionID, CustomerNote: o.Details.CustomerNote}
+	for _, me := range o.Details.Meta {
+		wo.MetaData = append(wo.MetaData, woo.MetaData{ID: me.ID, Key: me.Key, Value: me.Value})
+	}
 	for _, it := range o.Items {
 		li := woo.LineItem{ID: it.ID, Name: it.Name, ProductID: it.ProductID, VariationID: it.VariationID, Quantity: it.Quantity}
 		if p := s.itemProduct(it); p != nil {

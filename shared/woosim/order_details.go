@@ -142,7 +142,7 @@ func (s *Store) applyDetails(d *orderDetails, in *detailsInput) {
 		d.Fees = append(d.Fees, feeLine{ID: s.nextItem, Name: f.Name, Total: total})
 	}
 	for _, m := range in.MetaData {
-		s.setOrderMeta(d, m)
+		d.Meta = s.upsertMeta(d.Meta, m)
 	}
 }
 
@@ -150,17 +150,6 @@ func setIf[T any](dst *T, v *T) {
 	if v != nil {
 		*dst = *v
 	}
-}
-
-func (s *Store) setOrderMeta(d *orderDetails, m metaInput) {
-	for i := range d.Meta {
-		if m.ID != 0 && d.Meta[i].ID == m.ID || m.ID == 0 && d.Meta[i].Key == m.Key {
-			d.Meta[i].Value = m.Value
-			return
-		}
-	}
-	s.nextMeta++
-	d.Meta = append(d.Meta, metaEntry{ID: s.nextMeta, Key: m.Key, Value: m.Value})
 }
 
 // extras is what shipping lines and fees add to the order total.

@@ -236,35 +236,36 @@ func (s *Store) applyInput(p *product, in *productInput, now time.Time) *apiErr 
 		}
 	}
 	for _, m := range in.MetaData {
-		s.setMeta(p, m)
+		p.Meta = s.upsertMeta(p.Meta, m)
 	}
 	s.touch(p, now)
 	return nil
 }
 
-func (s *Store) setMeta(p *product, m metaInput) {
+// upsertMeta applies m to meta as WC_Data::update_meta_data does (by id,
+// else by key; a null value deletes) and returns the new list.
+func (s *Store) upsertMeta(meta []metaEntry, m metaInput) []metaEntry {
 	val := m.Value
 	if len(val) == 0 {
 		val = json.RawMessage(`""`)
 	}
-	for i := range p.Meta {
-		if m.ID != 0 && p.Meta[i].ID == m.ID || m.ID == 0 && p.Meta[i].Key == m.Key {
+	for i := range meta {
+		if m.ID != 0 && meta[i].ID == m.ID || m.ID == 0 && meta[i].Key == m.Key {
 			if string(val) == "null" {
-				p.Meta = append(p.Meta[:i], p.Meta[i+1:]...)
-				return
+				return append(meta[:i], meta[i+1:]...)
 			}
-			p.Meta[i].Value = val
+			meta[i].Value = val
 			if m.Key != "" {
-				p.Meta[i].Key = m.Key
+				meta[i].Key = m.Key
 			}
-			return
+			return meta
 		}
 	}
 	if string(val) == "null" || m.Key == "" {
-		return
+		return meta
 	}
 	s.nextMeta++
-	p.Meta = append(p.Meta, metaEntry{ID: s.nextMeta, Key: m.Key, Value: val})
+	return append(meta, metaEntry{ID: s.nextMeta, Key: m.Key, Value: val})
 }
 
 // newProduct creates a product (or a variation when parent != nil) from in.

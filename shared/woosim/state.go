@@ -20,6 +20,7 @@ type stateFile struct {
 	NextID         int64      `json:"next_id"`
 	NextItem       int64      `json:"next_item"`
 	NextMeta       int64      `json:"next_meta"`
+	NextNote       int64      `json:"next_note"`
 	Products       []*product `json:"products"`
 	TopIDs         []int64    `json:"top_ids"`
 	Orders         []*order   `json:"orders"`
@@ -32,7 +33,7 @@ type stateFile struct {
 func (s *Store) SaveState(path string) error {
 	s.mu.Lock()
 	st := stateFile{ConsumerKey: s.opts.ConsumerKey, ConsumerSecret: s.opts.ConsumerSecret,
-		NextID: s.nextID, NextItem: s.nextItem, NextMeta: s.nextMeta, TopIDs: s.topIDs, OrderIDs: s.orderIDs}
+		NextID: s.nextID, NextItem: s.nextItem, NextMeta: s.nextMeta, NextNote: s.nextNote, TopIDs: s.topIDs, OrderIDs: s.orderIDs}
 	for _, p := range s.products {
 		st.Products = append(st.Products, p)
 	}
@@ -89,7 +90,7 @@ func (s *Store) LoadState(path string) (ok bool, err error) {
 		s.nonceMu.Unlock()
 		s.opts.ConsumerKey, s.opts.ConsumerSecret = st.ConsumerKey, st.ConsumerSecret
 	}
-	s.nextID, s.nextItem, s.nextMeta = st.NextID, st.NextItem, st.NextMeta
+	s.nextID, s.nextItem, s.nextMeta, s.nextNote = st.NextID, st.NextItem, st.NextMeta, st.NextNote
 	s.products = make(map[int64]*product, len(st.Products))
 	s.skus = make(map[string]int64, len(st.Products))
 	s.topTrashed, s.topOrdered = 0, true

@@ -1,6 +1,6 @@
 // Package woosim is a WooCommerce store simulator: the REST API v3 subset a
-// sync agent uses (OAuth 1.0a, products, variations, orders, refunds,
-// webhooks, batch endpoints), webhook delivery with WooCommerce's signatures,
+// sync agent uses (OAuth 1.0a, products, variations, orders with their
+// meta_data and notes, refunds, webhooks, batch endpoints), webhook delivery with WooCommerce's signatures,
 // pacing, coalescing and failure rules, stock moved on the order status
 // transitions WooCommerce uses, and a /sim/ API for tests, the demo and
 // benchmarks (storefront checkout, admin edits, fault injection, stats).
@@ -137,6 +137,7 @@ type Store struct {
 	nextID     int64
 	nextItem   int64
 	nextMeta   int64
+	nextNote   int64 // order note (comment) ids
 	products   map[int64]*product
 	topIDs     []int64 // top-level products in id order
 	topOrdered bool    // topIDs are also in date_created order

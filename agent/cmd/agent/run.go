@@ -26,6 +26,7 @@ import (
 	"github.com/stockwire/stockwire/agent/catalog"
 	"github.com/stockwire/stockwire/agent/hooks"
 	"github.com/stockwire/stockwire/agent/hubconn"
+	"github.com/stockwire/stockwire/agent/ordercmd"
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/stock"
@@ -167,6 +168,9 @@ func (m *Main) Run(ctx context.Context) error {
 	// What the agent knows of its webhooks; set before anything runs.
 	webhookHealth := func() string { return wire.WebhookHealthOff }
 	relay := agent.NewRelay(ob, writer, logger, version())
+	if relay.Commander, err = ordercmd.New(client, logger, reg); err != nil {
+		return err
+	}
 	relay.Status = func() wire.Status {
 		st := wire.Status{CatalogSKUs: cat.Len(), WebhookHealth: webhookHealth()}
 		st.WebhooksOK = st.WebhookHealth == wire.WebhookHealthOK
