@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { pgtest.Main(m, nil) }
 
 // system is one hub, its stores and their agents.
 type system struct {
-	t      *testing.T
+	t      testing.TB
 	dsn    string
 	hub    *systest.Hub // "replica-0"
 	stores []*store
@@ -58,13 +58,13 @@ type systemOptions struct {
 // newSystem starts a hub on a fresh database and n mirror stores seeded
 // with the same SKUs, each counted at onHand in the hub, with one agent per
 // store.
-func newSystem(t *testing.T, n, skus int, onHand int64) *system {
+func newSystem(t testing.TB, n, skus int, onHand int64) *system {
 	t.Helper()
 	return newSystemWith(t, systemOptions{stores: n, skus: skus, onHand: onHand})
 }
 
 // newSystemWith is newSystem with policies and parameters.
-func newSystemWith(t *testing.T, o systemOptions) *system {
+func newSystemWith(t testing.TB, o systemOptions) *system {
 	t.Helper()
 	n, skus, onHand := o.stores, o.skus, o.onHand
 	s := &system{t: t, dsn: pgtest.NewDB(t)}
