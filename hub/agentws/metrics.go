@@ -3,6 +3,7 @@ package agentws
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/shared/promreg"
 )
 
@@ -88,6 +89,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.reportsDeferred = promreg.Add(set, m.reportsDeferred)
 	m.commands = promreg.Add(set, m.commands)
 	m.commandLatency = promreg.Add(set, m.commandLatency)
+	// Every kind and outcome has a series from the start, so that a rate
+	// or an alert over them works before the first command.
+	for _, kind := range []string{hub.CommandERPReference, hub.CommandFulfilment, hub.CommandCancellation} {
+		for _, state := range []string{hub.CommandApplied, hub.CommandFailed} {
+			m.commands.WithLabelValues(kind, state)
+		}
+		m.commandLatency.WithLabelValues(kind)
+	}
 	if err := set.Err(); err != nil {
 		panic(err) // a clashing metric is a bug in our own code
 	}
