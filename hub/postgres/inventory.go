@@ -201,10 +201,8 @@ func (s *InventoryService) Import(ctx context.Context, counts []hub.Count) (int,
 		if err := st.lock(skus, true); err != nil {
 			return err
 		}
-		for _, c := range counts {
-			if err := st.setOnHand(c.SKU, c.Location, c.OnHand, ledgerRow{reason: countReason(c), reference: "import", actor: c.Actor}); err != nil {
-				return err
-			}
+		if err := st.setOnHands(counts, "import"); err != nil {
+			return err
 		}
 		return st.finish()
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/stockwire/stockwire/hub"
 )
 
 type skuRow struct {
@@ -85,8 +86,10 @@ type localKey struct {
 // sorted order, to avoid deadlocks between transactions.
 func (s *stockTx) lock(skus []string, create bool) error {
 	var want []string
+	seen := make(map[string]bool, len(skus))
 	for _, k := range skus {
-		if _, ok := s.skus[k]; !ok && !slices.Contains(want, k) {
+		if _, ok := s.skus[k]; !ok && !seen[k] {
+			seen[k] = true
 			want = append(want, k)
 		}
 	}
@@ -124,6 +127,51 @@ func (s *stockTx) setOnHand(sku, location string, n int64, l ledgerRow) error {
 		return err
 	}
 	return s.writeOnHand(sku, location, before, n, l)
+}
+
+// setOnHands sets the on_hand of many (sku, location) pairs (absolute; the
+// SKUs locked), in three statements whatever their number: the current
+// figures, the new locations, the new figures. Of a pair given twice the
+// last count stands.
+func (s *stockTx) setOnHands(counts []hub.Count, reference string) error {
+	type key struct{ sku, location string }
+	last := make(map[key]int, len(counts))
+	for i, c := range counts {
+		last[key{c.SKU, c.Location}] = i
+	}
+	kept := make([]hub.Count, 0, len(last))
+	for i, c := range counts {
+		if last[key{c.SKU, c.Location}] == i {
+			kept = append(kept, c)
+		}
+	}
+	skus := make([]string, len(kept))
+	locs := make([]string, len(kept))
+	qty := make([]int64, len(kept))
+	for i, c := range kept {
+		skus[i], locs[i], qty[i] = c.SKU, c.Location, c.OnHand
+	}
+	var before []int64
+	if err := s.tx.SelectContext(s.ctx, &before, `SELECT COALESCE(st.on_hand, 0)
+		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(sku, location, ord)
+		LEFT JOIN stock st ON st.sku = k.sku AND st.location = k.location ORDER BY k.ord`, pq.Array(skus), pq.Array(locs)); err != nil {
+		return fmt.Errorf("read stock: %w", err)
+	}
+	if _, err := s.tx.ExecContext(s.ctx, `INSERT INTO locations (name) SELECT DISTINCT l FROM unnest($1::text[]) AS l ON CONFLICT DO NOTHING`, pq.Array(locs)); err != nil {
+		return fmt.Errorf("create locations: %w", err)
+	}
+	if _, err := s.tx.ExecContext(s.ctx, `INSERT INTO stock (sku, location, on_hand) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+		ON CONFLICT (sku, location) DO UPDATE SET on_hand = EXCLUDED.on_hand`, pq.Array(skus), pq.Array(locs), pq.Array(qty)); err != nil {
+		return fmt.Errorf("write stock: %w", err)
+	}
+	for i, c := range kept {
+		r := s.row(c.SKU)
+		r.OnHand += c.OnHand - before[i]
+		s.changed[c.SKU] = true
+		s.ledger = append(s.ledger, ledgerRow{sku: c.SKU, location: c.Location, quantity: "on_hand", before: before[i], after: c.OnHand,
+			reason: countReason(c), reference: reference, actor: c.Actor})
+	}
+	return nil
 }
 
 func (s *stockTx) onHandAt(sku, location string) (int64, error) {

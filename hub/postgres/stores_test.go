@@ -280,6 +280,25 @@ func TestInventoryService(t *testing.T) {
 		if s := e.MustStock(t, "I1"); s.OnHand != 5 || s.Targets[fmt.Sprint(st.ID)] != 4 {
 			t.Fatalf("I1=%+v", s)
 		}
+		// A recount: one location changes, a pair given twice counts its
+		// last figure, and the ledger says before → after for each pair.
+		if _, err := e.inv.Import(ctx, []hub.Count{{SKU: "I1", Location: "east", OnHand: 9}, {SKU: "I1", Location: "main", OnHand: 7}, {SKU: "I1", Location: "main", OnHand: 3}}); err != nil {
+			t.Fatal(err)
+		}
+		if s := e.MustStock(t, "I1"); s.OnHand != 12 || s.Locations["main"] != 3 || s.Locations["east"] != 9 {
+			t.Fatalf("I1 after the recount=%+v, want main 3 + east 9", s)
+		}
+		entries, err := e.inv.Ledger(ctx, "I1", hub.Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last []string
+		for _, l := range entries[len(entries)-2:] {
+			last = append(last, fmt.Sprintf("%s %d→%d", l.Location, l.Before, l.After))
+		}
+		if got := strings.Join(last, ", "); got != "east 4→9, main 1→3" {
+			t.Fatalf("the recount's ledger: %s", got)
+		}
 	})
 	t.Run("SafetyStock", func(t *testing.T) {
 		s, err := e.inv.SetSafetyStock(ctx, "P", 2, "admin")

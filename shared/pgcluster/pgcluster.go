@@ -215,9 +215,13 @@ func (c *Cluster) StopWhenExits(pid int) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres watcher: %w", err)
 	}
-	go cmd.Wait() // reap it if it ends first; it normally outlives us
+	go reapWatcher(cmd) // it normally outlives us
 	return nil
 }
+
+// reapWatcher reaps a cluster's watcher process if it ends first. Leak
+// checks recognise the goroutine by this function.
+func reapWatcher(cmd *exec.Cmd) { _ = cmd.Wait() }
 
 // clearStalePID handles a postmaster.pid left behind by a killed run: if
 // its process is a live postgres (an orphan of ours), stop it; otherwise

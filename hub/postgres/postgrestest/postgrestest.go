@@ -38,8 +38,10 @@ type leakCheck struct {
 
 func (l leakCheck) Run() int {
 	// What runs already (the test cluster's watcher, stopped after this
-	// check) is pgtest's.
-	opts := append(l.opts, goleak.IgnoreCurrent())
+	// check) is pgtest's, and so is the watcher of the fsync cluster that
+	// benchmarks start on demand.
+	opts := append(l.opts, goleak.IgnoreCurrent(),
+		goleak.IgnoreAnyFunction("github.com/stockwire/stockwire/shared/pgcluster.reapWatcher"))
 	code := l.m.Run()
 	if code != 0 {
 		return code
