@@ -101,6 +101,7 @@ type orderPlan struct {
 	skip    bool // stale or duplicate: history only
 	replace bool // the report's lines replace the stored ones
 	lines   []hub.OrderLine
+	event   string // the webhook event type if applied (webhooks.go)
 }
 
 // applyBatch applies the reports (distinct orders) in one transaction. A
@@ -135,7 +136,10 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 				applied = append(applied, i)
 			}
 		}
-		st.tail = func(b *stmt) { writeOrders(b, batch, plans, applied) }
+		st.tail = func(b *stmt) {
+			writeOrders(b, batch, plans, applied)
+			writeOrderWebhooks(b, plans, applied)
+		}
 		if err := st.finish(); err != nil {
 			return err
 		}
@@ -181,7 +185,7 @@ func lockOrders(ctx context.Context, tx *sqlx.Tx, batch []*reportReq) ([]*orderP
 			continue
 		}
 		isNew := o.DateModified == nil
-		p := &orderPlan{o: o}
+		p := &orderPlan{o: o, event: orderEvent(isNew, o.Status, q.r.Status)}
 		p.skip = !isNew && (q.r.DateModified.Before(*o.DateModified) ||
 			q.r.DateModified.Equal(*o.DateModified) && q.r.Status == o.Status)
 		// Lines: take the report's while the order has no stock effect
