@@ -25,6 +25,7 @@ import (
 	"github.com/stockwire/stockwire/hub/agentws"
 	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/hub/web"
+	"github.com/stockwire/stockwire/hub/webhooks"
 	"github.com/stockwire/stockwire/shared/envflag"
 	"github.com/stockwire/stockwire/shared/pgcluster"
 )
@@ -63,6 +64,38 @@ type Config struct {
 	// (grants to stores left below their low-water mark, reclaims from
 	// stores gone idle). Defaults to 1s.
 	RebalanceInterval time.Duration
+	// Webhooks tunes the outbound webhook sender (hub/webhooks).
+	Webhooks WebhookConfig
+}
+
+// WebhookConfig tunes the outbound webhook sender.
+type WebhookConfig struct {
+	// Workers is the number of claim loops per replica. Defaults to 4.
+	Workers int
+	// Timeout bounds one attempt. Defaults to 10s.
+	Timeout time.Duration
+	// Schedule is the delays between attempts, comma separated. Defaults
+	// to 5s,30s,2m,10m,1h,6h.
+	Schedule string
+	// DisableAfter disables a subscription whose endpoint has failed
+	// every attempt for this long. Defaults to 24h.
+	DisableAfter time.Duration
+	// PollInterval is how often an idle loop looks for due deliveries.
+	// Defaults to 100ms.
+	PollInterval time.Duration
+}
+
+// schedule parses Schedule.
+func (c WebhookConfig) schedule() ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(c.Schedule, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration", f)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // DefaultConfig returns the defaults.
@@ -76,6 +109,10 @@ func DefaultConfig() Config {
 		ReplicaName:       fmt.Sprintf("%s-%d", host, os.Getpid()),
 		ShutdownTimeout:   10 * time.Second,
 		RebalanceInterval: time.Second,
+		Webhooks: WebhookConfig{
+			Workers: 4, Timeout: 10 * time.Second, Schedule: "5s,30s,2m,10m,1h,6h",
+			DisableAfter: 24 * time.Hour, PollInterval: 100 * time.Millisecond,
+		},
 	}
 }
 
@@ -94,6 +131,17 @@ func (c Config) Validate() error {
 		return errors.New("config: --shutdown-timeout must be positive")
 	case c.RebalanceInterval <= 0:
 		return errors.New("config: --rebalance-interval must be positive")
+	case c.Webhooks.Workers < 1:
+		return errors.New("config: --webhook-workers must be at least 1")
+	case c.Webhooks.Timeout <= 0:
+		return errors.New("config: --webhook-timeout must be positive")
+	case c.Webhooks.DisableAfter <= 0:
+		return errors.New("config: --webhook-disable-after must be positive")
+	case c.Webhooks.PollInterval <= 0:
+		return errors.New("config: --webhook-poll-interval must be positive")
+	}
+	if _, err := c.Webhooks.schedule(); err != nil {
+		return fmt.Errorf("config: --webhook-schedule: %w", err)
 	}
 	if c.AdminToken != "" {
 		if err := hub.ValidateAdminToken(c.AdminToken); err != nil {
@@ -145,6 +193,8 @@ type Main struct {
 	// Allocation runs the allocate policy (grants, reclaims, policy
 	// changes).
 	Allocation hub.AllocationService
+	// Webhooks keeps the webhook subscriptions and the delivery outbox.
+	Webhooks *postgres.WebhookService
 
 	// Link is closed after the HTTP server and before the database; the
 	// agent link (hub/agentws) goes here. See wireLink.
@@ -193,6 +243,11 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		fs.StringVar(&c.ReplicaName, "replica-name", c.ReplicaName, "name of this hub replica in agent state (default host-pid); replicas share --database-url behind any load balancer")
 		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit")
 		fs.DurationVar(&c.RebalanceInterval, "rebalance-interval", c.RebalanceInterval, "period of the allocate policy's grant and reclaim sweep")
+		fs.IntVar(&c.Webhooks.Workers, "webhook-workers", c.Webhooks.Workers, "outbound webhook claim loops per replica")
+		fs.DurationVar(&c.Webhooks.Timeout, "webhook-timeout", c.Webhooks.Timeout, "limit of one outbound webhook attempt")
+		fs.StringVar(&c.Webhooks.Schedule, "webhook-schedule", c.Webhooks.Schedule, "delays between outbound webhook attempts, comma separated; after the last a delivery is dead")
+		fs.DurationVar(&c.Webhooks.DisableAfter, "webhook-disable-after", c.Webhooks.DisableAfter, "disable a webhook whose endpoint has failed every attempt for this long")
+		fs.DurationVar(&c.Webhooks.PollInterval, "webhook-poll-interval", c.Webhooks.PollInterval, "how often an idle webhook loop looks for due deliveries")
 	}
 	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
 	if err := fs.Parse(args); err != nil {
@@ -320,6 +375,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Sessions = postgres.NewSessionService(m.DB)
 	m.Admin = postgres.NewAdminAuth(m.DB)
 	m.Allocation = postgres.NewAllocationService(m.DB)
+	m.Webhooks = postgres.NewWebhookService(m.DB)
 
 	generated, err := m.Admin.Ensure(ctx, m.Config.AdminToken)
 	if err != nil {
@@ -339,7 +395,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Web = web.NewServer(m.Logger.With("component", "web"), webReg)
 	m.Web.Inventory, m.Web.Stores, m.Web.Orders, m.Web.Admin = m.Inventory, m.Stores, m.Orders, m.Admin
 	m.Web.Allocation = m.Allocation
+	m.Web.Webhooks = m.Webhooks
 	m.Web.Ready = m.DB.Ping
+	m.startWebhooks()
 
 	if err := m.wireLink(ctx); err != nil {
 		return err
@@ -466,6 +524,27 @@ func (m *Main) wireLink(ctx context.Context) error {
 	})
 	m.onClose(m.Link.Close)
 	return nil
+}
+
+// startWebhooks runs the outbound webhook sender until Close, which stops
+// it (recording the outcomes of the attempts in flight) before the
+// database closes.
+func (m *Main) startWebhooks() {
+	c := m.Config.Webhooks
+	s := webhooks.New(m.Webhooks, web.WebhookPayload, m.Logger.With("component", "webhooks"), m.Registry)
+	s.Workers, s.Timeout, s.DisableAfter, s.PollInterval = c.Workers, c.Timeout, c.DisableAfter, c.PollInterval
+	s.Schedule, _ = c.schedule() // checked by Validate
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	m.onClose(func() error {
+		cancel()
+		<-done
+		return nil
+	})
 }
 
 // every calls fn every d until ctx is done.
