@@ -271,7 +271,7 @@ func (s *WebhookService) ClaimDeliveries(ctx context.Context, n int, lease time.
 				WHERE d.state = 'pending' AND d.next_attempt_at <= now()
 					AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.subscription_id = d.subscription_id
 						AND p.order_key = d.order_key AND p.state = 'pending' AND p.id < d.id)
-				ORDER BY d.next_attempt_at, d.id LIMIT $1
+				ORDER BY d.next_attempt_at LIMIT $1
 				FOR UPDATE OF d SKIP LOCKED)
 			UPDATE webhook_deliveries d SET next_attempt_at = now() + $2 * interval '1 microsecond', attempts = d.attempts + 1
 			FROM c, webhook_events e, webhook_subscriptions s
@@ -379,6 +379,17 @@ func (s *WebhookService) QueueStats(ctx context.Context) (hub.WebhookQueueStats,
 		Pending: r.Pending, Dead: r.Dead, Disabled: r.Disabled,
 		OldestPendingAge: time.Duration(r.Oldest * float64(time.Second)),
 	}, nil
+}
+
+// WebhookChannel is the LISTEN/NOTIFY channel on which every commit that
+// queued webhook deliveries is announced (a trigger of migration 008).
+const WebhookChannel = "stockwire_webhooks"
+
+// Listen calls wake whenever deliveries were queued, in any replica, and
+// after a reconnection (notifications may have been lost), until ctx is
+// done; it then returns nil.
+func (s *WebhookService) Listen(ctx context.Context, wake func()) error {
+	return s.db.listen(ctx, WebhookChannel, func(*string) { wake() })
 }
 
 // orderEvent names the webhook event a report makes of its order: created

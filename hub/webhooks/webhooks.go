@@ -101,7 +101,12 @@ type Sender struct {
 	DisableAfter time.Duration
 
 	metrics *metrics
+	// wake carries Wake's calls to idle loops; buffered, never closed.
+	wake chan struct{}
 }
+
+// maxWakes bounds how many idle loops one Wake rouses.
+const maxWakes = 64
 
 // New returns a Sender over queue. encode makes a delivery's body from its
 // event (web.WebhookPayload). Its metrics register with reg (nil for
@@ -115,7 +120,20 @@ func New(queue hub.WebhookQueue, encode func(hub.WebhookEvent) ([]byte, error), 
 		Client:  &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Workers: 4, Batch: 50, PollInterval: 100 * time.Millisecond, Timeout: 10 * time.Second,
 		Schedule: DefaultSchedule, Jitter: 0.2, DisableAfter: 24 * time.Hour,
-		metrics: newMetrics(reg, queue),
+		metrics: newMetrics(reg, queue), wake: make(chan struct{}, maxWakes),
+	}
+}
+
+// Wake rouses the idle loops at once: deliveries were queued (see
+// postgres.WebhookService.Listen). Without it they find them within
+// PollInterval. It never blocks.
+func (s *Sender) Wake() {
+	for range min(s.Workers, maxWakes) {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+			return
+		}
 	}
 }
 
@@ -159,9 +177,20 @@ func (s *Sender) loop(ctx context.Context, worker int) {
 			failures = 0
 		}
 		if n < s.Batch {
-			// Idle or nearly: wait, with jitter so that loops spread out.
-			backoff.Sleep(ctx, s.PollInterval/2+rand.N(s.PollInterval/2+1))
+			s.idle(ctx)
 		}
+	}
+}
+
+// idle waits for a Wake, or PollInterval (with jitter, so that loops
+// spread out) for deliveries that became due by their schedule.
+func (s *Sender) idle(ctx context.Context) {
+	t := time.NewTimer(s.PollInterval/2 + rand.N(s.PollInterval/2+1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-s.wake:
 	}
 }
 

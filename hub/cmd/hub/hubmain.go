@@ -72,6 +72,9 @@ type Config struct {
 type WebhookConfig struct {
 	// Workers is the number of claim loops per replica. Defaults to 4.
 	Workers int
+	// Batch is how many deliveries a loop claims and sends at once.
+	// Defaults to 50.
+	Batch int
 	// Timeout bounds one attempt. Defaults to 10s.
 	Timeout time.Duration
 	// Schedule is the delays between attempts, comma separated. Defaults
@@ -110,7 +113,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:   10 * time.Second,
 		RebalanceInterval: time.Second,
 		Webhooks: WebhookConfig{
-			Workers: 4, Timeout: 10 * time.Second, Schedule: "5s,30s,2m,10m,1h,6h",
+			Workers: 4, Batch: 50, Timeout: 10 * time.Second, Schedule: "5s,30s,2m,10m,1h,6h",
 			DisableAfter: 24 * time.Hour, PollInterval: 100 * time.Millisecond,
 		},
 	}
@@ -133,6 +136,8 @@ func (c Config) Validate() error {
 		return errors.New("config: --rebalance-interval must be positive")
 	case c.Webhooks.Workers < 1:
 		return errors.New("config: --webhook-workers must be at least 1")
+	case c.Webhooks.Batch < 1 || c.Webhooks.Batch > 1000:
+		return errors.New("config: --webhook-batch must be between 1 and 1000")
 	case c.Webhooks.Timeout <= 0:
 		return errors.New("config: --webhook-timeout must be positive")
 	case c.Webhooks.DisableAfter <= 0:
@@ -244,6 +249,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit")
 		fs.DurationVar(&c.RebalanceInterval, "rebalance-interval", c.RebalanceInterval, "period of the allocate policy's grant and reclaim sweep")
 		fs.IntVar(&c.Webhooks.Workers, "webhook-workers", c.Webhooks.Workers, "outbound webhook claim loops per replica")
+		fs.IntVar(&c.Webhooks.Batch, "webhook-batch", c.Webhooks.Batch, "outbound webhook deliveries a loop claims and sends at once")
 		fs.DurationVar(&c.Webhooks.Timeout, "webhook-timeout", c.Webhooks.Timeout, "limit of one outbound webhook attempt")
 		fs.StringVar(&c.Webhooks.Schedule, "webhook-schedule", c.Webhooks.Schedule, "delays between outbound webhook attempts, comma separated; after the last a delivery is dead")
 		fs.DurationVar(&c.Webhooks.DisableAfter, "webhook-disable-after", c.Webhooks.DisableAfter, "disable a webhook whose endpoint has failed every attempt for this long")
@@ -532,17 +538,20 @@ func (m *Main) wireLink(ctx context.Context) error {
 func (m *Main) startWebhooks() {
 	c := m.Config.Webhooks
 	s := webhooks.New(m.Webhooks, web.WebhookPayload, m.Logger.With("component", "webhooks"), m.Registry)
-	s.Workers, s.Timeout, s.DisableAfter, s.PollInterval = c.Workers, c.Timeout, c.DisableAfter, c.PollInterval
+	s.Workers, s.Batch, s.Timeout, s.DisableAfter, s.PollInterval = c.Workers, c.Batch, c.Timeout, c.DisableAfter, c.PollInterval
 	s.Schedule, _ = c.schedule() // checked by Validate
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Run(ctx)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Run(ctx) })
+	wg.Go(func() {
+		if err := m.Webhooks.Listen(ctx, s.Wake); err != nil && ctx.Err() == nil {
+			// The loops still poll every --webhook-poll-interval.
+			m.Logger.Error("listen for webhook deliveries", "error", err)
+		}
+	})
 	m.onClose(func() error {
 		cancel()
-		<-done
+		wg.Wait()
 		return nil
 	})
 }

@@ -38,7 +38,7 @@ CREATE TABLE webhook_events (
 -- delivery (see hub/webhooks).
 CREATE TABLE webhook_deliveries (
     id              bigserial PRIMARY KEY,
-    event_id        bigint NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,
+    event_id        bigint NOT NULL REFERENCES webhook_events (id),
     subscription_id bigint NOT NULL REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
     order_key       text NOT NULL,
     state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
@@ -53,4 +53,17 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_key ON webhook_deliveries (subscription_id, order_key, id) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_dead ON webhook_deliveries (id) WHERE state = 'dead';
-CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
+
+-- Wakes the delivery workers of every replica (postgres.WebhookService.
+-- Listen) once per statement that queued deliveries; notifications are
+-- sent at commit, and repeats within a transaction are folded into one.
+CREATE FUNCTION stockwire_webhooks_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM queued) THEN
+        PERFORM pg_notify('stockwire_webhooks', '');
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER webhook_deliveries_notify AFTER INSERT ON webhook_deliveries
+    REFERENCING NEW TABLE AS queued FOR EACH STATEMENT EXECUTE FUNCTION stockwire_webhooks_notify();

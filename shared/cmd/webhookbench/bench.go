@@ -65,9 +65,9 @@ func (b *bench) run(ctx context.Context, name string, orders int, rate float64, 
 		return res, err
 	}
 	hubName := fmt.Sprintf("hub-%d", b.runs)
-	proc, err := launch.Start(hubName, b.env.Bin("hub"), []string{"serve",
+	proc, err := launch.Start(hubName, b.env.Bin("hub"), append([]string{"serve",
 		"--listen", addr, "--database-url", b.env.Cluster.DSN(dbname), "--admin-token", adminToken,
-		"--data-dir", b.env.Path(hubName), "--log-format", "text", "--log-level", "warn"}, nil,
+		"--data-dir", b.env.Path(hubName), "--log-format", "text", "--log-level", "warn"}, b.cfg.HubArgs...), nil,
 		b.env.Path("logs", hubName+".log"), nil)
 	if err != nil {
 		return res, err

@@ -67,6 +67,8 @@ type Config struct {
 	Stores int
 	// SKUs the orders buy, one line each, in turn. Defaults to 200.
 	SKUs int
+	// HubArgs are extra `hub serve` flags (e.g. --webhook-workers 8).
+	HubArgs []string
 	// Fsync runs PostgreSQL with fsync on. Defaults to true.
 	Fsync bool
 	// Keep leaves the work directory (logs) in place.
@@ -90,6 +92,10 @@ func (c *Config) ParseFlags(args []string, stderr io.Writer) error {
 	fs.IntVar(&c.Stores, "stores", c.Stores, "stores reporting orders")
 	fs.IntVar(&c.SKUs, "skus", c.SKUs, "SKUs the orders buy")
 	fs.BoolVar(&c.Fsync, "fsync", c.Fsync, "run PostgreSQL with fsync on")
+	fs.Func("hub-arg", "an extra `hub serve` flag or value (repeat: -hub-arg --webhook-workers -hub-arg 8)", func(v string) error {
+		c.HubArgs = append(c.HubArgs, v)
+		return nil
+	})
 	fs.BoolVar(&c.Keep, "keep", c.Keep, "keep the work directory and its logs")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -159,7 +165,7 @@ func printResults(ctx context.Context, out io.Writer, cfg Config, results []Resu
 	fmt.Fprintf(out, "stockwire webhookbench  %s  commit %s  %d CPUs, %s/%s, fsync %v\n",
 		time.Now().UTC().Format(time.RFC3339), rev, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cfg.Fsync)
 	fmt.Fprintf(out, "order committed at the hub → delivered (signature verified, 204) at the endpoint; %d stores, %d SKUs;\n", cfg.Stores, cfg.SKUs)
-	fmt.Fprintf(out, "hub, PostgreSQL, stores and endpoints share this machine\n\n")
+	fmt.Fprintf(out, "hub, PostgreSQL, stores and endpoints share this machine; hub flags %q\n\n", cfg.HubArgs)
 	fmt.Fprintf(out, "%-18s %7s %9s %10s %11s %9s %9s %9s %8s %6s %9s\n",
 		"run", "orders", "endpoints", "orders/s", "deliveries", "p50", "p99", "max", "missing", "dupes", "drain")
 	for _, r := range results {
