@@ -21,10 +21,22 @@ const (
 	EventOrderCreated   = "order.created"
 	EventOrderUpdated   = "order.updated"
 	EventOrderCancelled = "order.cancelled"
+	// EventStockChanged: a SKU's available figure changed; coalesced, at
+	// most one per SKU per second, carrying the latest figure.
+	EventStockChanged = "stock.changed"
 )
 
 // WebhookEventTypes are the event types a subscription may name.
-var WebhookEventTypes = []string{EventOrderCreated, EventOrderUpdated, EventOrderCancelled}
+var WebhookEventTypes = []string{EventOrderCreated, EventOrderUpdated, EventOrderCancelled, EventStockChanged}
+
+// StockChange is the snapshot of a stock.changed event: the SKU's
+// available figure now and in the previous stock.changed event (nil for
+// the first).
+type StockChange struct {
+	SKU               string
+	Available         int64
+	PreviousAvailable *int64
+}
 
 // Webhook delivery states.
 const (
@@ -164,8 +176,8 @@ func ValidateWebhookDescription(s string) error {
 }
 
 // WebhookEvent is one event as committed: Data is the domain snapshot of
-// what it is about (a hub.Order, JSON-encoded, for order.*), taken in the
-// transaction that caused it.
+// what it is about (a hub.Order, JSON-encoded, for order.*, a StockChange
+// for stock.changed), taken in the transaction that caused it.
 type WebhookEvent struct {
 	ID        int64
 	Type      string
@@ -268,4 +280,9 @@ type WebhookQueue interface {
 	FinishDeliveries(ctx context.Context, results []WebhookResult, disableAfter time.Duration) ([]int64, error)
 	// QueueStats counts the queue.
 	QueueStats(ctx context.Context) (WebhookQueueStats, error)
+	// QueueStockChanges turns the SKUs whose available changed since
+	// their last stock.changed event, and whose last one is older than
+	// interval, into one event each (with its deliveries). It returns
+	// how many events it queued.
+	QueueStockChanges(ctx context.Context, interval time.Duration) (int, error)
 }

@@ -435,3 +435,50 @@ func writeOrderWebhooks(b *stmt, plans []*orderPlan, applied []int) {
 		SELECT e.id, s.id, e.order_key FROM wh_events e JOIN webhook_subscriptions s ON s.enabled AND e.type = ANY(s.events)
 		ORDER BY e.id, s.id`)
 }
+
+// writeStockWebhooks adds to b the record of the changed SKUs' available
+// figures for stock.changed (see QueueStockChanges), while an enabled
+// subscription wants it. The SKU rows are locked by the transaction, so
+// their records are written in SKU order without contention.
+func writeStockWebhooks(b *stmt, skus []string, onHand, committed, safety []int64) {
+	avail := make([]int64, len(skus))
+	for i := range skus {
+		avail[i] = onHand[i] - committed[i] - safety[i]
+	}
+	b.with("wh_stock", `INSERT INTO webhook_stock_changes (sku, available)
+		SELECT v.sku, v.available FROM unnest(`+b.arg(pq.Array(skus))+`::text[], `+b.arg(pq.Array(avail))+`::bigint[]) AS v(sku, available)
+		WHERE EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.enabled AND 'stock.changed' = ANY(s.events))
+		ORDER BY v.sku
+		ON CONFLICT (sku) DO UPDATE SET available = EXCLUDED.available, changed_at = now()
+			WHERE webhook_stock_changes.available <> EXCLUDED.available`)
+}
+
+// QueueStockChanges queues one stock.changed event per SKU whose available
+// differs from its last event's and whose last event is older than
+// interval (see hub.WebhookQueue). Replicas running it at once each take
+// other SKUs (SKIP LOCKED).
+func (s *WebhookService) QueueStockChanges(ctx context.Context, interval time.Duration) (int, error) {
+	var n int
+	err := s.db.tx(ctx, "queue_stock_changes", nil, func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &n, `WITH c AS (
+				SELECT sku, sent_available AS previous FROM webhook_stock_changes
+				WHERE sent_available IS DISTINCT FROM available AND (sent_at IS NULL OR sent_at <= now() - $1 * interval '1 microsecond')
+				ORDER BY sku LIMIT 1000 FOR UPDATE SKIP LOCKED),
+			u AS (UPDATE webhook_stock_changes w SET sent_available = w.available, sent_at = now()
+				FROM c WHERE w.sku = c.sku
+				RETURNING w.sku, w.available, c.previous),
+			ev AS (INSERT INTO webhook_events (type, order_key, data)
+				SELECT 'stock.changed', 'sku:' || u.sku, jsonb_build_object('SKU', u.sku, 'Available', u.available, 'PreviousAvailable', u.previous)
+				FROM u WHERE EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.enabled AND 'stock.changed' = ANY(s.events))
+				ORDER BY u.sku
+				RETURNING id, order_key),
+			d AS (INSERT INTO webhook_deliveries (event_id, subscription_id, order_key)
+				SELECT ev.id, s.id, ev.order_key FROM ev JOIN webhook_subscriptions s ON s.enabled AND 'stock.changed' = ANY(s.events)
+				ORDER BY ev.id, s.id)
+			SELECT count(*) FROM ev`, interval.Microseconds())
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue stock changes: %w", translate(err))
+	}
+	return n, nil
+}

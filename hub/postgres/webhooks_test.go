@@ -209,3 +209,49 @@ func TestWebhookService_DisableAfter(t *testing.T) {
 		t.Fatalf("claimed %d from a disabled webhook, err %v", len(c), err)
 	}
 }
+
+// TestWebhookService_StockChanged: changes of a SKU's available are
+// recorded in their transactions and coalesced into one stock.changed
+// per SKU per interval, with the latest figure and the one sent before.
+func TestWebhookService_StockChanged(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	s := postgres.NewWebhookService(e.db)
+	e.MustCount(t, "MUG", "main", 5) // no subscription yet: not recorded
+	if n, err := s.QueueStockChanges(t.Context(), time.Hour); err != nil || n != 0 {
+		t.Fatalf("queued %d, err %v; want none without a subscription", n, err)
+	}
+	MustWebhook(t, s, hub.EventStockChanged)
+	MustWebhook(t, s, hub.EventOrderCreated) // not interested
+	e.MustCount(t, "MUG", "main", 10)
+	e.MustCount(t, "MUG", "main", 12)
+	e.MustCount(t, "TEE", "main", 3)
+	if n, err := s.QueueStockChanges(t.Context(), time.Hour); err != nil || n != 2 {
+		t.Fatalf("queued %d, err %v; want one per SKU", n, err)
+	}
+	e.MustCount(t, "MUG", "main", 7)
+	if n, err := s.QueueStockChanges(t.Context(), time.Hour); err != nil || n != 0 {
+		t.Fatalf("queued %d within the interval, err %v; want none", n, err)
+	}
+	e.MustCount(t, "TEE", "main", 3) // unchanged: nothing to send
+	if n, err := s.QueueStockChanges(t.Context(), 0); err != nil || n != 1 {
+		t.Fatalf("queued %d after the interval, err %v; want MUG's", n, err)
+	}
+	list, err := s.Deliveries(t.Context(), hub.DeliveryFilter{}, hub.Page{Limit: 10})
+	if err != nil || len(list) != 3 {
+		t.Fatalf("deliveries %+v, err %v; want 3 to the stock.changed subscription", list, err)
+	}
+	var got []hub.StockChange
+	for _, d := range list {
+		var c hub.StockChange
+		if err := json.Unmarshal(d.Event.Data, &c); err != nil || d.Event.Type != hub.EventStockChanged {
+			t.Fatalf("event %+v: %v", d.Event, err)
+		}
+		got = append(got, c)
+	}
+	if got[0].SKU != "MUG" || got[0].Available != 12 || got[0].PreviousAvailable != nil ||
+		got[1].SKU != "TEE" || got[1].Available != 3 ||
+		got[2].SKU != "MUG" || got[2].Available != 7 || got[2].PreviousAvailable == nil || *got[2].PreviousAvailable != 12 {
+		t.Fatalf("stock changes %+v", got)
+	}
+}

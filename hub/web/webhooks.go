@@ -219,7 +219,8 @@ func apiDelivery(d hub.WebhookDelivery) hubapi.WebhookDelivery {
 
 // WebhookPayload is the body of a delivery of e: a hubapi.WebhookPayload
 // whose data is the API shape of the event's snapshot (for order.*, the
-// order exactly as GET /api/v1/orders shows it). hub/webhooks calls it
+// order exactly as GET /api/v1/orders shows it; for stock.changed a
+// hubapi.StockChange). hub/webhooks calls it
 // for every attempt; a snapshot never changes, so neither does the body.
 func WebhookPayload(e hub.WebhookEvent) ([]byte, error) {
 	var data any
@@ -230,6 +231,12 @@ func WebhookPayload(e hub.WebhookEvent) ([]byte, error) {
 			return nil, fmt.Errorf("decode event %d snapshot: %w", e.ID, err)
 		}
 		data = apiOrder(o)
+	case hub.EventStockChanged:
+		var c hub.StockChange
+		if err := json.Unmarshal(e.Data, &c); err != nil {
+			return nil, fmt.Errorf("decode event %d snapshot: %w", e.ID, err)
+		}
+		data = hubapi.StockChange{SKU: c.SKU, Available: c.Available, PreviousAvailable: c.PreviousAvailable}
 	default:
 		return nil, fmt.Errorf("encode event %d: unknown type %q", e.ID, e.Type)
 	}

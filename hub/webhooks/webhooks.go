@@ -99,6 +99,9 @@ type Sender struct {
 	// DisableAfter disables a subscription all of whose attempts failed
 	// for this long. Defaults to 24h.
 	DisableAfter time.Duration
+	// StockInterval is how often stock.changed events are made, at most
+	// one per SKU per interval with its latest figure. Defaults to 1s.
+	StockInterval time.Duration
 
 	metrics *metrics
 	// wake carries Wake's calls to idle loops; buffered, never closed.
@@ -119,7 +122,7 @@ func New(queue hub.WebhookQueue, encode func(hub.WebhookEvent) ([]byte, error), 
 		queue: queue, encode: encode, logger: logger,
 		Client:  &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Workers: 4, Batch: 50, PollInterval: 100 * time.Millisecond, Timeout: 10 * time.Second,
-		Schedule: DefaultSchedule, Jitter: 0.2, DisableAfter: 24 * time.Hour,
+		Schedule: DefaultSchedule, Jitter: 0.2, DisableAfter: 24 * time.Hour, StockInterval: time.Second,
 		metrics: newMetrics(reg, queue), wake: make(chan struct{}, maxWakes),
 	}
 }
@@ -149,6 +152,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	for i := range s.Workers {
 		wg.Go(func() { s.loop(ctx, i) })
 	}
+	wg.Go(func() { s.coalesceStock(ctx) })
 	wg.Wait()
 	s.Client.CloseIdleConnections()
 	return nil
@@ -178,6 +182,37 @@ func (s *Sender) loop(ctx context.Context, worker int) {
 		}
 		if n < s.Batch {
 			s.idle(ctx)
+		}
+	}
+}
+
+// coalesceStock makes the stock.changed events every StockInterval.
+func (s *Sender) coalesceStock(ctx context.Context) {
+	t := time.NewTicker(s.StockInterval)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.queue.QueueStockChanges(ctx, s.StockInterval)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			failures++
+			if failures == 1 || failures%60 == 0 {
+				s.logger.Warn("stock.changed events not made", "consecutive_errors", failures, "error", err)
+			}
+			continue
+		case failures > 0:
+			s.logger.Info("stock.changed events made again", "consecutive_errors", failures)
+			failures = 0
+		}
+		if n > 0 {
+			s.Wake()
 		}
 	}
 }

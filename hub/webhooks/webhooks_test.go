@@ -552,3 +552,44 @@ func TestSender_WakesOnCommit(t *testing.T) {
 		return slices.ContainsFunc(got, func(r received) bool { return r.Order.WooOrderID == 1000 })
 	})
 }
+
+// TestSender_StockChanged: a burst of counts of one SKU reaches the
+// endpoint as stock.changed events, the last carrying the final figure.
+func TestSender_StockChanged(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	c := MustConsumer(t)
+	w, secret, err := e.hooks.CreateWebhook(t.Context(), hub.NewWebhook{URL: c.URL(), Events: []string{hub.EventStockChanged}, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.setSecret(secret)
+	s := newSender(t, e.hooks, nil)
+	s.StockInterval = 500 * time.Millisecond // far longer than 20 counts take
+	MustRun(t, s)
+	inv := postgres.NewInventoryService(e.db)
+	for n := range int64(20) {
+		if _, err := inv.SetCount(t.Context(), hub.Count{SKU: "TEE", Location: "main", OnHand: 100 + n, Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the final figure", 10*time.Second, func() bool {
+		list, err := e.hooks.Deliveries(t.Context(), hub.DeliveryFilter{State: hub.DeliveryDelivered, SubscriptionID: w.ID}, hub.Page{Limit: 100})
+		if err != nil || len(list) == 0 {
+			return false
+		}
+		b, err := web.WebhookPayload(list[len(list)-1].Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ Data hubapi.StockChange }
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Data.SKU == "TEE" && p.Data.Available == 119
+	})
+	got, _, _ := c.snapshot()
+	if len(got) == 0 || len(got) >= 20 || got[0].Type != hub.EventStockChanged {
+		t.Fatalf("%d deliveries for 20 counts (want coalesced, at least one): %+v", len(got), got)
+	}
+}

@@ -10,7 +10,18 @@ const (
 	EventOrderCreated   = "order.created"
 	EventOrderUpdated   = "order.updated"
 	EventOrderCancelled = "order.cancelled"
+	EventStockChanged   = "stock.changed"
 )
+
+// StockChange is the data of a stock.changed delivery: the SKU's available
+// figure now, and in its previous stock.changed (null for the first).
+// Changes are coalesced: at most one event per SKU per second, carrying
+// the latest figure.
+type StockChange struct {
+	SKU               string `json:"sku"`
+	Available         int64  `json:"available"`
+	PreviousAvailable *int64 `json:"previous_available"`
+}
 
 // Webhook delivery states.
 const (
@@ -97,8 +108,9 @@ type ReplayResult struct {
 }
 
 // WebhookPayload is the body of every delivery, the Standard Webhooks
-// shape: Type is the event type, Timestamp when the change committed, and
-// Data what it is about (an Order for order.*).
+// shape: Type is the event type, Timestamp when the change committed (for
+// stock.changed, when the coalesced event was made), and Data what it is
+// about (an Order for order.*, a StockChange for stock.changed).
 type WebhookPayload struct {
 	Type      string          `json:"type"`
 	Timestamp time.Time       `json:"timestamp"`

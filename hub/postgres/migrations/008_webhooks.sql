@@ -67,3 +67,16 @@ END $$;
 
 CREATE TRIGGER webhook_deliveries_notify AFTER INSERT ON webhook_deliveries
     REFERENCING NEW TABLE AS queued FOR EACH STATEMENT EXECUTE FUNCTION stockwire_webhooks_notify();
+
+-- stock.changed is coalesced per SKU: every transaction that changes a
+-- SKU's available records the new figure here (only while some enabled
+-- subscription wants stock.changed), and the senders turn each SKU whose
+-- figure differs from the one last sent into one event, at most once per
+-- SKU per interval (postgres.WebhookService.QueueStockChanges).
+CREATE TABLE webhook_stock_changes (
+    sku            text PRIMARY KEY,
+    available      bigint NOT NULL,
+    sent_available bigint,      -- NULL until the first event
+    changed_at     timestamptz NOT NULL DEFAULT now(),
+    sent_at        timestamptz
+);
