@@ -24,10 +24,12 @@ const (
 	// EventStockChanged: a SKU's available figure changed; coalesced, at
 	// most one per SKU per second, carrying the latest figure.
 	EventStockChanged = "stock.changed"
+	// EventStockLow: a SKU's available fell below its reorder point.
+	EventStockLow = "stock.low"
 )
 
 // WebhookEventTypes are the event types a subscription may name.
-var WebhookEventTypes = []string{EventOrderCreated, EventOrderUpdated, EventOrderCancelled, EventStockChanged}
+var WebhookEventTypes = []string{EventOrderCreated, EventOrderUpdated, EventOrderCancelled, EventStockChanged, EventStockLow}
 
 // StockChange is the snapshot of a stock.changed event: the SKU's
 // available figure now and in the previous stock.changed event (nil for
@@ -175,6 +177,14 @@ func ValidateWebhookDescription(s string) error {
 	return nil
 }
 
+// StockLow is the snapshot of a stock.low event: the SKU's available
+// figure, just fallen below its reorder point.
+type StockLow struct {
+	SKU          string
+	Available    int64
+	ReorderPoint int64
+}
+
 // WebhookEvent is one event as committed: Data is the domain snapshot of
 // what it is about (a hub.Order, JSON-encoded, for order.*, a StockChange
 // for stock.changed), taken in the transaction that caused it.
@@ -234,6 +244,10 @@ type WebhookService interface {
 	// ReplayDead replays every dead delivery (of one subscription when
 	// subscriptionID is not 0) and returns how many.
 	ReplayDead(ctx context.Context, subscriptionID int64) (int, error)
+	// SetReorderPoint sets the SKU's reorder point (nil: none); a
+	// stock.low event is made whenever available falls below it. Returns
+	// EINVALID for a negative point, ENOTFOUND for an unknown SKU.
+	SetReorderPoint(ctx context.Context, sku string, point *int64) error
 }
 
 // WebhookAttempt is a delivery to make: the delivery, where to and the

@@ -10,14 +10,15 @@ var _ hub.WebhookService = (*WebhookService)(nil)
 
 // WebhookService is a fake hub.WebhookService.
 type WebhookService struct {
-	CreateWebhookFn  func(ctx context.Context, w hub.NewWebhook) (hub.Webhook, string, error)
-	WebhooksFn       func(ctx context.Context) ([]hub.Webhook, error)
-	WebhookFn        func(ctx context.Context, id int64) (hub.Webhook, error)
-	UpdateWebhookFn  func(ctx context.Context, id int64, u hub.WebhookUpdate) (hub.Webhook, error)
-	DeleteWebhookFn  func(ctx context.Context, id int64) error
-	DeliveriesFn     func(ctx context.Context, f hub.DeliveryFilter, p hub.Page) ([]hub.WebhookDelivery, error)
-	ReplayDeliveryFn func(ctx context.Context, id int64) (hub.WebhookDelivery, error)
-	ReplayDeadFn     func(ctx context.Context, subscriptionID int64) (int, error)
+	CreateWebhookFn   func(ctx context.Context, w hub.NewWebhook) (hub.Webhook, string, error)
+	WebhooksFn        func(ctx context.Context) ([]hub.Webhook, error)
+	WebhookFn         func(ctx context.Context, id int64) (hub.Webhook, error)
+	UpdateWebhookFn   func(ctx context.Context, id int64, u hub.WebhookUpdate) (hub.Webhook, error)
+	DeleteWebhookFn   func(ctx context.Context, id int64) error
+	DeliveriesFn      func(ctx context.Context, f hub.DeliveryFilter, p hub.Page) ([]hub.WebhookDelivery, error)
+	ReplayDeliveryFn  func(ctx context.Context, id int64) (hub.WebhookDelivery, error)
+	ReplayDeadFn      func(ctx context.Context, subscriptionID int64) (int, error)
+	SetReorderPointFn func(ctx context.Context, sku string, point *int64) error
 }
 
 // CreateWebhook calls CreateWebhookFn.
@@ -58,4 +59,9 @@ func (s *WebhookService) ReplayDelivery(ctx context.Context, id int64) (hub.Webh
 // ReplayDead calls ReplayDeadFn.
 func (s *WebhookService) ReplayDead(ctx context.Context, subscriptionID int64) (int, error) {
 	return s.ReplayDeadFn(ctx, subscriptionID)
+}
+
+// SetReorderPoint calls SetReorderPointFn.
+func (s *WebhookService) SetReorderPoint(ctx context.Context, sku string, point *int64) error {
+	return s.SetReorderPointFn(ctx, sku, point)
 }

@@ -438,7 +438,8 @@ func writeOrderWebhooks(b *stmt, plans []*orderPlan, applied []int) {
 
 // writeStockWebhooks adds to b the record of the changed SKUs' available
 // figures for stock.changed (see QueueStockChanges), while an enabled
-// subscription wants it. The SKU rows are locked by the transaction, so
+// subscription wants it, and the stock.low events of those that fell below
+// their reorder point. The SKU rows are locked by the transaction, so
 // their records are written in SKU order without contention.
 func writeStockWebhooks(b *stmt, skus []string, onHand, committed, safety []int64) {
 	avail := make([]int64, len(skus))
@@ -451,6 +452,41 @@ func writeStockWebhooks(b *stmt, skus []string, onHand, committed, safety []int6
 		ORDER BY v.sku
 		ON CONFLICT (sku) DO UPDATE SET available = EXCLUDED.available, changed_at = now()
 			WHERE webhook_stock_changes.available <> EXCLUDED.available`)
+	// stock.low when available falls below the reorder point: skus, read
+	// in this statement, still holds the figures from before it.
+	b.with("wh_low", `INSERT INTO webhook_events (type, order_key, data)
+		SELECT 'stock.low', 'sku:' || v.sku, jsonb_build_object('SKU', v.sku, 'Available', v.available, 'ReorderPoint', s.reorder_point)
+		FROM unnest(`+b.arg(pq.Array(skus))+`::text[], `+b.arg(pq.Array(avail))+`::bigint[]) AS v(sku, available)
+			JOIN skus s ON s.sku = v.sku
+		WHERE s.reorder_point IS NOT NULL AND v.available < s.reorder_point
+			AND s.on_hand - s.committed - s.safety_stock >= s.reorder_point
+			AND EXISTS (SELECT 1 FROM webhook_subscriptions w WHERE w.enabled AND 'stock.low' = ANY(w.events))
+		ORDER BY v.sku
+		RETURNING id, order_key`)
+	b.with("wh_low_deliveries", `INSERT INTO webhook_deliveries (event_id, subscription_id, order_key)
+		SELECT e.id, s.id, e.order_key FROM wh_low e JOIN webhook_subscriptions s ON s.enabled AND 'stock.low' = ANY(s.events)
+		ORDER BY e.id, s.id`)
+}
+
+// SetReorderPoint sets a SKU's reorder point (see hub.WebhookService).
+func (s *WebhookService) SetReorderPoint(ctx context.Context, sku string, point *int64) error {
+	if point != nil && *point < 0 {
+		return hub.FieldErrorf("reorder_point", hub.EINVALID, "reorder_point must be 0 or more, or null for none.")
+	}
+	err := s.db.tx(ctx, "set_reorder_point", nil, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE skus SET reorder_point = $2 WHERE sku = $1`, sku, point)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return hub.FieldErrorf("sku", hub.ENOTFOUND, "Unknown SKU %q.", sku)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set reorder point of %s: %w", sku, translate(err))
+	}
+	return nil
 }
 
 // QueueStockChanges queues one stock.changed event per SKU whose available

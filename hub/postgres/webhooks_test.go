@@ -255,3 +255,49 @@ func TestWebhookService_StockChanged(t *testing.T) {
 		t.Fatalf("stock changes %+v", got)
 	}
 }
+
+// TestWebhookService_StockLow: an event each time available falls below
+// the reorder point, none while it stays below.
+func TestWebhookService_StockLow(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	s := postgres.NewWebhookService(e.db)
+	MustWebhook(t, s, hub.EventStockLow)
+	e.MustCount(t, "MUG", "main", 10)
+	five, minus := int64(5), int64(-1)
+	if err := s.SetReorderPoint(t.Context(), "NOPE", &five); hub.ErrorCode(err) != hub.ENOTFOUND {
+		t.Fatalf("unknown SKU: err=%v, want ENOTFOUND", err)
+	}
+	if err := s.SetReorderPoint(t.Context(), "MUG", &minus); hub.ErrorCode(err) != hub.EINVALID {
+		t.Fatalf("negative: err=%v, want EINVALID", err)
+	}
+	if err := s.SetReorderPoint(t.Context(), "MUG", &five); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int64{6, 4, 3, 9, 2} { // falls at 4 and at 2
+		e.MustCount(t, "MUG", "main", n)
+	}
+	list, err := s.Deliveries(t.Context(), hub.DeliveryFilter{}, hub.Page{Limit: 10})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("deliveries %+v, err %v; want 2", list, err)
+	}
+	var got []hub.StockLow
+	for _, d := range list {
+		var l hub.StockLow
+		if err := json.Unmarshal(d.Event.Data, &l); err != nil || d.Event.Type != hub.EventStockLow {
+			t.Fatalf("event %+v: %v", d.Event, err)
+		}
+		got = append(got, l)
+	}
+	if got[0] != (hub.StockLow{SKU: "MUG", Available: 4, ReorderPoint: 5}) || got[1] != (hub.StockLow{SKU: "MUG", Available: 2, ReorderPoint: 5}) {
+		t.Fatalf("stock.low %+v", got)
+	}
+	if err := s.SetReorderPoint(t.Context(), "MUG", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.MustCount(t, "MUG", "main", 9)
+	e.MustCount(t, "MUG", "main", 1)
+	if list, _ := s.Deliveries(t.Context(), hub.DeliveryFilter{}, hub.Page{Limit: 10}); len(list) != 2 {
+		t.Fatalf("%d deliveries after the reorder point was removed, want 2", len(list))
+	}
+}

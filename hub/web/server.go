@@ -208,6 +208,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	s.handle("GET /api/v1/webhook-deliveries", adminOnly, s.handleListDeliveries)
 	s.handle("POST /api/v1/webhook-deliveries/{id}/replay", adminOnly, s.handleReplayDelivery)
 	s.handle("POST /api/v1/webhook-deliveries/replay", adminOnly, s.handleReplayDead)
+	s.handle("PUT /api/v1/skus/{sku}/reorder-point", adminOnly, s.handleSetReorderPoint)
 
 	// Everything else gets a JSON 404, or 405 when the path exists with
 	// other methods (the catch-all would otherwise hide the mux's 405).

@@ -197,6 +197,29 @@ func (s *Server) handleReplayDead(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+func (s *Server) handleSetReorderPoint(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.webhooks()
+	if err != nil {
+		return err
+	}
+	sku := r.PathValue("sku")
+	if err := hub.ValidateName("sku", sku); err != nil {
+		return err
+	}
+	var req hubapi.ReorderPointRequest
+	if err := s.decodeSmallJSON(w, r, maxWebhookBodyBytes, &req); err != nil {
+		return err
+	}
+	if req.SKU != "" && req.SKU != sku {
+		return hub.FieldErrorf("sku", hub.EINVALID, "sku in the body must be the path's or absent.")
+	}
+	if err := svc.SetReorderPoint(r.Context(), sku, req.ReorderPoint); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, hubapi.ReorderPointRequest{SKU: sku, ReorderPoint: req.ReorderPoint})
+	return nil
+}
+
 func apiWebhook(wh hub.Webhook) hubapi.Webhook {
 	return hubapi.Webhook{
 		ID: wh.ID, URL: wh.URL, Events: wh.Events, Description: wh.Description, Enabled: wh.Enabled,
@@ -220,7 +243,7 @@ func apiDelivery(d hub.WebhookDelivery) hubapi.WebhookDelivery {
 // WebhookPayload is the body of a delivery of e: a hubapi.WebhookPayload
 // whose data is the API shape of the event's snapshot (for order.*, the
 // order exactly as GET /api/v1/orders shows it; for stock.changed a
-// hubapi.StockChange). hub/webhooks calls it
+// hubapi.StockChange, for stock.low a hubapi.StockLow). hub/webhooks calls it
 // for every attempt; a snapshot never changes, so neither does the body.
 func WebhookPayload(e hub.WebhookEvent) ([]byte, error) {
 	var data any
@@ -237,6 +260,12 @@ func WebhookPayload(e hub.WebhookEvent) ([]byte, error) {
 			return nil, fmt.Errorf("decode event %d snapshot: %w", e.ID, err)
 		}
 		data = hubapi.StockChange{SKU: c.SKU, Available: c.Available, PreviousAvailable: c.PreviousAvailable}
+	case hub.EventStockLow:
+		var l hub.StockLow
+		if err := json.Unmarshal(e.Data, &l); err != nil {
+			return nil, fmt.Errorf("decode event %d snapshot: %w", e.ID, err)
+		}
+		data = hubapi.StockLow(l)
 	default:
 		return nil, fmt.Errorf("encode event %d: unknown type %q", e.ID, e.Type)
 	}

@@ -79,6 +79,26 @@ func TestServer_Webhooks(t *testing.T) {
 			t.Fatalf("after delete: status=%d", resp.StatusCode)
 		}
 	})
+	t.Run("ReorderPoint", func(t *testing.T) {
+		p.must(t, 200, "PUT", "/api/v1/skus/MUG/locations/main", `{"on_hand":10}`, nil)
+		resp, b := p.do(t, "PUT", "/api/v1/skus/MUG/reorder-point", adminToken, `{"reorder_point":3}`)
+		if resp.StatusCode != 200 || string(b) != `{"sku":"MUG","reorder_point":3}`+"\n" {
+			t.Fatalf("status=%d: %s", resp.StatusCode, b)
+		}
+		for _, tc := range []struct {
+			path, body string
+			status     int
+		}{
+			{"/api/v1/skus/MUG/reorder-point", `{"reorder_point":-1}`, 400},
+			{"/api/v1/skus/MUG/reorder-point", `{"reorder_point":"3"}`, 400},
+			{"/api/v1/skus/OTHER/reorder-point", `{"sku":"MUG","reorder_point":1}`, 400},
+			{"/api/v1/skus/NOPE/reorder-point", `{"reorder_point":1}`, 404},
+		} {
+			if resp, b := p.do(t, "PUT", tc.path, adminToken, tc.body); resp.StatusCode != tc.status {
+				t.Fatalf("PUT %s %s: status=%d, want %d: %s", tc.path, tc.body, resp.StatusCode, tc.status, b)
+			}
+		}
+	})
 	t.Run("Deliveries", func(t *testing.T) {
 		if resp, b := p.do(t, "GET", "/api/v1/webhook-deliveries?state=lost", adminToken, ""); resp.StatusCode != 400 {
 			t.Fatalf("bad state: status=%d: %s", resp.StatusCode, b)

@@ -11,7 +11,24 @@ const (
 	EventOrderUpdated   = "order.updated"
 	EventOrderCancelled = "order.cancelled"
 	EventStockChanged   = "stock.changed"
+	EventStockLow       = "stock.low"
 )
+
+// StockLow is the data of a stock.low delivery: the SKU's available
+// figure, just fallen below its reorder point.
+type StockLow struct {
+	SKU          string `json:"sku"`
+	Available    int64  `json:"available"`
+	ReorderPoint int64  `json:"reorder_point"`
+}
+
+// ReorderPointRequest sets a SKU's reorder point (PUT
+// /api/v1/skus/{sku}/reorder-point); null removes it. The answer is the
+// same shape.
+type ReorderPointRequest struct {
+	SKU          string `json:"sku,omitempty"`
+	ReorderPoint *int64 `json:"reorder_point"`
+}
 
 // StockChange is the data of a stock.changed delivery: the SKU's available
 // figure now, and in its previous stock.changed (null for the first).
@@ -110,7 +127,8 @@ type ReplayResult struct {
 // WebhookPayload is the body of every delivery, the Standard Webhooks
 // shape: Type is the event type, Timestamp when the change committed (for
 // stock.changed, when the coalesced event was made), and Data what it is
-// about (an Order for order.*, a StockChange for stock.changed).
+// about (an Order for order.*, a StockChange for stock.changed, a
+// StockLow for stock.low).
 type WebhookPayload struct {
 	Type      string          `json:"type"`
 	Timestamp time.Time       `json:"timestamp"`

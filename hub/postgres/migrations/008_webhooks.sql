@@ -80,3 +80,7 @@ CREATE TABLE webhook_stock_changes (
     changed_at     timestamptz NOT NULL DEFAULT now(),
     sent_at        timestamptz
 );
+
+-- stock.low: a SKU's available fell below its reorder point (NULL: none).
+-- The event is written by the transaction that makes it fall.
+ALTER TABLE skus ADD COLUMN reorder_point bigint CHECK (reorder_point >= 0);
