@@ -70,10 +70,10 @@ type Config struct {
 
 // WebhookConfig tunes the outbound webhook sender.
 type WebhookConfig struct {
-	// Workers is the number of claim loops per replica. Defaults to 4.
+	// Workers is the number of claim loops per replica. Defaults to 8.
 	Workers int
 	// Batch is how many deliveries a loop claims and sends at once.
-	// Defaults to 50.
+	// Defaults to 100.
 	Batch int
 	// Timeout bounds one attempt. Defaults to 10s.
 	Timeout time.Duration
@@ -113,7 +113,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:   10 * time.Second,
 		RebalanceInterval: time.Second,
 		Webhooks: WebhookConfig{
-			Workers: 4, Batch: 50, Timeout: 10 * time.Second, Schedule: "5s,30s,2m,10m,1h,6h",
+			Workers: 8, Batch: 100, Timeout: 10 * time.Second, Schedule: "5s,30s,2m,10m,1h,6h",
 			DisableAfter: 24 * time.Hour, PollInterval: 100 * time.Millisecond,
 		},
 	}
