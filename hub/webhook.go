@@ -26,10 +26,13 @@ const (
 	EventStockChanged = "stock.changed"
 	// EventStockLow: a SKU's available fell below its reorder point.
 	EventStockLow = "stock.low"
+	// EventAgentDown: a store's agent has been disconnected from every
+	// hub replica for a while; one event per outage.
+	EventAgentDown = "store.agent_down"
 )
 
 // WebhookEventTypes are the event types a subscription may name.
-var WebhookEventTypes = []string{EventOrderCreated, EventOrderUpdated, EventOrderCancelled, EventStockChanged, EventStockLow}
+var WebhookEventTypes = []string{EventOrderCreated, EventOrderUpdated, EventOrderCancelled, EventStockChanged, EventStockLow, EventAgentDown}
 
 // StockChange is the snapshot of a stock.changed event: the SKU's
 // available figure now and in the previous stock.changed event (nil for
@@ -185,6 +188,13 @@ type StockLow struct {
 	ReorderPoint int64
 }
 
+// AgentDown is the snapshot of a store.agent_down event.
+type AgentDown struct {
+	StoreID   int64
+	StoreName string
+	LastSeen  *time.Time
+}
+
 // WebhookEvent is one event as committed: Data is the domain snapshot of
 // what it is about (a hub.Order, JSON-encoded, for order.*, a StockChange
 // for stock.changed), taken in the transaction that caused it.
@@ -299,4 +309,8 @@ type WebhookQueue interface {
 	// interval, into one event each (with its deliveries). It returns
 	// how many events it queued.
 	QueueStockChanges(ctx context.Context, interval time.Duration) (int, error)
+	// QueueAgentDown makes a store.agent_down event for each active store
+	// whose agent has been disconnected for longer than after, once per
+	// outage. It returns how many events it queued.
+	QueueAgentDown(ctx context.Context, after time.Duration) (int, error)
 }

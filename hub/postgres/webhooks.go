@@ -518,3 +518,39 @@ func (s *WebhookService) QueueStockChanges(ctx context.Context, interval time.Du
 	}
 	return n, nil
 }
+
+// QueueAgentDown queues a store.agent_down event per active store whose
+// agent has been disconnected for longer than after, once per outage (see
+// hub.WebhookQueue). The upsert on webhook_agent_down decides which
+// replica queues it: only the one whose statement flips down returns the
+// store.
+func (s *WebhookService) QueueAgentDown(ctx context.Context, after time.Duration) (int, error) {
+	var n int
+	err := s.db.tx(ctx, "queue_agent_down", nil, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_agent_down a SET down = false FROM stores s
+			WHERE s.id = a.store_id AND a.down AND s.connected`); err != nil {
+			return fmt.Errorf("reset recovered stores: %w", err)
+		}
+		return tx.GetContext(ctx, &n, `WITH gone AS (
+				SELECT id FROM stores
+				WHERE status = 'active' AND NOT connected AND COALESCE(last_seen, created_at) <= now() - $1 * interval '1 microsecond'
+				ORDER BY id),
+			flipped AS (INSERT INTO webhook_agent_down (store_id, down) SELECT id, true FROM gone
+				ON CONFLICT (store_id) DO UPDATE SET down = true WHERE NOT webhook_agent_down.down
+				RETURNING store_id),
+			ev AS (INSERT INTO webhook_events (type, order_key, data)
+				SELECT 'store.agent_down', 'store:' || s.id, jsonb_build_object('StoreID', s.id, 'StoreName', s.name, 'LastSeen', s.last_seen)
+				FROM flipped f JOIN stores s ON s.id = f.store_id
+				WHERE EXISTS (SELECT 1 FROM webhook_subscriptions w WHERE w.enabled AND 'store.agent_down' = ANY(w.events))
+				ORDER BY s.id
+				RETURNING id, order_key),
+			d AS (INSERT INTO webhook_deliveries (event_id, subscription_id, order_key)
+				SELECT ev.id, w.id, ev.order_key FROM ev JOIN webhook_subscriptions w ON w.enabled AND 'store.agent_down' = ANY(w.events)
+				ORDER BY ev.id, w.id)
+			SELECT count(*) FROM ev`, after.Microseconds())
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue agent down: %w", translate(err))
+	}
+	return n, nil
+}

@@ -301,3 +301,47 @@ func TestWebhookService_StockLow(t *testing.T) {
 		t.Fatalf("%d deliveries after the reorder point was removed, want 2", len(list))
 	}
 }
+
+// TestWebhookService_AgentDown: one store.agent_down per outage of a
+// store's agent, again after it reconnected and went.
+func TestWebhookService_AgentDown(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	s := postgres.NewWebhookService(e.db)
+	MustWebhook(t, s, hub.EventAgentDown)
+	st := e.MustStore(t, "eu", 0)
+	queue := func(after time.Duration) int {
+		t.Helper()
+		n, err := s.QueueAgentDown(t.Context(), after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := queue(time.Hour); n != 0 {
+		t.Fatalf("queued %d for a store just created, want 0", n)
+	}
+	if n := queue(0); n != 1 {
+		t.Fatalf("queued %d, want 1", n)
+	}
+	if n := queue(0); n != 0 {
+		t.Fatalf("queued %d again in the same outage, want 0", n)
+	}
+	seen := time.Now()
+	e.MustAgentState(t, st.ID, hub.AgentState{Connected: true, LastSeen: &seen})
+	if n := queue(0); n != 0 {
+		t.Fatalf("queued %d while connected, want 0", n)
+	}
+	e.MustAgentState(t, st.ID, hub.AgentState{Connected: false, LastSeen: &seen})
+	if n := queue(0); n != 1 {
+		t.Fatalf("queued %d for the second outage, want 1", n)
+	}
+	list, err := s.Deliveries(t.Context(), hub.DeliveryFilter{}, hub.Page{Limit: 10})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("deliveries %+v, err %v", list, err)
+	}
+	var a hub.AgentDown
+	if err := json.Unmarshal(list[1].Event.Data, &a); err != nil || a.StoreID != st.ID || a.StoreName != "eu" || a.LastSeen == nil {
+		t.Fatalf("agent down %+v, err %v", a, err)
+	}
+}

@@ -243,7 +243,8 @@ func apiDelivery(d hub.WebhookDelivery) hubapi.WebhookDelivery {
 // WebhookPayload is the body of a delivery of e: a hubapi.WebhookPayload
 // whose data is the API shape of the event's snapshot (for order.*, the
 // order exactly as GET /api/v1/orders shows it; for stock.changed a
-// hubapi.StockChange, for stock.low a hubapi.StockLow). hub/webhooks calls it
+// hubapi.StockChange, for stock.low a hubapi.StockLow, for store.agent_down a
+// hubapi.AgentDown). hub/webhooks calls it
 // for every attempt; a snapshot never changes, so neither does the body.
 func WebhookPayload(e hub.WebhookEvent) ([]byte, error) {
 	var data any
@@ -266,6 +267,12 @@ func WebhookPayload(e hub.WebhookEvent) ([]byte, error) {
 			return nil, fmt.Errorf("decode event %d snapshot: %w", e.ID, err)
 		}
 		data = hubapi.StockLow(l)
+	case hub.EventAgentDown:
+		var a hub.AgentDown
+		if err := json.Unmarshal(e.Data, &a); err != nil {
+			return nil, fmt.Errorf("decode event %d snapshot: %w", e.ID, err)
+		}
+		data = hubapi.AgentDown(a)
 	default:
 		return nil, fmt.Errorf("encode event %d: unknown type %q", e.ID, e.Type)
 	}

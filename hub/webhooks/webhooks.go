@@ -102,8 +102,12 @@ type Sender struct {
 	// for this long. Defaults to 24h.
 	DisableAfter time.Duration
 	// StockInterval is how often stock.changed events are made, at most
-	// one per SKU per interval with its latest figure. Defaults to 1s.
+	// one per SKU per interval with its latest figure, and stores are
+	// checked for store.agent_down. Defaults to 1s.
 	StockInterval time.Duration
+	// AgentDownAfter is how long a store's agent must have been
+	// disconnected for store.agent_down. Defaults to 2m.
+	AgentDownAfter time.Duration
 
 	metrics *metrics
 	// wake carries Wake's calls to idle loops; buffered, never closed.
@@ -124,7 +128,7 @@ func New(queue hub.WebhookQueue, encode func(hub.WebhookEvent) ([]byte, error), 
 		queue: queue, encode: encode, logger: logger,
 		Client:  &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Workers: 8, Batch: 100, PollInterval: 100 * time.Millisecond, Timeout: 10 * time.Second,
-		Schedule: DefaultSchedule, Jitter: 0.2, DisableAfter: 24 * time.Hour, StockInterval: time.Second,
+		Schedule: DefaultSchedule, Jitter: 0.2, DisableAfter: 24 * time.Hour, StockInterval: time.Second, AgentDownAfter: 2 * time.Minute,
 		metrics: newMetrics(reg, queue), wake: make(chan struct{}, maxWakes),
 	}
 }
@@ -188,7 +192,8 @@ func (s *Sender) loop(ctx context.Context, worker int) {
 	}
 }
 
-// coalesceStock makes the stock.changed events every StockInterval.
+// coalesceStock makes the stock.changed and store.agent_down events
+// every StockInterval.
 func (s *Sender) coalesceStock(ctx context.Context) {
 	t := time.NewTicker(s.StockInterval)
 	defer t.Stop()
@@ -200,17 +205,22 @@ func (s *Sender) coalesceStock(ctx context.Context) {
 		case <-t.C:
 		}
 		n, err := s.queue.QueueStockChanges(ctx, s.StockInterval)
+		if err == nil {
+			var down int
+			down, err = s.queue.QueueAgentDown(ctx, s.AgentDownAfter)
+			n += down
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil:
 			failures++
 			if failures == 1 || failures%60 == 0 {
-				s.logger.Warn("stock.changed events not made", "consecutive_errors", failures, "error", err)
+				s.logger.Warn("stock.changed or store.agent_down events not made", "consecutive_errors", failures, "error", err)
 			}
 			continue
 		case failures > 0:
-			s.logger.Info("stock.changed events made again", "consecutive_errors", failures)
+			s.logger.Info("stock.changed and store.agent_down events made again", "consecutive_errors", failures)
 			failures = 0
 		}
 		if n > 0 {

@@ -12,7 +12,17 @@ const (
 	EventOrderCancelled = "order.cancelled"
 	EventStockChanged   = "stock.changed"
 	EventStockLow       = "stock.low"
+	EventAgentDown      = "store.agent_down"
 )
+
+// AgentDown is the data of a store.agent_down delivery: the store whose
+// agent has been disconnected from every hub replica for a while, and when
+// the hub last heard from it (null if never).
+type AgentDown struct {
+	StoreID   int64      `json:"store_id"`
+	StoreName string     `json:"store_name"`
+	LastSeen  *time.Time `json:"last_seen"`
+}
 
 // StockLow is the data of a stock.low delivery: the SKU's available
 // figure, just fallen below its reorder point.
@@ -128,7 +138,7 @@ type ReplayResult struct {
 // shape: Type is the event type, Timestamp when the change committed (for
 // stock.changed, when the coalesced event was made), and Data what it is
 // about (an Order for order.*, a StockChange for stock.changed, a
-// StockLow for stock.low).
+// StockLow for stock.low, an AgentDown for store.agent_down).
 type WebhookPayload struct {
 	Type      string          `json:"type"`
 	Timestamp time.Time       `json:"timestamp"`

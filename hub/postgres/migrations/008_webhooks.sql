@@ -84,3 +84,11 @@ CREATE TABLE webhook_stock_changes (
 -- stock.low: a SKU's available fell below its reorder point (NULL: none).
 -- The event is written by the transaction that makes it fall.
 ALTER TABLE skus ADD COLUMN reorder_point bigint CHECK (reorder_point >= 0);
+
+-- store.agent_down: a store whose agent has been disconnected for a while
+-- gets one event per outage; down is reset once it is connected again
+-- (postgres.WebhookService.QueueAgentDown).
+CREATE TABLE webhook_agent_down (
+    store_id bigint PRIMARY KEY REFERENCES stores (id),
+    down     boolean NOT NULL
+);
