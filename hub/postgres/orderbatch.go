@@ -110,6 +110,7 @@ type orderPlan struct {
 	fillDoc bool
 	replace bool // the report's lines replace the stored ones
 	lines   []hub.OrderLine
+	event   string // the webhook event type if applied (webhooks.go)
 }
 
 // applyBatch applies the reports (distinct orders) in one transaction. A
@@ -144,7 +145,10 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 				applied = append(applied, i)
 			}
 		}
-		st.tail = func(b *stmt) { writeOrders(b, batch, plans, applied) }
+		st.tail = func(b *stmt) {
+			writeOrders(b, batch, plans, applied)
+			writeOrderWebhooks(b, batch, plans, applied)
+		}
 		if err := st.finish(); err != nil {
 			return err
 		}
@@ -190,7 +194,7 @@ func lockOrders(ctx context.Context, tx *sqlx.Tx, batch []*reportReq) ([]*orderP
 			continue
 		}
 		isNew := o.DateModified == nil
-		p := &orderPlan{o: o}
+		p := &orderPlan{o: o, event: orderEvent(isNew, o.Status, q.r.Status)}
 		p.skip = !isNew && (q.r.DateModified.Before(*o.DateModified) ||
 			q.r.DateModified.Equal(*o.DateModified) && q.r.Status == o.Status)
 		p.fillDoc = p.skip && o.NoDocument && q.doc != nil && q.r.DateModified.Equal(*o.DateModified)

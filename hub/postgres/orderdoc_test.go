@@ -3,10 +3,12 @@ package postgres_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/postgres"
 )
 
 // rawOrder is a WooCommerce order JSON with personal data, created at
@@ -156,6 +158,11 @@ func TestOrderService_ErasePersonalData(t *testing.T) {
 		}
 		return o
 	}
+	// A subscription, so that the orders' snapshots wait in webhook events.
+	if _, _, err := postgres.NewWebhookService(e.db).CreateWebhook(t.Context(), hub.NewWebhook{URL: "https://erp.example/in",
+		Events: []string{hub.EventOrderCreated}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
 	cutoff := t0.Add(-90 * 24 * time.Hour)
 	old := report(1, "processing", cutoff.Add(-time.Hour), t0)
 	young := report(2, "processing", cutoff.Add(time.Hour), t0)
@@ -187,6 +194,20 @@ func TestOrderService_ErasePersonalData(t *testing.T) {
 		e.MustSelect(t, &raw, `SELECT raw::text FROM orders WHERE id = $1`, old.ID)
 		if raw != nil {
 			t.Fatalf("raw kept: %s", *raw)
+		}
+	})
+
+	t.Run("WebhookSnapshotsToo", func(t *testing.T) {
+		var snaps []string
+		e.MustSelect(t, &snaps, `SELECT data::text FROM webhook_events ORDER BY id`)
+		if len(snaps) != 2 {
+			t.Fatalf("%d webhook events, want 2", len(snaps))
+		}
+		if strings.Contains(snaps[0], "Lovelace") || !strings.Contains(snaps[0], "PersonalDataErasedAt") || !strings.Contains(snaps[0], "MUG") {
+			t.Fatalf("old order's webhook snapshot still holds personal data, or lost its lines: %s", snaps[0])
+		}
+		if !strings.Contains(snaps[1], "Lovelace") {
+			t.Fatalf("young order's snapshot erased too: %s", snaps[1])
 		}
 	})
 

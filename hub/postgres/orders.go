@@ -320,7 +320,25 @@ func (s *OrderService) ErasePersonalData(ctx context.Context, before time.Time) 
 		}
 		total += n
 		if n < eraseBatch {
-			return total, nil
+			break
+		}
+	}
+	// The webhook events' snapshots of those orders go the same way.
+	for {
+		res, err := s.db.db.ExecContext(ctx, `WITH due AS (
+				SELECT e.id FROM webhook_events e JOIN orders o ON e.order_key = 'order:' || o.id
+				WHERE o.personal_erased_at IS NOT NULL AND e.data ->> 'PersonalDataErasedAt' IS NULL
+				LIMIT $1 FOR UPDATE OF e SKIP LOCKED)
+			UPDATE webhook_events e SET data = jsonb_set(
+				CASE WHEN jsonb_typeof(e.data -> 'Document') = 'object'
+					THEN jsonb_set(e.data, '{Document}', stockwire_erase_personal(e.data -> 'Document')) ELSE e.data END,
+				'{PersonalDataErasedAt}', to_jsonb(now()))
+			FROM due WHERE e.id = due.id`, eraseBatch)
+		if err != nil {
+			return total, fmt.Errorf("erase personal data of webhook events: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n < eraseBatch {
+			return total, err
 		}
 	}
 }

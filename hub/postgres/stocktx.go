@@ -301,6 +301,7 @@ func (s *stockTx) writeChanges(b *stmt) {
 		b.with("upd_skus", `UPDATE skus SET on_hand = v.on_hand, committed = v.committed, safety_stock = v.safety
 			FROM unnest(`+b.arg(pq.Array(changed))+`::text[], `+b.arg(pq.Array(onHand))+`::bigint[], `+b.arg(pq.Array(committed))+`::bigint[], `+b.arg(pq.Array(safety))+`::bigint[]) AS v(sku, on_hand, committed, safety)
 			WHERE skus.sku = v.sku`)
+		writeStockWebhooks(b, changed, onHand, committed, safety)
 	}
 	if len(s.ledger) > 0 {
 		n := len(s.ledger)

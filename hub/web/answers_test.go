@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/hub/mock"
 	"github.com/stockwire/stockwire/shared/hubapi"
 )
 
@@ -62,6 +63,28 @@ func TestServer_AnswersGolden(t *testing.T) {
 	}
 	f.orders.FulfilFn = func(ctx context.Context, id int64, actor string) (hub.Order, error) { return order, nil }
 	f.orders.OrderFn = func(ctx context.Context, id int64) (hub.Order, error) { return order, nil }
+	failing := at.Add(-time.Hour)
+	webhook := hub.Webhook{ID: 4, URL: "https://erp.example/in", Events: []string{hub.EventOrderCreated, hub.EventOrderCancelled},
+		Description: "NetSuite", Enabled: true, CreatedAt: at, UpdatedAt: at.Add(time.Minute)}
+	disabled := hub.Webhook{ID: 5, URL: "http://wms.example/hook", Events: []string{hub.EventOrderUpdated}, DisabledReason: "failing since 2026-11-22T09:30:00Z",
+		FailingSince: &failing, CreatedAt: at, UpdatedAt: at}
+	delivered := hub.WebhookDelivery{ID: 70, MessageID: "msg_70", SubscriptionID: 4, State: hub.DeliveryDelivered, Attempts: 1, LastStatus: 204,
+		CreatedAt: at, DeliveredAt: &seen, Event: hub.WebhookEvent{ID: 9, Type: hub.EventOrderCreated, CreatedAt: at}}
+	pending := hub.WebhookDelivery{ID: 71, MessageID: "msg_71", SubscriptionID: 5, State: hub.DeliveryPending, Attempts: 2, NextAttemptAt: at.Add(30 * time.Second),
+		LastStatus: 503, LastError: "Service Unavailable", CreatedAt: at, Event: hub.WebhookEvent{ID: 10, Type: hub.EventOrderUpdated, CreatedAt: at}}
+	f.srv.Webhooks = &mock.WebhookService{
+		CreateWebhookFn: func(ctx context.Context, w hub.NewWebhook) (hub.Webhook, string, error) {
+			return webhook, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", nil
+		},
+		WebhooksFn: func(ctx context.Context) ([]hub.Webhook, error) { return []hub.Webhook{webhook, disabled}, nil },
+		WebhookFn:  func(ctx context.Context, id int64) (hub.Webhook, error) { return disabled, nil },
+		DeliveriesFn: func(ctx context.Context, f hub.DeliveryFilter, p hub.Page) ([]hub.WebhookDelivery, error) {
+			return []hub.WebhookDelivery{delivered, pending}, nil
+		},
+		ReplayDeliveryFn: func(ctx context.Context, id int64) (hub.WebhookDelivery, error) { return pending, nil },
+		ReplayDeadFn:     func(ctx context.Context, id int64) (int, error) { return 3, nil },
+	}
+
 
 	for _, tt := range []struct {
 		name, method, path, body string
@@ -80,6 +103,12 @@ func TestServer_AnswersGolden(t *testing.T) {
 		{"fulfilment", "POST", "/api/v1/orders/11/fulfilment", "", 200},
 		{"order", "GET", "/api/v1/orders/11", "", 200},
 		{"import", "POST", "/api/v1/stock/import", "A,main,1\n", 200},
+		{"created_webhook", "POST", "/api/v1/webhooks", `{"url":"https://erp.example/in","events":["order.created","order.cancelled"]}`, 201},
+		{"webhook_list", "GET", "/api/v1/webhooks", "", 200},
+		{"webhook", "GET", "/api/v1/webhooks/5", "", 200},
+		{"webhook_delivery_list", "GET", "/api/v1/webhook-deliveries?limit=2", "", 200},
+		{"replayed_delivery", "POST", "/api/v1/webhook-deliveries/71/replay", "", 200},
+		{"replayed_dead", "POST", "/api/v1/webhook-deliveries/replay", "", 200},
 		{"error_lines", "POST", "/api/v1/stock/import", "A,main,x\n", 422},
 		{"error_field", "GET", "/api/v1/skus?limit=0", "", 400},
 	} {

@@ -34,6 +34,7 @@ type pgServer struct {
 	inv    *postgres.InventoryService
 	stores *postgres.StoreService
 	orders *postgres.OrderService
+	hooks  *postgres.WebhookService
 	srv    *web.Server
 	reg    *prometheus.Registry
 	ts     *httptest.Server
@@ -50,7 +51,8 @@ func mustPGServerB(t testing.TB) *pgServer {
 	}
 	t.Cleanup(func() { db.Close() })
 	p := &pgServer{db: db, reg: prometheus.NewRegistry(),
-		inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db), orders: postgres.NewOrderService(db)}
+		inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db), orders: postgres.NewOrderService(db),
+		hooks: postgres.NewWebhookService(db)}
 	admin := postgres.NewAdminAuth(db)
 	if _, err := admin.Ensure(t.Context(), adminToken); err != nil {
 		t.Fatal(err)
@@ -59,6 +61,7 @@ func mustPGServerB(t testing.TB) *pgServer {
 	p.srv = web.NewServer(logger, p.reg)
 	p.srv.Inventory, p.srv.Stores, p.srv.Orders, p.srv.Admin = p.inv, p.stores, p.orders, admin
 	p.srv.Allocation = postgres.NewAllocationService(db)
+	p.srv.Webhooks = p.hooks
 	p.srv.Ready = db.Ping
 	p.srv.MaxJSONBytes = 1024
 	p.srv.MaxCSVBytes = 4096

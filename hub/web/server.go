@@ -1,9 +1,10 @@
 // Package web is the hub's HTTP API: the admin JSON API under /api/v1 (stock,
-// stores, enrolment, the order feed), the agent enrolment endpoint, health
-// and readiness probes, /metrics, an HTML status page of the stores and their
-// agents (/status) and the embedded OpenAPI document. It maps
-// hub error codes to HTTP statuses in one table and leaves storage to the
-// hub service interfaces and the agent WebSocket link to AgentHandler.
+// stores, enrolment, the order feed, webhook subscriptions and their
+// deliveries), the agent enrolment endpoint, health and readiness probes,
+// /metrics, an HTML status page of the stores and their agents (/status)
+// and the embedded OpenAPI document. It maps hub error codes to HTTP
+// statuses in one table and leaves storage to the hub service interfaces
+// and the agent WebSocket link to AgentHandler.
 package web
 
 import (
@@ -40,7 +41,10 @@ type Server struct {
 	// Allocation takes store updates: policy, buffer and allocate
 	// parameters in one transaction.
 	Allocation hub.AllocationService
-	Logger     *slog.Logger
+	// Webhooks serves the webhook subscriptions and deliveries. Optional:
+	// without it those routes answer 404.
+	Webhooks hub.WebhookService
+	Logger   *slog.Logger
 
 	// AgentHandler serves /v1/agent (the WebSocket link); it authenticates
 	// agents itself. Optional: without it /v1/agent answers 404.
@@ -205,6 +209,16 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	s.handle("POST /api/v1/orders/{id}/erp-reference", adminOnly, s.handleERPReference)
 	s.handle("POST /api/v1/orders/{id}/cancellation", adminOnly, s.handleCancellation)
 	s.handle("GET /api/v1/orders/{id}/commands", adminOnly, s.handleOrderCommands)
+
+	s.handle("POST /api/v1/webhooks", adminOnly, s.handleCreateWebhook)
+	s.handle("GET /api/v1/webhooks", adminOnly, s.handleListWebhooks)
+	s.handle("GET /api/v1/webhooks/{id}", adminOnly, s.handleGetWebhook)
+	s.handle("PATCH /api/v1/webhooks/{id}", adminOnly, s.handleUpdateWebhook)
+	s.handle("DELETE /api/v1/webhooks/{id}", adminOnly, s.handleDeleteWebhook)
+	s.handle("GET /api/v1/webhook-deliveries", adminOnly, s.handleListDeliveries)
+	s.handle("POST /api/v1/webhook-deliveries/{id}/replay", adminOnly, s.handleReplayDelivery)
+	s.handle("POST /api/v1/webhook-deliveries/replay", adminOnly, s.handleReplayDead)
+	s.handle("PUT /api/v1/skus/{sku}/reorder-point", adminOnly, s.handleSetReorderPoint)
 
 	// Everything else gets a JSON 404, or 405 when the path exists with
 	// other methods (the catch-all would otherwise hide the mux's 405).

@@ -25,6 +25,7 @@ import (
 	"github.com/stockwire/stockwire/hub/agentws"
 	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/hub/web"
+	"github.com/stockwire/stockwire/hub/webhooks"
 	"github.com/stockwire/stockwire/shared/envflag"
 	"github.com/stockwire/stockwire/shared/pgcluster"
 )
@@ -70,6 +71,41 @@ type Config struct {
 	// RetentionInterval is how often the retention job runs. Defaults to
 	// 1h.
 	RetentionInterval time.Duration
+	// Webhooks tunes the outbound webhook sender (hub/webhooks).
+	Webhooks WebhookConfig
+}
+
+// WebhookConfig tunes the outbound webhook sender.
+type WebhookConfig struct {
+	// Workers is the number of claim loops per replica. Defaults to 8.
+	Workers int
+	// Batch is how many deliveries a loop claims and sends at once.
+	// Defaults to 100.
+	Batch int
+	// Timeout bounds one attempt. Defaults to 10s.
+	Timeout time.Duration
+	// Schedule is the delays between attempts, comma separated. Defaults
+	// to 5s,30s,2m,10m,1h,6h.
+	Schedule string
+	// DisableAfter disables a subscription whose endpoint has failed
+	// every attempt for this long. Defaults to 24h.
+	DisableAfter time.Duration
+	// PollInterval is how often an idle loop looks for due deliveries.
+	// Defaults to 100ms.
+	PollInterval time.Duration
+}
+
+// schedule parses Schedule.
+func (c WebhookConfig) schedule() ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(c.Schedule, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration", f)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // DefaultConfig returns the defaults.
@@ -84,6 +120,10 @@ func DefaultConfig() Config {
 		ShutdownTimeout:   10 * time.Second,
 		RebalanceInterval: time.Second,
 		RetentionInterval: time.Hour,
+		Webhooks: WebhookConfig{
+			Workers: 8, Batch: 100, Timeout: 10 * time.Second, Schedule: "5s,30s,2m,10m,1h,6h",
+			DisableAfter: 24 * time.Hour, PollInterval: 100 * time.Millisecond,
+		},
 	}
 }
 
@@ -106,6 +146,19 @@ func (c Config) Validate() error {
 		return errors.New("config: --retain-personal-data must not be negative")
 	case c.RetainPersonalData > 0 && c.RetentionInterval <= 0:
 		return errors.New("config: the retention interval must be positive")
+	case c.Webhooks.Workers < 1:
+		return errors.New("config: --webhook-workers must be at least 1")
+	case c.Webhooks.Batch < 1 || c.Webhooks.Batch > 1000:
+		return errors.New("config: --webhook-batch must be between 1 and 1000")
+	case c.Webhooks.Timeout <= 0:
+		return errors.New("config: --webhook-timeout must be positive")
+	case c.Webhooks.DisableAfter <= 0:
+		return errors.New("config: --webhook-disable-after must be positive")
+	case c.Webhooks.PollInterval <= 0:
+		return errors.New("config: --webhook-poll-interval must be positive")
+	}
+	if _, err := c.Webhooks.schedule(); err != nil {
+		return fmt.Errorf("config: --webhook-schedule: %w", err)
 	}
 	if c.AdminToken != "" {
 		if err := hub.ValidateAdminToken(c.AdminToken); err != nil {
@@ -157,6 +210,8 @@ type Main struct {
 	// Allocation runs the allocate policy (grants, reclaims, policy
 	// changes).
 	Allocation hub.AllocationService
+	// Webhooks keeps the webhook subscriptions and the delivery outbox.
+	Webhooks *postgres.WebhookService
 
 	// Link is closed after the HTTP server and before the database; the
 	// agent link (hub/agentws) goes here. See wireLink.
@@ -206,6 +261,12 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "graceful shutdown limit")
 		fs.DurationVar(&c.RebalanceInterval, "rebalance-interval", c.RebalanceInterval, "period of the allocate policy's grant and reclaim sweep")
 		fs.Var((*retention)(&c.RetainPersonalData), "retain-personal-data", "erase orders' names, addresses, emails, phones and customer note once older than this (90d, or a duration such as 2160h); empty keeps them")
+		fs.IntVar(&c.Webhooks.Workers, "webhook-workers", c.Webhooks.Workers, "outbound webhook claim loops per replica")
+		fs.IntVar(&c.Webhooks.Batch, "webhook-batch", c.Webhooks.Batch, "outbound webhook deliveries a loop claims and sends at once")
+		fs.DurationVar(&c.Webhooks.Timeout, "webhook-timeout", c.Webhooks.Timeout, "limit of one outbound webhook attempt")
+		fs.StringVar(&c.Webhooks.Schedule, "webhook-schedule", c.Webhooks.Schedule, "delays between outbound webhook attempts, comma separated; after the last a delivery is dead")
+		fs.DurationVar(&c.Webhooks.DisableAfter, "webhook-disable-after", c.Webhooks.DisableAfter, "disable a webhook whose endpoint has failed every attempt for this long")
+		fs.DurationVar(&c.Webhooks.PollInterval, "webhook-poll-interval", c.Webhooks.PollInterval, "how often an idle webhook loop looks for due deliveries")
 	}
 	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
 	if err := fs.Parse(args); err != nil {
@@ -333,6 +394,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Sessions = postgres.NewSessionService(m.DB)
 	m.Admin = postgres.NewAdminAuth(m.DB)
 	m.Allocation = postgres.NewAllocationService(m.DB)
+	m.Webhooks = postgres.NewWebhookService(m.DB)
 
 	generated, err := m.Admin.Ensure(ctx, m.Config.AdminToken)
 	if err != nil {
@@ -352,7 +414,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Web = web.NewServer(m.Logger.With("component", "web"), webReg)
 	m.Web.Inventory, m.Web.Stores, m.Web.Orders, m.Web.Admin = m.Inventory, m.Stores, m.Orders, m.Admin
 	m.Web.Allocation = m.Allocation
+	m.Web.Webhooks = m.Webhooks
 	m.Web.Ready = m.DB.Ping
+	m.startWebhooks()
 
 	if err := m.wireLink(ctx); err != nil {
 		return err
@@ -480,6 +544,30 @@ func (m *Main) wireLink(ctx context.Context) error {
 	})
 	m.onClose(m.Link.Close)
 	return nil
+}
+
+// startWebhooks runs the outbound webhook sender until Close, which stops
+// it (recording the outcomes of the attempts in flight) before the
+// database closes.
+func (m *Main) startWebhooks() {
+	c := m.Config.Webhooks
+	s := webhooks.New(m.Webhooks, web.WebhookPayload, m.Logger.With("component", "webhooks"), m.Registry)
+	s.Workers, s.Batch, s.Timeout, s.DisableAfter, s.PollInterval = c.Workers, c.Batch, c.Timeout, c.DisableAfter, c.PollInterval
+	s.Schedule, _ = c.schedule() // checked by Validate
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Run(ctx) })
+	wg.Go(func() {
+		if err := m.Webhooks.Listen(ctx, s.Wake); err != nil && ctx.Err() == nil {
+			// The loops still poll every --webhook-poll-interval.
+			m.Logger.Error("listen for webhook deliveries", "error", err)
+		}
+	})
+	m.onClose(func() error {
+		cancel()
+		wg.Wait()
+		return nil
+	})
 }
 
 // every calls fn every d until ctx is done.
