@@ -85,7 +85,6 @@ func TestServer_AnswersGolden(t *testing.T) {
 		ReplayDeadFn:     func(ctx context.Context, id int64) (int, error) { return 3, nil },
 	}
 
-
 	for _, tt := range []struct {
 		name, method, path, body string
 		status                   int
