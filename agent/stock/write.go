@@ -24,15 +24,15 @@ import (
 
 // work is one SKU's write in a round.
 type work struct {
-	s        *skuState
-	n        int    // pending changes taken
-	delta    int64  // to write
-	fix      int64  // part of delta that is the safety net's fix
-	seq      int64  // stockwire_seq to write
-	epoch    string // the epoch seq counts in
+	s     *skuState
+	n     int    // pending changes taken
+	delta int64  // to write
+	fix   int64  // part of delta that is the safety net's fix
+	seq   int64  // stockwire_seq to write
+	epoch string // the epoch seq counts in
 	// quietAt: nothing of the store's own was waiting for the hub then
 	// (an abs write is taken only so).
-	quietAt time.Time
+	quietAt  time.Time
 	arrived  time.Time
 	abs      bool
 	coalesce int
