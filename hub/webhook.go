@@ -313,4 +313,9 @@ type WebhookQueue interface {
 	// whose agent has been disconnected for longer than after, once per
 	// outage. It returns how many events it queued.
 	QueueAgentDown(ctx context.Context, after time.Duration) (int, error)
+	// PruneDelivered deletes the deliveries delivered longer ago than
+	// keep, and the events none of whose deliveries is left (dead and
+	// pending ones stay, with their events). It returns how many
+	// deliveries it deleted.
+	PruneDelivered(ctx context.Context, keep time.Duration) (int64, error)
 }

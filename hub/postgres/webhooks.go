@@ -562,3 +562,39 @@ func (s *WebhookService) QueueAgentDown(ctx context.Context, after time.Duration
 	}
 	return n, nil
 }
+
+// pruneBatch bounds one prune statement, so that it holds its locks
+// briefly however large the backlog.
+const pruneBatch = 5000
+
+// PruneDelivered deletes, in batches, the deliveries delivered longer ago
+// than keep, then the events older than keep that no delivery refers to.
+func (s *WebhookService) PruneDelivered(ctx context.Context, keep time.Duration) (int64, error) {
+	defer s.db.observe("webhook_prune", time.Now())
+	var total int64
+	for {
+		res, err := s.db.db.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE state = 'delivered' AND delivered_at < now() - $1 * interval '1 millisecond'
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`, keep.Milliseconds(), pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("prune webhook deliveries: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < pruneBatch {
+			break
+		}
+	}
+	for {
+		res, err := s.db.db.ExecContext(ctx, `DELETE FROM webhook_events WHERE id IN (
+			SELECT e.id FROM webhook_events e WHERE e.created_at < now() - $1 * interval '1 millisecond'
+				AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`, keep.Milliseconds(), pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("prune webhook events: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n < pruneBatch {
+			return total, nil
+		}
+	}
+}

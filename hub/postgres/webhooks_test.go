@@ -170,6 +170,25 @@ func TestWebhookService_Outbox(t *testing.T) {
 	if stats, err := s.QueueStats(t.Context()); err != nil || stats.Pending != 1 || stats.Dead != 0 {
 		t.Fatalf("stats %+v, err %v", stats, err)
 	}
+
+	// Pruning: nothing is old enough for a day's keep; with none kept,
+	// the three delivered go, with the events left without deliveries,
+	// and the pending one stays with its event.
+	if n, err := s.PruneDelivered(t.Context(), 24*time.Hour); err != nil || n != 0 {
+		t.Fatalf("pruned %d, err %v; want none younger than a day", n, err)
+	}
+	if n, err := s.PruneDelivered(t.Context(), -time.Second); err != nil || n != 3 {
+		t.Fatalf("pruned %d, err %v; want the 3 delivered", n, err)
+	}
+	left, err := s.Deliveries(t.Context(), hub.DeliveryFilter{}, hub.Page{Limit: 100})
+	if err != nil || len(left) != 1 || left[0].ID != list[2].ID || left[0].State != hub.DeliveryPending {
+		t.Fatalf("left %+v, err %v; want the pending cancellation", left, err)
+	}
+	var events []string
+	e.MustSelect(t, &events, `SELECT type FROM webhook_events ORDER BY id`)
+	if len(events) != 1 || events[0] != hub.EventOrderCancelled {
+		t.Fatalf("events left %v, want the cancellation's", events)
+	}
 }
 
 func TestWebhookService_DisableAfter(t *testing.T) {

@@ -108,6 +108,9 @@ type Sender struct {
 	// AgentDownAfter is how long a store's agent must have been
 	// disconnected for store.agent_down. Defaults to 2m.
 	AgentDownAfter time.Duration
+	// Keep is how long delivered deliveries (and their events) are kept;
+	// they are pruned every PruneInterval. Defaults to 7 days and 1h.
+	Keep, PruneInterval time.Duration
 
 	metrics *metrics
 	// wake carries Wake's calls to idle loops; buffered, never closed.
@@ -129,6 +132,7 @@ func New(queue hub.WebhookQueue, encode func(hub.WebhookEvent) ([]byte, error), 
 		Client:  &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Workers: 8, Batch: 100, PollInterval: 100 * time.Millisecond, Timeout: 10 * time.Second,
 		Schedule: DefaultSchedule, Jitter: 0.2, DisableAfter: 24 * time.Hour, StockInterval: time.Second, AgentDownAfter: 2 * time.Minute,
+		Keep: 7 * 24 * time.Hour, PruneInterval: time.Hour,
 		metrics: newMetrics(reg, queue), wake: make(chan struct{}, maxWakes),
 	}
 }
@@ -159,6 +163,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		wg.Go(func() { s.loop(ctx, i) })
 	}
 	wg.Go(func() { s.coalesceStock(ctx) })
+	wg.Go(func() { s.prune(ctx) })
 	wg.Wait()
 	s.Client.CloseIdleConnections()
 	return nil
@@ -225,6 +230,28 @@ func (s *Sender) coalesceStock(ctx context.Context) {
 		}
 		if n > 0 {
 			s.Wake()
+		}
+	}
+}
+
+// prune deletes the deliveries delivered longer ago than Keep, at start
+// and every PruneInterval. Every replica may run it: a batch skips the
+// rows another holds.
+func (s *Sender) prune(ctx context.Context) {
+	t := time.NewTicker(s.PruneInterval)
+	defer t.Stop()
+	for {
+		n, err := s.queue.PruneDelivered(ctx, s.Keep)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Warn("prune delivered webhook deliveries", "error", err)
+		case n > 0:
+			s.logger.Info("pruned delivered webhook deliveries", "deliveries", n, "older_than", s.Keep.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -93,6 +93,8 @@ type WebhookConfig struct {
 	// PollInterval is how often an idle loop looks for due deliveries.
 	// Defaults to 100ms.
 	PollInterval time.Duration
+	// Keep is how long delivered deliveries are kept. Defaults to 7 days.
+	Keep time.Duration
 }
 
 // schedule parses Schedule.
@@ -122,7 +124,7 @@ func DefaultConfig() Config {
 		RetentionInterval: time.Hour,
 		Webhooks: WebhookConfig{
 			Workers: 8, Batch: 100, Timeout: 10 * time.Second, Schedule: "5s,30s,2m,10m,1h,6h",
-			DisableAfter: 24 * time.Hour, PollInterval: 100 * time.Millisecond,
+			DisableAfter: 24 * time.Hour, PollInterval: 100 * time.Millisecond, Keep: 7 * 24 * time.Hour,
 		},
 	}
 }
@@ -156,6 +158,8 @@ func (c Config) Validate() error {
 		return errors.New("config: --webhook-disable-after must be positive")
 	case c.Webhooks.PollInterval <= 0:
 		return errors.New("config: --webhook-poll-interval must be positive")
+	case c.Webhooks.Keep <= 0:
+		return errors.New("config: --webhook-keep must be positive")
 	}
 	if _, err := c.Webhooks.schedule(); err != nil {
 		return fmt.Errorf("config: --webhook-schedule: %w", err)
@@ -267,6 +271,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		fs.StringVar(&c.Webhooks.Schedule, "webhook-schedule", c.Webhooks.Schedule, "delays between outbound webhook attempts, comma separated; after the last a delivery is dead")
 		fs.DurationVar(&c.Webhooks.DisableAfter, "webhook-disable-after", c.Webhooks.DisableAfter, "disable a webhook whose endpoint has failed every attempt for this long")
 		fs.DurationVar(&c.Webhooks.PollInterval, "webhook-poll-interval", c.Webhooks.PollInterval, "how often an idle webhook loop looks for due deliveries")
+		fs.DurationVar(&c.Webhooks.Keep, "webhook-keep", c.Webhooks.Keep, "how long delivered webhook deliveries are kept (dead and pending ones stay)")
 	}
 	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
 	if err := fs.Parse(args); err != nil {
@@ -553,6 +558,7 @@ func (m *Main) startWebhooks() {
 	c := m.Config.Webhooks
 	s := webhooks.New(m.Webhooks, web.WebhookPayload, m.Logger.With("component", "webhooks"), m.Registry)
 	s.Workers, s.Batch, s.Timeout, s.DisableAfter, s.PollInterval = c.Workers, c.Batch, c.Timeout, c.DisableAfter, c.PollInterval
+	s.Keep = c.Keep
 	s.Schedule, _ = c.schedule() // checked by Validate
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
