@@ -58,6 +58,21 @@ func decodeFrom(body io.Reader, v any) error {
 	return nil
 }
 
+// isWholeNumber reports whether s is a JSON integer literal: one that failed
+// to decode into an integer field was too large for it.
+func isWholeNumber(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // jsonError turns a decoding error into a user-facing hub.Error.
 func jsonError(err error) error {
 	var mbe *http.MaxBytesError
@@ -69,6 +84,9 @@ func jsonError(err error) error {
 	case errors.As(err, &ute):
 		field := ute.Field
 		if strings.HasPrefix(ute.Type.String(), "int") {
+			if isWholeNumber(strings.TrimPrefix(ute.Value, "number ")) {
+				return hub.FieldErrorf(field, hub.EINVALID, "%s is out of range.", field)
+			}
 			return hub.FieldErrorf(field, hub.EINVALID, "%s must be an integer.", field)
 		}
 		return hub.FieldErrorf(field, hub.EINVALID, "%s must be of type %s.", field, jsonTypeName(ute.Type.String()))

@@ -463,3 +463,21 @@ func TestOpenAPI_RefsResolve(t *testing.T) {
 		t.Fatal("no $ref found")
 	}
 }
+
+// TestServer_IntegerErrorsSayWhich: an integer too large for its field is
+// out of range, not "not an integer".
+func TestServer_IntegerErrorsSayWhich(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t)
+	for body, want := range map[string]string{
+		`{"on_hand":12345678901234567890}`:  "on_hand is out of range.",
+		`{"on_hand":-12345678901234567890}`: "on_hand is out of range.",
+		`{"on_hand":1.5}`:                   "on_hand must be an integer.",
+	} {
+		resp, b := f.do(t, "PUT", "/api/v1/skus/A/locations/main", adminToken, body)
+		var eb hubapi.ErrorBody
+		if err := json.Unmarshal(b, &eb); err != nil || resp.StatusCode != 400 || eb.Error.Message != want {
+			t.Fatalf("%s: %d %s, want 400 %q", body, resp.StatusCode, b, want)
+		}
+	}
+}

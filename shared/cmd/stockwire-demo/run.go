@@ -89,8 +89,10 @@ func (d *demo) start(ctx context.Context) error {
 	hubDir := filepath.Join(d.cfg.DataDir, "hub")
 	_ = os.RemoveAll(hubDir)
 	hub, err := launch.Start("hub", filepath.Join(d.cfg.BinDir, "hub"), []string{"serve",
-		"--listen", d.cfg.HubListen, "--data-dir", hubDir, "--admin-token", d.admin,
-		"--log-format", "text"}, nil, filepath.Join(d.cfg.DataDir, "hub.log"), nil)
+		"--listen", d.cfg.HubListen, "--data-dir", hubDir, "--log-format", "text"},
+		// The admin token goes through the environment, where ps does not
+		// show it.
+		[]string{"STOCKWIRE_ADMIN_TOKEN=" + d.admin}, filepath.Join(d.cfg.DataDir, "hub.log"), nil)
 	if err != nil {
 		return err
 	}
