@@ -29,8 +29,22 @@ func clientFlags(fs *flag.FlagSet, c *client) {
 }
 
 // parseClient parses fs and the environment and checks the client config.
+// Flags and operands may come in any order ("stock set TEE-M --on-hand 4"
+// as well as "stock set --on-hand 4 TEE-M"); fs.Args() are the operands
+// then.
 func parseClient(fs *flag.FlagSet, c *client, args []string, lookup func(string) (string, bool)) error {
-	if err := fs.Parse(args); err != nil {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		operands, args = append(operands, rest[0]), rest[1:]
+	}
+	if err := fs.Parse(append([]string{"--"}, operands...)); err != nil {
 		return err
 	}
 	if err := envflag.Apply(fs, envPrefix, lookup); err != nil {
@@ -48,6 +62,11 @@ func parseClient(fs *flag.FlagSet, c *client, args []string, lookup func(string)
 	return nil
 }
 
+// isHelp reports whether arg asks for help instead of a command.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -55,10 +74,14 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	const use = "usage: hub stores add|list|set|revoke [flags]"
+	const use = "usage: hub stores add|list|set|revoke [flags]\n\nRun \"hub stores <command> --help\" for the flags of each."
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, use)
 		return errors.New("missing stores command")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(stdout, use)
+		return nil
 	}
 	var c client
 	fs := flag.NewFlagSet("hub stores "+args[0], flag.ContinueOnError)
@@ -189,10 +212,14 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 }
 
 func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	const use = "usage: hub stock set|show|import [flags]"
+	const use = "usage: hub stock set|show|import [flags]\n\nRun \"hub stock <command> --help\" for the flags of each."
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, use)
 		return errors.New("missing stock command")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(stdout, use)
+		return nil
 	}
 	var c client
 	fs := flag.NewFlagSet("hub stock "+args[0], flag.ContinueOnError)
@@ -202,15 +229,22 @@ func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, look
 	case "set":
 		var sku, loc string
 		var onHand int64
-		fs.StringVar(&sku, "sku", "", "SKU")
+		fs.StringVar(&sku, "sku", "", "SKU (or give it as the operand)")
 		fs.StringVar(&loc, "location", "main", "location (warehouse)")
-		fs.Int64Var(&onHand, "on-hand", -1, "physical count")
-		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stock set --sku S --on-hand N [--location L] [flags]\n\nRecord a physical count.")
+		fs.Int64Var(&onHand, "on-hand", 0, "physical count (required)")
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stock set SKU --on-hand N [--location L] [flags]\n\nRecord a physical count.")
 		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
 			return err
 		}
-		if sku == "" || onHand < 0 {
-			return errors.New("--sku and a non-negative --on-hand are required")
+		if fs.NArg() == 1 && sku == "" {
+			sku = fs.Arg(0)
+		} else if fs.NArg() > 0 {
+			return errors.New("want one SKU, as the operand or --sku")
+		}
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if sku == "" || !given["on-hand"] || onHand < 0 {
+			return errors.New("a SKU and a non-negative --on-hand are required")
 		}
 		var out hubapi.SKUStock
 		path := "/api/v1/skus/" + url.PathEscape(sku) + "/locations/" + url.PathEscape(loc)
@@ -219,15 +253,20 @@ func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, look
 		}
 		return printJSON(stdout, out)
 	case "show":
-		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stock show [flags] SKU\n\nShow one SKU's stock, locations and store targets.")
+		var sku string
+		fs.StringVar(&sku, "sku", "", "SKU (or give it as the operand)")
+		fs.Usage = envflag.Usage(fs, envPrefix, "usage: hub stock show SKU [flags]\n\nShow one SKU's stock, locations and store targets.")
 		if err := parseClient(fs, &c, args[1:], lookup); err != nil {
 			return err
 		}
-		if fs.NArg() != 1 {
-			return errors.New("want one SKU")
+		if fs.NArg() == 1 && sku == "" {
+			sku = fs.Arg(0)
+		}
+		if sku == "" || fs.NArg() > 1 || fs.NArg() == 1 && sku != fs.Arg(0) {
+			return errors.New("want one SKU, as the operand or --sku")
 		}
 		var out hubapi.SKUStock
-		if err := c.DoJSON(ctx, "GET", "/api/v1/skus/"+url.PathEscape(fs.Arg(0)), nil, &out); err != nil {
+		if err := c.DoJSON(ctx, "GET", "/api/v1/skus/"+url.PathEscape(sku), nil, &out); err != nil {
 			return err
 		}
 		return printJSON(stdout, out)

@@ -38,7 +38,7 @@ const usage = `usage: hub <command> [flags]
 Commands:
   serve     run the hub (HTTP API, agent link)
   migrate   apply the database schema and exit
-  stores    add | list | revoke stores (client of a running hub)
+  stores    add | list | set | revoke stores (client of a running hub)
   stock     set | show | import stock (client of a running hub)
   version   print the build
 

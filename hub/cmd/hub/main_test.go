@@ -85,19 +85,33 @@ func TestMain_EndToEnd(t *testing.T) {
 		!strings.Contains(out, "grants 5..30") || !strings.Contains(out, "idle after 20s") {
 		t.Fatalf("stores set printed %q", out)
 	}
-	if out := cli(t, "stores", "set", "--buffer", "2", "--edit-location", "backroom", "1"); !strings.Contains(out, "policy mirror, buffer 2, edit location backroom") {
+	if out := cli(t, "stores", "set", "1", "--buffer", "2", "--edit-location", "backroom"); !strings.Contains(out, "policy mirror, buffer 2, edit location backroom") {
 		t.Fatalf("stores set printed %q", out)
 	}
 	if err := run(ctx, []string{"stores", "set", "--min-grant", "0", "1"}, &bytes.Buffer{}, &bytes.Buffer{}, lookup); hubapi.ErrorCode(err) != hubapi.CodeInvalid {
 		t.Fatalf("stores set --min-grant 0: %v, want %s", err, hubapi.CodeInvalid)
 	}
 
-	// Set counts, then read them back.
+	// Set counts, then read them back: the SKU as --sku or as the
+	// operand, before or after the flags.
 	cli(t, "stock", "set", "--sku", "TEE-M", "--location", "main", "--on-hand", "40")
-	cli(t, "stock", "set", "--sku", "TEE-M", "--location", "back", "--on-hand", "5")
+	cli(t, "stock", "set", "TEE-M", "--location", "back", "--on-hand", "5")
+	if err := run(ctx, []string{"stock", "set", "TEE-M", "--location", "back"}, &bytes.Buffer{}, &bytes.Buffer{}, lookup); err == nil {
+		t.Fatal("stock set without --on-hand: no error")
+	}
 	var st hubapi.SKUStock
-	if err := json.Unmarshal([]byte(cli(t, "stock", "show", "TEE-M")), &st); err != nil {
+	if err := json.Unmarshal([]byte(cli(t, "stock", "show", "--sku", "TEE-M")), &st); err != nil {
 		t.Fatal(err)
+	}
+	var again hubapi.SKUStock
+	if err := json.Unmarshal([]byte(cli(t, "stock", "show", "TEE-M")), &again); err != nil || again.OnHand != st.OnHand {
+		t.Fatalf("stock show TEE-M: %+v, %v", again, err)
+	}
+	for _, group := range []string{"stores", "stock"} {
+		var out bytes.Buffer
+		if err := run(ctx, []string{group, "--help"}, &out, &bytes.Buffer{}, lookup); err != nil || !strings.Contains(out.String(), "usage: hub "+group) {
+			t.Fatalf("hub %s --help: %v, %q", group, err, out.String())
+		}
 	}
 	if got, want := st.OnHand, int64(45); got != want {
 		t.Fatalf("OnHand=%d, want %d", got, want)
