@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 
@@ -31,17 +29,9 @@ func (s *StoreService) SetAliases(ctx context.Context, storeID int64, aliases []
 	for i, a := range aliases {
 		storeSKUs[i], skus[i] = a.StoreSKU, a.SKU
 	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
 	err := s.db.tx(ctx, "set_aliases", nil, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE stores SET epoch = $2 WHERE id = $1`, storeID, hex.EncodeToString(b[:]))
-		if err != nil {
-			return fmt.Errorf("new epoch: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
+		if _, err := drawEpoch(ctx, tx, storeID); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sku_aliases WHERE store_id = $1`, storeID); err != nil {
 			return fmt.Errorf("delete aliases: %w", err)

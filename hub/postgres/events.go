@@ -240,19 +240,26 @@ func (s *EventService) Snapshot(ctx context.Context, storeID int64) (int64, map[
 // NewEpoch draws a new epoch for the store's sequence and returns it.
 // Returns ENOTFOUND for an unknown store.
 func (s *EventService) NewEpoch(ctx context.Context, storeID int64) (string, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("new epoch of store %d: %w", storeID, err)
-	}
-	var epoch string
-	err := s.db.db.GetContext(ctx, &epoch, `UPDATE stores SET epoch = $2 WHERE id = $1 RETURNING epoch`, storeID, hex.EncodeToString(b[:]))
-	if isNoRows(err) {
-		err = hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
-	}
+	epoch, err := drawEpoch(ctx, s.db.db, storeID)
 	if err != nil {
 		return "", fmt.Errorf("new epoch of store %d: %w", storeID, translate(err))
 	}
 	return epoch, nil
+}
+
+// drawEpoch gives the store a new random epoch and returns it. Returns
+// ENOTFOUND for an unknown store.
+func drawEpoch(ctx context.Context, q sqlx.QueryerContext, storeID int64) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	var epoch string
+	err := sqlx.GetContext(ctx, q, &epoch, `UPDATE stores SET epoch = $2 WHERE id = $1 RETURNING epoch`, storeID, hex.EncodeToString(b[:]))
+	if isNoRows(err) {
+		return "", hub.Errorf(hub.ENOTFOUND, "Store %d not found.", storeID)
+	}
+	return epoch, err
 }
 
 // Prune deletes all but the newest keep events of every store. Readers

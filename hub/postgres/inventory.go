@@ -56,7 +56,7 @@ func (s *InventoryService) SetCount(ctx context.Context, c hub.Count) (hub.SKUSt
 		if err := st.lock([]string{c.SKU}, true); err != nil {
 			return err
 		}
-		if err := st.setOnHand(c.SKU, c.Location, c.OnHand, ledgerRow{reason: countReason(c), actor: c.Actor}); err != nil {
+		if err := st.setOnHands([]hub.Count{c}, ""); err != nil {
 			return err
 		}
 		if err := st.finish(); err != nil {

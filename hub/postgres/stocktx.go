@@ -120,15 +120,6 @@ func (s *stockTx) row(sku string) *skuRow {
 	return r
 }
 
-// setOnHand sets on_hand of sku at location (absolute).
-func (s *stockTx) setOnHand(sku, location string, n int64, l ledgerRow) error {
-	before, err := s.onHandAt(sku, location)
-	if err != nil {
-		return err
-	}
-	return s.writeOnHand(sku, location, before, n, l)
-}
-
 // setOnHands sets the on_hand of many (sku, location) pairs (absolute; the
 // SKUs locked), in three statements whatever their number: the current
 // figures, the new locations, the new figures. Of a pair given twice the

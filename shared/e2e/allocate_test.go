@@ -73,19 +73,36 @@ func (s *system) allocStock(sku string) (allocStock, error) {
 
 // hubMetric reads one unlabelled metric from the hub's /metrics.
 func (s *system) hubMetric(name string) (float64, error) {
-	resp, err := http.Get("http://" + s.hub.Addr + "/metrics")
+	v, found, err := scrapeMetric(s.hub.Addr, name)
+	if err == nil && !found {
+		err = fmt.Errorf("metric %s not found", name)
+	}
+	return v, err
+}
+
+// scrapeMetric sums the series of a counter or gauge on the /metrics of
+// the process listening at addr; found is false when it has none.
+func scrapeMetric(addr, name string) (sum float64, found bool, err error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(v, 64)
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
 		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum, found = sum+v, true
 	}
-	return 0, fmt.Errorf("metric %s not found", name)
+	return sum, found, sc.Err()
 }
 
 // sale is demand for one SKU: shoppers[i] shoppers at store i, each

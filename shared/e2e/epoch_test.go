@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
@@ -148,27 +147,9 @@ func dbName(t *testing.T, dsn string) string {
 // agentMetric returns the sum of a counter or gauge the agent exposes.
 func agentMetric(t *testing.T, a *systest.Agent, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + a.MetricsListen + "/metrics")
+	v, _, err := scrapeMetric(a.MetricsListen, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return sum
+	return v
 }
