@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/shared/benchenv"
+	"github.com/stockwire/stockwire/shared/procstat"
 )
 
 // Report holds every figure of a run.
@@ -182,7 +183,7 @@ func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs 
 	if err != nil {
 		return err
 	}
-	pgPID, err := b.postmasterPID()
+	pgPID, err := procstat.PostmasterPID(b.env.Cluster.Dir)
 	if err != nil {
 		return err
 	}
@@ -207,9 +208,7 @@ func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs 
 	}
 	ph.HubCPU, ph.PostgresCPU = c1.hub-c0.hub, c1.postgres-c0.postgres
 	ph.AgentsCPU, ph.BenchCPU = c1.agents-c0.agents, c1.bench-c0.bench
-	if total := c1.machine.total - c0.machine.total; total > 0 {
-		ph.MachineBusy = float64(c1.machine.busy-c0.machine.busy) / float64(total)
-	}
+	ph.MachineBusy = procstat.Busy(c0.machine, c1.machine)
 	after, err := h.metrics(ctx)
 	if err != nil {
 		return err
@@ -221,44 +220,30 @@ func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs 
 // costs are cumulative CPU times at one moment.
 type costs struct {
 	hub, postgres, agents, bench time.Duration
-	machine                      machineTicks
+	machine                      procstat.MachineTicks
 }
 
 func readCosts(hubPID, pgPID int, agentPIDs []int) (costs, error) {
 	var c costs
 	var err error
-	if c.hub, err = readCPU(hubPID); err != nil {
+	if c.hub, err = procstat.ReadCPU(hubPID); err != nil {
 		return c, err
 	}
-	if c.postgres, err = readTreeCPU(pgPID); err != nil {
+	if c.postgres, err = procstat.ReadTreeCPU(pgPID); err != nil {
 		return c, err
 	}
 	for _, pid := range agentPIDs {
-		a, err := readCPU(pid)
+		a, err := procstat.ReadCPU(pid)
 		if err != nil {
 			return c, err
 		}
 		c.agents += a
 	}
-	if c.bench, err = readCPU(os.Getpid()); err != nil {
+	if c.bench, err = procstat.ReadCPU(os.Getpid()); err != nil {
 		return c, err
 	}
-	c.machine, err = readMachineCPU()
+	c.machine, err = procstat.ReadMachineCPU()
 	return c, err
-}
-
-// postmasterPID reads the PostgreSQL server's process id.
-func (b *bench) postmasterPID() (int, error) {
-	data, err := os.ReadFile(filepath.Join(b.env.Cluster.Dir, "postmaster.pid"))
-	if err != nil {
-		return 0, fmt.Errorf("read postmaster.pid: %w", err)
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		return 0, fmt.Errorf("read postmaster.pid: %w", err)
-	}
-	return pid, nil
 }
 
 var dbOpSum = regexp.MustCompile(`^stockwire_hub_db_query_duration_seconds_sum\{op="([^"]+)"\}$`)
@@ -313,7 +298,7 @@ func (b *bench) startProfile(name string, hubPID, pgPID int) (stop func() []stri
 			return nil
 		}
 		pgPIDs := []string{strconv.Itoa(pgPID)}
-		for _, pid := range childPIDs(pgPID) {
+		for _, pid := range procstat.ChildPIDs(pgPID) {
 			pgPIDs = append(pgPIDs, strconv.Itoa(pid))
 		}
 		var top []string
@@ -348,23 +333,4 @@ func (b *bench) startProfile(name string, hubPID, pgPID int) (stop func() []stri
 		}
 		return top
 	}, nil
-}
-
-// childPIDs lists the live children of process pid.
-func childPIDs(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := readStat(child); err == nil && st.ppid == pid {
-			out = append(out, child)
-		}
-	}
-	return out
 }

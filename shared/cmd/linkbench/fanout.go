@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/procstat"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -34,7 +35,7 @@ type FanoutResult struct {
 	Connect time.Duration
 	// HubIdle is the hub's memory with the stores created and no session;
 	// Hub with every session open, after the rounds.
-	HubIdle, Hub memory
+	HubIdle, Hub procstat.Memory
 	Phase        Phase
 }
 
@@ -80,7 +81,7 @@ func (b *bench) fanout(ctx context.Context) (FanoutResult, error) {
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	if res.HubIdle, err = readMemory(h.pid()); err != nil {
+	if res.HubIdle, err = procstat.ReadMemory(h.pid()); err != nil {
 		return res, err
 	}
 
@@ -138,7 +139,7 @@ func (b *bench) fanout(ctx context.Context) (FanoutResult, error) {
 	}
 	res.Latency, res.Put = summarize(latencies), summarize(puts)
 	res.Dropped = int(load.dropped.Load())
-	if res.Hub, err = readMemory(h.pid()); err != nil {
+	if res.Hub, err = procstat.ReadMemory(h.pid()); err != nil {
 		return res, err
 	}
 	return res, nil

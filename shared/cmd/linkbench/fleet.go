@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/procstat"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -216,10 +217,10 @@ func (f *fleet) convergedTo(stock []skuStock) error {
 }
 
 // agentMemory returns the memory of every agent process.
-func (f *fleet) agentMemory() ([]memory, error) {
-	var out []memory
+func (f *fleet) agentMemory() ([]procstat.Memory, error) {
+	var out []procstat.Memory
 	for _, pid := range f.agentPIDs() {
-		m, err := readMemory(pid)
+		m, err := procstat.ReadMemory(pid)
 		if err != nil {
 			return nil, err
 		}

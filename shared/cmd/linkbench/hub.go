@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -179,125 +177,6 @@ func (h *hubProc) metrics(ctx context.Context) (map[string]float64, error) {
 		return nil, fmt.Errorf("scrape hub metrics: %w", err)
 	}
 	return out, nil
-}
-
-// memory is a process's resident set: now and at its peak.
-type memory struct {
-	RSS, HWM int64 // bytes
-}
-
-// readMemory reads VmRSS and VmHWM from /proc/<pid>/status.
-func readMemory(pid int) (memory, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return memory{}, fmt.Errorf("read memory of process %d: %w", pid, err)
-	}
-	var m memory
-	for line := range strings.SplitSeq(string(data), "\n") {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "VmRSS":
-			m.RSS = kb << 10
-		case "VmHWM":
-			m.HWM = kb << 10
-		}
-	}
-	return m, nil
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; 100 on every
-// Linux architecture Go supports.
-const clockTicks = 100
-
-// readCPU returns the CPU time (user + system) process pid has used.
-func readCPU(pid int) (time.Duration, error) {
-	st, err := readStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	return st.cpu, nil
-}
-
-// procStat is what the benchmark reads from /proc/<pid>/stat.
-type procStat struct {
-	ppid int
-	// cpu is the process's own user + system time; children that of its
-	// children it has waited for.
-	cpu, children time.Duration
-}
-
-func readStat(pid int) (procStat, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return procStat{}, fmt.Errorf("read stat of process %d: %w", pid, err)
-	}
-	// The command name (field 2) may hold spaces; the fields after it are
-	// plain: ppid is field 4, utime, stime, cutime and cstime 14 to 17.
-	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	if len(fields) < 15 {
-		return procStat{}, fmt.Errorf("read stat of process %d: short line", pid)
-	}
-	var n [5]int64
-	for i, f := range []int{1, 11, 12, 13, 14} {
-		if n[i], err = strconv.ParseInt(fields[f], 10, 64); err != nil {
-			return procStat{}, fmt.Errorf("read stat of process %d: %w", pid, err)
-		}
-	}
-	tick := func(t int64) time.Duration { return time.Duration(t) * time.Second / clockTicks }
-	return procStat{ppid: int(n[0]), cpu: tick(n[1] + n[2]), children: tick(n[3] + n[4])}, nil
-}
-
-// readTreeCPU returns the CPU time used by process pid, its live children
-// and the children it has reaped: PostgreSQL's postmaster and backends.
-func readTreeCPU(pid int) (time.Duration, error) {
-	root, err := readStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	total := root.cpu + root.children
-	for _, child := range childPIDs(pid) {
-		if st, err := readStat(child); err == nil {
-			total += st.cpu
-		}
-	}
-	return total, nil
-}
-
-// machineTicks are the machine's cumulative CPU times from /proc/stat:
-// busy (neither idle nor waiting for I/O) and in total, all cores.
-type machineTicks struct {
-	busy, total int64
-}
-
-func readMachineCPU() (machineTicks, error) {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return machineTicks{}, err
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(fields) < 9 || fields[0] != "cpu" {
-		return machineTicks{}, errors.New("read /proc/stat: unexpected first line")
-	}
-	var t machineTicks
-	for i, f := range fields[1:9] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return machineTicks{}, fmt.Errorf("read /proc/stat: %w", err)
-		}
-		t.total += n
-		if i != 3 && i != 4 { // idle, iowait
-			t.busy += n
-		}
-	}
-	return t, nil
 }
 
 // loadAverage returns the 1-minute load average as /proc/loadavg shows it.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/procstat"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -30,7 +31,7 @@ type PropagationResult struct {
 	Undelivered int
 	// AgentRSS is the mean and the largest agent resident set at the end.
 	AgentRSSMean, AgentRSSMax int64
-	Hub                       memory
+	Hub                       procstat.Memory
 	// Idle is what the synced fleet costs before any checkout; Phase what
 	// the checkouts and their propagation cost.
 	Idle, Phase Phase
@@ -136,7 +137,7 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 		res.AgentRSSMax = max(res.AgentRSSMax, m.RSS)
 	}
 	res.AgentRSSMean /= int64(len(mems))
-	if res.Hub, err = readMemory(h.pid()); err != nil {
+	if res.Hub, err = procstat.ReadMemory(h.pid()); err != nil {
 		return res, err
 	}
 	return res, nil
