@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/stockwire/stockwire/shared/benchenv"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/procstat"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -127,6 +129,14 @@ func (b *bench) run(ctx context.Context, name string, orders int, rate float64, 
 		stores = append(stores, s)
 	}
 
+	pgPID, err := procstat.PostmasterPID(b.env.Cluster.Dir)
+	if err != nil {
+		return res, err
+	}
+	c0, err := readCosts(proc.Cmd.Process.Pid, pgPID)
+	if err != nil {
+		return res, err
+	}
 	start := time.Now()
 	if err := send(ctx, stores, orders, rate, b.cfg.SKUs); err != nil {
 		return res, err
@@ -169,7 +179,35 @@ func (b *bench) run(ctx context.Context, name string, orders int, rate float64, 
 		b.logf("%s: %v", name, err)
 	}
 	res.Drain = max(lastDelivery.Sub(lastAck), 0)
+	c1, err := readCosts(proc.Cmd.Process.Pid, pgPID)
+	if err != nil {
+		return res, err
+	}
+	res.HubCPU, res.PostgresCPU, res.BenchCPU = c1.hub-c0.hub, c1.postgres-c0.postgres, c1.bench-c0.bench
+	res.MachineBusy = procstat.Busy(c0.machine, c1.machine)
 	return res, nil
+}
+
+// costs are cumulative CPU times at one moment.
+type costs struct {
+	hub, postgres, bench time.Duration
+	machine              procstat.MachineTicks
+}
+
+func readCosts(hubPID, pgPID int) (costs, error) {
+	var c costs
+	var err error
+	if c.hub, err = procstat.ReadCPU(hubPID); err != nil {
+		return c, err
+	}
+	if c.postgres, err = procstat.ReadTreeCPU(pgPID); err != nil {
+		return c, err
+	}
+	if c.bench, err = procstat.ReadCPU(os.Getpid()); err != nil {
+		return c, err
+	}
+	c.machine, err = procstat.ReadMachineCPU()
+	return c, err
 }
 
 // send reports orders at rate, round robin over the stores, each a new

@@ -125,6 +125,12 @@ type Result struct {
 	Dupes     int // deliveries received more than once
 	// Drain is last acknowledgement → last delivery.
 	Drain time.Duration
+	// CPU time from the first report to the last delivery: the hub
+	// process, PostgreSQL (every backend), and this command (the stores
+	// and the endpoints, which verify each signature); and the share of
+	// the machine's CPU that was busy meanwhile.
+	HubCPU, PostgresCPU, BenchCPU time.Duration
+	MachineBusy                   float64
 }
 
 // Run builds the binaries, starts PostgreSQL, runs the latency and the
@@ -174,6 +180,13 @@ func printResults(ctx context.Context, out io.Writer, cfg Config, results []Resu
 		rate := float64(r.Orders) / r.Sending.Seconds()
 		fmt.Fprintf(out, "%-18s %7d %9d %10.0f %11d %9s %9s %9s %8d %6d %9s\n", r.Name, r.Orders, r.Endpoints, rate, len(s),
 			ms(rank(s, 0.50)), ms(rank(s, 0.99)), ms(rank(s, 1)), r.Missing, r.Dupes, ms(r.Drain))
+	}
+	fmt.Fprintf(out, "\nCPU per order, first report to last delivery:\n%-18s %9s %11s %9s %13s\n", "run", "hub", "PostgreSQL", "bench", "machine busy")
+	for _, r := range results {
+		per := func(d time.Duration) string {
+			return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)/float64(max(r.Orders, 1)))
+		}
+		fmt.Fprintf(out, "%-18s %9s %11s %9s %12.0f%%\n", r.Name, per(r.HubCPU), per(r.PostgresCPU), per(r.BenchCPU), 100*r.MachineBusy)
 	}
 	load := results[len(results)-1]
 	s := slices.Clone(load.Latencies)
