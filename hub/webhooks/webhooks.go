@@ -45,6 +45,7 @@
 package webhooks
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,9 +78,11 @@ type Sender struct {
 	logger *slog.Logger
 
 	// Client sends the requests; it must not follow redirects. Defaults
-	// to a client that does not, keeping up to 64 idle connections per
-	// endpoint (the standard 2 would reconnect for most deliveries under
-	// load). Run closes its idle connections when it returns.
+	// to a client that does not and opens at most MaxConnsPerEndpoint
+	// connections to one endpoint, all kept for reuse (the standard
+	// transport keeps 2 idle, so under load it dialled a new connection
+	// for most deliveries: a quarter of the hub's CPU). Run closes its idle
+	// connections when it returns.
 	Client *http.Client
 	// Workers is how many claim loops run. Defaults to 8: a loop waits for
 	// the slowest answer of its batch, so several keep a slow endpoint from
@@ -88,8 +91,8 @@ type Sender struct {
 	// Batch is how many deliveries one loop claims and sends at once.
 	// Defaults to 100 (webhookbench: bigger claims cost the database less).
 	Batch int
-	// PollInterval is how long an idle loop waits before claiming again.
-	// Defaults to 100ms.
+	// PollInterval is how long the polling loop, idle, waits before
+	// claiming again (see idle). Defaults to 100ms.
 	PollInterval time.Duration
 	// Timeout bounds one attempt. Defaults to 10s.
 	Timeout time.Duration
@@ -113,12 +116,10 @@ type Sender struct {
 	Keep, PruneInterval time.Duration
 
 	metrics *metrics
-	// wake carries Wake's calls to idle loops; buffered, never closed.
+	// wake carries a Wake to one idle loop; it holds one call, so calls
+	// while no loop is idle fold into one. Never closed.
 	wake chan struct{}
 }
-
-// maxWakes bounds how many idle loops one Wake rouses.
-const maxWakes = 64
 
 // New returns a Sender over queue. encode makes a delivery's body from its
 // event (web.WebhookPayload). Its metrics register with reg (nil for
@@ -129,24 +130,40 @@ func New(queue hub.WebhookQueue, encode func(hub.WebhookEvent) ([]byte, error), 
 	}
 	return &Sender{
 		queue: queue, encode: encode, logger: logger,
-		Client:  &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		Client:  newClient(),
 		Workers: 8, Batch: 100, PollInterval: 100 * time.Millisecond, Timeout: 10 * time.Second,
 		Schedule: DefaultSchedule, Jitter: 0.2, DisableAfter: 24 * time.Hour, StockInterval: time.Second, AgentDownAfter: 2 * time.Minute,
 		Keep: 7 * 24 * time.Hour, PruneInterval: time.Hour,
-		metrics: newMetrics(reg, queue), wake: make(chan struct{}, maxWakes),
+		metrics: newMetrics(reg, queue), wake: make(chan struct{}, 1),
 	}
 }
 
-// Wake rouses the idle loops at once: deliveries were queued (see
-// postgres.WebhookService.Listen). Without it they find them within
-// PollInterval. It never blocks.
+// MaxConnsPerEndpoint bounds the default client's connections to one
+// endpoint (scheme, host and port): more deliveries to it wait for one of
+// them, within their Timeout. It keeps a burst from opening hundreds of
+// connections to an ERP, and every connection is kept for the next.
+const MaxConnsPerEndpoint = 64
+
+func newClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxConnsPerHost, t.MaxIdleConnsPerHost = MaxConnsPerEndpoint, MaxConnsPerEndpoint
+	t.MaxIdleConns = 0 // no limit over all endpoints
+	return &http.Client{
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Wake rouses one idle loop at once: deliveries were queued (see
+// postgres.WebhookService.Listen). Without it they are found within
+// PollInterval. A loop that claims a full batch rouses the next, so a
+// backlog draws in as many loops as it needs, and a trickle of commits
+// keeps one busy instead of sending every loop to claim nothing. It never
+// blocks.
 func (s *Sender) Wake() {
-	for range min(s.Workers, maxWakes) {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-			return
-		}
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -192,7 +209,7 @@ func (s *Sender) loop(ctx context.Context, worker int) {
 			failures = 0
 		}
 		if n < s.Batch {
-			s.idle(ctx)
+			s.idle(ctx, worker == 0)
 		}
 	}
 }
@@ -256,14 +273,21 @@ func (s *Sender) prune(ctx context.Context) {
 	}
 }
 
-// idle waits for a Wake, or PollInterval (with jitter, so that loops
-// spread out) for deliveries that became due by their schedule.
-func (s *Sender) idle(ctx context.Context) {
-	t := time.NewTimer(s.PollInterval/2 + rand.N(s.PollInterval/2+1))
-	defer t.Stop()
+// idle waits for a Wake. The polling loop also claims again after
+// PollInterval (with jitter, so that replicas spread out), for deliveries
+// that became due by their schedule or whose Wake was lost; the others
+// wait for work it or a commit hands them, so an idle hub claims once per
+// PollInterval, not once per loop.
+func (s *Sender) idle(ctx context.Context, polling bool) {
+	var due <-chan time.Time
+	if polling {
+		t := time.NewTimer(s.PollInterval/2 + rand.N(s.PollInterval/2+1))
+		defer t.Stop()
+		due = t.C
+	}
 	select {
 	case <-ctx.Done():
-	case <-t.C:
+	case <-due:
 	case <-s.wake:
 	}
 }
@@ -278,10 +302,22 @@ func (s *Sender) round(ctx context.Context) (int, error) {
 	if len(claimed) == 0 {
 		return 0, nil
 	}
+	if len(claimed) == s.Batch {
+		s.Wake() // there is likely more: another loop takes it meanwhile
+	}
+	// An event goes to each of its subscriptions, usually in one batch:
+	// its body is made once.
+	bodies := make(map[int64]encoded, len(claimed))
+	for _, a := range claimed {
+		if _, ok := bodies[a.Delivery.Event.ID]; !ok {
+			body, err := s.encode(a.Delivery.Event)
+			bodies[a.Delivery.Event.ID] = encoded{body, err}
+		}
+	}
 	results := make([]*hub.WebhookResult, len(claimed))
 	var wg sync.WaitGroup
 	for i, a := range claimed {
-		wg.Go(func() { results[i] = s.attempt(ctx, a) })
+		wg.Go(func() { results[i] = s.attempt(ctx, a, bodies[a.Delivery.Event.ID]) })
 	}
 	wg.Wait()
 	var done []hub.WebhookResult
@@ -306,19 +342,27 @@ func (s *Sender) round(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
+// encoded is an event's body, or why it could not be made.
+type encoded struct {
+	body []byte
+	err  error
+}
+
 // attempt sends one delivery and says what became of it, or returns nil
 // when ctx ended before it had an answer (the attempt does not count).
-func (s *Sender) attempt(ctx context.Context, a hub.WebhookAttempt) *hub.WebhookResult {
+func (s *Sender) attempt(ctx context.Context, a hub.WebhookAttempt, e encoded) *hub.WebhookResult {
 	d := a.Delivery
-	logger := s.logger.With("delivery_id", d.ID, "webhook_id", d.SubscriptionID, "event_type", d.Event.Type, "attempt", d.Attempts)
-	res := &hub.WebhookResult{DeliveryID: d.ID}
-	body, err := s.encode(d.Event)
-	if err != nil {
-		// A broken invariant of ours; no retry will mend it.
-		logger.Error("webhook body not encoded", "error", err)
-		return s.dead(res, 0, "encode body: "+err.Error())
+	// Made only to log: most deliveries log nothing.
+	logger := func() *slog.Logger {
+		return s.logger.With("delivery_id", d.ID, "webhook_id", d.SubscriptionID, "event_type", d.Event.Type, "attempt", d.Attempts)
 	}
-	status, retryAfter, err := s.send(ctx, a, body)
+	res := &hub.WebhookResult{DeliveryID: d.ID}
+	if e.err != nil {
+		// A broken invariant of ours; no retry will mend it.
+		logger().Error("webhook body not encoded", "error", e.err)
+		return s.dead(res, 0, "encode body: "+e.err.Error())
+	}
+	status, retryAfter, err := s.send(ctx, a, e.body)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil
@@ -326,19 +370,21 @@ func (s *Sender) attempt(ctx context.Context, a hub.WebhookAttempt) *hub.Webhook
 		res.State, res.Status = hub.DeliveryDelivered, status
 		s.metrics.deliveries.WithLabelValues("delivered").Inc()
 		s.metrics.latency.Observe(time.Since(d.Event.CreatedAt).Seconds())
-		logger.Debug("webhook delivered", "status", status)
+		if s.logger.Enabled(ctx, slog.LevelDebug) {
+			logger().Debug("webhook delivered", "status", status)
+		}
 		return res
 	case err != nil:
 		res.Error = err.Error()
 	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
 		res.Status, res.Error = status, http.StatusText(status)
 	default:
-		logger.Warn("webhook delivery refused by its endpoint", "status", status)
+		logger().Warn("webhook delivery refused by its endpoint", "status", status)
 		return s.dead(res, status, fmt.Sprintf("endpoint answered %d; not retried", status))
 	}
 	res.Status = status
 	if d.Attempts > len(s.Schedule) {
-		logger.Warn("webhook delivery dead after its last attempt", "status", status, "error", res.Error)
+		logger().Warn("webhook delivery dead after its last attempt", "status", status, "error", res.Error)
 		return s.dead(res, status, res.Error)
 	}
 	delay := s.delay(d.Attempts - 1)
@@ -347,7 +393,9 @@ func (s *Sender) attempt(ctx context.Context, a hub.WebhookAttempt) *hub.Webhook
 	}
 	res.State, res.NextAttempt = hub.DeliveryPending, time.Now().Add(delay)
 	s.metrics.deliveries.WithLabelValues("failed").Inc()
-	logger.Debug("webhook attempt failed", "status", status, "error", res.Error, "retry_in", delay)
+	if s.logger.Enabled(ctx, slog.LevelDebug) {
+		logger().Debug("webhook attempt failed", "status", status, "error", res.Error, "retry_in", delay)
+	}
 	return res
 }
 
@@ -386,7 +434,7 @@ func (s *Sender) send(ctx context.Context, a hub.WebhookAttempt, body []byte) (i
 	}
 	actx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, a.URL, strings.NewReader(string(body)))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, a.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, fmt.Errorf("build request: %w", err)
 	}

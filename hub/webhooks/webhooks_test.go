@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,11 +113,18 @@ type consumer struct {
 	accepted []received
 	requests int
 	times    map[string]int // accepted per message id
+	conns    atomic.Int64   // connections opened to it
 }
 
 func MustConsumer(tb testing.TB) *consumer {
 	c := &consumer{t: tb, times: map[string]int{}}
-	c.ts = httptest.NewServer(http.HandlerFunc(c.serve))
+	c.ts = httptest.NewUnstartedServer(http.HandlerFunc(c.serve))
+	c.ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			c.conns.Add(1)
+		}
+	}
+	c.ts.Start()
 	tb.Cleanup(c.ts.Close)
 	return c
 }
@@ -504,6 +513,29 @@ stockwire_hub_webhooks_disabled 1
 stockwire_hub_webhooks_disabled_total 1
 `), "stockwire_hub_webhooks_disabled", "stockwire_hub_webhooks_disabled_total") == nil
 	})
+}
+
+// TestSender_ReusesConnections: a backlog of deliveries to one endpoint,
+// claimed by several loops at once, goes over at most MaxConnsPerEndpoint
+// connections, each reused (the standard transport kept 2 idle and dialled
+// one per delivery beyond them).
+func TestSender_ReusesConnections(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	c := MustConsumer(t)
+	e.MustSubscribe(t, c)
+	const orders = 200
+	for i := range int64(orders) {
+		e.MustReport(t, 1+i, "processing", 0)
+	}
+	MustRun(t, newSender(t, e.hooks, nil))
+	waitFor(t, "every delivery", 60*time.Second, func() bool {
+		got, _, _ := c.snapshot()
+		return len(got) == orders
+	})
+	if n := c.conns.Load(); n > webhooks.MaxConnsPerEndpoint {
+		t.Fatalf("%d deliveries opened %d connections, want at most %d", orders, n, webhooks.MaxConnsPerEndpoint)
+	}
 }
 
 // TestSender_WakesOnCommit: with polling out of the picture, a committed

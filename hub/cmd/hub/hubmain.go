@@ -90,7 +90,7 @@ type WebhookConfig struct {
 	// DisableAfter disables a subscription whose endpoint has failed
 	// every attempt for this long. Defaults to 24h.
 	DisableAfter time.Duration
-	// PollInterval is how often an idle loop looks for due deliveries.
+	// PollInterval is how often the idle sender looks for due deliveries.
 	// Defaults to 100ms.
 	PollInterval time.Duration
 	// Keep is how long delivered deliveries are kept. Defaults to 7 days.
@@ -270,7 +270,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		fs.DurationVar(&c.Webhooks.Timeout, "webhook-timeout", c.Webhooks.Timeout, "limit of one outbound webhook attempt")
 		fs.StringVar(&c.Webhooks.Schedule, "webhook-schedule", c.Webhooks.Schedule, "delays between outbound webhook attempts, comma separated; after the last a delivery is dead")
 		fs.DurationVar(&c.Webhooks.DisableAfter, "webhook-disable-after", c.Webhooks.DisableAfter, "disable a webhook whose endpoint has failed every attempt for this long")
-		fs.DurationVar(&c.Webhooks.PollInterval, "webhook-poll-interval", c.Webhooks.PollInterval, "how often an idle webhook loop looks for due deliveries")
+		fs.DurationVar(&c.Webhooks.PollInterval, "webhook-poll-interval", c.Webhooks.PollInterval, "how often the idle webhook sender looks for due deliveries")
 		fs.DurationVar(&c.Webhooks.Keep, "webhook-keep", c.Webhooks.Keep, "how long delivered webhook deliveries are kept (dead and pending ones stay)")
 	}
 	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
