@@ -122,6 +122,10 @@ func (s *WebhookService) UpdateWebhook(ctx context.Context, id int64, u hub.Webh
 // ENOTFOUND.
 func (s *WebhookService) DeleteWebhook(ctx context.Context, id int64) error {
 	err := s.db.tx(ctx, "delete_webhook", nil, func(tx *sqlx.Tx) error {
+		// Its deliveries first; no foreign key cascades (migration 015).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE subscription_id = $1`, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_subscriptions WHERE id = $1`, id)
 		if err != nil {
 			return err
@@ -339,23 +343,19 @@ func (s *WebhookService) FinishDeliveries(ctx context.Context, results []hub.Web
 					last_status = v.status, last_error = v.error,
 					delivered_at = CASE WHEN v.state = 'delivered' THEN now() END
 				FROM v WHERE d.id = v.id AND d.state = 'pending'
-				RETURNING d.subscription_id, v.state = 'delivered' AS ok)
-			SELECT subscription_id, bool_or(ok) AS ok FROM u GROUP BY subscription_id ORDER BY subscription_id`,
+				RETURNING d.subscription_id, v.state = 'delivered' AS ok),
+			subs AS (SELECT subscription_id, bool_or(ok) AS ok FROM u GROUP BY subscription_id),
+			-- a success ends a subscription's run of failures
+			cleared AS (UPDATE webhook_subscriptions w SET failing_since = NULL FROM subs
+				WHERE w.id = subs.subscription_id AND subs.ok AND w.failing_since IS NOT NULL)
+			SELECT subscription_id, ok FROM subs ORDER BY subscription_id`,
 			pq.Array(ids), pq.Array(states), pq.Array(next), pq.Array(status), pq.Array(errs)); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
 		}
-		var ok, failed []int64
+		var failed []int64
 		for _, s := range subs {
-			if s.OK {
-				ok = append(ok, s.ID)
-			} else {
+			if !s.OK {
 				failed = append(failed, s.ID)
-			}
-		}
-		if len(ok) > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE webhook_subscriptions SET failing_since = NULL
-				WHERE id = ANY($1) AND failing_since IS NOT NULL`, pq.Array(ok)); err != nil {
-				return fmt.Errorf("clear failures: %w", err)
 			}
 		}
 		if len(failed) == 0 {

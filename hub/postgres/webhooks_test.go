@@ -191,6 +191,43 @@ func TestWebhookService_Outbox(t *testing.T) {
 	}
 }
 
+// TestWebhookService_DeleteTakesItsDeliveries: deleting a subscription
+// deletes its deliveries, pending or not, and leaves the others'.
+func TestWebhookService_DeleteTakesItsDeliveries(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	s := postgres.NewWebhookService(e.db)
+	st := e.MustStore(t, "a", 0)
+	e.MustCount(t, "MUG", "main", 10)
+	gone, kept := MustWebhook(t, s, hub.EventOrderCreated), MustWebhook(t, s, hub.EventOrderCreated)
+	for woo := range int64(3) {
+		if _, err := e.orders.ApplyOrderReport(t.Context(), st.ID, hub.OrderReport{
+			WooOrderID: woo + 1, Status: "processing", DateModified: t0, Lines: []hub.OrderLine{{SKU: "MUG", Quantity: 1}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.ClaimDeliveries(t.Context(), 1, time.Minute)
+	if err != nil || len(c) != 1 {
+		t.Fatalf("claimed %d, err %v", len(c), err)
+	}
+	if _, err := s.FinishDeliveries(t.Context(), []hub.WebhookResult{{DeliveryID: c[0].Delivery.ID, State: hub.DeliveryDelivered, Status: 204}}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteWebhook(t.Context(), gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		sub  int64
+		want int
+	}{{gone.ID, 0}, {kept.ID, 3}} {
+		list, err := s.Deliveries(t.Context(), hub.DeliveryFilter{SubscriptionID: tc.sub}, hub.Page{Limit: 100})
+		if err != nil || len(list) != tc.want {
+			t.Fatalf("subscription %d: %d deliveries, err %v; want %d", tc.sub, len(list), err, tc.want)
+		}
+	}
+}
+
 func TestWebhookService_DisableAfter(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t)

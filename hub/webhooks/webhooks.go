@@ -94,6 +94,9 @@ type Sender struct {
 	// PollInterval is how long the polling loop, idle, waits before
 	// claiming again (see idle). Defaults to 100ms.
 	PollInterval time.Duration
+	// Gather is the least time between two claims of one loop; a loop
+	// woken sooner waits for it (see gather). Defaults to 10ms.
+	Gather time.Duration
 	// Timeout bounds one attempt. Defaults to 10s.
 	Timeout time.Duration
 	// Schedule is the delays between attempts; a delivery gets
@@ -131,7 +134,7 @@ func New(queue hub.WebhookQueue, encode func(hub.WebhookEvent) ([]byte, error), 
 	return &Sender{
 		queue: queue, encode: encode, logger: logger,
 		Client:  newClient(),
-		Workers: 8, Batch: 100, PollInterval: 100 * time.Millisecond, Timeout: 10 * time.Second,
+		Workers: 8, Batch: 100, PollInterval: 100 * time.Millisecond, Gather: 10 * time.Millisecond, Timeout: 10 * time.Second,
 		Schedule: DefaultSchedule, Jitter: 0.2, DisableAfter: 24 * time.Hour, StockInterval: time.Second, AgentDownAfter: 2 * time.Minute,
 		Keep: 7 * 24 * time.Hour, PruneInterval: time.Hour,
 		metrics: newMetrics(reg, queue), wake: make(chan struct{}, 1),
@@ -192,7 +195,9 @@ var errorBackoff = backoff.Policy{Min: 100 * time.Millisecond, Max: 10 * time.Se
 func (s *Sender) loop(ctx context.Context, worker int) {
 	logger := s.logger.With("worker", worker)
 	failures := 0
+	var claimed time.Time
 	for ctx.Err() == nil {
+		claimed = s.gather(ctx, claimed)
 		n, err := s.round(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -271,6 +276,18 @@ func (s *Sender) prune(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// gather waits out the rest of Gather since the loop's previous claim,
+// and returns the time of the next: a loop kept busy by a stream of
+// commits then claims the deliveries of several at once, instead of
+// paying a claim and an outcome for each, while a lone order still goes
+// out at once.
+func (s *Sender) gather(ctx context.Context, previous time.Time) time.Time {
+	if wait := s.Gather - time.Since(previous); wait > 0 {
+		backoff.Sleep(ctx, wait)
+	}
+	return time.Now()
 }
 
 // idle waits for a Wake. The polling loop also claims again after
