@@ -53,7 +53,7 @@ func TestREADME_Walkthrough(t *testing.T) {
 	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("the README walkthrough needs %s: apt-get install %s (%v)", tool, tool, err)
+			t.Fatalf("the README walkthrough needs %s: .ci/ensure-packages %s (%v)", tool, tool, err)
 		}
 	}
 	blocks := shellBlocks(t, readmePath, walkthroughSection)
