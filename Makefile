@@ -20,7 +20,7 @@ test: packages
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 packages:
-	@.ci/ensure-packages postgresql prometheus chromium
+	@.ci/ensure-packages postgresql prometheus chromium curl jq
 
 # Figures: Go benchmarks, then the link benchmark command.
 bench: packages

@@ -8,8 +8,11 @@
 // unsigned, so anyone could send it); failing when the ping never follows
 // a registration or the poll finds an order whose webhook never came. When
 // they fail it says plainly why that usually happens and how to fix it; the
-// agent keeps working on polling alone meanwhile. Receiving deliveries is
-// agent/webhook's job.
+// agent keeps working on polling alone meanwhile. From the lag of the
+// order deliveries it judges the store's delivery mode (Mode): synchronous
+// with the must-use plugin, WooCommerce's default async queue, or polling
+// only, and recommends the plugin when deliveries are slow. Receiving
+// deliveries is agent/webhook's job.
 package hooks
 
 import (
@@ -92,6 +95,13 @@ type Manager struct {
 	// cleared by the next signed delivery.
 	failing bool
 	warned  bool
+	// lags are the recent order deliveries' lags, oldest first, at most
+	// lagWindow (see Lag); wholeSeconds is set while every date_modified
+	// they came from was a whole second.
+	lags         []time.Duration
+	wholeSeconds bool
+	// loggedMode is the mode Lag last logged.
+	loggedMode string
 }
 
 // NewManager returns a manager of the webhooks that make client's store
@@ -106,7 +116,7 @@ func NewManager(client Client, deliveryURL, secret string, logger *slog.Logger) 
 	}
 	return &Manager{Client: client, DeliveryURL: deliveryURL, Secret: secret, Logger: logger,
 		Name: "stockwire", Topics: DefaultTopics, Interval: 2 * time.Minute, Patience: 2 * time.Minute, Now: time.Now,
-		synced: map[int64]bool{}, ours: map[int64]string{}}, nil
+		synced: map[int64]bool{}, ours: map[int64]string{}, loggedMode: ModeUnknown}, nil
 }
 
 // WebhookName is the name the manager gives the webhook of topic.

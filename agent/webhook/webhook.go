@@ -73,6 +73,10 @@ type Handler struct {
 	// once it is durable in the outbox. Optional (agent/orders stops
 	// waiting for that order's webhook).
 	OnOrder func(o wire.Order)
+	// OnOrderLag is called with the date_modified of each order a signed
+	// delivery brought, and when it arrived. Optional (agent/hooks judges
+	// the store's delivery mode from these).
+	OnOrderLag func(modified, received time.Time)
 	// MaxBody bounds a body in bytes. Defaults to DefaultMaxBody.
 	MaxBody int64
 	Logger  *slog.Logger
@@ -192,8 +196,12 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 			h.Logger.Warn("malformed webhook order", "topic", topic, "error", err)
 			return http.StatusBadRequest, ResultMalformed
 		}
-		if lag := h.now().Sub(rep.DateModified); lag >= 0 {
+		received := h.now()
+		if lag := received.Sub(rep.DateModified); lag >= 0 {
 			h.metrics.lag.Observe(lag.Seconds())
+		}
+		if h.OnOrderLag != nil {
+			h.OnOrderLag(rep.DateModified, received)
 		}
 		return h.appendOrder(ctx, rep)
 	case resource == "product":

@@ -89,6 +89,21 @@ func (w *Woosim) SKUs() []string {
 	return skus
 }
 
+// Stock returns the stock quantity the store shows for sku, as its REST
+// API does.
+func (w *Woosim) Stock(sku string) (int64, error) {
+	var products []struct {
+		StockQuantity *int64 `json:"stock_quantity"`
+	}
+	if err := w.get("/wp-json/wc/v3/products", url.Values{"sku": {sku}}, &products); err != nil {
+		return 0, err
+	}
+	if len(products) != 1 || products[0].StockQuantity == nil {
+		return 0, fmt.Errorf("%d products with SKU %s, want one managing stock", len(products), sku)
+	}
+	return *products[0].StockQuantity, nil
+}
+
 // Checkout places an order of quantity units of sku as a shopper would.
 func (w *Woosim) Checkout(sku string, quantity int) error {
 	return w.sim("/sim/checkout", map[string]any{"line_items": []map[string]any{{"sku": sku, "quantity": quantity}}})

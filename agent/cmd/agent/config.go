@@ -78,7 +78,8 @@ func (c *Config) ParseFlags(args []string) error {
 	fs.BoolVar(&c.Webhooks, "webhooks", c.Webhooks, "register WooCommerce webhooks (polling runs regardless)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
-	fs.Usage = envflag.Usage(fs, "STOCKWIRE_", "agent: syncs one WooCommerce store with the stockwire hub\n\nUsage: agent --hub URL --token TOKEN --store-url URL --consumer-key K --consumer-secret S [flags]")
+	fs.Usage = envflag.Usage(fs, "STOCKWIRE_", "agent: syncs one WooCommerce store with the stockwire hub\n\nUsage: agent --hub URL --token TOKEN --store-url URL --consumer-key K --consumer-secret S [flags]\n"+
+		"       agent dead-letters list|replay [--data-dir DIR]   (see agent dead-letters --help)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

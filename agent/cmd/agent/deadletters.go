@@ -31,6 +31,11 @@ func deadLettersCommand(args []string, stdout io.Writer) error {
 		fs.Usage()
 		return errors.New("dead-letters: want list or replay")
 	}
+	if h := args[0]; h == "-h" || h == "-help" || h == "--help" || h == "help" {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return flag.ErrHelp
+	}
 	action := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

@@ -34,6 +34,14 @@ func TestAgent_DeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Run("Help", func(t *testing.T) {
+		for _, args := range [][]string{{"dead-letters", "--help"}, {"dead-letters", "list", "--help"}} {
+			code, out := runAgent(t, args, nil)
+			if code != 0 || !strings.Contains(out, "Usage: agent dead-letters") {
+				t.Fatalf("%v: exit status %d; output:\n%s", args, code, out)
+			}
+		}
+	})
 	t.Run("OutboxInUse", func(t *testing.T) {
 		code, out := runAgent(t, []string{"dead-letters", "replay", "--data-dir", dataDir}, nil)
 		if code == 0 || !strings.Contains(out, "is the agent still running? stop it first") {

@@ -103,3 +103,76 @@ func TestAgent_MetricsListener(t *testing.T) {
 		t.Fatalf("/healthz on the metrics listener: %v", err)
 	}
 }
+
+// The agent judges the store's webhook delivery mode from the lag of the
+// order deliveries: /healthz and stockwire_agent_webhook_delivery_mode say
+// unknown until five have come, then sync for a store that delivers at
+// once (the must-use plugin), and async, recommending the plugin, for one
+// that delivers two seconds late (WooCommerce's queue).
+func TestAgent_WebhookMode(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		delay  time.Duration
+		mode   string
+		advice bool
+	}{
+		{"Sync", -1, "sync", false},
+		{"Async", 2 * time.Second, "async", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := startHub(t)
+			key, secret := newKeys()
+			sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret, WebhookDelay: tt.delay})
+			sku := sim.Store.SKUs()[0]
+			onHand := int64(100)
+			h.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": onHand}, nil)
+			_, token := h.CreateStore("webhook-mode-"+tt.name, sim.URL, "mirror")
+			a := systest.StartAgent(t, systest.AgentOptions{Hub: h.URL(), StoreURL: sim.URL, Token: token, ConsumerKey: key, ConsumerSecret: secret})
+			systest.WaitFor(t, 30*time.Second, "the start line with the mode", func() error {
+				if !strings.Contains(systest.Output(t, a.Proc), "webhook_mode.mode=unknown") {
+					return fmt.Errorf("no webhook_mode.mode=unknown in the log yet")
+				}
+				return nil
+			})
+			h.WaitConnected("webhook-mode-"+tt.name, true)
+			systest.WaitFor(t, 30*time.Second, "the store shows the hub's count", func() error {
+				if got, _ := sim.Store.StockBySKU(sku); got != onHand {
+					return fmt.Errorf("stock=%d", got)
+				}
+				return nil
+			})
+			for range 5 {
+				if _, err := sim.Store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: 1}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			systest.WaitFor(t, 60*time.Second, "/healthz webhook_mode="+tt.mode, func() error {
+				hz, err := healthz(a.Listen)
+				if err != nil {
+					return err
+				}
+				if got := hz["webhook_mode"]; got != tt.mode {
+					return fmt.Errorf("webhook_mode=%v (lag p50 %v s)", got, hz["webhook_lag_p50_seconds"])
+				}
+				if advice, _ := hz["webhook_advice"].(string); tt.advice != strings.Contains(advice, "stockwire-sync-webhooks.php") {
+					return fmt.Errorf("webhook_advice=%q", advice)
+				}
+				return nil
+			})
+			for _, mode := range []string{"sync", "async", "polling", "unknown"} {
+				want := 0.0
+				if mode == tt.mode {
+					want = 1
+				}
+				if got, err := metric(a.MetricsListen, `stockwire_agent_webhook_delivery_mode{mode="`+mode+`"}`); err != nil || got != want {
+					t.Fatalf("stockwire_agent_webhook_delivery_mode{mode=%q}=%v (%v), want %v", mode, got, err, want)
+				}
+			}
+			if !strings.Contains(systest.Output(t, a.Proc), `msg="webhook delivery mode" webhook_mode.mode=`+tt.mode) {
+				t.Fatalf("no log line on the judged mode:\n%s", systest.Output(t, a.Proc))
+			}
+		})
+	}
+}

@@ -167,6 +167,10 @@ func (m *Main) Run(ctx context.Context) error {
 
 	// What the agent knows of its webhooks; set before anything runs.
 	webhookHealth := func() string { return wire.WebhookHealthOff }
+	webhookMode := func() hooks.DeliveryMode { return hooks.DeliveryMode{Mode: hooks.ModePolling} }
+	if err := hooks.RegisterModeMetric(reg, func() string { return webhookMode().Mode }); err != nil {
+		return err
+	}
 	relay := agent.NewRelay(ob, writer, logger, version())
 	if relay.Commander, err = ordercmd.New(client, logger, reg); err != nil {
 		return err
@@ -245,12 +249,15 @@ func (m *Main) Run(ctx context.Context) error {
 		poller.WebhookWindow = missedWebhookWindow
 		poller.OnMissedWebhook = manager.MissedDelivery
 		webhookHealth = manager.Health
+		receiver.OnOrderLag = manager.Lag
+		webhookMode = manager.Mode
 	}
 
 	healthz := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		mode := webhookMode()
 		json.NewEncoder(w).Encode(health{Status: "ok", OutboxEvents: ob.Len(), DeadLetters: ob.DeadLetterCount(),
-			Webhooks: webhookHealth()})
+			Webhooks: webhookHealth(), WebhookMode: mode.Mode, WebhookLagP50: mode.LagP50.Seconds(), WebhookAdvice: mode.Advice})
 	}
 	// The webhook listener must be reachable by WooCommerce, often from
 	// the internet: it serves nothing else that a stranger could read.
@@ -302,7 +309,7 @@ func (m *Main) Run(ctx context.Context) error {
 		g.Go(func() error { return manager.Run(gctx) })
 	}
 	logger.Info("agent started", "listen", m.ln.Addr().String(), "metrics_listen", m.MetricsAddr(), "store", c.StoreURL, "hub", c.HubURL,
-		"outbox_events", ob.Len(), "applied_seq", writer.AppliedSeq())
+		"outbox_events", ob.Len(), "applied_seq", writer.AppliedSeq(), "webhook_mode", webhookMode())
 	return nil
 }
 
@@ -344,6 +351,15 @@ type health struct {
 	// Webhooks is what the agent knows of the store's webhooks: unknown,
 	// ok, failing or off (wire.WebhookHealth…).
 	Webhooks string `json:"webhooks"`
+	// WebhookMode is how the store delivers webhooks, judged from their
+	// lag: sync (the must-use plugin), async (WooCommerce's default
+	// queue), polling (none arrive) or unknown (too few measured yet).
+	WebhookMode string `json:"webhook_mode"`
+	// WebhookLagP50 is the median lag of the recent order deliveries in
+	// seconds, 0 while none was measured.
+	WebhookLagP50 float64 `json:"webhook_lag_p50_seconds"`
+	// WebhookAdvice says what to do about the mode, when anything.
+	WebhookAdvice string `json:"webhook_advice,omitempty"`
 }
 
 // notifyingOutbox tells the stock writer of each order before appending it

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,12 +21,17 @@ import (
 )
 
 // client calls a running hub's API with the admin token.
-type client = hubapi.Client
+type client struct {
+	hubapi.Client
+	// dataDir is where to look for AdminTokenFile when no token is given.
+	dataDir string
+}
 
-// clientFlags adds --hub and --admin-token to fs.
+// clientFlags adds --hub, --admin-token and --data-dir to fs.
 func clientFlags(fs *flag.FlagSet, c *client) {
 	fs.StringVar(&c.BaseURL, "hub", "http://127.0.0.1:8080", "hub base URL")
-	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API token")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "admin API token; empty reads the one \"hub serve\" wrote to <data-dir>/admin-token")
+	fs.StringVar(&c.dataDir, "data-dir", DefaultConfig().DataDir, "the data dir of \"hub serve\" on this machine, where it keeps the admin token for the CLI")
 }
 
 // parseClient parses fs and the environment and checks the client config.
@@ -51,7 +57,11 @@ func parseClient(fs *flag.FlagSet, c *client, args []string, lookup func(string)
 		return err
 	}
 	if c.AdminToken == "" {
-		return errors.New("--admin-token (or STOCKWIRE_ADMIN_TOKEN) is required")
+		tok, err := readAdminToken(filepath.Join(c.dataDir, AdminTokenFile))
+		if err != nil {
+			return fmt.Errorf("no admin token: give --admin-token, set STOCKWIRE_ADMIN_TOKEN, or point --data-dir at the data dir of `hub serve` on this machine (%w)", err)
+		}
+		c.AdminToken = tok
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -60,6 +70,19 @@ func parseClient(fs *flag.FlagSet, c *client, args []string, lookup func(string)
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	c.HTTP = &http.Client{Timeout: 60 * time.Second}
 	return nil
+}
+
+// readAdminToken reads the token `hub serve` keeps in path.
+func readAdminToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return tok, nil
 }
 
 // isHelp reports whether arg asks for help instead of a command.
@@ -74,7 +97,12 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	const use = "usage: hub stores add|list|set|revoke [flags]\n\nRun \"hub stores <command> --help\" for the flags of each."
+	const use = "usage: hub stores add|list|set|revoke [flags]\n\n" +
+		"  add     add a store and print its agent credential\n" +
+		"  list    list stores with their agent state\n" +
+		"  set     change a store's policy, buffer, edit location or allocate parameters\n" +
+		"  revoke  revoke a store and its agent credential\n\n" +
+		"Run \"hub stores <command> --help\" for the flags of each."
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, use)
 		return errors.New("missing stores command")
@@ -212,7 +240,11 @@ func storesCmd(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 }
 
 func stockCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	const use = "usage: hub stock set|show|import [flags]\n\nRun \"hub stock <command> --help\" for the flags of each."
+	const use = "usage: hub stock set|show|import [flags]\n\n" +
+		"  set     record a physical count\n" +
+		"  show    show one SKU's stock, locations and store targets\n" +
+		"  import  import counts from a CSV file, all or nothing\n\n" +
+		"Run \"hub stock <command> --help\" for the flags of each."
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, use)
 		return errors.New("missing stock command")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +28,7 @@ import (
 	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/hub/web"
 	"github.com/stockwire/stockwire/hub/webhooks"
+	"github.com/stockwire/stockwire/shared/atomicfile"
 	"github.com/stockwire/stockwire/shared/envflag"
 	"github.com/stockwire/stockwire/shared/pgcluster"
 )
@@ -42,12 +45,15 @@ type Config struct {
 	// default) serves /metrics on Listen.
 	MetricsListen string
 	// DataDir holds the private PostgreSQL cluster (under pg/) when
-	// DatabaseURL is empty. Defaults to ./stockwire-data.
+	// DatabaseURL is empty, and AdminTokenFile. Defaults to
+	// ./stockwire-data.
 	DataDir string
 	// DatabaseURL is a PostgreSQL DSN. Empty starts a private cluster.
 	DatabaseURL string
 	// AdminToken is the admin API token. Empty keeps the stored one, or
-	// generates one on first start and prints it once to stderr.
+	// generates one on first start and prints it once to stderr. The
+	// token in effect, when known in clear, is also written to
+	// AdminTokenFile under DataDir for the CLI.
 	AdminToken string
 	// LogFormat is json (default) or text; LogLevel debug, info, warn or
 	// error.
@@ -249,7 +255,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 	fs := flag.NewFlagSet("hub "+cmd, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	c := &m.Config
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the private PostgreSQL cluster, used without --database-url")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the private PostgreSQL cluster (used without --database-url) and of the CLI's copy of the admin token")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (also DATABASE_URL); empty runs a private cluster in --data-dir")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
@@ -258,7 +264,7 @@ func (m *Main) parseFlags(cmd string, args []string) error {
 		synopsis = "usage: hub serve [flags]\n\nRun the hub: HTTP API under /api/v1, agent link at /v1/agent, /metrics."
 		fs.StringVar(&c.Listen, "listen", c.Listen, "HTTP listen address")
 		fs.StringVar(&c.MetricsListen, "metrics-listen", c.MetricsListen, "address of a plain HTTP listener serving only /metrics (then not served on --listen); empty serves /metrics on --listen")
-		fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "admin API token; empty keeps the stored one or generates one, printed once")
+		fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "admin API token; empty keeps the stored one or generates one, printed once; a given or generated token is written to <data-dir>/admin-token (0600) for the CLI")
 		fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (with --tls-key)")
 		fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (with --tls-cert)")
 		fs.StringVar(&c.ReplicaName, "replica-name", c.ReplicaName, "name of this hub replica in agent state (default host-pid); replicas share --database-url behind any load balancer")
@@ -372,13 +378,13 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
-	ln, err := m.listen(m.Config.Listen)
+	ln, err := m.listen("--listen", m.Config.Listen)
 	if err != nil {
 		return err
 	}
 	m.ln = ln
 	if m.Config.MetricsListen != "" {
-		if m.metricsLn, err = m.listen(m.Config.MetricsListen); err != nil {
+		if m.metricsLn, err = m.listen("--metrics-listen", m.Config.MetricsListen); err != nil {
 			return err
 		}
 	}
@@ -405,6 +411,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ensure admin token: %w", err)
 	}
+	m.keepAdminToken(cmp.Or(generated, m.Config.AdminToken))
 	if generated != "" {
 		// Shown once, never logged.
 		fmt.Fprintf(m.Stderr, "\nGenerated admin token (shown once, store it now):\n\n    %s\n\n", generated)
@@ -441,15 +448,43 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// AdminTokenFile is the file under the data dir where `hub serve` keeps the
+// operator's copy of the admin token in effect (mode 0600), which the CLI
+// reads when given no token. The database keeps only its hash.
+const AdminTokenFile = "admin-token"
+
+// keepAdminToken writes tok, the admin token in effect, to AdminTokenFile
+// under the data dir, so that the CLI on this machine finds it. A token the
+// hub does not know in clear (kept from an earlier start) leaves the file
+// as it is. Failing to write only warns: a generated token is printed too.
+func (m *Main) keepAdminToken(tok string) {
+	if tok == "" || m.Config.DataDir == "" {
+		return
+	}
+	path := filepath.Join(m.Config.DataDir, AdminTokenFile)
+	err := os.MkdirAll(m.Config.DataDir, 0o700)
+	if err == nil {
+		err = atomicfile.Write(path, []byte(tok+"\n"), 0o600)
+	}
+	if err != nil {
+		m.Logger.Warn("write admin token file", "path", path, "error", err)
+		return
+	}
+	m.Logger.Info("admin token kept for the cli", "path", path)
+}
+
 // registerOnly hides a registry's Gatherer side, so that the web server
 // does not serve it.
 type registerOnly struct{ prometheus.Registerer }
 
-// listen binds addr; Close closes the listener unless a server did.
-func (m *Main) listen(addr string) (net.Listener, error) {
+// listen binds addr, given by the flag name; Close closes the listener unless a
+// server did.
+func (m *Main) listen(name, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s %s is in use (another hub?); nothing was started: %w", name, addr, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", name, addr, err)
 	}
 	m.onClose(func() error {
 		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -36,11 +36,20 @@ func main() {
 const usage = `usage: hub <command> [flags]
 
 Commands:
-  serve     run the hub (HTTP API, agent link)
-  migrate   apply the database schema and exit
-  stores    add | list | set | revoke stores (client of a running hub)
-  stock     set | show | import stock (client of a running hub)
-  version   print the build
+  serve          run the hub (HTTP API, agent link)
+  migrate        apply the database schema and exit
+  stores add     add a store and print its agent credential
+  stores list    list stores with their agent state
+  stores set     change a store's policy, buffer, edit location or allocate parameters
+  stores revoke  revoke a store and its agent credential
+  stock set      record a physical count
+  stock show     show one SKU's stock, locations and store targets
+  stock import   import counts from a CSV file, all or nothing
+  version        print the build
+
+The stores and stock commands are clients of a running hub: they find the
+admin token in --admin-token, STOCKWIRE_ADMIN_TOKEN, or the file
+<data-dir>/admin-token that "hub serve" writes.
 
 Run "hub <command> --help" for the flags of each.
 `
@@ -61,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	case "stock":
 		return stockCmd(ctx, rest, stdout, stderr, lookup)
 	case "version":
+		if len(rest) > 0 && isHelp(rest[0]) {
+			fmt.Fprintln(stdout, "usage: hub version\n\nPrint the build: module version, VCS revision and Go version.")
+			return nil
+		}
 		fmt.Fprintln(stdout, version())
 		return nil
 	case "help", "-h", "--help", "-help":

@@ -32,6 +32,7 @@ func MustRunMain(tb testing.TB, adminToken string) (*Main, *systest.SyncBuffer) 
 	m.Stderr = stderr
 	m.Config.Listen = "127.0.0.1:0"
 	m.Config.DatabaseURL = pgtest.NewDB(tb)
+	m.Config.DataDir = tb.TempDir()
 	m.Config.AdminToken = adminToken
 	m.Config.LogFormat = "text"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -26,6 +26,7 @@ func TestBinary_GracefulShutdown(t *testing.T) {
 		"STOCKWIRE_LISTEN=" + addr,
 		"STOCKWIRE_ADMIN_TOKEN=" + testAdminToken,
 		"STOCKWIRE_LOG_FORMAT=text",
+		"STOCKWIRE_DATA_DIR=" + t.TempDir(),
 	})
 	systest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
 	req, _ := http.NewRequestWithContext(ctx, "PUT", "http://"+addr+"/api/v1/skus/A/locations/main", strings.NewReader(`{"on_hand":3}`))

@@ -62,6 +62,7 @@ func TestMain_RetainPersonalData(t *testing.T) {
 	m.Stderr = stderr
 	m.Config.Listen = "127.0.0.1:0"
 	m.Config.DatabaseURL = pgtest.NewDB(t)
+	m.Config.DataDir = t.TempDir()
 	m.Config.AdminToken = testAdminToken
 	m.Config.LogFormat = "text"
 	m.Config.RetainPersonalData = 24 * time.Hour

@@ -69,6 +69,7 @@ func TestMain_TLS(t *testing.T) {
 	m.Stderr = &systest.SyncBuffer{}
 	m.Config.Listen = "127.0.0.1:0"
 	m.Config.DatabaseURL = pgtest.NewDB(t)
+	m.Config.DataDir = t.TempDir()
 	m.Config.AdminToken = testAdminToken
 	m.Config.TLSCert, m.Config.TLSKey = certPath, keyPath
 	if err := m.Run(t.Context()); err != nil {
@@ -161,8 +162,8 @@ func TestServe_BusyPort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	err = run(ctx, []string{"serve", "--listen", ln.Addr().String(), "--data-dir", dataDir}, io.Discard, io.Discard, env(nil))
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Fatalf("serve on a busy port: %v, want address already in use", err)
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "--listen "+ln.Addr().String()+" is in use") {
+		t.Fatalf("serve on a busy port: %v, want address already in use, naming --listen and the address", err)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "pg")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the private cluster was created before listening (stat: %v)", err)
@@ -209,6 +210,7 @@ func TestMain_MetricsListen(t *testing.T) {
 		m.Config.Listen = "127.0.0.1:0"
 		m.Config.MetricsListen = "127.0.0.1:0"
 		m.Config.DatabaseURL = pgtest.NewDB(t)
+		m.Config.DataDir = t.TempDir()
 		m.Config.AdminToken = testAdminToken
 		if err := m.Run(t.Context()); err != nil {
 			m.Close()

@@ -50,7 +50,7 @@ func TestBinary_WebhookRedeliveredAfterSIGKILL(t *testing.T) {
 		addr := systest.FreeAddr(t)
 		p := systest.Start(t, "hub", []string{"serve"}, []string{
 			"DATABASE_URL=" + dsn, "STOCKWIRE_LISTEN=" + addr, "STOCKWIRE_ADMIN_TOKEN=" + testAdminToken,
-			"STOCKWIRE_LOG_FORMAT=text", "STOCKWIRE_REPLICA_NAME=" + name,
+			"STOCKWIRE_LOG_FORMAT=text", "STOCKWIRE_REPLICA_NAME=" + name, "STOCKWIRE_DATA_DIR=" + t.TempDir(),
 			"STOCKWIRE_WEBHOOK_TIMEOUT=1s", // lease: 3 s
 		})
 		systest.WaitHTTP(t, p, "http://"+addr+"/readyz", 30*time.Second)
