@@ -344,6 +344,13 @@ func (s *WebhookService) FinishDeliveries(ctx context.Context, results []hub.Web
 					delivered_at = CASE WHEN v.state = 'delivered' THEN now() END
 				FROM v WHERE d.id = v.id AND d.state = 'pending'
 				RETURNING d.subscription_id, v.state = 'delivered' AS ok),
+			-- A retried delivery's successors (same subscription and order)
+			-- cannot go before it: they wait as long, so that the claims'
+			-- walk of the due index does not meet them at every turn.
+			later AS (UPDATE webhook_deliveries l SET next_attempt_at = v.next
+				FROM v JOIN webhook_deliveries d ON d.id = v.id
+				WHERE v.state = 'pending' AND l.subscription_id = d.subscription_id AND l.order_key = d.order_key
+					AND l.state = 'pending' AND l.id > d.id AND l.next_attempt_at < v.next),
 			subs AS (SELECT subscription_id, bool_or(ok) AS ok FROM u GROUP BY subscription_id),
 			-- a success ends a subscription's run of failures
 			cleared AS (UPDATE webhook_subscriptions w SET failing_since = NULL FROM subs

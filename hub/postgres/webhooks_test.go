@@ -191,6 +191,60 @@ func TestWebhookService_Outbox(t *testing.T) {
 	}
 }
 
+// TestWebhookService_RetryHoldsBackSuccessors: when a delivery is
+// retried later, its order's later deliveries to that subscription wait
+// as long (they could not go first anyway), and another order's do not.
+func TestWebhookService_RetryHoldsBackSuccessors(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	s := postgres.NewWebhookService(e.db)
+	st := e.MustStore(t, "a", 0)
+	e.MustCount(t, "MUG", "main", 10)
+	MustWebhook(t, s, hub.EventOrderCreated, hub.EventOrderUpdated)
+	for _, r := range []struct {
+		woo    int64
+		status string
+		sec    int
+	}{{1, "processing", 0}, {1, "completed", 1}, {1, "refunded", 2}, {2, "processing", 0}} {
+		if _, err := e.orders.ApplyOrderReport(t.Context(), st.ID, hub.OrderReport{
+			WooOrderID: r.woo, Status: r.status, DateModified: t0.Add(time.Duration(r.sec) * time.Second),
+			Lines: []hub.OrderLine{{SKU: "MUG", Quantity: 1}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.ClaimDeliveries(t.Context(), 10, time.Minute)
+	if err != nil || len(c) != 2 {
+		t.Fatalf("claimed %d, err %v; want each order's first", len(c), err)
+	}
+	retry := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	var results []hub.WebhookResult
+	for _, a := range c {
+		r := hub.WebhookResult{DeliveryID: a.Delivery.ID, State: hub.DeliveryDelivered, Status: 204}
+		if a.Delivery.Event.Type == hub.EventOrderCreated && results == nil { // order 1's: its endpoint failed
+			r = hub.WebhookResult{DeliveryID: a.Delivery.ID, State: hub.DeliveryPending, Status: 503, NextAttempt: retry}
+		}
+		results = append(results, r)
+	}
+	if _, err := s.FinishDeliveries(t.Context(), results, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var next []time.Time
+	e.MustSelect(t, &next, `SELECT next_attempt_at FROM webhook_deliveries WHERE state = 'pending' AND order_key = 'order:' || (
+		SELECT id FROM orders WHERE woo_order_id = 1) ORDER BY id`)
+	if len(next) != 3 {
+		t.Fatalf("order 1 has %d pending deliveries, want 3", len(next))
+	}
+	for i, at := range next {
+		if !at.Equal(retry) {
+			t.Fatalf("order 1's delivery %d is next due at %s, want with its first at %s", i, at, retry)
+		}
+	}
+	if c, err := s.ClaimDeliveries(t.Context(), 10, time.Minute); err != nil || len(c) != 0 {
+		t.Fatalf("claimed %d, err %v; want nothing due", len(c), err)
+	}
+}
+
 // TestWebhookService_DeleteTakesItsDeliveries: deleting a subscription
 // deletes its deliveries, pending or not, and leaves the others'.
 func TestWebhookService_DeleteTakesItsDeliveries(t *testing.T) {
