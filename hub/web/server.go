@@ -286,6 +286,13 @@ func (s *Server) authLimiter() *authLimiter {
 	return s.authFailures
 }
 
+// Mount serves h at pattern beside the API (the operator console,
+// hub/console), instrumented under its pattern; the pattern is not an API
+// route, so Patterns leaves it out. Call it before serving.
+func (s *Server) Mount(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.instrument(pattern, h))
+}
+
 func (s *Server) handleRaw(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, s.instrument(pattern, h))
 	s.patterns = append(s.patterns, pattern)

@@ -1,0 +1,17 @@
+-- Operator console sessions (hub/console): a browser logged in with the
+-- admin token holds a random session id in a cookie; only its SHA-256 is
+-- kept, so a copy of the database opens no console. Sessions live here,
+-- not in a replica's memory, so that any replica behind a load balancer
+-- serves them.
+CREATE TABLE console_sessions (
+    id_hash      text PRIMARY KEY,
+    created_at   timestamptz NOT NULL,
+    last_seen_at timestamptz NOT NULL
+);
+
+CREATE INDEX console_sessions_last_seen ON console_sessions (last_seen_at);
+
+-- The console's overview counts today's orders, and its live updates look
+-- for the newest order change every few seconds.
+CREATE INDEX orders_created_at ON orders (created_at);
+CREATE INDEX orders_updated_at ON orders (updated_at);
