@@ -17,7 +17,9 @@ type chart struct {
 	Changes       int
 }
 
-const chartWidth, chartHeight = 480, 120
+// chartWidth and chartHeight size the chart; chartPad keeps the line off
+// its edges.
+const chartWidth, chartHeight, chartPad = 480, 120, 4
 
 // availableChart walks the ledger back from the current available figure
 // to draw it over the last chartSpan: each entry moved available by its
@@ -50,10 +52,10 @@ func availableChart(current int64, entries []hub.LedgerEntry, now time.Time) cha
 		hi = lo + 1
 	}
 	x := func(t time.Time) int {
-		return int(float64(chartWidth) * float64(t.Sub(start)) / float64(chartSpan))
+		return chartPad + int(float64(chartWidth-2*chartPad)*float64(t.Sub(start))/float64(chartSpan))
 	}
 	y := func(v int64) int {
-		return chartHeight - int(float64(chartHeight)*float64(v-lo)/float64(hi-lo))
+		return chartHeight - chartPad - int(float64(chartHeight-2*chartPad)*float64(v-lo)/float64(hi-lo))
 	}
 	var b strings.Builder
 	// points runs newest to oldest; draw oldest first, as steps.
