@@ -2,7 +2,10 @@ package console_test
 
 import (
 	"bufio"
+	"context"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -85,5 +88,65 @@ func TestConsole_Pages(t *testing.T) {
 				t.Errorf("GET %s lacks %q:\n%s", c.path, w, body)
 			}
 		}
+	}
+}
+
+func TestConsole_EventsEndWithTheClient(t *testing.T) {
+	t.Parallel()
+	tc := MustConsole(t, false)
+	b := tc.Browser(t)
+	b.MustLogin()
+	ctx, cancel := context.WithCancel(waitCtx(t))
+	req, err := http.NewRequestWithContext(ctx, "GET", tc.ts.URL+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events: %d", resp.StatusCode)
+	}
+	cancel()
+	resp.Body.Close()
+	// httptest's Close waits for every request in flight: it returns once
+	// the stream's handler has seen the client go.
+	closed := make(chan struct{})
+	go func() { tc.ts.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-waitCtx(t).Done():
+		t.Fatal("the event stream's handler still runs after its client went away")
+	}
+}
+
+func TestConsole_EnableWebhook(t *testing.T) {
+	t.Parallel()
+	tc := MustConsole(t, false)
+	hook, _, err := tc.console.Webhooks.CreateWebhook(t.Context(), hub.NewWebhook{URL: "https://erp.example/hooks",
+		Events: []string{"order.created"}, Description: "erp", Enabled: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := tc.Browser(t)
+	b.MustLogin()
+	if _, body := b.Do("GET", "/problems", nil); !strings.Contains(body, "https://erp.example/hooks") {
+		t.Fatalf("the disabled webhook is not on the problems page:\n%s", body)
+	}
+	csrf := b.MustCSRF("/problems")
+	resp, body := b.Do("POST", "/problems/webhooks/"+strconv.FormatInt(hook.ID, 10)+"/enable", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("enable: %d: %s", resp.StatusCode, body)
+	}
+	got, err := tc.console.Webhooks.Webhook(t.Context(), hook.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Enabled {
+		t.Fatal("webhook still disabled")
+	}
+	if _, body := b.Do("GET", "/problems", nil); strings.Contains(body, "https://erp.example/hooks") {
+		t.Fatalf("the enabled webhook is still listed as a problem:\n%s", body)
 	}
 }

@@ -70,8 +70,9 @@ func (s *ConsoleService) SalesSince(ctx context.Context, t time.Time) (orders, u
 	return orders, units, nil
 }
 
-// StoreActivity gathers each store's oldest unapplied change, last sale,
-// last refused command and accepted hand edits.
+// StoreActivity gathers each store's oldest unapplied change, last sale
+// (its newest WooCommerce order: ids grow), last refused command and
+// accepted hand edits.
 func (s *ConsoleService) StoreActivity(ctx context.Context) (map[int64]hub.StoreActivity, error) {
 	defer s.db.observe("console_store_activity", time.Now())
 	type row struct {
@@ -84,10 +85,10 @@ func (s *ConsoleService) StoreActivity(ctx context.Context) (map[int64]hub.Store
 	var rows []row
 	err := s.db.db.SelectContext(ctx, &rows, `SELECT st.id,
 		(SELECT min(e.created_at) FROM store_events e WHERE e.store_id = st.id AND e.seq > st.applied_seq) AS oldest,
-		(SELECT max(o.created_at) FROM orders o WHERE o.store_id = st.id) AS last_sale,
+		(SELECT o.created_at FROM orders o WHERE o.store_id = st.id ORDER BY o.woo_order_id DESC LIMIT 1) AS last_sale,
 		COALESCE((SELECT c.kind || ': ' || c.error FROM order_commands c WHERE c.store_id = st.id AND c.state = 'failed'
 			ORDER BY c.id DESC LIMIT 1), '') AS last_error,
-		(SELECT count(*) FROM ledger l WHERE l.idempotency_key LIKE 'store_edit:' || st.id || ':%') AS edits
+		(SELECT count(*) FROM ledger l WHERE l.reason = 'store_edit' AND l.idempotency_key LIKE 'store_edit:' || st.id || ':%') AS edits
 		FROM stores st`)
 	if err != nil {
 		return nil, fmt.Errorf("list store activity: %w", err)
@@ -143,15 +144,17 @@ func (s *ConsoleService) StatusHistory(ctx context.Context, orderID int64) ([]hu
 	return out, nil
 }
 
-// ChangeMark combines the newest ledger entry, order update, order
-// command and the stores' settings and links into one string.
+// ChangeMark combines the newest ledger entry, order update and order
+// command, the pending commands and the stores' settings and links into
+// one string; each part reads an index, not a table.
 func (s *ConsoleService) ChangeMark(ctx context.Context) (string, error) {
 	defer s.db.observe("console_change_mark", time.Now())
 	var mark string
 	err := s.db.db.GetContext(ctx, &mark, `SELECT concat_ws('/',
 		(SELECT max(id) FROM ledger),
 		(SELECT max(updated_at) FROM orders),
-		(SELECT max(id) || ':' || count(settled_at) FROM order_commands),
+		(SELECT max(id) FROM order_commands),
+		(SELECT count(*) FROM order_commands WHERE state = 'pending'),
 		(SELECT md5(string_agg(concat_ws(',', id, policy, buffer, status, connected, webhook_health, dead_letters), ';' ORDER BY id)) FROM stores))`)
 	if err != nil {
 		return "", fmt.Errorf("read change mark: %w", err)

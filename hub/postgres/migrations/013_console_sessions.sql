@@ -11,7 +11,9 @@ CREATE TABLE console_sessions (
 
 CREATE INDEX console_sessions_last_seen ON console_sessions (last_seen_at);
 
--- The console's overview counts today's orders, and its live updates look
--- for the newest order change every few seconds.
+-- The console's overview counts today's orders, its live updates look for
+-- the newest order change every few seconds, and its stores page counts
+-- each store's accepted hand edits (few, next to the ledger).
 CREATE INDEX orders_created_at ON orders (created_at);
 CREATE INDEX orders_updated_at ON orders (updated_at);
+CREATE INDEX ledger_store_edits ON ledger (idempotency_key) WHERE reason = 'store_edit';
