@@ -12,8 +12,9 @@ type ConsoleSessionService interface {
 	// StartConsoleSession records a new session begun at now.
 	StartConsoleSession(ctx context.Context, id string, now time.Time) error
 	// TouchConsoleSession marks the session seen at now, if it began after
-	// startedAfter and was last seen after seenAfter. Returns
-	// EUNAUTHORIZED for an unknown, ended or expired session.
+	// startedAfter, was last seen after seenAfter and the admin token has
+	// not changed since it began. Returns EUNAUTHORIZED for an unknown,
+	// ended or expired session.
 	TouchConsoleSession(ctx context.Context, id string, now, startedAfter, seenAfter time.Time) error
 	// EndConsoleSession ends the session (logout); an unknown one is no
 	// error. It also forgets sessions last seen before seenBefore.

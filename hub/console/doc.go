@@ -7,7 +7,7 @@
 // database keeps only a hash (hub.ConsoleSessionService), so any replica
 // serves it. A session ends on logout, after IdleTimeout without a page
 // (an open page that follows changes loads itself again, so it counts)
-// and MaxAge after login, however busy. Every form carries a CSRF token derived from the
+// and MaxAge after login, however busy, and when the admin token changes. Every form carries a CSRF token derived from the
 // session id, and a POST whose Origin or Sec-Fetch-Site names another
 // site is refused. Failed logins count against the client address with
 // the API's own authentications (FailureLimiter).

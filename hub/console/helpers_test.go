@@ -51,6 +51,7 @@ type testConsole struct {
 	web     *web.Server
 	inv     *postgres.InventoryService
 	stores  *postgres.StoreService
+	admin   *postgres.AdminAuth
 	clock   *clock
 	ts      *httptest.Server
 }
@@ -68,7 +69,7 @@ func MustConsole(t *testing.T, tls bool) *testConsole {
 		t.Fatal(err)
 	}
 	tc := &testConsole{inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
-		clock: &clock{now: time.Now()}}
+		admin: admin, clock: &clock{now: time.Now()}}
 	orders := postgres.NewOrderService(db)
 	tc.web = web.NewServer(logger, nil)
 	tc.web.AuthFailureBurst = 3

@@ -136,6 +136,9 @@ func (c *Console) page(fn pageFunc) http.Handler {
 	})
 }
 
+// maxFormBytes bounds a form's body.
+const maxFormBytes = 64 << 10
+
 // actionFunc runs a form's POST and answers it (usually a redirect).
 type actionFunc func(w http.ResponseWriter, r *http.Request, s session) error
 
@@ -151,7 +154,7 @@ func (c *Console) action(fn actionFunc) http.Handler {
 			c.fail(w, r, session{}, err)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if !sameOrigin(r) || !validCSRF(r, s) {
 			c.render(w, r, http.StatusForbidden, "error", s, "This form is stale or was not sent from the console; reload the page and try again.")
 			return

@@ -99,6 +99,7 @@ type loginData struct {
 // login starts a session for the admin token. A wrong token counts as a
 // failed authentication of the client's address.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if !sameOrigin(r) {
 		c.render(w, r, http.StatusForbidden, "login", session{}, loginData{Error: "This form must be sent from the console's own page."})
 		return

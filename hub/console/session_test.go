@@ -174,6 +174,19 @@ func TestConsole_SessionExpiry(t *testing.T) {
 	})
 }
 
+func TestConsole_NewAdminTokenEndsSessions(t *testing.T) {
+	t.Parallel()
+	tc := MustConsole(t, false)
+	b := tc.Browser(t)
+	b.MustLogin()
+	if _, err := tc.admin.Ensure(t.Context(), "a-new-admin-token-after-a-leak"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := b.Do("GET", "/", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET / after the admin token changed: %d, want a redirect to /login", resp.StatusCode)
+	}
+}
+
 func TestConsole_StoreUpdate(t *testing.T) {
 	t.Parallel()
 	tc := MustConsole(t, false)

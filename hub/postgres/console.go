@@ -23,21 +23,28 @@ type ConsoleService struct {
 // NewConsoleService returns the console's service on db.
 func NewConsoleService(db *DB) *ConsoleService { return &ConsoleService{db: db} }
 
-// StartConsoleSession records the session under the hash of its id.
+// StartConsoleSession records the session under the hash of its id, with
+// the admin token's hash of the moment.
 func (s *ConsoleService) StartConsoleSession(ctx context.Context, id string, now time.Time) error {
 	defer s.db.observe("start_console_session", time.Now())
-	if _, err := s.db.db.ExecContext(ctx, `INSERT INTO console_sessions (id_hash, created_at, last_seen_at) VALUES ($1, $2, $2)`,
-		hashToken(id), now); err != nil {
+	res, err := s.db.db.ExecContext(ctx, `INSERT INTO console_sessions (id_hash, admin_hash, created_at, last_seen_at)
+		SELECT $1, token_hash, $2, $2 FROM admin_token WHERE id = 1`, hashToken(id), now)
+	if err != nil {
 		return fmt.Errorf("start console session: %w", translate(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return hub.Errorf(hub.EUNAUTHORIZED, "No admin token is set.")
 	}
 	return nil
 }
 
-// TouchConsoleSession marks a live session seen at now.
+// TouchConsoleSession marks a live session seen at now. A session begun
+// under another admin token is not live.
 func (s *ConsoleService) TouchConsoleSession(ctx context.Context, id string, now, startedAfter, seenAfter time.Time) error {
 	defer s.db.observe("touch_console_session", time.Now())
 	res, err := s.db.db.ExecContext(ctx, `UPDATE console_sessions SET last_seen_at = greatest(last_seen_at, $2)
-		WHERE id_hash = $1 AND created_at > $3 AND last_seen_at > $4`, hashToken(id), now, startedAfter, seenAfter)
+		WHERE id_hash = $1 AND created_at > $3 AND last_seen_at > $4
+			AND admin_hash = (SELECT token_hash FROM admin_token WHERE id = 1)`, hashToken(id), now, startedAfter, seenAfter)
 	if err != nil {
 		return fmt.Errorf("touch console session: %w", err)
 	}

@@ -3,8 +3,11 @@
 -- kept, so a copy of the database opens no console. Sessions live here,
 -- not in a replica's memory, so that any replica behind a load balancer
 -- serves them.
+-- admin_hash is the admin token's hash at login: a new admin token ends
+-- every session begun with the old one.
 CREATE TABLE console_sessions (
     id_hash      text PRIMARY KEY,
+    admin_hash   text NOT NULL,
     created_at   timestamptz NOT NULL,
     last_seen_at timestamptz NOT NULL
 );
