@@ -68,7 +68,7 @@ func startChromium(t *testing.T) *chromium {
 
 	// Chromium writes its port and browser path to DevToolsActivePort.
 	var wsURL string
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for wsURL == "" {
 		if b, err := os.ReadFile(filepath.Join(profile, "DevToolsActivePort")); err == nil {
 			if lines := strings.Split(string(b), "\n"); len(lines) >= 2 && lines[1] != "" {
@@ -82,7 +82,7 @@ func startChromium(t *testing.T) *chromium {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("chromium wrote no DevToolsActivePort within a minute: %s", stderr.String())
+			t.Fatalf("chromium wrote no DevToolsActivePort within two minutes: %s", stderr.String())
 		}
 	}
 	conn, _, err := websocket.Dial(t.Context(), wsURL, nil)
@@ -134,7 +134,7 @@ func (c *chromium) read() {
 // call runs a DevTools method, in a page's session when sessionID is
 // set, and decodes its result into out (nil to ignore it).
 func (c *chromium) call(sessionID, method string, params, out any) error {
-	ctx, cancel := context.WithTimeout(c.t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(c.t.Context(), 2*time.Minute)
 	defer cancel()
 	ch := make(chan cdpAnswer, 1)
 	c.mu.Lock()
@@ -252,10 +252,10 @@ func (p *tab) Text(selector string) string {
 }
 
 // WaitFor polls a JavaScript condition until it is true, for up to a
-// generous minute (the machine is shared).
+// generous two minutes (the machine is shared).
 func (p *tab) WaitFor(what, cond string) {
 	p.c.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		v, err := p.Eval(`!!(` + cond + `)`)
 		if err == nil && string(v) == "true" {
@@ -263,7 +263,7 @@ func (p *tab) WaitFor(what, cond string) {
 		}
 		if time.Now().After(deadline) {
 			body, _ := p.Eval(`document.documentElement ? document.documentElement.outerHTML : ""`)
-			p.c.t.Fatalf("waited a minute for %s (%s): last error %v; page:\n%s", what, cond, err, body)
+			p.c.t.Fatalf("waited two minutes for %s (%s): last error %v; page:\n%s", what, cond, err, body)
 		}
 		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
 	}

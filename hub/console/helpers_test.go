@@ -175,7 +175,7 @@ func (tc *testConsole) MustStore(t *testing.T, name string, buffer int64) hub.St
 
 // waitCtx bounds a wait generously: the machine is shared.
 func waitCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
