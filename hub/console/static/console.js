@@ -49,7 +49,13 @@
   });
 
   var events = new EventSource("/events");
-  events.onopen = function () { live.classList.add("on"); };
+  var opened = false;
+  events.onopen = function () {
+    live.classList.add("on");
+    // After a reconnect (a hub restarted), changes may have been missed.
+    if (opened) refresh();
+    opened = true;
+  };
   events.onerror = function () { live.classList.remove("on"); };
   events.addEventListener("change", refresh);
 })();
