@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stockwire/stockwire/hub"
 )
@@ -148,5 +149,74 @@ func TestConsole_EnableWebhook(t *testing.T) {
 	}
 	if _, body := b.Do("GET", "/problems", nil); strings.Contains(body, "https://erp.example/hooks") {
 		t.Fatalf("the enabled webhook is still listed as a problem:\n%s", body)
+	}
+}
+
+func TestConsole_NotifyWakesStreams(t *testing.T) {
+	t.Parallel()
+	tc := MustConsole(t, false)
+	tc.console.PollInterval = time.Hour // only Notify can wake the stream
+	b := tc.Browser(t)
+	b.MustLogin()
+	ctx := waitCtx(t)
+	req, err := http.NewRequestWithContext(ctx, "GET", tc.ts.URL+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	if !lines.Scan() || lines.Text() != "retry: 3000" {
+		t.Fatalf("stream began with %q, want its retry line", lines.Text())
+	}
+	if _, err := tc.inv.SetCount(t.Context(), hub.Count{SKU: "CAP", Location: "main", OnHand: 1, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	tc.console.Notify() // as the hub does on PostgreSQL's stock notification
+	for lines.Scan() {
+		if lines.Text() == "event: change" {
+			return
+		}
+	}
+	t.Fatalf("no change event after Notify: %v %v", lines.Err(), ctx.Err())
+}
+
+func TestConsole_OrderAndItsProblem(t *testing.T) {
+	t.Parallel()
+	tc := MustConsole(t, false)
+	st := tc.MustStore(t, "braga", 0)
+	if _, err := tc.inv.SetCount(t.Context(), hub.Count{SKU: "TEE-M", Location: "main", OnHand: 10, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	orders := tc.console.Orders
+	if _, err := orders.ApplyOrderReport(t.Context(), st.ID, hub.OrderReport{WooOrderID: 501, Number: "501", Status: "processing",
+		DateModified: time.Now(), Lines: []hub.OrderLine{{SKU: "TEE-M", Quantity: 3}, {SKU: "NO-SUCH-SKU", Quantity: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	b := tc.Browser(t)
+	b.MustLogin()
+	for _, c := range []struct {
+		path string
+		want []string
+	}{
+		{"/", []string{`id="orders-today">1<`, `id="units-today">3<`, `id="problems" class="bad">1<`}},
+		{"/orders", []string{`data-woo-order="501"`, "braga #501", "processing", "stock committed", ">TEE-M</a></td><td>3</td>", "parked:", "ERP: no reference yet"}},
+		{"/problems", []string{"parked_line", "NO-SUCH-SKU</a> × 1", "braga", "#501", "an alias"}},
+		{"/skus?q=TEE", []string{`id="committed">3<`, `id="available">7<`}},
+		{"/stores", []string{"<td>" + time.Now().UTC().Format("2006-01-02 ")}}, // the last sale
+	} {
+		resp, body := b.Do("GET", c.path, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d: %s", c.path, resp.StatusCode, body)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s lacks %q:\n%s", c.path, w, body)
+			}
+		}
 	}
 }
