@@ -2,7 +2,8 @@
 // stores, enrolment, the order feed, webhook subscriptions and their
 // deliveries), the agent enrolment endpoint, health and readiness probes,
 // /metrics, an HTML status page of the stores and their agents (/status)
-// and the embedded OpenAPI document. It maps hub error codes to HTTP
+// and the embedded OpenAPI document; Mount serves other handlers beside
+// them (the operator console, hub/console). It maps hub error codes to HTTP
 // statuses in one table and leaves storage to the hub service interfaces
 // and the agent WebSocket link to AgentHandler.
 package web
