@@ -71,6 +71,11 @@ func TestConsole_Chromium(t *testing.T) {
 		skus.WaitFor("the store's target to drop", `document.querySelector("tr[data-store] .target").textContent === "18"`)
 		page.Screenshot(filepath.Join(screenshotDir, "orders.png"))
 		skus.Screenshot(filepath.Join(screenshotDir, "skus.png"))
+
+		page.Navigate(base + "/")
+		page.WaitFor("today's sale on the overview",
+			`document.getElementById("orders-today").textContent === "1" && document.getElementById("units-today").textContent === "2"`)
+		page.Screenshot(filepath.Join(screenshotDir, "overview.png"))
 	})
 
 	t.Run("EditBuffer", func(t *testing.T) {
