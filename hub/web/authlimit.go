@@ -104,3 +104,20 @@ func writeTooManyFailures(w http.ResponseWriter, wait time.Duration) {
 		Code: hubapi.CodeTooManyRequests, Message: "Too many failed authentications from this address; try again later.",
 	}})
 }
+
+// AuthFailures is a server's limit on failed authentications, for
+// handlers mounted beside the API (the console's login) to share: a
+// guesser gets one budget, whichever door it knocks at.
+type AuthFailures struct{ s *Server }
+
+// AuthFailures returns the server's limit on failed authentications.
+func (s *Server) AuthFailures() AuthFailures { return AuthFailures{s} }
+
+// RetryAfter returns how long the request's address must wait before it
+// may try a credential again; 0 if it may now.
+func (a AuthFailures) RetryAfter(r *http.Request) time.Duration {
+	return a.s.authLimiter().retryAfter(r)
+}
+
+// Fail records a failed authentication from the request's address.
+func (a AuthFailures) Fail(r *http.Request) { a.s.authLimiter().fail(r) }

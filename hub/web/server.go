@@ -2,7 +2,8 @@
 // stores, enrolment, the order feed, webhook subscriptions and their
 // deliveries), the agent enrolment endpoint, health and readiness probes,
 // /metrics, an HTML status page of the stores and their agents (/status)
-// and the embedded OpenAPI document. It maps hub error codes to HTTP
+// and the embedded OpenAPI document; Mount serves other handlers beside
+// them (the operator console, hub/console). It maps hub error codes to HTTP
 // statuses in one table and leaves storage to the hub service interfaces
 // and the agent WebSocket link to AgentHandler.
 package web
@@ -284,6 +285,13 @@ func (s *Server) handle(pattern string, who access, h handlerFunc) {
 func (s *Server) authLimiter() *authLimiter {
 	s.authOnce.Do(func() { s.authFailures = &authLimiter{limit: s.AuthFailureRate, burst: s.AuthFailureBurst} })
 	return s.authFailures
+}
+
+// Mount serves h at pattern beside the API (the operator console,
+// hub/console), instrumented under its pattern; the pattern is not an API
+// route, so Patterns leaves it out. Call it before serving.
+func (s *Server) Mount(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.instrument(pattern, h))
 }
 
 func (s *Server) handleRaw(pattern string, h http.Handler) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/agentws"
+	"github.com/stockwire/stockwire/hub/console"
 	"github.com/stockwire/stockwire/hub/postgres"
 	"github.com/stockwire/stockwire/hub/web"
 	"github.com/stockwire/stockwire/hub/webhooks"
@@ -228,6 +229,8 @@ type Main struct {
 	Link io.Closer
 
 	Web *web.Server
+	// Console is the operator console the web server serves at /.
+	Console *console.Console
 
 	ln        net.Listener
 	metricsLn net.Listener // nil without MetricsListen
@@ -429,6 +432,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Web.Webhooks = m.Webhooks
 	m.Web.Ready = m.DB.Ping
 	m.startWebhooks()
+	m.mountConsole()
 
 	if err := m.wireLink(ctx); err != nil {
 		return err
@@ -437,6 +441,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	m.served = make(chan struct{})
 	m.onClose(m.shutdownHTTP)
+	m.onClose(m.Console.Close) // runs first: ends the event streams Shutdown would wait for
 	m.serve("http", ln, m.Web, tlsConfig)
 	m.Logger.Info("hub listening", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "replica", m.Config.ReplicaName)
 	if m.metricsLn != nil {
@@ -560,7 +565,10 @@ func (m *Main) wireLink(ctx context.Context) error {
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := m.DB.Listen(lctx, link.Notify); err != nil && lctx.Err() == nil {
+		if err := m.DB.Listen(lctx, func(storeIDs []int64) {
+			link.Notify(storeIDs)
+			m.Console.Notify()
+		}); err != nil && lctx.Err() == nil {
 			m.Logger.Error("listen for stock changes", "error", err)
 		}
 	})

@@ -16,7 +16,7 @@ import (
 )
 
 // The demo is the README's first command: it must bring every part up, say
-// where the status page is, show every store's link up, show every store in
+// where the console and the status page are, show every store's link up, show every store in
 // sync once the traffic stops, and leave nothing running after Ctrl-C.
 func TestDemo_RunsAndStopsCleanly(t *testing.T) {
 	bin := systest.Binaries(t)
@@ -52,8 +52,10 @@ func TestDemo_RunsAndStopsCleanly(t *testing.T) {
 		return nil
 	})
 
-	if statusLine := "status page  http://" + hubAddr + "/status"; !strings.Contains(out.String(), statusLine) {
-		t.Fatalf("no line %q in the banner", statusLine)
+	for _, line := range []string{"console      http://" + hubAddr + "/ ", "status page  http://" + hubAddr + "/status"} {
+		if !strings.Contains(out.String(), line) {
+			t.Fatalf("no line %q in the banner", line)
+		}
 	}
 
 	// Once the traffic stops, nothing is in flight for long: every store

@@ -190,6 +190,7 @@ func (d *demo) startAgent(ctx context.Context, st *demoStore) error {
 func (d *demo) banner() {
 	fmt.Printf(`
 stockwire demo is running.
+  console      %[1]s/      (log in with the admin token %[2]s)
   hub API      %[1]s/api/v1/skus      (Authorization: Bearer %[2]s)
   stores       %[1]s/api/v1/stores
   order feed   %[1]s/api/v1/orders
