@@ -1,7 +1,8 @@
-// Command agent runs beside one WooCommerce store: it receives the store's
+// Command agent runs beside a WooCommerce store: it receives the store's
 // webhooks into a durable outbox, polls orders so none is missed, reports
 // them to the hub over the link, and writes the hub's stock changes into the
-// store. See `agent --help`. `agent dead-letters list|replay` lists the
+// store. With --config it serves several stores, one logical agent each.
+// See `agent --help`. `agent dead-letters list|replay` lists the
 // order reports the hub refused, or moves them back into the outbox.
 package main
 
