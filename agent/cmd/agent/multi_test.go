@@ -64,6 +64,20 @@ func TestAgent_MultiStore(t *testing.T) {
 	waitCommitted(t, h, sku, 6)
 	waitShows(t, sku, 4, a, b, c)
 
+	// A file that does not load is refused, naming the line; the stores
+	// run on as they were.
+	if err := os.WriteFile(ag.config, []byte("stores:\n  - name: a\n    colour: blue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ag.hup(t)
+	systest.WaitFor(t, 30*time.Second, "the bad file refused", func() error {
+		if out := systest.Output(t, ag.proc); !strings.Contains(out, `msg="stores not reloaded"`) || !strings.Contains(out, "line 3: field colour not found") {
+			return fmt.Errorf("no 'stores not reloaded' line naming line 3")
+		}
+		return nil
+	})
+	ag.waitStoreMetric(t, "stockwire_agent_hub_connected", "a", "1")
+
 	// A store removed from the file (no signal: the agent sees the file
 	// change) stops; the others run on.
 	writeStores(t, ag.config, b, c)
@@ -108,7 +122,8 @@ func TestAgent_MultiStore(t *testing.T) {
 
 // TestAgent_MultiStoreIsolation shows one store's trouble staying its own:
 // with one store slow and down, another answering 429 to everything, the
-// other two still trade stock. Then the agent is killed with an order in
+// other two still trade stock, and one whose keys are refused never holds
+// them up. Then the agent is killed with an order in
 // every store's outbox and the hub down: after a restart each order
 // reaches the hub once.
 func TestAgent_MultiStoreIsolation(t *testing.T) {
@@ -121,10 +136,31 @@ func TestAgent_MultiStoreIsolation(t *testing.T) {
 	for _, s := range shops {
 		s.register(h)
 	}
+	// One more store, whose keys its store refuses: it never starts, and
+	// holds up no other.
+	refused := newShop(t, "refused")
+	refused.register(h)
+	_, refused.secret = newKeys()
 	ag := newMultiAgent(t, h)
-	writeStores(t, ag.config, shops...)
+	writeStores(t, ag.config, append(slices.Clip(shops), refused)...)
 	ag.start(t)
 	waitShows(t, sku, 20, shops...)
+	systest.WaitFor(t, 30*time.Second, "/healthz shows refused starting, with the reason", func() error {
+		var got struct {
+			Stores []struct {
+				Name, Status, Error string
+			} `json:"stores"`
+		}
+		if err := getJSON("http://"+ag.listen+"/healthz", &got); err != nil {
+			return err
+		}
+		for _, s := range got.Stores {
+			if s.Name == "refused" && s.Status == "starting" && strings.Contains(s.Error, "consumer secret is wrong") {
+				return nil
+			}
+		}
+		return fmt.Errorf("stores %+v", got.Stores)
+	})
 
 	down.sim.Store.SetFaults(woosim.Faults{LatencyMS: 2000, ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable})
 	throttled.sim.Store.SetFaults(woosim.Faults{ErrorRate: 1, ErrorStatus: http.StatusTooManyRequests})
@@ -163,4 +199,5 @@ func TestAgent_MultiStoreIsolation(t *testing.T) {
 	if got, err := hubSKU(h, sku); err != nil || got.Committed != 7 {
 		t.Fatalf("hub committed %d (%v) once every outbox drained, want 7", got.Committed, err)
 	}
+	assertNoSecrets(t, systest.Output(t, ag.proc), map[string]string{"refused's consumer secret": refused.secret, "a's consumer secret": a.secret})
 }
