@@ -50,3 +50,7 @@ func (m *Main) watchConfig(ctx context.Context) error {
 		m.Logger.Info("stores reloaded", "stores", len(next))
 	}
 }
+
+// storeConfigPoll is how often the agent looks for a changed --config
+// file (SIGHUP reloads at once).
+const storeConfigPoll = 2 * time.Second

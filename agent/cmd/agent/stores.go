@@ -7,9 +7,9 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -155,7 +155,7 @@ func (e storeEntry) resolve(c Config, lookupEnv func(string) (string, bool)) (St
 			*s.dst = s.value
 		}
 	}
-	sc.DataDir = c.DataDir + string(os.PathSeparator) + sc.Name
+	sc.DataDir = filepath.Join(c.DataDir, sc.Name)
 	sc.WebhookPath = WebhookPath + "/" + sc.Name
 	if !storeNameRE.MatchString(sc.Name) {
 		return sc, errors.New("name: want 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit")
@@ -190,7 +190,3 @@ func (sc StoreConfig) validate(flag string) error {
 	}
 	return nil
 }
-
-// storeConfigPoll is how often the agent looks for a changed --config
-// file (SIGHUP reloads at once).
-const storeConfigPoll = 2 * time.Second
