@@ -39,11 +39,11 @@ func loadOrCreateSecret(dir, name string) (string, error) {
 // credentialFile holds, in the data dir, the credential an enrolment got.
 const credentialFile = "credential"
 
-// savedCredential returns the store credential given with --token or saved
-// by an earlier enrolment, or "" when this start must enrol with
-// --join-token. It never touches the network, so a start that cannot get a
+// savedCredential returns the store credential given (--token, token) or
+// saved by an earlier enrolment, or "" when this start must enrol with the
+// join token. It never touches the network, so a start that cannot get a
 // credential fails before anything else.
-func savedCredential(c Config) (string, error) {
+func savedCredential(c StoreConfig) (string, error) {
 	if c.Token != "" {
 		return c.Token, nil
 	}
@@ -54,20 +54,22 @@ func savedCredential(c Config) (string, error) {
 	if token := string(bytes.TrimSpace(b)); token != "" {
 		return token, nil
 	}
-	if c.JoinToken == "" {
+	if c.JoinToken == "" && c.file {
+		return "", errors.New("no store credential: give token, or join_token to enrol this store")
+	} else if c.JoinToken == "" {
 		return "", errors.New("no store credential: give --token, or --join-token and --store-name to enrol this store")
 	}
 	return "", nil
 }
 
-// enrol spends --join-token to register the store with the hub (the first
-// of the --hub replicas that answers) and saves the credential it gets in
-// the data dir.
-func enrol(ctx context.Context, c Config, hc *http.Client) (string, error) {
-	body, _ := json.Marshal(map[string]string{"name": c.StoreName, "url": c.StoreURL})
+// enrol spends the store's join token to register it with the hub (the
+// first of the hubURLs replicas that answers) and saves the credential it
+// gets in the store's data dir.
+func enrol(ctx context.Context, hubList string, c StoreConfig, hc *http.Client) (string, error) {
+	body, _ := json.Marshal(map[string]string{"name": c.Name, "url": c.URL})
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	hubURLs, err := hubconn.ParseHubURLs(c.HubURL)
+	hubURLs, err := hubconn.ParseHubURLs(hubList)
 	if err != nil {
 		return "", fmt.Errorf("--hub: %w", err)
 	}

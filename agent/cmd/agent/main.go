@@ -1,7 +1,8 @@
-// Command agent runs beside one WooCommerce store: it receives the store's
+// Command agent runs beside a WooCommerce store: it receives the store's
 // webhooks into a durable outbox, polls orders so none is missed, reports
 // them to the hub over the link, and writes the hub's stock changes into the
-// store. See `agent --help`. `agent dead-letters list|replay` lists the
+// store. With --config it serves several stores, one logical agent each.
+// See `agent --help`. `agent dead-letters list|replay` lists the
 // order reports the hub refused, or moves them back into the outbox.
 package main
 
@@ -27,7 +28,6 @@ func main() {
 		}
 		return
 	}
-	tuneRuntime()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -38,6 +38,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		os.Exit(2)
 	}
+	tuneRuntime(m.Config.ConfigFile != "")
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		m.Close()
@@ -63,14 +64,19 @@ func main() {
 // often for a little more RSS, and the 256 MiB soft limit keeps a large
 // catalog from growing the heap unchecked. `go run ./shared/cmd/linkbench
 // -scenarios propagation` shows the effect on the agents' CPU per checkout.
-func tuneRuntime() {
-	if os.Getenv("GOMAXPROCS") == "" {
+//
+// An agent serving several stores (--config) keeps every P and no soft
+// limit: a hundred stores come close to 256 MiB, where the limit keeps
+// the GC running, and one P leaves every store waiting behind the others
+// (`linkbench -one-agent -stores 100` shows both).
+func tuneRuntime(multiStore bool) {
+	if os.Getenv("GOMAXPROCS") == "" && !multiStore {
 		runtime.GOMAXPROCS(1)
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
+	if os.Getenv("GOMEMLIMIT") == "" && !multiStore {
 		debug.SetMemoryLimit(256 << 20)
 	}
 }

@@ -90,8 +90,8 @@ func assertNoSecrets(t *testing.T, out string, secrets map[string]string) {
 	}
 }
 
-// metric returns the value of an unlabelled metric on the agent's /metrics
-// at metricsListen.
+// metric returns the sum of a metric's series (one per store, and per
+// other label) on the agent's /metrics at metricsListen.
 func metric(metricsListen, name string) (float64, error) {
 	resp, err := http.Get("http://" + metricsListen + "/metrics")
 	if err != nil {
@@ -102,12 +102,25 @@ func metric(metricsListen, name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	var sum float64
+	found := false
 	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return strconv.ParseFloat(v, 64)
+		// name may end inside its labels (`m{mode="sync"`): the line's
+		// further labels (store) then follow.
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || !strings.ContainsRune(" {,}", rune(rest[0])) {
+			continue
 		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum, found = sum+v, true
 	}
-	return 0, fmt.Errorf("no metric %s", name)
+	if !found {
+		return 0, fmt.Errorf("no metric %s", name)
+	}
+	return sum, nil
 }
 
 // newStore starts a woosim store with a few products and the given keys.

@@ -67,10 +67,12 @@ func (s *shop) close() {
 	s.store.Close()
 }
 
-// fleet is a hub's stores, each with an agent.
+// fleet is a hub's stores, each with an agent, or all served by one
+// agent process (Config.OneAgent).
 type fleet struct {
 	hub   *hubProc
 	shops []*shop
+	agent *launch.Proc // the one agent of every shop; nil: one per shop
 }
 
 // startFleet starts n stores holding the same seeded catalog, counts every
@@ -105,26 +107,15 @@ func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, seed woosim.S
 		s.id, s.token = id, token
 	}
 
-	b.logf("starting %d agents", n)
-	addrs := make([]string, n)
-	for i := range addrs {
-		addr, err := launch.FreeAddr()
+	if b.cfg.OneAgent {
+		b.logf("starting one agent for %d stores", n)
+		p, err := b.startMultiAgent(ctx, h, f.shops)
 		if err != nil {
 			f.close()
 			return nil, err
 		}
-		addrs[i] = addr
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, s := range f.shops {
-		g.Go(func() error {
-			p, err := b.startAgent(gctx, h, s, addrs[i])
-			s.agent = p // each goroutine owns its shop
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+		f.agent = p
+	} else if err := b.startAgents(ctx, h, f.shops); err != nil {
 		f.close()
 		return nil, err
 	}
@@ -133,6 +124,29 @@ func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, seed woosim.S
 		return nil, err
 	}
 	return f, nil
+}
+
+// startAgents starts an agent process for every shop.
+func (b *bench) startAgents(ctx context.Context, h *hubProc, shops []*shop) error {
+	b.logf("starting %d agents", len(shops))
+	addrs := make([]string, len(shops))
+	for i := range addrs {
+		addr, err := launch.FreeAddr()
+		if err != nil {
+			return err
+		}
+		addrs[i] = addr
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, s := range shops {
+		g.Go(func() error {
+			p, err := b.startAgent(gctx, h, s, addrs[i])
+			s.agent = p // each goroutine owns its shop
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 // countAll sets every SKU's count, a few requests at a time.
@@ -230,6 +244,9 @@ func (f *fleet) agentMemory() ([]procstat.Memory, error) {
 }
 
 func (f *fleet) agentPIDs() []int {
+	if f.agent != nil {
+		return []int{f.agent.Cmd.Process.Pid}
+	}
 	pids := make([]int, len(f.shops))
 	for i, s := range f.shops {
 		pids[i] = s.agent.Cmd.Process.Pid
@@ -239,6 +256,9 @@ func (f *fleet) agentPIDs() []int {
 
 // close stops the agents (in parallel) and then the stores.
 func (f *fleet) close() {
+	if f.agent != nil {
+		f.agent.Stop(15 * time.Second)
+	}
 	var wg sync.WaitGroup
 	for _, s := range f.shops {
 		wg.Go(s.close)

@@ -20,6 +20,7 @@
 //
 //	go run ./shared/cmd/linkbench                    # everything, a few minutes
 //	go run ./shared/cmd/linkbench -scenarios fanout -sessions 2000
+//	go run ./shared/cmd/linkbench -scenarios propagation -one-agent -stores 100 -rate 2
 //
 // Progress goes to stderr, the figures to stdout.
 package main
@@ -81,6 +82,9 @@ type Config struct {
 	// Rate is the pace of the propagation checkouts, per second, spread
 	// round-robin over the stores and SKUs. Defaults to 20.
 	Rate float64
+	// OneAgent serves every store of a propagation fleet from one agent
+	// process (agent --config) instead of one process per store.
+	OneAgent bool
 	// SKUs is the catalog size of every store. Defaults to 200, so that a
 	// SKU is bought again only after SKUs/Rate seconds and each write
 	// request can be matched with the checkout that caused it.
@@ -166,6 +170,7 @@ func (c *Config) ParseFlags(args []string) error {
 	fs.IntVar(&c.Checkouts, "checkouts", c.Checkouts, "propagation: checkouts per fleet size")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "propagation: checkouts per second, round-robin over stores and SKUs")
 	fs.IntVar(&c.SKUs, "skus", c.SKUs, "propagation: SKUs in every store")
+	fs.BoolVar(&c.OneAgent, "one-agent", c.OneAgent, "propagation: serve every store of a fleet from one agent process (agent --config) instead of one each")
 	fs.DurationVar(&c.IdleWindow, "idle", c.IdleWindow, "propagation: how long the synced fleet is watched idle before the checkouts")
 	fs.IntVar(&c.Sessions, "sessions", c.Sessions, "fanout: WebSocket sessions opened by the load tool")
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "fanout: count changes to fan out")

@@ -117,6 +117,41 @@ func TestRun(t *testing.T) {
 	})
 }
 
+// TestRun_OneAgent runs the propagation with every store served by one
+// agent process, at a tiny scale.
+func TestRun_OneAgent(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Scenarios = []string{ScenarioPropagation}
+	cfg.OneAgent = true
+	cfg.StoreCounts = []int{3}
+	cfg.Checkouts = 15
+	cfg.Rate = 50
+	cfg.SKUs = 15
+	cfg.IdleWindow = 500 * time.Millisecond
+	cfg.Fsync = false
+	cfg.BinDir = systest.Binaries(t)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	rep, err := Run(ctx, cfg, &out, t.Output())
+	t.Logf("figures:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(rep.Propagation), 1; got != want {
+		t.Fatalf("runs=%d, want %d", got, want)
+	}
+	r := rep.Propagation[0]
+	if got, want := r.Deliveries.N, r.Checkouts*(r.Stores-1); got != want || r.Checkouts != cfg.Checkouts {
+		t.Errorf("delivery samples=%d, want %d (checkouts %d, undelivered %d)", got, want, r.Checkouts, r.Undelivered)
+	}
+	checkDistribution(t, "deliveries", r.Deliveries)
+	if !strings.Contains(out.String(), "for 3 stores in one process") {
+		t.Errorf("output does not give the one agent's RSS per store:\n%s", out.String())
+	}
+}
+
 func checkDistribution(t *testing.T, what string, d Distribution) {
 	t.Helper()
 	if d.N == 0 || d.P50 <= 0 || d.P90 < d.P50 || d.P99 < d.P90 || d.Max < d.P99 {

@@ -31,7 +31,9 @@ type PropagationResult struct {
 	Undelivered int
 	// AgentRSS is the mean and the largest agent resident set at the end.
 	AgentRSSMean, AgentRSSMax int64
-	Hub                       procstat.Memory
+	// OneAgent says one agent process served every store (Config.OneAgent).
+	OneAgent bool
+	Hub      procstat.Memory
 	// Idle is what the synced fleet costs before any checkout; Phase what
 	// the checkouts and their propagation cost.
 	Idle, Phase Phase
@@ -49,7 +51,7 @@ const propagationSKUStock = 100_000
 // propagation runs paced checkouts in a fleet of n stores and times each
 // resulting write request at the other stores.
 func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, error) {
-	res := PropagationResult{Stores: n}
+	res := PropagationResult{Stores: n, OneAgent: b.cfg.OneAgent}
 	b.logf("propagation, %d stores: starting hub", n)
 	h, err := b.startHub(ctx, fmt.Sprintf("propagation%d", n))
 	if err != nil {

@@ -78,8 +78,13 @@ func (b *bench) printPropagation(r PropagationResult) {
 	w.Flush()
 	fmt.Fprintf(b.out, "  checkouts %d in %s (%.1f/s; checkout call p99 %s, max %s), writes never arrived %d\n",
 		r.Checkouts, r.Paced.Round(time.Millisecond), float64(r.Checkouts)/r.Paced.Seconds(), ms(r.Calls.P99), ms(r.Calls.Max), r.Undelivered)
-	fmt.Fprintf(b.out, "  agent RSS: mean %s, max %s (%d agents); hub RSS %s (peak %s)\n",
-		mb(r.AgentRSSMean), mb(r.AgentRSSMax), r.Stores, mb(r.Hub.RSS), mb(r.Hub.HWM))
+	if r.OneAgent {
+		fmt.Fprintf(b.out, "  agent RSS: %s for %d stores in one process, %s per store; hub RSS %s (peak %s)\n",
+			mb(r.AgentRSSMax), r.Stores, mb(r.AgentRSSMax/int64(r.Stores)), mb(r.Hub.RSS), mb(r.Hub.HWM))
+	} else {
+		fmt.Fprintf(b.out, "  agent RSS: mean %s, max %s (%d agents); hub RSS %s (peak %s)\n",
+			mb(r.AgentRSSMean), mb(r.AgentRSSMax), r.Stores, mb(r.Hub.RSS), mb(r.Hub.HWM))
+	}
 	b.printTargets([]targetLine{
 		{fmt.Sprintf("p50, %d stores", r.Stores), ms(d.P50), "≤ " + ms(targetPropagationP50), d.N > 0 && d.P50 <= targetPropagationP50},
 		{fmt.Sprintf("p99, %d stores", r.Stores), ms(d.P99), "≤ " + ms(targetPropagationP99), d.N > 0 && d.P99 <= targetPropagationP99},

@@ -324,6 +324,7 @@ func agentLiveFigures(ctx context.Context, metricsListen string) (appliedSeq, ou
 		if err != nil {
 			continue
 		}
+		name, _, _ = strings.Cut(name, "{") // the store label
 		switch name {
 		case "stockwire_agent_stock_applied_seq":
 			appliedSeq, haveApplied = int64(v), true
