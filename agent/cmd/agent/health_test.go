@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -170,7 +171,7 @@ func TestAgent_WebhookMode(t *testing.T) {
 					t.Fatalf("stockwire_agent_webhook_delivery_mode{mode=%q}=%v (%v), want %v", mode, got, err, want)
 				}
 			}
-			if !strings.Contains(systest.Output(t, a.Proc), `msg="webhook delivery mode" webhook_mode.mode=`+tt.mode) {
+			if !regexp.MustCompile(`msg="webhook delivery mode" .*webhook_mode.mode=` + tt.mode).MatchString(systest.Output(t, a.Proc)) {
 				t.Fatalf("no log line on the judged mode:\n%s", systest.Output(t, a.Proc))
 			}
 		})
