@@ -59,8 +59,8 @@ func orderOn(sku string, wooID int64) wire.Order {
 func TestServer_SlowCommitKeepsSession(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t, func(s *agentws.Server) {
-		s.PingInterval = 50 * time.Millisecond
-		s.WriteTimeout = 200 * time.Millisecond
+		s.PingInterval = 100 * time.Millisecond
+		s.WriteTimeout = time.Second
 		s.StateInterval = 50 * time.Millisecond
 	})
 	st, cred := e.MustStore(t, "eu")
@@ -73,8 +73,9 @@ func TestServer_SlowCommitKeepsSession(t *testing.T) {
 	c.send(wire.TypeOrder, "1", orderOn("A", 1))
 	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 42})
 	e.MustOutboxDepth(t, st.ID, 42)
-	// Four heartbeats' timeouts while the commit waits: none may be missed.
-	c.quiet(time.Second)
+	// Three heartbeats' timeouts while the commit waits: none may be
+	// missed.
+	c.quiet(3 * time.Second)
 	if got := counterValue(t, e.reg, "stockwire_hub_agent_disconnects_total", "heartbeat"); got != 0 || !e.srv.Connected(st.ID) {
 		t.Fatalf("session dropped while a commit waited: %s", disconnects(t, e.reg))
 	}

@@ -450,7 +450,7 @@ func TestServer_SlowAgentDroppedWithoutDelayingOthers(t *testing.T) {
 	c := e.MustConnect(t, liveCred)
 	c.hello(0)
 	c.next(wire.TypeSnapshot, nil)
-	systest.WaitFor(t, 5*time.Second, "stuck session up", func() error {
+	systest.WaitFor(t, 30*time.Second, "stuck session up", func() error {
 		if !e.srv.Connected(stuck.ID) {
 			return errors.New("not yet")
 		}
@@ -471,10 +471,12 @@ func TestServer_SlowAgentDroppedWithoutDelayingOthers(t *testing.T) {
 	}
 	took := time.Since(committed)
 	t.Logf("live agent got %d changes %s after the import committed", len(counts), took.Round(time.Millisecond))
-	if took > 5*time.Second {
+	// Held up behind the stuck session, it would wait for that session's
+	// drop; the bound is generous, for a loaded machine.
+	if took > 30*time.Second {
 		t.Fatal("the live agent was held up")
 	}
-	systest.WaitFor(t, 5*time.Second, "stuck session dropped", func() error {
+	systest.WaitFor(t, 30*time.Second, "stuck session dropped", func() error {
 		if e.srv.Connected(stuck.ID) {
 			return errors.New("still connected")
 		}

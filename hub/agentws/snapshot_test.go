@@ -160,7 +160,7 @@ func TestServer_SnapshotChunks100k(t *testing.T) {
 	// can read; the hub says what to do.
 	t.Run("OldAgent", func(t *testing.T) {
 		e.MustRawAgent(t, cred, wire.Hello{AgentVersion: "v0.0.1"})
-		systest.WaitFor(t, 30*time.Second, "the hub's advice", func() error {
+		systest.WaitFor(t, 2*time.Minute, "the hub's advice", func() error {
 			if !strings.Contains(logs.String(), "upgrade the agent") {
 				return errors.New("not logged yet")
 			}
