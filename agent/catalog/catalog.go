@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -219,7 +218,7 @@ func (c *Catalog) Update(ctx context.Context, p woo.Product) error {
 	old := c.items[p.ID]
 	c.put(it)
 	c.mu.Unlock()
-	if p.Type == "variable" && (old == nil || old.sku != it.sku || !slices.Equal(old.variations, it.variations)) {
+	if p.Type == "variable" && (old == nil || old.sku != it.sku || old.variations != it.variations) {
 		vs, err := c.readVariations(ctx, it)
 		if err != nil {
 			return fmt.Errorf("update catalog product %d: %w", p.ID, err)
