@@ -58,8 +58,9 @@ type item struct {
 	qty        int64
 	sku        string
 	// variations is a hash of a variable product's variation ids (0 for
-	// none), to tell when the list changed.
-	variations uint64
+	// none), to tell when the list changed; 32 bits keep the item in 48
+	// bytes.
+	variations uint32
 	manage     bool
 	inherited  bool
 	container  bool // variable or grouped: needs no SKU
@@ -302,17 +303,17 @@ func removeHolder(skus map[string]int64, dups map[string][]int64, sku string, id
 }
 
 // hashIDs is an FNV-1a hash of ids, 0 for none.
-func hashIDs(ids []int64) uint64 {
+func hashIDs(ids []int64) uint32 {
 	if len(ids) == 0 {
 		return 0
 	}
-	h := fnv.New64a()
+	h := fnv.New32a()
 	var b [8]byte
 	for _, id := range ids {
 		binary.LittleEndian.PutUint64(b[:], uint64(id))
 		h.Write(b[:])
 	}
-	return h.Sum64()
+	return h.Sum32()
 }
 
 // scanStarted starts recording changes to lay over the scan's result.

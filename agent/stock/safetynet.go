@@ -48,7 +48,7 @@ func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, ok := w.skus[p.SKU]
-	if !ok || !s.resolved || s.skip != "" || s.id != p.ID || !s.hasTarget || s.inflight || s.abs {
+	if !ok || !s.resolved || s.skip != skipNone || s.id != p.ID || !s.hasTarget || s.inflight || s.abs {
 		return nil
 	}
 	if q := *p.StockQuantity; q != s.shouldShow() {
@@ -85,14 +85,14 @@ func (w *Writer) check(ctx context.Context) error {
 		if !ok || !s.hasTarget {
 			continue
 		}
-		if s.resolved && s.skip == "" && s.id == p.ID {
+		if s.resolved && s.skip == skipNone && s.id == p.ID {
 			samples[p.SKU] = p
 		} else if !s.inflight {
 			pick = append(pick, p.SKU)
 		}
 	}
 	for sku, s := range w.skus {
-		if _, ok := samples[sku]; ok || !s.hasTarget || s.inflight || s.resolved && s.skip != "" {
+		if _, ok := samples[sku]; ok || !s.hasTarget || s.inflight || s.resolved && s.skip != skipNone {
 			continue
 		}
 		if s.d != nil && (len(s.d.offs) > 0 || s.d.edited) {
@@ -123,7 +123,7 @@ func (w *Writer) check(ctx context.Context) error {
 			if p := reads[sku]; p.ID != s.id || !s.resolved {
 				w.resolve(s, p, start)
 			}
-			if p, ok := reads[sku]; ok && s.skip == "" {
+			if p, ok := reads[sku]; ok && s.skip == skipNone {
 				samples[sku] = p
 			}
 		}

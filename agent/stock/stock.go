@@ -193,7 +193,6 @@ type skuState struct {
 
 	// Resolution in the store.
 	resolvedAt stamp
-	skip       string // non-empty: not writable (unknown_sku, ambiguous_sku, unmanaged)
 	id, parent int64
 
 	// Store side.
@@ -211,18 +210,19 @@ type skuState struct {
 	ownAt     stamp // last own order (or release, or accepted edit) of this SKU
 
 	// Pending work.
-	changes  []queued
-	absSeq   int64 // seq the abs write covers (snapshot seq)
-	absAt    stamp // when the abs work was queued
-	fix      int64 // units to add to correct the store (safety net)
-	fixAt    stamp // when the fix was queued
-	failures int32
+	changes []queued
+	absSeq  int64 // seq the abs write covers (snapshot seq)
+	absAt   stamp // when the abs work was queued
+	fix     int64 // units to add to correct the store (safety net)
+	fixAt   stamp // when the fix was queued
 
 	// Safety net: the last read that showed what the store should show,
 	// and what it holds of a difference seen since (nil: none).
 	agreedAt stamp
 	d        *diff
 
+	skip      skipReason // not writable, and why
+	failures  int8       // writes the store refused in a row
 	resolved  bool
 	seqKnown  bool // storeSeq was read from the store (or written by us)
 	hasTarget bool
@@ -256,6 +256,22 @@ func (s *skuState) diff() *diff {
 type queued struct {
 	wire.Change
 	at stamp
+}
+
+// skipReason says why a SKU is not written: the store has no such SKU, has
+// it more than once, or does not manage its stock.
+type skipReason uint8
+
+const (
+	skipNone skipReason = iota
+	skipUnknown
+	skipAmbiguous
+	skipUnmanaged
+)
+
+// String is the reason as the skipped-writes metric and the log name it.
+func (r skipReason) String() string {
+	return [...]string{"", "unknown_sku", "ambiguous_sku", "unmanaged"}[r]
 }
 
 // stamp is a moment in 8 bytes instead of time.Time's 24: Unix
@@ -447,7 +463,7 @@ func (w *Writer) UnknownSKUs() []string {
 	defer w.mu.Unlock()
 	var out []string
 	for sku, s := range w.skus {
-		if s.resolved && s.skip != "" {
+		if s.resolved && s.skip != skipNone {
 			out = append(out, sku)
 		}
 	}

@@ -63,12 +63,12 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		// one that moved to another item, or left the map (deleted), is
 		// read afresh.
 		entry, mapped := w.cfg.SKUs.Lookup(s.sku)
-		if s.resolved && s.skip != "" && now.Sub(s.resolvedAt.Time()) < w.cfg.ResolveTTL && !(mapped && s.skip != "unmanaged") {
-			w.dropPending(s, s.skip)
+		if s.resolved && s.skip != skipNone && now.Sub(s.resolvedAt.Time()) < w.cfg.ResolveTTL && !(mapped && s.skip != skipUnmanaged) {
+			w.dropPending(s, s.skip.String())
 			return candidate{}, false
 		}
-		moved := s.resolved && s.skip == "" && (!mapped || entry.ID() != s.id)
-		return candidate{s: s, read: !s.resolved || s.skip != "" || !s.seqKnown || s.abs || moved}, true
+		moved := s.resolved && s.skip == skipNone && (!mapped || entry.ID() != s.id)
+		return candidate{s: s, read: !s.resolved || s.skip != skipNone || !s.seqKnown || s.abs || moved}, true
 	}
 	absPending := 0
 	for _, s := range w.skus {
@@ -162,8 +162,8 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		if needSet[s.sku] {
 			w.resolve(s, reads[s.sku], now)
 		}
-		if s.skip != "" {
-			w.dropPending(s, s.skip)
+		if s.skip != skipNone {
+			w.dropPending(s, s.skip.String())
 			continue
 		}
 		wk := &work{s: s, n: len(s.changes), abs: s.abs, epoch: w.epoch, quietAt: quietAt}
@@ -249,13 +249,13 @@ func (w *Writer) resolve(s *skuState, r woo.Product, now time.Time) {
 	s.resolved, s.resolvedAt = true, stampOf(now)
 	switch {
 	case r.ID == -1:
-		s.skip = "ambiguous_sku"
+		s.skip = skipAmbiguous
 	case r.ID == 0:
-		s.skip = "unknown_sku"
+		s.skip = skipUnknown
 	case string(r.ManageStock) != "true":
-		s.skip = "unmanaged"
+		s.skip = skipUnmanaged
 	default:
-		s.skip = ""
+		s.skip = skipNone
 		s.id = r.ID
 		s.parent = 0
 		if r.Type == "variation" {
@@ -267,7 +267,7 @@ func (w *Writer) resolve(s *skuState, r woo.Product, now time.Time) {
 		s.seqKnown = true
 		return
 	}
-	w.log.Warn("stock sku skipped", "sku", s.sku, "reason", s.skip)
+	w.log.Warn("stock sku skipped", "sku", s.sku, "reason", s.skip.String())
 }
 
 // dropPending discards s's pending work. Caller holds mu.
