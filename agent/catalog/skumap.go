@@ -21,7 +21,6 @@ type Entry struct {
 	VariationID int64 // 0 for a product that is not a variation
 	ParentID    int64 // the variable parent of a variation, else 0
 	ManageStock bool  // stock managed by this item (not "parent")
-	Qty         int64 // stock quantity at the last read (0 when not managed)
 }
 
 // ID returns the id to read and write the item by: the variation's id for
@@ -55,7 +54,6 @@ type Issue struct {
 // (a large store has 100,000 of them). Guarded by Map.mu.
 type item struct {
 	id, parent int64
-	qty        int64
 	sku        string
 	// variations is a hash of a variable product's variation ids (0 for
 	// none), to tell when the list changed; 32 bits keep the item in 48
@@ -100,7 +98,7 @@ func (m *Map) Lookup(sku string) (Entry, bool) {
 		return Entry{}, false
 	}
 	it := m.items[id]
-	e := Entry{SKU: it.sku, ProductID: it.id, ManageStock: it.manage, Qty: it.qty}
+	e := Entry{SKU: it.sku, ProductID: it.id, ManageStock: it.manage}
 	if it.parent != 0 {
 		e.ProductID, e.VariationID, e.ParentID = it.parent, it.id, it.parent
 	}
@@ -204,11 +202,21 @@ func newItem(p woo.Product, parentSKU string, isVariation bool) *item {
 	if !isVariation && p.Type != "variation" {
 		it.parent = 0
 	}
-	if it.manage && p.StockQuantity != nil {
-		it.qty = *p.StockQuantity
-	}
 	if it.parent != 0 && it.sku != "" && it.sku == parentSKU {
 		it.inherited = true
+	}
+	return it
+}
+
+// reuse returns the map's item equal to it when there is one, else it. A
+// full scan rebuilds the map beside the one in use: sharing the items
+// that did not change (items are never changed once in a map) keeps that
+// from holding every item twice.
+func (m *Map) reuse(it *item) *item {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if old, ok := m.items[it.id]; ok && *old == *it {
+		return old
 	}
 	return it
 }
