@@ -8,8 +8,8 @@
 // rescans (Update, Remove), and the stock writer records there what its
 // own reads by SKU find, so it never waits for the scan.
 //
-// It leaves stock figures and writes to agent/stock; Qty is only what the
-// last read saw.
+// It leaves stock figures and writes to agent/stock, which reads them
+// fresh before it writes.
 package catalog
 
 import (
@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -134,7 +133,7 @@ func (c *Catalog) Scan(ctx context.Context) (Report, error) {
 			return fail(fmt.Errorf("scan catalog page %d: %w", page, err))
 		}
 		for _, p := range ps {
-			it := newItem(p, "", false)
+			it := c.reuse(newItem(p, "", false))
 			items[it.id] = it
 			rep.Products++
 			if p.Type == "variable" {
@@ -199,7 +198,7 @@ func (c *Catalog) readVariations(ctx context.Context, parent *item) ([]*item, er
 		}
 		for _, v := range vs {
 			v.ParentID = parent.id
-			out = append(out, newItem(v, parent.sku, true))
+			out = append(out, c.reuse(newItem(v, parent.sku, true)))
 		}
 		if len(vs) == 0 || page >= pg.TotalPages {
 			return out, nil
@@ -219,7 +218,7 @@ func (c *Catalog) Update(ctx context.Context, p woo.Product) error {
 	old := c.items[p.ID]
 	c.put(it)
 	c.mu.Unlock()
-	if p.Type == "variable" && (old == nil || old.sku != it.sku || !slices.Equal(old.variations, it.variations)) {
+	if p.Type == "variable" && (old == nil || old.sku != it.sku || old.variations != it.variations) {
 		vs, err := c.readVariations(ctx, it)
 		if err != nil {
 			return fmt.Errorf("update catalog product %d: %w", p.ID, err)

@@ -200,13 +200,13 @@ stockwire_agent_catalog_scan_complete 0
 	if e, ok := c.Lookup("TEE"); !ok || e.ProductID != 5 || e.VariationID != 0 {
 		t.Fatalf("TEE=%+v %v, want the parent product", e, ok)
 	}
-	if e, ok := c.Lookup("TEE-S"); !ok || e != (catalog.Entry{SKU: "TEE-S", ProductID: 5, VariationID: 6, ParentID: 5, ManageStock: true, Qty: 7}) || e.ID() != 6 {
+	if e, ok := c.Lookup("TEE-S"); !ok || e != (catalog.Entry{SKU: "TEE-S", ProductID: 5, VariationID: 6, ParentID: 5, ManageStock: true}) || e.ID() != 6 {
 		t.Fatalf("TEE-S=%+v %v", e, ok)
 	}
 	if e, ok := c.Lookup("TEE-L"); !ok || e.ManageStock {
 		t.Fatalf("TEE-L=%+v %v, want mapped, stock managed by parent", e, ok)
 	}
-	if e, ok := c.Lookup("A"); !ok || e != (catalog.Entry{SKU: "A", ProductID: 1, ManageStock: true, Qty: 5}) {
+	if e, ok := c.Lookup("A"); !ok || e != (catalog.Entry{SKU: "A", ProductID: 1, ManageStock: true}) {
 		t.Fatalf("A=%+v %v", e, ok)
 	}
 	if out := logs.String(); !strings.Contains(out, "catalog scan progress") || !strings.Contains(out, "catalog scanned") || !strings.Contains(out, "skus=354") {
@@ -242,7 +242,7 @@ stockwire_agent_catalog_skus 354
 		if e, ok := c.Lookup("DUP"); !ok || e.ProductID != 3 {
 			t.Fatalf("DUP=%+v %v, want product 3 once unique", e, ok)
 		}
-		if e, ok := c.Lookup("D2"); !ok || e.Qty != 9 {
+		if e, ok := c.Lookup("D2"); !ok || e.ProductID != 4 || !e.ManageStock {
 			t.Fatalf("D2=%+v %v", e, ok)
 		}
 		// Variation 7 gets its own SKU (the store now says so).
@@ -299,7 +299,7 @@ func TestMap_Found(t *testing.T) {
 	t.Parallel()
 	m := catalog.NewMap()
 	m.Found("A", []woo.Product{{ID: 1, SKU: "A", Type: "simple", ManageStock: json.RawMessage("true"), StockQuantity: qty(3)}})
-	if e, ok := m.Lookup("A"); !ok || e != (catalog.Entry{SKU: "A", ProductID: 1, ManageStock: true, Qty: 3}) {
+	if e, ok := m.Lookup("A"); !ok || e != (catalog.Entry{SKU: "A", ProductID: 1, ManageStock: true}) {
 		t.Fatalf("A=%+v %v after a read found it", e, ok)
 	}
 	m.Found("V", []woo.Product{{ID: 7, ParentID: 5, SKU: "V", Type: "variation", ManageStock: json.RawMessage("true")}})

@@ -4,7 +4,10 @@
 package catalog
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"hash/fnv"
+	"slices"
 	"sort"
 	"sync"
 
@@ -18,7 +21,6 @@ type Entry struct {
 	VariationID int64 // 0 for a product that is not a variation
 	ParentID    int64 // the variable parent of a variation, else 0
 	ManageStock bool  // stock managed by this item (not "parent")
-	Qty         int64 // stock quantity at the last read (0 when not managed)
 }
 
 // ID returns the id to read and write the item by: the variation's id for
@@ -48,15 +50,18 @@ type Issue struct {
 	ParentID int64
 }
 
-// item is one product or variation as last read. Guarded by Map.mu.
+// item is one product or variation as last read: only what the map needs
+// (a large store has 100,000 of them). Guarded by Map.mu.
 type item struct {
 	id, parent int64
 	sku        string
-	typ        string
+	// variations is a hash of a variable product's variation ids (0 for
+	// none), to tell when the list changed; 32 bits keep the item in 48
+	// bytes.
+	variations uint32
 	manage     bool
-	qty        int64
 	inherited  bool
-	variations []int64
+	container  bool // variable or grouped: needs no SKU
 }
 
 // Map is the agent's one map of the store's SKUs to the products and
@@ -66,10 +71,13 @@ type item struct {
 // API what it must write before the scan has got there, and records what
 // it finds (Found). It is safe for concurrent use.
 type Map struct {
-	mu       sync.RWMutex
-	items    map[int64]*item    // by product/variation id
-	skus     map[string][]int64 // own, non-inherited SKU → ids holding it
-	complete bool               // a full scan has filled the map
+	mu    sync.RWMutex
+	items map[int64]*item // by product/variation id
+	// skus and dups hold every own, non-inherited SKU: skus those one item
+	// holds, dups those several items hold (their ids).
+	skus     map[string]int64
+	dups     map[string][]int64
+	complete bool // a full scan has filled the map
 	// changed holds what was put (nil: removed) while a scan runs, to lay
 	// over the scan's result: it is newer. Nil while no scan runs.
 	changed map[int64]*item
@@ -77,7 +85,7 @@ type Map struct {
 
 // NewMap returns an empty map.
 func NewMap() *Map {
-	return &Map{items: map[int64]*item{}, skus: map[string][]int64{}}
+	return &Map{items: map[int64]*item{}, skus: map[string]int64{}, dups: map[string][]int64{}}
 }
 
 // Lookup returns the entry of sku; ok is false when the SKU is unknown,
@@ -85,12 +93,12 @@ func NewMap() *Map {
 func (m *Map) Lookup(sku string) (Entry, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	ids := m.skus[sku]
-	if len(ids) != 1 {
+	id, ok := m.skus[sku]
+	if !ok {
 		return Entry{}, false
 	}
-	it := m.items[ids[0]]
-	e := Entry{SKU: it.sku, ProductID: it.id, ManageStock: it.manage, Qty: it.qty}
+	it := m.items[id]
+	e := Entry{SKU: it.sku, ProductID: it.id, ManageStock: it.manage}
 	if it.parent != 0 {
 		e.ProductID, e.VariationID, e.ParentID = it.parent, it.id, it.parent
 	}
@@ -101,13 +109,7 @@ func (m *Map) Lookup(sku string) (Entry, bool) {
 func (m *Map) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n := 0
-	for _, ids := range m.skus {
-		if len(ids) == 1 {
-			n++
-		}
-	}
-	return n
+	return len(m.skus)
 }
 
 // Complete reports whether a full scan has filled the map; before that it
@@ -122,21 +124,21 @@ func (m *Map) Complete() bool {
 func (m *Map) Issues() []Issue {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return issues(m.items, m.skus)
+	return issues(m.items, m.dups)
 }
 
-func issues(items map[int64]*item, skus map[string][]int64) []Issue {
+func issues(items map[int64]*item, dups map[string][]int64) []Issue {
 	var out []Issue
 	for _, it := range items {
 		switch {
 		case it.inherited:
 			out = append(out, Issue{Kind: IssueInheritedSKU, SKU: it.sku, ID: it.id, ParentID: it.parent})
 		case it.sku == "":
-			if it.typ == "variable" || it.typ == "grouped" {
-				continue // containers need no SKU
+			if it.container {
+				continue
 			}
 			out = append(out, Issue{Kind: IssueEmptySKU, ID: it.id, ParentID: it.parent})
-		case len(skus[it.sku]) > 1:
+		case dups[it.sku] != nil:
 			out = append(out, Issue{Kind: IssueDuplicateSKU, SKU: it.sku, ID: it.id, ParentID: it.parent})
 		}
 	}
@@ -167,12 +169,12 @@ func (m *Map) Found(sku string, ps []woo.Product) {
 		}
 		seen[p.ID] = true
 		it := m.itemOf(p)
-		if old, ok := m.items[p.ID]; ok && it.variations == nil {
+		if old, ok := m.items[p.ID]; ok && it.variations == 0 {
 			it.variations = old.variations // not among the fields a read by SKU asks for
 		}
 		m.put(it)
 	}
-	for _, id := range append([]int64(nil), m.skus[sku]...) {
+	for _, id := range m.holders(sku) {
 		if !seen[id] {
 			m.drop(id)
 		}
@@ -195,15 +197,26 @@ func manages(raw json.RawMessage) bool {
 }
 
 func newItem(p woo.Product, parentSKU string, isVariation bool) *item {
-	it := &item{id: p.ID, parent: p.ParentID, sku: p.SKU, typ: p.Type, manage: manages(p.ManageStock), variations: p.Variations}
+	it := &item{id: p.ID, parent: p.ParentID, sku: p.SKU, manage: manages(p.ManageStock), variations: hashIDs(p.Variations),
+		container: p.Type == "variable" || p.Type == "grouped"}
 	if !isVariation && p.Type != "variation" {
 		it.parent = 0
 	}
-	if it.manage && p.StockQuantity != nil {
-		it.qty = *p.StockQuantity
-	}
 	if it.parent != 0 && it.sku != "" && it.sku == parentSKU {
 		it.inherited = true
+	}
+	return it
+}
+
+// reuse returns the map's item equal to it when there is one, else it. A
+// full scan rebuilds the map beside the one in use: sharing the items
+// that did not change (items are never changed once in a map) keeps that
+// from holding every item twice.
+func (m *Map) reuse(it *item) *item {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if old, ok := m.items[it.id]; ok && *old == *it {
+		return old
 	}
 	return it
 }
@@ -231,7 +244,7 @@ func (m *Map) put(it *item) {
 	m.drop(it.id)
 	m.items[it.id] = it
 	if it.sku != "" && !it.inherited {
-		m.skus[it.sku] = append(m.skus[it.sku], it.id)
+		addHolder(m.skus, m.dups, it.sku, it.id)
 	}
 	if m.changed != nil {
 		m.changed[it.id] = it
@@ -251,18 +264,64 @@ func (m *Map) drop(id int64) {
 	if old.sku == "" || old.inherited {
 		return
 	}
-	ids := m.skus[old.sku]
-	for i, x := range ids {
-		if x == id {
-			ids = append(ids[:i:i], ids[i+1:]...)
-			break
+	removeHolder(m.skus, m.dups, old.sku, id)
+}
+
+// holders returns the ids holding sku as their own SKU. Caller holds mu.
+func (m *Map) holders(sku string) []int64 {
+	if ids, ok := m.dups[sku]; ok {
+		return slices.Clone(ids)
+	}
+	if id, ok := m.skus[sku]; ok {
+		return []int64{id}
+	}
+	return nil
+}
+
+// addHolder records that item id holds sku.
+func addHolder(skus map[string]int64, dups map[string][]int64, sku string, id int64) {
+	if ids, ok := dups[sku]; ok {
+		dups[sku] = append(ids, id)
+		return
+	}
+	if other, ok := skus[sku]; ok {
+		delete(skus, sku)
+		dups[sku] = []int64{other, id}
+		return
+	}
+	skus[sku] = id
+}
+
+// removeHolder records that item id no longer holds sku.
+func removeHolder(skus map[string]int64, dups map[string][]int64, sku string, id int64) {
+	ids, ok := dups[sku]
+	if !ok {
+		if skus[sku] == id {
+			delete(skus, sku)
 		}
+		return
 	}
+	ids = slices.DeleteFunc(slices.Clone(ids), func(x int64) bool { return x == id })
+	if len(ids) == 1 {
+		delete(dups, sku)
+		skus[sku] = ids[0]
+		return
+	}
+	dups[sku] = ids
+}
+
+// hashIDs is an FNV-1a hash of ids, 0 for none.
+func hashIDs(ids []int64) uint32 {
 	if len(ids) == 0 {
-		delete(m.skus, old.sku)
-	} else {
-		m.skus[old.sku] = ids
+		return 0
 	}
+	h := fnv.New32a()
+	var b [8]byte
+	for _, id := range ids {
+		binary.LittleEndian.PutUint64(b[:], uint64(id))
+		h.Write(b[:])
+	}
+	return h.Sum32()
 }
 
 // scanStarted starts recording changes to lay over the scan's result.
@@ -291,12 +350,12 @@ func (m *Map) scanDone(items map[int64]*item) []Issue {
 			items[id] = it
 		}
 	}
-	skus := map[string][]int64{}
+	skus, dups := make(map[string]int64, len(items)), map[string][]int64{}
 	for _, it := range items {
 		if it.sku != "" && !it.inherited {
-			skus[it.sku] = append(skus[it.sku], it.id)
+			addHolder(skus, dups, it.sku, it.id)
 		}
 	}
-	m.items, m.skus, m.complete, m.changed = items, skus, true, nil
-	return issues(items, skus)
+	m.items, m.skus, m.dups, m.complete, m.changed = items, skus, dups, true, nil
+	return issues(items, dups)
 }

@@ -72,7 +72,7 @@ func (w *Writer) OrderReported(o wire.Order, prevStatus string) {
 		} else {
 			s.restocked += l.Quantity
 		}
-		s.ownAt = now
+		s.ownAt = stampOf(now)
 	}
 }
 
@@ -108,7 +108,7 @@ func (s *skuState) own(units int64, now time.Time) {
 	} else {
 		s.restocked += units
 	}
-	s.ownAt = now
+	s.ownAt = stampOf(now)
 }
 
 // EditPending takes a hand edit accepted before a restart that the outbox
@@ -160,7 +160,7 @@ func (s *skuState) shouldShow() int64 {
 // remainder is an error of the count (a report the hub refused, orders
 // counted across a restart). Caller holds mu.
 func (w *Writer) settle(s *skuState, quiet bool, now time.Time) {
-	if quiet && (s.sold != 0 || s.restocked != 0) && now.Sub(s.ownAt) > 2*w.cfg.ConfirmLowDelay {
+	if quiet && (s.sold != 0 || s.restocked != 0) && now.Sub(s.ownAt.Time()) > 2*w.cfg.ConfirmLowDelay {
 		w.log.Debug("stock own orders settled", "sku", s.sku, "sold", s.sold, "restocked", s.restocked)
 		s.sold, s.restocked = 0, 0
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/agent/stock"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -62,4 +63,31 @@ func BenchmarkWriter_Change(b *testing.B) {
 			<-r.w.AppliedChanged()
 		}
 	}
+}
+
+// BenchmarkWriter_Heap100k reports the heap a writer holds for a store of
+// 100,000 SKUs once their snapshot has come (a state per SKU).
+func BenchmarkWriter_Heap100k(b *testing.B) {
+	targets := make(map[string]int64, 100_000)
+	for i := range 100_000 {
+		targets[sku(i)] = int64(i)
+	}
+	for b.Loop() {
+		before := heapAlloc()
+		w, err := stock.New(stock.Config{API: &wooclient.Client{}, DataDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.ApplySnapshot(5, targets)
+		b.ReportMetric(float64(heapAlloc()-before)/(1<<20), "heap-MB")
+		runtime.KeepAlive(w)
+	}
+}
+
+// heapAlloc returns the live heap after a full collection.
+func heapAlloc() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

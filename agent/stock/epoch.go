@@ -40,14 +40,14 @@ func (w *Writer) Welcome(epoch string, head int64) {
 			"old_epoch", w.epoch, "epoch", epoch, "applied_seq", w.applied)
 	}
 	w.epoch = epoch
-	w.applied, w.saved, w.maxRecv = 0, 0, 0
+	w.applied, w.saved, w.maxRecv, w.absBase, w.absOrder = 0, 0, 0, 0, nil
 	w.dirty = true
 	w.staleMarkerSeen = false
 	for _, s := range w.skus {
 		s.storeSeq, s.seqKnown = 0, false
 		s.target, s.hasTarget, s.targetSeq, s.lastRecv = 0, false, 0, 0
-		s.changes, s.arrived, s.abs, s.fix = nil, nil, false, 0
-		s.offs, s.edited, s.low, s.editLeft = nil, false, 0, false
+		s.changes, s.abs, s.fix = nil, false, 0
+		s.d = nil
 	}
 }
 

@@ -14,3 +14,18 @@ func (w *Writer) Deferred() bool {
 	defer w.mu.Unlock()
 	return w.held > 0
 }
+
+// SaveState writes the state file now, as Run does every SaveEvery.
+func (w *Writer) SaveState() error { return w.save() }
+
+// Target returns the hub's target the writer holds for sku, and the
+// sequence that set it.
+func (w *Writer) Target(sku string) (target, seq int64, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, found := w.skus[sku]
+	if !found || !s.hasTarget {
+		return 0, 0, false
+	}
+	return s.target, s.targetSeq, true
+}

@@ -6,6 +6,9 @@
 package stock
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -41,8 +44,7 @@ func (w *Writer) Apply(changes []wire.Change) {
 			continue
 		}
 		s.lastRecv = c.Seq
-		s.changes = append(s.changes, c)
-		s.arrived = append(s.arrived, now)
+		s.changes = append(s.changes, queued{Change: c, at: stampOf(now)})
 		w.maxRecv = max(w.maxRecv, c.Seq)
 	}
 	w.mu.Unlock()
@@ -55,21 +57,24 @@ func (w *Writer) Apply(changes []wire.Change) {
 func (w *Writer) ApplySnapshot(seq int64, targets map[string]int64) {
 	now := w.now()
 	w.mu.Lock()
+	if !w.snapshotPending() {
+		w.absBase = w.applied
+	}
 	for sku, t := range targets {
 		s := w.state(sku)
 		keep := 0
-		for i, c := range s.changes {
+		for _, c := range s.changes {
 			if c.Seq > seq {
-				s.changes[keep], s.arrived[keep] = c, s.arrived[i]
+				s.changes[keep] = c
 				keep++
 			}
 		}
-		s.changes, s.arrived = s.changes[:keep], s.arrived[:keep]
+		s.changes = s.changes[:keep]
 		if seq >= s.targetSeq {
 			s.target, s.targetSeq = t, seq
 		}
 		s.hasTarget = true
-		s.abs, s.absSeq, s.absAt = true, seq, now
+		s.abs, s.absSeq, s.absAt = true, seq, stampOf(now)
 		s.fix = 0 // the snapshot write sets the figure whole
 		s.lastRecv = max(s.lastRecv, seq)
 	}
@@ -81,27 +86,52 @@ func (w *Writer) ApplySnapshot(seq int64, targets map[string]int64) {
 			continue
 		}
 		keep := 0
-		for i, c := range s.changes {
+		for _, c := range s.changes {
 			if c.Seq > seq {
-				s.changes[keep], s.arrived[keep] = c, s.arrived[i]
+				s.changes[keep] = c
 				keep++
 			}
 		}
-		s.changes, s.arrived = s.changes[:keep], s.arrived[:keep]
+		s.changes = s.changes[:keep]
 		s.lastRecv = max(s.lastRecv, seq)
 	}
+	w.absOrder = nil
+	for _, s := range w.skus {
+		if s.abs { // this snapshot's, or an earlier one's not written yet
+			w.absOrder = append(w.absOrder, s)
+		}
+	}
+	slices.SortFunc(w.absOrder, func(a, b *skuState) int { return strings.Compare(a.sku, b.sku) })
 	w.maxRecv = max(w.maxRecv, seq)
 	w.mu.Unlock()
 	w.signal()
 }
 
+// snapshotPending reports whether a snapshot's writes are still pending.
+// Caller holds mu.
+func (w *Writer) snapshotPending() bool {
+	for _, s := range w.skus {
+		if s.abs {
+			return true
+		}
+	}
+	return false
+}
+
 // advance moves AppliedSeq up to the last seq before the first one still
-// pending: every change up to it is in the store (or skipped).
+// pending: every change up to it is in the store (or skipped). While a
+// snapshot's writes are pending it stays where it was when the snapshot
+// came (absBase): a restart then says so to the hub, which sends a new
+// snapshot, instead of a figure past SKUs whose snapshot figure the store
+// does not show yet, after which the hub would never send them.
 func (w *Writer) advance() {
 	w.mu.Lock()
 	applied := w.maxRecv
 	for _, s := range w.skus {
-		if s.pending() {
+		switch {
+		case s.abs:
+			applied = min(applied, w.absBase)
+		case s.pending():
 			applied = min(applied, s.firstPending()-1)
 		}
 	}

@@ -57,8 +57,7 @@ func (w *Writer) Release(ctx context.Context, id int64, sku string, units int64)
 	// target without a delta to write, as for a sale).
 	w.mu.Lock()
 	s.sold += released
-	s.ownAt = w.now()
-	s.writes++
+	s.ownAt = stampOf(w.now())
 	w.mu.Unlock()
 	w.metrics.released.Add(float64(released))
 	return released, nil

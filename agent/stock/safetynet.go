@@ -48,11 +48,11 @@ func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, ok := w.skus[p.SKU]
-	if !ok || !s.resolved || s.skip != "" || s.id != p.ID || !s.hasTarget || s.inflight || s.abs {
+	if !ok || !s.resolved || s.skip != skipNone || s.id != p.ID || !s.hasTarget || s.inflight || s.abs {
 		return nil
 	}
 	if q := *p.StockQuantity; q != s.shouldShow() {
-		s.edited = true
+		s.diff().edited = true
 		// Debug: a sale not reported yet shows here too; the safety net
 		// logs what it corrects.
 		w.log.Debug("stock differs from what the store should show", "sku", p.SKU, "product_id", p.ID, "store_qty", q, "should_show", s.shouldShow())
@@ -85,17 +85,17 @@ func (w *Writer) check(ctx context.Context) error {
 		if !ok || !s.hasTarget {
 			continue
 		}
-		if s.resolved && s.skip == "" && s.id == p.ID {
+		if s.resolved && s.skip == skipNone && s.id == p.ID {
 			samples[p.SKU] = p
 		} else if !s.inflight {
 			pick = append(pick, p.SKU)
 		}
 	}
 	for sku, s := range w.skus {
-		if _, ok := samples[sku]; ok || !s.hasTarget || s.inflight || s.resolved && s.skip != "" {
+		if _, ok := samples[sku]; ok || !s.hasTarget || s.inflight || s.resolved && s.skip != skipNone {
 			continue
 		}
-		if len(s.offs) > 0 || s.edited {
+		if s.d != nil && (len(s.d.offs) > 0 || s.d.edited) {
 			pick = append(pick, sku)
 		} else if sweep {
 			rest = append(rest, sku)
@@ -117,13 +117,13 @@ func (w *Writer) check(ctx context.Context) error {
 		w.mu.Lock()
 		for _, sku := range pick {
 			s := w.skus[sku]
-			if s.inflight || !s.writtenAt.Before(start) {
+			if s.inflight || !s.writtenAt.Time().Before(start) {
 				continue
 			}
 			if p := reads[sku]; p.ID != s.id || !s.resolved {
 				w.resolve(s, p, start)
 			}
-			if p, ok := reads[sku]; ok && s.skip == "" {
+			if p, ok := reads[sku]; ok && s.skip == skipNone {
 				samples[sku] = p
 			}
 		}
@@ -151,13 +151,13 @@ func (w *Writer) check(ctx context.Context) error {
 	for sku, p := range samples {
 		s := w.skus[sku]
 		first := now
-		if len(s.offs) > 0 {
-			first = s.offs[0].at
+		if s.d != nil && len(s.d.offs) > 0 {
+			first = s.d.offs[0].at
 		}
 		if w.compare(s, p, unreported[sku], start, now) {
 			fixed = true
 		}
-		if s.low < 0 {
+		if s.d != nil && s.d.low < 0 {
 			lows = append(lows, sku)
 			if first.Before(since) {
 				since = first
@@ -217,35 +217,36 @@ func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
 // (ConfirmLowDelay below) over two reads or more is confirmed, by the
 // smallest difference read within that last stretch: one above is
 // corrected (or adopted) at once and compare reports it; one below waits
-// in s.low for checkLow. A read that a write of s may have overtaken says
+// in s.d.low for checkLow. A read that a write of s may have overtaken says
 // nothing. Caller holds mu.
 func (w *Writer) compare(s *skuState, p woo.Product, unreported int64, start, now time.Time) bool {
-	if p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.hasTarget || !s.writtenAt.Before(start) {
+	if p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.hasTarget || !s.writtenAt.Time().Before(start) {
 		return false
 	}
 	q := *p.StockQuantity
 	should := s.shouldShow() - unreported
 	gap := q - should
 	if gap == 0 {
-		s.offs, s.edited, s.low, s.editLeft = nil, false, 0, false
-		s.agreedAt = start
+		s.d = nil
+		s.agreedAt = stampOf(start)
 		return false
 	}
-	if len(s.offs) > 0 && (gap > 0) != (s.offs[0].gap > 0) {
-		s.offs = nil
+	d := s.diff()
+	if len(d.offs) > 0 && (gap > 0) != (d.offs[0].gap > 0) {
+		d.offs = nil
 	}
-	s.offs = append(s.offs, offRead{at: start, gap: gap})
+	d.offs = append(d.offs, offRead{at: start, gap: gap})
 	wait := w.cfg.ConfirmDelay
 	if gap < 0 {
 		wait = w.cfg.ConfirmLowDelay
 	}
-	if len(s.offs) < 2 || start.Sub(s.offs[0].at) < wait {
+	if len(d.offs) < 2 || start.Sub(d.offs[0].at) < wait {
 		return false
 	}
 	// Reads before the last stretch may predate the edit (a sale not yet
 	// reported, say): they confirm the sign, not the size.
 	recent := gap
-	for _, r := range s.offs {
+	for _, r := range d.offs {
 		if start.Sub(r.at) <= wait && abs(r.gap) < abs(recent) {
 			recent = r.gap
 		}
@@ -255,11 +256,11 @@ func (w *Writer) compare(s *skuState, p woo.Product, unreported int64, start, no
 	// webhook naming the edit, a difference that came later (after the
 	// store agreed with our last write, or some rounds after it), or with
 	// no write of ours, is a hand edit.
-	edited := s.edited || s.editLeft || s.writtenAt.IsZero() || s.agreedAt.After(s.writtenAt) ||
-		s.offs[0].at.Sub(s.writtenAt) > 2*w.cfg.CheckInterval+w.cfg.ConfirmDelay
-	s.offs, s.edited = nil, false
+	edited := d.edited || d.editLeft || s.writtenAt == 0 || s.agreedAt > s.writtenAt ||
+		d.offs[0].at.Sub(s.writtenAt.Time()) > 2*w.cfg.CheckInterval+w.cfg.ConfirmDelay
+	d.offs, d.edited = nil, false
 	if recent < 0 {
-		s.low, s.lowEdit = recent, edited
+		d.low, d.lowEdit = recent, edited
 		return false
 	}
 	return w.correct(s, recent, edited, q, should, now)
@@ -280,13 +281,13 @@ func (w *Writer) correct(s *skuState, off int64, edited bool, q, should int64, n
 	case edited:
 		w.metrics.manualEdits.WithLabelValues("reverted").Inc()
 		w.log.Warn("stock manual edit reverted", attrs...)
-		s.editLeft = true
+		s.diff().editLeft = true
 	default:
 		w.metrics.repairs.Inc()
 		w.log.Warn("stock repaired", attrs...)
 	}
 	if s.fix == 0 {
-		s.fixAt = now
+		s.fixAt = stampOf(now)
 	}
 	s.fix -= off
 	return true
@@ -354,10 +355,14 @@ func (w *Writer) checkLow(ctx context.Context, skus []string, since time.Time) (
 	unreported := w.unreported(orders)
 	for _, sku := range skus {
 		s := w.skus[sku]
-		low := s.low
-		s.low = 0
+		var low int64
+		var lowEdit bool
+		if s.d != nil {
+			low, lowEdit = s.d.low, s.d.lowEdit
+			s.d.low = 0
+		}
 		p, ok := reads[sku]
-		if !ok || low >= 0 || p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.writtenAt.Before(start) {
+		if !ok || low >= 0 || p.ID != s.id || p.StockQuantity == nil || s.inflight || s.abs || !s.writtenAt.Time().Before(start) {
 			continue
 		}
 		q, should := *p.StockQuantity, s.shouldShow()
@@ -365,7 +370,7 @@ func (w *Writer) checkLow(ctx context.Context, skus []string, since time.Time) (
 		if gap >= 0 {
 			continue
 		}
-		if w.correct(s, max(gap, low), s.lowEdit, q, should, now) {
+		if w.correct(s, max(gap, low), lowEdit, q, should, now) {
 			fixed = true
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/stockwire/stockwire/shared/atomicfile"
 )
@@ -70,15 +71,10 @@ func (w *Writer) save() error {
 		w.mu.Unlock()
 		return nil
 	}
-	st := stateFile{Epoch: w.epoch, AppliedSeq: applied, Targets: make(map[string]savedTarget, len(w.skus))}
-	for sku, s := range w.skus {
-		if s.hasTarget {
-			st.Targets[sku] = savedTarget{Target: s.target, Seq: s.targetSeq}
-		}
-	}
+	epoch := w.epoch
+	b := w.encodeState(applied)
 	w.dirty = false
 	w.mu.Unlock()
-	b, _ := json.Marshal(st)
 	if err := atomicfile.Write(w.path, b, 0o600); err != nil {
 		w.mu.Lock()
 		w.dirty = w.dirty || dirty
@@ -86,9 +82,52 @@ func (w *Writer) save() error {
 		return fmt.Errorf("save stock writer state (applied seq %d): %w", applied, err)
 	}
 	w.mu.Lock()
-	if w.epoch == st.Epoch { // else Welcome reset saved meanwhile
+	if w.epoch == epoch { // else Welcome reset saved meanwhile
 		w.saved = max(w.saved, applied)
 	}
 	w.mu.Unlock()
 	return nil
+}
+
+// encodeState returns the state file's content (a stateFile) for applied,
+// written straight from the SKUs' states: a store of 100,000 SKUs would
+// otherwise build a map of them all for every save. Caller holds mu.
+func (w *Writer) encodeState(applied int64) []byte {
+	b := make([]byte, 0, 64+40*len(w.skus))
+	b = append(b, '{')
+	if w.epoch != "" {
+		b = append(b, `"epoch":`...)
+		b = appendJSONString(b, w.epoch)
+		b = append(b, ',')
+	}
+	b = append(b, `"applied_seq":`...)
+	b = strconv.AppendInt(b, applied, 10)
+	first := true
+	for sku, s := range w.skus {
+		if !s.hasTarget {
+			continue
+		}
+		if first {
+			b = append(b, `,"targets":{`...)
+			first = false
+		} else {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, sku)
+		b = append(b, `:{"target":`...)
+		b = strconv.AppendInt(b, s.target, 10)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, s.targetSeq, 10)
+		b = append(b, '}')
+	}
+	if !first {
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
 }

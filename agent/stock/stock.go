@@ -174,6 +174,9 @@ type Config struct {
 	// ResolveTTL is how long an unknown SKU stays unknown before it is
 	// looked up again. Defaults to 1m.
 	ResolveTTL time.Duration
+	// RoundSKUs bounds the SKUs one write round takes (each round reads
+	// and writes them 100 per request). Defaults to 1,000.
+	RoundSKUs int
 	// SaveEvery bounds how long a moved AppliedSeq waits before it is
 	// saved to disk (one fsync'd file write covers every change confirmed
 	// meanwhile). Defaults to 10s.
@@ -183,53 +186,111 @@ type Config struct {
 }
 
 // skuState is what the writer knows about one SKU. Guarded by Writer.mu.
+// The writer holds one for every SKU of the store (100,000 in a large
+// one), so moments are stamps and the flags sit together at the end.
 type skuState struct {
 	sku string
 
 	// Resolution in the store.
-	resolved   bool
-	resolvedAt time.Time
-	skip       string // non-empty: not writable (unknown_sku, ambiguous_sku, unmanaged)
+	resolvedAt stamp
 	id, parent int64
 
 	// Store side.
 	storeSeq  int64 // all of this SKU's changes ≤ storeSeq are in the store
-	seqKnown  bool  // storeSeq was read from the store (or written by us)
-	writtenAt time.Time
-	writes    int64 // writes the store confirmed (or may have run); a read spanning one is void
+	writtenAt stamp
 
 	// Hub side.
 	target    int64
-	hasTarget bool
 	targetSeq int64 // seq of the change or snapshot that set target
 	lastRecv  int64 // highest change seq received for this SKU
 
 	// The store's own orders the hub has not counted yet (accounting.go).
-	sold      int64     // units sold (or released) in the store, not yet counted
-	restocked int64     // units put back by cancellations, not yet counted
-	ownAt     time.Time // last own order (or release, or accepted edit) of this SKU
+	sold      int64 // units sold (or released) in the store, not yet counted
+	restocked int64 // units put back by cancellations, not yet counted
+	ownAt     stamp // last own order (or release, or accepted edit) of this SKU
 
 	// Pending work.
-	changes  []wire.Change
-	arrived  []time.Time // arrival of each pending change
-	abs      bool        // make the store equal target (snapshot)
-	absSeq   int64       // seq the abs write covers (snapshot seq)
-	absAt    time.Time   // when the abs work was queued
-	fix      int64       // units to add to correct the store (safety net)
-	fixAt    time.Time   // when the fix was queued
-	inflight bool
-	failures int
+	changes []queued
+	absSeq  int64 // seq the abs write covers (snapshot seq)
+	absAt   stamp // when the abs work was queued
+	fix     int64 // units to add to correct the store (safety net)
+	fixAt   stamp // when the fix was queued
 
-	// Safety net: a difference seen and not yet confirmed.
-	offs     []offRead // reads showing a difference of one sign, oldest first
-	edited   bool      // a product webhook showed the difference: a hand edit
-	agreedAt time.Time // last read that showed what the store should show
-	low      int64     // a confirmed figure too low, waiting for the check of unreported orders
-	lowEdit  bool      // low is a hand edit
+	// Safety net: the last read that showed what the store should show,
+	// and what it holds of a difference seen since (nil: none).
+	agreedAt stamp
+	d        *diff
+
+	skip      skipReason // not writable, and why
+	failures  int8       // writes the store refused in a row
+	resolved  bool
+	seqKnown  bool // storeSeq was read from the store (or written by us)
+	hasTarget bool
+	abs       bool // make the store equal target (snapshot)
+	inflight  bool
+}
+
+// diff is what the safety net holds of a SKU whose store figure differed
+// from what it should show, until a read agrees again: most SKUs, most of
+// the time, have none.
+type diff struct {
+	offs    []offRead // reads showing a difference of one sign, oldest first
+	low     int64     // a confirmed figure too low, waiting for the check of unreported orders
+	edited  bool      // a product webhook showed the difference: a hand edit
+	lowEdit bool      // low is a hand edit
 	// editLeft: a hand edit was reverted and no read agreed since; what
 	// is left of it (a correction sized short while sales landed between
 	// its reads) is the same edit.
 	editLeft bool
+}
+
+// diff returns s's difference record, made when s has none.
+func (s *skuState) diff() *diff {
+	if s.d == nil {
+		s.d = &diff{}
+	}
+	return s.d
+}
+
+// queued is a hub change waiting to be written, and when it arrived.
+type queued struct {
+	wire.Change
+	at stamp
+}
+
+// skipReason says why a SKU is not written: the store has no such SKU, has
+// it more than once, or does not manage its stock.
+type skipReason uint8
+
+const (
+	skipNone skipReason = iota
+	skipUnknown
+	skipAmbiguous
+	skipUnmanaged
+)
+
+// String is the reason as the skipped-writes metric and the log name it.
+func (r skipReason) String() string {
+	return [...]string{"", "unknown_sku", "ambiguous_sku", "unmanaged"}[r]
+}
+
+// stamp is a moment in 8 bytes instead of time.Time's 24: Unix
+// nanoseconds, 0 for none. It keeps no monotonic reading.
+type stamp int64
+
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return 0
+	}
+	return stamp(t.UnixNano())
+}
+
+// Time returns the moment, the zero time for none.
+func (s stamp) Time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s))
 }
 
 // offRead is one read showing a difference.
@@ -242,10 +303,7 @@ func (s *skuState) pending() bool { return len(s.changes) > 0 || s.abs || s.fix 
 
 // firstPending is the lowest seq still to be written for s.
 func (s *skuState) firstPending() int64 {
-	switch {
-	case s.abs:
-		return s.absSeq
-	case len(s.changes) > 0:
+	if len(s.changes) > 0 {
 		return s.changes[0].Seq
 	}
 	return s.storeSeq + 1 // a fix holds back no change
@@ -271,9 +329,14 @@ type Writer struct {
 	sweptAt     time.Time // last rotating read; owned by Run
 	modCursor   time.Time // newest date_modified the safety net read; owned by Run
 	held        int       // SKUs whose snapshot write waits for local orders to be reported
-	epoch       string    // the store's epoch AppliedSeq counts in (epoch.go)
-	head        int64     // the hub's head sequence at welcome
-	welcomed    bool      // head is known
+	// absOrder is the last snapshot's SKUs in SKU order, for its writes
+	// in rounds; those written are dropped from its front.
+	absOrder []*skuState
+	// absBase is AppliedSeq when the snapshot being written came.
+	absBase  int64
+	epoch    string // the store's epoch AppliedSeq counts in (epoch.go)
+	head     int64  // the hub's head sequence at welcome
+	welcomed bool   // head is known
 	// staleMarkerSeen: a marker ahead of the hub's sequence was logged.
 	staleMarkerSeen bool
 	allocate        bool // the store's policy is allocate
@@ -332,6 +395,9 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.ResolveTTL <= 0 {
 		cfg.ResolveTTL = time.Minute
+	}
+	if cfg.RoundSKUs <= 0 {
+		cfg.RoundSKUs = 1000
 	}
 	if cfg.SaveEvery <= 0 {
 		cfg.SaveEvery = 10 * time.Second
@@ -397,7 +463,7 @@ func (w *Writer) UnknownSKUs() []string {
 	defer w.mu.Unlock()
 	var out []string
 	for sku, s := range w.skus {
-		if s.resolved && s.skip != "" {
+		if s.resolved && s.skip != skipNone {
 			out = append(out, sku)
 		}
 	}

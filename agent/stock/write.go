@@ -38,9 +38,10 @@ type work struct {
 	coalesce int
 }
 
-// flush runs one round: it takes every pending SKU, resolves and reads
-// those that need it, writes, and persists AppliedSeq. more reports that
-// work arrived meanwhile.
+// flush runs one round: it takes the pending SKUs (at most RoundSKUs,
+// the hub's changes before a snapshot's writes), resolves and reads those
+// that need it, writes, and persists AppliedSeq. more reports that work
+// is left or arrived meanwhile.
 func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	ctx = wooclient.Urgent(ctx) // ahead of order polls and safety-net checks
 	quietAt := w.now()
@@ -48,37 +49,81 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	w.mu.Lock()
 	wasHeld := w.held > 0
 	w.held = 0
-	var take []*skuState
-	var need []string // SKUs to read first
-	needSet := map[string]bool{}
+	type candidate struct {
+		s    *skuState
+		read bool // to read first
+	}
+	var cands []candidate
 	now := w.now()
-	for sku, s := range w.skus {
-		if !s.pending() || s.inflight {
-			continue
-		}
+	// consider returns s as a candidate of this round, or false when its
+	// pending work was dropped (a SKU the store does not have).
+	consider := func(s *skuState) (candidate, bool) {
 		// The map says where the SKU lives now: a SKU that was unknown and
 		// has turned up (scan, webhook) is looked up again at once, and
 		// one that moved to another item, or left the map (deleted), is
 		// read afresh.
-		entry, mapped := w.cfg.SKUs.Lookup(sku)
-		if s.resolved && s.skip != "" && now.Sub(s.resolvedAt) < w.cfg.ResolveTTL && !(mapped && s.skip != "unmanaged") {
-			w.dropPending(s, s.skip)
+		entry, mapped := w.cfg.SKUs.Lookup(s.sku)
+		if s.resolved && s.skip != skipNone && now.Sub(s.resolvedAt.Time()) < w.cfg.ResolveTTL && !(mapped && s.skip != skipUnmanaged) {
+			w.dropPending(s, s.skip.String())
+			return candidate{}, false
+		}
+		moved := s.resolved && s.skip == skipNone && (!mapped || entry.ID() != s.id)
+		return candidate{s: s, read: !s.resolved || s.skip != skipNone || !s.seqKnown || s.abs || moved}, true
+	}
+	absPending := 0
+	for _, s := range w.skus {
+		if !s.pending() || s.inflight {
 			continue
 		}
-		moved := s.resolved && s.skip == "" && (!mapped || entry.ID() != s.id)
-		// A snapshot sets the store to the hub's figure, which does not
-		// yet count local orders still waiting to be reported: writing it
-		// now would put those sold units back on sale. Wait until they
-		// are reported; the hub's events then carry the right target.
-		if s.abs && !quiet {
-			w.held++
+		if s.abs {
+			absPending++ // taken below, in the snapshot's order
 			continue
 		}
-		s.inflight = true
-		take = append(take, s)
-		if !s.resolved || s.skip != "" || !s.seqKnown || s.abs || moved {
-			need = append(need, sku)
-			needSet[sku] = true
+		if c, ok := consider(s); ok {
+			cands = append(cands, c)
+		}
+	}
+	// A snapshot sets the store to the hub's figure, which does not yet
+	// count local orders still waiting to be reported: writing it now
+	// would put those sold units back on sale. Wait until they are
+	// reported; the hub's events then carry the right target.
+	if !quiet {
+		w.held = absPending
+	} else {
+		// A snapshot of a large store goes out in rounds of RoundSKUs, in
+		// SKU order (a variable product's variations, whose SKUs
+		// usually share a stem, share their batch): what a round holds
+		// stays small, and the products' stockwire_seq record the
+		// progress, so an agent restarted halfway writes only what is
+		// left. The hub's changes go first.
+		for len(w.absOrder) > 0 && !w.absOrder[0].abs {
+			w.absOrder = w.absOrder[1:]
+		}
+		for _, s := range w.absOrder {
+			if len(cands) >= w.cfg.RoundSKUs {
+				more = true
+				break
+			}
+			if !s.abs || s.inflight {
+				continue
+			}
+			if c, ok := consider(s); ok {
+				cands = append(cands, c)
+			}
+		}
+		if len(w.absOrder) == 0 {
+			w.absOrder = nil
+		}
+	}
+	take := make([]*skuState, len(cands))
+	var need []string // SKUs to read first
+	needSet := map[string]bool{}
+	for i, c := range cands {
+		c.s.inflight = true
+		take[i] = c.s
+		if c.read {
+			need = append(need, c.s.sku)
+			needSet[c.s.sku] = true
 		}
 	}
 	held := w.held
@@ -88,7 +133,7 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 	}
 	if len(take) == 0 {
 		w.advance()
-		return false, nil
+		return more, nil
 	}
 	// AppliedSeq moves only once the SKUs are no longer in flight: whoever
 	// sees it move (a test, the relay) may then hand the writer the store's
@@ -117,19 +162,19 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		if needSet[s.sku] {
 			w.resolve(s, reads[s.sku], now)
 		}
-		if s.skip != "" {
-			w.dropPending(s, s.skip)
+		if s.skip != skipNone {
+			w.dropPending(s, s.skip.String())
 			continue
 		}
 		wk := &work{s: s, n: len(s.changes), abs: s.abs, epoch: w.epoch, quietAt: quietAt}
-		if len(s.arrived) > 0 {
-			wk.arrived = s.arrived[0]
+		if len(s.changes) > 0 {
+			wk.arrived = s.changes[0].at.Time()
 		}
-		if s.abs && !s.absAt.IsZero() && (wk.arrived.IsZero() || s.absAt.Before(wk.arrived)) {
-			wk.arrived = s.absAt
+		if s.abs && s.absAt != 0 && (wk.arrived.IsZero() || s.absAt.Time().Before(wk.arrived)) {
+			wk.arrived = s.absAt.Time()
 		}
-		if s.fix != 0 && (wk.arrived.IsZero() || s.fixAt.Before(wk.arrived)) {
-			wk.arrived = s.fixAt
+		if s.fix != 0 && (wk.arrived.IsZero() || s.fixAt.Time().Before(wk.arrived)) {
+			wk.arrived = s.fixAt.Time()
 		}
 		var included int
 		moves := false // a change included has units to write
@@ -157,9 +202,18 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		wk.seq = max(wk.seq, s.storeSeq)
 		wk.coalesce = max(included-1, 0)
 		// Nothing to add: the hub's counts of the store's own sales need
-		// no write (a replay of them adds nothing either).
-		if wk.delta == 0 && (wk.seq <= s.storeSeq || !s.abs && !moves) {
+		// no write (a replay of them adds nothing either), and neither
+		// does a snapshot figure the store already shows, with no change
+		// after it: its stockwire_seq may stay behind, since AppliedSeq
+		// does not pass the snapshot's base before every figure of it is
+		// in the store (advance), so the hub never replays what the
+		// snapshot covers. An agent restarted in its first sync thus
+		// writes only what is left, even when the hub's head moved.
+		if wk.delta == 0 && (wk.seq <= s.storeSeq || !s.abs && !moves || s.abs && included == 0) {
 			w.finish(s, wk, nil, now)
+			if wk.abs {
+				s.storeSeq = max(s.storeSeq, s.absSeq)
+			}
 			continue
 		}
 		works = append(works, wk)
@@ -192,16 +246,16 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 // resolve records what the store said about s (r is zero when the SKU was
 // not found). Caller holds mu.
 func (w *Writer) resolve(s *skuState, r woo.Product, now time.Time) {
-	s.resolved, s.resolvedAt = true, now
+	s.resolved, s.resolvedAt = true, stampOf(now)
 	switch {
 	case r.ID == -1:
-		s.skip = "ambiguous_sku"
+		s.skip = skipAmbiguous
 	case r.ID == 0:
-		s.skip = "unknown_sku"
+		s.skip = skipUnknown
 	case string(r.ManageStock) != "true":
-		s.skip = "unmanaged"
+		s.skip = skipUnmanaged
 	default:
-		s.skip = ""
+		s.skip = skipNone
 		s.id = r.ID
 		s.parent = 0
 		if r.Type == "variation" {
@@ -213,7 +267,7 @@ func (w *Writer) resolve(s *skuState, r woo.Product, now time.Time) {
 		s.seqKnown = true
 		return
 	}
-	w.log.Warn("stock sku skipped", "sku", s.sku, "reason", s.skip)
+	w.log.Warn("stock sku skipped", "sku", s.sku, "reason", s.skip.String())
 }
 
 // dropPending discards s's pending work. Caller holds mu.
@@ -225,7 +279,7 @@ func (w *Writer) dropPending(s *skuState, reason string) {
 	if n > 0 {
 		w.metrics.skipped.WithLabelValues(reason).Add(float64(n))
 	}
-	s.changes, s.arrived, s.abs = nil, nil, false
+	s.changes, s.abs = nil, false
 }
 
 // finish records a confirmed write (p is the store's answer, nil when
@@ -236,9 +290,8 @@ func (w *Writer) finish(s *skuState, wk *work, p *woo.Product, now time.Time) {
 	}
 	n := min(wk.n, len(s.changes))
 	s.changes = append(s.changes[:0:0], s.changes[n:]...)
-	s.arrived = append(s.arrived[:0:0], s.arrived[n:]...)
 	s.abs = s.abs && !wk.abs
-	if wk.abs && !s.ownAt.After(wk.quietAt) {
+	if wk.abs && !s.ownAt.Time().After(wk.quietAt) {
 		// The store's own effects before the write were all counted by
 		// the hub: in the snapshot's target, or in a change after it,
 		// whose count of them then finds nothing left to clear.
@@ -251,8 +304,7 @@ func (w *Writer) finish(s *skuState, wk *work, p *woo.Product, now time.Time) {
 	}
 	s.storeSeq = max(s.storeSeq, wk.seq)
 	s.seqKnown = true
-	s.writes++
-	s.writtenAt = now
+	s.writtenAt = stampOf(now)
 	w.metrics.writes.WithLabelValues("ok").Inc()
 	w.metrics.coalesced.Add(float64(wk.coalesce))
 	if !wk.arrived.IsZero() {
@@ -288,6 +340,7 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Pr
 				if !want[p.SKU] {
 					continue
 				}
+				p.MetaData = ownMeta(p.MetaData)
 				found[p.SKU] = append(found[p.SKU], p)
 				if prev, dup := out[p.SKU]; dup && prev.ID != p.ID {
 					out[p.SKU] = woo.Product{ID: -1}
@@ -305,6 +358,19 @@ func (w *Writer) readSKUs(ctx context.Context, skus []string) (map[string]woo.Pr
 		}
 	}
 	return out, nil
+}
+
+// ownMeta returns the writer's own entries of a product's meta (a store's
+// products carry many others), in a slice of their own, so that a round's
+// reads hold no more of the answer than that.
+func ownMeta(md []woo.MetaData) []woo.MetaData {
+	var out []woo.MetaData
+	for _, m := range md {
+		if m.Key == MetaKey || m.Key == ReclaimMetaKey {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // write sends one batch and records the results.

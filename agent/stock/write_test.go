@@ -4,6 +4,7 @@
 package stock_test
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/agent/stock"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -97,4 +99,96 @@ func TestWriter_UnknownOutcome(t *testing.T) {
 			t.Fatalf("stock=%d, want 1001", got)
 		}
 	})
+}
+
+// roundsOf200 makes rounds of 200 SKUs, and leaves the safety net out of
+// the count of reads.
+func roundsOf200(c *stock.Config) { c.RoundSKUs, c.CheckInterval = 200, time.Hour }
+
+// TestWriter_SnapshotInRounds: a snapshot larger than RoundSKUs goes out
+// in rounds, each reading and writing its SKUs 100 per request, and a
+// hub change that arrives meanwhile is written too. A writer restarted on
+// a store that has part of the snapshot reads every SKU again but writes
+// only what is left.
+func TestWriter_SnapshotInRounds(t *testing.T) {
+	srv := mustSim(t, 450)
+	dir := t.TempDir()
+	r := mustWriter(t, srv.URL, dir, roundsOf200)
+	targets := map[string]int64{}
+	for i := 1; i <= 450; i++ {
+		targets[sku(i)] = int64(i)
+	}
+	batches := func() int64 { return srv.Store.Stats().Requests["POST /wp-json/wc/v3/products/batch 200"] }
+	reads := func() int64 { return srv.Store.Stats().Requests["GET /wp-json/wc/v3/products 200"] }
+	r.w.ApplySnapshot(5, targets)
+	r.w.Apply([]wire.Change{{Seq: 6, SKU: sku(450), Delta: -1, Target: 449}})
+	waitApplied(t, r.w, 6)
+	for s, want := range targets {
+		if s == sku(450) {
+			want = 449
+		}
+		if got := stockOf(t, srv, s); got != want {
+			t.Fatalf("%s stock=%d, want %d", s, got, want)
+		}
+	}
+	// Rounds of 200, 200 and 50 SKUs: 2 + 2 + 1 requests each way.
+	if got := batches(); got != 5 {
+		t.Errorf("batch writes=%d, want 5 (stats %v)", got, srv.Store.Stats().Requests)
+	}
+	if got := reads(); got != 5 {
+		t.Errorf("reads=%d, want 5", got)
+	}
+	r.stop()
+
+	// A writer restarted without its state file (killed in its first
+	// sync) is sent the snapshot again; the store already shows 400 of its
+	// figures, and their stockwire_seq say so.
+	for i := 1; i <= 50; i++ {
+		if err := srv.Store.AdminEdit(sku(i), 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrote, read := batches(), reads()
+	again := mustWriter(t, srv.URL, t.TempDir(), roundsOf200)
+	targets[sku(450)] = 449
+	again.w.ApplySnapshot(6, targets)
+	waitApplied(t, again.w, 6)
+	for s, want := range targets {
+		if got := stockOf(t, srv, s); got != want {
+			t.Fatalf("%s stock=%d, want %d", s, got, want)
+		}
+	}
+	if got := batches() - wrote; got != 1 {
+		t.Errorf("batch writes after the restart=%d, want 1 (50 SKUs left)", got)
+	}
+	if got := reads() - read; got != 5 {
+		t.Errorf("reads after the restart=%d, want 5", got)
+	}
+}
+
+// TestWriter_AppliedSeqWaitsForSnapshot: while a snapshot's writes are
+// pending, AppliedSeq stays where it was when the snapshot came, even as
+// later changes of other SKUs are written: a restart must make the hub
+// send the snapshot again, not resume past it.
+func TestWriter_AppliedSeqWaitsForSnapshot(t *testing.T) {
+	srv := mustSim(t, 3)
+	var quiet atomic.Bool
+	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) { c.Quiet = quiet.Load })
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -1, Target: 999}})
+	waitApplied(t, r.w, 1)
+	r.w.ApplySnapshot(5, map[string]int64{sku(2): 7})
+	r.w.Apply([]wire.Change{{Seq: 6, SKU: sku(3), Delta: -2, Target: 998}})
+	waitStock(t, srv, sku(3), 998)
+	systest.WaitFor(t, waitTimeout, "the snapshot held", func() error {
+		if !r.w.Deferred() {
+			return errors.New("not held")
+		}
+		return nil
+	})
+	if got := r.w.AppliedSeq(); got != 1 {
+		t.Fatalf("AppliedSeq=%d with the snapshot not written, want 1 (where it was when the snapshot came)", got)
+	}
+	quiet.Store(true)
+	waitApplied(t, r.w, 6)
+	waitStock(t, srv, sku(2), 7)
 }

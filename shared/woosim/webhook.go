@@ -137,9 +137,23 @@ func (s *Store) fire(topic string, id int64) {
 	}
 }
 
-// runDelivery is a timer's body: it claims k and delivers it.
+// deliveryRunners is how many deliveries run at once. WooCommerce
+// delivers from Action Scheduler's queue runners, each one delivery at a
+// time; a burst of events (a batch update of 100 products) waits its turn
+// instead of reaching the receiver all at once.
+const deliveryRunners = 4
+
+// runDelivery is a timer's body: once a runner is free it claims k and
+// delivers it. Until then k stays pending, so later events of the same
+// resource join it.
 func (s *Store) runDelivery(k deliveryKey) {
 	defer s.deliverWG.Done()
+	select {
+	case s.runners <- struct{}{}:
+	case <-s.stopCtx.Done():
+		return
+	}
+	defer func() { <-s.runners }()
 	s.mu.Lock()
 	if _, ok := s.pending[k]; !ok {
 		s.mu.Unlock()

@@ -157,6 +157,7 @@ type Store struct {
 	stopFunc     context.CancelFunc
 	generatedKey bool
 	deliverWG    sync.WaitGroup
+	runners      chan struct{} // one token per delivery running; see deliveryRunners
 }
 
 // NewStore builds a store with opts (the defaults filled in).
@@ -199,6 +200,7 @@ func NewStore(opts Options) *Store {
 		orders:       map[int64]*order{},
 		webhooks:     map[int64]*webhook{},
 		pending:      map[deliveryKey]*time.Timer{},
+		runners:      make(chan struct{}, deliveryRunners),
 		stats:        Stats{Requests: map[string]int64{}},
 	}
 	s.keys[hashKey(opts.ConsumerKey)] = apiKey{secret: opts.ConsumerSecret, perms: PermReadWrite}

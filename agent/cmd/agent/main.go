@@ -59,24 +59,27 @@ func main() {
 //
 // One P: the agent rarely has two things to compute at once, and with a
 // second P every network event wakes a second thread to look for work.
-// GOGC 400: the live heap is small, so the default target makes the GC run
-// after every few stock changes; a larger target makes it run far less
-// often for a little more RSS, and the 256 MiB soft limit keeps a large
-// catalog from growing the heap unchecked. `go run ./shared/cmd/linkbench
-// -scenarios propagation` shows the effect on the agents' CPU per checkout.
+// GOGC 100 (Go's default) and a 44 MiB soft limit: the agent of a store of
+// 100,000 SKUs holds about 33 MB for its SKUs (`go test -run '^$' -bench
+// Heap100k ./agent/stock ./agent/catalog`), and a larger GOGC let its heap
+// grow to several times that (255 MB RSS after the first sync of such a
+// store at GOGC 400 and 256 MiB). `go run ./shared/cmd/bigcatalog` shows
+// the agents' RSS after a first sync; `go run ./shared/cmd/linkbench
+// -scenarios propagation` their CPU per checkout. The process's RSS runs
+// about 15 MB above the limit (the binary's pages, the runtime's own).
 //
 // An agent serving several stores (--config) keeps every P and no soft
-// limit: a hundred stores come close to 256 MiB, where the limit keeps
-// the GC running, and one P leaves every store waiting behind the others
-// (`linkbench -one-agent -stores 100` shows both).
+// limit: a limit sized for one store keeps the GC running for a hundred,
+// and one P leaves every store waiting behind the others (`linkbench
+// -one-agent -stores 100` shows both).
 func tuneRuntime(multiStore bool) {
 	if os.Getenv("GOMAXPROCS") == "" && !multiStore {
 		runtime.GOMAXPROCS(1)
 	}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(100)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" && !multiStore {
-		debug.SetMemoryLimit(256 << 20)
+		debug.SetMemoryLimit(44 << 20)
 	}
 }
