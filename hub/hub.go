@@ -71,6 +71,9 @@ type AgentState struct {
 	// the WebhookHealth… values, or empty until an agent that reports it
 	// has connected.
 	WebhookHealth WebhookHealth
+	// EditsReverted counts the hand edits in the store its agent set back
+	// to the hub's figure since the agent started (its drift).
+	EditsReverted int64
 	Replica       string
 }
 

@@ -266,6 +266,10 @@ func (w *Writer) compare(s *skuState, p woo.Product, unreported int64, start, no
 	return w.correct(s, recent, edited, q, should, now)
 }
 
+// EditsReverted counts the hand edits in the store the writer set back
+// to the hub's figure since it started (StoreEdits "revert").
+func (w *Writer) EditsReverted() int64 { return w.editsReverted.Load() }
+
 // correct acts on a confirmed difference off between the store's figure q
 // and what it should show: it queues a fix, or adopts a hand edit under
 // StoreEdits "accept". It reports whether it queued a fix. Caller holds mu.
@@ -280,6 +284,7 @@ func (w *Writer) correct(s *skuState, off int64, edited bool, q, should int64, n
 		return false
 	case edited:
 		w.metrics.manualEdits.WithLabelValues("reverted").Inc()
+		w.editsReverted.Add(1)
 		w.log.Warn("stock manual edit reverted", attrs...)
 		s.diff().editLeft = true
 	default:

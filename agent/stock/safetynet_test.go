@@ -180,6 +180,10 @@ func TestWriter_ManualEdit(t *testing.T) {
 			if got := counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 1 {
 				t.Fatalf("manual edits=%v, want 1", got)
 			}
+			// What the agent's status tells the hub: the edits set back.
+			if got, want := r.w.EditsReverted(), int64(1); mode == stock.EditsAccept && got != 0 || mode != stock.EditsAccept && got != want {
+				t.Fatalf("EditsReverted()=%d under %s", got, mode)
+			}
 			if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total"); got != 0 {
 				t.Fatalf("repairs=%v, want 0", got)
 			}

@@ -67,6 +67,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -342,9 +343,12 @@ type Writer struct {
 	allocate        bool // the store's policy is allocate
 	dirty           bool // targets changed since the state file was saved
 
-	edits        []wire.StoreEdit    // hand edits accepted, for ReportEdit after the round
-	orders       map[int64]orderSeen // the store's orders taken lately, by WooCommerce id
-	ordersPruned time.Time
+	edits []wire.StoreEdit // hand edits accepted, for ReportEdit after the round
+	// editsReverted counts the hand edits set back since the start, for
+	// the agent's status to the hub (EditsReverted).
+	editsReverted atomic.Int64
+	orders        map[int64]orderSeen // the store's orders taken lately, by WooCommerce id
+	ordersPruned  time.Time
 }
 
 // New loads the writer's state from cfg.DataDir.

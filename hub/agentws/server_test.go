@@ -585,7 +585,7 @@ func TestServer_AgentState(t *testing.T) {
 	c.changesThrough(2)
 	c.send(wire.TypeApplied, "", wire.Applied{Seq: 2})
 	c.send(wire.TypeStatus, "", wire.Status{OutboxDepth: 7, WebhooksOK: false, CatalogSKUs: 2,
-		DeadLetters: 3, WebhookHealth: wire.WebhookHealthFailing})
+		DeadLetters: 3, WebhookHealth: wire.WebhookHealthFailing, EditsReverted: 4})
 	c.send("agent.future-type", "", map[string]int{"x": 1}) // skipped and counted
 
 	systest.WaitFor(t, 5*time.Second, "agent state stored", func() error {
@@ -595,7 +595,7 @@ func TestServer_AgentState(t *testing.T) {
 		}
 		a := got.Agent
 		if !a.Connected || a.AppliedSeq != 2 || a.HeadSeq != 2 || a.SeqLag != 0 || a.OutboxDepth != 7 || a.Replica != "test-replica" || a.LastSeen == nil ||
-			a.DeadLetters != 3 || a.WebhookHealth != hub.WebhookHealthFailing {
+			a.DeadLetters != 3 || a.WebhookHealth != hub.WebhookHealthFailing || a.EditsReverted != 4 {
 			return fmt.Errorf("agent state %+v", a)
 		}
 		return nil
@@ -609,7 +609,7 @@ func TestServer_AgentState(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if a := got.Agent; a.DeadLetters != 0 || a.WebhookHealth != hub.WebhookHealthUnknown {
+		if a := got.Agent; a.DeadLetters != 0 || a.WebhookHealth != hub.WebhookHealthUnknown || a.EditsReverted != 0 {
 			return fmt.Errorf("agent state %+v", a)
 		}
 		return nil

@@ -376,6 +376,7 @@ func (ss *session) readLoop() error {
 			if err := wire.DecodePayload(env, &st); err == nil {
 				ss.setState(func(s *hub.AgentState) {
 					s.OutboxDepth, s.DeadLetters, s.WebhookHealth = st.OutboxDepth, st.DeadLetters, webhookHealth(st.WebhookHealth)
+					s.EditsReverted = max(st.EditsReverted, 0)
 				})
 			}
 		default:

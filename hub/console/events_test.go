@@ -61,6 +61,7 @@ func TestConsole_Pages(t *testing.T) {
 	t.Parallel()
 	tc := MustConsole(t, false)
 	tc.MustStore(t, "porto", 2)
+	tc.MustExec(t, `UPDATE stores SET edits_reverted = 5 WHERE name = 'porto'`) // as its agent reported
 	if _, err := tc.inv.SetCount(t.Context(), hub.Count{SKU: "MUG-BLUE", Location: "main", OnHand: 12, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,8 @@ func TestConsole_Pages(t *testing.T) {
 		want []string
 	}{
 		{"/", []string{`id="stores-down" class="bad">1<`, `id="orders-today">0<`, `id="deliveries-dead">0<`}},
-		{"/stores", []string{`data-name="porto"`, "offline", "2 changes behind, oldest", `name="buffer" min="0" value="2"`, "not known yet"}},
+		{"/stores", []string{`data-name="porto"`, "offline", "2 changes behind, oldest", `name="buffer" min="0" value="2"`, "not known yet",
+			`<td class="drift warn">5 set back<br><small>0 accepted</small>`}},
 		{"/skus?q=mug", []string{`id="available">15<`, "annex", `<td class="target">13</td>`, "<polyline", "2 ledger changes"}},
 		{"/orders", []string{"No orders yet."}},
 		{"/problems", []string{"<h2>Dead webhook deliveries</h2>"}},

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
@@ -47,6 +48,7 @@ func (c *clock) Advance(d time.Duration) {
 // testConsole is a console on the real services of a fresh database,
 // served by hub/web as the hub serves it.
 type testConsole struct {
+	dsn     string
 	console *console.Console
 	web     *web.Server
 	inv     *postgres.InventoryService
@@ -59,7 +61,8 @@ type testConsole struct {
 func MustConsole(t *testing.T, tls bool) *testConsole {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	db, err := postgres.Open(t.Context(), pgtest.NewDB(t), logger)
+	dsn := pgtest.NewDB(t)
+	db, err := postgres.Open(t.Context(), dsn, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +71,7 @@ func MustConsole(t *testing.T, tls bool) *testConsole {
 	if _, err := admin.Ensure(t.Context(), adminToken); err != nil {
 		t.Fatal(err)
 	}
-	tc := &testConsole{inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
+	tc := &testConsole{dsn: dsn, inv: postgres.NewInventoryService(db), stores: postgres.NewStoreService(db),
 		admin: admin, clock: &clock{now: time.Now()}}
 	orders := postgres.NewOrderService(db)
 	tc.web = web.NewServer(logger, nil)
@@ -92,6 +95,20 @@ func MustConsole(t *testing.T, tls bool) *testConsole {
 	t.Cleanup(tc.ts.Close)
 	t.Cleanup(func() { c.Close() })
 	return tc
+}
+
+// MustExec runs a statement on the console's database, for state no
+// service of the test sets (what an agent reported).
+func (tc *testConsole) MustExec(t *testing.T, query string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("postgres", tc.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), query, args...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // browser is an HTTP client with a cookie jar that does not follow

@@ -111,11 +111,11 @@ func (s *SessionService) writeStates(ctx context.Context, batch []*stateReq) {
 	n := len(batch)
 	ids, claims, applied, depth := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	connected, seen, replica := make([]bool, n), make([]sql.NullString, n), make([]string, n)
-	deadLetters, webhookHealth := make([]int64, n), make([]string, n)
+	deadLetters, webhookHealth, reverted := make([]int64, n), make([]string, n), make([]int64, n)
 	for i, q := range batch {
 		ids[i], claims[i], applied[i], depth[i] = q.storeID, q.claim, q.st.AppliedSeq, int64(q.st.OutboxDepth)
 		connected[i], replica[i] = q.st.Connected, q.st.Replica
-		deadLetters[i], webhookHealth[i] = int64(q.st.DeadLetters), string(q.st.WebhookHealth)
+		deadLetters[i], webhookHealth[i], reverted[i] = int64(q.st.DeadLetters), string(q.st.WebhookHealth), q.st.EditsReverted
 		if q.st.LastSeen != nil {
 			seen[i] = sql.NullString{String: q.st.LastSeen.Format(time.RFC3339Nano), Valid: true}
 		}
@@ -123,15 +123,15 @@ func (s *SessionService) writeStates(ctx context.Context, batch []*stateReq) {
 	var live []int64
 	err := s.db.db.SelectContext(ctx, &live, `UPDATE stores s SET connected = v.connected, last_seen = v.seen,
 			applied_seq = v.applied, outbox_depth = v.depth, replica = v.replica,
-			dead_letters = v.dead_letters, webhook_health = v.webhook_health
+			dead_letters = v.dead_letters, webhook_health = v.webhook_health, edits_reverted = v.edits_reverted
 		FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::timestamptz[], $5::bigint[], $6::integer[], $7::text[],
-				$8::integer[], $9::text[])
-			AS v(id, claim, connected, seen, applied, depth, replica, dead_letters, webhook_health)
+				$8::integer[], $9::text[], $10::bigint[])
+			AS v(id, claim, connected, seen, applied, depth, replica, dead_letters, webhook_health, edits_reverted)
 		JOIN agent_sessions a ON a.store_id = v.id AND a.claim = v.claim
 		WHERE s.id = v.id
 		RETURNING s.id`,
 		pq.Array(ids), pq.Array(claims), pq.Array(connected), pq.Array(seen), pq.Array(applied), pq.Array(depth), pq.Array(replica),
-		pq.Array(deadLetters), pq.Array(webhookHealth))
+		pq.Array(deadLetters), pq.Array(webhookHealth), pq.Array(reverted))
 	for _, q := range batch {
 		if err != nil {
 			q.done <- reply[bool]{err: err}

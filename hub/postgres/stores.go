@@ -103,14 +103,14 @@ func retarget(ctx context.Context, tx *sqlx.Tx, storeID int64, withEvents bool) 
 }
 
 const storeCols = `s.id, s.name, s.url, s.policy, s.buffer, s.status, s.created_at, s.epoch, s.edit_location,
-	s.connected, s.last_seen, s.applied_seq, s.outbox_depth, s.dead_letters, s.webhook_health, s.replica, COALESCE(q.head, 0),
+	s.connected, s.last_seen, s.applied_seq, s.outbox_depth, s.dead_letters, s.webhook_health, s.edits_reverted, s.replica, COALESCE(q.head, 0),
 	s.alloc_low_water, s.alloc_min_grant, s.alloc_max_grant, s.alloc_cover_seconds, s.alloc_idle_seconds`
 
 func scanStore(sc interface{ Scan(...any) error }) (hub.Store, error) {
 	var st hub.Store
 	var last *time.Time
 	err := sc.Scan(&st.ID, &st.Name, &st.URL, &st.Policy, &st.Buffer, &st.Status, &st.CreatedAt, &st.Epoch, &st.EditLocation,
-		&st.Agent.Connected, &last, &st.Agent.AppliedSeq, &st.Agent.OutboxDepth, &st.Agent.DeadLetters, &st.Agent.WebhookHealth, &st.Agent.Replica, &st.Agent.HeadSeq,
+		&st.Agent.Connected, &last, &st.Agent.AppliedSeq, &st.Agent.OutboxDepth, &st.Agent.DeadLetters, &st.Agent.WebhookHealth, &st.Agent.EditsReverted, &st.Agent.Replica, &st.Agent.HeadSeq,
 		&st.Allocation.LowWater, &st.Allocation.MinGrant, &st.Allocation.MaxGrant, &st.Allocation.CoverSeconds, &st.Allocation.IdleSeconds)
 	if err != nil {
 		return hub.Store{}, err

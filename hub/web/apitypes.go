@@ -30,7 +30,7 @@ func apiStore(s hub.Store) hubapi.Store {
 		Agent: hubapi.AgentState{
 			Connected: a.Connected, LastSeen: a.LastSeen, AppliedSeq: a.AppliedSeq, HeadSeq: a.HeadSeq,
 			SeqLag: a.SeqLag, OutboxDepth: a.OutboxDepth, DeadLetters: a.DeadLetters, WebhookHealth: string(a.WebhookHealth),
-			Replica: a.Replica,
+			EditsReverted: a.EditsReverted, Replica: a.Replica,
 		},
 		Allocation: hubapi.AllocationParams(s.Allocation),
 	}

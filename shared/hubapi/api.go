@@ -100,8 +100,9 @@ type Store struct {
 
 // AgentState is what the hub last heard from a store's agent. SeqLag is
 // HeadSeq − AppliedSeq; Replica names the hub process holding the session.
-// AppliedSeq, OutboxDepth, DeadLetters and WebhookHealth are the agent's
-// figures as it last reported them (every few seconds), not live ones.
+// AppliedSeq, OutboxDepth, DeadLetters, WebhookHealth and EditsReverted
+// are the agent's figures as it last reported them (every few seconds),
+// not live ones.
 type AgentState struct {
 	Connected   bool       `json:"connected"`
 	LastSeen    *time.Time `json:"last_seen"`
@@ -115,6 +116,9 @@ type AgentState struct {
 	// WebhookHealth is one of the WebhookHealth… values, or empty when the
 	// agent has not reported it.
 	WebhookHealth string `json:"webhook_health,omitempty"`
+	// EditsReverted counts the hand edits in the store the agent set back
+	// to the hub's figure since it started: the store's drift.
+	EditsReverted int64  `json:"edits_reverted"`
 	Replica       string `json:"replica,omitempty"`
 }
 

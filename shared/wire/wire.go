@@ -284,6 +284,10 @@ type Status struct {
 	// WebhookHealth is one of the WebhookHealth… values; empty from an
 	// agent that predates it.
 	WebhookHealth string `json:"webhook_health,omitempty"`
+	// EditsReverted counts the hand edits in the store the agent set back
+	// to the hub's figure since it started: the store's drift. 0 from an
+	// agent that predates it.
+	EditsReverted int64 `json:"edits_reverted,omitempty"`
 }
 
 // What an agent knows of its store's webhooks (Status.WebhookHealth).

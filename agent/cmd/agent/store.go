@@ -135,7 +135,7 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 		return nil, err
 	}
 	relay.Status = func() wire.Status {
-		status := wire.Status{CatalogSKUs: cat.Len(), WebhookHealth: st.webhookHealth()}
+		status := wire.Status{CatalogSKUs: cat.Len(), WebhookHealth: st.webhookHealth(), EditsReverted: writer.EditsReverted()}
 		status.WebhooksOK = status.WebhookHealth == wire.WebhookHealthOK
 		for _, is := range cat.Issues() {
 			switch is.Kind {
