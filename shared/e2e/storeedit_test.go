@@ -13,6 +13,44 @@ import (
 	"github.com/stockwire/stockwire/shared/systest"
 )
 
+// TestMirror_RevertedEditReachesTheHub: under the default --store-edits
+// revert, a hand edit is set back to the hub's figure, and the agent's
+// status tells the hub, whose API (and console) then shows the store's
+// drift.
+func TestMirror_RevertedEditReachesTheHub(t *testing.T) {
+	s := newSystemWith(t, systemOptions{stores: 1, skus: 1, onHand: 50})
+	st := s.stores[0]
+	sku := st.sim.Store.SKUs()[0]
+	systest.WaitFor(t, 30*time.Second, "the store at the hub's figure", s.converged)
+	// Some safety-net reads, so that the store has agreed with the
+	// agent's first write: a difference right after a write of its own,
+	// the agent takes for that write overtaken, not for a hand edit.
+	const productReads = "GET /wp-json/wc/v3/products 200"
+	seen := st.sim.Store.Stats().Requests[productReads]
+	systest.WaitFor(t, 60*time.Second, "three more reads of the products", func() error {
+		if n := st.sim.Store.Stats().Requests[productReads]; n < seen+3 {
+			return fmt.Errorf("%d reads since", n-seen)
+		}
+		return nil
+	})
+	if err := st.sim.Store.AdminEdit(sku, 44); err != nil {
+		t.Fatal(err)
+	}
+	systest.WaitFor(t, 60*time.Second, "the edit set back and reported to the hub", func() error {
+		if got, _ := st.sim.Store.StockBySKU(sku); got != 50 {
+			return fmt.Errorf("store shows %d, want 50 again", got)
+		}
+		var got hubapi.Store
+		if err := s.hub.API(http.MethodGet, fmt.Sprintf("/api/v1/stores/%d", st.id), nil, &got); err != nil {
+			return err
+		}
+		if got.Agent.EditsReverted != 1 {
+			return fmt.Errorf("hub shows %d edits set back, want 1", got.Agent.EditsReverted)
+		}
+		return nil
+	})
+}
+
 // TestMirror_AcceptedEditReachesEveryStore: under --store-edits accept, a
 // hand edit in one store's back office becomes the hub's truth: one
 // store_edit ledger entry, and every other store shows it. The agent is
