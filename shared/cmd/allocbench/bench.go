@@ -118,7 +118,7 @@ func (e *env) flashSale(ctx context.Context, run string) (saleResult, error) {
 	defer s.close()
 	res := saleResult{run: run}
 	idle := s.stores[len(s.stores)-1]
-	res.idleHeld, _ = idle.sim.StockBySKU(s.sku)
+	res.idleHeld, _ = idle.sim.Store.StockBySKU(s.sku)
 
 	var total, attempts atomic.Int64
 	stop := make(chan struct{})
@@ -132,7 +132,7 @@ func (e *env) flashSale(ctx context.Context, run string) (saleResult, error) {
 				defer wg.Done()
 				for {
 					attempts.Add(1)
-					if _, err := st.sim.Checkout([]woosim.CheckoutLine{{SKU: s.sku, Quantity: 1}}); err == nil {
+					if _, err := st.sim.Store.Checkout([]woosim.CheckoutLine{{SKU: s.sku, Quantity: 1}}); err == nil {
 						total.Add(1)
 						return
 					}
@@ -153,7 +153,7 @@ func (e *env) flashSale(ctx context.Context, run string) (saleResult, error) {
 	faulted, healed := false, false
 	var faultAt time.Time
 	for time.Now().Before(deadline) {
-		if q, _ := idle.sim.StockBySKU(s.sku); q == 0 && res.idleFreed == 0 {
+		if q, _ := idle.sim.Store.StockBySKU(s.sku); q == 0 && res.idleFreed == 0 {
 			res.idleFreed = time.Since(start)
 		}
 		sold := total.Load()
@@ -240,12 +240,12 @@ func (e *env) grantLatency(ctx context.Context) ([]time.Duration, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if _, err := st.sim.Checkout([]woosim.CheckoutLine{{SKU: s.sku, Quantity: 1}}); err != nil {
+		if _, err := st.sim.Store.Checkout([]woosim.CheckoutLine{{SKU: s.sku, Quantity: 1}}); err != nil {
 			time.Sleep(20 * time.Millisecond) // the shelf is empty: the grant is on its way
 			continue
 		}
 		at := time.Now()
-		q, _ := st.sim.StockBySKU(s.sku)
+		q, _ := st.sim.Store.StockBySKU(s.sku)
 		if q >= params["low_water"] {
 			time.Sleep(150 * time.Millisecond) // a shopper's pace
 			continue
@@ -265,7 +265,7 @@ func (e *env) grantLatency(ctx context.Context) ([]time.Duration, error) {
 		progress("grant latency sample %d: %s", len(out), got.Sub(at).Round(time.Millisecond))
 		// Let the write land before the next checkout.
 		if err := launch.Poll(ctx, 10*time.Second, "the grant on the shelf", func() error {
-			if q, _ := st.sim.StockBySKU(s.sku); q < params["low_water"] {
+			if q, _ := st.sim.Store.StockBySKU(s.sku); q < params["low_water"] {
 				return fmt.Errorf("shelf at %d", q)
 			}
 			return nil
@@ -312,7 +312,7 @@ func (s *system) explainStranded(ctx context.Context) {
 		return
 	}
 	for _, st := range s.stores {
-		q, _ := st.sim.StockBySKU(s.sku)
+		q, _ := st.sim.Store.StockBySKU(s.sku)
 		connected := false
 		for _, h := range stores.Stores {
 			if h.ID == st.id {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -60,9 +59,7 @@ type store struct {
 	id     int64
 	token  string
 	name   string
-	sim    *woosim.Store
-	srv    *http.Server
-	url    string
+	sim    *woosim.Server
 	listen string
 	agent  *launch.Proc
 	// onGrant, when set, records writes raising the store's stock as they
@@ -94,7 +91,7 @@ func (e *env) startSystem(ctx context.Context, name string, n int, onHand int64,
 		}
 		s.stores = append(s.stores, st)
 	}
-	s.sku = s.stores[0].sim.SKUs()[0]
+	s.sku = s.stores[0].sim.Store.SKUs()[0]
 	if err := s.api(ctx, http.MethodPut, "/api/v1/skus/"+s.sku+"/locations/main", map[string]any{"on_hand": onHand}, nil); err != nil {
 		s.close()
 		return nil, err
@@ -104,7 +101,7 @@ func (e *env) startSystem(ctx context.Context, name string, n int, onHand int64,
 			ID    int64  `json:"id"`
 			Token string `json:"token"`
 		}
-		if err := s.api(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.url, "policy": "allocate"}, &out); err != nil {
+		if err := s.api(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.sim.URL, "policy": "allocate"}, &out); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -125,7 +122,7 @@ func (e *env) startSystem(ctx context.Context, name string, n int, onHand int64,
 		}
 		for _, st := range s.stores {
 			id := strconv.FormatInt(st.id, 10)
-			q, _ := st.sim.StockBySKU(s.sku)
+			q, _ := st.sim.Store.StockBySKU(s.sku)
 			if hs.Allocated[id] == 0 || q != hs.Allocated[id] {
 				return fmt.Errorf("%s shows %d, allocated %d", st.name, q, hs.Allocated[id])
 			}
@@ -163,8 +160,12 @@ func (s *system) startStore(i int) (*store, error) {
 	if delay == 0 {
 		delay = -1 // woosim's "none"
 	}
-	st.sim = woosim.NewStore(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, WebhookDelay: delay})
-	st.sim.SetOnRequest(func(r *http.Request) {
+	sim, err := woosim.Start(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, WebhookDelay: delay})
+	if err != nil {
+		return nil, err
+	}
+	st.sim = sim
+	sim.Store.SetOnRequest(func(r *http.Request) {
 		grants := st.onGrant.Load()
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/batch") || grants == nil {
 			return
@@ -188,17 +189,10 @@ func (s *system) startStore(i int) (*store, error) {
 			}
 		}
 	})
-	if err := st.sim.Seed(woosim.SeedOptions{Products: 1, Stock: 0, SKUPrefix: "SALE-"}); err != nil {
+	if err := sim.Store.Seed(woosim.SeedOptions{Products: 1, Stock: 0, SKUPrefix: "SALE-"}); err != nil {
+		sim.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	st.url = "http://" + ln.Addr().String()
-	st.sim.SetHomeURL(st.url)
-	st.srv = &http.Server{Handler: st.sim, ReadHeaderTimeout: 10 * time.Second}
-	go st.srv.Serve(ln)
 	return st, nil
 }
 
@@ -212,7 +206,7 @@ func (s *system) startAgent(ctx context.Context, st *store) error {
 	}
 	key := fmt.Sprintf("%040d", st.idx)
 	p, err := launch.Start(st.name, s.env.Bin("agent"), []string{
-		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--metrics-listen", "", "--public-url", "http://" + st.listen,
+		"--hub", "http://" + s.hubAddr, "--store-url", st.sim.URL, "--listen", st.listen, "--metrics-listen", "", "--public-url", "http://" + st.listen,
 		"--data-dir", s.env.Path("agents-"+s.name, st.name),
 		"--poll-interval", s.env.cfg.PollInterval.String(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + st.token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},
@@ -231,9 +225,6 @@ func (s *system) close() {
 		if st.agent != nil {
 			st.agent.Stop(10 * time.Second)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		st.srv.Shutdown(ctx)
-		cancel()
 		st.sim.Close()
 	}
 	if s.hub != nil {

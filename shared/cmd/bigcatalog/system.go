@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -56,9 +55,7 @@ func (rq *requests) count(r *http.Request) {
 // store is one simulated store and its agent.
 type store struct {
 	name    string
-	sim     *woosim.Store
-	srv     *http.Server
-	url     string
+	sim     *woosim.Server
 	metrics string // the agent's --metrics-listen
 	agent   *launch.Proc
 	reqs    requests
@@ -144,9 +141,6 @@ func measure(ctx context.Context, env *benchenv.Env, cfg Config, run, n int) (re
 			if st.agent != nil {
 				st.agent.Stop(10 * time.Second)
 			}
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			st.srv.Shutdown(sctx)
-			cancel()
 			st.sim.Close()
 		}
 	}()
@@ -172,7 +166,7 @@ func measure(ctx context.Context, env *benchenv.Env, cfg Config, run, n int) (re
 			}
 			off := 0
 			for i, sku := range skus {
-				if q, _ := st.sim.StockBySKU(sku); q != counts[i] {
+				if q, _ := st.sim.Store.StockBySKU(sku); q != counts[i] {
 					off++
 				}
 			}
@@ -213,20 +207,16 @@ func measure(ctx context.Context, env *benchenv.Env, cfg Config, run, n int) (re
 
 func startStore(cfg Config, i int) (*store, error) {
 	key := fmt.Sprintf("%040d", i)
-	st := &store{name: fmt.Sprintf("store-%d", i)}
-	st.sim = woosim.NewStore(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key})
-	st.sim.SetOnRequest(st.reqs.count)
-	if err := st.sim.Seed(woosim.SeedOptions{Products: cfg.SKUs - 3*cfg.Variable, Variable: cfg.Variable, Stock: cfg.StoreStock}); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	sim, err := woosim.Start(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key})
 	if err != nil {
 		return nil, err
 	}
-	st.url = "http://" + ln.Addr().String()
-	st.sim.SetHomeURL(st.url)
-	st.srv = &http.Server{Handler: st.sim, ReadHeaderTimeout: 10 * time.Second}
-	go st.srv.Serve(ln)
+	st := &store{name: fmt.Sprintf("store-%d", i), sim: sim}
+	sim.Store.SetOnRequest(st.reqs.count)
+	if err := sim.Store.Seed(woosim.SeedOptions{Products: cfg.SKUs - 3*cfg.Variable, Variable: cfg.Variable, Stock: cfg.StoreStock}); err != nil {
+		sim.Close()
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -234,7 +224,7 @@ func startAgent(ctx context.Context, env *benchenv.Env, api *hubapi.Client, cfg 
 	var out struct {
 		Token string `json:"token"`
 	}
-	if err := api.DoJSON(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.url, "policy": "mirror"}, &out); err != nil {
+	if err := api.DoJSON(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.sim.URL, "policy": "mirror"}, &out); err != nil {
 		return err
 	}
 	listen, err := launch.FreeAddr()
@@ -246,7 +236,7 @@ func startAgent(ctx context.Context, env *benchenv.Env, api *hubapi.Client, cfg 
 	}
 	key := fmt.Sprintf("%040d", i)
 	if st.agent, err = launch.Start(st.name, env.Bin("agent"), []string{
-		"--hub", api.BaseURL, "--store-url", st.url, "--listen", listen, "--metrics-listen", st.metrics, "--public-url", "http://" + listen,
+		"--hub", api.BaseURL, "--store-url", st.sim.URL, "--listen", listen, "--metrics-listen", st.metrics, "--public-url", "http://" + listen,
 		"--data-dir", env.Path(db, st.name), "--rate-limit", strconv.FormatFloat(cfg.RateLimit, 'f', -1, 64), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + out.Token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},
 		env.Path("logs", db, st.name+".log"), nil); err != nil {

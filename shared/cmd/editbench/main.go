@@ -149,7 +149,7 @@ func run(ctx context.Context, cfg Config) error {
 					return
 				case <-tick.C:
 				}
-				if _, err := st.sim.Checkout([]woosim.CheckoutLine{{SKU: s.sku, Quantity: 1}}); err != nil {
+				if _, err := st.sim.Store.Checkout([]woosim.CheckoutLine{{SKU: s.sku, Quantity: 1}}); err != nil {
 					refused.Add(1)
 					continue
 				}
@@ -174,9 +174,9 @@ func run(ctx context.Context, cfg Config) error {
 		if i%2 == 1 {
 			sign = -1
 		}
-		q, _ := edited.sim.StockBySKU(s.sku)
+		q, _ := edited.sim.Store.StockBySKU(s.sku)
 		at := time.Now()
-		if err := edited.sim.AdminEdit(s.sku, q+sign*cfg.Size); err != nil {
+		if err := edited.sim.Store.AdminEdit(s.sku, q+sign*cfg.Size); err != nil {
 			return err
 		}
 		undone, err := waitUndo(ctx, edited, at, sign, cfg)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -36,9 +35,7 @@ type store struct {
 	idx           int
 	token         string
 	name          string
-	sim           *woosim.Store
-	srv           *http.Server
-	url           string
+	sim           *woosim.Server
 	listen        string // webhooks and /healthz
 	metricsListen string // /metrics
 	agent         *launch.Proc
@@ -88,7 +85,7 @@ func start(ctx context.Context, cfg Config) (*system, error) {
 		}
 		s.stores = append(s.stores, st)
 	}
-	s.sku = s.stores[0].sim.SKUs()[0]
+	s.sku = s.stores[0].sim.Store.SKUs()[0]
 	if err := s.api(ctx, http.MethodPut, "/api/v1/skus/"+s.sku+"/locations/main", map[string]any{"on_hand": cfg.OnHand}, nil); err != nil {
 		return s, err
 	}
@@ -96,7 +93,7 @@ func start(ctx context.Context, cfg Config) (*system, error) {
 		var out struct {
 			Token string `json:"token"`
 		}
-		if err := s.api(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.url, "policy": "mirror"}, &out); err != nil {
+		if err := s.api(ctx, http.MethodPost, "/api/v1/stores", map[string]any{"name": st.name, "url": st.sim.URL, "policy": "mirror"}, &out); err != nil {
 			return s, err
 		}
 		st.token = out.Token
@@ -115,7 +112,7 @@ func (s *system) waitConverged(ctx context.Context, timeout time.Duration) error
 			return err
 		}
 		for _, st := range s.stores {
-			if q, _ := st.sim.StockBySKU(s.sku); q != target {
+			if q, _ := st.sim.Store.StockBySKU(s.sku); q != target {
 				return fmt.Errorf("%s shows %d, hub's figure %d", st.name, q, target)
 			}
 		}
@@ -130,8 +127,12 @@ func (s *system) startStore(i int) (*store, error) {
 	if delay == 0 {
 		delay = -1 // woosim's "none"
 	}
-	st.sim = woosim.NewStore(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, WebhookDelay: delay})
-	st.sim.SetOnRequest(func(r *http.Request) {
+	sim, err := woosim.Start(woosim.Options{ConsumerKey: "ck_" + key, ConsumerSecret: "cs_" + key, WebhookDelay: delay})
+	if err != nil {
+		return nil, err
+	}
+	st.sim = sim
+	sim.Store.SetOnRequest(func(r *http.Request) {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/batch") {
 			return
 		}
@@ -157,17 +158,10 @@ func (s *system) startStore(i int) (*store, error) {
 		}
 		st.mu.Unlock()
 	})
-	if err := st.sim.Seed(woosim.SeedOptions{Products: 1, Stock: 0, SKUPrefix: "EDIT-"}); err != nil {
+	if err := sim.Store.Seed(woosim.SeedOptions{Products: 1, Stock: 0, SKUPrefix: "EDIT-"}); err != nil {
+		sim.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	st.url = "http://" + ln.Addr().String()
-	st.sim.SetHomeURL(st.url)
-	st.srv = &http.Server{Handler: st.sim, ReadHeaderTimeout: 10 * time.Second}
-	go st.srv.Serve(ln)
 	return st, nil
 }
 
@@ -196,7 +190,7 @@ func (s *system) startAgent(ctx context.Context, st *store) error {
 	st.listen, st.metricsListen = addr, metricsAddr
 	key := fmt.Sprintf("%040d", st.idx)
 	if st.agent, err = launch.Start(st.name, s.env.Bin("agent"), []string{
-		"--hub", "http://" + s.hubAddr, "--store-url", st.url, "--listen", st.listen, "--metrics-listen", st.metricsListen, "--public-url", "http://" + st.listen,
+		"--hub", "http://" + s.hubAddr, "--store-url", st.sim.URL, "--listen", st.listen, "--metrics-listen", st.metricsListen, "--public-url", "http://" + st.listen,
 		"--data-dir", s.env.Path("agents", st.name), "--webhooks=" + fmt.Sprint(s.cfg.Webhooks),
 		"--poll-interval", s.cfg.PollInterval.String(), "--log-format", "text"},
 		[]string{"STOCKWIRE_TOKEN=" + st.token, "STOCKWIRE_CONSUMER_KEY=ck_" + key, "STOCKWIRE_CONSUMER_SECRET=cs_" + key},
@@ -215,9 +209,6 @@ func (s *system) close() {
 		if st.agent != nil {
 			st.agent.Stop(10 * time.Second)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		st.srv.Shutdown(ctx)
-		cancel()
 		st.sim.Close()
 	}
 	if s.hub != nil {
