@@ -59,6 +59,38 @@ func ReadCPU(pid int) (time.Duration, error) {
 	return st.cpu, nil
 }
 
+// ReadSwitches returns the context switches (voluntary and not) of every
+// live thread of process pid: how often it went to sleep and woke, or was
+// preempted. A Go process wakes a thread for each network event, timer or
+// goroutine handed to an idle P, so this counts its wake-ups. Threads that
+// have exited are not counted (the Go runtime keeps its threads).
+func ReadSwitches(pid int) (int64, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("read threads of process %d: %w", pid, err)
+	}
+	var total int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
+		if err != nil {
+			continue // the thread has just exited
+		}
+		for line := range strings.SplitSeq(string(data), "\n") {
+			name, value, ok := strings.Cut(line, ":")
+			if !ok || name != "voluntary_ctxt_switches" && name != "nonvoluntary_ctxt_switches" {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("read context switches of process %d: %w", pid, err)
+			}
+			total += n
+		}
+	}
+	return total, nil
+}
+
 // ReadTreeCPU returns the CPU time used by process pid, its live children
 // and the children it has reaped: PostgreSQL's postmaster and backends.
 func ReadTreeCPU(pid int) (time.Duration, error) {

@@ -35,6 +35,29 @@ func TestReadCPU_GrowsWithWork(t *testing.T) {
 	t.Fatal("CPU time did not grow while spinning for 10s")
 }
 
+func TestReadSwitches_GrowWithSleeps(t *testing.T) {
+	before, err := ReadSwitches(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each blocking wait for a child puts a thread to sleep at least once.
+	for range 5 {
+		if err := exec.Command("true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := ReadSwitches(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after < before+5 {
+		t.Fatalf("context switches %d → %d over 5 child waits, want at least 5 more", before, after)
+	}
+	if _, err := ReadSwitches(1 << 30); err == nil {
+		t.Fatal("no such process: want an error")
+	}
+}
+
 func TestChildPIDs_FindsAStartedChild(t *testing.T) {
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {

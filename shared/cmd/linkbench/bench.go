@@ -159,6 +159,9 @@ type Phase struct {
 	// and BenchCPU (this process: the simulated stores and the load tool)
 	// are CPU time used.
 	HubCPU, PostgresCPU, AgentsCPU, BenchCPU time.Duration
+	// AgentsSwitches are the agents' context switches (all their threads,
+	// all agents together): their wake-ups.
+	AgentsSwitches int64
 	// MachineBusy is the share of all cores' time spent busy, other work on
 	// the machine included.
 	MachineBusy float64
@@ -208,6 +211,7 @@ func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs 
 	}
 	ph.HubCPU, ph.PostgresCPU = c1.hub-c0.hub, c1.postgres-c0.postgres
 	ph.AgentsCPU, ph.BenchCPU = c1.agents-c0.agents, c1.bench-c0.bench
+	ph.AgentsSwitches = c1.agentSwitches - c0.agentSwitches
 	ph.MachineBusy = procstat.Busy(c0.machine, c1.machine)
 	after, err := h.metrics(ctx)
 	if err != nil {
@@ -217,9 +221,11 @@ func (b *bench) measure(ctx context.Context, h *hubProc, name string, agentPIDs 
 	return nil
 }
 
-// costs are cumulative CPU times at one moment.
+// costs are cumulative CPU times (and the agents' context switches) at
+// one moment.
 type costs struct {
 	hub, postgres, agents, bench time.Duration
+	agentSwitches                int64
 	machine                      procstat.MachineTicks
 }
 
@@ -238,6 +244,11 @@ func readCosts(hubPID, pgPID int, agentPIDs []int) (costs, error) {
 			return c, err
 		}
 		c.agents += a
+		n, err := procstat.ReadSwitches(pid)
+		if err != nil {
+			return c, err
+		}
+		c.agentSwitches += n
 	}
 	if c.bench, err = procstat.ReadCPU(os.Getpid()); err != nil {
 		return c, err

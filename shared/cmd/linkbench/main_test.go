@@ -60,6 +60,9 @@ func TestRun(t *testing.T) {
 		if r.Hub.RSS <= 0 || r.Phase.HubCPU <= 0 {
 			t.Errorf("hub RSS %d, CPU %s", r.Hub.RSS, r.Phase.HubCPU)
 		}
+		if r.Phase.AgentsSwitches <= 0 {
+			t.Errorf("agents' context switches %d, want some: they wrote stock", r.Phase.AgentsSwitches)
+		}
 	})
 
 	t.Run("Fanout", func(t *testing.T) {

@@ -93,6 +93,12 @@ func (b *bench) printPropagation(r PropagationResult) {
 	b.printPhase(r.Idle, 0, "")
 	fmt.Fprintf(b.out, "  checkouts and their propagation:\n")
 	b.printPhase(r.Phase, r.Checkouts, "checkout")
+	// Each checkout is one change at every store: the order reported by
+	// the store it was made in, the stock written at each other one.
+	if changes := r.Checkouts * r.Stores; changes > 0 && r.Phase.AgentsCPU > 0 {
+		fmt.Fprintf(b.out, "  agent per change and store: CPU %d µs, context switches %.1f\n",
+			(r.Phase.AgentsCPU / time.Duration(changes)).Microseconds(), float64(r.Phase.AgentsSwitches)/float64(changes))
+	}
 }
 
 func (b *bench) printFanout(r FanoutResult) {
