@@ -2,10 +2,12 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +46,39 @@ func BenchmarkHandler_OrderDelivery(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "deliveries/s")
+}
+
+// BenchmarkHandler_ProductEcho measures a signed product.updated delivery
+// of a real product (the samples' product 11 with the agent's marker)
+// that is the echo of the agent's own write: verify, read, recognise.
+func BenchmarkHandler_ProductEcho(b *testing.B) {
+	var body []byte
+	for _, d := range loadDeliveries(b) {
+		if bytes.HasPrefix([]byte(d.Body), []byte(`{"id":11,`)) {
+			body = []byte(strings.Replace(d.Body, `"meta_data":[]`, `"meta_data":[{"id":99,"key":"stockwire_seq","value":"ep1:42"}]`, 1))
+		}
+	}
+	logger := slog.New(slog.DiscardHandler)
+	box, err := outbox.Open(filepath.Join(b.TempDir(), "o.db"), outbox.Options{Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer box.Close()
+	h, err := webhook.NewHandler(secret, box, logger, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.IsEcho = func(p woo.Product) bool { return p.ID == 11 && len(p.MetaData) == 1 }
+	h.OnProduct = func(context.Context, string, woo.Product) { b.Fatal("not recognised as an echo") }
+	sig := woo.WebhookSignature(secret, body)
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/woocommerce", bytes.NewReader(body))
+		req.Header.Set(woo.HeaderWebhookTopic, woo.TopicProductUpdated)
+		req.Header.Set(woo.HeaderWebhookSignature, sig)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
 }

@@ -3,7 +3,9 @@
 // body in constant time, bounds the body size, and for order topics writes
 // the report durably to the outbox before answering 200, so a delivery
 // WooCommerce saw succeed survives kill -9. Product deliveries go to a
-// callback (not durable: the catalog rescan covers losses). Registering the
+// callback (not durable: the catalog rescan covers losses), read by a scan
+// of the few fields the agent uses (product.go), and the echo of the
+// agent's own stock write stops there. Registering the
 // webhooks is agent/hooks' job; polling for missed ones is agent/orders'.
 package webhook
 
@@ -40,6 +42,7 @@ type Outbox interface {
 // Results recorded in stockwire_agent_webhooks_received_total.
 const (
 	ResultOK           = "ok"
+	ResultEcho         = "echo"
 	ResultPing         = "ping"
 	ResultIgnored      = "ignored"
 	ResultBadSignature = "bad_signature"
@@ -60,8 +63,15 @@ type Handler struct {
 	// FullErr is the outbox's "full" sentinel; matching appends answer 503.
 	FullErr error
 	// OnProduct is called for product.* deliveries (product.deleted carries
-	// only the ID). Optional; it must not block for long.
+	// only the ID) that are not echoes. p holds only id, parent_id, sku,
+	// type, status, manage_stock, stock_quantity, variations and the meta
+	// whose key starts with "stockwire_". Optional; it must not block for
+	// long.
 	OnProduct func(ctx context.Context, topic string, p woo.Product)
+	// IsEcho tells whether a product.updated delivery, read as for
+	// OnProduct, shows the agent's own last write and nothing else: then
+	// OnProduct is not called. Optional.
+	IsEcho func(p woo.Product) bool
 	// OnPing is called with the webhook ID of each ping. The ping is
 	// unsigned, so it proves nothing of who sent it. Optional.
 	OnPing func(webhookID int64)
@@ -205,13 +215,16 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 		}
 		return h.appendOrder(ctx, rep)
 	case resource == "product":
-		var p woo.Product
-		if err := json.Unmarshal(body, &p); err != nil || p.ID <= 0 {
+		p, err := scanProduct(body)
+		if err != nil || p.ID <= 0 {
 			if err == nil && isAPIError(body) {
 				return http.StatusOK, ResultIgnored
 			}
 			h.Logger.Warn("malformed webhook body", "topic", topic, "error", err)
 			return http.StatusBadRequest, ResultMalformed
+		}
+		if topic == woo.TopicProductUpdated && h.IsEcho != nil && h.IsEcho(p) {
+			return http.StatusOK, ResultEcho
 		}
 		if h.OnProduct != nil {
 			h.OnProduct(ctx, topic, p)

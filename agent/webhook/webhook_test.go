@@ -38,6 +38,10 @@ type fixture struct {
 	flowed        []string
 	// orders are the order ids OnOrder was called with.
 	orders []int64
+	// isEcho answers IsEcho (nil: never an echo); echoAsked counts the
+	// calls.
+	isEcho    func(woo.Product) bool
+	echoAsked int
 }
 
 func MustServe(t *testing.T, maxEvents int) *fixture {
@@ -59,6 +63,12 @@ func MustServe(t *testing.T, maxEvents int) *fixture {
 		f.products = append(f.products, p.ID)
 		f.productTopics = append(f.productTopics, topic)
 		f.mu.Unlock()
+	}
+	h.IsEcho = func(p woo.Product) bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.echoAsked++
+		return f.isEcho != nil && f.isEcho(p)
 	}
 	h.OnPing = func(id int64) {
 		f.mu.Lock()
@@ -114,7 +124,7 @@ type delivery struct {
 	Body    string      `json:"body"`
 }
 
-func loadDeliveries(t *testing.T) []delivery {
+func loadDeliveries(t testing.TB) []delivery {
 	t.Helper()
 	b := systest.Fixture(t, "webhook-deliveries.json")
 	var file struct {
@@ -331,6 +341,72 @@ func TestHandler_Refusals(t *testing.T) {
 			t.Fatalf("Len=%d", f.box.Len())
 		}
 	})
+}
+
+// TestHandler_ProductEcho: the echo of the agent's own write stops at
+// the receiver, once its signature is checked; anything else goes on.
+func TestHandler_ProductEcho(t *testing.T) {
+	t.Parallel()
+	f := MustServe(t, 0)
+	echo := []byte(productBodies(t)[1]) // product 11, 10 in stock, marker "ep1:42"
+	f.isEcho = func(p woo.Product) bool {
+		return p.ID == 11 && *p.StockQuantity == 10 && len(p.MetaData) == 2 && string(p.MetaData[0].Value) == `"ep1:42"`
+	}
+	echoes := func() float64 {
+		return testutil.ToFloat64(mustVec(t, f.reg, woo.TopicProductUpdated, webhook.ResultEcho))
+	}
+
+	if got := f.post(t, signed(woo.TopicProductUpdated, echo), echo); got != 200 {
+		t.Fatalf("echo: status %d", got)
+	}
+	f.mu.Lock()
+	if f.products != nil || f.echoAsked != 1 || len(f.flowed) != 1 {
+		t.Fatalf("echo: OnProduct %v, IsEcho asked %d, deliveries %v; want no OnProduct, one question, one delivery", f.products, f.echoAsked, f.flowed)
+	}
+	f.mu.Unlock()
+	if got, want := echoes(), 1.0; got != want {
+		t.Fatalf("echoes counted %v, want %v", got, want)
+	}
+
+	t.Run("HandEdit", func(t *testing.T) {
+		edit := bytes.Replace(echo, []byte(`"stock_quantity":10,`), []byte(`"stock_quantity":7,`), 1)
+		if got := f.post(t, signed(woo.TopicProductUpdated, edit), edit); got != 200 {
+			t.Fatalf("status %d", got)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if got := f.products; len(got) != 1 || got[0] != 11 {
+			t.Fatalf("OnProduct %v, want [11]: a hand edit goes on", got)
+		}
+	})
+	t.Run("OnlyProductUpdated", func(t *testing.T) {
+		if got := f.post(t, signed(woo.TopicProductCreated, echo), echo); got != 200 {
+			t.Fatalf("status %d", got)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if got := f.productTopics; len(got) != 2 || got[1] != woo.TopicProductCreated {
+			t.Fatalf("OnProduct topics %v, want product.created last", got)
+		}
+	})
+	t.Run("BadSignature", func(t *testing.T) {
+		f.mu.Lock()
+		asked := f.echoAsked
+		f.mu.Unlock()
+		h := signed(woo.TopicProductUpdated, echo)
+		h[woo.HeaderWebhookSignature] = woo.WebhookSignature("wrong-secret", echo)
+		if got := f.post(t, h, echo); got != 401 {
+			t.Fatalf("status %d, want 401", got)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.echoAsked != asked {
+			t.Fatal("IsEcho asked about an unsigned body")
+		}
+	})
+	if got, want := echoes(), 1.0; got != want {
+		t.Fatalf("echoes counted %v, want %v", got, want)
+	}
 }
 
 func TestHandler_Ping(t *testing.T) {

@@ -1,0 +1,4 @@
+package webhook
+
+// ScanProduct exposes scanProduct to the external tests.
+var ScanProduct = scanProduct
