@@ -329,6 +329,29 @@ func TestMap_Found(t *testing.T) {
 	}
 }
 
+func TestMap_Holds(t *testing.T) {
+	t.Parallel()
+	m := catalog.NewMap()
+	a := woo.Product{ID: 1, SKU: "A", Type: "simple", ManageStock: json.RawMessage("true"), StockQuantity: qty(3)}
+	v := woo.Product{ID: 7, ParentID: 5, SKU: "V", Type: "variation", ManageStock: json.RawMessage("true")}
+	m.Found("A", []woo.Product{a})
+	m.Found("V", []woo.Product{v})
+	a.StockQuantity = qty(9) // the map keeps no figure
+	if !m.Holds(a) || !m.Holds(v) {
+		t.Fatal("the map does not hold the products it was given")
+	}
+	for name, p := range map[string]woo.Product{
+		"Unknown":      {ID: 2, SKU: "B", Type: "simple"},
+		"SKUChanged":   {ID: 1, SKU: "A2", Type: "simple", ManageStock: json.RawMessage("true")},
+		"NotManaged":   {ID: 1, SKU: "A", Type: "simple", ManageStock: json.RawMessage("false")},
+		"MadeVariable": {ID: 1, SKU: "A", Type: "variable", Variations: []int64{8}},
+	} {
+		if m.Holds(p) {
+			t.Errorf("%s: Holds(%+v) = true", name, p)
+		}
+	}
+}
+
 // scanHook runs once, after the store answered the products page the
 // scan is on, so a test can change the map while a scan runs.
 type scanHook struct {

@@ -181,6 +181,16 @@ func (m *Map) Found(sku string, ps []woo.Product) {
 	}
 }
 
+// Holds reports whether the map holds p, a product or a variation as a
+// webhook shows it, as it is: updating the map with p would change
+// nothing.
+func (m *Map) Holds(p woo.Product) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	old, ok := m.items[p.ID]
+	return ok && *old == *m.itemOf(p)
+}
+
 // itemOf makes the item of p, a product or a variation, telling a
 // variation's own SKU from its parent's. Caller holds mu.
 func (m *Map) itemOf(p woo.Product) *item {

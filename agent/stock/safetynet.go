@@ -60,6 +60,27 @@ func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	return nil
 }
 
+// Echo tells whether p, as a product.updated webhook shows it, is the
+// echo of the writer's own last write to it: the SKU is where the writer
+// wrote it, with nothing in flight or queued as absolute, and the store
+// shows the stockwire_seq marker of everything the writer knows is there
+// and the figure it should show. Nothing is left to do for an echo
+// (ProductChanged would find no difference); anything else, a hand edit
+// among them, is not one.
+func (w *Writer) Echo(p woo.Product) bool {
+	if p.StockQuantity == nil || p.SKU == "" {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, ok := w.skus[p.SKU]
+	if !ok || !s.resolved || s.skip != skipNone || s.id != p.ID || !s.hasTarget || s.inflight || s.abs || !s.seqKnown {
+		return false
+	}
+	seq, ok := w.markerSeq(p)
+	return ok && seq == s.storeSeq && *p.StockQuantity == s.shouldShow()
+}
+
 // check is one round of the safety net.
 func (w *Writer) check(ctx context.Context) error {
 	defer func() {

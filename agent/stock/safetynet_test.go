@@ -138,6 +138,9 @@ func TestWriter_ManualEdit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !r.w.Echo(p) {
+				t.Fatalf("own write's webhook (stock %v, meta %+v) not taken for its echo", *p.StockQuantity, p.MetaData)
+			}
 			if err := r.w.ProductChanged(t.Context(), p); err != nil {
 				t.Fatal(err)
 			}
@@ -149,6 +152,9 @@ func TestWriter_ManualEdit(t *testing.T) {
 			p2, err := cl.GetProduct(t.Context(), id2)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if r.w.Echo(p2) {
+				t.Fatal("a hand edit after the writer's own write (its marker still there) taken for an echo")
 			}
 			if err := r.w.ProductChanged(t.Context(), p2); err != nil {
 				t.Fatal(err)

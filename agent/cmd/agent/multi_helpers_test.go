@@ -130,6 +130,12 @@ func (a *multiAgent) hup(t *testing.T) {
 // storeMetric is the agent's metric name for store, "" when it has no
 // such series.
 func (a *multiAgent) storeMetric(name, store string) (string, error) {
+	return a.metric(name + `{store="` + store + `"}`)
+}
+
+// metric is the value of the agent's series (name and labels, as
+// /metrics writes them), "" when it has no such series.
+func (a *multiAgent) metric(series string) (string, error) {
 	resp, err := http.Get("http://" + a.metricsListen + "/metrics")
 	if err != nil {
 		return "", err
@@ -140,7 +146,7 @@ func (a *multiAgent) storeMetric(name, store string) (string, error) {
 		return "", err
 	}
 	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+`{store="`+store+`"} `); ok {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			return v, nil
 		}
 	}

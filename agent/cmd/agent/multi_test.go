@@ -39,6 +39,15 @@ func TestAgent_MultiStore(t *testing.T) {
 	a.checkout(t, sku, 2)
 	waitCommitted(t, h, sku, 2)
 	waitShows(t, sku, 8, a, b)
+	// site-b's product.updated echo of the agent's write stops at the
+	// receiver.
+	echoes := `stockwire_agent_webhooks_received_total{result="echo",store="site-b",topic="product.updated"}`
+	systest.WaitFor(t, 30*time.Second, "site-b's echo recognised", func() error {
+		if got, err := ag.metric(echoes); err != nil || got == "" || got == "0" {
+			return fmt.Errorf("%s = %q (%v)", echoes, got, err)
+		}
+		return nil
+	})
 	b.checkout(t, sku, 3)
 	waitCommitted(t, h, sku, 5)
 	waitShows(t, sku, 5, a, b)

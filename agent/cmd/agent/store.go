@@ -194,6 +194,9 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 			logger.Warn("stock check after product webhook", "error", err)
 		}
 	}
+	// The echo of the writer's own write leaves the catalog and the
+	// writer as they are: nothing to do.
+	receiver.IsEcho = func(p woo.Product) bool { return writer.Echo(p) && skus.Holds(p) }
 	if manager != nil {
 		receiver.OnPing = manager.Pinged
 		receiver.OnDelivery = manager.Delivered
