@@ -115,20 +115,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("consumer key and secret are required")
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{
-			Transport: &http.Transport{
-				Proxy:                 http.ProxyFromEnvironment,
-				DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-				TLSHandshakeTimeout:   10 * time.Second,
-				MaxIdleConnsPerHost:   8,
-				IdleConnTimeout:       90 * time.Second,
-				ResponseHeaderTimeout: 60 * time.Second,
-				ForceAttemptHTTP2:     true,
-			},
-			// Never follow redirects: a redirect drops the Authorization
-			// header or changes the signed URL; report it instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		cfg.HTTPClient = NewHTTPClient(8)
 	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 20
@@ -169,6 +156,27 @@ func New(cfg Config) (*Client, error) {
 		retry:   backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff},
 		now:     time.Now,
 	}, nil
+}
+
+// NewHTTPClient returns the HTTP client a Client uses by default: transport
+// timeouts, at most maxIdle idle connections kept per host, no limit on
+// the connections in use (a store that hangs holds its own requests'
+// connections, never another's), and redirects never followed.
+func NewHTTPClient(maxIdle int) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			MaxIdleConnsPerHost:   maxIdle,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+			ForceAttemptHTTP2:     true,
+		},
+		// Never follow redirects: a redirect drops the Authorization
+		// header or changes the signed URL; report it instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 type urgentKey struct{}

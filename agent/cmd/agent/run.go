@@ -22,6 +22,7 @@ import (
 	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/agent/stock"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
 )
 
@@ -41,6 +42,8 @@ type Main struct {
 
 	reg    *prometheus.Registry
 	hubTLS *tls.Config // for an https hub with --hub-ca; nil: the system's roots
+	// pools shares an HTTP connection pool among the stores of one host.
+	pools wooclient.Pools
 	// single is the store of an agent run without --config; fleet runs
 	// those of --config. One of them is nil.
 	single *storeAgent

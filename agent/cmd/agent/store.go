@@ -30,14 +30,16 @@ import (
 
 // storeAgent is one logical agent: everything that serves one store, with
 // nothing shared with the other stores of the process but the registry,
-// the logger and the HTTP listener. Its own store client (transport and
-// rate limit), outbox, hub session and goroutines keep one store's trouble
-// its own.
+// the logger, the HTTP listener and the connection pool of its host. Its
+// own store client (rate limit, retries, timeouts), outbox, hub session
+// and goroutines keep one store's trouble its own.
 type storeAgent struct {
 	cfg     StoreConfig
 	logger  *slog.Logger
 	metrics *storeRegisterer
 	outbox  *outbox.Outbox
+	// releaseHTTP gives back the connection pool of the store's host.
+	releaseHTTP func()
 	// receiver takes the store's webhook deliveries.
 	receiver http.Handler
 	// webhookHealth is what the agent knows of the store's webhooks.
@@ -72,8 +74,13 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 		return nil, err
 	}
 
+	storeHTTP, release, err := m.pools.Client(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	st.releaseHTTP = release
 	client, err := wooclient.New(wooclient.Config{BaseURL: c.URL, ConsumerKey: c.ConsumerKey, ConsumerSecret: c.ConsumerSecret,
-		RateLimit: rate.Limit(c.RateLimit), Burst: max(1, int(c.RateLimit)), Logger: logger, Registerer: reg})
+		HTTPClient: storeHTTP, RateLimit: rate.Limit(c.RateLimit), Burst: max(1, int(c.RateLimit)), Logger: logger, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +247,10 @@ func (a *storeAgent) run(ctx context.Context) error {
 // store's series leave /metrics before its outbox closes.
 func (a *storeAgent) close() error {
 	a.metrics.unregisterAll()
+	if a.releaseHTTP != nil {
+		a.releaseHTTP()
+		a.releaseHTTP = nil
+	}
 	if a.outbox == nil {
 		return nil
 	}
