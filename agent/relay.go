@@ -75,8 +75,8 @@ type Relay struct {
 	ReleasesKept int
 
 	wake     chan struct{}
-	reclaims chan wire.Reclaim      // from Handle to the session's release loop
-	commands chan wire.OrderCommand // from Handle to the session's command loop
+	reclaims *waiting[wire.Reclaim]      // from Handle to the session's release loop
+	commands *waiting[wire.OrderCommand] // from Handle to the session's command loop
 	// snapshot gathers a chunked snapshot. Owned by the goroutine calling
 	// Handle (hubconn's reader).
 	snapshot snapshotGather
@@ -91,8 +91,8 @@ type Relay struct {
 func NewRelay(ob Outbox, w StockWriter, logger *slog.Logger, version string) *Relay {
 	r := &Relay{Outbox: ob, Writer: w, Logger: logger, Version: version,
 		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: time.Second, StatusEvery: 10 * time.Second,
-		ReleasesKept: 1024, wake: make(chan struct{}, 1), reclaims: make(chan wire.Reclaim, 1024),
-		commands: make(chan wire.OrderCommand, 1024),
+		ReleasesKept: 1024, wake: make(chan struct{}, 1), reclaims: newWaiting[wire.Reclaim](),
+		commands: newWaiting[wire.OrderCommand](),
 		inflight: make(map[uint64]time.Time)}
 	if rl, ok := w.(Releaser); ok {
 		r.Releaser = rl
@@ -136,9 +136,7 @@ func (r *Relay) Handle(ctx context.Context, env wire.Envelope) {
 			r.Logger.Error("bad reclaim from hub", "error", err)
 			return
 		}
-		select {
-		case r.reclaims <- rc:
-		default:
+		if !r.reclaims.push(rc) {
 			r.Logger.Warn("too many reclaims waiting; the hub will ask again", "reclaim_id", rc.ID)
 		}
 	case wire.TypeCommand:
@@ -147,9 +145,7 @@ func (r *Relay) Handle(ctx context.Context, env wire.Envelope) {
 			r.Logger.Error("bad order command from hub", "error", err)
 			return
 		}
-		select {
-		case r.commands <- c:
-		default:
+		if !r.commands.push(c) {
 			r.Logger.Warn("too many order commands waiting; the hub will send it again", "command_id", c.ID)
 		}
 	case wire.TypeChanges:
@@ -300,11 +296,9 @@ func (a *appliedReport) send(ctx context.Context, send Sender, seq int64, every 
 // one that fails is left for the hub to ask again.
 func (r *Relay) releaseLoop(ctx context.Context, send Sender) {
 	for {
-		var rc wire.Reclaim
-		select {
-		case <-ctx.Done():
+		rc, ok := r.reclaims.pop(ctx)
+		if !ok {
 			return
-		case rc = <-r.reclaims:
 		}
 		if r.Releaser == nil {
 			continue
@@ -343,11 +337,9 @@ const commandAttempts = 5
 func (r *Relay) commandLoop(ctx context.Context, send Sender) {
 	retry := backoff.Policy{Min: time.Second, Max: 30 * time.Second}
 	for {
-		var c wire.OrderCommand
-		select {
-		case <-ctx.Done():
+		c, ok := r.commands.pop(ctx)
+		if !ok {
 			return
-		case c = <-r.commands:
 		}
 		if r.Commander == nil {
 			continue
