@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,12 +51,7 @@ func BenchmarkHandler_OrderDelivery(b *testing.B) {
 // of a real product (the samples' product 11 with the agent's marker)
 // that is the echo of the agent's own write: verify, read, recognise.
 func BenchmarkHandler_ProductEcho(b *testing.B) {
-	var body []byte
-	for _, d := range loadDeliveries(b) {
-		if bytes.HasPrefix([]byte(d.Body), []byte(`{"id":11,`)) {
-			body = []byte(strings.Replace(d.Body, `"meta_data":[]`, `"meta_data":[{"id":99,"key":"stockwire_seq","value":"ep1:42"}]`, 1))
-		}
-	}
+	body := echoBody(b)
 	logger := slog.New(slog.DiscardHandler)
 	box, err := outbox.Open(filepath.Join(b.TempDir(), "o.db"), outbox.Options{Logger: logger})
 	if err != nil {
@@ -68,7 +62,7 @@ func BenchmarkHandler_ProductEcho(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h.IsEcho = func(p woo.Product) bool { return p.ID == 11 && len(p.MetaData) == 1 }
+	h.IsEcho = func(p woo.Product) bool { return p.ID == 11 && len(p.MetaData) == 2 }
 	h.OnProduct = func(context.Context, string, woo.Product) { b.Fatal("not recognised as an echo") }
 	sig := woo.WebhookSignature(secret, body)
 	for b.Loop() {

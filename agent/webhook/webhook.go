@@ -4,8 +4,8 @@
 // the report durably to the outbox before answering 200, so a delivery
 // WooCommerce saw succeed survives kill -9. Product deliveries go to a
 // callback (not durable: the catalog rescan covers losses), read by a scan
-// of the few fields the agent uses (product.go), and the echo of the
-// agent's own stock write stops there. Registering the
+// of the few fields the agent uses (wooclient.ScanProduct), and the echo
+// of the agent's own stock write stops there. Registering the
 // webhooks is agent/hooks' job; polling for missed ones is agent/orders'.
 package webhook
 
@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockwire/stockwire/agent/orders"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
@@ -215,7 +216,7 @@ func (h *Handler) handle(ctx context.Context, topic string, body []byte) (int, s
 		}
 		return h.appendOrder(ctx, rep)
 	case resource == "product":
-		p, err := scanProduct(body)
+		p, err := wooclient.ScanProduct(body)
 		if err != nil || p.ID <= 0 {
 			if err == nil && isAPIError(body) {
 				return http.StatusOK, ResultIgnored

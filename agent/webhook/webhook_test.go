@@ -348,7 +348,7 @@ func TestHandler_Refusals(t *testing.T) {
 func TestHandler_ProductEcho(t *testing.T) {
 	t.Parallel()
 	f := MustServe(t, 0)
-	echo := []byte(productBodies(t)[1]) // product 11, 10 in stock, marker "ep1:42"
+	echo := echoBody(t) // product 11, 10 in stock, marker "ep1:42"
 	f.isEcho = func(p woo.Product) bool {
 		return p.ID == 11 && *p.StockQuantity == 10 && len(p.MetaData) == 2 && string(p.MetaData[0].Value) == `"ep1:42"`
 	}
@@ -407,6 +407,20 @@ func TestHandler_ProductEcho(t *testing.T) {
 	if got, want := echoes(), 1.0; got != want {
 		t.Fatalf("echoes counted %v, want %v", got, want)
 	}
+}
+
+// echoBody is the samples' product.updated delivery of product 11 (10 in
+// stock) with the agent's marker "ep1:42" and another meta of its own.
+func echoBody(tb testing.TB) []byte {
+	tb.Helper()
+	for _, d := range loadDeliveries(tb) {
+		if strings.HasPrefix(d.Body, `{"id":11,`) {
+			return []byte(strings.Replace(d.Body, `"meta_data":[]`,
+				`"meta_data":[{"id":99,"key":"stockwire_seq","value":"ep1:42"},{"id":100,"key":"stockwire_reclaim","value":"x"}]`, 1))
+		}
+	}
+	tb.Fatal("no delivery of product 11 in the samples")
+	return nil
 }
 
 func TestHandler_Ping(t *testing.T) {

@@ -261,9 +261,7 @@ func (c *Client) batch(ctx context.Context, path, route string, ups []ProductUpd
 				idem = false
 			}
 		}
-		var out struct {
-			Update []batchItem `json:"update"`
-		}
+		var out batchAnswer
 		_, err := c.do(ctx, call{method: "POST", path: path, route: route, body: map[string]any{"update": chunk}, idempotent: idem}, &out)
 		if err != nil {
 			return results, fmt.Errorf("batch update %d items: %w", len(chunk), err)

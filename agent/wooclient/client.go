@@ -179,6 +179,18 @@ func NewHTTPClient(maxIdle int) *http.Client {
 	}
 }
 
+// answerDecoder is an answer that reads itself, without encoding/json.
+type answerDecoder interface {
+	decodeAnswer(body []byte) error
+}
+
+func decodeAnswer(body []byte, out any) error {
+	if d, ok := out.(answerDecoder); ok {
+		return d.decodeAnswer(body)
+	}
+	return json.Unmarshal(body, out)
+}
+
 type urgentKey struct{}
 
 // Urgent marks the requests made with the returned context as urgent: the
@@ -290,7 +302,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (http.Header, error) 
 			}
 		case r.status >= 200 && r.status < 300:
 			if out != nil && len(r.body) > 0 {
-				if err := json.Unmarshal(r.body, out); err != nil {
+				if err := decodeAnswer(r.body, out); err != nil {
 					return r.header, fmt.Errorf("%s: decode answer: %w", cl.route, err)
 				}
 			}

@@ -1,4 +1,4 @@
-package webhook_test
+package wooclient_test
 
 import (
 	"encoding/json"
@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stockwire/stockwire/agent/webhook"
+	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
@@ -31,11 +32,21 @@ func decodeOwn(t *testing.T, body string) woo.Product {
 	return p
 }
 
-// productBodies are the real product.updated bodies of the samples, and
-// the same with the agent's marker and other meta in them.
+// productBodies are the real product.updated webhook bodies of the
+// samples (a product as GET /products/{id} answers it), and the same with
+// the agent's marker and other meta in them.
 func productBodies(t *testing.T) []string {
+	var file struct {
+		Deliveries []struct {
+			Headers [][2]string `json:"headers"`
+			Body    string      `json:"body"`
+		} `json:"deliveries"`
+	}
+	if err := json.Unmarshal(systest.Fixture(t, "webhook-deliveries.json"), &file); err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	for _, d := range loadDeliveries(t) {
+	for _, d := range file.Deliveries {
 		if !slices.ContainsFunc(d.Headers, func(kv [2]string) bool {
 			return strings.EqualFold(kv[0], woo.HeaderWebhookTopic) && kv[1] == woo.TopicProductUpdated
 		}) {
@@ -55,7 +66,7 @@ func TestScanProduct(t *testing.T) {
 	t.Parallel()
 	t.Run("RealDeliveries", func(t *testing.T) {
 		for _, body := range productBodies(t) {
-			got, err := webhook.ScanProduct([]byte(body))
+			got, err := wooclient.ScanProduct([]byte(body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +74,7 @@ func TestScanProduct(t *testing.T) {
 				t.Fatalf("scan=%+v\nwant  %+v", got, want)
 			}
 		}
-		p, _ := webhook.ScanProduct([]byte(productBodies(t)[1]))
+		p, _ := wooclient.ScanProduct([]byte(productBodies(t)[1]))
 		if got, want := len(p.MetaData), 2; got != want || p.MetaData[0].Key != "stockwire_seq" || string(p.MetaData[0].Value) != `"ep1:42"` {
 			t.Fatalf("meta=%+v, want stockwire_seq and stockwire_reclaim only", p.MetaData)
 		}
@@ -75,8 +86,9 @@ func TestScanProduct(t *testing.T) {
 			`{"id":7,"attributes":[{"options":["]","{"],"n":[[[]]]}],"sku":"","meta_data":[{"key":"stockwire_seq","value":null}],"status":"draft"}`,
 			`{"id":8}`,
 			`{"id":9,"meta_data":[],"sku":null,"stock_quantity":0,"x":true,"y":false,"z":1.5e3}`,
+			`{"id":10,"meta_data":null,"variations":null}`,
 		} {
-			got, err := webhook.ScanProduct([]byte(body))
+			got, err := wooclient.ScanProduct([]byte(body))
 			if err != nil {
 				t.Fatalf("%s: %v", body, err)
 			}
@@ -88,7 +100,7 @@ func TestScanProduct(t *testing.T) {
 	t.Run("ErrTruncated", func(t *testing.T) {
 		body := productBodies(t)[1]
 		for i := range len(body) {
-			if _, err := webhook.ScanProduct([]byte(body[:i])); err == nil {
+			if _, err := wooclient.ScanProduct([]byte(body[:i])); err == nil {
 				t.Fatalf("body cut at %d of %d: no error", i, len(body))
 			}
 		}
@@ -97,11 +109,59 @@ func TestScanProduct(t *testing.T) {
 		for _, body := range []string{``, `[]`, `"x"`, `{"id":"7"}`, `{"id":1.5}`, `{"stock_quantity":"3"}`, `{"id":1}x`, `{"id" 1}`, `{"id":1,}`,
 			`{"id":1,"meta_data":[{"key":"x"} {"key":"y"}]}`, `{"id":1,"meta_data":[{"key":"stockwire_seq","value":"a"},]}`,
 			`{"id":1,"variations":[1,"2"]}`} {
-			if _, err := webhook.ScanProduct([]byte(body)); err == nil {
+			if _, err := wooclient.ScanProduct([]byte(body)); err == nil {
 				t.Fatalf("%q: no error", body)
 			}
 		}
 	})
+}
+
+// TestDecodeBatch: a batch answer reads as encoding/json read it, its
+// products as ScanProduct reads them.
+func TestDecodeBatch(t *testing.T) {
+	t.Parallel()
+	body := systest.LoadSample(t, "products-batch-per-item-error.json").Body
+	marked := []byte(strings.Replace(string(body), `"meta_data":[]`, `"meta_data":[{"id":9,"key":"stockwire_seq","value":"e:3"},{"id":8,"key":"_x","value":"error"}]`, 1))
+	for _, body := range [][]byte{body, marked} {
+		ps, errs, err := wooclient.DecodeBatch(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want struct {
+			Update []json.RawMessage `json:"update"`
+		}
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got, n := len(ps), len(want.Update); got != n || n != 2 {
+			t.Fatalf("%d items, want %d (2)", got, n)
+		}
+		for i, raw := range want.Update {
+			var refusal struct {
+				Error *woo.APIError `json:"error"`
+			}
+			if err := json.Unmarshal(raw, &refusal); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(errs[i], refusal.Error) {
+				t.Fatalf("item %d: error %+v, want %+v", i, errs[i], refusal.Error)
+			}
+			if refusal.Error != nil {
+				continue
+			}
+			if wp := decodeOwn(t, string(raw)); !reflect.DeepEqual(ps[i], wp) {
+				t.Fatalf("item %d:\nscan=%+v\nwant %+v", i, ps[i], wp)
+			}
+		}
+		if errs[1] == nil || errs[1].Code != "woocommerce_rest_product_invalid_id" || ps[1].ID == 0 {
+			t.Fatalf("item 2 = %+v, %+v; want the refusal of its id", ps[1], errs[1])
+		}
+	}
+	for _, bad := range []string{`{"update":[{"id":1}`, `{"update":[{"id":1,"error":}]}`, `[]`} {
+		if _, _, err := wooclient.DecodeBatch([]byte(bad)); err == nil {
+			t.Fatalf("%s: no error", bad)
+		}
+	}
 }
 
 // TestScanProduct_Allocs: the scan allocates only what it keeps, where
@@ -109,7 +169,7 @@ func TestScanProduct(t *testing.T) {
 func TestScanProduct_Allocs(t *testing.T) {
 	body := []byte(productBodies(t)[1])
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := webhook.ScanProduct(body); err != nil {
+		if _, err := wooclient.ScanProduct(body); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -125,4 +185,42 @@ func TestScanProduct_Allocs(t *testing.T) {
 	if allocs > 10 {
 		t.Fatalf("scan allocates %v times, want at most 10", allocs)
 	}
+}
+
+// BenchmarkDecodeBatch compares reading a batch answer of 10 real
+// products (the samples' product 11 with a marker) with the scan and
+// with encoding/json, as the client read it before.
+func BenchmarkDecodeBatch(b *testing.B) {
+	var file struct {
+		Body struct {
+			Update []json.RawMessage `json:"update"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal(systest.Fixture(b, "products-batch-per-item-error.json"), &file); err != nil {
+		b.Fatal(err)
+	}
+	item := strings.Replace(string(file.Body.Update[0]), `"meta_data":[]`, `"meta_data":[{"id":9,"key":"stockwire_seq","value":"e:3"}]`, 1)
+	body := []byte(`{"update":[` + strings.Repeat(item+",", 9) + item + `]}`)
+	b.Run("Scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := wooclient.DecodeBatch(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("EncodingJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var out struct {
+				Update []struct {
+					woo.Product
+					Error *woo.APIError `json:"error"`
+				} `json:"update"`
+			}
+			if err := json.Unmarshal(body, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

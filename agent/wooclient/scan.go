@@ -1,11 +1,11 @@
-// Reading a product delivery without decoding the product: the agent
-// uses a handful of its fields, and a WooCommerce product carries a
-// hundred (descriptions, prices, images, attributes, _links), all built
-// afresh for every delivery. Most product.updated deliveries are the echo
-// of the agent's own stock write (issue 16), so the scan below, not
-// encoding/json, reads them.
+// Reading a product without decoding it: the agent uses a handful of its
+// fields, and a WooCommerce product carries a hundred (descriptions,
+// prices, images, attributes, _links). Every stock write answers with the
+// whole products written, and every write comes back as a product.updated
+// webhook (agent/webhook), so the scan below, not encoding/json, reads
+// them (issue 16).
 
-package webhook
+package wooclient
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ import (
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
-// ownMetaPrefix starts the keys of the product meta the agent writes
-// (stockwire_seq and the like): the only meta scanProduct keeps.
-const ownMetaPrefix = "stockwire_"
+// OwnMetaPrefix starts the keys of the product meta the agent writes
+// (stockwire_seq and the like): the only meta ScanProduct keeps.
+const OwnMetaPrefix = "stockwire_"
 
 // errSyntax is returned for a body that is not a JSON object as far as the
 // scan read it.
@@ -27,13 +27,13 @@ var errSyntax = errors.New("product body: invalid JSON")
 // integer of at most 18 digits.
 var errNumber = errors.New("product body: want an integer")
 
-// scanProduct reads from a product or variation payload what the agent
+// ScanProduct reads from a product or variation payload what the agent
 // uses: id, parent_id, sku, type, status, manage_stock, stock_quantity,
-// variations, and the meta whose key starts with ownMetaPrefix. It skips
+// variations, and the meta whose key starts with OwnMetaPrefix. It skips
 // every other value without decoding it (nor checking its syntax beyond
 // the brackets and strings needed to find its end), so a delivery costs
 // no allocation but for the fields kept. Only signed bodies reach it.
-func scanProduct(body []byte) (woo.Product, error) {
+func ScanProduct(body []byte) (woo.Product, error) {
 	var p woo.Product
 	s := scanner{b: body}
 	more, err := s.enter('{')
@@ -86,9 +86,13 @@ func scanProduct(body []byte) (woo.Product, error) {
 	return p, nil
 }
 
-// ownMeta reads a meta_data array, appending to out the entries whose key
-// starts with ownMetaPrefix.
+// ownMeta reads a meta_data array (null reads as none), appending to out
+// the entries whose key starts with OwnMetaPrefix.
 func (s *scanner) ownMeta(out []woo.MetaData) ([]woo.MetaData, error) {
+	if s.next() == 'n' {
+		_, err := s.value()
+		return nil, err
+	}
 	more, err := s.enter('[')
 	for more && err == nil {
 		var id int64
@@ -118,7 +122,7 @@ func (s *scanner) ownMeta(out []woo.MetaData) ([]woo.MetaData, error) {
 			return nil, err
 		}
 		// Only the agent's own keys are read, and they have no escapes.
-		if bytes.HasPrefix(key, []byte(`"`+ownMetaPrefix)) {
+		if bytes.HasPrefix(key, []byte(`"`+OwnMetaPrefix)) {
 			var k string
 			if k, err = s.decodeString(key, nil); err != nil {
 				return nil, err
@@ -160,6 +164,71 @@ var (
 	productTypes    = []string{"simple", "variable", "variation", "grouped", "external"}
 	productStatuses = []string{"publish", "draft", "pending", "private", "future", "trash"}
 )
+
+// batchAnswer is the answer to a batch update: {"update":[...]}, each
+// item the product written or {"id":…,"error":{…}}. It reads the products
+// with ScanProduct.
+type batchAnswer struct {
+	Update []batchItem
+}
+
+func (b *batchAnswer) decodeAnswer(body []byte) error {
+	s := scanner{b: body}
+	more, err := s.enter('{')
+	for more && err == nil {
+		var key []byte
+		if key, err = s.key(); err != nil {
+			break
+		}
+		if string(key) != "update" {
+			_, err = s.value()
+		} else {
+			b.Update, err = s.batchItems(b.Update[:0])
+		}
+		if err == nil {
+			more, err = s.more('}')
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if s.ws(); s.i != len(s.b) {
+		return errSyntax
+	}
+	return nil
+}
+
+// batchItems reads the items of a batch answer, appending them to out.
+func (s *scanner) batchItems(out []batchItem) ([]batchItem, error) {
+	more, err := s.enter('[')
+	for more && err == nil {
+		var raw []byte
+		if raw, err = s.value(); err != nil {
+			break
+		}
+		var it batchItem
+		// Only an item with an "error" key is a refusal; a product saying
+		// "error" somewhere in its text is read twice, nothing worse.
+		if bytes.Contains(raw, []byte(`"error"`)) {
+			var refusal struct {
+				ID    int64         `json:"id"`
+				Error *woo.APIError `json:"error"`
+			}
+			if err = json.Unmarshal(raw, &refusal); err != nil {
+				break
+			}
+			it.ID, it.Error = refusal.ID, refusal.Error
+		}
+		if it.Error == nil {
+			if it.Product, err = ScanProduct(raw); err != nil {
+				break
+			}
+		}
+		out = append(out, it)
+		more, err = s.more(']')
+	}
+	return out, err
+}
 
 // scanner walks a JSON text. Each method starts at the next value
 // (whitespace allowed) and leaves i just past it.

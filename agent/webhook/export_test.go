@@ -1,4 +1,0 @@
-package webhook
-
-// ScanProduct exposes scanProduct to the external tests.
-var ScanProduct = scanProduct
