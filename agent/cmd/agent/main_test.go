@@ -365,6 +365,44 @@ func TestAgent_StartupChecks(t *testing.T) {
 	}
 }
 
+// TestAgent_StartWaitsForAFailingStore: a store answering 500 and 429 when
+// the agent starts (a bad minute, or the agent restarted in the middle of
+// one) is checked again until it answers; the agent then starts and
+// writes the hub's figure. A store that does not answer at all still stops
+// the start (TestAgent_StartupChecks).
+func TestAgent_StartWaitsForAFailingStore(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	sim.Store.SetFaults(woosim.Faults{ErrorRate: 0.5, RateLimitRate: 0.5})
+	sku := sim.Store.SKUs()[0]
+	h.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 7}, nil)
+	_, token := h.CreateStore("bad-minute-shop", sim.URL, "mirror")
+	listen := systest.FreeAddr(t)
+	p := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--metrics-listen", "",
+		"--data-dir", filepath.Join(t.TempDir(), "agent"), "--log-format", "text"},
+		[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
+	systest.WaitFor(t, 30*time.Second, "the agent checking the store again", func() error {
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("agent exited (%v) while its store answered errors; output:\n%s", err, systest.Output(t, p))
+		}
+		if n := strings.Count(systest.Output(t, p), "checking it again"); n < 2 {
+			return fmt.Errorf("%d retries logged", n)
+		}
+		return nil
+	})
+	sim.Store.SetFaults(woosim.Faults{})
+	waitHealthy(t, p, listen)
+	systest.WaitFor(t, 30*time.Second, "the hub's figure in the store", func() error {
+		if got, _ := sim.Store.StockBySKU(sku); got != 7 {
+			return fmt.Errorf("store shows %d, want 7", got)
+		}
+		return nil
+	})
+	assertNoSecrets(t, stopAgent(t, p), map[string]string{"consumer secret": secret, "store credential": token})
+}
+
 func TestAgent_RevokedCredential(t *testing.T) {
 	t.Parallel()
 	h := startHub(t)

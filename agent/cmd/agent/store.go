@@ -24,6 +24,7 @@ import (
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/agent/webhook"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
@@ -77,7 +78,7 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 	if err != nil {
 		return nil, err
 	}
-	if err := client.Check(ctx); err != nil {
+	if err := checkStore(ctx, client, logger); err != nil {
 		return nil, fmt.Errorf("store %s: %w", c.URL, err)
 	}
 	if token == "" {
@@ -250,4 +251,27 @@ func (a *storeAgent) health() storeHealth {
 	mode := a.webhookMode()
 	return storeHealth{Name: a.cfg.Name, Status: "running", OutboxEvents: a.outbox.Len(), DeadLetters: a.outbox.DeadLetterCount(),
 		Webhooks: a.webhookHealth(), WebhookMode: mode.Mode, WebhookLagP50: mode.LagP50.Seconds(), WebhookAdvice: mode.Advice}
+}
+
+// storeCheckRetry paces the start-up check of a store that answers with
+// errors.
+var storeCheckRetry = backoff.Policy{Min: time.Second, Max: 30 * time.Second}
+
+// checkStore runs the store's start-up check, again while the store answers
+// but fails (5xx, 429): an agent restarted while its store has a bad minute
+// waits for it instead of exiting. A store that does not answer at all, or
+// refuses the URL, key or permissions, stops the start at once, since that
+// is a setting to fix.
+func checkStore(ctx context.Context, client *wooclient.Client, logger *slog.Logger) error {
+	for attempt := 0; ; attempt++ {
+		err := client.Check(ctx)
+		if err == nil || !wooclient.StoreAnsweredError(err) {
+			return err
+		}
+		d := storeCheckRetry.Delay(attempt)
+		logger.Warn("the store answers with errors; checking it again", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
+		if backoff.Sleep(ctx, d) != nil {
+			return err
+		}
+	}
 }
