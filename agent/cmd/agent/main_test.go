@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -397,6 +398,59 @@ func TestAgent_StartWaitsForAFailingStore(t *testing.T) {
 	systest.WaitFor(t, 30*time.Second, "the hub's figure in the store", func() error {
 		if got, _ := sim.Store.StockBySKU(sku); got != 7 {
 			return fmt.Errorf("store shows %d, want 7", got)
+		}
+		return nil
+	})
+	assertNoSecrets(t, stopAgent(t, p), map[string]string{"consumer secret": secret, "store credential": token})
+}
+
+// TestAgent_StartWaitsForAFailingHub: the hub behind a load balancer
+// answering 503 while it restarts (or a hub whose database is down
+// answering 500) when the agent starts: the agent dials again until the
+// hub is back, then serves its store. A hub that does not answer at all
+// still stops the start (TestAgent_StartupChecks).
+func TestAgent_StartWaitsForAFailingHub(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	target, err := url.Parse(h.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(lb.Close)
+
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	sku := sim.Store.SKUs()[0]
+	h.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 6}, nil)
+	_, token := h.CreateStore("hub-restarting-shop", sim.URL, "mirror")
+	listen := systest.FreeAddr(t)
+	p := systest.Start(t, "agent", []string{"--hub", lb.URL, "--store-url", sim.URL, "--listen", listen, "--metrics-listen", "",
+		"--data-dir", filepath.Join(t.TempDir(), "agent"), "--log-format", "text"},
+		[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
+	systest.WaitFor(t, 30*time.Second, "the agent dialling the hub again", func() error {
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("agent exited (%v) while the hub answered 503; output:\n%s", err, systest.Output(t, p))
+		}
+		if n := strings.Count(systest.Output(t, p), "dialling it again"); n < 2 {
+			return fmt.Errorf("%d retries logged", n)
+		}
+		return nil
+	})
+	failing.Store(false)
+	waitHealthy(t, p, listen)
+	systest.WaitFor(t, 30*time.Second, "the hub's figure in the store", func() error {
+		if got, _ := sim.Store.StockBySKU(sku); got != 6 {
+			return fmt.Errorf("store shows %d, want 6", got)
 		}
 		return nil
 	})

@@ -159,7 +159,7 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 	}
 	link.TLSConfig = m.hubTLS
 	link.PingInterval = m.Config.HubPingInterval
-	if err := link.Probe(ctx); errors.Is(err, hubconn.ErrUnauthorized) {
+	if err := probeHub(ctx, link, logger); errors.Is(err, hubconn.ErrUnauthorized) {
 		return nil, fmt.Errorf("hub %s: %w", m.Config.HubURL, err)
 	} else if err != nil {
 		return nil, fmt.Errorf("hub %s unreachable: %w", m.Config.HubURL, err)
@@ -253,9 +253,27 @@ func (a *storeAgent) health() storeHealth {
 		Webhooks: a.webhookHealth(), WebhookMode: mode.Mode, WebhookLagP50: mode.LagP50.Seconds(), WebhookAdvice: mode.Advice}
 }
 
-// storeCheckRetry paces the start-up check of a store that answers with
-// errors.
-var storeCheckRetry = backoff.Policy{Min: time.Second, Max: 30 * time.Second}
+// startRetry paces the start-up checks of a store or a hub that answers
+// with errors.
+var startRetry = backoff.Policy{Min: time.Second, Max: 30 * time.Second}
+
+// probeHub runs the start-up dial of the hub, again while a hub replica
+// answers with a server error (its database restarting, say): an agent
+// restarted then waits for it. No answer at all, or a refused credential,
+// stops the start at once.
+func probeHub(ctx context.Context, link *hubconn.Client, logger *slog.Logger) error {
+	for attempt := 0; ; attempt++ {
+		err := link.Probe(ctx)
+		if err == nil || errors.Is(err, hubconn.ErrUnauthorized) || !errors.Is(err, hubconn.ErrHubFailing) {
+			return err
+		}
+		d := startRetry.Delay(attempt)
+		logger.Warn("the hub answers with errors; dialling it again", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
+		if backoff.Sleep(ctx, d) != nil {
+			return err
+		}
+	}
+}
 
 // checkStore runs the store's start-up check, again while the store answers
 // but fails (5xx, 429): an agent restarted while its store has a bad minute
@@ -268,7 +286,7 @@ func checkStore(ctx context.Context, client *wooclient.Client, logger *slog.Logg
 		if err == nil || !wooclient.StoreAnsweredError(err) {
 			return err
 		}
-		d := storeCheckRetry.Delay(attempt)
+		d := startRetry.Delay(attempt)
 		logger.Warn("the store answers with errors; checking it again", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
 		if backoff.Sleep(ctx, d) != nil {
 			return err
