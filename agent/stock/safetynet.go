@@ -168,8 +168,14 @@ func (w *Writer) check(ctx context.Context) error {
 	for _, s := range w.skus {
 		w.settle(s, quiet, now)
 	}
+	// Until the changes the hub had made when it welcomed the agent are
+	// applied, its figures may not yet count the store's sales that it
+	// acknowledged before the agent restarted (the writer's memory of
+	// them went with the process): a figure that looks low then is no
+	// reason to put units back on sale. The lows wait for a later round.
+	caughtUp := w.welcomed && w.applied >= w.head
 	w.mu.Unlock()
-	if len(lows) > 0 {
+	if len(lows) > 0 && caughtUp {
 		raised, err := w.checkLow(ctx, lows, since)
 		if err != nil {
 			return err
