@@ -34,6 +34,10 @@ import (
 // revoked. A human must act (enrol again or use a new token).
 var ErrUnauthorized = errors.New("hub refused the store credential (unknown or revoked)")
 
+// ErrHubFailing means a hub answered the dial with a server error (5xx):
+// it is there, but cannot serve now (its database down, say).
+var ErrHubFailing = errors.New("hub answered with a server error")
+
 // Handler is what the client drives. Hello is asked before every
 // connection; Session runs while the link is up and must return when ctx
 // ends; Handle gets every message after the hello, in order.
@@ -215,6 +219,9 @@ func (c *Client) dial(ctx context.Context, hubURL string) (*websocket.Conn, erro
 	})
 	if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 		return nil, ErrUnauthorized
+	}
+	if resp != nil && resp.StatusCode >= 500 {
+		return nil, fmt.Errorf("dial %s: %w: %w", wsURL, ErrHubFailing, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", wsURL, err)

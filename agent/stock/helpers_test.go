@@ -38,10 +38,11 @@ func mustSim(tb testing.TB, products int) *woosim.Server {
 func sku(i int) string { return fmt.Sprintf("SKU-%06d", i) }
 
 // testEpoch is the store epoch mustWriter welcomes its writers in, with
-// farHead as the hub's head: past every sequence a test sends.
+// welcomeHead as the hub's head: a new store, every change a test sends
+// comes after the welcome.
 const (
-	testEpoch = "7e57e90c"
-	farHead   = 1 << 40
+	testEpoch   = "7e57e90c"
+	welcomeHead = 0
 )
 
 type running struct {
@@ -73,7 +74,7 @@ func mustWriter(tb testing.TB, baseURL, dir string, mod func(*stock.Config)) *ru
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w.Welcome(testEpoch, farHead)
+	w.Welcome(testEpoch, welcomeHead)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

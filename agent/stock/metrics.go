@@ -75,6 +75,14 @@ func newMetrics(reg prometheus.Registerer, w *Writer) (*metrics, error) {
 		Namespace: "stockwire", Subsystem: "agent", Name: "stock_writes_held",
 		Help: "SKUs whose snapshot write waits until the store's own orders are reported to the hub.",
 	}, func() float64 { return float64(w.heldCount()) }))
+	set.Own(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "stockwire", Subsystem: "agent", Name: "stock_safety_net_rounds_total",
+		Help: "Rounds of the safety net that compares the store's figures with what it should show (one a second when it runs).",
+	}, func() float64 {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return float64(w.checks)
+	}))
 	if err := set.Err(); err != nil {
 		return nil, fmt.Errorf("register stock writer metrics: %w", err)
 	}

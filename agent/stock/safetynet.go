@@ -151,8 +151,9 @@ func (w *Writer) check(ctx context.Context) error {
 		w.mu.Unlock()
 	}
 
-	// A difference may be sales the writer has not been told of yet (no
-	// webhook, the poll not round yet): the store's recent orders say.
+	// A difference may be sales or cancellations the writer has not been
+	// told of yet (no webhook, the poll not round yet): the store's recent
+	// orders say.
 	var unreported map[string]int64
 	if w.anyDifference(samples) {
 		orders, err := w.recentOrders(ctx, w.now().Add(-recentOrdersWindow))
@@ -188,8 +189,14 @@ func (w *Writer) check(ctx context.Context) error {
 	for _, s := range w.skus {
 		w.settle(s, quiet, now)
 	}
+	// Until the changes the hub had made when it welcomed the agent are
+	// applied, its figures may not yet count the store's sales that it
+	// acknowledged before the agent restarted (the writer's memory of
+	// them went with the process): a figure that looks low then is no
+	// reason to put units back on sale. The lows wait for a later round.
+	caughtUp := w.welcomed && w.applied >= w.head
 	w.mu.Unlock()
-	if len(lows) > 0 {
+	if len(lows) > 0 && caughtUp {
 		raised, err := w.checkLow(ctx, lows, since)
 		if err != nil {
 			return err
@@ -421,23 +428,28 @@ func (w *Writer) anyDifference(samples map[string]woo.Product) bool {
 	return false
 }
 
-// unreported sums, per SKU, the units of the orders among orders that
-// reduced stock and that the writer has not been told of. Caller holds mu.
+// unreported sums, per SKU, the units that orders among orders moved in
+// the store and that the writer has not been told of: a sale not reported
+// yet counts its units, a cancellation (a restock) not reported yet counts
+// them negative. Caller holds mu.
 func (w *Writer) unreported(orders []woo.Order) map[string]int64 {
 	out := map[string]int64{}
 	for _, o := range orders {
-		if orderEffect("", o.Status) >= 0 {
-			continue
+		// The writer's own record is the freshest; past its memory, what
+		// the outbox reported.
+		prev := ""
+		if seen, ok := w.orders[o.ID]; ok {
+			prev = seen.status
+		} else if status, ok := w.cfg.Reported(o.ID); ok {
+			prev = status
 		}
-		if seen, ok := w.orders[o.ID]; ok && orderEffect(seen.status, o.Status) == 0 {
-			continue
-		}
-		if status, ok := w.cfg.Reported(o.ID); ok && orderEffect(status, o.Status) == 0 {
+		effect := orderEffect(prev, o.Status)
+		if effect == 0 {
 			continue
 		}
 		for _, l := range o.LineItems {
 			if l.SKU != nil {
-				out[*l.SKU] += l.Quantity
+				out[*l.SKU] -= effect * l.Quantity
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package wooclient
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/stockwire/stockwire/shared/woo"
@@ -106,4 +107,19 @@ func classifyAuth(ae *woo.APIError, basic bool) error {
 		return ErrForbidden
 	}
 	return nil
+}
+
+// StoreAnsweredError reports whether err is the store answering but failing
+// (HTTP 5xx or 429): the store is there and may be fine in a minute, unlike
+// a wrong URL, key or permission.
+func StoreAnsweredError(err error) bool {
+	var se *StatusError
+	var ae *woo.APIError
+	switch {
+	case errors.As(err, &se):
+		return se.Status >= 500 || se.Status == http.StatusTooManyRequests
+	case errors.As(err, &ae):
+		return ae.Data.Status >= 500 || ae.Data.Status == http.StatusTooManyRequests
+	}
+	return false
 }

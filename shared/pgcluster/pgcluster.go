@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/lib/pq"
 )
@@ -53,6 +54,7 @@ type Cluster struct {
 	bindir string
 	cred   *syscall.Credential
 	logger *slog.Logger
+	opts   string // the server's command-line options (-o of pg_ctl)
 
 	mu      sync.Mutex
 	stopped bool // guarded by mu
@@ -134,13 +136,51 @@ func Start(ctx context.Context, dir string, logger *slog.Logger, opts ...Option)
 	if !cfg.fsync {
 		pgopts += " -c full_page_writes=off -c synchronous_commit=off"
 	}
-	logfile := filepath.Join(dir, "postgresql.log")
-	if err := c.run(ctx, "pg_ctl", "-w", "-t", "60", "-D", dir, "-l", logfile, "-o", pgopts, "start"); err != nil {
+	c.opts = pgopts
+	if err := c.start(ctx); err != nil {
 		os.RemoveAll(sock)
-		return nil, fmt.Errorf("start postgres in %s (log %s): %w", dir, logfile, err)
+		return nil, err
 	}
 	logger.Info("postgres started", "dir", dir, "socket_dir", sock, "fsync", cfg.fsync)
 	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	logfile := filepath.Join(c.Dir, "postgresql.log")
+	if err := c.run(ctx, "pg_ctl", "-w", "-t", "60", "-D", c.Dir, "-l", logfile, "-o", c.opts, "start"); err != nil {
+		return fmt.Errorf("start postgres in %s (log %s): %w", c.Dir, logfile, err)
+	}
+	return nil
+}
+
+// Crash stops the server at once, as a crash or a power cut would (every
+// session is cut, the next start recovers from WAL), keeps it down for
+// down and starts it again on the same socket, so DSN is unchanged. Clients
+// see the database vanish and come back; a cluster that was stopped stays
+// stopped.
+func (c *Cluster) Crash(ctx context.Context, down time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return errors.New("crash postgres: the cluster is stopped")
+	}
+	if err := c.run(ctx, "pg_ctl", "-w", "-t", "60", "-D", c.Dir, "-m", "immediate", "stop"); err != nil {
+		return fmt.Errorf("crash postgres in %s: %w", c.Dir, err)
+	}
+	c.logger.Info("postgres crashed on purpose", "dir", c.Dir, "down", down)
+	t := time.NewTimer(down)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	// Started even when ctx ended: a cluster left down would outlive its
+	// owner's Stop.
+	if err := c.start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	c.logger.Info("postgres started after the crash", "dir", c.Dir)
+	return nil
 }
 
 // DSN returns a lib/pq connection string for dbname over the Unix socket.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	_ "github.com/lib/pq"
 
@@ -50,6 +51,35 @@ func TestCluster_RestartKeepsData(t *testing.T) {
 	}
 	t.Cleanup(func() { c2.Kill() })
 	mustRead(t, c2, "kept")
+
+	// A crash and a start: the same DSN reaches the same data, and a
+	// connection pool opened before it works again after it.
+	pool, err := sql.Open("postgres", c2.DSN("app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// This test cluster commits asynchronously (no fsync); this commit
+	// must be written before the crash.
+	if _, err := pool.ExecContext(ctx, `BEGIN; SET LOCAL synchronous_commit = on; INSERT INTO t VALUES ('before the crash'); COMMIT`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Crash(ctx, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRowContext(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil {
+		// The pool's old connection is cut; the next one reconnects.
+		if err := pool.QueryRowContext(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil {
+			t.Fatalf("after the crash: %v", err)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d rows after the crash, want 2", n)
+	}
+	if _, err := pool.ExecContext(ctx, `DELETE FROM t WHERE v = 'before the crash'`); err != nil {
+		t.Fatal(err)
+	}
 
 	// A killed run leaves postmaster.pid behind; simulate a pid file whose
 	// process is gone and check the next start is not blocked.

@@ -94,6 +94,7 @@ func (s *Store) simFaults(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.ErrorRate < 0 || f.ErrorRate > 1 || f.TimeoutRate < 0 || f.TimeoutRate > 1 || f.DropWebhookRate < 0 || f.DropWebhookRate > 1 ||
+			f.RateLimitRate < 0 || f.RateLimitRate > 1 ||
 			f.LatencyMS < 0 || f.WebhookDelayMS < 0 || f.RaceWindowMS < 0 || f.ErrorStatus != 0 && (f.ErrorStatus < 400 || f.ErrorStatus > 599) {
 			simError(w, http.StatusBadRequest, "invalid", "rates must be within 0..1, durations ≥ 0, error_status 400..599")
 			return

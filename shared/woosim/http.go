@@ -126,11 +126,17 @@ func (s *Store) injectFaults(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return false
 	}
-	if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
-		st := f.ErrorStatus
+	st := 0
+	switch roll := rand.Float64(); {
+	case roll < f.RateLimitRate:
+		st = http.StatusTooManyRequests
+	case roll < f.RateLimitRate+f.ErrorRate:
+		st = f.ErrorStatus
 		if st == 0 {
 			st = http.StatusInternalServerError
 		}
+	}
+	if st != 0 {
 		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
 		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "1")

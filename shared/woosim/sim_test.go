@@ -32,6 +32,10 @@ func TestSimFaultsAndStats(t *testing.T) {
 	if r := c.send(jsonReq(t, "POST", srv.URL+"/sim/checkout", `{"line_items":[{"sku":"SKU-000001","quantity":2}]}`)); r.status != 201 {
 		t.Fatalf("checkout: %d %s", r.status, r.body)
 	}
+	srv.Store.SetFaults(woosim.Faults{RateLimitRate: 1, ErrorRate: 1})
+	if r := c.do("GET", "/products", nil, nil); r.status != 429 || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("with rate_limit_rate 1: %d, Retry-After %q", r.status, r.header.Get("Retry-After"))
+	}
 	srv.Store.SetFaults(woosim.Faults{LatencyMS: 50})
 	t0 := time.Now()
 	c.must(200, "GET", "/products", nil, nil)

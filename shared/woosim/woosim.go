@@ -88,10 +88,13 @@ type CheckoutLine struct {
 
 // Faults are injected into one store's behaviour.
 type Faults struct {
-	ErrorRate       float64 `json:"error_rate"`   // share of REST requests answered with ErrorStatus
-	ErrorStatus     int     `json:"error_status"` // default 500
-	LatencyMS       int     `json:"latency_ms"`   // added to every REST request
-	TimeoutRate     float64 `json:"timeout_rate"` // share of REST requests that hang until the client gives up
+	ErrorRate   float64 `json:"error_rate"`   // share of REST requests answered with ErrorStatus
+	ErrorStatus int     `json:"error_status"` // default 500
+	LatencyMS   int     `json:"latency_ms"`   // added to every REST request
+	TimeoutRate float64 `json:"timeout_rate"` // share of REST requests that hang until the client gives up
+	// RateLimitRate is the share of REST requests answered 429 with
+	// Retry-After: 1, as a host's rate limiter does, on top of ErrorRate.
+	RateLimitRate   float64 `json:"rate_limit_rate"`
 	DropWebhookRate float64 `json:"drop_webhook_rate"`
 	WebhookDelayMS  int     `json:"webhook_delay_ms"` // overrides Options.WebhookDelay when > 0
 	// RaceWindowMS opens WooCommerce's read-modify-write window in

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -363,6 +364,182 @@ func TestAgent_StartupChecks(t *testing.T) {
 			assertNoSecrets(t, out, map[string]string{"consumer secret": tc.secret, "store credential": token})
 		})
 	}
+}
+
+// TestAgent_StartWaitsForAFailingStore: a store answering 500 and 429 when
+// the agent starts (a bad minute, or the agent restarted in the middle of
+// one) is checked again until it answers; the agent then starts and
+// writes the hub's figure. A store that does not answer at all still stops
+// the start (TestAgent_StartupChecks).
+func TestAgent_StartWaitsForAFailingStore(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	sim.Store.SetFaults(woosim.Faults{ErrorRate: 0.5, RateLimitRate: 0.5})
+	sku := sim.Store.SKUs()[0]
+	h.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 7}, nil)
+	_, token := h.CreateStore("bad-minute-shop", sim.URL, "mirror")
+	listen := systest.FreeAddr(t)
+	p := systest.Start(t, "agent", []string{"--hub", h.URL(), "--store-url", sim.URL, "--listen", listen, "--metrics-listen", "",
+		"--data-dir", filepath.Join(t.TempDir(), "agent"), "--log-format", "text"},
+		[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
+	systest.WaitFor(t, 30*time.Second, "the agent checking the store again", func() error {
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("agent exited (%v) while its store answered errors; output:\n%s", err, systest.Output(t, p))
+		}
+		if n := strings.Count(systest.Output(t, p), "checking it again"); n < 2 {
+			return fmt.Errorf("%d retries logged", n)
+		}
+		return nil
+	})
+	sim.Store.SetFaults(woosim.Faults{})
+	waitHealthy(t, p, listen)
+	systest.WaitFor(t, 30*time.Second, "the hub's figure in the store", func() error {
+		if got, _ := sim.Store.StockBySKU(sku); got != 7 {
+			return fmt.Errorf("store shows %d, want 7", got)
+		}
+		return nil
+	})
+	assertNoSecrets(t, stopAgent(t, p), map[string]string{"consumer secret": secret, "store credential": token})
+}
+
+// TestAgent_StartWaitsForAFailingHub: the hub behind a load balancer
+// answering 503 while it restarts (or a hub whose database is down
+// answering 500) when the agent starts: the agent dials again until the
+// hub is back, then serves its store. A hub that does not answer at all
+// still stops the start (TestAgent_StartupChecks).
+func TestAgent_StartWaitsForAFailingHub(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	target, err := url.Parse(h.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(lb.Close)
+
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	sku := sim.Store.SKUs()[0]
+	h.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 6}, nil)
+	_, token := h.CreateStore("hub-restarting-shop", sim.URL, "mirror")
+	listen := systest.FreeAddr(t)
+	p := systest.Start(t, "agent", []string{"--hub", lb.URL, "--store-url", sim.URL, "--listen", listen, "--metrics-listen", "",
+		"--data-dir", filepath.Join(t.TempDir(), "agent"), "--log-format", "text"},
+		[]string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret})
+	systest.WaitFor(t, 30*time.Second, "the agent dialling the hub again", func() error {
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("agent exited (%v) while the hub answered 503; output:\n%s", err, systest.Output(t, p))
+		}
+		if n := strings.Count(systest.Output(t, p), "dialling it again"); n < 2 {
+			return fmt.Errorf("%d retries logged", n)
+		}
+		return nil
+	})
+	failing.Store(false)
+	waitHealthy(t, p, listen)
+	systest.WaitFor(t, 30*time.Second, "the hub's figure in the store", func() error {
+		if got, _ := sim.Store.StockBySKU(sku); got != 6 {
+			return fmt.Errorf("store shows %d, want 6", got)
+		}
+		return nil
+	})
+	assertNoSecrets(t, stopAgent(t, p), map[string]string{"consumer secret": secret, "store credential": token})
+}
+
+// TestAgent_RestartKeepsUncountedSales: a sale waits in the outbox while
+// the hub cannot count it; the agent is SIGKILLed and starts again, and
+// still cannot reach the hub. Its saved figures do not hold the sale, yet
+// the sale is already off the shelf: the safety net must not take it for a
+// lost write and put the sold units back on sale (in an allocate store,
+// units never granted).
+func TestAgent_RestartKeepsUncountedSales(t *testing.T) {
+	t.Parallel()
+	h := startHub(t)
+	target, err := url.Parse(h.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent reaches the hub through a proxy that lets through only
+	// the dials the test allows.
+	var dials atomic.Int64
+	dials.Store(1 << 30)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/agent" && dials.Add(-1) < 0 {
+			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(lb.Close)
+	key, secret := newKeys()
+	sim := newStore(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret})
+	sku := sim.Store.SKUs()[0]
+	h.MustAPI(http.MethodPut, "/api/v1/skus/"+sku+"/locations/main", map[string]any{"on_hand": 10}, nil)
+	_, token := h.CreateStore("uncounted-shop", sim.URL, "mirror")
+	listen, metricsListen := systest.FreeAddr(t), systest.FreeAddr(t)
+	args := []string{"--hub", lb.URL, "--store-url", sim.URL, "--listen", listen, "--metrics-listen", metricsListen,
+		"--data-dir", filepath.Join(t.TempDir(), "agent"), "--poll-interval", "500ms", "--log-format", "text"}
+	env := []string{"STOCKWIRE_TOKEN=" + token, "STOCKWIRE_CONSUMER_KEY=" + key, "STOCKWIRE_CONSUMER_SECRET=" + secret}
+	shows := func(want int64) func() error {
+		return func() error {
+			if got, _ := sim.Store.StockBySKU(sku); got != want {
+				return fmt.Errorf("store shows %d, want %d", got, want)
+			}
+			return nil
+		}
+	}
+
+	first := systest.Start(t, "agent", args, env)
+	waitHealthy(t, first, listen)
+	systest.WaitFor(t, 30*time.Second, "the hub's figure in the store", shows(10))
+	h.Stop()
+	if _, err := sim.Store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	systest.WaitFor(t, 30*time.Second, "the sale in the outbox", func() error {
+		if n, err := metric(metricsListen, "stockwire_agent_outbox_events"); err != nil || n != 1 {
+			return fmt.Errorf("outbox events %v, %v", n, err)
+		}
+		return nil
+	})
+	first.Kill()
+
+	// The hub is back for the start-up probe only.
+	h.Start()
+	dials.Store(1)
+	second := systest.Start(t, "agent", args, env)
+	waitHealthy(t, second, listen)
+	systest.WaitFor(t, 60*time.Second, "ten safety-net rounds", func() error {
+		if n, err := metric(metricsListen, "stockwire_agent_stock_safety_net_rounds_total"); err != nil || n < 10 {
+			return fmt.Errorf("%v rounds, %v", n, err)
+		}
+		return nil
+	})
+	if err := shows(7)(); err != nil {
+		t.Fatalf("after a restart with the sale uncounted: %v; output:\n%s", err, systest.Output(t, second))
+	}
+	// Once the hub counts it, the store still shows 7, as the hub does.
+	dials.Store(1 << 30)
+	systest.WaitFor(t, 60*time.Second, "the outbox empty", func() error {
+		if n, err := metric(metricsListen, "stockwire_agent_outbox_events"); err != nil || n != 0 {
+			return fmt.Errorf("outbox events %v, %v", n, err)
+		}
+		return nil
+	})
+	systest.WaitFor(t, 30*time.Second, "the store at the hub's 7", shows(7))
+	assertNoSecrets(t, stopAgent(t, second), map[string]string{"consumer secret": secret, "store credential": token})
 }
 
 func TestAgent_RevokedCredential(t *testing.T) {

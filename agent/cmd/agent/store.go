@@ -24,6 +24,7 @@ import (
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/agent/webhook"
 	"github.com/stockwire/stockwire/agent/wooclient"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
 )
@@ -84,7 +85,7 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 	if err != nil {
 		return nil, err
 	}
-	if err := client.Check(ctx); err != nil {
+	if err := checkStore(ctx, client, logger); err != nil {
 		return nil, fmt.Errorf("store %s: %w", c.URL, err)
 	}
 	if token == "" {
@@ -155,7 +156,7 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 		return status
 	}
 	notify = &notifyingOutbox{Outbox: ob, relay: relay, writer: writer}
-	if err := restorePendingEdits(ob, writer); err != nil {
+	if err := restorePending(ob, writer); err != nil {
 		return nil, err
 	}
 
@@ -165,7 +166,7 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 	}
 	link.TLSConfig = m.hubTLS
 	link.PingInterval = m.Config.HubPingInterval
-	if err := link.Probe(ctx); errors.Is(err, hubconn.ErrUnauthorized) {
+	if err := probeHub(ctx, link, logger); errors.Is(err, hubconn.ErrUnauthorized) {
 		return nil, fmt.Errorf("hub %s: %w", m.Config.HubURL, err)
 	} else if err != nil {
 		return nil, fmt.Errorf("hub %s unreachable: %w", m.Config.HubURL, err)
@@ -264,4 +265,45 @@ func (a *storeAgent) health() storeHealth {
 	mode := a.webhookMode()
 	return storeHealth{Name: a.cfg.Name, Status: "running", OutboxEvents: a.outbox.Len(), DeadLetters: a.outbox.DeadLetterCount(),
 		Webhooks: a.webhookHealth(), WebhookMode: mode.Mode, WebhookLagP50: mode.LagP50.Seconds(), WebhookAdvice: mode.Advice}
+}
+
+// startRetry paces the start-up checks of a store or a hub that answers
+// with errors.
+var startRetry = backoff.Policy{Min: time.Second, Max: 30 * time.Second}
+
+// probeHub runs the start-up dial of the hub, again while a hub replica
+// answers with a server error (its database restarting, say): an agent
+// restarted then waits for it. No answer at all, or a refused credential,
+// stops the start at once.
+func probeHub(ctx context.Context, link *hubconn.Client, logger *slog.Logger) error {
+	for attempt := 0; ; attempt++ {
+		err := link.Probe(ctx)
+		if err == nil || errors.Is(err, hubconn.ErrUnauthorized) || !errors.Is(err, hubconn.ErrHubFailing) {
+			return err
+		}
+		d := startRetry.Delay(attempt)
+		logger.Warn("the hub answers with errors; dialling it again", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
+		if backoff.Sleep(ctx, d) != nil {
+			return err
+		}
+	}
+}
+
+// checkStore runs the store's start-up check, again while the store answers
+// but fails (5xx, 429): an agent restarted while its store has a bad minute
+// waits for it instead of exiting. A store that does not answer at all, or
+// refuses the URL, key or permissions, stops the start at once, since that
+// is a setting to fix.
+func checkStore(ctx context.Context, client *wooclient.Client, logger *slog.Logger) error {
+	for attempt := 0; ; attempt++ {
+		err := client.Check(ctx)
+		if err == nil || !wooclient.StoreAnsweredError(err) {
+			return err
+		}
+		d := startRetry.Delay(attempt)
+		logger.Warn("the store answers with errors; checking it again", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
+		if backoff.Sleep(ctx, d) != nil {
+			return err
+		}
+	}
 }
