@@ -29,13 +29,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -315,6 +318,20 @@ func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.T
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// Unavailable reports whether err means the database cannot be reached
+// now but may be soon: no server at the address (restarting, or not
+// started yet), a server still starting or recovering from a crash, or
+// out of connections. A wrong password or database name is not.
+func Unavailable(err error) bool {
+	var pqe *pq.Error
+	if errors.As(err, &pqe) {
+		return pqe.Code.Class() == "08" || pqe.Code.Class() == "57" || pqe.Code.Class() == "53"
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func retryable(err error) bool {

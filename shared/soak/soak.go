@@ -43,8 +43,10 @@ type Config struct {
 	Faults woosim.Faults
 	// WebhookDelay is the stores' webhook delivery delay.
 	WebhookDelay time.Duration
-	// PollInterval is the agents' --poll-interval.
+	// PollInterval is the agents' --poll-interval, RateLimit their
+	// --rate-limit (WooCommerce requests per second per store).
 	PollInterval time.Duration
+	RateLimit    float64
 	// AgentKillEvery is how often each agent but store-0's is SIGKILLed
 	// (restarted 1–3 s later); ReplicaKillEvery the same for the hub
 	// replicas but replica-0. Store-0's agent and replica-0 live through
@@ -78,7 +80,7 @@ func DefaultConfig() Config {
 		Duration: 10 * time.Minute, Mirror: 3, Allocate: 2, Replicas: 2, SKUs: 40, InitialStock: 2000,
 		OrdersPerSecond: 175,
 		Faults:          woosim.Faults{DropWebhookRate: 0.3, ErrorRate: 0.1, ErrorStatus: 500, RateLimitRate: 0.02},
-		WebhookDelay:    500 * time.Millisecond, PollInterval: time.Second,
+		WebhookDelay:    500 * time.Millisecond, PollInterval: time.Second, RateLimit: 20,
 		AgentKillEvery: time.Minute, ReplicaKillEvery: 3 * time.Minute,
 		PostgresCrashAt: 4 * time.Minute, PostgresDown: 3 * time.Second,
 		EditEvery: 10 * time.Second, StatusEvery: time.Second, SampleEvery: time.Minute,
@@ -93,7 +95,7 @@ func (c Config) Validate() error {
 		return errors.New("duration and orders per second must be positive")
 	case c.Mirror < 1 || c.Allocate < 0 || c.Replicas < 1 || c.SKUs < 3:
 		return errors.New("at least 1 mirror store, 1 replica and 3 SKUs")
-	case c.InitialStock < 1 || c.PollInterval <= 0 || c.EditEvery < 0 || c.StatusEvery < 0 || c.SampleEvery <= 0:
+	case c.InitialStock < 1 || c.PollInterval <= 0 || c.RateLimit <= 0 || c.EditEvery < 0 || c.StatusEvery < 0 || c.SampleEvery <= 0:
 		return errors.New("initial stock, poll interval and sample period must be positive, edit and status periods not negative")
 	case c.AgentKillEvery < 0 || c.ReplicaKillEvery < 0 || c.PostgresCrashAt < 0 || c.PostgresDown < 0 || c.ConvergeWithin <= 0:
 		return errors.New("kill periods and the crash time must not be negative, the convergence bar positive")

@@ -240,7 +240,8 @@ func (s *system) startAgent(ctx context.Context, st *store) error {
 		health: "http://" + listen + "/healthz",
 		args: []string{"--hub", strings.Join(hubs, ","), "--store-url", st.sim.URL, "--listen", listen,
 			"--metrics-listen", metrics, "--public-url", "http://" + listen, "--data-dir", s.env.Path("agents", st.name),
-			"--poll-interval", s.cfg.PollInterval.String(), "--log-format", "text"},
+			"--poll-interval", s.cfg.PollInterval.String(), "--rate-limit", strconv.FormatFloat(s.cfg.RateLimit, 'f', -1, 64),
+			"--log-format", "text"},
 		env: []string{"STOCKWIRE_TOKEN=" + out.Token, "STOCKWIRE_CONSUMER_KEY=ck_" + st.key, "STOCKWIRE_CONSUMER_SECRET=cs_" + st.key}}
 	return st.agent.start(ctx)
 }

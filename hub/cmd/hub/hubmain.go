@@ -30,6 +30,7 @@ import (
 	"github.com/stockwire/stockwire/hub/web"
 	"github.com/stockwire/stockwire/hub/webhooks"
 	"github.com/stockwire/stockwire/shared/atomicfile"
+	"github.com/stockwire/stockwire/shared/backoff"
 	"github.com/stockwire/stockwire/shared/envflag"
 	"github.com/stockwire/stockwire/shared/pgcluster"
 )
@@ -342,7 +343,7 @@ func (m *Main) open(ctx context.Context) error {
 		dsn = c.DSN("stockwire")
 		m.Logger.Info("private postgres started", "data_dir", dir, "socket_dir", c.SockDir)
 	}
-	db, err := postgres.Open(ctx, dsn, m.Logger)
+	db, err := openWhenReady(ctx, dsn, m.Logger)
 	if err != nil {
 		return err
 	}
@@ -749,4 +750,28 @@ func version() string {
 		parts = append(parts, "rev "+rev+dirty)
 	}
 	return strings.Join(append(parts, bi.GoVersion), " ")
+}
+
+// databaseWait bounds how long the hub waits at start for a database that
+// cannot be reached yet: restarting, recovering from a crash, or started
+// after the hub (a compose file, a reboot).
+const databaseWait = 2 * time.Minute
+
+// openWhenReady opens the database, again with backoff while it is
+// unavailable (postgres.Unavailable), for up to databaseWait. Other errors
+// (a wrong password or database name) end the start at once.
+func openWhenReady(ctx context.Context, dsn string, logger *slog.Logger) (*postgres.DB, error) {
+	deadline := time.Now().Add(databaseWait)
+	retry := backoff.Policy{Min: 200 * time.Millisecond, Max: 5 * time.Second}
+	for attempt := 0; ; attempt++ {
+		db, err := postgres.Open(ctx, dsn, logger)
+		if err == nil || !postgres.Unavailable(err) || time.Now().After(deadline) {
+			return db, err
+		}
+		d := retry.Delay(attempt)
+		logger.Warn("database not reachable yet; trying again", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "error", err)
+		if backoff.Sleep(ctx, d) != nil {
+			return nil, err
+		}
+	}
 }

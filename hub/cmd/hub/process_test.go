@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stockwire/stockwire/shared/hubapi"
+	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/pgcluster"
 	"github.com/stockwire/stockwire/shared/pgtest"
 	"github.com/stockwire/stockwire/shared/systest"
 )
@@ -102,5 +107,68 @@ func TestMain_PrivateCluster(t *testing.T) {
 	}
 	if got, want := st.OnHand, int64(9); got != want {
 		t.Fatalf("OnHand after restart=%d, want %d", got, want)
+	}
+}
+
+// TestBinary_WaitsForTheDatabase: a hub started while its PostgreSQL is
+// down (crashed and restarting, or started after the hub) waits for it and
+// serves once it is back; a wrong database name still ends the start at
+// once. (Found by the chaos soak: a replica restarted during a database
+// crash exited.)
+func TestBinary_WaitsForTheDatabase(t *testing.T) {
+	t.Parallel()
+	c, err := pgcluster.Start(t.Context(), filepath.Join(systest.PostgresDir(t), "data"), nil, pgcluster.WithFsync(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Kill() })
+	if err := c.CreateDatabase(t.Context(), "hub"); err != nil {
+		t.Fatal(err)
+	}
+	// Built before the crash, so that the hub starts well within it.
+	systest.Binary(t, "hub")
+	crashed := make(chan error, 1)
+	go func() { crashed <- c.Crash(context.WithoutCancel(t.Context()), 10*time.Second) }()
+	// The crash has begun once the socket no longer answers.
+	systest.WaitFor(t, 30*time.Second, "the database down", func() error {
+		db, err := sql.Open("postgres", c.DSN("hub"))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if db.PingContext(t.Context()) == nil {
+			return errors.New("still up")
+		}
+		return nil
+	})
+	addr := systest.FreeAddr(t)
+	serve := func(dsn string) *launch.Proc {
+		return systest.Start(t, "hub", []string{"serve", "--listen", addr, "--database-url", dsn, "--admin-token", testAdminToken,
+			"--log-format", "text", "--data-dir", t.TempDir()}, nil)
+	}
+	p := serve(c.DSN("hub"))
+	systest.WaitFor(t, 10*time.Second, "the hub waiting for the database", func() error {
+		if exited, err := p.Exited(); exited {
+			t.Fatalf("hub exited (%v) while its database was down:\n%s", err, systest.Output(t, p))
+		}
+		if !strings.Contains(systest.Output(t, p), "database not reachable yet") {
+			return errors.New("no wait logged")
+		}
+		return nil
+	})
+	systest.WaitHTTP(t, p, "http://"+addr+"/readyz", time.Minute)
+	if err := <-crashed; err != nil {
+		t.Fatal(err)
+	}
+	p.Stop(30 * time.Second)
+
+	wrong := serve(c.DSN("no_such_database"))
+	select {
+	case <-wrong.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("hub still running on a database that does not exist:\n%s", systest.Output(t, wrong))
+	}
+	if out := systest.Output(t, wrong); !strings.Contains(out, "no_such_database") {
+		t.Fatalf("the error does not name the database:\n%s", out)
 	}
 }

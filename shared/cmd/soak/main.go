@@ -56,6 +56,7 @@ func parse(c *soak.Config, args []string) error {
 	fs.IntVar(&c.Allocate, "allocate", c.Allocate, "allocate stores")
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "hub replicas on the one database")
 	fs.IntVar(&c.SKUs, "skus", c.SKUs, "SKUs every store sells")
+	fs.Float64Var(&c.RateLimit, "agent-rate-limit", c.RateLimit, "the agents' --rate-limit: WooCommerce requests per second per store")
 	fs.Float64Var(&c.Faults.DropWebhookRate, "drop-webhooks", c.Faults.DropWebhookRate, "share of webhooks the stores drop")
 	fs.Float64Var(&c.Faults.ErrorRate, "error-rate", c.Faults.ErrorRate, "share of REST requests answered 500")
 	fs.Float64Var(&c.Faults.RateLimitRate, "rate-limit-rate", c.Faults.RateLimitRate, "share of REST requests answered 429 with Retry-After")
