@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,11 +17,10 @@ import (
 )
 
 // Lister is what the poller needs of the store's REST client
-// (*wooclient.Client implements it): pages of orders cut to PollFields,
-// and one order whole.
+// (*wooclient.Client implements it): pages of orders, cut to PollFields
+// or whole.
 type Lister interface {
 	ListOrders(ctx context.Context, q wooclient.OrderQuery) ([]woo.Order, wooclient.Page, error)
-	GetOrder(ctx context.Context, id int64) (woo.Order, error)
 }
 
 // Outbox is what the poller needs of the outbox (*outbox.Outbox implements
@@ -333,6 +331,7 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 		}
 		total = pg.Total
 		var last time.Time
+		var unreported []wire.Order
 		for _, o := range list {
 			rep, err := FromWoo(o, SourcePoll)
 			if errors.Is(err, ErrIgnored) {
@@ -348,12 +347,15 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 			seen[rep.WooOrderID] = rep.DateModified
 			last = latest(last, rep.DateModified)
 			res.newest = latest(res.newest, rep.DateModified)
-			if p.alreadyReported(rep) {
-				continue
+			if !p.alreadyReported(rep) {
+				unreported = append(unreported, rep)
 			}
-			if rep, err = p.whole(ctx, rep); err != nil {
-				return res, fmt.Errorf("poll orders: %w", err)
-			}
+		}
+		unreported, err = p.whole(ctx, unreported)
+		if err != nil {
+			return res, fmt.Errorf("poll orders: %w", err)
+		}
+		for _, rep := range unreported {
 			// Before the append: a webhook landing meanwhile ends the wait.
 			p.awaitWebhook(rep)
 			if _, err := p.Outbox.Append(ctx, rep); err != nil {
@@ -377,26 +379,40 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 	return res, nil
 }
 
-// whole reads the order a _fields poll found unreported (rep) in full, so
-// that its report carries everything the hub keeps, and returns that
-// report: the order as read now, which may be newer. An order gone
-// meanwhile (404) or no longer reportable keeps rep, whose state the list
-// did show.
-func (p *Poller) whole(ctx context.Context, rep wire.Order) (wire.Order, error) {
-	o, err := p.Client.GetOrder(ctx, rep.WooOrderID)
-	var ae *woo.APIError
-	if errors.As(err, &ae) && ae.Data.Status == http.StatusNotFound {
-		return rep, nil
+// whole reads the orders a _fields poll found unreported (reps, at most a
+// page of 100) in full, in one request, so that their reports carry
+// everything the hub keeps, and returns those reports: each order as read
+// now, which may be newer. An order gone meanwhile or no longer
+// reportable keeps the state the list showed.
+func (p *Poller) whole(ctx context.Context, reps []wire.Order) ([]wire.Order, error) {
+	if len(reps) == 0 {
+		return reps, nil
 	}
+	ids := make([]int64, len(reps))
+	for i, rep := range reps {
+		ids[i] = rep.WooOrderID
+	}
+	list, _, err := p.Client.ListOrders(ctx, wooclient.OrderQuery{Include: ids, PerPage: len(ids)})
 	if err != nil {
-		return rep, fmt.Errorf("read order %d whole: %w", rep.WooOrderID, err)
+		return nil, fmt.Errorf("read %d orders whole: %w", len(ids), err)
 	}
-	full, err := FromWooFull(o, SourcePoll)
-	if err != nil || full.DateModified.Before(rep.DateModified) {
-		p.Logger.Debug("keep the listed state of an order", "order_id", rep.WooOrderID, "error", err)
-		return rep, nil
+	byID := make(map[int64]woo.Order, len(list))
+	for _, o := range list {
+		byID[o.ID] = o
 	}
-	return full, nil
+	for i, rep := range reps {
+		o, ok := byID[rep.WooOrderID]
+		if !ok {
+			continue
+		}
+		full, err := FromWooFull(o, SourcePoll)
+		if err != nil || full.DateModified.Before(rep.DateModified) {
+			p.Logger.Debug("keep the listed state of an order", "order_id", rep.WooOrderID, "error", err)
+			continue
+		}
+		reps[i] = full
+	}
+	return reps, nil
 }
 
 func latest(a, b time.Time) time.Time {

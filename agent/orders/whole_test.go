@@ -11,31 +11,44 @@ import (
 
 	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/outbox"
+	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/woo"
 )
 
-// getHook counts the whole reads and may answer one order with a 404, as
-// a store does for an order deleted between the list and the read.
-type getHook struct {
+// wholeHook counts the reads of whole orders (lists by id) and may leave
+// one order out of their answers, as a store does for an order deleted
+// between the list and the read.
+type wholeHook struct {
 	orders.Lister
-	mu   sync.Mutex
-	gets map[int64]int
-	gone int64
+	mu    sync.Mutex
+	reads int
+	whole map[int64]int
+	gone  int64
 }
 
-func (h *getHook) GetOrder(ctx context.Context, id int64) (woo.Order, error) {
-	h.mu.Lock()
-	h.gets[id]++
-	h.mu.Unlock()
-	if id == h.gone {
-		return woo.Order{}, &woo.APIError{Code: "woocommerce_rest_shop_order_invalid_id", Message: "Invalid ID.", Data: woo.APIErrorData{Status: 404}}
+func (h *wholeHook) ListOrders(ctx context.Context, q wooclient.OrderQuery) ([]woo.Order, wooclient.Page, error) {
+	list, pg, err := h.Lister.ListOrders(ctx, q)
+	if len(q.Include) == 0 || err != nil {
+		return list, pg, err
 	}
-	return h.Lister.GetOrder(ctx, id)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reads++
+	kept := list[:0]
+	for _, o := range list {
+		if o.ID != h.gone {
+			h.whole[o.ID]++
+			kept = append(kept, o)
+		}
+	}
+	return kept, pg, nil
 }
 
 // TestPoller_ReadsWholeOrderOnce: the poll lists orders cut to _fields;
-// each order it reports is read whole once, so the report carries the
-// customer, addresses and prices the hub keeps.
+// the orders it reports are read whole once, all of a page in one
+// request (a store catching up after downtime or lost webhooks costs a
+// request per hundred orders, not one per order), so each report carries
+// the customer, addresses and prices the hub keeps.
 func TestPoller_ReadsWholeOrderOnce(t *testing.T) {
 	t.Parallel()
 	sim, c := MustSim(t)
@@ -46,13 +59,16 @@ func TestPoller_ReadsWholeOrderOnce(t *testing.T) {
 	}
 	defer box.Close()
 	ids := checkout(t, sim, 3)
-	hook := &getHook{Lister: c, gets: map[int64]int{}, gone: ids[2]}
+	hook := &wholeHook{Lister: c, whole: map[int64]int{}, gone: ids[2]}
 	p := MustPoller(t, hook, box, logger, nil)
 	p.Lookback = time.Minute
 	for range 2 {
 		if _, err := p.PollOnce(t.Context()); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if hook.reads != 1 {
+		t.Errorf("%d reads of whole orders, want 1 for the three", hook.reads)
 	}
 	evs, err := box.After(0, 100)
 	if err != nil {
@@ -63,7 +79,7 @@ func TestPoller_ReadsWholeOrderOnce(t *testing.T) {
 	}
 	for _, ev := range evs {
 		rep := ev.Order
-		if n := hook.gets[rep.WooOrderID]; n != 1 {
+		if n := hook.whole[rep.WooOrderID]; n != 1 && rep.WooOrderID != hook.gone {
 			t.Errorf("order %d read whole %d times, want once", rep.WooOrderID, n)
 		}
 		if rep.WooOrderID == hook.gone {

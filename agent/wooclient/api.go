@@ -23,6 +23,7 @@ type OrderQuery struct {
 	Page          int      // default 1
 	PerPage       int      // default 100 (the maximum)
 	Fields        []string // _fields; empty means all
+	Include       []int64  // only these ids; still paged
 }
 
 // ProductQuery selects products for ListProducts. Results are sorted by id,
@@ -88,6 +89,9 @@ func (c *Client) ListOrders(ctx context.Context, q OrderQuery) ([]woo.Order, Pag
 	}
 	if len(q.Fields) > 0 {
 		v.Set("_fields", strings.Join(q.Fields, ","))
+	}
+	if len(q.Include) > 0 {
+		v.Set("include", ids(q.Include))
 	}
 	var out []woo.Order
 	h, err := c.do(ctx, call{method: "GET", path: "/orders", route: "GET /orders", query: v, idempotent: true}, &out)
