@@ -12,3 +12,9 @@ ALTER TABLE stock DROP CONSTRAINT stock_location_fkey;
 ALTER TABLE store_targets DROP CONSTRAINT store_targets_store_id_fkey;
 ALTER TABLE store_targets DROP CONSTRAINT store_targets_sku_fkey;
 ALTER TABLE store_events DROP CONSTRAINT store_events_store_id_fkey;
+
+-- Only adjustments and store edits carry an idempotency key: the unique
+-- constraint indexed a NULL for every other ledger row (every count of an
+-- import, every order line), a B-tree insertion each for nothing.
+ALTER TABLE ledger DROP CONSTRAINT ledger_idempotency_key_key;
+CREATE UNIQUE INDEX ledger_idempotency_key ON ledger (idempotency_key) WHERE idempotency_key IS NOT NULL;
