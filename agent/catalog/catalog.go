@@ -109,9 +109,12 @@ func New(cfg Config) (*Catalog, error) {
 	return c, nil
 }
 
-// Scan reads the whole catalog and replaces the map's content with it,
-// keeping what webhooks and reads by SKU changed meanwhile (it is newer).
-// It logs progress every ProgressEvery pages and at the end, with counts.
+// Scan reads the whole catalog into the map and then forgets the items it
+// did not read, keeping what webhooks and reads by SKU changed meanwhile
+// (it is newer). It applies each page to the map in use as it reads it,
+// rather than building a second map beside it: a store of 100,000 SKUs
+// would hold both at the end of the scan. It logs progress every
+// ProgressEvery pages and at the end, with counts.
 func (c *Catalog) Scan(ctx context.Context) (Report, error) {
 	c.scanMu.Lock()
 	defer c.scanMu.Unlock()
@@ -119,7 +122,6 @@ func (c *Catalog) Scan(ctx context.Context) (Report, error) {
 	c.log.Info("catalog scan started")
 	c.scanStarted()
 	c.metrics.scanRead.Set(0)
-	items := map[int64]*item{}
 	var rep Report
 	fail := func(err error) (Report, error) {
 		c.scanFailed()
@@ -132,14 +134,15 @@ func (c *Catalog) Scan(ctx context.Context) (Report, error) {
 		if err != nil {
 			return fail(fmt.Errorf("scan catalog page %d: %w", page, err))
 		}
-		for _, p := range ps {
-			it := c.reuse(newItem(p, "", false))
-			items[it.id] = it
-			rep.Products++
+		read := make([]*item, len(ps))
+		for i, p := range ps {
+			read[i] = newItem(p, "", false)
 			if p.Type == "variable" {
-				variable = append(variable, it)
+				variable = append(variable, read[i])
 			}
 		}
+		c.scanned(read)
+		rep.Products += len(ps)
 		c.metrics.scanRead.Add(float64(len(ps)))
 		if page%c.cfg.ProgressEvery == 0 {
 			c.log.Info("catalog scan progress", "page", page, "total_pages", pg.TotalPages, "products", rep.Products,
@@ -159,11 +162,9 @@ func (c *Catalog) Scan(ctx context.Context) (Report, error) {
 			if err != nil {
 				return err
 			}
+			c.scanned(vs)
 			mu.Lock()
 			defer mu.Unlock()
-			for _, v := range vs {
-				items[v.id] = v
-			}
 			rep.Variations += len(vs)
 			c.metrics.scanRead.Add(float64(len(vs)))
 			done++
@@ -176,7 +177,7 @@ func (c *Catalog) Scan(ctx context.Context) (Report, error) {
 	if err := g.Wait(); err != nil {
 		return fail(fmt.Errorf("scan catalog variations: %w", err))
 	}
-	rep.Issues = c.scanDone(items)
+	rep.Issues = c.scanDone()
 	rep.Mapped = c.Len()
 	rep.Duration = time.Since(start)
 	c.metrics.scans.WithLabelValues("ok").Inc()
@@ -198,7 +199,7 @@ func (c *Catalog) readVariations(ctx context.Context, parent *item) ([]*item, er
 		}
 		for _, v := range vs {
 			v.ParentID = parent.id
-			out = append(out, c.reuse(newItem(v, parent.sku, true)))
+			out = append(out, newItem(v, parent.sku, true))
 		}
 		if len(vs) == 0 || page >= pg.TotalPages {
 			return out, nil
@@ -238,8 +239,8 @@ func (c *Catalog) Update(ctx context.Context, p woo.Product) error {
 }
 
 // Run scans now and then every RescanInterval until ctx ends. A failed
-// scan is retried with backoff (capped at RescanInterval) and keeps the
-// previous map. It returns nil when ctx ends.
+// scan is retried with backoff (capped at RescanInterval); the map keeps
+// what it had and what the failed scan read. It returns nil when ctx ends.
 func (c *Catalog) Run(ctx context.Context) error {
 	retry := backoff.Policy{Min: time.Second, Max: c.cfg.RescanInterval}
 	failures := 0

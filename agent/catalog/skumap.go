@@ -78,9 +78,12 @@ type Map struct {
 	skus     map[string]int64
 	dups     map[string][]int64
 	complete bool // a full scan has filled the map
-	// changed holds what was put (nil: removed) while a scan runs, to lay
-	// over the scan's result: it is newer. Nil while no scan runs.
-	changed map[int64]*item
+	// While a scan runs, touched holds the ids put or removed since it
+	// began (what the scan reads of them is older) and scannedIDs the ids
+	// it read (those it did not are gone from the store). Both nil while
+	// no scan runs.
+	touched    map[int64]struct{}
+	scannedIDs []int64
 }
 
 // NewMap returns an empty map.
@@ -218,19 +221,6 @@ func newItem(p woo.Product, parentSKU string, isVariation bool) *item {
 	return it
 }
 
-// reuse returns the map's item equal to it when there is one, else it. A
-// full scan rebuilds the map beside the one in use: sharing the items
-// that did not change (items are never changed once in a map) keeps that
-// from holding every item twice.
-func (m *Map) reuse(it *item) *item {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if old, ok := m.items[it.id]; ok && *old == *it {
-		return old
-	}
-	return it
-}
-
 // Remove forgets a product (and its variations) or a variation, as a
 // product.deleted webhook says.
 func (m *Map) Remove(id int64) {
@@ -251,21 +241,35 @@ func (m *Map) removeWithVariations(id int64) {
 
 // put replaces the item with it. Caller holds mu.
 func (m *Map) put(it *item) {
-	m.drop(it.id)
-	m.items[it.id] = it
-	if it.sku != "" && !it.inherited {
-		addHolder(m.skus, m.dups, it.sku, it.id)
-	}
-	if m.changed != nil {
-		m.changed[it.id] = it
-	}
+	m.touch(it.id)
+	m.set(it)
 }
 
 // drop removes item id. Caller holds mu.
 func (m *Map) drop(id int64) {
-	if m.changed != nil {
-		m.changed[id] = nil // even when absent: the running scan may have read it
+	m.touch(id) // even when absent: the running scan may have read it
+	m.unset(id)
+}
+
+// touch records, while a scan runs, that id changed after the scan began.
+// Caller holds mu.
+func (m *Map) touch(id int64) {
+	if m.touched != nil {
+		m.touched[id] = struct{}{}
 	}
+}
+
+// set replaces the item with it. Caller holds mu.
+func (m *Map) set(it *item) {
+	m.unset(it.id)
+	m.items[it.id] = it
+	if it.sku != "" && !it.inherited {
+		addHolder(m.skus, m.dups, it.sku, it.id)
+	}
+}
+
+// unset removes item id. Caller holds mu.
+func (m *Map) unset(id int64) {
 	old, ok := m.items[id]
 	if !ok {
 		return
@@ -334,38 +338,53 @@ func hashIDs(ids []int64) uint32 {
 	return h.Sum32()
 }
 
-// scanStarted starts recording changes to lay over the scan's result.
+// scanStarted starts recording what the scan reads and what changes
+// meanwhile.
 func (m *Map) scanStarted() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.changed = map[int64]*item{}
+	m.touched = map[int64]struct{}{}
+	m.scannedIDs = make([]int64, 0, len(m.items))
 }
 
-// scanFailed drops what scanStarted recorded; the map stays as it is.
+// scanned applies items a running scan read, except those changed since
+// it began. An item equal to the one in the map is left in place.
+func (m *Map) scanned(items []*item) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, it := range items {
+		m.scannedIDs = append(m.scannedIDs, it.id)
+		if _, ok := m.touched[it.id]; ok {
+			continue
+		}
+		if old, ok := m.items[it.id]; !ok || *old != *it {
+			m.set(it)
+		}
+	}
+}
+
+// scanFailed stops recording; the map keeps what the scan applied, as
+// current as anything in it.
 func (m *Map) scanFailed() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.changed = nil
+	m.touched, m.scannedIDs = nil, nil
 }
 
-// scanDone replaces the map with a full scan's items, and what changed
-// while the scan ran over them, and returns the issues.
-func (m *Map) scanDone(items map[int64]*item) []Issue {
+// scanDone forgets the items the finished scan did not read and nothing
+// put since it began, marks the map complete and returns the issues.
+func (m *Map) scanDone() []Issue {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, it := range m.changed {
-		if it == nil {
-			delete(items, id)
-		} else {
-			items[id] = it
+	slices.Sort(m.scannedIDs)
+	for id := range m.items {
+		if _, ok := m.touched[id]; ok {
+			continue
+		}
+		if _, ok := slices.BinarySearch(m.scannedIDs, id); !ok {
+			m.unset(id)
 		}
 	}
-	skus, dups := make(map[string]int64, len(items)), map[string][]int64{}
-	for _, it := range items {
-		if it.sku != "" && !it.inherited {
-			addHolder(skus, dups, it.sku, it.id)
-		}
-	}
-	m.items, m.skus, m.dups, m.complete, m.changed = items, skus, dups, true, nil
-	return issues(items, dups)
+	m.complete, m.touched, m.scannedIDs = true, nil, nil
+	return issues(m.items, m.dups)
 }

@@ -84,6 +84,28 @@ func BenchmarkWriter_Heap100k(b *testing.B) {
 	}
 }
 
+// BenchmarkWriter_Save100k saves the state file of a store of 100,000 SKUs
+// with targets, as Run does every SaveEvery during a first sync; B/op is
+// the garbage each save leaves for a small agent's collector.
+func BenchmarkWriter_Save100k(b *testing.B) {
+	targets := make(map[string]int64, 100_000)
+	for i := range 100_000 {
+		targets[sku(i)] = int64(i)
+	}
+	w, err := stock.New(stock.Config{API: &wooclient.Client{}, DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.ApplySnapshot(5, targets)
+	b.ReportAllocs()
+	for b.Loop() {
+		w.MarkUnsaved()
+		if err := w.SaveState(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // heapAlloc returns the live heap after a full collection.
 func heapAlloc() uint64 {
 	runtime.GC()

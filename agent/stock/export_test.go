@@ -29,3 +29,11 @@ func (w *Writer) Target(sku string) (target, seq int64, ok bool) {
 	}
 	return s.target, s.targetSeq, true
 }
+
+// MarkUnsaved makes the next SaveState write the state file, as a moved
+// target does.
+func (w *Writer) MarkUnsaved() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dirty = true
+}

@@ -10,6 +10,7 @@
 package stock
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,7 +64,9 @@ func (w *Writer) unsaved() bool {
 }
 
 // save writes the state file when AppliedSeq or a target moved since the
-// last save. Only Run calls it.
+// last save. Only Run calls it. The file is written straight from the
+// SKUs' states through a small buffer, under mu; only the sync waits
+// outside it.
 func (w *Writer) save() error {
 	w.mu.Lock()
 	applied, dirty := w.applied, w.dirty
@@ -72,10 +75,22 @@ func (w *Writer) save() error {
 		return nil
 	}
 	epoch := w.epoch
-	b := w.encodeState(applied)
-	w.dirty = false
+	f, err := atomicfile.Create(w.path, 0o600)
+	if err == nil {
+		bw := bufio.NewWriterSize(f, 64<<10)
+		w.writeState(bw, applied)
+		if err = bw.Flush(); err != nil {
+			f.Abort()
+		}
+	}
+	if err == nil {
+		w.dirty = false
+	}
 	w.mu.Unlock()
-	if err := atomicfile.Write(w.path, b, 0o600); err != nil {
+	if err == nil {
+		err = f.Commit()
+	}
+	if err != nil {
 		w.mu.Lock()
 		w.dirty = w.dirty || dirty
 		w.mu.Unlock()
@@ -89,11 +104,12 @@ func (w *Writer) save() error {
 	return nil
 }
 
-// encodeState returns the state file's content (a stateFile) for applied,
-// written straight from the SKUs' states: a store of 100,000 SKUs would
-// otherwise build a map of them all for every save. Caller holds mu.
-func (w *Writer) encodeState(applied int64) []byte {
-	b := make([]byte, 0, 64+40*len(w.skus))
+// writeState writes the state file's content (a stateFile) for applied
+// to bw, one SKU at a time: a store of 100,000 SKUs would otherwise build
+// the whole file (about 4 MB) in memory at every save, or a map of them
+// all. Errors stay in bw until its Flush. Caller holds mu.
+func (w *Writer) writeState(bw *bufio.Writer, applied int64) {
+	b := make([]byte, 0, 256)
 	b = append(b, '{')
 	if w.epoch != "" {
 		b = append(b, `"epoch":`...)
@@ -119,15 +135,26 @@ func (w *Writer) encodeState(applied int64) []byte {
 		b = append(b, `,"seq":`...)
 		b = strconv.AppendInt(b, s.targetSeq, 10)
 		b = append(b, '}')
+		bw.Write(b)
+		b = b[:0]
 	}
 	if !first {
 		b = append(b, '}')
 	}
-	return append(b, '}')
+	bw.Write(append(b, '}'))
 }
 
-// appendJSONString appends s as a JSON string.
+// appendJSONString appends s as a JSON string: as it is when it needs no
+// escaping (SKUs are printable ASCII as a rule), else as encoding/json
+// writes it.
 func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always encodes
-	return append(b, q...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

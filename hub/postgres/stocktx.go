@@ -99,8 +99,19 @@ func (s *stockTx) lock(skus []string, create bool) error {
 	}
 	sort.Strings(want)
 	if create {
-		if _, err := s.tx.ExecContext(s.ctx, `INSERT INTO skus (sku) SELECT k FROM unnest($1::text[]) k ORDER BY k ON CONFLICT DO NOTHING`, pq.Array(want)); err != nil {
+		var created []skuRow
+		if err := s.tx.SelectContext(s.ctx, &created, `INSERT INTO skus (sku) SELECT k FROM unnest($1::text[]) k ORDER BY k ON CONFLICT DO NOTHING
+			RETURNING sku, on_hand, committed, safety_stock`, pq.Array(want)); err != nil {
 			return fmt.Errorf("create skus: %w", err)
+		}
+		// A row this transaction inserted is its own until it commits:
+		// locking it again would write every new row a second time.
+		for i := range created {
+			s.skus[created[i].SKU] = &created[i]
+		}
+		want = slices.DeleteFunc(want, func(k string) bool { return s.skus[k] != nil })
+		if len(want) == 0 {
+			return nil
 		}
 	}
 	var rows []skuRow
@@ -122,8 +133,8 @@ func (s *stockTx) row(sku string) *skuRow {
 }
 
 // setOnHands sets the on_hand of many (sku, location) pairs (absolute; the
-// SKUs locked), in three statements whatever their number: the current
-// figures, the new locations, the new figures. Of a pair given twice the
+// SKUs locked), in one statement whatever their number: it reads the
+// current figures and writes the new locations and figures. Of a pair given twice the
 // last count stands.
 func (s *stockTx) setOnHands(counts []hub.Count, reference string) error {
 	type key struct{ sku, location string }
@@ -143,17 +154,16 @@ func (s *stockTx) setOnHands(counts []hub.Count, reference string) error {
 	for i, c := range kept {
 		skus[i], locs[i], qty[i] = c.SKU, c.Location, c.OnHand
 	}
+	// One statement: old reads the figures from before the writes (every
+	// part of a statement sees the same snapshot).
 	var before []int64
-	if err := s.tx.SelectContext(s.ctx, &before, `SELECT COALESCE(st.on_hand, 0)
-		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(sku, location, ord)
-		LEFT JOIN stock st ON st.sku = k.sku AND st.location = k.location ORDER BY k.ord`, pq.Array(skus), pq.Array(locs)); err != nil {
-		return fmt.Errorf("read stock: %w", err)
-	}
-	if _, err := s.tx.ExecContext(s.ctx, `INSERT INTO locations (name) SELECT DISTINCT l FROM unnest($1::text[]) AS l ON CONFLICT DO NOTHING`, pq.Array(locs)); err != nil {
-		return fmt.Errorf("create locations: %w", err)
-	}
-	if _, err := s.tx.ExecContext(s.ctx, `INSERT INTO stock (sku, location, on_hand) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-		ON CONFLICT (sku, location) DO UPDATE SET on_hand = EXCLUDED.on_hand`, pq.Array(skus), pq.Array(locs), pq.Array(qty)); err != nil {
+	if err := s.tx.SelectContext(s.ctx, &before, `WITH k AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS k(sku, location, on_hand, ord)),
+		old AS (SELECT k.ord, COALESCE(st.on_hand, 0) AS on_hand FROM k LEFT JOIN stock st ON st.sku = k.sku AND st.location = k.location),
+		loc AS (INSERT INTO locations (name) SELECT DISTINCT location FROM k ON CONFLICT DO NOTHING),
+		up AS (INSERT INTO stock (sku, location, on_hand) SELECT sku, location, on_hand FROM k
+			ON CONFLICT (sku, location) DO UPDATE SET on_hand = EXCLUDED.on_hand)
+		SELECT on_hand FROM old ORDER BY ord`, pq.Array(skus), pq.Array(locs), pq.Array(qty)); err != nil {
 		return fmt.Errorf("write stock: %w", err)
 	}
 	for i, c := range kept {

@@ -352,6 +352,42 @@ func asHubError(err error, target **hub.Error) bool {
 	return ok
 }
 
+// TestInventoryService_ImportFailingLate: a failure in the import's last
+// statement (here a trigger on the ledger) undoes what the earlier ones
+// wrote: the new SKU, the stock, the targets and events of the store.
+func TestInventoryService_ImportFailingLate(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	ctx := t.Context()
+	st := e.MustStore(t, "a", 1)
+	e.MustCount(t, "Z1", "main", 5)
+	e.MustSQL(t, `CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'refused'; END $$`)
+	e.MustSQL(t, `CREATE TRIGGER refuse_boom BEFORE INSERT ON ledger FOR EACH ROW WHEN (NEW.sku = 'Z-BOOM') EXECUTE FUNCTION refuse_boom()`)
+	type counts struct {
+		SKUs    int `db:"skus"`
+		Stock   int `db:"stock"`
+		Ledger  int `db:"ledger"`
+		Targets int `db:"targets"`
+		Events  int `db:"events"`
+	}
+	const q = `SELECT (SELECT count(*) FROM skus) AS skus, (SELECT count(*) FROM stock) AS stock, (SELECT count(*) FROM ledger) AS ledger,
+		(SELECT count(*) FROM store_targets) AS targets, (SELECT count(*) FROM store_events) AS events`
+	var before, after counts
+	e.MustSelect(t, &before, q)
+	_, err := e.inv.Import(ctx, []hub.Count{{SKU: "Z1", Location: "main", OnHand: 50}, {SKU: "Z2", Location: "back", OnHand: 2}, {SKU: "Z-BOOM", Location: "main", OnHand: 1}})
+	if err == nil {
+		t.Fatal("import passed the trigger")
+	}
+	e.MustSelect(t, &after, q)
+	if after != before {
+		t.Fatalf("rows after the failed import %+v, before %+v", after, before)
+	}
+	if s := e.MustStock(t, "Z1"); s.OnHand != 5 || s.Targets[fmt.Sprint(st.ID)] != 4 {
+		t.Fatalf("Z1 after the failed import=%+v", s)
+	}
+}
+
 func TestEventService_Prune(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t)

@@ -271,7 +271,7 @@ func memory(p *launch.Proc) (hwm, rss int64) {
 	return hwm, rss
 }
 
-// metric returns the value of the agent's metric named name (no labels).
+// metric returns the value of the agent's metric named name.
 func metric(ctx context.Context, addr, name string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
@@ -286,10 +286,19 @@ func metric(ctx context.Context, addr, name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return strconv.ParseFloat(v, 64)
+	return metricValue(string(b), name)
+}
+
+// metricValue returns the value of the first series of name in a text
+// exposition, with labels or without: the agent labels its series with
+// the store.
+func metricValue(text, name string) (float64, error) {
+	for line := range strings.SplitSeq(text, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || rest[0] != ' ' && rest[0] != '{' {
+			continue
 		}
+		return strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 	}
 	return 0, fmt.Errorf("no %s", name)
 }
