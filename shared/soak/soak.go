@@ -78,7 +78,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Duration: 10 * time.Minute, Mirror: 3, Allocate: 2, Replicas: 2, SKUs: 40, InitialStock: 2000,
-		OrdersPerSecond: 175,
+		OrdersPerSecond: 190,
 		Faults:          woosim.Faults{DropWebhookRate: 0.3, ErrorRate: 0.1, ErrorStatus: 500, RateLimitRate: 0.02},
 		WebhookDelay:    500 * time.Millisecond, PollInterval: time.Second, RateLimit: 20,
 		AgentKillEvery: time.Minute, ReplicaKillEvery: 3 * time.Minute,

@@ -68,34 +68,44 @@ func every(traffic context.Context, period time.Duration, f func()) {
 
 // shop runs the checkouts: in every store, at its share of the rate, an
 // order of one to three SKUs, one or two units each. A store out of a SKU
-// refuses the checkout, as WooCommerce does.
+// refuses the checkout, as WooCommerce does. The checkouts due are counted
+// from the start, so a late tick (a pause of the machine) is made up.
 func (s *system) shop(_, traffic context.Context) {
-	period := time.Duration(float64(time.Second) * float64(len(s.stores)) / s.cfg.OrdersPerSecond)
+	perStore := s.cfg.OrdersPerSecond / float64(len(s.stores))
 	var wg sync.WaitGroup
 	for _, st := range s.stores {
 		wg.Go(func() {
-			every(traffic, period, func() {
-				lines := make([]woosim.CheckoutLine, 0, 3)
-				for _, i := range rand.Perm(len(s.skus))[:1+rand.IntN(3)] {
-					lines = append(lines, woosim.CheckoutLine{SKU: s.skus[i], Quantity: int64(1 + rand.IntN(2))})
-				}
-				id, err := st.sim.Store.Checkout(lines)
-				switch {
-				case errors.Is(err, woosim.ErrOutOfStock):
-					st.stats.refused.Add(1)
-				case err != nil:
-					st.stats.failed.Add(1)
-				default:
-					st.stats.orders.Add(1)
-					for _, l := range lines {
-						st.stats.units.Add(l.Quantity)
-					}
-					st.recent.add(id)
+			start, tried := time.Now(), 0
+			every(traffic, 10*time.Millisecond, func() {
+				due := int(time.Since(start).Seconds() * perStore)
+				for ; tried < due && traffic.Err() == nil; tried++ {
+					st.checkout(s.skus)
 				}
 			})
 		})
 	}
 	wg.Wait()
+}
+
+// checkout is one storefront order of random SKUs.
+func (st *store) checkout(skus []string) {
+	lines := make([]woosim.CheckoutLine, 0, 3)
+	for _, i := range rand.Perm(len(skus))[:1+rand.IntN(3)] {
+		lines = append(lines, woosim.CheckoutLine{SKU: skus[i], Quantity: int64(1 + rand.IntN(2))})
+	}
+	id, err := st.sim.Store.Checkout(lines)
+	switch {
+	case errors.Is(err, woosim.ErrOutOfStock):
+		st.stats.refused.Add(1)
+	case err != nil:
+		st.stats.failed.Add(1)
+	default:
+		st.stats.orders.Add(1)
+		for _, l := range lines {
+			st.stats.units.Add(l.Quantity)
+		}
+		st.recent.add(id)
+	}
 }
 
 // receive is the ERP: every second, a receipt of InitialStock units for

@@ -1,5 +1,5 @@
 // Command soak runs stockwire's chaos soak (issue 14) and prints its table:
-// by default ten minutes of 175 checkouts/s over 3 mirror and 2 allocate
+// by default ten minutes of 190 checkouts/s tried over 3 mirror and 2 allocate
 // stores on two hub replicas, while the stores drop 30% of webhooks and
 // fail 10% of requests with 5xx and 2% with 429, agents are SIGKILLed
 // about every minute each, a replica every three minutes, PostgreSQL
