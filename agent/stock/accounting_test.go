@@ -285,6 +285,7 @@ func TestWriter_LowWaitsForTheHubsCount(t *testing.T) {
 	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
 		c.ConfirmLowDelay = 200 * time.Millisecond
 		c.Reported = func(int64) (string, bool) { return "processing", true }
+		c.LowSettle = 300 * time.Millisecond
 	})
 	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
 	waitApplied(t, r.w, 1)

@@ -66,7 +66,8 @@ func mustWriter(tb testing.TB, baseURL, dir string, mod func(*stock.Config)) *ru
 	}
 	reg := prometheus.NewRegistry()
 	cfg := stock.Config{API: cl, DataDir: dir, Logger: log, Registerer: reg,
-		CheckInterval: 50 * time.Millisecond, ConfirmDelay: 150 * time.Millisecond, VerifyDelay: 10 * time.Millisecond}
+		CheckInterval: 50 * time.Millisecond, ConfirmDelay: 150 * time.Millisecond, VerifyDelay: 10 * time.Millisecond,
+		LowSettle: time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}

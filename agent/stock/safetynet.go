@@ -189,14 +189,9 @@ func (w *Writer) check(ctx context.Context) error {
 	for _, s := range w.skus {
 		w.settle(s, quiet, now)
 	}
-	// Until the changes the hub had made when it welcomed the agent are
-	// applied, its figures may not yet count the store's sales that it
-	// acknowledged before the agent restarted (the writer's memory of
-	// them went with the process): a figure that looks low then is no
-	// reason to put units back on sale. The lows wait for a later round.
-	caughtUp := w.welcomed && w.applied >= w.head
+	lowsOpen := w.openLows(quiet, now)
 	w.mu.Unlock()
-	if len(lows) > 0 && caughtUp {
+	if len(lows) > 0 && lowsOpen {
 		raised, err := w.checkLow(ctx, lows, since)
 		if err != nil {
 			return err
@@ -207,6 +202,30 @@ func (w *Writer) check(ctx context.Context) error {
 		w.signal()
 	}
 	return nil
+}
+
+// openLows reports whether the safety net may raise figures that look
+// low. After a start, the hub's figures may not yet count sales of the
+// store the writer no longer remembers (those the hub acknowledged before
+// a restart, whose counting changes follow the acknowledgements), and a
+// figure that looks low then is no reason to put sold units back on sale.
+// So the lows wait until the writer has applied the changes up to the
+// welcome, is quiet (nothing of the store's own waiting for the hub), and
+// has stayed so for LowSettle; from then on they are open. Caller holds
+// mu.
+func (w *Writer) openLows(quiet bool, now time.Time) bool {
+	if w.lowsOpen {
+		return true
+	}
+	if !w.welcomed || w.applied < w.head || !quiet {
+		w.settledAt = time.Time{}
+		return false
+	}
+	if w.settledAt.IsZero() {
+		w.settledAt = now
+	}
+	w.lowsOpen = now.Sub(w.settledAt) >= w.cfg.LowSettle
+	return w.lowsOpen
 }
 
 // readModified returns the products modified since the last look, and

@@ -172,6 +172,13 @@ type Config struct {
 	// write whose outcome is unknown (the store may still be running it).
 	// Defaults to 2s.
 	VerifyDelay time.Duration
+	// LowSettle is how long after its start the writer, once it has
+	// applied the hub's changes up to the welcome and is Quiet, waits
+	// before it first raises a figure that looks low: the hub counts the
+	// sales it acknowledged just before a restart in changes that follow
+	// its acknowledgements, and the writer no longer remembers those
+	// sales. Defaults to 3s.
+	LowSettle time.Duration
 	// ResolveTTL is how long an unknown SKU stays unknown before it is
 	// looked up again. Defaults to 1m.
 	ResolveTTL time.Duration
@@ -338,6 +345,10 @@ type Writer struct {
 	epoch    string // the store's epoch AppliedSeq counts in (epoch.go)
 	head     int64  // the hub's head sequence at welcome
 	welcomed bool   // head is known
+	// settledAt is when the writer was first caught up with the welcome
+	// and quiet; lowsOpen is set LowSettle after it, for good.
+	settledAt time.Time
+	lowsOpen  bool
 	// staleMarkerSeen: a marker ahead of the hub's sequence was logged.
 	staleMarkerSeen bool
 	allocate        bool // the store's policy is allocate
@@ -393,6 +404,9 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.CheckBatch <= 0 {
 		cfg.CheckBatch = 100
+	}
+	if cfg.LowSettle <= 0 {
+		cfg.LowSettle = 3 * time.Second
 	}
 	if cfg.VerifyDelay <= 0 {
 		cfg.VerifyDelay = 2 * time.Second

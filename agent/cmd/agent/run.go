@@ -231,16 +231,9 @@ func (n *notifyingOutbox) Append(ctx context.Context, o wire.Order) (uint64, err
 	return id, err
 }
 
-// restorePending tells the writer of what the outbox held when the agent
-// last stopped: the store's orders the hub has not acknowledged, which
-// WooCommerce has already taken off the shelf (or put back), and the hand
-// edits the writer accepted. Without the orders the safety net, comparing
-// the shelf with the hub's figures, takes those sales for a lost write and
-// puts the sold units back on sale: in an allocate store, units never
-// granted (found by the chaos soak). An order's first status here is taken
-// as new (a sale, not a restock), which errs on the side of under-selling
-// when the hub had counted an earlier one.
-func restorePending(ob *outbox.Outbox, w *stock.Writer) error {
+// restorePendingEdits tells the writer of the accepted edits the outbox
+// held when the agent last stopped.
+func restorePendingEdits(ob *outbox.Outbox, w *stock.Writer) error {
 	events, err := ob.After(0, ob.Len())
 	if err != nil {
 		return fmt.Errorf("read outbox: %w", err)
@@ -248,11 +241,7 @@ func restorePending(ob *outbox.Outbox, w *stock.Writer) error {
 	for _, e := range events {
 		if e.Edit != nil {
 			w.EditPending(*e.Edit)
-			continue
 		}
-		// The writer's own record gives each later status of the order
-		// its previous one.
-		w.OrderReported(e.Order, "")
 	}
 	return nil
 }

@@ -156,7 +156,7 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 		return status
 	}
 	notify = &notifyingOutbox{Outbox: ob, relay: relay, writer: writer}
-	if err := restorePending(ob, writer); err != nil {
+	if err := restorePendingEdits(ob, writer); err != nil {
 		return nil, err
 	}
 
