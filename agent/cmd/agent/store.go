@@ -271,22 +271,33 @@ func (a *storeAgent) health() storeHealth {
 // with errors.
 var startRetry = backoff.Policy{Min: time.Second, Max: 30 * time.Second}
 
+// retryAtStart runs check, again with backoff while failing(err) says the
+// other side answered but could not serve (its bad minute, a database
+// restarting), logging what. Any other error, or ctx ending, ends it.
+func retryAtStart(ctx context.Context, logger *slog.Logger, what string, check func() error, failing func(error) bool) error {
+	for attempt := 0; ; attempt++ {
+		err := check()
+		if err == nil || !failing(err) {
+			return err
+		}
+		d := startRetry.Delay(attempt)
+		logger.Warn(what, "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
+		if backoff.Sleep(ctx, d) != nil {
+			return err
+		}
+	}
+}
+
 // probeHub runs the start-up dial of the hub, again while a hub replica
 // answers with a server error (its database restarting, say): an agent
 // restarted then waits for it. No answer at all, or a refused credential,
 // stops the start at once.
 func probeHub(ctx context.Context, link *hubconn.Client, logger *slog.Logger) error {
-	for attempt := 0; ; attempt++ {
-		err := link.Probe(ctx)
-		if err == nil || errors.Is(err, hubconn.ErrUnauthorized) || !errors.Is(err, hubconn.ErrHubFailing) {
-			return err
-		}
-		d := startRetry.Delay(attempt)
-		logger.Warn("the hub answers with errors; dialling it again", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
-		if backoff.Sleep(ctx, d) != nil {
-			return err
-		}
-	}
+	return retryAtStart(ctx, logger, "the hub answers with errors; dialling it again",
+		func() error { return link.Probe(ctx) },
+		func(err error) bool {
+			return errors.Is(err, hubconn.ErrHubFailing) && !errors.Is(err, hubconn.ErrUnauthorized)
+		})
 }
 
 // checkStore runs the store's start-up check, again while the store answers
@@ -295,15 +306,6 @@ func probeHub(ctx context.Context, link *hubconn.Client, logger *slog.Logger) er
 // refuses the URL, key or permissions, stops the start at once, since that
 // is a setting to fix.
 func checkStore(ctx context.Context, client *wooclient.Client, logger *slog.Logger) error {
-	for attempt := 0; ; attempt++ {
-		err := client.Check(ctx)
-		if err == nil || !wooclient.StoreAnsweredError(err) {
-			return err
-		}
-		d := startRetry.Delay(attempt)
-		logger.Warn("the store answers with errors; checking it again", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
-		if backoff.Sleep(ctx, d) != nil {
-			return err
-		}
-	}
+	return retryAtStart(ctx, logger, "the store answers with errors; checking it again",
+		func() error { return client.Check(ctx) }, wooclient.StoreAnsweredError)
 }
