@@ -93,7 +93,7 @@ func (s *stockTx) loadAlloc(skus []string) error {
 			Connected bool  `db:"connected"`
 			hub.AllocationParams
 		}
-		if err := s.tx.SelectContext(s.ctx, &rows, `SELECT id, connected, alloc_low_water AS lowwater, alloc_min_grant AS mingrant,
+		if err := s.tx.selectInto(s.ctx, &rows, `SELECT id, connected, alloc_low_water AS lowwater, alloc_min_grant AS mingrant,
 				alloc_max_grant AS maxgrant, alloc_cover_seconds AS coverseconds, alloc_idle_seconds AS idleseconds
 			FROM stores WHERE status = 'active' AND policy = 'allocate' ORDER BY id`); err != nil {
 			return fmt.Errorf("load allocate stores: %w", err)
@@ -126,7 +126,7 @@ func (s *stockTx) loadAlloc(skus []string) error {
 		LastSale   *time.Time `db:"last_sale_at"`
 		GrantedAt  *time.Time `db:"granted_at"`
 	}
-	if err := s.tx.SelectContext(s.ctx, &rows, `SELECT store_id, sku, allocated, reclaiming, granted, oversold, sales_rate, rate_at, last_sale_at, granted_at
+	if err := s.tx.selectInto(s.ctx, &rows, `SELECT store_id, sku, allocated, reclaiming, granted, oversold, sales_rate, rate_at, last_sale_at, granted_at
 		FROM store_allocations WHERE sku = ANY($1)`, pq.Array(want)); err != nil {
 		return fmt.Errorf("load allocations: %w", err)
 	}

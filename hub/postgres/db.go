@@ -85,6 +85,8 @@ type DB struct {
 	// life owns the services' batch goroutines (group.go); Close ends
 	// them before it closes the pool.
 	life *lifetime
+	// prepared keeps the order path's statements (prepared.go).
+	prepared stmtCache
 }
 
 // Open connects to dsn and checks the connection.
@@ -103,7 +105,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("ping database: %w", err)
 	}
-	return &DB{db: sdb, dsn: dsn, logger: logger, MaxRetries: 5, life: newLifetime()}, nil
+	return &DB{db: sdb, dsn: dsn, logger: logger, MaxRetries: 5, life: newLifetime(), prepared: stmtCache{db: sdb}}, nil
 }
 
 // withBinaryParameters turns on lib/pq's binary_parameters, which sends
@@ -126,6 +128,7 @@ func withBinaryParameters(dsn string) string {
 // closes the pool. Requests made after it fail.
 func (db *DB) Close() error {
 	db.life.close()
+	db.prepared.close()
 	if err := db.db.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}

@@ -123,7 +123,8 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 		// The shared stores lock (see newStockTx) is taken by the first
 		// statement; the stores are read by later statements only.
 		st := newStockTxLocked(ctx, tx)
-		plans, err := lockOrders(ctx, tx, batch)
+		st.tx.cache = &s.db.prepared
+		plans, err := lockOrders(ctx, st.tx, batch)
 		if err != nil {
 			return err
 		}
@@ -164,12 +165,12 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 // lockOrders creates the batch's new orders and locks every order row, in
 // id order. plans[i] is nil when report i's store is missing or revoked
 // and its order is not known.
-func lockOrders(ctx context.Context, tx *sqlx.Tx, batch []*reportReq) ([]*orderPlan, error) {
+func lockOrders(ctx context.Context, tx preparedTx, batch []*reportReq) ([]*orderPlan, error) {
 	stores, woo := make([]int64, len(batch)), make([]int64, len(batch))
 	for i, q := range batch {
 		stores[i], woo[i] = q.storeID, q.r.WooOrderID
 	}
-	if _, err := tx.ExecContext(ctx, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3))
+	if err := tx.exec(ctx, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3))
 		INSERT INTO orders (store_id, woo_order_id)
 		SELECT s.id, v.woo FROM l, unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
 			JOIN stores s ON s.id = v.store_id AND s.status = 'active'
@@ -178,7 +179,7 @@ func lockOrders(ctx context.Context, tx *sqlx.Tx, batch []*reportReq) ([]*orderP
 		return nil, fmt.Errorf("insert orders: %w", err)
 	}
 	var rows []orderRow
-	if err := tx.SelectContext(ctx, &rows, `SELECT o.* FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
+	if err := tx.selectInto(ctx, &rows, `SELECT o.* FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
 		CROSS JOIN LATERAL (SELECT `+orderCols+`, document IS NULL AS no_document FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
 		ORDER BY o.id FOR UPDATE OF o`, pq.Array(stores), pq.Array(woo)); err != nil {
 		return nil, fmt.Errorf("lock orders: %w", err)

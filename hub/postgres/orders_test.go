@@ -578,3 +578,50 @@ func TestOrderService_GroupCommitKeepsEachOutcome(t *testing.T) {
 	MustLedgerReplay(t, e)
 	MustEventsSumToTargets(t, e, []hub.Store{a, b}, map[int64]int64{})
 }
+
+// TestOrderService_ReportsAfterConnectionsDropped: the order path runs
+// prepared statements, which live in their connections. When every
+// connection is dropped (a PostgreSQL restart, a failover), reports
+// prepare them again on new connections and count as before.
+func TestOrderService_ReportsAfterConnectionsDropped(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	a := e.MustStore(t, "a", 0)
+	e.MustStore(t, "b", 0)
+	e.MustCount(t, "MUG", "main", 100)
+	report := func(id int64) error {
+		_, err := e.orders.ApplyOrderReport(t.Context(), a.ID, hub.OrderReport{
+			WooOrderID: id, Status: "processing", DateModified: t0, Lines: []hub.OrderLine{{SKU: "MUG", Quantity: 1}},
+		})
+		return err
+	}
+	for id := range int64(3) {
+		if err := report(id + 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, err := sql.Open("postgres", e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	// A report may meet a dropped connection, once per connection the
+	// pool held (at most 32); the agent sends it again until it is
+	// acknowledged, as here.
+	for id := int64(4); id <= 6; id++ {
+		err := report(id)
+		for try := 0; err != nil && try < 33; try++ {
+			err = report(id)
+		}
+		if err != nil {
+			t.Fatalf("order %d after the connections were dropped: %v", id, err)
+		}
+	}
+	if s := e.MustStock(t, "MUG"); s.Committed != 6 || s.Available != 94 {
+		t.Fatalf("stock=%+v, want committed 6", s)
+	}
+}

@@ -37,7 +37,7 @@ type ledgerRow struct {
 // writes the events.
 type stockTx struct {
 	ctx context.Context
-	tx  *sqlx.Tx
+	tx  preparedTx
 
 	skus    map[string]*skuRow // locked rows with their current values
 	changed map[string]bool    // SKUs whose row changed
@@ -74,7 +74,7 @@ func newStockTx(ctx context.Context, tx *sqlx.Tx) (*stockTx, error) {
 // newStockTxLocked is newStockTx for a caller that takes the shared stores
 // lock itself, before its first read of stores.
 func newStockTxLocked(ctx context.Context, tx *sqlx.Tx) *stockTx {
-	return &stockTx{ctx: ctx, tx: tx, skus: map[string]*skuRow{}, changed: map[string]bool{}, local: map[localKey]int64{}}
+	return &stockTx{ctx: ctx, tx: preparedTx{Tx: tx}, skus: map[string]*skuRow{}, changed: map[string]bool{}, local: map[localKey]int64{}}
 }
 
 // localKey names a store's own shelf of one SKU.
@@ -115,7 +115,7 @@ func (s *stockTx) lock(skus []string, create bool) error {
 		}
 	}
 	var rows []skuRow
-	if err := s.tx.SelectContext(s.ctx, &rows, `SELECT sku, on_hand, committed, safety_stock FROM skus WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, pq.Array(want)); err != nil {
+	if err := s.tx.selectInto(s.ctx, &rows, `SELECT sku, on_hand, committed, safety_stock FROM skus WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, pq.Array(want)); err != nil {
 		return fmt.Errorf("lock skus: %w", err)
 	}
 	for i := range rows {
@@ -412,7 +412,7 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 		return nil
 	}
 	var notified int64
-	if err := s.tx.QueryRowxContext(s.ctx, b.sql(main), b.args...).Scan(&s.now, &notified); err != nil {
+	if err := s.tx.queryRow(s.ctx, b.sql(main), b.args...).Scan(&s.now, &notified); err != nil {
 		return fmt.Errorf("write stock, targets and events: %w", err)
 	}
 	return nil
