@@ -47,10 +47,10 @@ func Run(ctx context.Context, cfg Config, out, progress io.Writer) (rep *Report,
 	rep = &Report{}
 	if cfg.runs(ScenarioPropagation) {
 		b.printPropagationHeader()
-		for _, n := range cfg.StoreCounts {
-			r, err := b.propagation(ctx, n)
+		for _, fl := range cfg.Fleets {
+			r, err := b.propagation(ctx, fl)
 			if err != nil {
-				return rep, fmt.Errorf("propagation with %d stores: %w", n, err)
+				return rep, fmt.Errorf("propagation, fleet %s: %w", fl, err)
 			}
 			rep.Propagation = append(rep.Propagation, r)
 			b.printPropagation(r)

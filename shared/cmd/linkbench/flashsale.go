@@ -41,7 +41,7 @@ func (b *bench) flashSale(ctx context.Context) ([]FlashSaleResult, error) {
 		return nil, err
 	}
 	defer h.stop()
-	f, err := b.startFleet(ctx, h, b.cfg.FlashStores,
+	f, err := b.startFleet(ctx, h, b.cfg.FlashStores, false,
 		woosim.SeedOptions{Products: len(windows), Stock: b.cfg.FlashUnits, SKUPrefix: "FLASH"}, int64(b.cfg.FlashUnits), nil)
 	if err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ func (s *shop) close() {
 }
 
 // fleet is a hub's stores, each with an agent, or all served by one
-// agent process (Config.OneAgent).
+// agent process (Fleet.OneAgent).
 type fleet struct {
 	hub   *hubProc
 	shops []*shop
@@ -79,7 +79,7 @@ type fleet struct {
 // SKU at onHand in the hub, enrols the stores and starts their agents, and
 // waits until every agent is connected and every store shows the hub's
 // figures. onWrite(i) gives store i's OnStockWrite hook (nil: none).
-func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, seed woosim.SeedOptions, onHand int64,
+func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, oneAgent bool, seed woosim.SeedOptions, onHand int64,
 	onWrite func(i int) func(skus []string, at time.Time)) (*fleet, error) {
 	f := &fleet{hub: h}
 	for i := range n {
@@ -107,7 +107,7 @@ func (b *bench) startFleet(ctx context.Context, h *hubProc, n int, seed woosim.S
 		s.id, s.token = id, token
 	}
 
-	if b.cfg.OneAgent {
+	if oneAgent {
 		b.logf("starting one agent for %d stores", n)
 		p, err := b.startMultiAgent(ctx, h, f.shops)
 		if err != nil {

@@ -2,9 +2,10 @@
 // prints each figure next to its target with PASS or MISS:
 //
 //   - propagation: a checkout in one store until the stock write request
-//     arrives at every other store (woosim's OnStockWrite), with 10 and 100
-//     stores, each store served by a real agent process; plus the agents'
-//     memory;
+//     arrives at every other store (woosim's OnStockWrite), in fleets of
+//     stores served by real agent processes: by default 10 stores with an
+//     agent each at 20 checkouts/s, and 100 stores served by one agent
+//     process at 2 and at 20 checkouts/s; plus the agents' memory and CPU;
 //   - fanout: one ERP count change (PUT on_hand) until the stock.changes
 //     message reaches each of 1,000 protocol-speaking WebSocket sessions
 //     opened by the command itself; plus the hub's memory with them;
@@ -20,7 +21,7 @@
 //
 //	go run ./shared/cmd/linkbench                    # everything, a few minutes
 //	go run ./shared/cmd/linkbench -scenarios fanout -sessions 2000
-//	go run ./shared/cmd/linkbench -scenarios propagation -one-agent -stores 100 -rate 2
+//	go run ./shared/cmd/linkbench -scenarios propagation -fleets 100x1@2
 //
 // Progress goes to stderr, the figures to stdout.
 package main
@@ -73,18 +74,13 @@ type Config struct {
 	// to all three.
 	Scenarios []string
 
-	// StoreCounts are the fleet sizes of the propagation runs. Defaults to
-	// 10 and 100.
-	StoreCounts []int
-	// Checkouts is the number of checkouts per propagation run. Defaults
-	// to 600 (30 s at 20/s).
-	Checkouts int
-	// Rate is the pace of the propagation checkouts, per second, spread
-	// round-robin over the stores and SKUs. Defaults to 20.
-	Rate float64
-	// OneAgent serves every store of a propagation fleet from one agent
-	// process (agent --config) instead of one process per store.
-	OneAgent bool
+	// Fleets are the propagation runs, in order. Defaults to 10 stores
+	// with an agent each at 20/s, then 100 stores in one agent process at
+	// 2/s and at 20/s.
+	Fleets []Fleet
+	// Duration is how long each fleet's checkouts last, at its rate.
+	// Defaults to 30s.
+	Duration time.Duration
 	// SKUs is the catalog size of every store. Defaults to 200, so that a
 	// SKU is bought again only after SKUs/Rate seconds and each write
 	// request can be matched with the checkout that caused it.
@@ -144,9 +140,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Scenarios:     slices.Clone(allScenarios),
-		StoreCounts:   []int{10, 100},
-		Checkouts:     600,
-		Rate:          20,
+		Fleets:        []Fleet{{Stores: 10, Rate: 20}, {Stores: 100, OneAgent: true, Rate: 2}, {Stores: 100, OneAgent: true, Rate: 20}},
+		Duration:      30 * time.Second,
 		SKUs:          200,
 		IdleWindow:    5 * time.Second,
 		Sessions:      1000,
@@ -164,13 +159,11 @@ func DefaultConfig() Config {
 func (c *Config) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("linkbench", flag.ContinueOnError)
 	scenarios := strings.Join(c.Scenarios, ",")
-	stores := joinInts(c.StoreCounts)
+	fleets := joinFleets(c.Fleets)
 	fs.StringVar(&scenarios, "scenarios", scenarios, "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
-	fs.StringVar(&stores, "stores", stores, "propagation: comma-separated fleet sizes (stores, one agent process each)")
-	fs.IntVar(&c.Checkouts, "checkouts", c.Checkouts, "propagation: checkouts per fleet size")
-	fs.Float64Var(&c.Rate, "rate", c.Rate, "propagation: checkouts per second, round-robin over stores and SKUs")
+	fs.StringVar(&fleets, "fleets", fleets, "propagation: comma-separated fleets, each STORES@RATE (an agent process per store, RATE checkouts/s round-robin over the stores and SKUs) or STORESx1@RATE (every store in one agent process)")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "propagation: how long each fleet's checkouts last")
 	fs.IntVar(&c.SKUs, "skus", c.SKUs, "propagation: SKUs in every store")
-	fs.BoolVar(&c.OneAgent, "one-agent", c.OneAgent, "propagation: serve every store of a fleet from one agent process (agent --config) instead of one each")
 	fs.DurationVar(&c.IdleWindow, "idle", c.IdleWindow, "propagation: how long the synced fleet is watched idle before the checkouts")
 	fs.IntVar(&c.Sessions, "sessions", c.Sessions, "fanout: WebSocket sessions opened by the load tool")
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "fanout: count changes to fan out")
@@ -197,11 +190,10 @@ func (c *Config) ParseFlags(args []string) error {
 		return err
 	}
 	c.Scenarios = splitList(scenarios)
-	counts, err := parseInts(stores)
-	if err != nil {
-		return fmt.Errorf("-stores: %w", err)
+	var err error
+	if c.Fleets, err = parseFleets(fleets); err != nil {
+		return fmt.Errorf("-fleets: %w", err)
 	}
-	c.StoreCounts = counts
 	return c.Validate()
 }
 
@@ -216,14 +208,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch {
-	case slices.Contains(c.Scenarios, ScenarioPropagation) && len(c.StoreCounts) == 0:
-		return errors.New("-stores: no fleet size")
-	case slices.ContainsFunc(c.StoreCounts, func(n int) bool { return n < 2 }):
-		return errors.New("-stores: a fleet needs at least 2 stores")
-	case c.Checkouts < 1:
-		return errors.New("-checkouts: at least 1")
-	case c.Rate <= 0:
-		return errors.New("-rate: must be positive")
+	case slices.Contains(c.Scenarios, ScenarioPropagation) && len(c.Fleets) == 0:
+		return errors.New("-fleets: none given")
+	case slices.ContainsFunc(c.Fleets, func(f Fleet) bool { return f.Stores < 2 }):
+		return errors.New("-fleets: a fleet needs at least 2 stores")
+	case slices.ContainsFunc(c.Fleets, func(f Fleet) bool { return f.Rate <= 0 }):
+		return errors.New("-fleets: a rate must be positive")
+	case slices.ContainsFunc(c.Fleets, func(f Fleet) bool { return f.checkouts(c.Duration) < 1 }):
+		return errors.New("-duration: too short for one checkout at a fleet's rate")
 	case c.SKUs < 1:
 		return errors.New("-skus: at least 1")
 	case c.IdleWindow <= 0:
@@ -260,22 +252,62 @@ func splitList(s string) []string {
 	return out
 }
 
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range splitList(s) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a number", f)
+// Fleet is one propagation run: Stores stores, each with its own agent
+// process or all served by one (OneAgent), taking Rate checkouts a second.
+type Fleet struct {
+	Stores   int
+	OneAgent bool
+	Rate     float64
+}
+
+// String is the flag form: "10@20", or "100x1@2" for one agent process.
+func (f Fleet) String() string {
+	agents := ""
+	if f.OneAgent {
+		agents = "x1"
+	}
+	return fmt.Sprintf("%d%s@%s", f.Stores, agents, strconv.FormatFloat(f.Rate, 'g', -1, 64))
+}
+
+// checkouts is how many checkouts the fleet takes in d.
+func (f Fleet) checkouts(d time.Duration) int { return int(f.Rate * d.Seconds()) }
+
+// targets are the propagation targets the fleet is judged against: 10
+// stores or fewer with an agent each keep p50 ≤ 10 ms and p99 ≤ 25 ms
+// (what they reached before one agent could serve many stores); larger
+// fleets and one agent for every store p50 ≤ 25 ms and p99 ≤ 100 ms.
+func (f Fleet) targets() (p50, p99 time.Duration) {
+	if !f.OneAgent && f.Stores <= 10 {
+		return 10 * time.Millisecond, 25 * time.Millisecond
+	}
+	return 25 * time.Millisecond, 100 * time.Millisecond
+}
+
+func parseFleets(s string) ([]Fleet, error) {
+	var out []Fleet
+	for _, spec := range splitList(s) {
+		stores, rate, ok := strings.Cut(spec, "@")
+		if !ok {
+			return nil, fmt.Errorf("%q: want STORES@RATE or STORESx1@RATE", spec)
 		}
-		out = append(out, n)
+		var f Fleet
+		stores, f.OneAgent = strings.CutSuffix(stores, "x1")
+		var err error
+		if f.Stores, err = strconv.Atoi(stores); err != nil {
+			return nil, fmt.Errorf("%q: %q is not a number of stores", spec, stores)
+		}
+		if f.Rate, err = strconv.ParseFloat(rate, 64); err != nil {
+			return nil, fmt.Errorf("%q: %q is not a rate", spec, rate)
+		}
+		out = append(out, f)
 	}
 	return out, nil
 }
 
-func joinInts(ns []int) string {
-	parts := make([]string, len(ns))
-	for i, n := range ns {
-		parts[i] = strconv.Itoa(n)
+func joinFleets(fs []Fleet) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = f.String()
 	}
 	return strings.Join(parts, ",")
 }

@@ -16,9 +16,8 @@ import (
 // figures are sane.
 func TestRun(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.StoreCounts = []int{2}
-	cfg.Checkouts = 20
-	cfg.Rate = 50
+	cfg.Fleets = []Fleet{{Stores: 2, Rate: 50}}
+	cfg.Duration = 400 * time.Millisecond
 	cfg.SKUs = 20
 	cfg.IdleWindow = 500 * time.Millisecond
 	cfg.Sessions = 10
@@ -44,7 +43,7 @@ func TestRun(t *testing.T) {
 			t.Fatalf("runs=%d, want %d", got, want)
 		}
 		r := rep.Propagation[0]
-		if got, want := r.Checkouts, cfg.Checkouts; got != want {
+		if got, want := r.Checkouts, 20; got != want {
 			t.Errorf("checkouts=%d, want %d", got, want)
 		}
 		if got, want := r.Deliveries.N, r.Checkouts*(r.Stores-1); got != want {
@@ -125,10 +124,8 @@ func TestRun(t *testing.T) {
 func TestRun_OneAgent(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Scenarios = []string{ScenarioPropagation}
-	cfg.OneAgent = true
-	cfg.StoreCounts = []int{3}
-	cfg.Checkouts = 15
-	cfg.Rate = 50
+	cfg.Fleets = []Fleet{{Stores: 3, OneAgent: true, Rate: 50}}
+	cfg.Duration = 300 * time.Millisecond
 	cfg.SKUs = 15
 	cfg.IdleWindow = 500 * time.Millisecond
 	cfg.Fsync = false
@@ -146,7 +143,7 @@ func TestRun_OneAgent(t *testing.T) {
 		t.Fatalf("runs=%d, want %d", got, want)
 	}
 	r := rep.Propagation[0]
-	if got, want := r.Deliveries.N, r.Checkouts*(r.Stores-1); got != want || r.Checkouts != cfg.Checkouts {
+	if got, want := r.Deliveries.N, r.Checkouts*(r.Stores-1); got != want || r.Checkouts != 15 {
 		t.Errorf("delivery samples=%d, want %d (checkouts %d, undelivered %d)", got, want, r.Checkouts, r.Undelivered)
 	}
 	checkDistribution(t, "deliveries", r.Deliveries)
@@ -168,24 +165,29 @@ func TestConfig_ParseFlags(t *testing.T) {
 		if err := c.ParseFlags(nil); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.Scenarios, allScenarios) || !slices.Equal(c.StoreCounts, []int{10, 100}) {
-			t.Errorf("scenarios %v, stores %v", c.Scenarios, c.StoreCounts)
+		if !slices.Equal(c.Scenarios, allScenarios) || joinFleets(c.Fleets) != "10@20,100x1@2,100x1@20" {
+			t.Errorf("scenarios %v, fleets %v", c.Scenarios, c.Fleets)
 		}
 	})
 	t.Run("Lists", func(t *testing.T) {
 		c := DefaultConfig()
-		if err := c.ParseFlags([]string{"-scenarios", "fanout, flashsale", "-stores", "3,7"}); err != nil {
+		if err := c.ParseFlags([]string{"-scenarios", "fanout, flashsale", "-fleets", "3@2.5, 7x1@20"}); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.Scenarios, []string{"fanout", "flashsale"}) || !slices.Equal(c.StoreCounts, []int{3, 7}) {
-			t.Errorf("scenarios %v, stores %v", c.Scenarios, c.StoreCounts)
+		want := []Fleet{{Stores: 3, Rate: 2.5}, {Stores: 7, OneAgent: true, Rate: 20}}
+		if !slices.Equal(c.Scenarios, []string{"fanout", "flashsale"}) || !slices.Equal(c.Fleets, want) {
+			t.Errorf("scenarios %v, fleets %v", c.Scenarios, c.Fleets)
 		}
 	})
 	for _, args := range [][]string{
 		{"-scenarios", "nope"},
-		{"-stores", "1"},
-		{"-stores", "x"},
-		{"-rate", "0"},
+		{"-fleets", "1@20"},
+		{"-fleets", "x@20"},
+		{"-fleets", "10"},
+		{"-fleets", "10x2@20"},
+		{"-fleets", "10@0"},
+		{"-fleets", ""},
+		{"-duration", "10ms"},
 		{"-poll-interval", "100ms"},
 		{"extra"},
 	} {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 
 // PropagationResult is one propagation run.
 type PropagationResult struct {
-	Stores int
+	Fleet
 	// Checkouts is the number made: fewer than asked when the rig could
 	// not hold the pace (see paceSlack).
 	Checkouts int
@@ -31,9 +32,7 @@ type PropagationResult struct {
 	Undelivered int
 	// AgentRSS is the mean and the largest agent resident set at the end.
 	AgentRSSMean, AgentRSSMax int64
-	// OneAgent says one agent process served every store (Config.OneAgent).
-	OneAgent bool
-	Hub      procstat.Memory
+	Hub                       procstat.Memory
 	// Idle is what the synced fleet costs before any checkout; Phase what
 	// the checkouts and their propagation cost.
 	Idle, Phase Phase
@@ -48,18 +47,19 @@ const paceSlack = 10 * time.Second
 // more than the run sells, so no checkout is refused.
 const propagationSKUStock = 100_000
 
-// propagation runs paced checkouts in a fleet of n stores and times each
-// resulting write request at the other stores.
-func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, error) {
-	res := PropagationResult{Stores: n, OneAgent: b.cfg.OneAgent}
-	b.logf("propagation, %d stores: starting hub", n)
-	h, err := b.startHub(ctx, fmt.Sprintf("propagation%d", n))
+// propagation runs paced checkouts in a fleet and times each resulting
+// write request at the other stores.
+func (b *bench) propagation(ctx context.Context, fl Fleet) (PropagationResult, error) {
+	res := PropagationResult{Fleet: fl}
+	n, name := fl.Stores, strings.NewReplacer("@", "at", ".", "_").Replace(fl.String())
+	b.logf("propagation, fleet %s: starting hub", fl)
+	h, err := b.startHub(ctx, "propagation"+name)
 	if err != nil {
 		return res, err
 	}
 	defer h.stop()
 	tracker := newDeliveryTracker(n)
-	f, err := b.startFleet(ctx, h, n, woosim.SeedOptions{Products: b.cfg.SKUs, Stock: propagationSKUStock, SKUPrefix: "SKU"},
+	f, err := b.startFleet(ctx, h, n, fl.OneAgent, woosim.SeedOptions{Products: b.cfg.SKUs, Stock: propagationSKUStock, SKUPrefix: "SKU"},
 		propagationSKUStock, func(i int) func([]string, time.Time) {
 			return func(skus []string, at time.Time) { tracker.arrived(i, skus, at) }
 		})
@@ -68,8 +68,8 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 	}
 	defer f.close()
 
-	b.logf("propagation, %d stores: idle for %s", n, b.cfg.IdleWindow)
-	if err := b.measure(ctx, h, fmt.Sprintf("idle-%d", n), f.agentPIDs(), &res.Idle, func() error {
+	b.logf("propagation, fleet %s: idle for %s", fl, b.cfg.IdleWindow)
+	if err := b.measure(ctx, h, "idle-"+name, f.agentPIDs(), &res.Idle, func() error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -81,22 +81,23 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 	}
 
 	skus := f.shops[0].store.SKUs()
-	b.logf("propagation, %d stores: %d checkouts at %g/s", n, b.cfg.Checkouts, b.cfg.Rate)
-	err = b.measure(ctx, h, fmt.Sprintf("propagation-%d", n), f.agentPIDs(), &res.Phase, func() error {
-		tick := time.NewTicker(time.Duration(float64(time.Second) / b.cfg.Rate))
+	checkouts := fl.checkouts(b.cfg.Duration)
+	b.logf("propagation, fleet %s: %d checkouts at %g/s", fl, checkouts, fl.Rate)
+	err = b.measure(ctx, h, "propagation-"+name, f.agentPIDs(), &res.Phase, func() error {
+		tick := time.NewTicker(time.Duration(float64(time.Second) / fl.Rate))
 		defer tick.Stop()
 		start := time.Now()
-		planned := time.Duration(float64(b.cfg.Checkouts) / b.cfg.Rate * float64(time.Second))
+		planned := time.Duration(float64(checkouts) / fl.Rate * float64(time.Second))
 		stop := start.Add(2*planned + paceSlack)
-		calls := make([]time.Duration, 0, b.cfg.Checkouts)
-		for i := range b.cfg.Checkouts {
+		calls := make([]time.Duration, 0, checkouts)
+		for i := range checkouts {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-tick.C:
 			}
 			if time.Now().After(stop) {
-				b.logf("propagation, %d stores: pace not held, stopping after %d checkouts", n, i)
+				b.logf("propagation, fleet %s: pace not held, stopping after %d checkouts", fl, i)
 				break
 			}
 			from, sku := i%n, skus[i%len(skus)]
@@ -120,7 +121,7 @@ func (b *bench) propagation(ctx context.Context, n int) (PropagationResult, erro
 			return ctx.Err()
 		}
 		if err != nil {
-			b.logf("propagation, %d stores: %v", n, err)
+			b.logf("propagation, fleet %s: %v", fl, err)
 		}
 		return nil
 	})
