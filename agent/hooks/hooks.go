@@ -95,6 +95,11 @@ type Manager struct {
 	// cleared by the next signed delivery.
 	failing bool
 	warned  bool
+	// lost counts the orders the poll found without their webhook while
+	// other deliveries kept arriving (some lost, not all), since
+	// lostLogged, when that was last said.
+	lost       int
+	lostLogged time.Time
 	// lags are the recent order deliveries' lags, oldest first, at most
 	// lagWindow (see Lag); wholeSeconds is set while every date_modified
 	// they came from was a whole second.
@@ -280,17 +285,34 @@ func (m *Manager) Delivered(topic string, id int64) {
 
 // MissedDelivery records that the poll found an order whose webhook never
 // came (wire it to orders.Poller.OnMissedWebhook): webhooks are failing
-// until the next signed delivery. The first miss logs why that usually
-// happens.
+// until the next signed delivery. When no delivery came within Patience,
+// the first miss logs why that usually happens. When deliveries still
+// arrive, some are lost (a store whose queue drops some): that is said
+// once per Patience with the count, so that a store losing a share of its
+// webhooks does not flap between an error and "arriving" at every order.
 func (m *Manager) MissedDelivery(orderID int64) {
 	m.mu.Lock()
 	m.failing = true
-	warn := !m.warned
-	m.warned = true
+	now := m.Now()
+	var notReaching, lost bool
+	var count int
+	if !m.lastDelivery.IsZero() && now.Sub(m.lastDelivery) < m.Patience {
+		m.lost++
+		if lost = now.Sub(m.lostLogged) >= m.Patience; lost {
+			count, m.lost, m.lostLogged = m.lost, 0, now
+		}
+	} else {
+		notReaching = !m.warned
+		m.warned = true
+	}
 	m.mu.Unlock()
-	if warn {
+	switch {
+	case notReaching:
 		m.Logger.Error("webhooks from the store do not reach the agent",
 			"delivery_url", m.DeliveryURL, "order_id", orderID, "fix", FixHint)
+	case lost:
+		m.Logger.Warn("some webhooks from the store are lost; the order poll finds their orders",
+			"orders_without_webhook", count, "order_id", orderID, "per", m.Patience.String())
 	}
 }
 

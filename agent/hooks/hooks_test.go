@@ -257,7 +257,36 @@ func TestManager_Health(t *testing.T) {
 		m.Delivered(woo.TopicOrderCreated, 1)
 		health(wire.WebhookHealthOK)
 	})
+	t.Run("SomeLost", func(t *testing.T) {
+		// Deliveries keep arriving while the poll finds orders without
+		// theirs: one warning with the count per Patience, no error, no
+		// "arriving" at each delivery.
+		before := len(logs.String())
+		for i := range 6 {
+			now.Add(int64(time.Second))
+			m.MissedDelivery(int64(1080 + i))
+			health(wire.WebhookHealthFailing)
+			m.Delivered(woo.TopicOrderUpdated, 1)
+			health(wire.WebhookHealthOK)
+		}
+		now.Add(int64(m.Patience))
+		m.Delivered(woo.TopicOrderUpdated, 1)
+		m.MissedDelivery(1090)
+		text := logs.String()[before:]
+		if strings.Contains(text, "do not reach the agent") || strings.Contains(text, "deliveries arriving") {
+			t.Fatalf("a store losing some webhooks logged an error or arrivals:\n%s", text)
+		}
+		if got, want := strings.Count(text, "some webhooks from the store are lost"), 2; got != want {
+			t.Fatalf("%d warnings of lost webhooks, want %d (one per Patience):\n%s", got, want, text)
+		}
+		if !strings.Contains(text, "orders_without_webhook=6") {
+			t.Fatalf("the second warning does not count the 6 orders missed since the first:\n%s", text)
+		}
+	})
 	t.Run("MissedOrderIsFailing", func(t *testing.T) {
+		// Nothing delivered for longer than Patience: the webhooks do not
+		// reach the agent.
+		now.Add(int64(2 * m.Patience))
 		m.MissedDelivery(1093)
 		m.MissedDelivery(1094)
 		health(wire.WebhookHealthFailing)

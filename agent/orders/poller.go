@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,7 +168,8 @@ func (p *Poller) awaitWebhook(rep wire.Order) {
 }
 
 // missedWebhooks ends the wait for the webhooks older than WebhookWindow:
-// each is logged, counted and passed to OnMissedWebhook.
+// they are logged together, and each counted and passed to
+// OnMissedWebhook.
 func (p *Poller) missedWebhooks() {
 	if p.WebhookWindow <= 0 {
 		return
@@ -187,14 +189,24 @@ func (p *Poller) missedWebhooks() {
 		}
 	}
 	p.webhooksMu.Unlock()
+	if len(missed) == 0 {
+		return
+	}
+	// One line per poll, not per order: a store losing a share of its
+	// webhooks would otherwise log hundreds of lines a minute.
+	slices.Sort(missed)
+	shown := missed[:min(len(missed), maxMissedShown)]
+	p.Logger.Warn("no webhook came for orders the poll found", "orders", len(missed), "order_ids", shown, "waited", p.WebhookWindow.String())
 	for _, id := range missed {
 		p.metrics.missed.Inc()
-		p.Logger.Warn("no webhook came for an order the poll found", "order_id", id, "waited", p.WebhookWindow.String())
 		if p.OnMissedWebhook != nil {
 			p.OnMissedWebhook(id)
 		}
 	}
 }
+
+// maxMissedShown bounds the order ids a missed-webhook warning lists.
+const maxMissedShown = 10
 
 // Run polls every Interval until ctx ends; it returns nil then. A failed
 // poll is logged (rate-limited) and retried at the next tick.

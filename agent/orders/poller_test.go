@@ -292,16 +292,16 @@ func TestPoller_WebhookWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ids := checkout(t, sim, 3)
-	late, never, racing := ids[0], ids[1], ids[2]
+	ids := checkout(t, sim, 4)
+	late, never, never2, racing := ids[0], ids[1], ids[2], ids[3]
 	// racing's webhook lands while the poll reports it: before the poll
 	// records that it waits for it.
 	p.WebhookDelivered(wire.Order{WooOrderID: racing, DateModified: time.Now().Add(time.Hour)})
-	if n, err := p.PollOnce(ctx); err != nil || n != 3 {
-		t.Fatalf("PollOnce=%d, %v; want 3 orders reported", n, err)
+	if n, err := p.PollOnce(ctx); err != nil || n != 4 {
+		t.Fatalf("PollOnce=%d, %v; want 4 orders reported", n, err)
 	}
-	if got := testutil.ToFloat64(findCounter(t, reg, "stockwire_agent_poll_catchup_total")); got != 3 {
-		t.Fatalf("catch-up=%v, want 3", got)
+	if got := testutil.ToFloat64(findCounter(t, reg, "stockwire_agent_poll_catchup_total")); got != 4 {
+		t.Fatalf("catch-up=%v, want 4", got)
 	}
 	if strings.Contains(logs.String(), "poll found unreported order") {
 		t.Fatalf("an order found by the poll is logged at info:\n%s", logs.String())
@@ -328,20 +328,21 @@ func TestPoller_WebhookWindow(t *testing.T) {
 	if _, err := p.PollOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fmt.Sprint(missed), fmt.Sprint([]int64{never}); got != want {
+	if got, want := fmt.Sprint(missed), fmt.Sprint([]int64{never, never2}); got != want {
 		t.Fatalf("missed webhooks %s, want %s", got, want)
 	}
-	if got := testutil.ToFloat64(findCounter(t, reg, "stockwire_agent_poll_webhooks_missed_total")); got != 1 {
-		t.Fatalf("webhooks missed=%v, want 1", got)
+	if got := testutil.ToFloat64(findCounter(t, reg, "stockwire_agent_poll_webhooks_missed_total")); got != 2 {
+		t.Fatalf("webhooks missed=%v, want 2", got)
 	}
-	want := fmt.Sprintf(`level=WARN msg="no webhook came for an order the poll found" order_id=%d`, never)
+	// One line for both.
+	want := fmt.Sprintf(`level=WARN msg="no webhook came for orders the poll found" orders=2 order_ids="[%d %d]"`, never, never2)
 	if n := strings.Count(logs.String(), want); n != 1 {
 		t.Fatalf("%d warnings %q, want 1:\n%s", n, want, logs.String())
 	}
 	if _, err := p.PollOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(missed) != 1 {
+	if len(missed) != 2 {
 		t.Fatalf("missed %v after one more poll, want the one warning only", missed)
 	}
 
