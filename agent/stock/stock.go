@@ -176,8 +176,9 @@ type Config struct {
 	// applied the hub's changes up to the welcome and is Quiet, waits
 	// before it first raises a figure that looks low: the hub counts the
 	// sales it acknowledged just before a restart in changes that follow
-	// its acknowledgements, and the writer no longer remembers those
-	// sales. Defaults to 3s.
+	// its acknowledgements (milliseconds after them, in the transaction
+	// acknowledged), and the writer no longer remembers those sales.
+	// Defaults to 1s.
 	LowSettle time.Duration
 	// ResolveTTL is how long an unknown SKU stays unknown before it is
 	// looked up again. Defaults to 1m.
@@ -406,7 +407,7 @@ func New(cfg Config) (*Writer, error) {
 		cfg.CheckBatch = 100
 	}
 	if cfg.LowSettle <= 0 {
-		cfg.LowSettle = 3 * time.Second
+		cfg.LowSettle = time.Second
 	}
 	if cfg.VerifyDelay <= 0 {
 		cfg.VerifyDelay = 2 * time.Second

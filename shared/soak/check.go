@@ -12,7 +12,6 @@ import (
 
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
-	"github.com/stockwire/stockwire/shared/woosim"
 )
 
 // settleTimeout bounds each wait of the checks; a soak that needs it has
@@ -44,7 +43,7 @@ type expectedOrder struct {
 }
 
 // check brings every process up, then checks and times what the merchant
-// relies on; stopped is when the traffic stopped.
+// relies on; stopped is when the traffic and the chaos stopped.
 func (s *system) check(ctx context.Context, stopped time.Time) {
 	r := s.res
 	for _, p := range s.processes() {
@@ -52,11 +51,8 @@ func (s *system) check(ctx context.Context, stopped time.Time) {
 			r.fail("%s does not start after the traffic: %v", p.name, err)
 		}
 	}
-	// Invariant 2 holds once orders stop and every part is up: the hosts
-	// included.
-	for _, st := range s.stores {
-		st.sim.Store.SetFaults(woosim.Faults{})
-	}
+	// Invariant 2 holds once orders stop and every part is up, the hosts
+	// included: their faults stopped with the traffic.
 
 	// What the stores sold is fixed now: the hub must end with exactly it.
 	orders, committed, fulfilled := s.expected()

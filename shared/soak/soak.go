@@ -26,7 +26,9 @@ import (
 
 // Config shapes a soak.
 type Config struct {
-	// Duration is how long the stores sell, under faults.
+	// Duration is how long the stores sell, under faults. The default,
+	// 12m30s, is what 2 cores need for 100,000 orders at the default pace
+	// (about 140 accepted a second).
 	Duration time.Duration
 	// Mirror and Allocate are the numbers of stores of each policy.
 	Mirror, Allocate int
@@ -77,7 +79,7 @@ type Config struct {
 // DefaultConfig is the ten-minute soak of issue 14.
 func DefaultConfig() Config {
 	return Config{
-		Duration: 10 * time.Minute, Mirror: 3, Allocate: 2, Replicas: 2, SKUs: 40, InitialStock: 2000,
+		Duration: 12*time.Minute + 30*time.Second, Mirror: 3, Allocate: 2, Replicas: 2, SKUs: 40, InitialStock: 2000,
 		OrdersPerSecond: 190,
 		Faults:          woosim.Faults{DropWebhookRate: 0.3, ErrorRate: 0.1, ErrorStatus: 500, RateLimitRate: 0.02},
 		WebhookDelay:    500 * time.Millisecond, PollInterval: time.Second, RateLimit: 20,
@@ -142,12 +144,20 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	} {
 		wg.Go(func() { f(ctx, traffic) })
 	}
-	wg.Wait()
+	// The storm ends with the traffic: the stores' faults stop then, and
+	// the chaos finishes what it began (a killed process's restart, 1–3 s
+	// later). The stores must settle within ConvergeWithin of the end of
+	// both: no store can while the soak itself holds its agent down.
+	<-traffic.Done()
 	res.Selling = time.Since(s.start)
+	for _, st := range s.stores {
+		st.sim.Store.SetFaults(woosim.Faults{})
+	}
+	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cfg.Logf("traffic stopped after %s; checking", res.Selling.Round(time.Second))
+	cfg.Logf("traffic stopped after %s, chaos %s later; checking", res.Selling.Round(time.Second), (time.Since(s.start) - res.Selling).Round(100*time.Millisecond))
 	s.check(ctx, time.Now())
 	if out != nil {
 		res.Print(out)
