@@ -129,9 +129,11 @@ func BenchmarkCountFanout(b *testing.B) {
 // BenchmarkImport100k measures one ERP import of 100,000 counts (a new SKU
 // each, then a recount of them all), all or nothing, on a cluster with
 // fsync on and 3 active stores, so every count writes a change for each
-// store. The target is 5 s or less per import. Besides the time of the
-// last import it reports the CPU time PostgreSQL spent per import
-// (pg-cpu-s/import), which a machine shared with other work slows less.
+// store. The target is 5 s or less per import. It reports the mean and
+// the slowest import's time (s/import, max-s/import; the first import
+// creates the SKUs, the next ones recount them) and the CPU time
+// PostgreSQL spent per import (pg-cpu-s/import), which a machine shared
+// with other work slows less.
 //
 //	go test -run '^$' -bench BenchmarkImport100k -benchtime 2x ./hub/postgres/
 func BenchmarkImport100k(b *testing.B) {
@@ -149,7 +151,7 @@ func BenchmarkImport100k(b *testing.B) {
 		}
 	}
 	counts := make([]hub.Count, 100_000)
-	var pgCPU time.Duration
+	var pgCPU, wall, slowest time.Duration
 	b.ResetTimer()
 	for n := range b.N {
 		for i := range counts {
@@ -159,9 +161,12 @@ func BenchmarkImport100k(b *testing.B) {
 		if _, err := inv.Import(ctx, counts); err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(time.Since(start).Seconds(), "s/import")
+		took := time.Since(start)
+		wall, slowest = wall+took, max(slowest, took)
 		pgCPU += clusterCPU(b, c) - cpu
 	}
+	b.ReportMetric(wall.Seconds()/float64(b.N), "s/import")
+	b.ReportMetric(slowest.Seconds(), "max-s/import")
 	b.ReportMetric(pgCPU.Seconds()/float64(b.N), "pg-cpu-s/import")
 }
 
