@@ -491,6 +491,25 @@ func (o *Outbox) Replay() (int, error) {
 	return moved, nil
 }
 
+// Span returns the IDs of the oldest and the newest event held, 0 and 0
+// when empty.
+func (o *Outbox) Span() (oldest, newest uint64) {
+	if o.isClosed() {
+		return 0, 0
+	}
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEvents).Cursor()
+		if k, _ := c.First(); k != nil {
+			oldest = binary.BigEndian.Uint64(k)
+		}
+		if k, _ := c.Last(); k != nil {
+			newest = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return oldest, newest
+}
+
 // Len returns the number of events held.
 func (o *Outbox) Len() int { return int(o.count.Load()) }
 

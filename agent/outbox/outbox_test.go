@@ -404,3 +404,33 @@ func TestOutbox_DeadLetters(t *testing.T) {
 		}
 	})
 }
+
+// TestOutbox_Span: the oldest and newest IDs held, as events are appended
+// and acknowledged (0, 0 when empty).
+func TestOutbox_Span(t *testing.T) {
+	t.Parallel()
+	o := MustOpen(t, filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+	if oldest, newest := o.Span(); oldest != 0 || newest != 0 {
+		t.Fatalf("Span of an empty outbox=%d, %d; want 0, 0", oldest, newest)
+	}
+	mod := time.Date(2026, 11, 22, 8, 55, 28, 0, time.UTC)
+	var ids []uint64
+	for i := range 3 {
+		id, err := o.Append(t.Context(), order(int64(200+i), "processing", mod))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if oldest, newest := o.Span(); oldest != ids[0] || newest != ids[2] {
+		t.Fatalf("Span=%d, %d; want %d, %d", oldest, newest, ids[0], ids[2])
+	}
+	for _, id := range ids[:2] {
+		if err := o.Ack(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if oldest, newest := o.Span(); oldest != ids[2] || newest != ids[2] {
+		t.Fatalf("Span after two acks=%d, %d; want %d, %d", oldest, newest, ids[2], ids[2])
+	}
+}

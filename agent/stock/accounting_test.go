@@ -307,3 +307,30 @@ func TestWriter_LowWaitsForTheHubsCount(t *testing.T) {
 		t.Fatalf("corrections=%v, want 0", got)
 	}
 }
+
+// TestWriter_LowOpensUnderTraffic: after a start, the safety net raises a
+// figure that looks low once the orders it cannot know of have reached
+// the hub (CaughtUp), even while new orders keep the outbox from ever
+// being empty (Quiet), as under steady traffic; not before.
+func TestWriter_LowOpensUnderTraffic(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 1)
+	var caughtUp atomic.Bool
+	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
+		c.ConfirmLowDelay = 200 * time.Millisecond
+		c.Quiet = func() bool { return false }
+		c.CaughtUp = caughtUp.Load
+		c.LowSettle = 100 * time.Millisecond
+	})
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
+	waitApplied(t, r.w, 1)
+	if err := srv.Store.AdminEdit(sku(1), 4); err != nil { // by hand, below the hub's figure
+		t.Fatal(err)
+	}
+	waitChecks(t, r.w, r.w.Checks()+20)
+	if got := stockOf(t, srv, sku(1)); got != 4 {
+		t.Fatalf("store=%d raised before the writer caught up, want 4", got)
+	}
+	caughtUp.Store(true)
+	waitStock(t, srv, sku(1), 10)
+}

@@ -189,7 +189,7 @@ func (w *Writer) check(ctx context.Context) error {
 	for _, s := range w.skus {
 		w.settle(s, quiet, now)
 	}
-	lowsOpen := w.openLows(quiet, now)
+	lowsOpen := w.openLows(w.cfg.CaughtUp(), now)
 	w.mu.Unlock()
 	if len(lows) > 0 && lowsOpen {
 		raised, err := w.checkLow(ctx, lows, since)
@@ -210,14 +210,14 @@ func (w *Writer) check(ctx context.Context) error {
 // a restart, whose counting changes follow the acknowledgements), and a
 // figure that looks low then is no reason to put sold units back on sale.
 // So the lows wait until the writer has applied the changes up to the
-// welcome, is quiet (nothing of the store's own waiting for the hub), and
-// has stayed so for LowSettle; from then on they are open. Caller holds
-// mu.
-func (w *Writer) openLows(quiet bool, now time.Time) bool {
+// welcome, is caught up (the store's orders it cannot know of have
+// reached the hub), and has stayed so for LowSettle; from then on they
+// are open. Caller holds mu.
+func (w *Writer) openLows(caughtUp bool, now time.Time) bool {
 	if w.lowsOpen {
 		return true
 	}
-	if !w.welcomed || w.applied < w.head || !quiet {
+	if !w.welcomed || w.applied < w.head || !caughtUp {
 		w.settledAt = time.Time{}
 		return false
 	}

@@ -140,6 +140,15 @@ type Config struct {
 	// only after a quiet while without any (it heals a count that a restart
 	// or a report the hub refused left off). Nil means always quiet.
 	Quiet func() bool
+	// CaughtUp reports that the local orders the writer cannot know of
+	// have reached the hub: those stored before the writer started (their
+	// sales are in the store but not in the writer's counts) and those the
+	// store took while the agent was down (an order poll has run since
+	// the start). Unlike Quiet it does not wait for orders taken since,
+	// which the writer counts: under steady traffic the outbox is seldom
+	// empty. The safety net raises no figure before (see LowSettle). Nil
+	// means Quiet.
+	CaughtUp func() bool
 	// Reported returns the status last reported for an order (the outbox
 	// remembers it across restarts). The safety net counts an order in
 	// the store that neither it nor the writer knows as a sale not
@@ -173,7 +182,7 @@ type Config struct {
 	// Defaults to 2s.
 	VerifyDelay time.Duration
 	// LowSettle is how long after its start the writer, once it has
-	// applied the hub's changes up to the welcome and is Quiet, waits
+	// applied the hub's changes up to the welcome and is CaughtUp, waits
 	// before it first raises a figure that looks low: the hub counts the
 	// sales it acknowledged just before a restart in changes that follow
 	// its acknowledgements (milliseconds after them, in the transaction
@@ -390,6 +399,9 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.Quiet == nil {
 		cfg.Quiet = func() bool { return true }
+	}
+	if cfg.CaughtUp == nil {
+		cfg.CaughtUp = cfg.Quiet
 	}
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = time.Second

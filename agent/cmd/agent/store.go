@@ -121,8 +121,15 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 			return err
 		}
 	}
+	// The events stored before this start: the writer does not know
+	// their sales (see stock.Config.CaughtUp).
+	_, stored := ob.Span()
 	writer, err := stock.New(stock.Config{API: client, SKUs: skus, DataDir: c.DataDir, StoreEdits: c.StoreEdits, ReportEdit: reportEdit,
 		Quiet: func() bool { return poller.CaughtUp() && ob.Len() == 0 },
+		CaughtUp: func() bool {
+			oldest, _ := ob.Span()
+			return poller.CaughtUp() && (oldest == 0 || oldest > stored)
+		},
 		Reported: func(id int64) (string, bool) {
 			status, _, ok := ob.Seen(id)
 			return status, ok
