@@ -334,3 +334,30 @@ func TestWriter_LowOpensUnderTraffic(t *testing.T) {
 	caughtUp.Store(true)
 	waitStock(t, srv, sku(1), 10)
 }
+
+// TestWriter_AllocateLowWaitsForQuiet: in an allocate store, where a
+// figure raised in error sells units never granted, a low after a start
+// waits for the outbox to empty (Quiet), caught up or not.
+func TestWriter_AllocateLowWaitsForQuiet(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 1)
+	var quiet atomic.Bool
+	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
+		c.ConfirmLowDelay = 200 * time.Millisecond
+		c.Quiet = quiet.Load
+		c.CaughtUp = func() bool { return true }
+		c.LowSettle = 100 * time.Millisecond
+	})
+	r.w.SetAllocate(true)
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
+	waitApplied(t, r.w, 1)
+	if err := srv.Store.AdminEdit(sku(1), 4); err != nil {
+		t.Fatal(err)
+	}
+	waitChecks(t, r.w, r.w.Checks()+20)
+	if got := stockOf(t, srv, sku(1)); got != 4 {
+		t.Fatalf("store=%d raised before the outbox emptied, want 4", got)
+	}
+	quiet.Store(true)
+	waitStock(t, srv, sku(1), 10)
+}

@@ -164,7 +164,7 @@ func (w *Writer) check(ctx context.Context) error {
 		unreported = w.unreported(orders)
 		w.mu.Unlock()
 	}
-	quiet := w.cfg.Quiet()
+	quiet, caughtUp := w.cfg.Quiet(), w.cfg.CaughtUp()
 	now := w.now()
 	fixed := false
 	var lows []string
@@ -189,7 +189,16 @@ func (w *Writer) check(ctx context.Context) error {
 	for _, s := range w.skus {
 		w.settle(s, quiet, now)
 	}
-	lowsOpen := w.openLows(w.cfg.CaughtUp(), now)
+	// An allocate store, where a figure raised in error sells units never
+	// granted, waits for quiet: a 12½-minute soak with the lows opened
+	// once caught up oversold 1 unit there. A mirror store, where held
+	// lows left figures a thousand units short for a minute after each
+	// restart under steady traffic, waits until caught up.
+	ready := caughtUp
+	if w.allocate {
+		ready = quiet
+	}
+	lowsOpen := w.openLows(ready, now)
 	w.mu.Unlock()
 	if len(lows) > 0 && lowsOpen {
 		raised, err := w.checkLow(ctx, lows, since)
@@ -210,14 +219,13 @@ func (w *Writer) check(ctx context.Context) error {
 // a restart, whose counting changes follow the acknowledgements), and a
 // figure that looks low then is no reason to put sold units back on sale.
 // So the lows wait until the writer has applied the changes up to the
-// welcome, is caught up (the store's orders it cannot know of have
-// reached the hub), and has stayed so for LowSettle; from then on they
-// are open. Caller holds mu.
-func (w *Writer) openLows(caughtUp bool, now time.Time) bool {
+// welcome, is ready (caught up, or quiet in an allocate store), and has
+// stayed so for LowSettle; from then on they are open. Caller holds mu.
+func (w *Writer) openLows(ready bool, now time.Time) bool {
 	if w.lowsOpen {
 		return true
 	}
-	if !w.welcomed || w.applied < w.head || !caughtUp {
+	if !w.welcomed || w.applied < w.head || !ready {
 		w.settledAt = time.Time{}
 		return false
 	}

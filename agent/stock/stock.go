@@ -146,7 +146,8 @@ type Config struct {
 	// store took while the agent was down (an order poll has run since
 	// the start). Unlike Quiet it does not wait for orders taken since,
 	// which the writer counts: under steady traffic the outbox is seldom
-	// empty. The safety net raises no figure before (see LowSettle). Nil
+	// empty. The safety net of a mirror store raises no figure before
+	// (see LowSettle); that of an allocate store waits for Quiet. Nil
 	// means Quiet.
 	CaughtUp func() bool
 	// Reported returns the status last reported for an order (the outbox
