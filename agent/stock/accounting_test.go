@@ -308,56 +308,46 @@ func TestWriter_LowWaitsForTheHubsCount(t *testing.T) {
 	}
 }
 
-// TestWriter_LowOpensUnderTraffic: after a start, the safety net raises a
-// figure that looks low once the orders it cannot know of have reached
-// the hub (CaughtUp), even while new orders keep the outbox from ever
-// being empty (Quiet), as under steady traffic; not before.
-func TestWriter_LowOpensUnderTraffic(t *testing.T) {
+// TestWriter_LowAfterStart: after a start, the safety net raises a figure
+// that looks low once the writer is ready, not before. A mirror store is
+// ready once the orders it cannot know of have reached the hub (CaughtUp),
+// even while new orders keep the outbox from ever being empty (Quiet), as
+// under steady traffic. An allocate store, where a figure raised in error
+// sells units never granted, waits for the outbox to empty, caught up or
+// not.
+func TestWriter_LowAfterStart(t *testing.T) {
 	t.Parallel()
-	srv := mustSim(t, 1)
-	var caughtUp atomic.Bool
-	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
-		c.ConfirmLowDelay = 200 * time.Millisecond
-		c.Quiet = func() bool { return false }
-		c.CaughtUp = caughtUp.Load
-		c.LowSettle = 100 * time.Millisecond
-	})
-	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
-	waitApplied(t, r.w, 1)
-	if err := srv.Store.AdminEdit(sku(1), 4); err != nil { // by hand, below the hub's figure
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name     string
+		allocate bool
+	}{{"MirrorOnceCaughtUp", false}, {"AllocateOnceQuiet", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := mustSim(t, 1)
+			// ready is the condition the store waits for. The mirror
+			// store's outbox is never empty; the allocate store's writer
+			// is caught up from the start.
+			var ready atomic.Bool
+			r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
+				c.ConfirmLowDelay = 200 * time.Millisecond
+				c.Quiet, c.CaughtUp = func() bool { return false }, ready.Load
+				if tc.allocate {
+					c.Quiet, c.CaughtUp = ready.Load, func() bool { return true }
+				}
+				c.LowSettle = 100 * time.Millisecond
+			})
+			r.w.SetAllocate(tc.allocate)
+			r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
+			waitApplied(t, r.w, 1)
+			if err := srv.Store.AdminEdit(sku(1), 4); err != nil { // by hand, below the hub's figure
+				t.Fatal(err)
+			}
+			waitChecks(t, r.w, r.w.Checks()+20)
+			if got := stockOf(t, srv, sku(1)); got != 4 {
+				t.Fatalf("store=%d raised before the writer was ready, want 4", got)
+			}
+			ready.Store(true)
+			waitStock(t, srv, sku(1), 10)
+		})
 	}
-	waitChecks(t, r.w, r.w.Checks()+20)
-	if got := stockOf(t, srv, sku(1)); got != 4 {
-		t.Fatalf("store=%d raised before the writer caught up, want 4", got)
-	}
-	caughtUp.Store(true)
-	waitStock(t, srv, sku(1), 10)
-}
-
-// TestWriter_AllocateLowWaitsForQuiet: in an allocate store, where a
-// figure raised in error sells units never granted, a low after a start
-// waits for the outbox to empty (Quiet), caught up or not.
-func TestWriter_AllocateLowWaitsForQuiet(t *testing.T) {
-	t.Parallel()
-	srv := mustSim(t, 1)
-	var quiet atomic.Bool
-	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
-		c.ConfirmLowDelay = 200 * time.Millisecond
-		c.Quiet = quiet.Load
-		c.CaughtUp = func() bool { return true }
-		c.LowSettle = 100 * time.Millisecond
-	})
-	r.w.SetAllocate(true)
-	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
-	waitApplied(t, r.w, 1)
-	if err := srv.Store.AdminEdit(sku(1), 4); err != nil {
-		t.Fatal(err)
-	}
-	waitChecks(t, r.w, r.w.Checks()+20)
-	if got := stockOf(t, srv, sku(1)); got != 4 {
-		t.Fatalf("store=%d raised before the outbox emptied, want 4", got)
-	}
-	quiet.Store(true)
-	waitStock(t, srv, sku(1), 10)
 }
