@@ -129,13 +129,13 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 	res := make([]reply[hub.Order], len(batch))
 	err := s.db.tx(ctx, "apply_order_report", nil, func(tx *sqlx.Tx) error {
 		clear(res)
-		// The shared stores lock (see newStockTx) is taken by the first
-		// statement; the stores are read by later statements only.
 		if len(batch) <= genericPlanBatch {
 			if _, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
 				return fmt.Errorf("plan cache mode: %w", err)
 			}
 		}
+		// The shared stores lock (see newStockTx) is taken by lockOrders'
+		// first statement; the stores are read by later statements only.
 		st := newStockTxLocked(ctx, tx)
 		st.tx.cache = &s.db.prepared
 		plans, err := lockOrders(ctx, st.tx, batch)
