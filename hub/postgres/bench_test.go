@@ -99,6 +99,59 @@ func benchOrderCommit(b *testing.B, lines int, hot bool, reporters int) {
 	b.ReportMetric(float64(b.N*lines)/el.Seconds(), "lines/s")
 }
 
+// BenchmarkOrderReport measures the latency of a lone order report (one
+// line, with the order's JSON, and an ERP subscribed to order events) with
+// 10 and with 100 mirror stores, fsync on: the hub's share of the time
+// from a checkout in one store to the write at every other, which
+// linkbench measures end to end. Each report waits for the previous one,
+// so every transaction runs alone, as at 2 or 20 checkouts a second.
+//
+//	go test -run '^$' -bench BenchmarkOrderReport -benchtime 2s ./hub/postgres/
+func BenchmarkOrderReport(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("stores=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			c := pgtest.FsyncCluster(b)
+			db, err := postgres.Open(ctx, pgtest.NewDBIn(b, c, true), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { db.Close() })
+			inv, stores, orders := postgres.NewInventoryService(db), postgres.NewStoreService(db), postgres.NewOrderService(db)
+			var ids []int64
+			for i := range n {
+				st, _, err := stores.Create(ctx, hub.NewStore{Name: fmt.Sprint("s", i), URL: "https://s.example", Policy: hub.PolicyMirror})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids = append(ids, st.ID)
+			}
+			counts := make([]hub.Count, 200)
+			for i := range counts {
+				counts[i] = hub.Count{SKU: fmt.Sprintf("SKU%04d", i), Location: "main", OnHand: 1_000_000}
+			}
+			if _, err := inv.Import(ctx, counts); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := postgres.NewWebhookService(db).CreateWebhook(ctx, hub.NewWebhook{URL: "https://erp.example/in",
+				Events: []string{hub.EventOrderCreated, hub.EventOrderUpdated}, Enabled: true}); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				id := int64(i + 1)
+				if _, err := orders.ApplyOrderReport(ctx, ids[i%n], hub.OrderReport{
+					WooOrderID: id, Number: strconv.FormatInt(id, 10), Status: "processing", DateModified: time.Now(),
+					Lines: []hub.OrderLine{{SKU: fmt.Sprintf("SKU%04d", i%200), Quantity: 1}},
+					Raw:   rawOrder(id, "processing", time.Now(), 1),
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkCountFanout measures one ERP count change of a SKU shown by
 // 1,000 mirror stores: the transaction that recomputes 1,000 targets and
 // appends 1,000 events (fsync on). The link's fan-out waits for it.

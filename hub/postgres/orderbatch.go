@@ -129,16 +129,11 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 	res := make([]reply[hub.Order], len(batch))
 	err := s.db.tx(ctx, "apply_order_report", nil, func(tx *sqlx.Tx) error {
 		clear(res)
-		if len(batch) <= genericPlanBatch {
-			if _, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
-				return fmt.Errorf("plan cache mode: %w", err)
-			}
-		}
 		// The shared stores lock (see newStockTx) is taken by lockOrders'
 		// first statement; the stores are read by later statements only.
 		st := newStockTxLocked(ctx, tx)
 		st.tx.cache = &s.db.prepared
-		plans, err := lockOrders(ctx, st.tx, batch)
+		plans, err := lockOrders(ctx, st.tx, batch, len(batch) <= genericPlanBatch)
 		if err != nil {
 			return err
 		}
@@ -178,18 +173,21 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 
 // lockOrders creates the batch's new orders and locks every order row, in
 // id order. plans[i] is nil when report i's store is missing or revoked
-// and its order is not known.
-func lockOrders(ctx context.Context, tx preparedTx, batch []*reportReq) ([]*orderPlan, error) {
+// and its order is not known. With genericPlans, the statements after its
+// first run on their generic plans (see genericPlanBatch): the setting
+// rides on the first statement rather than costing a round trip.
+func lockOrders(ctx context.Context, tx preparedTx, batch []*reportReq, genericPlans bool) ([]*orderPlan, error) {
 	stores, woo := make([]int64, len(batch)), make([]int64, len(batch))
 	for i, q := range batch {
 		stores[i], woo[i] = q.storeID, q.r.WooOrderID
 	}
-	if err := tx.exec(ctx, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3))
+	if err := tx.exec(ctx, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3),
+			CASE WHEN $4 THEN set_config('plan_cache_mode', 'force_generic_plan', true) END)
 		INSERT INTO orders (store_id, woo_order_id)
 		SELECT s.id, v.woo FROM l, unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
 			JOIN stores s ON s.id = v.store_id AND s.status = 'active'
 		ORDER BY 1, 2
-		ON CONFLICT DO NOTHING`, pq.Array(stores), pq.Array(woo), lockStores); err != nil {
+		ON CONFLICT DO NOTHING`, pq.Array(stores), pq.Array(woo), lockStores, genericPlans); err != nil {
 		return nil, fmt.Errorf("insert orders: %w", err)
 	}
 	var rows []orderRow

@@ -3,9 +3,11 @@ package postgres
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/shared/pgtest"
 )
 
@@ -44,5 +46,62 @@ func TestStmtCache(t *testing.T) {
 	}
 	if c.stmts["SELECT $1::int + 0"] == nil || c.stmts[fmt.Sprintf("SELECT $1::int + %d", maxPrepared)] != nil {
 		t.Fatal("kept the wrong statements")
+	}
+}
+
+// TestLockOrders_GenericPlans: a small batch's transaction runs its later
+// statements on generic plans, set by lockOrders' first statement for that
+// transaction only; a large batch's keeps the server's setting.
+func TestLockOrders_GenericPlans(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, err := Open(ctx, pgtest.NewDB(t), pgtest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, _, err := NewStoreService(db).Create(ctx, hub.NewStore{Name: "s", URL: "https://s.example", Policy: hub.PolicyMirror})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setting := func(tx *sqlx.Tx) string {
+		t.Helper()
+		var mode string
+		if err := tx.GetContext(ctx, &mode, `SELECT current_setting('plan_cache_mode')`); err != nil {
+			t.Fatal(err)
+		}
+		return mode
+	}
+	for _, generic := range []bool{true, false} {
+		tx, err := db.db.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := setting(tx)
+		batch := []*reportReq{{storeID: st.ID, r: hub.OrderReport{WooOrderID: 7, Status: "processing", DateModified: time.Now()}}}
+		plans, err := lockOrders(ctx, preparedTx{Tx: tx, cache: &db.prepared}, batch, generic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plans[0] == nil {
+			t.Fatal("the order was not created")
+		}
+		want := before
+		if generic {
+			want = "force_generic_plan"
+		}
+		if got := setting(tx); got != want {
+			t.Errorf("generic=%v: plan_cache_mode %q in the transaction, want %q", generic, got, want)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var after string
+	if err := db.db.GetContext(ctx, &after, `SELECT current_setting('plan_cache_mode')`); err != nil {
+		t.Fatal(err)
+	}
+	if after == "force_generic_plan" {
+		t.Error("the setting outlived its transaction")
 	}
 }
