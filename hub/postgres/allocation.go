@@ -118,7 +118,7 @@ func (s *AllocationService) Rebalance(ctx context.Context) (int, error) {
 	for start := 0; start < len(skus); start += batch {
 		chunk := skus[start:min(start+batch, len(skus))]
 		err := s.db.tx(ctx, "rebalance", nil, func(tx *sqlx.Tx) error {
-			st, err := newStockTx(ctx, tx)
+			st, err := newStockTx(ctx, s.db, tx)
 			if err != nil {
 				return err
 			}

@@ -107,7 +107,7 @@ func (s *OrderService) Ship(ctx context.Context, orderID int64, sh hub.Shipment,
 	var order hub.Order
 	var out hub.OrderCommand
 	err := s.db.tx(ctx, "ship", nil, func(tx *sqlx.Tx) error {
-		st, err := newStockTx(ctx, tx) // the stores lock before the order's, as order reports take them
+		st, err := newStockTx(ctx, s.db, tx) // the stores lock before the order's, as order reports take them
 		if err != nil {
 			return err
 		}

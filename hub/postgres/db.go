@@ -34,7 +34,6 @@ import (
 	"log/slog"
 	"net"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +86,8 @@ type DB struct {
 	life *lifetime
 	// prepared keeps the order path's statements (prepared.go).
 	prepared stmtCache
+	// recent is the events this process committed last (recent.go).
+	recent recentEvents
 }
 
 // Open connects to dsn and checks the connection.
@@ -207,17 +208,24 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Listen calls fn with the ids of stores that have new events, as other
-// transactions (in this process or another replica) commit them. After the
-// connection to PostgreSQL is re-established it calls fn(nil), meaning
-// "notifications may have been lost: check every store". It blocks until
-// ctx is done and returns nil then.
+// Listen calls fn with the ids of stores that have new events, as
+// transactions (in this process or another replica) commit them: this
+// process's own at their commit, the others' when PostgreSQL notifies them
+// (recent.go). After the connection to PostgreSQL is re-established it
+// calls fn(nil), meaning "notifications may have been lost: check every
+// store". It blocks until ctx is done and returns nil then. One Listen at
+// a time.
 func (db *DB) Listen(ctx context.Context, fn func(storeIDs []int64)) error {
+	db.recent.listening(fn)
+	defer db.recent.listening(nil)
 	return db.listen(ctx, NotifyChannel, func(payload *string) {
 		if payload == nil {
+			db.recent.forget()
 			fn(nil)
-		} else {
-			fn(parseIDs(*payload))
+			return
+		}
+		if ids := db.recent.notified(*payload); ids == nil || len(ids) > 0 {
+			fn(ids)
 		}
 	})
 }
@@ -275,16 +283,6 @@ func (db *DB) listen(ctx context.Context, channel string, fn func(payload *strin
 	}
 }
 
-func parseIDs(s string) []int64 {
-	var ids []int64
-	for f := range strings.SplitSeq(s, ",") {
-		if id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // tx runs fn in a transaction, retrying serialization failures and
 // deadlocks, and records its duration under op.
 func (db *DB) tx(ctx context.Context, op string, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
@@ -315,11 +313,14 @@ func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.T
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		db.recent.discard(tx)
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		db.recent.commitFailed(tx)
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.recent.committed(tx)
 	return nil
 }
 

@@ -93,11 +93,16 @@ func (s *EventService) HeadSeq(ctx context.Context, storeID int64) (int64, error
 	return head, nil
 }
 
-// EventsAfter returns up to limit events with Seq > after, in order. Returns
-// ECONFLICT when some of them were pruned, ENOTFOUND for an unknown store.
+// EventsAfter returns up to limit events with Seq > after, in order: from
+// memory when this process committed them last (recent.go), else from
+// PostgreSQL. Returns ECONFLICT when some of them were pruned, ENOTFOUND
+// for an unknown store.
 func (s *EventService) EventsAfter(ctx context.Context, storeID, after int64, limit int) ([]hub.Event, error) {
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
+	}
+	if events, ok := s.db.recent.after(storeID, after, limit); ok {
+		return events, nil
 	}
 	q := &eventsReq{storeID: storeID, after: after, limit: limit, done: make(chan reply[[]hub.Event], 1)}
 	s.reads.submit(q)
@@ -290,5 +295,6 @@ func (s *EventService) Prune(ctx context.Context, keep int) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("prune events keeping %d: %w", keep, err)
 	}
+	s.db.recent.forget()
 	return n, nil
 }

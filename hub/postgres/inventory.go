@@ -49,7 +49,7 @@ func (s *InventoryService) SetCount(ctx context.Context, c hub.Count) (hub.SKUSt
 	}
 	var out hub.SKUStock
 	err := s.db.tx(ctx, "set_count", nil, func(tx *sqlx.Tx) error {
-		st, err := newStockTx(ctx, tx)
+		st, err := newStockTx(ctx, s.db, tx)
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (s *InventoryService) Adjust(ctx context.Context, a hub.Adjustment) (hub.Le
 				return fmt.Errorf("look up idempotency key: %w", err)
 			}
 		}
-		st, err := newStockTx(ctx, tx)
+		st, err := newStockTx(ctx, s.db, tx)
 		if err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func (s *InventoryService) SetSafetyStock(ctx context.Context, sku string, n int
 	}
 	var out hub.SKUStock
 	err := s.db.tx(ctx, "set_safety_stock", nil, func(tx *sqlx.Tx) error {
-		st, err := newStockTx(ctx, tx)
+		st, err := newStockTx(ctx, s.db, tx)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func (s *InventoryService) Import(ctx context.Context, counts []hub.Count) (int,
 		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
 			return fmt.Errorf("set work_mem: %w", err)
 		}
-		st, err := newStockTx(ctx, tx)
+		st, err := newStockTx(ctx, s.db, tx)
 		if err != nil {
 			return err
 		}

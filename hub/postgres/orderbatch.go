@@ -131,7 +131,7 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 		clear(res)
 		// The shared stores lock (see newStockTx) is taken by lockOrders'
 		// first statement; the stores are read by later statements only.
-		st := newStockTxLocked(ctx, tx)
+		st := newStockTxLocked(ctx, s.db, tx)
 		st.tx.cache = &s.db.prepared
 		plans, err := lockOrders(ctx, st.tx, batch, len(batch) <= genericPlanBatch)
 		if err != nil {

@@ -347,7 +347,7 @@ func (s *OrderService) ErasePersonalData(ctx context.Context, before time.Time) 
 func (s *OrderService) Fulfil(ctx context.Context, orderID int64, actor string) (hub.Order, error) {
 	var out hub.Order
 	err := s.db.tx(ctx, "fulfil", nil, func(tx *sqlx.Tx) error {
-		st, err := newStockTx(ctx, tx) // the stores lock before the order's, as order reports take them
+		st, err := newStockTx(ctx, s.db, tx) // the stores lock before the order's, as order reports take them
 		if err != nil {
 			return err
 		}

@@ -81,11 +81,11 @@ func (t preparedTx) exec(ctx context.Context, q string, args ...any) error {
 	return err
 }
 
-func (t preparedTx) queryRow(ctx context.Context, q string, args ...any) *sqlx.Row {
+func (t preparedTx) query(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
 	if st := t.stmt(ctx, q); st != nil {
-		return st.QueryRowxContext(ctx, args...)
+		return st.QueryxContext(ctx, args...)
 	}
-	return t.QueryRowxContext(ctx, q, args...)
+	return t.QueryxContext(ctx, q, args...)
 }
 
 func (t preparedTx) selectInto(ctx context.Context, dest any, q string, args ...any) error {

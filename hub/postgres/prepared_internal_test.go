@@ -29,12 +29,12 @@ func TestStmtCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback()
-		var got int
-		if err := (preparedTx{Tx: tx, cache: c}).queryRow(t.Context(), fmt.Sprintf("SELECT $1::int + %d", k), 1).Scan(&got); err != nil {
+		var got []int
+		if err := (preparedTx{Tx: tx, cache: c}).selectInto(t.Context(), &got, fmt.Sprintf("SELECT $1::int + %d", k), 1); err != nil {
 			t.Fatal(err)
 		}
-		if got != k+1 {
-			t.Fatalf("SELECT 1 + %d = %d", k, got)
+		if len(got) != 1 || got[0] != k+1 {
+			t.Fatalf("SELECT 1 + %d = %v", k, got)
 		}
 	}
 	for k := range maxPrepared + 2 {

@@ -36,7 +36,7 @@ func (s *OrderService) ConfirmRelease(ctx context.Context, storeID int64, rel hu
 		return hub.FieldErrorf("released", hub.EINVALID, "released must not be negative.")
 	}
 	err := s.db.tx(ctx, "confirm_release", nil, func(tx *sqlx.Tx) error {
-		st, err := newStockTx(ctx, tx)
+		st, err := newStockTx(ctx, s.db, tx)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sort"
@@ -58,23 +59,32 @@ type stockTx struct {
 
 	// tail, when set, adds the caller's own writes to the last statement.
 	tail func(b *stmt)
+	// recent, when set, takes the events publish writes, for the
+	// sessions of this process once the transaction commits (recent.go).
+	recent *recentEvents
 	// now is the transaction's timestamp, set by publish.
 	now time.Time
 }
 
-func newStockTx(ctx context.Context, tx *sqlx.Tx) (*stockTx, error) {
+// newStockTx begins a stock transaction in tx. With db, the events it
+// writes reach db's sessions at its commit, without a read (recent.go).
+func newStockTx(ctx context.Context, db *DB, tx *sqlx.Tx) (*stockTx, error) {
 	// Shared: many stock transactions run at once; store creation and
 	// updates take it exclusively so they see every committed change.
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, lockStores); err != nil {
 		return nil, fmt.Errorf("lock stores shared: %w", err)
 	}
-	return newStockTxLocked(ctx, tx), nil
+	return newStockTxLocked(ctx, db, tx), nil
 }
 
 // newStockTxLocked is newStockTx for a caller that takes the shared stores
 // lock itself, before its first read of stores.
-func newStockTxLocked(ctx context.Context, tx *sqlx.Tx) *stockTx {
-	return &stockTx{ctx: ctx, tx: preparedTx{Tx: tx}, skus: map[string]*skuRow{}, changed: map[string]bool{}, local: map[localKey]int64{}}
+func newStockTxLocked(ctx context.Context, db *DB, tx *sqlx.Tx) *stockTx {
+	st := &stockTx{ctx: ctx, tx: preparedTx{Tx: tx}, skus: map[string]*skuRow{}, changed: map[string]bool{}, local: map[localKey]int64{}}
+	if db != nil {
+		st.recent = &db.recent
+	}
+	return st
 }
 
 // localKey names a store's own shelf of one SKU.
@@ -369,7 +379,7 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 	b := &stmt{}
 	s.writeChanges(b)
 	reclaimed := s.writeAlloc(b)
-	main := `SELECT now(), 0::bigint`
+	main := `SELECT now(), 0::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::bigint`
 	if len(known) > 0 {
 		aStores, aSKUs, aAllocated := s.allocArrays(known)
 		b.with("k", `SELECT * FROM unnest(`+b.arg(pq.Array(known))+`::text[], `+b.arg(pq.Array(pool))+`::bigint[]) AS k(sku, pool)`)
@@ -397,12 +407,25 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 			WHERE store_seq.store_id = cnt.store_id
 			RETURNING store_seq.store_id, store_seq.head - cnt.n AS head`)
 		b.with("ins_events", `INSERT INTO store_events (store_id, seq, sku, delta, target)
-			SELECT ev.store_id, seq.head + ev.ord, ev.sku, ev.delta, ev.target FROM ev JOIN seq USING (store_id)`)
-		b.with("wake", `SELECT store_id FROM cnt UNION SELECT unnest(`+b.arg(pq.Array(reclaimed))+`::bigint[])`)
-		// A NOTIFY payload must stay under 8000 bytes: beyond ~1,800
+			SELECT ev.store_id, seq.head + ev.ord, ev.sku, ev.delta, ev.target FROM ev JOIN seq USING (store_id)
+			RETURNING store_id, seq, sku, delta, target`)
+		// The notification names each store with events and its newest
+		// sequence ("7:1042"), a store woken for a reclaim alone without
+		// one (recent.go).
+		b.with("wake", `SELECT store_id, max(head) AS head FROM (
+				SELECT seq.store_id, seq.head + cnt.n AS head FROM seq JOIN cnt USING (store_id)
+				UNION ALL SELECT unnest(`+b.arg(pq.Array(reclaimed))+`::bigint[]), NULL) AS w GROUP BY store_id`)
+		// A NOTIFY payload must stay under 8000 bytes: beyond ~700
 		// stores the list is replaced by an empty one, "wake every store".
-		main = `SELECT now(), (SELECT count(*) FROM (SELECT pg_notify(` + b.arg(NotifyChannel) + `, CASE WHEN length(ids) < 7900 THEN ids ELSE '' END)
-			FROM (SELECT string_agg(store_id::text, ',' ORDER BY store_id) AS ids FROM wake HAVING count(*) > 0) AS w) AS n)`
+		notify := `(SELECT count(*) FROM (SELECT pg_notify(` + b.arg(NotifyChannel) + `, CASE WHEN length(ids) < 7900 THEN ids ELSE '' END)
+			FROM (SELECT string_agg(store_id::text || COALESCE(':' || head::text, ''), ',' ORDER BY store_id) AS ids FROM wake HAVING count(*) > 0) AS w) AS n)`
+		main = `SELECT now(), ` + notify + `, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::bigint`
+		if withEvents && s.recent != nil && s.recent.enabled() {
+			// The events come back, but for a change too big to hold.
+			main = `SELECT now(), ` + notify + `, e.store_id, e.seq, e.sku, e.delta, e.target
+				FROM (SELECT 1) AS one LEFT JOIN ins_events e ON (SELECT count(*) FROM ins_events) <= ` + b.arg(maxReturned) + `
+				ORDER BY e.store_id, e.seq`
+		}
 	}
 	if s.tail != nil {
 		s.tail(b)
@@ -411,9 +434,42 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 	if len(b.ctes) == 0 {
 		return nil
 	}
-	var notified int64
-	if err := s.tx.queryRow(s.ctx, b.sql(main), b.args...).Scan(&s.now, &notified); err != nil {
+	if err := s.run(b.sql(main), b.args); err != nil {
 		return fmt.Errorf("write stock, targets and events: %w", err)
+	}
+	return nil
+}
+
+// run runs publish's statement: its first row has the transaction's time,
+// and the rows carry the events it wrote when it returns them, which are
+// staged for recent.
+func (s *stockTx) run(query string, args []any) error {
+	rows, err := s.tx.query(s.ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var events []hub.Event
+	for first := true; rows.Next(); first = false {
+		var now time.Time
+		var notified int64
+		var store, seq, delta, target sql.NullInt64
+		var sku sql.NullString
+		if err := rows.Scan(&now, &notified, &store, &seq, &sku, &delta, &target); err != nil {
+			return err
+		}
+		if first {
+			s.now = now
+		}
+		if seq.Valid {
+			events = append(events, hub.Event{StoreID: store.Int64, Seq: seq.Int64, SKU: sku.String, Delta: delta.Int64, Target: target.Int64})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(events) > 0 && s.recent != nil {
+		s.recent.stage(s.tx.Tx, events)
 	}
 	return nil
 }

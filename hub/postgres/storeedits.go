@@ -28,7 +28,7 @@ func (s *OrderService) ApplyStoreEdit(ctx context.Context, storeID int64, e hub.
 	key := "store_edit:" + strconv.FormatInt(storeID, 10) + ":" + e.ID
 	var id int64
 	err := s.db.tx(ctx, "store_edit", nil, func(tx *sqlx.Tx) error {
-		st, err := newStockTx(ctx, tx)
+		st, err := newStockTx(ctx, s.db, tx)
 		if err != nil {
 			return err
 		}

@@ -93,7 +93,7 @@ func retarget(ctx context.Context, tx *sqlx.Tx, storeID int64, withEvents bool) 
 	if err := tx.SelectContext(ctx, &rows, `SELECT sku, on_hand, committed, safety_stock FROM skus ORDER BY sku`); err != nil {
 		return fmt.Errorf("load skus: %w", err)
 	}
-	st := newStockTxLocked(ctx, tx)
+	st := newStockTxLocked(ctx, nil, tx)
 	names := make([]string, len(rows))
 	for i := range rows {
 		st.skus[rows[i].SKU] = &rows[i]

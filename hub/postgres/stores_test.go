@@ -421,9 +421,14 @@ func TestDB_ListenAndMetrics(t *testing.T) {
 	st := e.MustStore(t, "a", 0)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
+	replica, err := postgres.Open(ctx, e.dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
 	got := make(chan []int64, 16)
 	done := make(chan error, 1)
-	go func() { done <- e.db.Listen(ctx, func(ids []int64) { got <- ids }) }()
+	go func() { done <- replica.Listen(ctx, func(ids []int64) { got <- ids }) }()
 
 	// Notifications sent before LISTEN is active are lost, so keep making
 	// changes until one arrives.
@@ -509,7 +514,8 @@ stockwire_hub_store_webhook_health{health="unknown",store="eu",store_id="%[1]d"}
 }
 
 // A change seen by more stores than one notification can name (PostgreSQL
-// refuses payloads of 8000 bytes) still commits, and wakes every store.
+// refuses payloads of 8000 bytes) still commits, and wakes every store of
+// another replica (this process's own are woken by name at the commit).
 func TestDB_NotifyManyStores(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t)
@@ -526,9 +532,14 @@ func TestDB_NotifyManyStores(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
+	replica, err := postgres.Open(ctx, e.dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
 	got := make(chan []int64, 16)
 	done := make(chan error, 1)
-	go func() { done <- e.db.Listen(ctx, func(ids []int64) { got <- ids }) }()
+	go func() { done <- replica.Listen(ctx, func(ids []int64) { got <- ids }) }()
 
 	// Notifications sent before LISTEN is active are lost: count until one
 	// arrives.
