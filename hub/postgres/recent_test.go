@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"database/sql"
 	"slices"
 	"testing"
@@ -19,17 +18,9 @@ func TestDB_FastFanout(t *testing.T) {
 	t.Parallel()
 	e := MustEnv(t)
 	w := e.MustStore(t, "w", 0)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	replica, err := postgres.Open(ctx, e.dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
+	replica := e.MustReplica(t)
 	replicaInv := postgres.NewInventoryService(replica)
-	woken := make(chan []int64, 64)
-	done := make(chan error, 1)
-	go func() { done <- e.db.Listen(ctx, func(ids []int64) { woken <- ids }) }()
+	_, woken := MustListen(t, e.db, replicaInv, "WARM")
 	// next returns the next wake-up but those of the warm-up, which name
 	// store w alone.
 	next := func() []int64 {
@@ -40,32 +31,13 @@ func TestDB_FastFanout(t *testing.T) {
 				if !slices.Equal(ids, []int64{w.ID}) {
 					return ids
 				}
-			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
 				t.Fatal("no wake-up")
 				return nil
 			}
 		}
 	}
-
-	// Notifications sent before LISTEN is active are lost: the replica
-	// counts until one arrives.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var n int64
-	for listening := false; !listening; {
-		select {
-		case <-woken:
-			listening = true
-		case <-tick.C:
-			n++
-			if _, err := replicaInv.SetCount(ctx, hub.Count{SKU: "WARM", Location: "main", OnHand: n}); err != nil {
-				t.Fatal(err)
-			}
-		case <-ctx.Done():
-			t.Fatal("no notification")
-		}
-	}
-	tick.Stop()
+	ctx := t.Context()
 
 	// This process's own change: its stores are woken, and it is read
 	// from memory (its rows are deleted from PostgreSQL behind its back).
@@ -100,9 +72,5 @@ func TestDB_FastFanout(t *testing.T) {
 	got, err = e.events.EventsAfter(ctx, b.ID, 0, 100)
 	if err != nil || len(got) != 1 || got[0] != (hub.Event{StoreID: b.ID, Seq: 1, SKU: "FAST", Delta: 2, Target: 9}) {
 		t.Fatalf("store b's events: %+v %v, want FAST +2", got, err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }

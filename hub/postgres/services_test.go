@@ -171,3 +171,48 @@ func TestOrderService_OwnSaleNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// MustListen runs listener.Listen until the test ends, and counts sku
+// through inv every 50 ms until a notification arrives (those sent before
+// LISTEN is active are lost). It returns that first wake-up and the
+// channel of the later ones.
+func MustListen(t *testing.T, listener *postgres.DB, inv *postgres.InventoryService, sku string) (first []int64, woken <-chan []int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	got := make(chan []int64, 64)
+	done := make(chan error, 1)
+	go func() { done <- listener.Listen(ctx, func(ids []int64) { got <- ids }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for n := int64(1); ; {
+		select {
+		case ids := <-got:
+			return ids, got
+		case <-tick.C:
+			if _, err := inv.SetCount(ctx, hub.Count{SKU: sku, Location: "main", OnHand: n}); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		case <-ctx.Done():
+			t.Fatal("no notification")
+		}
+	}
+}
+
+// MustReplica opens a second pool on e's database, as another hub
+// replica would.
+func (e *env) MustReplica(t *testing.T) *postgres.DB {
+	t.Helper()
+	replica, err := postgres.Open(t.Context(), e.dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replica.Close() })
+	return replica
+}

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"slices"
@@ -419,39 +418,8 @@ func TestDB_ListenAndMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e.db.Register(reg)
 	st := e.MustStore(t, "a", 0)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	replica, err := postgres.Open(ctx, e.dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
-	got := make(chan []int64, 16)
-	done := make(chan error, 1)
-	go func() { done <- replica.Listen(ctx, func(ids []int64) { got <- ids }) }()
-
-	// Notifications sent before LISTEN is active are lost, so keep making
-	// changes until one arrives.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	n := int64(0)
-loop:
-	for {
-		select {
-		case ids := <-got:
-			if len(ids) == 1 && ids[0] == st.ID {
-				break loop
-			}
-		case <-tick.C:
-			n++
-			e.MustCount(t, "L", "main", n)
-		case <-ctx.Done():
-			t.Fatal("no notification")
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if first, _ := MustListen(t, e.MustReplica(t), e.inv, "L"); !slices.Equal(first, []int64{st.ID}) {
+		t.Fatalf("notification named %v, want [%d]", first, st.ID)
 	}
 	if c := testutil.CollectAndCount(reg, "stockwire_hub_db_query_duration_seconds"); c == 0 {
 		t.Fatal("no query duration observed")
@@ -530,41 +498,11 @@ func TestDB_NotifyManyStores(t *testing.T) {
 		INSERT INTO store_seq (store_id) SELECT id FROM s`); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	replica, err := postgres.Open(ctx, e.dsn, nil)
-	if err != nil {
-		t.Fatal(err)
+	first, _ := MustListen(t, e.MustReplica(t), e.inv, "MANY")
+	if first != nil {
+		t.Fatalf("notification named %d stores, want none (every store)", len(first))
 	}
-	defer replica.Close()
-	got := make(chan []int64, 16)
-	done := make(chan error, 1)
-	go func() { done <- replica.Listen(ctx, func(ids []int64) { got <- ids }) }()
-
-	// Notifications sent before LISTEN is active are lost: count until one
-	// arrives.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	n := int64(0)
-	for received := false; !received; {
-		select {
-		case ids := <-got:
-			if ids != nil {
-				t.Fatalf("notification named %d stores, want none (every store)", len(ids))
-			}
-			received = true
-		case <-tick.C:
-			n++
-			e.MustCount(t, "MANY", "main", n)
-		case <-ctx.Done():
-			t.Fatal("no notification")
-		}
-	}
-	if head, err := e.events.HeadSeq(t.Context(), 2000); err != nil || head != n {
-		t.Fatalf("store 2000 head=%d err=%v, want %d events", head, err, n)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if head, err := e.events.HeadSeq(t.Context(), 2000); err != nil || head < 1 {
+		t.Fatalf("store 2000 head=%d err=%v, want its events", head, err)
 	}
 }
