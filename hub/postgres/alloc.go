@@ -83,25 +83,13 @@ func (a *allocState) held(sku string) int64 {
 }
 
 // loadAlloc reads the active allocate stores (once) and the allocation rows
-// of the given SKUs not read yet. The SKUs are locked by the caller or the
-// stores lock is held exclusively.
+// of the given SKUs not read yet, in one statement. The SKUs are locked by
+// the caller or the stores lock is held exclusively.
 func (s *stockTx) loadAlloc(skus []string) error {
 	a := &s.alloc
-	if a.stores == nil {
-		var rows []struct {
-			ID        int64 `db:"id"`
-			Connected bool  `db:"connected"`
-			hub.AllocationParams
-		}
-		if err := s.tx.selectInto(s.ctx, &rows, `SELECT id, connected, alloc_low_water AS lowwater, alloc_min_grant AS mingrant,
-				alloc_max_grant AS maxgrant, alloc_cover_seconds AS coverseconds, alloc_idle_seconds AS idleseconds
-			FROM stores WHERE status = 'active' AND policy = 'allocate' ORDER BY id`); err != nil {
-			return fmt.Errorf("load allocate stores: %w", err)
-		}
-		a.stores = make(map[int64]*allocStore, len(rows))
-		for _, r := range rows {
-			a.stores[r.ID] = &allocStore{id: r.ID, connected: r.Connected, params: r.AllocationParams}
-		}
+	withStores := a.stores == nil
+	if withStores {
+		a.stores = map[int64]*allocStore{}
 		a.rows = map[string]map[int64]*allocRow{}
 	}
 	var want []string
@@ -111,12 +99,24 @@ func (s *stockTx) loadAlloc(skus []string) error {
 			a.rows[k] = map[int64]*allocRow{}
 		}
 	}
-	if len(want) == 0 {
+	if !withStores && len(want) == 0 {
 		return nil
+	}
+	q := `SELECT store_id, sku, allocated, reclaiming, granted, oversold, sales_rate, rate_at, last_sale_at, granted_at,
+			false AS connected, 0 AS lowwater, 0 AS mingrant, 0 AS maxgrant, 0 AS coverseconds, 0 AS idleseconds
+		FROM store_allocations WHERE sku = ANY($1)`
+	if withStores {
+		// A store's row has no SKU.
+		q = `SELECT id AS store_id, NULL AS sku, 0 AS allocated, 0 AS reclaiming, 0 AS granted, 0 AS oversold, 0 AS sales_rate,
+				'epoch'::timestamptz AS rate_at, NULL AS last_sale_at, NULL AS granted_at,
+				connected, alloc_low_water AS lowwater, alloc_min_grant AS mingrant, alloc_max_grant AS maxgrant,
+				alloc_cover_seconds AS coverseconds, alloc_idle_seconds AS idleseconds
+			FROM stores WHERE status = 'active' AND policy = 'allocate'
+			UNION ALL ` + q
 	}
 	var rows []struct {
 		StoreID    int64      `db:"store_id"`
-		SKU        string     `db:"sku"`
+		SKU        *string    `db:"sku"`
 		Allocated  int64      `db:"allocated"`
 		Reclaiming int64      `db:"reclaiming"`
 		Granted    int64      `db:"granted"`
@@ -125,13 +125,18 @@ func (s *stockTx) loadAlloc(skus []string) error {
 		RateAt     time.Time  `db:"rate_at"`
 		LastSale   *time.Time `db:"last_sale_at"`
 		GrantedAt  *time.Time `db:"granted_at"`
+		Connected  bool       `db:"connected"`
+		hub.AllocationParams
 	}
-	if err := s.tx.selectInto(s.ctx, &rows, `SELECT store_id, sku, allocated, reclaiming, granted, oversold, sales_rate, rate_at, last_sale_at, granted_at
-		FROM store_allocations WHERE sku = ANY($1)`, pq.Array(want)); err != nil {
-		return fmt.Errorf("load allocations: %w", err)
+	if err := s.tx.selectInto(s.ctx, &rows, q, pq.Array(want)); err != nil {
+		return fmt.Errorf("load allocate stores and allocations: %w", err)
 	}
 	for _, r := range rows {
-		row := a.row(r.SKU, r.StoreID)
+		if r.SKU == nil {
+			a.stores[r.StoreID] = &allocStore{id: r.StoreID, connected: r.Connected, params: r.AllocationParams}
+			continue
+		}
+		row := a.row(*r.SKU, r.StoreID)
 		row.Allocated, row.Reclaiming, row.granted, row.oversold = r.Allocated, r.Reclaiming, r.Granted, r.Oversold
 		row.SalesRate, row.RateAt = r.Rate, r.RateAt
 		if r.LastSale != nil {

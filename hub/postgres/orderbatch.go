@@ -368,7 +368,7 @@ func writeOrders(b *stmt, batch []*reportReq, plans []*orderPlan, applied []int)
 			feed_pos = (SELECT pos FROM feed) - `+b.arg(n)+` + v.ord
 		FROM unnest(`+b.arg(pq.Array(ids))+`::bigint[], `+b.arg(pq.Array(number))+`::text[], `+b.arg(pq.Array(status))+`::text[],
 			`+b.arg(pq.Array(state))+`::text[], `+b.arg(pq.Array(reduced))+`::boolean[], `+b.arg(pq.Array(mod))+`::timestamptz[],
-			`+b.arg(pq.Array(raw))+`::text[], `+b.arg(pq.Array(doc))+`::text[])
+			`+b.arg(pq.Array(raw))+`::jsonb[], `+b.arg(pq.Array(doc))+`::jsonb[])
 			WITH ORDINALITY AS v(id, number, status, state, reduced, modified, raw, doc, ord)
 		WHERE orders.id = v.id`)
 	if len(replaced) == 0 {
@@ -387,17 +387,18 @@ func writeOrders(b *stmt, batch []*reportReq, plans []*orderPlan, applied []int)
 }
 
 // setDocument sets an order's raw JSON, document and the columns copied
-// from it, from v.raw and v.doc (text). A report without the order JSON
-// keeps the stored document. Once the retention job erased an order's
-// personal data, reports keep it erased (migration 009).
-const setDocument = `raw = CASE WHEN orders.personal_erased_at IS NULL THEN COALESCE(v.raw::jsonb, orders.raw) END,
+// from it, from v.raw and v.doc (jsonb, each parsed once, as the array
+// parameter is read). A report without the order JSON keeps the stored
+// document. Once the retention job erased an order's personal data,
+// reports keep it erased (migration 009).
+const setDocument = `raw = CASE WHEN orders.personal_erased_at IS NULL THEN COALESCE(v.raw, orders.raw) END,
 	document = CASE WHEN v.doc IS NULL THEN orders.document
-		WHEN orders.personal_erased_at IS NULL THEN v.doc::jsonb
-		ELSE stockwire_erase_personal(v.doc::jsonb) END,
-	date_created = COALESCE((v.doc::jsonb ->> 'date_created')::timestamptz, orders.date_created),
-	currency = COALESCE(v.doc::jsonb ->> 'currency', orders.currency),
-	total = COALESCE(NULLIF(v.doc::jsonb -> 'totals' ->> 'total', '')::numeric, orders.total),
-	customer_id = COALESCE((v.doc::jsonb -> 'customer' ->> 'id')::bigint, orders.customer_id)`
+		WHEN orders.personal_erased_at IS NULL THEN v.doc
+		ELSE stockwire_erase_personal(v.doc) END,
+	date_created = COALESCE((v.doc ->> 'date_created')::timestamptz, orders.date_created),
+	currency = COALESCE(v.doc ->> 'currency', orders.currency),
+	total = COALESCE(NULLIF(v.doc -> 'totals' ->> 'total', '')::numeric, orders.total),
+	customer_id = COALESCE((v.doc -> 'customer' ->> 'id')::bigint, orders.customer_id)`
 
 // writeDocuments adds to b the documents of the duplicates that bring
 // one their order lacks.
@@ -413,6 +414,6 @@ func writeDocuments(b *stmt, batch []*reportReq, plans []*orderPlan) {
 		return
 	}
 	b.with("fill_docs", `UPDATE orders SET `+setDocument+`
-		FROM unnest(`+b.arg(pq.Array(ids))+`::bigint[], `+b.arg(pq.Array(raw))+`::text[], `+b.arg(pq.Array(doc))+`::text[]) AS v(id, raw, doc)
+		FROM unnest(`+b.arg(pq.Array(ids))+`::bigint[], `+b.arg(pq.Array(raw))+`::jsonb[], `+b.arg(pq.Array(doc))+`::jsonb[]) AS v(id, raw, doc)
 		WHERE orders.id = v.id`)
 }
