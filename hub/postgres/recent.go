@@ -39,9 +39,14 @@ import (
 // maxRecent is how many of a store's newest events recent keeps.
 const maxRecent = 256
 
-// maxReturned bounds the events a publish statement returns: a bigger
-// change (an import) takes the old path.
-const maxReturned = 5000
+// maxReturned bounds the events a publish statement returns, and
+// maxReturnedSKUs the SKUs of a change whose events it returns: a bigger
+// change (an import, a change seen by thousands of stores) takes the old
+// path.
+const (
+	maxReturned     = 5000
+	maxReturnedSKUs = 1000
+)
 
 // recentEvents is the events this process committed last, per store.
 type recentEvents struct {

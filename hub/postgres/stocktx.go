@@ -406,9 +406,15 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 		b.with("seq", `UPDATE store_seq SET head = store_seq.head + cnt.n FROM cnt
 			WHERE store_seq.store_id = cnt.store_id
 			RETURNING store_seq.store_id, store_seq.head - cnt.n AS head`)
+		// A small change's events come back, for this process's sessions
+		// (recent.go); a big one's (an import) are not even kept.
+		returnEvents := withEvents && s.recent != nil && len(known) <= maxReturnedSKUs && s.recent.enabled()
+		returning := ""
+		if returnEvents {
+			returning = ` RETURNING store_id, seq, sku, delta, target`
+		}
 		b.with("ins_events", `INSERT INTO store_events (store_id, seq, sku, delta, target)
-			SELECT ev.store_id, seq.head + ev.ord, ev.sku, ev.delta, ev.target FROM ev JOIN seq USING (store_id)
-			RETURNING store_id, seq, sku, delta, target`)
+			SELECT ev.store_id, seq.head + ev.ord, ev.sku, ev.delta, ev.target FROM ev JOIN seq USING (store_id)`+returning)
 		// The notification names each store with events and its newest
 		// sequence ("7:1042"), a store woken for a reclaim alone without
 		// one (recent.go).
@@ -420,8 +426,8 @@ func (s *stockTx) publish(skus []string, storeID int64, withEvents bool) error {
 		notify := `(SELECT count(*) FROM (SELECT pg_notify(` + b.arg(NotifyChannel) + `, CASE WHEN length(ids) < 7900 THEN ids ELSE '' END)
 			FROM (SELECT string_agg(store_id::text || COALESCE(':' || head::text, ''), ',' ORDER BY store_id) AS ids FROM wake HAVING count(*) > 0) AS w) AS n)`
 		main = `SELECT now(), ` + notify + `, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::bigint`
-		if withEvents && s.recent != nil && s.recent.enabled() {
-			// The events come back, but for a change too big to hold.
+		if returnEvents {
+			// The events come back, but for a change to too many stores.
 			main = `SELECT now(), ` + notify + `, e.store_id, e.seq, e.sku, e.delta, e.target
 				FROM (SELECT 1) AS one LEFT JOIN ins_events e ON (SELECT count(*) FROM ins_events) <= ` + b.arg(maxReturned) + `
 				ORDER BY e.store_id, e.seq`
