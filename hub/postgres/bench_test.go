@@ -41,30 +41,38 @@ func BenchmarkOrderCommit(b *testing.B) {
 	}
 }
 
-func benchOrderCommit(b *testing.B, lines int, hot bool, reporters int) {
+// benchOrders opens a database on the fsync cluster with n mirror stores
+// and SKU0000… of skus SKUs counted at 1,000,000 each, and returns its
+// order service and the stores' ids.
+func benchOrders(b *testing.B, n, skus int) (*postgres.DB, *postgres.OrderService, []int64) {
 	ctx := context.Background()
-	c := pgtest.FsyncCluster(b)
-	db, err := postgres.Open(ctx, pgtest.NewDBIn(b, c, true), nil)
+	db, err := postgres.Open(ctx, pgtest.NewDBIn(b, pgtest.FsyncCluster(b), true), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	inv, stores, orders := postgres.NewInventoryService(db), postgres.NewStoreService(db), postgres.NewOrderService(db)
+	stores := postgres.NewStoreService(db)
 	var ids []int64
-	for i := range 3 {
+	for i := range n {
 		st, _, err := stores.Create(ctx, hub.NewStore{Name: fmt.Sprint("s", i), URL: "https://s.example", Policy: hub.PolicyMirror})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ids = append(ids, st.ID)
 	}
-	counts := make([]hub.Count, 1000)
+	counts := make([]hub.Count, skus)
 	for i := range counts {
 		counts[i] = hub.Count{SKU: fmt.Sprintf("SKU%04d", i), Location: "main", OnHand: 1_000_000}
 	}
-	if _, err := inv.Import(ctx, counts); err != nil {
+	if _, err := postgres.NewInventoryService(db).Import(ctx, counts); err != nil {
 		b.Fatal(err)
 	}
+	return db, postgres.NewOrderService(db), ids
+}
+
+func benchOrderCommit(b *testing.B, lines int, hot bool, reporters int) {
+	ctx := context.Background()
+	_, orders, ids := benchOrders(b, 3, 1000)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -111,28 +119,7 @@ func BenchmarkOrderReport(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprintf("stores=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			c := pgtest.FsyncCluster(b)
-			db, err := postgres.Open(ctx, pgtest.NewDBIn(b, c, true), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { db.Close() })
-			inv, stores, orders := postgres.NewInventoryService(db), postgres.NewStoreService(db), postgres.NewOrderService(db)
-			var ids []int64
-			for i := range n {
-				st, _, err := stores.Create(ctx, hub.NewStore{Name: fmt.Sprint("s", i), URL: "https://s.example", Policy: hub.PolicyMirror})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ids = append(ids, st.ID)
-			}
-			counts := make([]hub.Count, 200)
-			for i := range counts {
-				counts[i] = hub.Count{SKU: fmt.Sprintf("SKU%04d", i), Location: "main", OnHand: 1_000_000}
-			}
-			if _, err := inv.Import(ctx, counts); err != nil {
-				b.Fatal(err)
-			}
+			db, orders, ids := benchOrders(b, n, 200)
 			if _, _, err := postgres.NewWebhookService(db).CreateWebhook(ctx, hub.NewWebhook{URL: "https://erp.example/in",
 				Events: []string{hub.EventOrderCreated, hub.EventOrderUpdated}, Enabled: true}); err != nil {
 				b.Fatal(err)
