@@ -75,6 +75,7 @@ type Relay struct {
 	ReleasesKept int
 
 	wake     chan struct{}
+	staged   chan *OutboxEvent           // appended events not yet durable (Staged)
 	reclaims *waiting[wire.Reclaim]      // from Handle to the session's release loop
 	commands *waiting[wire.OrderCommand] // from Handle to the session's command loop
 	// snapshot gathers a chunked snapshot. Owned by the goroutine calling
@@ -91,13 +92,32 @@ type Relay struct {
 func NewRelay(ob Outbox, w StockWriter, logger *slog.Logger, version string) *Relay {
 	r := &Relay{Outbox: ob, Writer: w, Logger: logger, Version: version,
 		Window: 256, ResendAfter: 30 * time.Second, ReportEvery: time.Second, StatusEvery: 10 * time.Second,
-		ReleasesKept: 1024, wake: make(chan struct{}, 1), reclaims: newWaiting[wire.Reclaim](),
+		ReleasesKept: 1024, wake: make(chan struct{}, 1), staged: make(chan *OutboxEvent, stagedQueue), reclaims: newWaiting[wire.Reclaim](),
 		commands: newWaiting[wire.OrderCommand](),
 		inflight: make(map[uint64]time.Time)}
 	if rl, ok := w.(Releaser); ok {
 		r.Releaser = rl
 	}
 	return r
+}
+
+// stagedQueue bounds the events handed over by Staged and not yet sent;
+// beyond it they leave by the outbox's own order, after their commit.
+const stagedQueue = 16
+
+// Staged takes an event the outbox is committing (outbox.OnStaged), so
+// that the report leaves for the hub during the fsync rather than after
+// it. It never blocks. The session sends it only when it is the next event
+// in ID order; anything else leaves by the ordinary path after the commit
+// (OutboxChanged). A report sent before its commit is safe: the hub
+// dedupes; an ack of it waits for the commit (outbox.OnStaged); and if the
+// commit fails, the order comes again (WooCommerce retries its webhook,
+// the poller finds it).
+func (r *Relay) Staged(ev OutboxEvent) {
+	select {
+	case r.staged <- &ev:
+	default:
+	}
 }
 
 // OutboxChanged wakes the sender after an append. It never blocks.
@@ -254,6 +274,10 @@ func (r *Relay) Session(ctx context.Context, send Sender) {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
+		case ev := <-r.staged:
+			if err := r.sendStaged(ctx, send, *ev); err != nil {
+				return
+			}
 		case <-moved:
 		case <-laterC:
 			laterC = nil
@@ -398,6 +422,29 @@ func (r *Relay) resendStale() {
 	}
 }
 
+// sendStaged sends ev when it is the next event to send and the window has
+// room.
+func (r *Relay) sendStaged(ctx context.Context, send Sender, ev OutboxEvent) error {
+	r.mu.Lock()
+	next := ev.ID == r.lastSent+1 && len(r.inflight) < r.Window
+	if next {
+		r.inflight[ev.ID] = time.Now()
+		r.lastSent = ev.ID
+	}
+	r.mu.Unlock()
+	if !next {
+		return nil
+	}
+	return r.sendEvent(ctx, send, ev)
+}
+
+func (r *Relay) sendEvent(ctx context.Context, send Sender, e OutboxEvent) error {
+	if e.Edit != nil {
+		return send.Send(ctx, wire.TypeEdit, strconv.FormatUint(e.ID, 10), e.Edit)
+	}
+	return send.Send(ctx, wire.TypeOrder, strconv.FormatUint(e.ID, 10), e.Order)
+}
+
 func (r *Relay) sendPending(ctx context.Context, send Sender) error {
 	for {
 		r.mu.Lock()
@@ -420,13 +467,7 @@ func (r *Relay) sendPending(ctx context.Context, send Sender) error {
 			r.inflight[e.ID] = time.Now()
 			r.lastSent = e.ID
 			r.mu.Unlock()
-			var err error
-			if e.Edit != nil {
-				err = send.Send(ctx, wire.TypeEdit, strconv.FormatUint(e.ID, 10), e.Edit)
-			} else {
-				err = send.Send(ctx, wire.TypeOrder, strconv.FormatUint(e.ID, 10), e.Order)
-			}
-			if err != nil {
+			if err := r.sendEvent(ctx, send, e); err != nil {
 				return err
 			}
 		}

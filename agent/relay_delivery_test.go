@@ -254,3 +254,51 @@ func TestRelay_RefusedReportParked(t *testing.T) {
 		t.Fatalf("outbox holds %v after the ack, want nothing", got)
 	}
 }
+
+// A report leaves for the hub while its append is still committing (the
+// outbox hands it over before the fsync), once, and only in ID order.
+func TestRelay_StagedReportLeavesBeforeCommit(t *testing.T) {
+	t.Parallel()
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	ob := mustOutbox(t)
+	log := make(linkLog, 100)
+	r := agent.NewRelay(ob, loopingWriter{log: log}, logger, "test")
+	r.StatusEvery, r.ResendAfter = time.Hour, time.Hour
+	relaySession(t, r, log)
+	if got := log.sentUntilWait(t); len(got) != 0 {
+		t.Fatalf("sent %v from an empty outbox", got)
+	}
+
+	// The hook runs inside the append's write transaction: the report must
+	// reach the hub before the hook returns, so before the commit.
+	var inFlight []string
+	ob.OnStaged(func(ev agent.OutboxEvent) {
+		r.Staged(ev)
+		inFlight = log.sentUntilWait(t)
+	})
+	id, err := ob.Append(t.Context(), wire.Order{WooOrderID: 100, Status: "processing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{strconv.FormatUint(id, 10)}; !equal(inFlight, want) {
+		t.Fatalf("sent %v while the append committed, want %v", inFlight, want)
+	}
+	r.OutboxChanged()
+	if got := log.sentUntilWait(t); len(got) != 0 {
+		t.Fatalf("sent %v after the commit, want nothing: the report already left", got)
+	}
+
+	// An event that is not the next one leaves by the outbox, in order.
+	ob.OnStaged(func(agent.OutboxEvent) {})
+	r.Staged(agent.OutboxEvent{ID: id + 2, Order: wire.Order{WooOrderID: 102}})
+	if got := log.sentUntilWait(t); len(got) != 0 {
+		t.Fatalf("sent %v for an event out of order, want nothing", got)
+	}
+	if _, err := ob.Append(t.Context(), wire.Order{WooOrderID: 101, Status: "processing"}); err != nil {
+		t.Fatal(err)
+	}
+	r.OutboxChanged()
+	if got, want := log.sentUntilWait(t), []string{strconv.FormatUint(id+1, 10)}; !equal(got, want) {
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+}

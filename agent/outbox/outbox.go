@@ -1,7 +1,9 @@
 // Package outbox is the agent's durable FIFO of order reports, kept in a
 // bbolt file in the data directory. An event appended here has been fsynced
 // before Append returns, survives kill -9, and leaves only when the hub has
-// acknowledged its ID (Ack). The outbox also keeps a small "reported" index
+// acknowledged its ID (Ack). An event can be handed to the hub before its
+// fsync ends (OnStaged): the hub dedupes, and an event whose commit fails
+// is never acknowledged upstream, so it comes again. The outbox also keeps a small "reported" index
 // (the last status and date_modified reported per order) so the poller does
 // not re-report what a webhook already brought, and named cursors the poller
 // advances durably. Reports the hub refused for good are parked in a
@@ -72,6 +74,8 @@ type Outbox struct {
 	appends atomic.Int64 // appends since open, for pruning the seen index
 
 	appendMu sync.Mutex // serializes Append so the bound check is exact
+	lastID   uint64     // the newest ID given out; guarded by appendMu
+	staged   atomic.Pointer[func(agent.OutboxEvent)]
 
 	mu     sync.Mutex // guards level and closed
 	level  int        // highest depth threshold index crossed
@@ -116,6 +120,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 			}
 		}
 		n = tx.Bucket(bucketEvents).Stats().KeyN
+		o.lastID = tx.Bucket(bucketEvents).Sequence()
 		dead = tx.Bucket(bucketDead).Stats().KeyN
 		return nil
 	})
@@ -144,6 +149,22 @@ func Open(path string, opts Options) (*Outbox, error) {
 			"dead_letters", dead)
 	}
 	return o, nil
+}
+
+// OnStaged sets fn to receive each appended event once it is written and
+// before its commit fsyncs, so that it can leave for the hub meanwhile.
+// fn must not block. The event may still be lost if the commit fails (its
+// Append then fails, and its ID is never given out again in this
+// process); an Ack or Park of it waits for the commit, which holds the
+// file's write lock.
+func (o *Outbox) OnStaged(fn func(agent.OutboxEvent)) { o.staged.Store(&fn) }
+
+// nextID gives out the next event ID, under appendMu. IDs are counted in
+// memory rather than by the bucket's sequence, which a failed commit rolls
+// back: an event handed out by OnStaged keeps its ID for good.
+func (o *Outbox) nextID(events *bolt.Bucket) (uint64, error) {
+	o.lastID++
+	return o.lastID, events.SetSequence(o.lastID)
 }
 
 // Close closes the file. It is idempotent.
@@ -217,7 +238,7 @@ func (o *Outbox) append(ctx context.Context, ev agent.OutboxEvent, also func(tx 
 			return ErrOutboxFull
 		}
 		b := tx.Bucket(bucketEvents)
-		seq, err := b.NextSequence()
+		seq, err := o.nextID(b)
 		if err != nil {
 			return err
 		}
@@ -235,6 +256,9 @@ func (o *Outbox) append(ctx context.Context, ev agent.OutboxEvent, also func(tx 
 			}
 		}
 		id = seq
+		if fn := o.staged.Load(); fn != nil {
+			(*fn)(ev)
+		}
 		return nil
 	})
 	if errors.Is(err, ErrOutboxFull) {
@@ -459,7 +483,7 @@ func (o *Outbox) Replay() (int, error) {
 			if err := json.Unmarshal(v, &dl); err != nil {
 				return fmt.Errorf("decode dead letter %d: %w", binary.BigEndian.Uint64(k), err)
 			}
-			seq, err := events.NextSequence()
+			seq, err := o.nextID(events)
 			if err != nil {
 				return err
 			}

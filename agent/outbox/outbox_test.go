@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/outbox"
 	"github.com/stockwire/stockwire/shared/wire"
 )
@@ -432,5 +433,65 @@ func TestOutbox_Span(t *testing.T) {
 	}
 	if oldest, newest := o.Span(); oldest != ids[2] || newest != ids[2] {
 		t.Fatalf("Span after two acks=%d, %d; want %d, %d", oldest, newest, ids[2], ids[2])
+	}
+}
+
+// An event handed over before its commit (OnStaged) can be acknowledged at
+// once: the ack waits for the commit and then removes it. IDs go on from
+// the last one after a reopen, and a refused append stages nothing.
+func TestOutbox_OnStaged(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "o.db")
+	o, err := outbox.Open(path, outbox.Options{MaxEvents: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var staged []uint64
+	acked := make(chan error, 4)
+	o.OnStaged(func(ev agent.OutboxEvent) {
+		staged = append(staged, ev.ID)
+		if ev.Order.WooOrderID == 0 {
+			t.Errorf("staged event %d without its order", ev.ID)
+		}
+		go func() { acked <- o.Ack(ev.ID) }() // the hub's ack, arriving before the fsync ended
+	})
+	ctx := t.Context()
+	id, err := o.Append(ctx, order(1, "processing", time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-acked; err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Len(); got != 0 {
+		t.Fatalf("Len=%d after the early ack, want 0: the ack ran before the commit and missed the event", got)
+	}
+	if evs, _ := o.After(0, 10); len(evs) != 0 {
+		t.Fatalf("outbox holds %+v after the ack", evs)
+	}
+
+	o.OnStaged(func(ev agent.OutboxEvent) { staged = append(staged, ev.ID) })
+	for i := range 2 {
+		if _, err := o.Append(ctx, order(int64(2+i), "processing", time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := o.Append(ctx, order(4, "processing", time.Now())); !errors.Is(err, outbox.ErrOutboxFull) {
+		t.Fatalf("err=%v, want ErrOutboxFull", err)
+	}
+	if want := []uint64{id, id + 1, id + 2}; fmt.Sprint(staged) != fmt.Sprint(want) {
+		t.Fatalf("staged %v, want %v (nothing for the refused append)", staged, want)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	o = MustOpen(t, path, outbox.Options{MaxEvents: 3})
+	next, err := o.Append(ctx, order(5, "processing", time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next != id+3 {
+		t.Fatalf("first ID after the reopen %d, want %d", next, id+3)
 	}
 }

@@ -146,6 +146,7 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 		return nil, err
 	}
 	relay := agent.NewRelay(ob, writer, logger, version())
+	ob.OnStaged(relay.Staged)
 	if relay.Commander, err = ordercmd.New(client, logger, reg); err != nil {
 		return nil, err
 	}
