@@ -171,34 +171,57 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 	return res, err
 }
 
-// lockOrders creates the batch's new orders and locks every order row, in
-// id order. plans[i] is nil when report i's store is missing or revoked
-// and its order is not known. With genericPlans, the statements after its
-// first run on their generic plans (see genericPlanBatch): the setting
-// rides on the first statement rather than costing a round trip.
+// lockOrders creates the batch's new orders and locks every order row.
+// plans[i] is nil when report i's store is missing or revoked and its
+// order is not known. With genericPlans, the statements after its first
+// run on their generic plans (see genericPlanBatch): the setting rides on
+// the first statement rather than costing a round trip.
+//
+// One statement both creates the new orders and locks the known ones (in
+// id order), which saves a round trip on every report. Its snapshot
+// predates its inserts, so it cannot see an order another transaction
+// created while the insert waited for it: such orders (and those of a
+// missing or revoked store) are looked up again by a second statement.
 func lockOrders(ctx context.Context, tx preparedTx, batch []*reportReq, genericPlans bool) ([]*orderPlan, error) {
 	stores, woo := make([]int64, len(batch)), make([]int64, len(batch))
 	for i, q := range batch {
 		stores[i], woo[i] = q.storeID, q.r.WooOrderID
 	}
-	if err := tx.exec(ctx, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3),
-			CASE WHEN $4 THEN set_config('plan_cache_mode', 'force_generic_plan', true) END)
-		INSERT INTO orders (store_id, woo_order_id)
-		SELECT s.id, v.woo FROM l, unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
-			JOIN stores s ON s.id = v.store_id AND s.status = 'active'
-		ORDER BY 1, 2
-		ON CONFLICT DO NOTHING`, pq.Array(stores), pq.Array(woo), lockStores, genericPlans); err != nil {
-		return nil, fmt.Errorf("insert orders: %w", err)
-	}
 	var rows []orderRow
-	if err := tx.selectInto(ctx, &rows, `SELECT o.* FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
-		CROSS JOIN LATERAL (SELECT `+orderCols+`, document IS NULL AS no_document FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
-		ORDER BY o.id FOR UPDATE OF o`, pq.Array(stores), pq.Array(woo)); err != nil {
-		return nil, fmt.Errorf("lock orders: %w", err)
+	if err := tx.selectInto(ctx, &rows, `WITH l AS (SELECT pg_advisory_xact_lock_shared($3),
+			CASE WHEN $4 THEN set_config('plan_cache_mode', 'force_generic_plan', true) END),
+		v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)),
+		ins AS (INSERT INTO orders (store_id, woo_order_id)
+			SELECT s.id, v.woo FROM l, v JOIN stores s ON s.id = v.store_id AND s.status = 'active'
+			ORDER BY 1, 2
+			ON CONFLICT DO NOTHING
+			RETURNING `+orderCols+`, true AS no_document),
+		known AS (SELECT o.* FROM l, v
+			CROSS JOIN LATERAL (SELECT `+orderCols+`, document IS NULL AS no_document FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
+			ORDER BY o.id FOR UPDATE OF o)
+		SELECT * FROM ins UNION ALL SELECT * FROM known`, pq.Array(stores), pq.Array(woo), lockStores, genericPlans); err != nil {
+		return nil, fmt.Errorf("create and lock orders: %w", err)
 	}
 	byKey := make(map[orderKey]orderRow, len(rows))
 	for _, o := range rows {
 		byKey[orderKey{o.StoreID, o.WooOrderID}] = o
+	}
+	var missStores, missWoo []int64
+	for i, q := range batch {
+		if _, ok := byKey[q.key()]; !ok {
+			missStores, missWoo = append(missStores, stores[i]), append(missWoo, woo[i])
+		}
+	}
+	if len(missStores) > 0 {
+		rows = rows[:0]
+		if err := tx.selectInto(ctx, &rows, `SELECT o.* FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
+			CROSS JOIN LATERAL (SELECT `+orderCols+`, document IS NULL AS no_document FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
+			ORDER BY o.id FOR UPDATE OF o`, pq.Array(missStores), pq.Array(missWoo)); err != nil {
+			return nil, fmt.Errorf("lock orders: %w", err)
+		}
+		for _, o := range rows {
+			byKey[orderKey{o.StoreID, o.WooOrderID}] = o
+		}
 	}
 	plans := make([]*orderPlan, len(batch))
 	for i, q := range batch {

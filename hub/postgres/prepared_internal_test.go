@@ -9,6 +9,7 @@ import (
 
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/shared/pgtest"
+	"github.com/stockwire/stockwire/shared/systest"
 )
 
 // TestStmtCache: statements are kept by text, at most maxPrepared of them;
@@ -103,5 +104,72 @@ func TestLockOrders_GenericPlans(t *testing.T) {
 	}
 	if after == "force_generic_plan" {
 		t.Error("the setting outlived its transaction")
+	}
+}
+
+// An order another transaction creates while this one waits to insert it
+// is found and locked all the same (the combined statement's snapshot
+// cannot see it; the second look does).
+func TestLockOrders_CreatedMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, err := Open(ctx, pgtest.NewDB(t), pgtest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, _, err := NewStoreService(db).Create(ctx, hub.NewStore{Name: "s", URL: "https://s.example", Policy: hub.PolicyMirror})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func() []*reportReq {
+		return []*reportReq{{storeID: st.ID, r: hub.OrderReport{WooOrderID: 9, Status: "processing", DateModified: time.Now()}}}
+	}
+	first, err := db.db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback()
+	created, err := lockOrders(ctx, preparedTx{Tx: first}, batch(), false)
+	if err != nil || created[0] == nil {
+		t.Fatalf("first transaction: plans %v, err %v", created, err)
+	}
+
+	type result struct {
+		plans []*orderPlan
+		err   error
+	}
+	second := make(chan result, 1)
+	go func() {
+		tx, err := db.db.BeginTxx(ctx, nil)
+		if err != nil {
+			second <- result{err: err}
+			return
+		}
+		defer tx.Rollback()
+		plans, err := lockOrders(ctx, preparedTx{Tx: tx}, batch(), false)
+		second <- result{plans, err}
+	}()
+	// The second insert waits for the first transaction's row.
+	systest.WaitFor(t, 10*time.Second, "the second transaction waiting on the first", func() error {
+		var waiting int
+		if err := db.db.GetContext(ctx, &waiting, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			return err
+		}
+		if waiting == 0 {
+			return fmt.Errorf("nobody waits")
+		}
+		return nil
+	})
+	if err := first.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.plans[0] == nil || r.plans[0].o.ID != created[0].o.ID {
+		t.Fatalf("second transaction's plan %+v, want the order the first created (id %d)", r.plans[0], created[0].o.ID)
 	}
 }
