@@ -1,6 +1,7 @@
 package stock_test
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -44,24 +45,28 @@ func BenchmarkWriter_Burst(b *testing.B) {
 // at a time, as a fleet sees it: queued, written to the store (one batch
 // request with inventory_delta and stockwire_seq) and confirmed. The store
 // is woosim in this process, so ns/op and allocs/op include its side too:
-// compare runs of this benchmark, not absolute figures.
+// compare runs of this benchmark, not absolute figures. The writer first
+// learns the whole catalog (a change to each SKU): what a change costs
+// must not grow with it.
 func BenchmarkWriter_Change(b *testing.B) {
-	srv := mustSim(b, 100)
-	r := mustWriter(b, srv.URL, b.TempDir(), func(c *stock.Config) { c.CheckInterval = time.Hour })
-	target := map[string]int64{}
-	var seq int64
-	b.ReportAllocs()
-	for b.Loop() {
-		seq++
-		s := sku(int(seq%100) + 1)
-		if _, ok := target[s]; !ok {
-			target[s] = 1000
-		}
-		target[s]--
-		r.w.Apply([]wire.Change{{Seq: seq, SKU: s, Delta: -1, Target: target[s]}})
-		for r.w.AppliedSeq() < seq {
-			<-r.w.AppliedChanged()
-		}
+	for _, catalog := range []int{100, 10_000} {
+		b.Run(fmt.Sprintf("catalog=%d", catalog), func(b *testing.B) {
+			srv := mustSim(b, catalog)
+			r := mustWriter(b, srv.URL, b.TempDir(), func(c *stock.Config) { c.CheckInterval = time.Hour })
+			target := burst(r.w, catalog, catalog, 1)
+			seq := int64(catalog)
+			waitApplied(b, r.w, seq)
+			b.ReportAllocs()
+			for b.Loop() {
+				seq++
+				s := sku(int(seq%100) + 1)
+				target[s]--
+				r.w.Apply([]wire.Change{{Seq: seq, SKU: s, Delta: -1, Target: target[s]}})
+				for r.w.AppliedSeq() < seq {
+					<-r.w.AppliedChanged()
+				}
+			}
+		})
 	}
 }
 

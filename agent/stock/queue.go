@@ -45,6 +45,7 @@ func (w *Writer) Apply(changes []wire.Change) {
 		}
 		s.lastRecv = c.Seq
 		s.changes = append(s.changes, queued{Change: c, at: stampOf(now)})
+		w.work[s] = struct{}{}
 		w.maxRecv = max(w.maxRecv, c.Seq)
 	}
 	w.mu.Unlock()
@@ -75,6 +76,7 @@ func (w *Writer) ApplySnapshot(seq int64, targets map[string]int64) {
 		}
 		s.hasTarget = true
 		s.abs, s.absSeq, s.absAt = true, seq, stampOf(now)
+		w.work[s] = struct{}{}
 		s.fix = 0 // the snapshot write sets the figure whole
 		s.lastRecv = max(s.lastRecv, seq)
 	}
@@ -127,12 +129,14 @@ func (w *Writer) snapshotPending() bool {
 func (w *Writer) advance() {
 	w.mu.Lock()
 	applied := w.maxRecv
-	for _, s := range w.skus {
+	for s := range w.work {
 		switch {
 		case s.abs:
 			applied = min(applied, w.absBase)
 		case s.pending():
 			applied = min(applied, s.firstPending()-1)
+		default:
+			delete(w.work, s)
 		}
 	}
 	moved := applied > w.applied

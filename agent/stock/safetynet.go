@@ -350,6 +350,7 @@ func (w *Writer) correct(s *skuState, off int64, edited bool, q, should int64, n
 		s.fixAt = stampOf(now)
 	}
 	s.fix -= off
+	w.work[s] = struct{}{}
 	return true
 }
 

@@ -338,8 +338,13 @@ type Writer struct {
 	moved   chan struct{} // signalled when AppliedSeq moves; see AppliedChanged
 	now     func() time.Time
 
-	mu          sync.Mutex
-	skus        map[string]*skuState
+	mu   sync.Mutex
+	skus map[string]*skuState
+	// work holds every SKU with work pending (and some whose work is
+	// done, until flush or advance finds them idle), so that neither walks
+	// the whole catalog for each change. Apply, ApplySnapshot and the
+	// safety net's repairs add to it.
+	work        map[*skuState]struct{}
 	maxRecv     int64 // highest seq received (change or snapshot)
 	applied     int64 // AppliedSeq: every change up to it is in the store (or skipped)
 	saved       int64 // AppliedSeq as last saved to disk
@@ -448,6 +453,7 @@ func New(cfg Config) (*Writer, error) {
 		moved:  make(chan struct{}, 1),
 		now:    time.Now,
 		skus:   map[string]*skuState{},
+		work:   map[*skuState]struct{}{},
 		orders: map[int64]orderSeen{},
 	}
 	err := w.load()

@@ -71,8 +71,12 @@ func (w *Writer) flush(ctx context.Context) (more bool, err error) {
 		return candidate{s: s, read: !s.resolved || s.skip != skipNone || !s.seqKnown || s.abs || moved}, true
 	}
 	absPending := 0
-	for _, s := range w.skus {
-		if !s.pending() || s.inflight {
+	for s := range w.work {
+		if !s.pending() {
+			delete(w.work, s)
+			continue
+		}
+		if s.inflight {
 			continue
 		}
 		if s.abs {
