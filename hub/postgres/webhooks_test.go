@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stockwire/stockwire/hub"
 	"github.com/stockwire/stockwire/hub/postgres"
 )
@@ -453,5 +455,57 @@ func TestWebhookService_AgentDown(t *testing.T) {
 	var a hub.AgentDown
 	if err := json.Unmarshal(list[1].Event.Data, &a); err != nil || a.StoreID != st.ID || a.StoreName != "eu" || a.LastSeen == nil {
 		t.Fatalf("agent down %+v, err %v", a, err)
+	}
+}
+
+// The senders' idle polls cost one statement: the claim's transaction
+// runs only when a delivery is due.
+func TestWebhookService_IdleClaimIsOneStatement(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	reg := prometheus.NewRegistry()
+	e.db.Register(reg)
+	s := postgres.NewWebhookService(e.db)
+	st := e.MustStore(t, "a", 0)
+	MustWebhook(t, s, hub.EventOrderCreated)
+	ops := func() (checks, claims uint64) {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "stockwire_hub_db_query_duration_seconds" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					switch {
+					case l.GetName() == "op" && l.GetValue() == "deliveries_due":
+						checks = m.GetHistogram().GetSampleCount()
+					case l.GetName() == "op" && l.GetValue() == "claim_deliveries":
+						claims = m.GetHistogram().GetSampleCount()
+					}
+				}
+			}
+		}
+		return checks, claims
+	}
+	for range 3 {
+		if c, err := s.ClaimDeliveries(t.Context(), 10, time.Minute); err != nil || len(c) != 0 {
+			t.Fatalf("claimed %d from an empty queue, err %v", len(c), err)
+		}
+	}
+	if checks, claims := ops(); checks != 3 || claims != 0 {
+		t.Fatalf("3 idle polls: %d checks and %d claim transactions, want 3 and 0", checks, claims)
+	}
+	if _, err := e.orders.ApplyOrderReport(t.Context(), st.ID, hub.OrderReport{WooOrderID: 1, Status: "pending", DateModified: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.ClaimDeliveries(t.Context(), 10, time.Minute); err != nil || len(c) != 1 {
+		t.Fatalf("claimed %d with one delivery due, err %v", len(c), err)
+	}
+	if _, claims := ops(); claims != 1 {
+		t.Fatalf("%d claim transactions, want 1", claims)
 	}
 }
