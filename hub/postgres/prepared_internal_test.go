@@ -56,15 +56,7 @@ func TestStmtCache(t *testing.T) {
 func TestLockOrders_GenericPlans(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := Open(ctx, pgtest.NewDB(t), pgtest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	st, _, err := NewStoreService(db).Create(ctx, hub.NewStore{Name: "s", URL: "https://s.example", Policy: hub.PolicyMirror})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st := dbWithStore(t)
 	setting := func(tx *sqlx.Tx) string {
 		t.Helper()
 		var mode string
@@ -113,15 +105,7 @@ func TestLockOrders_GenericPlans(t *testing.T) {
 func TestLockOrders_CreatedMeanwhile(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := Open(ctx, pgtest.NewDB(t), pgtest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	st, _, err := NewStoreService(db).Create(ctx, hub.NewStore{Name: "s", URL: "https://s.example", Policy: hub.PolicyMirror})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st := dbWithStore(t)
 	batch := func() []*reportReq {
 		return []*reportReq{{storeID: st.ID, r: hub.OrderReport{WooOrderID: 9, Status: "processing", DateModified: time.Now()}}}
 	}
@@ -172,4 +156,19 @@ func TestLockOrders_CreatedMeanwhile(t *testing.T) {
 	if r.plans[0] == nil || r.plans[0].o.ID != created[0].o.ID {
 		t.Fatalf("second transaction's plan %+v, want the order the first created (id %d)", r.plans[0], created[0].o.ID)
 	}
+}
+
+// dbWithStore opens a fresh database with one mirror store.
+func dbWithStore(t *testing.T) (*DB, hub.Store) {
+	t.Helper()
+	db, err := Open(t.Context(), pgtest.NewDB(t), pgtest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, _, err := NewStoreService(db).Create(t.Context(), hub.NewStore{Name: "s", URL: "https://s.example", Policy: hub.PolicyMirror})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, st
 }
