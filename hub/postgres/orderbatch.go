@@ -171,6 +171,11 @@ func (s *OrderService) applyBatch(ctx context.Context, batch []*reportReq) ([]re
 	return res, err
 }
 
+// orderOfKey joins each (store_id, woo) key of v to its order row o, as
+// lockOrders reads it.
+const orderOfKey = `CROSS JOIN LATERAL (SELECT ` + orderCols + `, document IS NULL AS no_document
+	FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o`
+
 // lockOrders creates the batch's new orders and locks every order row.
 // plans[i] is nil when report i's store is missing or revoked and its
 // order is not known. With genericPlans, the statements after its first
@@ -197,7 +202,7 @@ func lockOrders(ctx context.Context, tx preparedTx, batch []*reportReq, genericP
 			ON CONFLICT DO NOTHING
 			RETURNING `+orderCols+`, true AS no_document),
 		known AS (SELECT o.* FROM l, v
-			CROSS JOIN LATERAL (SELECT `+orderCols+`, document IS NULL AS no_document FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
+			`+orderOfKey+`
 			ORDER BY o.id FOR UPDATE OF o)
 		SELECT * FROM ins UNION ALL SELECT * FROM known`, pq.Array(stores), pq.Array(woo), lockStores, genericPlans); err != nil {
 		return nil, fmt.Errorf("create and lock orders: %w", err)
@@ -215,7 +220,7 @@ func lockOrders(ctx context.Context, tx preparedTx, batch []*reportReq, genericP
 	if len(missStores) > 0 {
 		rows = rows[:0]
 		if err := tx.selectInto(ctx, &rows, `SELECT o.* FROM unnest($1::bigint[], $2::bigint[]) AS v(store_id, woo)
-			CROSS JOIN LATERAL (SELECT `+orderCols+`, document IS NULL AS no_document FROM orders WHERE store_id = v.store_id AND woo_order_id = v.woo) AS o
+			`+orderOfKey+`
 			ORDER BY o.id FOR UPDATE OF o`, pq.Array(missStores), pq.Array(missWoo)); err != nil {
 			return nil, fmt.Errorf("lock orders: %w", err)
 		}
