@@ -237,19 +237,31 @@ func (w *Writer) openLows(ready bool, now time.Time) bool {
 }
 
 // readModified returns the products modified since the last look, and
-// moves the look's cursor to the newest date_modified among them. The
-// first look starts one SweepInterval back.
+// moves the look's cursor past them. The first look starts one
+// SweepInterval back.
+//
+// The cursor is the newest date_modified read, or, when the look read every
+// page, the store's own clock when it ran the query (its Date header, less
+// the request's time and a second for whole-second stamps), whichever is
+// later. Without the store's clock, a store where nothing changes would
+// answer every look with the products of its last stretch of changes again:
+// 100 idle stores in one agent spent a fifth of a core on that.
 func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
 	if w.modCursor.IsZero() {
 		w.modCursor = w.now().UTC().Add(-w.cfg.SweepInterval)
 	}
 	var out []woo.Product
 	newest := w.modCursor
+	var queried time.Time // by the store's clock; zero while unknown
 	for page := 1; page <= maxModifiedPages; page++ {
+		sent := time.Now()
 		ps, pg, err := w.cfg.API.ListProducts(ctx, wooclient.ProductQuery{ModifiedAfter: w.modCursor.Add(-modifiedOverlap),
 			Page: page, PerPage: 100, Fields: modifiedFields})
 		if err != nil {
 			return nil, err
+		}
+		if page == 1 && !pg.Served.IsZero() {
+			queried = pg.Served.Add(-time.Since(sent) - time.Second)
 		}
 		for _, p := range ps {
 			if t, err := time.Parse(woo.DateLayout, p.DateModifiedGMT); err == nil && t.After(newest) {
@@ -260,6 +272,10 @@ func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
 			}
 		}
 		if len(ps) == 0 || page >= pg.TotalPages {
+			// Every page read: nothing saved before the query is left.
+			if queried.After(newest) {
+				newest = queried
+			}
 			break
 		}
 	}

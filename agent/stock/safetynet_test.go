@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -26,7 +27,9 @@ import (
 	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
+	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
+	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
 )
 
 // clobberingProxy forwards to the store, but runs the first stock write to
@@ -215,6 +218,53 @@ func TestWriter_ManualEdit(t *testing.T) {
 				t.Fatalf("reported %+v after the hub counted it, want the one edit", edits)
 			}
 		})
+	}
+}
+
+// TestWriter_ModifiedReadFollowsStoreClock: once the store's clock has
+// moved past the last change, the safety net's look at modified products
+// no longer reads that change again, and still finds a hand edit whose
+// webhook never came.
+func TestWriter_ModifiedReadFollowsStoreClock(t *testing.T) {
+	t.Parallel()
+	var clock atomic.Int64 // the store's, in Unix nanoseconds
+	t0 := time.Now().Truncate(time.Second)
+	clock.Store(t0.UnixNano())
+	srv := woosimtest.Start(t, woosim.Options{ConsumerKey: key, ConsumerSecret: secret, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }}, woosim.SeedOptions{Products: 2, Stock: 1000})
+	var lastAfter atomic.Pointer[string] // modified_after of the newest look
+	srv.Store.SetOnRequest(func(r *http.Request) {
+		if v := r.URL.Query().Get("modified_after"); v != "" && strings.HasSuffix(r.URL.Path, "/products") {
+			lastAfter.Store(&v)
+		}
+	})
+	r := mustWriter(t, srv.URL, t.TempDir(), nil)
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -50, Target: 950}, {Seq: 2, SKU: sku(2), Delta: 5, Target: 1005}})
+	waitApplied(t, r.w, 2)
+
+	clock.Add(int64(10 * time.Second))
+	systest.WaitFor(t, waitTimeout, "a look that starts after the write", func() error {
+		v := lastAfter.Load()
+		if v == nil {
+			return errors.New("no look yet")
+		}
+		after, err := time.Parse(woo.DateLayout, *v)
+		if err != nil {
+			return err
+		}
+		if !after.After(t0) {
+			return fmt.Errorf("modified_after=%s still reads the write made at %s", *v, t0.UTC().Format(woo.DateLayout))
+		}
+		return nil
+	})
+
+	// A hand edit now, its webhook lost (the writer gets none here).
+	if err := srv.Store.AdminEdit(sku(2), 3); err != nil {
+		t.Fatal(err)
+	}
+	waitStock(t, srv, sku(2), 1005)
+	if got := counter(t, r.reg, "stockwire_agent_stock_manual_edits_total", "action", "reverted"); got != 1 {
+		t.Fatalf("manual edits reverted=%v, want 1", got)
 	}
 }
 

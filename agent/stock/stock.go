@@ -351,7 +351,7 @@ type Writer struct {
 	checkCursor string
 	checks      int64     // safety-net rounds done
 	sweptAt     time.Time // last rotating read; owned by Run
-	modCursor   time.Time // newest date_modified the safety net read; owned by Run
+	modCursor   time.Time // where the safety net's next modified read starts (readModified); owned by Run
 	held        int       // SKUs whose snapshot write waits for local orders to be reported
 	// absOrder is the last snapshot's SKUs in SKU order, for its writes
 	// in rounds; those written are dropped from its front.

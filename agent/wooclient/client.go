@@ -232,12 +232,16 @@ func (c *Client) wait(ctx context.Context) error {
 type Page struct {
 	Total      int // X-WP-Total
 	TotalPages int // X-WP-TotalPages
+	// Served is the store's clock when it answered (the Date header,
+	// whole seconds); zero when the header is missing or unreadable.
+	Served time.Time
 }
 
 func pageOf(h http.Header) Page {
 	t, _ := strconv.Atoi(h.Get("X-WP-Total"))
 	tp, _ := strconv.Atoi(h.Get("X-WP-TotalPages"))
-	return Page{Total: t, TotalPages: tp}
+	served, _ := http.ParseTime(h.Get("Date"))
+	return Page{Total: t, TotalPages: tp, Served: served}
 }
 
 // call is one logical request.

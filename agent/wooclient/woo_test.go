@@ -374,8 +374,12 @@ func TestClient_Reads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := page, (wooclient.Page{Total: 4, TotalPages: 2}); got != want {
-				t.Fatalf("page=%+v, want %+v", got, want)
+			if page.Total != 4 || page.TotalPages != 2 {
+				t.Fatalf("page=%+v, want 4 in 2 pages", page)
+			}
+			// The store's clock, from the Date header net/http sends.
+			if d := time.Since(page.Served); d < -time.Second || d > 5*time.Second {
+				t.Fatalf("page served at %s, want about now", page.Served)
 			}
 			if len(ps) != 2 || ps[0].ID != 31 || ps[0].SKU != "SAMPLE-TEE" || ps[0].StockQuantity != nil || *ps[1].StockQuantity != 30 {
 				t.Fatalf("products=%+v", ps)

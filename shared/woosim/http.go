@@ -69,6 +69,9 @@ func (s *Store) rest(pattern, permCtx string, h handlerFunc) {
 	s.mux.HandleFunc(full, func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() { s.countRequest(full, sw.status) }()
+		// The Date header is the store's clock, as the web server in front
+		// of WordPress shows it; net/http would send the real one.
+		sw.Header().Set("Date", s.opts.Now().UTC().Format(http.TimeFormat))
 		if !s.injectFaults(sw, r) {
 			return
 		}
