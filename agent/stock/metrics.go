@@ -18,6 +18,7 @@ type metrics struct {
 	writeLatency prometheus.Histogram
 	released     prometheus.Counter
 	staleMarkers prometheus.Counter
+	echoesLate   prometheus.Counter
 }
 
 // newMetrics builds the writer's metrics on reg (nil: none). The unknown
@@ -61,6 +62,10 @@ func newMetrics(reg prometheus.Registerer, w *Writer) (*metrics, error) {
 		staleMarkers: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "stockwire", Subsystem: "agent", Name: "stock_stale_markers_total",
 			Help: "Product stockwire_seq markers ignored for being ahead of the hub's sequence (the hub lost history).",
+		})),
+		echoesLate: promreg.Add(set, prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "stockwire", Subsystem: "agent", Name: "stock_echoes_late_total",
+			Help: "Writes whose product.updated webhook did not come within the echo window (a lost or queued webhook); after one, the safety net reads the modified products every round for a minute instead of every sweep.",
 		})),
 	}
 	set.Own(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -1,14 +1,15 @@
 // The safety net: every CheckInterval it reads the products modified since
-// its last look (modified_after, so a busy catalog costs one request), the
-// SKUs it suspects, and every SweepInterval a rotating slice of the others
-// (variations, which /products does not list, and edits that left
-// date_modified alone). It compares each figure with what the store should
-// show (accounting.go), whatever the traffic: a difference of one sign
-// that stays over two reads ConfirmDelay apart (ConfirmLowDelay for a
-// figure below, which an order not reported yet explains for a while) is
-// a hand edit or a lost write, corrected by a relative write of the
-// smallest difference seen, or adopted under StoreEdits "accept" when it is
-// a hand edit.
+// its last look (modified_after, so a busy catalog costs one request; every
+// SweepInterval while the store's webhooks bring the echo of each write,
+// echoes.go), the SKUs it suspects, and every SweepInterval a rotating
+// slice of the others (variations, which /products does not list, and
+// edits that left date_modified alone). It compares each figure with what
+// the store should show (accounting.go), whatever the traffic: a
+// difference of one sign that stays over two reads ConfirmDelay apart
+// (ConfirmLowDelay for a figure below, which an order not reported yet
+// explains for a while) is a hand edit or a lost write, corrected by a
+// relative write of the smallest difference seen, or adopted under
+// StoreEdits "accept" when it is a hand edit.
 
 package stock
 
@@ -48,6 +49,9 @@ func (w *Writer) ProductChanged(ctx context.Context, p woo.Product) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, ok := w.skus[p.SKU]
+	if ok && s.id == p.ID {
+		w.echoes.delivered(s, w.now())
+	}
 	if !ok || !s.resolved || s.skip != skipNone || s.id != p.ID || !s.hasTarget || s.inflight || s.abs {
 		return nil
 	}
@@ -74,6 +78,9 @@ func (w *Writer) Echo(p woo.Product) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, ok := w.skus[p.SKU]
+	if ok && s.id == p.ID {
+		w.echoes.delivered(s, w.now())
+	}
 	if !ok || !s.resolved || s.skip != skipNone || s.id != p.ID || !s.hasTarget || s.inflight || s.abs || !s.seqKnown {
 		return false
 	}
@@ -90,9 +97,23 @@ func (w *Writer) check(ctx context.Context) error {
 		w.mu.Unlock()
 	}()
 	start := w.now()
-	modified, err := w.readModified(ctx)
-	if err != nil {
-		return fmt.Errorf("safety net read of modified products: %w", err)
+	w.mu.Lock()
+	if late := w.echoes.expire(start, w.cfg.EchoWindow); late > 0 {
+		w.metrics.echoesLate.Add(float64(late))
+	}
+	trusted := w.echoes.trusted(start)
+	w.lookEvery = w.cfg.CheckInterval
+	if trusted {
+		w.lookEvery = w.cfg.SweepInterval
+	}
+	w.mu.Unlock()
+	var modified []woo.Product
+	if !trusted || start.Sub(w.lookedAt) >= w.cfg.SweepInterval-w.cfg.CheckInterval/2 {
+		var err error
+		if modified, err = w.readModified(ctx); err != nil {
+			return fmt.Errorf("safety net read of modified products: %w", err)
+		}
+		w.lookedAt = start
 	}
 	sweep := start.Sub(w.sweptAt) >= w.cfg.SweepInterval
 	if sweep {
@@ -328,7 +349,7 @@ func (w *Writer) compare(s *skuState, p woo.Product, unreported int64, start, no
 	// store agreed with our last write, or some rounds after it), or with
 	// no write of ours, is a hand edit.
 	edited := d.edited || d.editLeft || s.writtenAt == 0 || s.agreedAt > s.writtenAt ||
-		d.offs[0].at.Sub(s.writtenAt.Time()) > 2*w.cfg.CheckInterval+w.cfg.ConfirmDelay
+		d.offs[0].at.Sub(s.writtenAt.Time()) > 2*w.lookEvery+w.cfg.ConfirmDelay
 	d.offs, d.edited = nil, false
 	if recent < 0 {
 		d.low, d.lowEdit = recent, edited

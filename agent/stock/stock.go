@@ -34,7 +34,9 @@
 // then sends this store a change whose target moved without a delta to
 // write, which is how the writer learns they are counted. The safety net
 // (safetynet.go) reads the products modified since its last look every
-// CheckInterval, the SKUs it suspects, and a rotating slice of the others,
+// CheckInterval (every SweepInterval while the store's webhooks bring the
+// echo of each write: echoes.go), the SKUs it suspects every
+// CheckInterval, and a rotating slice of the others,
 // and compares each with that figure, under any traffic. A difference
 // that stays (ConfirmDelay for a store showing too much, ConfirmLowDelay
 // for too little, which a late order report also explains for a while) is
@@ -54,7 +56,8 @@
 // The files follow those jobs: stock.go the Writer and its Run loop,
 // queue.go the hub's changes waiting to be written, write.go the write
 // path, accounting.go what the store should show, state.go the state file,
-// safetynet.go the safety net, release.go the reclaims.
+// safetynet.go the safety net, echoes.go how it judges the store's
+// webhooks, release.go the reclaims.
 package stock
 
 import (
@@ -159,8 +162,10 @@ type Config struct {
 	// Defaults to 0: at once (a burst still coalesces behind the write in
 	// flight, without a timer's wake-up and delay on every change).
 	Gather time.Duration
-	// CheckInterval is the safety net's period: it reads the products
-	// modified since its last look and the SKUs it suspects. Defaults to 1s.
+	// CheckInterval is the safety net's period: it reads the SKUs it
+	// suspects, and the products modified since its last look (those every
+	// SweepInterval while the echoes of its writes come: echoes.go).
+	// Defaults to 1s.
 	CheckInterval time.Duration
 	// SweepInterval is how often the safety net also reads CheckBatch
 	// SKUs in rotation (variations, and edits that left no trace in
@@ -175,6 +180,10 @@ type Config struct {
 	// the store's recent orders before it raises a figure). Defaults to
 	// 1.9s: three reads a second apart.
 	ConfirmLowDelay time.Duration
+	// EchoWindow is how long the store's product webhook may take to bring
+	// the echo of a write before the write counts as echoless
+	// (echoes.go). Defaults to 5s.
+	EchoWindow time.Duration
 	// CheckBatch is how many SKUs the sweep reads per SweepInterval.
 	// Defaults to 100 (one request).
 	CheckBatch int
@@ -352,7 +361,12 @@ type Writer struct {
 	checks      int64     // safety-net rounds done
 	sweptAt     time.Time // last rotating read; owned by Run
 	modCursor   time.Time // where the safety net's next modified read starts (readModified); owned by Run
-	held        int       // SKUs whose snapshot write waits for local orders to be reported
+	lookedAt    time.Time // the safety net's last modified read; owned by Run
+	// lookEvery is the period of the safety net's modified reads:
+	// CheckInterval, or SweepInterval while the echoes come (echoes.go).
+	lookEvery time.Duration
+	echoes    echoWatch
+	held      int // SKUs whose snapshot write waits for local orders to be reported
 	// absOrder is the last snapshot's SKUs in SKU order, for its writes
 	// in rounds; those written are dropped from its front.
 	absOrder []*skuState
@@ -415,6 +429,9 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 5 * time.Second
 	}
+	if cfg.EchoWindow <= 0 {
+		cfg.EchoWindow = 5 * time.Second
+	}
 	if cfg.ConfirmDelay <= 0 {
 		cfg.ConfirmDelay = 900 * time.Millisecond
 	}
@@ -446,15 +463,17 @@ func New(cfg Config) (*Writer, error) {
 		return nil, fmt.Errorf("stock writer: create data dir: %w", err)
 	}
 	w := &Writer{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		path:   filepath.Join(cfg.DataDir, "stock-writer.json"),
-		kick:   make(chan struct{}, 1),
-		moved:  make(chan struct{}, 1),
-		now:    time.Now,
-		skus:   map[string]*skuState{},
-		work:   map[*skuState]struct{}{},
-		orders: map[int64]orderSeen{},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		path:      filepath.Join(cfg.DataDir, "stock-writer.json"),
+		kick:      make(chan struct{}, 1),
+		moved:     make(chan struct{}, 1),
+		now:       time.Now,
+		skus:      map[string]*skuState{},
+		work:      map[*skuState]struct{}{},
+		orders:    map[int64]orderSeen{},
+		echoes:    newEchoWatch(),
+		lookEvery: cfg.CheckInterval,
 	}
 	err := w.load()
 	if err != nil {

@@ -309,6 +309,7 @@ func (w *Writer) finish(s *skuState, wk *work, p *woo.Product, now time.Time) {
 	s.storeSeq = max(s.storeSeq, wk.seq)
 	s.seqKnown = true
 	s.writtenAt = stampOf(now)
+	w.echoes.written(s, now, w.cfg.EchoWindow)
 	w.metrics.writes.WithLabelValues("ok").Inc()
 	w.metrics.coalesced.Add(float64(wk.coalesce))
 	if !wk.arrived.IsZero() {
