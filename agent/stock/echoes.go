@@ -17,6 +17,11 @@ import "time"
 // keeps reading the modified products every CheckInterval.
 const echoDistrust = time.Minute
 
+// maxAwaited bounds the writes whose echo is awaited at once: enough to
+// judge the webhooks by, without a map of every SKU a first sync of a
+// large catalog writes within EchoWindow.
+const maxAwaited = 1000
+
 // echoWatch is what the writer knows of its writes' echoes. Guarded by
 // Writer.mu.
 type echoWatch struct {
@@ -49,7 +54,7 @@ func (e *echoWatch) written(s *skuState, now time.Time, window time.Duration) {
 		e.heard = now
 		return
 	}
-	if _, ok := e.due[s]; !ok {
+	if _, ok := e.due[s]; !ok && len(e.due) < maxAwaited {
 		e.due[s] = now.Add(window)
 	}
 }
