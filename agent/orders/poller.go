@@ -80,6 +80,14 @@ type Poller struct {
 
 	metrics *metrics
 	mu      sync.Mutex // serializes polls
+	// storeClock is the store's clock when the last settled poll ran its
+	// first query, less that query's time and a second (the Date header
+	// is whole seconds); zero while unknown. Guarded by mu. The next poll
+	// starts from it when it is past the cursor, so that a store where
+	// nothing changes does not answer every poll with its last orders
+	// again. It is kept in memory only: the durable cursor moves with the
+	// orders, and costs an fsync, only when they change.
+	storeClock time.Time
 	// caughtUp is set once a poll has completed.
 	caughtUp atomic.Bool
 
@@ -240,9 +248,10 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 }
 
-// PollOnce lists the orders modified since the cursor (minus Overlap),
-// reports those not yet reported, and advances the cursor once every
-// report is durable. It returns how many orders it reported.
+// PollOnce lists the orders modified since the cursor, or since the store's
+// clock at the last poll when that is later (minus Overlap), reports those
+// not yet reported, and advances the cursor once every report is durable.
+// It returns how many orders it reported.
 func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -282,7 +291,7 @@ func (p *Poller) poll(ctx context.Context) (int, error) {
 		cursor = p.Now().UTC().Add(-p.Lookback).Truncate(time.Second)
 		p.Logger.Info("order poller starting from lookback", "cursor", cursor.Format(time.RFC3339))
 	}
-	after := cursor.Add(-p.Overlap)
+	after := latest(cursor, p.storeClock).Add(-p.Overlap)
 	reported := 0
 	for pass := 1; ; pass++ {
 		res, err := p.pass(ctx, after)
@@ -296,6 +305,7 @@ func (p *Poller) poll(ctx context.Context) (int, error) {
 					return reported, fmt.Errorf("save order cursor: %w", err)
 				}
 			}
+			p.storeClock = latest(p.storeClock, res.queried)
 			return reported, nil
 		}
 		if pass == maxPasses {
@@ -311,6 +321,10 @@ type passResult struct {
 	reported int
 	// newest is the newest modification date seen.
 	newest time.Time
+	// queried is the store's clock when the pass ran its first query,
+	// less the query's time and a second; zero when the store sent no
+	// Date header.
+	queried time.Time
 	// unsettled is true when the pass may have skipped an order: an order
 	// read on an earlier page was modified (it moved to the end) or one
 	// left the list while the pass turned page numbers, so every later
@@ -331,12 +345,16 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 	// read. Page numbers are used only when a whole page shares one
 	// second; then a moved or vanished order is noticed and the pass is
 	// marked unsettled.
-	for range 100_000 {
+	for query := 1; query <= 100_000; query++ {
+		sent := time.Now()
 		list, pg, err := p.Client.ListOrders(ctx, wooclient.OrderQuery{
 			ModifiedAfter: after, Page: page, PerPage: perPage, Fields: PollFields, Status: p.Status,
 		})
 		if err != nil {
 			return res, fmt.Errorf("poll orders after %s page %d: %w", FormatDate(after), page, err)
+		}
+		if query == 1 && !pg.Served.IsZero() {
+			res.queried = pg.Served.Add(-time.Since(sent) - time.Second)
 		}
 		if page > 1 && pg.Total < total {
 			res.unsettled = true

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -253,6 +254,60 @@ func TestPoller_OrderModifiedWhilePaging(t *testing.T) {
 	if st, _, _ := box.Seen(ids[0]); st != "completed" {
 		t.Errorf("order %d reported as %q, want its new status completed", ids[0], st)
 	}
+}
+
+// queryLog records what each ListOrders query asked and how many orders
+// it got.
+type queryLog struct {
+	orders.Lister
+	mu      sync.Mutex
+	after   time.Time
+	results int
+}
+
+func (l *queryLog) ListOrders(ctx context.Context, q wooclient.OrderQuery) ([]woo.Order, wooclient.Page, error) {
+	list, pg, err := l.Lister.ListOrders(ctx, q)
+	l.mu.Lock()
+	l.after, l.results = q.ModifiedAfter, len(list)
+	l.mu.Unlock()
+	return list, pg, err
+}
+
+// TestPoller_IdlePollStartsFromStoreClock: once the store's clock has moved
+// past its last orders, a poll no longer reads them again, and an order
+// taken afterwards is still reported.
+func TestPoller_IdlePollStartsFromStoreClock(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now().Truncate(time.Second)
+	var clock atomic.Int64 // the store's
+	clock.Store(t0.UnixNano())
+	sim := woosimtest.Start(t, woosim.Options{WebhookDelay: time.Hour, Now: func() time.Time { return time.Unix(0, clock.Load()) }},
+		woosim.SeedOptions{Products: 3, Stock: 1_000_000})
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	box, err := outbox.Open(filepath.Join(t.TempDir(), "o.db"), outbox.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	log := &queryLog{Lister: wooclienttest.New(t, sim)}
+	p := MustPoller(t, log, box, logger, nil)
+	poll := func(want int) {
+		t.Helper()
+		if n, err := p.PollOnce(t.Context()); err != nil || n != want {
+			t.Fatalf("poll reported %d (%v), want %d", n, err, want)
+		}
+	}
+	checkout(t, sim, 2)
+	poll(2)
+	clock.Add(int64(30 * time.Second))
+	poll(0) // reads the two orders again, and learns the store's clock
+	poll(0)
+	if !log.after.After(t0) || log.results != 0 {
+		t.Fatalf("idle poll asked for orders modified after %s and got %d, want none, after the orders of %s",
+			log.after.UTC().Format(time.RFC3339), log.results, t0.UTC().Format(time.RFC3339))
+	}
+	checkout(t, sim, 1)
+	poll(1)
 }
 
 func TestNewPoller_Invalid(t *testing.T) {
