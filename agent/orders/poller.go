@@ -81,8 +81,7 @@ type Poller struct {
 	metrics *metrics
 	mu      sync.Mutex // serializes polls
 	// storeClock is the store's clock when the last settled poll ran its
-	// first query, less that query's time and a second (the Date header
-	// is whole seconds); zero while unknown. Guarded by mu. The next poll
+	// first query (wooclient.Page.QueryTime); zero while unknown. Guarded by mu. The next poll
 	// starts from it when it is past the cursor, so that a store where
 	// nothing changes does not answer every poll with its last orders
 	// again. It is kept in memory only: the durable cursor moves with the
@@ -321,9 +320,8 @@ type passResult struct {
 	reported int
 	// newest is the newest modification date seen.
 	newest time.Time
-	// queried is the store's clock when the pass ran its first query,
-	// less the query's time and a second; zero when the store sent no
-	// Date header.
+	// queried is the store's clock when the pass ran its first query
+	// (wooclient.Page.QueryTime); zero when the store sent no Date header.
 	queried time.Time
 	// unsettled is true when the pass may have skipped an order: an order
 	// read on an earlier page was modified (it moved to the end) or one
@@ -353,8 +351,8 @@ func (p *Poller) pass(ctx context.Context, after time.Time) (passResult, error) 
 		if err != nil {
 			return res, fmt.Errorf("poll orders after %s page %d: %w", FormatDate(after), page, err)
 		}
-		if query == 1 && !pg.Served.IsZero() {
-			res.queried = pg.Served.Add(-time.Since(sent) - time.Second)
+		if query == 1 {
+			res.queried = pg.QueryTime(sent)
 		}
 		if page > 1 && pg.Total < total {
 			res.unsettled = true

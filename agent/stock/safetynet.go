@@ -262,9 +262,8 @@ func (w *Writer) openLows(ready bool, now time.Time) bool {
 // SweepInterval back.
 //
 // The cursor is the newest date_modified read, or, when the look read every
-// page, the store's own clock when it ran the query (its Date header, less
-// the request's time and a second for whole-second stamps), whichever is
-// later. Without the store's clock, a store where nothing changes would
+// page, the store's own clock when it ran the query (Page.QueryTime),
+// whichever is later. Without the store's clock, a store where nothing changes would
 // answer every look with the products of its last stretch of changes again:
 // 100 idle stores in one agent spent a fifth of a core on that.
 func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
@@ -281,8 +280,8 @@ func (w *Writer) readModified(ctx context.Context) ([]woo.Product, error) {
 		if err != nil {
 			return nil, err
 		}
-		if page == 1 && !pg.Served.IsZero() {
-			queried = pg.Served.Add(-time.Since(sent) - time.Second)
+		if page == 1 {
+			queried = pg.QueryTime(sent)
 		}
 		for _, p := range ps {
 			if t, err := time.Parse(woo.DateLayout, p.DateModifiedGMT); err == nil && t.After(newest) {

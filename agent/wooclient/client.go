@@ -244,6 +244,18 @@ func pageOf(h http.Header) Page {
 	return Page{Total: t, TotalPages: tp, Served: served}
 }
 
+// QueryTime is a moment, by the store's clock, no later than when the
+// store ran the query of this answer, sent at sent: Served less the time
+// since sent and a second (Date is whole seconds). Whatever the store saves
+// after it carries a later date_modified, so a modified_after list may
+// start from it. Zero when Served is.
+func (p Page) QueryTime(sent time.Time) time.Time {
+	if p.Served.IsZero() {
+		return time.Time{}
+	}
+	return p.Served.Add(-time.Since(sent) - time.Second)
+}
+
 // call is one logical request.
 type call struct {
 	method string
