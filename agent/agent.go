@@ -22,6 +22,16 @@ type OutboxEvent struct {
 	AppendedAt time.Time       `json:"appended_at"`
 }
 
+// Reported is the newest state of an order the agent reported.
+type Reported struct {
+	Status   string
+	Modified time.Time
+	// StockReduced is whether WooCommerce holds the order's stock
+	// reduced, as the reports so far tell (shared/woo.StockEffect): the
+	// hub's record of the order says the same.
+	StockReduced bool
+}
+
 // Outbox is a durable FIFO of order reports. An event leaves it only when the
 // hub has acknowledged it; everything appended survives kill -9.
 type Outbox interface {

@@ -187,6 +187,9 @@ type OrderReport struct {
 	Status       string // WooCommerce status without "wc-"
 	DateModified time.Time
 	Lines        []OrderLine
+	// StockReduced is whether WooCommerce holds the order's stock reduced,
+	// nil when not known (see wire.Order).
+	StockReduced *bool
 	// Raw is the WooCommerce order JSON (see ParseOrderDocument); empty
 	// when the agent had only the _fields subset.
 	Raw json.RawMessage

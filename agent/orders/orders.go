@@ -92,6 +92,8 @@ func FromWoo(o woo.Order, source string) (wire.Order, error) {
 		index[key] = len(out.Lines)
 		out.Lines = append(out.Lines, line)
 	}
+	reduced := woo.StockReduced(o.LineItems)
+	out.StockReduced = &reduced
 	return out, nil
 }
 

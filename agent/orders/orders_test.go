@@ -39,6 +39,8 @@ func TestFromWoo_OrderGet(t *testing.T) {
 			{SKU: "RW-SKU-001", Quantity: 1, ProductID: 11},
 			{SKU: "SAMPLE-TEE-S", Quantity: 2, ProductID: 31, VariationID: 32},
 		},
+		// Its line items carry _reduced_stock "1" and "2".
+		StockReduced: new(true),
 	}
 	gb, _ := json.Marshal(got)
 	wb, _ := json.Marshal(want)
@@ -91,6 +93,11 @@ func TestFromWoo_WebhookDeliveries(t *testing.T) {
 		}
 		if len(got.Lines) != 2 || got.Lines[1].VariationID != 32 || got.Lines[1].Quantity != 2 {
 			t.Fatalf("lines=%+v", got.Lines)
+		}
+		// Cancelled before it was trashed: WooCommerce put the stock
+		// back and deleted _reduced_stock.
+		if got.StockReduced == nil || *got.StockReduced {
+			t.Fatalf("StockReduced=%v, want false", got.StockReduced)
 		}
 	}
 	if n != 2 {

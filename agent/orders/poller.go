@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/wire"
 	"github.com/stockwire/stockwire/shared/woo"
@@ -28,7 +29,7 @@ type Lister interface {
 // it): durable appends, the reported index, and a durable cursor.
 type Outbox interface {
 	Append(ctx context.Context, o wire.Order) (uint64, error)
-	Seen(orderID int64) (status string, modified time.Time, ok bool)
+	Seen(orderID int64) (agent.Reported, bool)
 	Cursor(name string) (time.Time, bool, error)
 	SetCursor(name string, t time.Time) error
 }
@@ -453,12 +454,12 @@ func latest(a, b time.Time) time.Time {
 // alreadyReported is true when the reported index holds this state or a
 // newer one.
 func (p *Poller) alreadyReported(rep wire.Order) bool {
-	st, mod, ok := p.Outbox.Seen(rep.WooOrderID)
+	seen, ok := p.Outbox.Seen(rep.WooOrderID)
 	if !ok {
 		return false
 	}
-	if mod.After(rep.DateModified) {
+	if seen.Modified.After(rep.DateModified) {
 		return true
 	}
-	return mod.Equal(rep.DateModified) && st == rep.Status
+	return seen.Modified.Equal(rep.DateModified) && seen.Status == rep.Status
 }

@@ -251,8 +251,8 @@ func TestPoller_OrderModifiedWhilePaging(t *testing.T) {
 			t.Errorf("order %d never reported (reports: %d)", id, len(evs))
 		}
 	}
-	if st, _, _ := box.Seen(ids[0]); st != "completed" {
-		t.Errorf("order %d reported as %q, want its new status completed", ids[0], st)
+	if seen, _ := box.Seen(ids[0]); seen.Status != "completed" {
+		t.Errorf("order %d reported as %q, want its new status completed", ids[0], seen.Status)
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 
 	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/shared/wire"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 var _ agent.Outbox = (*Outbox)(nil)
@@ -84,9 +85,22 @@ type Outbox struct {
 
 // seenRecord is the value of the "seen" bucket.
 type seenRecord struct {
-	Status     string    `json:"s"`
-	Modified   time.Time `json:"m"`
+	Status   string    `json:"s"`
+	Modified time.Time `json:"m"`
+	// Reduced is whether the store holds the order's stock reduced after
+	// the reports so far (shared/woo.StockEffect); nil in records written
+	// before it was kept, which go by their status.
+	Reduced    *bool     `json:"d,omitempty"`
 	RecordedAt time.Time `json:"r"`
+}
+
+// reduced is rec's Reduced, or for an older record what its status says.
+func (rec seenRecord) reduced() bool {
+	if rec.Reduced != nil {
+		return *rec.Reduced
+	}
+	_, reduced := woo.StockEffect(false, rec.Status, nil)
+	return reduced
 }
 
 // thresholds are the fractions of MaxEvents at which a warning is logged.
@@ -283,25 +297,25 @@ func (o *Outbox) append(ctx context.Context, ev agent.OutboxEvent, also func(tx 
 
 func recordSeen(b *bolt.Bucket, ord wire.Order, now time.Time) error {
 	k := orderKey(ord.WooOrderID)
-	if v := b.Get(k); v != nil {
-		var old seenRecord
-		if json.Unmarshal(v, &old) == nil && old.Modified.After(ord.DateModified) {
-			return nil // keep the newer state
-		}
+	var old seenRecord
+	if v := b.Get(k); v != nil && json.Unmarshal(v, &old) == nil && old.Modified.After(ord.DateModified) {
+		return nil // keep the newer state
 	}
-	v, err := json.Marshal(seenRecord{Status: ord.Status, Modified: ord.DateModified.UTC(), RecordedAt: now})
+	_, reduced := woo.StockEffect(old.reduced(), ord.Status, ord.StockReduced)
+	v, err := json.Marshal(seenRecord{Status: ord.Status, Modified: ord.DateModified.UTC(), Reduced: &reduced, RecordedAt: now})
 	if err != nil {
 		return err
 	}
 	return b.Put(k, v)
 }
 
-// Seen returns the newest (status, date_modified) reported for orderID.
-func (o *Outbox) Seen(orderID int64) (status string, modified time.Time, ok bool) {
+// Seen returns the newest state reported for orderID.
+func (o *Outbox) Seen(orderID int64) (agent.Reported, bool) {
 	if o.isClosed() {
-		return "", time.Time{}, false
+		return agent.Reported{}, false
 	}
 	var rec seenRecord
+	ok := false
 	_ = o.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketSeen).Get(orderKey(orderID))
 		if v != nil && json.Unmarshal(v, &rec) == nil {
@@ -309,7 +323,10 @@ func (o *Outbox) Seen(orderID int64) (status string, modified time.Time, ok bool
 		}
 		return nil
 	})
-	return rec.Status, rec.Modified, ok
+	if !ok {
+		return agent.Reported{}, false
+	}
+	return agent.Reported{Status: rec.Status, Modified: rec.Modified, StockReduced: rec.reduced()}, true
 }
 
 // pruneSeen drops reported-index entries older than SeenTTL.

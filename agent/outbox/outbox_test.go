@@ -176,7 +176,7 @@ func TestOutbox_Full(t *testing.T) {
 	if got := o.Len(); got != 3 {
 		t.Fatalf("Len=%d, want 3", got)
 	}
-	if _, _, ok := o.Seen(4); ok {
+	if _, ok := o.Seen(4); ok {
 		t.Fatal("refused order recorded as reported")
 	}
 	evs, _ := o.After(0, 1)
@@ -213,7 +213,7 @@ func TestOutbox_Seen(t *testing.T) {
 	ctx := t.Context()
 	t1 := now.Add(-time.Minute)
 	t2 := now
-	if _, _, ok := o.Seen(34); ok {
+	if _, ok := o.Seen(34); ok {
 		t.Fatal("Seen before append")
 	}
 	if _, err := o.Append(ctx, order(34, "completed", t2)); err != nil {
@@ -223,15 +223,15 @@ func TestOutbox_Seen(t *testing.T) {
 	if _, err := o.Append(ctx, order(34, "processing", t1)); err != nil {
 		t.Fatal(err)
 	}
-	st, mod, ok := o.Seen(34)
-	if !ok || st != "completed" || !mod.Equal(t2) {
-		t.Fatalf("Seen=%q %v %v, want completed %v", st, mod, ok, t2)
+	seen, ok := o.Seen(34)
+	if !ok || seen.Status != "completed" || !seen.Modified.Equal(t2) || !seen.StockReduced {
+		t.Fatalf("Seen=%+v %v, want completed %v, stock reduced", seen, ok, t2)
 	}
 	t.Run("PrunedAfterTTL", func(t *testing.T) {
 		o.Close()
 		later := now.Add(2 * time.Hour)
 		o2 := MustOpen(t, path, outbox.Options{SeenTTL: time.Hour, Now: func() time.Time { return later }})
-		if _, _, ok := o2.Seen(34); ok {
+		if _, ok := o2.Seen(34); ok {
 			t.Fatal("entry older than SeenTTL not pruned")
 		}
 		if got := o2.Len(); got != 2 {

@@ -19,46 +19,33 @@ package stock
 import (
 	"time"
 
+	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/shared/wire"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
-// orderEffect is the sign of what WooCommerce does to the stock of an
-// order's lines when its status moves from prev ("" for a new order) to
-// status: it reduces stock when the order enters processing, on-hold or
-// completed, and restores it when the order goes back to pending or
-// cancelled. The hub models the same.
-func orderEffect(prev, status string) int64 {
-	reduced := prev == "processing" || prev == "on-hold" || prev == "completed"
-	switch status {
-	case "processing", "on-hold", "completed":
-		if !reduced {
-			return -1
-		}
-	case "cancelled", "pending":
-		if reduced {
-			return +1
-		}
-	}
-	return 0
-}
-
 // OrderReported takes the store's own order o as it goes into the outbox;
-// prevStatus is the status reported for it before ("" when none). Call it
+// prev is the state reported for it before (zero when none). Call it
 // before the append: once o is durable the relay may send it, and the
 // hub's count of the order must not arrive first. Reporting the same
-// status again changes nothing.
-func (w *Writer) OrderReported(o wire.Order, prevStatus string) {
+// state again, or an older one, changes nothing.
+func (w *Writer) OrderReported(o wire.Order, prev agent.Reported) {
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// A webhook and the order poll may report one order at once, both
-	// with the same previous status: the writer's own record decides.
+	// with the same previous state: the writer's own record decides.
+	wasReduced, since := prev.StockReduced, prev.Modified
 	if last, ok := w.orders[o.WooOrderID]; ok {
-		prevStatus = last.status
+		wasReduced, since = last.reduced, last.modified
 	}
-	w.orders[o.WooOrderID] = orderSeen{status: o.Status, at: now}
 	w.forgetOrders(now)
-	sign := orderEffect(prevStatus, o.Status)
+	if o.DateModified.Before(since) {
+		return // the hub skips an older state too
+	}
+	// WooCommerce's rules, as the hub applies them to the report.
+	sign, reduced := woo.StockEffect(wasReduced, o.Status, o.StockReduced)
+	w.orders[o.WooOrderID] = orderSeen{reduced: reduced, modified: o.DateModified, at: now}
 	if sign == 0 {
 		return
 	}
@@ -76,10 +63,13 @@ func (w *Writer) OrderReported(o wire.Order, prevStatus string) {
 	}
 }
 
-// orderSeen is the last status of an order the writer took, and when.
+// orderSeen is what the last report of an order the writer took left:
+// whether the store holds its stock reduced, the order's date_modified,
+// and when the writer took it.
 type orderSeen struct {
-	status string
-	at     time.Time
+	reduced  bool
+	modified time.Time
+	at       time.Time
 }
 
 // orderMemory is how long the writer remembers an order's last status;

@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stockwire/stockwire/agent"
+	"github.com/stockwire/stockwire/agent/orders"
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/wire"
+	"github.com/stockwire/stockwire/shared/woo"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -41,7 +44,7 @@ func newFakeHub(w *stock.Writer, seq int64, targets map[string]int64) *fakeHub {
 // later.
 func (h *fakeHub) report(o wire.Order) {
 	h.pending.Add(1)
-	h.w.OrderReported(o, "")
+	h.w.OrderReported(o, agent.Reported{})
 	h.orders <- o
 }
 
@@ -185,8 +188,8 @@ func TestWriter_OrderReportedTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 1}}}
-	r.w.OrderReported(o, "")
-	r.w.OrderReported(o, "")
+	r.w.OrderReported(o, agent.Reported{})
+	r.w.OrderReported(o, agent.Reported{})
 	waitChecks(t, r.w, r.w.Checks()+10)
 	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 0, Target: 9}})
 	waitApplied(t, r.w, 2)
@@ -217,7 +220,7 @@ func TestWriter_UnreportedSaleNotRaised(t *testing.T) {
 	if got := stockOf(t, srv, sku(1)); got != 8 {
 		t.Fatalf("store with a sale not reported yet=%d, want 8", got)
 	}
-	r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 2}}}, "")
+	r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 2}}}, agent.Reported{})
 	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 0, Target: 8}})
 	waitApplied(t, r.w, 2)
 	waitChecks(t, r.w, r.w.Checks()+10)
@@ -247,7 +250,7 @@ func TestWriter_UnreportedCancellationNotLowered(t *testing.T) {
 		t.Fatal(err)
 	}
 	sale := wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 2}}}
-	r.w.OrderReported(sale, "")
+	r.w.OrderReported(sale, agent.Reported{})
 	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 0, Target: 8}})
 	waitApplied(t, r.w, 2)
 	if err := srv.Store.SetOrderStatus(id, "cancelled"); err != nil {
@@ -259,12 +262,71 @@ func TestWriter_UnreportedCancellationNotLowered(t *testing.T) {
 	}
 	cancelled := sale
 	cancelled.Status = "cancelled"
-	r.w.OrderReported(cancelled, "processing")
+	r.w.OrderReported(cancelled, agent.Reported{Status: "processing", StockReduced: true})
 	r.w.Apply([]wire.Change{{Seq: 3, SKU: sku(1), Delta: 0, Target: 10}})
 	waitApplied(t, r.w, 3)
 	waitChecks(t, r.w, r.w.Checks()+10)
 	if got := stockOf(t, srv, sku(1)); got != 10 {
 		t.Fatalf("store=%d, want 10", got)
+	}
+	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
+		t.Fatalf("corrections=%v, want 0", got)
+	}
+}
+
+// TestWriter_FailedAndPaidAgain: an order fails after its stock was taken
+// and is then paid. WooCommerce puts nothing back on failed and takes
+// nothing on the second processing (its order flag is still set); the hub
+// counts the order's lines twice, releases them once, and writes what
+// WooCommerce did not do. The writer goes by the same rule, so it expects
+// no second sale and makes no correction. Each report is built from the
+// store's order, as the agent reports it.
+func TestWriter_FailedAndPaidAgain(t *testing.T) {
+	t.Parallel()
+	srv := mustSim(t, 1)
+	r := mustWriter(t, srv.URL, t.TempDir(), nil)
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
+	waitApplied(t, r.w, 1)
+	id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev agent.Reported
+	report := func(status string) {
+		t.Helper()
+		if status != "processing" || prev.Status != "" {
+			if err := srv.Store.SetOrderStatus(id, status); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o, _ := srv.Store.Order(id)
+		rep, err := orders.FromWoo(o, orders.SourceWebhook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.w.OrderReported(rep, prev)
+		_, reduced := woo.StockEffect(prev.StockReduced, rep.Status, rep.StockReduced)
+		prev = agent.Reported{Status: rep.Status, Modified: rep.DateModified, StockReduced: reduced}
+	}
+	// The hub's changes for the seller: the sale counted without a
+	// write, the release written, the second count written.
+	steps := []struct {
+		status string
+		change wire.Change
+		store  int64
+	}{
+		{"processing", wire.Change{Seq: 2, SKU: sku(1), Delta: 0, Target: 8}, 8},
+		{"failed", wire.Change{Seq: 3, SKU: sku(1), Delta: +2, Target: 10}, 10},
+		{"processing", wire.Change{Seq: 4, SKU: sku(1), Delta: -2, Target: 8}, 8},
+	}
+	for _, st := range steps {
+		report(st.status)
+		r.w.Apply([]wire.Change{st.change})
+		waitApplied(t, r.w, st.change.Seq)
+		waitChecks(t, r.w, r.w.Checks()+10)
+		if got := stockOf(t, srv, sku(1)); got != st.store {
+			t.Fatalf("after %s: store=%d, want %d", st.status, got, st.store)
+		}
 	}
 	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
 		t.Fatalf("corrections=%v, want 0", got)
@@ -284,7 +346,9 @@ func TestWriter_LowWaitsForTheHubsCount(t *testing.T) {
 	srv := mustSim(t, 1)
 	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) {
 		c.ConfirmLowDelay = 200 * time.Millisecond
-		c.Reported = func(int64) (string, bool) { return "processing", true }
+		c.Reported = func(int64) (agent.Reported, bool) {
+			return agent.Reported{Status: "processing", StockReduced: true}, true
+		}
 		c.LowSettle = 300 * time.Millisecond
 	})
 	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})

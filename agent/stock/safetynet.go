@@ -501,13 +501,14 @@ func (w *Writer) unreported(orders []woo.Order) map[string]int64 {
 	for _, o := range orders {
 		// The writer's own record is the freshest; past its memory, what
 		// the outbox reported.
-		prev := ""
+		wasReduced := false
 		if seen, ok := w.orders[o.ID]; ok {
-			prev = seen.status
-		} else if status, ok := w.cfg.Reported(o.ID); ok {
-			prev = status
+			wasReduced = seen.reduced
+		} else if rep, ok := w.cfg.Reported(o.ID); ok {
+			wasReduced = rep.StockReduced
 		}
-		effect := orderEffect(prev, o.Status)
+		reduced := woo.StockReduced(o.LineItems)
+		effect, _ := woo.StockEffect(wasReduced, o.Status, &reduced)
 		if effect == 0 {
 			continue
 		}

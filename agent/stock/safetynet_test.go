@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/stockwire/stockwire/agent"
 	"github.com/stockwire/stockwire/agent/stock"
 	"github.com/stockwire/stockwire/agent/wooclient"
 	"github.com/stockwire/stockwire/shared/systest"
@@ -93,7 +94,7 @@ func TestWriter_RepairsClobberedCheckout(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-		r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 2}}}, "")
+		r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 2}}}, agent.Reported{})
 		sold.Store(true)
 		// The hub commits the reported order and sends this store its new
 		// target, with nothing to write.
@@ -401,7 +402,7 @@ func TestWriter_AllocateRepairsNegativeStock(t *testing.T) {
 
 	for _, qty := range []int64{4, 8} {
 		id := adminOrder(t, srv, sku(1), qty)
-		r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: qty}}}, "")
+		r.w.OrderReported(wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: qty}}}, agent.Reported{})
 	}
 	if got := stockOf(t, srv, sku(1)); got != -7 {
 		t.Fatalf("store after the admin orders=%d, want -7", got)

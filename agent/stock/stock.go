@@ -153,11 +153,11 @@ type Config struct {
 	// (see LowSettle); that of an allocate store waits for Quiet. Nil
 	// means Quiet.
 	CaughtUp func() bool
-	// Reported returns the status last reported for an order (the outbox
+	// Reported returns the state last reported for an order (the outbox
 	// remembers it across restarts). The safety net counts an order in
 	// the store that neither it nor the writer knows as a sale not
 	// reported yet. Nil: the writer's own memory of the orders it took.
-	Reported func(orderID int64) (status string, ok bool)
+	Reported func(orderID int64) (agent.Reported, bool)
 	// Gather is how long changes are gathered before a write starts.
 	// Defaults to 0: at once (a burst still coalesces behind the write in
 	// flight, without a timer's wake-up and delay on every change).
@@ -415,7 +415,7 @@ func New(cfg Config) (*Writer, error) {
 		cfg.SKUs = catalog.NewMap()
 	}
 	if cfg.Reported == nil {
-		cfg.Reported = func(int64) (string, bool) { return "", false }
+		cfg.Reported = func(int64) (agent.Reported, bool) { return agent.Reported{}, false }
 	}
 	if cfg.Quiet == nil {
 		cfg.Quiet = func() bool { return true }

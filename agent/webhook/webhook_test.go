@@ -182,8 +182,8 @@ func TestHandler_RealDeliveries(t *testing.T) {
 	if len(evs[0].Order.Lines) != 2 || len(evs[2].Order.Lines) != 0 {
 		t.Fatalf("lines: %+v / %+v", evs[0].Order.Lines, evs[2].Order.Lines)
 	}
-	if st, _, ok := f.box.Seen(34); !ok || st != "trash" {
-		t.Fatalf("Seen(34)=%q %v", st, ok)
+	if seen, ok := f.box.Seen(34); !ok || seen.Status != "trash" {
+		t.Fatalf("Seen(34)=%+v %v", seen, ok)
 	}
 	if got := testutil.ToFloat64(mustVec(t, f.reg, "order.created", "ok")); got != 1 {
 		t.Fatalf("received{order.created,ok}=%v", got)

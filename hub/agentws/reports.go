@@ -141,7 +141,7 @@ func (ss *session) handleOrder(env wire.Envelope) {
 		return
 	}
 	r := hub.OrderReport{WooOrderID: o.WooOrderID, Number: o.Number, Status: o.Status,
-		DateModified: o.DateModified, Raw: o.Raw}
+		DateModified: o.DateModified, StockReduced: o.StockReduced, Raw: o.Raw}
 	for _, l := range o.Lines {
 		r.Lines = append(r.Lines, hub.OrderLine{SKU: ss.names.hub(l.SKU), Quantity: l.Quantity,
 			ProductID: l.ProductID, VariationID: l.VariationID})

@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/stockwire/stockwire/hub"
+	"github.com/stockwire/stockwire/shared/woo"
 )
 
 // Group commit. Every store's agent reports its orders one at a time, so
@@ -330,7 +331,7 @@ func applyReport(st *stockTx, q *reportReq, p *orderPlan) error {
 	sort.Strings(skus)
 	o, r := &p.o, q.r
 	newState := nextState(o.StockState, r.Status)
-	sign, reduced := localEffect(r.Status, o.WooReduced)
+	sign, reduced := woo.StockEffect(o.WooReduced, r.Status, r.StockReduced)
 	if (newState != o.StockState || sign != 0) && len(skus) > 0 {
 		ref := fmt.Sprintf("store:%d/order:%d", q.storeID, r.WooOrderID)
 		if err := applyTransition(st, o.StockState, newState, skus, qty, ref, "store:"+strconv.FormatInt(q.storeID, 10)); err != nil {

@@ -169,25 +169,6 @@ func nextState(cur, status string) string {
 	return cur
 }
 
-// localEffect models WooCommerce's own stock handling in the selling store:
-// it reduces stock when an order enters processing, on-hold or completed
-// (once, flagged by _order_stock_reduced) and restores it when the order
-// goes to cancelled or pending. It returns the sign of the change (-1, 0,
-// +1) and the new flag.
-func localEffect(status string, reduced bool) (int64, bool) {
-	switch status {
-	case "processing", "on-hold", "completed":
-		if !reduced {
-			return -1, true
-		}
-	case "cancelled", "pending":
-		if reduced {
-			return +1, false
-		}
-	}
-	return 0, reduced
-}
-
 // applyTransition buffers the stock changes of moving an order with the
 // given per-SKU quantities from state cur to next.
 func applyTransition(st *stockTx, cur, next string, skus []string, qty map[string]int64, ref, actor string) error {

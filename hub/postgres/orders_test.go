@@ -339,6 +339,59 @@ func TestLedgerReplay(t *testing.T) {
 	}
 }
 
+// TestOrderService_StockReducedDecides: where the status alone does not
+// say what WooCommerce did to the selling store's stock, the report's
+// StockReduced (its line items' _reduced_stock) does, and the events
+// compensate exactly that. Each order's reports are WooCommerce's
+// transitions in order, with the store's stock move they made.
+func TestOrderService_StockReducedDecides(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	seller, other := e.MustStore(t, "seller", 0), e.MustStore(t, "other", 0)
+	e.MustCount(t, "S1", "main", 50)
+	type report struct {
+		status  string
+		reduced *bool
+		local   int64 // what WooCommerce did to the seller's shelf
+	}
+	yes, no := new(true), new(false)
+	local := map[string]int64{}
+	for i, tc := range []struct {
+		name    string
+		reports []report
+	}{
+		// Sold and refunded while the agent was away: the first report
+		// is the refund, and the units stayed off the seller's shelf.
+		{"refunded before its first report", []report{{"refunded", yes, -3}}},
+		// Failed does not put stock back; back to processing takes none.
+		{"failed and paid again", []report{{"processing", yes, -3}, {"failed", yes, 0}, {"processing", yes, 0}}},
+		// A refund that restocked every unit leaves _reduced_stock 0.
+		{"refund restocked", []report{{"processing", yes, -3}, {"refunded", no, +3}}},
+		// Without a restock the units stay off the shelf, and a later
+		// cancellation puts them back (the order flag is still set).
+		{"refunded then cancelled", []report{{"processing", yes, -3}, {"refunded", yes, 0}, {"cancelled", no, +3}}},
+		// An agent that cannot tell: the status decides, as before.
+		{"not known", []report{{"processing", nil, -3}, {"refunded", nil, 0}}},
+	} {
+		if !t.Run(tc.name, func(t *testing.T) {
+			for j, r := range tc.reports {
+				if _, err := e.orders.ApplyOrderReport(t.Context(), seller.ID, hub.OrderReport{
+					WooOrderID: int64(i + 1), Number: fmt.Sprint(i + 1), Status: r.status, StockReduced: r.reduced,
+					DateModified: t0.Add(time.Duration(i*10+j) * time.Second), Lines: []hub.OrderLine{{SKU: "S1", Quantity: 3}},
+				}); err != nil {
+					t.Fatal(err)
+				}
+				local["S1"] += r.local
+			}
+			MustEventsSumToTargetsLocal(t, e, seller, local)
+			MustEventsSumToTargetsLocal(t, e, other, nil)
+		}) {
+			return
+		}
+	}
+	MustLedgerReplay(t, e)
+}
+
 // applyLocal mirrors WooCommerce's own stock handling for the test's books.
 func applyLocal(local map[string]int64, reduced map[[2]int64]bool, k [2]int64, status string, lines []hub.OrderLine) {
 	sign := int64(0)

@@ -155,3 +155,53 @@ func TestOrders_WholeOrderReachesHub(t *testing.T) {
 		}
 	})
 }
+
+// TestOrders_RefundedBeforeFirstReport: a checkout takes two units off a
+// store's shelf and the order is refunded at once without a restock, as a
+// fraud check does. WooCommerce builds a webhook's payload when it
+// delivers it, so the order's first report already says refunded; its
+// line items' _reduced_stock say the units left the shelf. The hub counts
+// no sale (refunded: the units are for sale again) and writes them back to
+// the store. The agent, which accepts hand edits here, takes the missing
+// units for neither a hand edit nor a difference to repair. Going by the
+// status alone, they were adopted as a hand edit and lost to every store.
+func TestOrders_RefundedBeforeFirstReport(t *testing.T) {
+	t.Parallel()
+	s := newSystemWith(t, systemOptions{stores: 2, skus: 1, onHand: 20, agentArgs: []string{"--store-edits", "accept"}})
+	systest.WaitFor(t, 30*time.Second, "initial convergence", s.converged)
+	st := s.stores[0]
+	sku := st.sim.Store.SKUs()[0]
+
+	id, err := st.sim.Store.Checkout([]woosim.CheckoutLine{{SKU: sku, Quantity: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.sim.Store.SetOrderStatus(id, "refunded"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.sim.Store.StockBySKU(sku); got != 18 {
+		t.Fatalf("store after the refund=%d, want 18 (no restock)", got)
+	}
+
+	if o := s.hubOrder(t, st, id); o.Status != "refunded" {
+		t.Fatalf("hub order status=%q, want refunded", o.Status)
+	}
+	systest.WaitFor(t, 30*time.Second, "convergence after the refund", s.converged)
+	hs, err := s.stock(sku)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.OnHand != 20 || hs.Committed != 0 {
+		t.Fatalf("hub on_hand=%d committed=%d, want 20 and 0", hs.OnHand, hs.Committed)
+	}
+	if got, _ := st.sim.Store.StockBySKU(sku); got != 20 {
+		t.Fatalf("store=%d, want 20", got)
+	}
+	// The units came back by the hub's write, not by the safety net
+	// undoing what it could not explain.
+	for _, m := range []string{"stockwire_agent_stock_repairs_total", "stockwire_agent_stock_manual_edits_total"} {
+		if n := agentMetric(t, st.agent, m); n != 0 {
+			t.Fatalf("%s=%v, want 0", m, n)
+		}
+	}
+}

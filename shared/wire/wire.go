@@ -233,6 +233,11 @@ type Order struct {
 	DateModified time.Time   `json:"date_modified"`
 	Lines        []OrderLine `json:"lines"`
 	Source       string      `json:"source"` // "webhook" or "poll"
+	// StockReduced is whether WooCommerce holds the order's stock reduced
+	// (its line items' _reduced_stock, shared/woo.StockReduced); nil when
+	// the agent could not tell, as for a deleted order. It decides the
+	// store's own stock move where the status does not (shared/woo.StockEffect).
+	StockReduced *bool `json:"stock_reduced,omitempty"`
 	// Raw is the whole WooCommerce order as JSON (the fields of
 	// shared/woo.Order), from which the hub keeps the order's document;
 	// empty when the agent could read only part of it. At most 1 MiB.

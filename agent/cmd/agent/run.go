@@ -217,7 +217,7 @@ type notifyingOutbox struct {
 }
 
 func (n *notifyingOutbox) Append(ctx context.Context, o wire.Order) (uint64, error) {
-	prev, _, _ := n.Outbox.Seen(o.WooOrderID)
+	prev, _ := n.Outbox.Seen(o.WooOrderID)
 	// The writer counts the sale before it is durable: from then on the
 	// relay may send it at any moment (a window freed by an ack, not only
 	// this wake-up), and the hub's count of it must not reach the writer

@@ -130,11 +130,8 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 			oldest, _ := ob.Span()
 			return poller.CaughtUp() && (oldest == 0 || oldest > stored)
 		},
-		Reported: func(id int64) (string, bool) {
-			status, _, ok := ob.Seen(id)
-			return status, ok
-		},
-		Logger: logger, Registerer: reg})
+		Reported: ob.Seen,
+		Logger:   logger, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
