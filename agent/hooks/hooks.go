@@ -105,8 +105,9 @@ type Manager struct {
 	// they came from was a whole second.
 	lags         []time.Duration
 	wholeSeconds bool
-	// loggedMode is the mode Lag last logged.
-	loggedMode string
+	// judged is the mode Lag last judged from the lags (and logged);
+	// lagMode keeps to it between FastLag and SlowLag.
+	judged string
 }
 
 // NewManager returns a manager of the webhooks that make client's store
@@ -121,7 +122,7 @@ func NewManager(client Client, deliveryURL, secret string, logger *slog.Logger) 
 	}
 	return &Manager{Client: client, DeliveryURL: deliveryURL, Secret: secret, Logger: logger,
 		Name: "stockwire", Topics: DefaultTopics, Interval: 2 * time.Minute, Patience: 2 * time.Minute, Now: time.Now,
-		synced: map[int64]bool{}, ours: map[int64]string{}, loggedMode: ModeUnknown}, nil
+		synced: map[int64]bool{}, ours: map[int64]string{}, judged: ModeUnknown}, nil
 }
 
 // WebhookName is the name the manager gives the webhook of topic.

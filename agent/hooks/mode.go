@@ -34,6 +34,11 @@ const (
 	// to deliver asynchronously. The plugin's deliveries take well under
 	// it, WooCommerce's queue well over.
 	SlowLag = 500 * time.Millisecond
+	// FastLag is the median lag below which a store judged async is
+	// judged sync again. Between the two a judgement stands, so a store
+	// whose deliveries take about SlowLag does not flip (and log) at
+	// every order.
+	FastLag = 400 * time.Millisecond
 	// MinLagSamples is how many order deliveries Mode waits for before
 	// judging.
 	MinLagSamples = 5
@@ -95,8 +100,8 @@ func (m *Manager) Lag(modified, received time.Time) {
 	// This delivery arrived: judge from the lags alone (Delivered clears
 	// failing right after).
 	d := m.lagMode()
-	changed := d.Mode != m.loggedMode
-	m.loggedMode = d.Mode
+	changed := d.Mode != m.judged
+	m.judged = d.Mode
 	m.mu.Unlock()
 	if changed {
 		m.Logger.Info("webhook delivery mode", "webhook_mode", d)
@@ -106,7 +111,7 @@ func (m *Manager) Lag(modified, received time.Time) {
 // Mode judges how the store delivers webhooks: polling while deliveries
 // fail, unknown until MinLagSamples order deliveries were measured, then
 // async when their median lag exceeds SlowLag (with PluginAdvice), else
-// sync.
+// sync; a store judged async stays so down to FastLag.
 func (m *Manager) Mode() DeliveryMode {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -133,9 +138,13 @@ func (m *Manager) lagMode() DeliveryMode {
 		d.LagP50 -= 500 * time.Millisecond
 	}
 	d.LagP50 = max(d.LagP50, 0)
+	slow := SlowLag
+	if m.judged == ModeAsync {
+		slow = FastLag
+	}
 	switch {
 	case d.Samples < MinLagSamples:
-	case d.LagP50 > SlowLag:
+	case d.LagP50 > slow:
 		d.Mode, d.Advice = ModeAsync, PluginAdvice
 	default:
 		d.Mode = ModeSync

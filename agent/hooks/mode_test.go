@@ -2,6 +2,7 @@ package hooks_test
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,49 @@ func TestManager_Mode(t *testing.T) {
 			t.Fatalf("Mode after a delivery=%v, want %v", got, want)
 		}
 	})
+}
+
+// TestManager_ModeStandsNearTheThreshold: a store whose deliveries take
+// about SlowLag (the chaos soak's stores deliver after 500 ms) keeps one
+// judgement, and logs it once, where it used to flip at every order.
+func TestManager_ModeStandsNearTheThreshold(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	m, err := hooks.NewManager(&wooclient.Client{}, "http://127.0.0.1:1/webhooks/woocommerce", "secret",
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Dates with milliseconds: no whole-second correction.
+	at := time.Date(2026, 12, 6, 12, 0, 0, 123_000_000, time.UTC)
+	feed := func(lags ...int) {
+		for _, lag := range lags {
+			at = at.Add(time.Minute)
+			m.Lag(at, at.Add(time.Duration(lag)*time.Millisecond))
+		}
+	}
+	expect := func(want string) {
+		t.Helper()
+		if got := m.Mode(); got.Mode != want {
+			t.Fatalf("Mode=%+v, want %s", got, want)
+		}
+	}
+	feed(450, 450, 450, 450, 450)
+	expect(hooks.ModeSync)
+	for range 10 {
+		// The median crosses SlowLag and back: 20 changes of mode
+		// without the band.
+		feed(slices.Repeat([]int{560}, 9)...)
+		feed(slices.Repeat([]int{440}, 9)...)
+	}
+	expect(hooks.ModeAsync)
+	if n := strings.Count(logs.String(), "webhook delivery mode"); n != 2 {
+		t.Fatalf("mode logged %d times, want 2 (sync, then async):\n%s", n, logs.String())
+	}
+	feed(slices.Repeat([]int{420}, 32)...)
+	expect(hooks.ModeAsync)
+	feed(slices.Repeat([]int{150}, 32)...) // the plugin installed
+	expect(hooks.ModeSync)
 }
 
 func TestRegisterModeMetric(t *testing.T) {
