@@ -105,9 +105,10 @@ type Manager struct {
 	// they came from was a whole second.
 	lags         []time.Duration
 	wholeSeconds bool
-	// judged is the mode Lag last judged from the lags (and logged);
-	// lagMode keeps to it between FastLag and SlowLag.
-	judged string
+	// judged is the mode judged from the lags (see judge); contrary
+	// counts the deliveries in a row whose lags said otherwise.
+	judged   string
+	contrary int
 }
 
 // NewManager returns a manager of the webhooks that make client's store

@@ -34,10 +34,8 @@ const (
 	// to deliver asynchronously. The plugin's deliveries take well under
 	// it, WooCommerce's queue well over.
 	SlowLag = 500 * time.Millisecond
-	// FastLag is the median lag below which a store judged async is
-	// judged sync again. Between the two a judgement stands, so a store
-	// whose deliveries take about SlowLag does not flip (and log) at
-	// every order.
+	// FastLag is the median lag a store judged async must fall to before
+	// it is judged sync again (see judge).
 	FastLag = 400 * time.Millisecond
 	// MinLagSamples is how many order deliveries Mode waits for before
 	// judging.
@@ -86,7 +84,8 @@ func (d DeliveryMode) LogValue() slog.Value {
 // webhook.Handler.OnOrderLag). WooCommerce gives date_modified in whole
 // seconds, which makes every lag look 0.5 s longer on average; Mode
 // takes that off while every date seen was whole. It assumes the store's
-// clock and the agent's agree (NTP). It logs when the judged mode changes.
+// clock and the agent's agree (NTP). It judges the mode, and logs when
+// the judgement changes.
 func (m *Manager) Lag(modified, received time.Time) {
 	m.mu.Lock()
 	if len(m.lags) == 0 {
@@ -97,21 +96,50 @@ func (m *Manager) Lag(modified, received time.Time) {
 		m.lags = m.lags[len(m.lags)-lagWindow:]
 	}
 	m.wholeSeconds = m.wholeSeconds && modified.Nanosecond() == 0
-	// This delivery arrived: judge from the lags alone (Delivered clears
+	changed := m.judge()
+	// This delivery arrived: report from the lags alone (Delivered clears
 	// failing right after).
 	d := m.lagMode()
-	changed := d.Mode != m.judged
-	m.judged = d.Mode
 	m.mu.Unlock()
 	if changed {
 		m.Logger.Info("webhook delivery mode", "webhook_mode", d)
 	}
 }
 
-// Mode judges how the store delivers webhooks: polling while deliveries
-// fail, unknown until MinLagSamples order deliveries were measured, then
-// async when their median lag exceeds SlowLag (with PluginAdvice), else
-// sync; a store judged async stays so down to FastLag.
+// judge updates the judged mode from the lags, and reports whether it
+// changed. The first judgement comes with MinLagSamples deliveries: async
+// when their median lag exceeds SlowLag, else sync. A store judged async
+// stays so while the median exceeds FastLag. A judgement changes only
+// once lagWindow deliveries in a row said otherwise: with whole-second
+// dates the median of a window moves by a tenth of a second from one
+// delivery to the next, and a store delivering at about SlowLag would
+// flip (and log) at every few orders. The caller holds mu.
+func (m *Manager) judge() bool {
+	p50 := m.lagP50()
+	now := ModeSync
+	switch {
+	case len(m.lags) < MinLagSamples:
+		return false
+	case p50 > SlowLag, p50 > FastLag && m.judged == ModeAsync:
+		now = ModeAsync
+	}
+	switch {
+	case now == m.judged:
+		m.contrary = 0
+		return false
+	case m.judged != ModeUnknown:
+		if m.contrary++; m.contrary < lagWindow {
+			return false
+		}
+	}
+	m.judged, m.contrary = now, 0
+	return true
+}
+
+// Mode says how the store delivers webhooks: polling while deliveries
+// fail, else the mode judged from the order deliveries' lags (unknown
+// until MinLagSamples were measured; see Lag), with PluginAdvice when
+// async.
 func (m *Manager) Mode() DeliveryMode {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -126,30 +154,27 @@ func (m *Manager) mode() DeliveryMode {
 	return m.lagMode()
 }
 
-// lagMode judges from the measured lags alone; the caller holds mu.
+// lagMode is the judged mode with the lags' median; the caller holds mu.
 func (m *Manager) lagMode() DeliveryMode {
-	d := DeliveryMode{Mode: ModeUnknown, Samples: len(m.lags)}
-	if d.Samples == 0 {
-		return d
-	}
-	sorted := slices.Sorted(slices.Values(m.lags))
-	d.LagP50 = sorted[len(sorted)/2]
-	if m.wholeSeconds {
-		d.LagP50 -= 500 * time.Millisecond
-	}
-	d.LagP50 = max(d.LagP50, 0)
-	slow := SlowLag
-	if m.judged == ModeAsync {
-		slow = FastLag
-	}
-	switch {
-	case d.Samples < MinLagSamples:
-	case d.LagP50 > slow:
-		d.Mode, d.Advice = ModeAsync, PluginAdvice
-	default:
-		d.Mode = ModeSync
+	d := DeliveryMode{Mode: m.judged, Samples: len(m.lags), LagP50: m.lagP50()}
+	if d.Mode == ModeAsync {
+		d.Advice = PluginAdvice
 	}
 	return d
+}
+
+// lagP50 is the median of the lags, less the half second of whole-second
+// dates; zero without lags. The caller holds mu.
+func (m *Manager) lagP50() time.Duration {
+	if len(m.lags) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(m.lags))
+	p50 := sorted[len(sorted)/2]
+	if m.wholeSeconds {
+		p50 -= 500 * time.Millisecond
+	}
+	return max(p50, 0)
 }
 
 // RegisterModeMetric registers stockwire_agent_webhook_delivery_mode on
