@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/scrape"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -83,26 +83,12 @@ func (s *system) hubMetric(name string) (float64, error) {
 // scrapeMetric sums the series of a counter or gauge on the /metrics of
 // the process listening at addr; found is false when it has none.
 func scrapeMetric(addr, name string) (sum float64, found bool, err error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	page, err := scrape.Get(context.Background(), nil, "http://"+addr+"/metrics")
 	if err != nil {
 		return 0, false, err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, false, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		sum, found = sum+v, true
-	}
-	return sum, found, sc.Err()
+	sum, found = page.Sum(name)
+	return sum, found, nil
 }
 
 // sale is demand for one SKU: shoppers[i] shoppers at store i, each

@@ -1,12 +1,10 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,20 +39,11 @@ func (s *system) hubURLs(idx int) string {
 // sessionsOn returns the number of agent sessions the hub at addr holds
 // (its stockwire_hub_agents_connected gauge).
 func sessionsOn(addr string) (int, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
+	n, found, err := scrapeMetric(addr, "stockwire_hub_agents_connected")
+	if err == nil && !found {
+		err = errors.New("no stockwire_hub_agents_connected in /metrics")
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "stockwire_hub_agents_connected "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int(f), err
-		}
-	}
-	return 0, errors.New("no stockwire_hub_agents_connected in /metrics")
+	return int(n), err
 }
 
 // checkSessions reports the first way in which the stores' sessions differ

@@ -1,7 +1,6 @@
 package soak
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/stockwire/stockwire/shared/benchenv"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/scrape"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -371,22 +371,13 @@ func (s *system) agentHealth(ctx context.Context, st *store) (agentHealth, error
 
 // goroutines reads go_goroutines from the process's /metrics.
 func (s *system) goroutines(ctx context.Context, p *process) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metricsURL(), nil)
+	page, err := scrape.Get(ctx, s.http, p.metricsURL())
 	if err != nil {
 		return 0, err
 	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return 0, err
+	n, ok := page.Sum("go_goroutines")
+	if !ok {
+		return 0, fmt.Errorf("no go_goroutines in %s", p.metricsURL())
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int(f), err
-		}
-	}
-	return 0, fmt.Errorf("no go_goroutines in %s", p.metricsURL())
+	return int(n), nil
 }

@@ -167,7 +167,7 @@ func TestAgent_WebhookMode(t *testing.T) {
 				if mode == tt.mode {
 					want = 1
 				}
-				if got, err := metric(a.MetricsListen, `stockwire_agent_webhook_delivery_mode{mode="`+mode+`"`); err != nil || got != want {
+				if got, err := metric(a.MetricsListen, "stockwire_agent_webhook_delivery_mode", "mode", mode); err != nil || got != want {
 					t.Fatalf("stockwire_agent_webhook_delivery_mode{mode=%q}=%v (%v), want %v", mode, got, err, want)
 				}
 			}

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -28,6 +28,7 @@ import (
 
 	"github.com/stockwire/stockwire/shared/launch"
 	"github.com/stockwire/stockwire/shared/pgtest"
+	"github.com/stockwire/stockwire/shared/scrape"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
 	"github.com/stockwire/stockwire/shared/woosim/woosimtest"
@@ -92,34 +93,16 @@ func assertNoSecrets(t *testing.T, out string, secrets map[string]string) {
 }
 
 // metric returns the sum of a metric's series (one per store, and per
-// other label) on the agent's /metrics at metricsListen.
-func metric(metricsListen, name string) (float64, error) {
-	resp, err := http.Get("http://" + metricsListen + "/metrics")
+// other label) whose labels include labels (pairs of name and value), on
+// the agent's /metrics at metricsListen.
+func metric(metricsListen, name string, labels ...string) (float64, error) {
+	page, err := scrape.Get(context.Background(), nil, "http://"+metricsListen+"/metrics")
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	var sum float64
-	found := false
-	for line := range strings.SplitSeq(string(body), "\n") {
-		// name may end inside its labels (`m{mode="sync"`): the line's
-		// further labels (store) then follow.
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || rest == "" || !strings.ContainsRune(" {,}", rune(rest[0])) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		sum, found = sum+v, true
-	}
+	sum, found := page.Sum(name, labels...)
 	if !found {
-		return 0, fmt.Errorf("no metric %s", name)
+		return 0, fmt.Errorf("no metric %s%v", name, labels)
 	}
 	return sum, nil
 }

@@ -1,19 +1,21 @@
 package main_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/scrape"
 	"github.com/stockwire/stockwire/shared/systest"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
@@ -127,30 +129,25 @@ func (a *multiAgent) hup(t *testing.T) {
 	}
 }
 
-// storeMetric is the agent's metric name for store, "" when it has no
-// such series.
+// storeMetric is the value of the agent's metric name for store, "" when
+// it has no such series.
 func (a *multiAgent) storeMetric(name, store string) (string, error) {
-	return a.metric(name + `{store="` + store + `"}`)
+	return a.metric(name, "store", store)
 }
 
-// metric is the value of the agent's series (name and labels, as
-// /metrics writes them), "" when it has no such series.
-func (a *multiAgent) metric(series string) (string, error) {
-	resp, err := http.Get("http://" + a.metricsListen + "/metrics")
+// metric is the value of the agent's metric name summed over its series
+// whose labels include labels (pairs of name and value), "" when it has
+// none.
+func (a *multiAgent) metric(name string, labels ...string) (string, error) {
+	page, err := scrape.Get(context.Background(), nil, "http://"+a.metricsListen+"/metrics")
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
+	v, found := page.Sum(name, labels...)
+	if !found {
+		return "", nil
 	}
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			return v, nil
-		}
-	}
-	return "", nil
+	return strconv.FormatFloat(v, 'f', -1, 64), nil
 }
 
 // waitStoreMetric waits until the agent shows want for store's metric.

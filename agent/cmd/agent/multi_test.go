@@ -41,10 +41,10 @@ func TestAgent_MultiStore(t *testing.T) {
 	waitShows(t, sku, 8, a, b)
 	// site-b's product.updated echo of the agent's write stops at the
 	// receiver.
-	echoes := `stockwire_agent_webhooks_received_total{result="echo",store="site-b",topic="product.updated"}`
+	echoes := []string{"result", "echo", "store", "site-b", "topic", "product.updated"}
 	systest.WaitFor(t, 30*time.Second, "site-b's echo recognised", func() error {
-		if got, err := ag.metric(echoes); err != nil || got == "" || got == "0" {
-			return fmt.Errorf("%s = %q (%v)", echoes, got, err)
+		if got, err := ag.metric("stockwire_agent_webhooks_received_total", echoes...); err != nil || got == "" || got == "0" {
+			return fmt.Errorf("echoes received %v = %q (%v)", echoes, got, err)
 		}
 		return nil
 	})

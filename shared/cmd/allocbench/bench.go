@@ -7,13 +7,13 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/scrape"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -276,19 +276,17 @@ func (e *env) grantLatency(ctx context.Context) ([]time.Duration, error) {
 	return out, nil
 }
 
-// hubMetric reads one unlabelled gauge from the hub's /metrics.
+// hubMetric reads one gauge from the hub's /metrics.
 func (s *system) hubMetric(ctx context.Context, name string) (int64, error) {
-	req, err := httpGet(ctx, "http://"+s.hubAddr+"/metrics")
+	page, err := scrape.Get(ctx, nil, "http://"+s.hubAddr+"/metrics")
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range req {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int64(f), err
-		}
+	v, ok := page.Sum(name)
+	if !ok {
+		return 0, fmt.Errorf("metric %s not found", name)
 	}
-	return 0, fmt.Errorf("metric %s not found", name)
+	return int64(v), nil
 }
 
 // explainStranded logs where the hub thinks the unsold units are, what each

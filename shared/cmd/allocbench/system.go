@@ -252,21 +252,3 @@ func (s *system) stock(ctx context.Context) (skuStock, error) {
 	err := s.api(ctx, http.MethodGet, "/api/v1/skus/"+s.sku, nil, &out)
 	return out, err
 }
-
-// httpGet returns the lines of a GET answer.
-func httpGet(ctx context.Context, url string) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return strings.Split(string(b), "\n"), nil
-}

@@ -46,26 +46,3 @@ func TestConfig_Parse(t *testing.T) {
 		}
 	}
 }
-
-// TestMetricValue reads a series with labels, as the agent labels its own
-// with the store, and one without; a longer name sharing the prefix is not
-// it.
-func TestMetricValue(t *testing.T) {
-	const text = `# HELP stockwire_agent_catalog_scan_complete 1 once a full catalog scan has filled the SKU map.
-# TYPE stockwire_agent_catalog_scan_complete gauge
-stockwire_agent_catalog_scan_complete_total 7
-stockwire_agent_catalog_scan_complete{store="127.0.0.1:44959"} 1
-go_goroutines 12
-`
-	for _, c := range []struct {
-		name string
-		want float64
-	}{{"stockwire_agent_catalog_scan_complete", 1}, {"go_goroutines", 12}} {
-		if got, err := metricValue(text, c.name); err != nil || got != c.want {
-			t.Errorf("metricValue(%s)=%v, %v, want %v", c.name, got, err, c.want)
-		}
-	}
-	if _, err := metricValue(text, "stockwire_agent_outbox_events"); err == nil {
-		t.Error("metricValue of an absent series: no error")
-	}
-}

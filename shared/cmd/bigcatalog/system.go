@@ -17,6 +17,7 @@ import (
 	"github.com/stockwire/stockwire/shared/benchenv"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/scrape"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -271,36 +272,18 @@ func memory(p *launch.Proc) (hwm, rss int64) {
 	return hwm, rss
 }
 
-// metric returns the value of the agent's metric named name.
+// metric returns the value of the agent's metric named name (its one
+// store's series).
 func metric(ctx context.Context, addr, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	page, err := scrape.Get(ctx, nil, "http://"+addr+"/metrics")
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
+	v, ok := page.Sum(name)
+	if !ok {
+		return 0, fmt.Errorf("no %s", name)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	return metricValue(string(b), name)
-}
-
-// metricValue returns the value of the first series of name in a text
-// exposition, with labels or without: the agent labels its series with
-// the store.
-func metricValue(text, name string) (float64, error) {
-	for line := range strings.SplitSeq(text, "\n") {
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || rest == "" || rest[0] != ' ' && rest[0] != '{' {
-			continue
-		}
-		return strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-	}
-	return 0, fmt.Errorf("no %s", name)
+	return v, nil
 }
 
 // report prints a table: one row per store of each run.

@@ -216,7 +216,7 @@ func run(ctx context.Context, cfg Config) error {
 		return nil
 	})
 	convErr := s.waitConverged(ctx, 60*time.Second)
-	reverted, _ := edited.metric(ctx, `stockwire_agent_stock_manual_edits_total{action="reverted"`) // then store="…"
+	reverted, _ := edited.metric(ctx, "stockwire_agent_stock_manual_edits_total", "action", "reverted")
 	repairs, _ := edited.metric(ctx, "stockwire_agent_stock_repairs_total")
 
 	fmt.Printf("editbench: %d stores at %v checkouts/s (the first edited), webhooks %v (delay %s), order poll %s\n",

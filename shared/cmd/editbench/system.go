@@ -15,6 +15,7 @@ import (
 	"github.com/stockwire/stockwire/shared/benchenv"
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/scrape"
 	"github.com/stockwire/stockwire/shared/woosim"
 )
 
@@ -232,30 +233,13 @@ func (s *system) target(ctx context.Context) (int64, error) {
 	return out.Pool, err
 }
 
-// metric sums the agent's samples of a metric whose line starts with name.
-func (st *store) metric(ctx context.Context, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+st.metricsListen+"/metrics", nil)
+// metric sums the agent's series of the metric name whose labels include
+// labels (pairs of name and value).
+func (st *store) metric(ctx context.Context, name string, labels ...string) (float64, error) {
+	page, err := scrape.Get(ctx, nil, "http://"+st.metricsListen+"/metrics")
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	var sum float64
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		var v float64
-		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
-			sum += v
-		}
-	}
-	return sum, nil
+	v, _ := page.Sum(name, labels...)
+	return v, nil
 }

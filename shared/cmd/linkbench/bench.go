@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/stockwire/stockwire/shared/benchenv"
 	"github.com/stockwire/stockwire/shared/procstat"
+	"github.com/stockwire/stockwire/shared/scrape"
 )
 
 // Report holds every figure of a run.
@@ -257,22 +257,19 @@ func readCosts(hubPID, pgPID int, agentPIDs []int) (costs, error) {
 	return c, err
 }
 
-var dbOpSum = regexp.MustCompile(`^stockwire_hub_db_query_duration_seconds_sum\{op="([^"]+)"\}$`)
+const dbQueryDuration = "stockwire_hub_db_query_duration_seconds"
 
 // dbCosts returns the database time per operation between two scrapes.
-func dbCosts(before, after map[string]float64) []OpCost {
+func dbCosts(before, after scrape.Page) []OpCost {
 	var out []OpCost
-	for key, sum := range after {
-		m := dbOpSum.FindStringSubmatch(key)
-		if m == nil {
-			continue
-		}
-		countKey := strings.Replace(key, "_sum{", "_count{", 1)
-		calls := int(after[countKey] - before[countKey])
+	for _, op := range after.LabelValues(dbQueryDuration, "op") {
+		calls := int(after.Count(dbQueryDuration, "op", op) - before.Count(dbQueryDuration, "op", op))
 		if calls == 0 {
 			continue
 		}
-		out = append(out, OpCost{Op: m[1], Calls: calls, Total: time.Duration((sum - before[key]) * float64(time.Second))})
+		took, _ := after.Sum(dbQueryDuration, "op", op)
+		was, _ := before.Sum(dbQueryDuration, "op", op)
+		out = append(out, OpCost{Op: op, Calls: calls, Total: time.Duration((took - was) * float64(time.Second))})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Total > out[j].Total })
 	return out

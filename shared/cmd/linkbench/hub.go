@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/stockwire/stockwire/shared/hubapi"
 	"github.com/stockwire/stockwire/shared/launch"
+	"github.com/stockwire/stockwire/shared/scrape"
 )
 
 // adminToken is the admin API token of every hub the benchmark starts.
@@ -142,41 +142,9 @@ func (h *hubProc) agentStates(ctx context.Context) (map[int64]bool, error) {
 	return connected, nil
 }
 
-// metrics scrapes the hub's /metrics and returns every sample by its full
-// name with labels, e.g. `stockwire_hub_db_query_duration_seconds_sum{op="events_after"}`.
-func (h *hubProc) metrics(ctx context.Context) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := h.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape hub metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape hub metrics: %s", resp.Status)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("scrape hub metrics: %w", err)
-	}
-	return out, nil
+// metrics scrapes the hub's /metrics.
+func (h *hubProc) metrics(ctx context.Context) (scrape.Page, error) {
+	return scrape.Get(ctx, h.http, h.base+"/metrics")
 }
 
 // loadAverage returns the 1-minute load average as /proc/loadavg shows it.

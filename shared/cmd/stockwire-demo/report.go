@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"maps"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stockwire/stockwire/shared/hubapi"
+	"github.com/stockwire/stockwire/shared/scrape"
 )
 
 // report prints one line per store every two seconds until ctx ends.
@@ -301,36 +301,11 @@ func (f *feedFollower) forget(untracked func(orderKey) bool) {
 func agentLiveFigures(ctx context.Context, metricsListen string) (appliedSeq, outboxEvents int64, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsListen+"/metrics", nil)
+	page, err := scrape.Get(ctx, nil, "http://"+metricsListen+"/metrics")
 	if err != nil {
 		return 0, 0, false
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, false
-	}
-	var haveApplied, haveOutbox bool
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, found := strings.Cut(sc.Text(), " ")
-		if !found {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			continue
-		}
-		name, _, _ = strings.Cut(name, "{") // the store label
-		switch name {
-		case "stockwire_agent_stock_applied_seq":
-			appliedSeq, haveApplied = int64(v), true
-		case "stockwire_agent_outbox_events":
-			outboxEvents, haveOutbox = int64(v), true
-		}
-	}
-	return appliedSeq, outboxEvents, sc.Err() == nil && haveApplied && haveOutbox
+	applied, haveApplied := page.Sum("stockwire_agent_stock_applied_seq")
+	events, haveOutbox := page.Sum("stockwire_agent_outbox_events")
+	return int64(applied), int64(events), haveApplied && haveOutbox
 }
