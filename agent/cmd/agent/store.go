@@ -223,7 +223,10 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 	if manager != nil {
 		receiver.OnOrder = poller.WebhookDelivered
 		poller.WebhookWindow = missedWebhookWindow
-		poller.OnMissedWebhook = manager.MissedDelivery
+		poller.OnMissedWebhook = func(orderID int64) {
+			manager.MissedDelivery(orderID)
+			writer.WebhookMissed()
+		}
 		st.webhookHealth = manager.Health
 		receiver.OnOrderLag = manager.Lag
 		st.webhookMode = manager.Mode
