@@ -75,6 +75,11 @@ type Poller struct {
 	// OnMissedWebhook is called for each order whose webhook did not come
 	// within WebhookWindow. Optional.
 	OnMissedWebhook func(orderID int64)
+	// WebhookLate is a shorter wait than WebhookWindow: OnWebhookLate is
+	// called once for each order whose webhook has not come WebhookLate
+	// after the poll found it (lost, or queued for WP-Cron). Zero: never.
+	WebhookLate   time.Duration
+	OnWebhookLate func(orderID int64)
 	Logger          *slog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
@@ -105,10 +110,11 @@ type Poller struct {
 }
 
 // awaitedWebhook is an order's state and when the poller or a webhook saw
-// it.
+// it; late is set once OnWebhookLate was called for it.
 type awaitedWebhook struct {
 	modified time.Time
 	at       time.Time
+	late     bool
 }
 
 // maxAwaited bounds the orders waiting for their webhook; beyond it new
@@ -175,7 +181,8 @@ func (p *Poller) awaitWebhook(rep wire.Order) {
 	p.awaiting[rep.WooOrderID] = a
 }
 
-// missedWebhooks ends the wait for the webhooks older than WebhookWindow:
+// missedWebhooks passes the webhooks awaited for WebhookLate to
+// OnWebhookLate, and ends the wait for those older than WebhookWindow:
 // they are logged together, and each counted and passed to
 // OnMissedWebhook.
 func (p *Poller) missedWebhooks() {
@@ -184,8 +191,13 @@ func (p *Poller) missedWebhooks() {
 	}
 	now := p.Now()
 	p.webhooksMu.Lock()
-	var missed []int64
+	var missed, late []int64
 	for id, a := range p.awaiting {
+		if p.WebhookLate > 0 && !a.late && now.Sub(a.at) >= p.WebhookLate {
+			a.late = true
+			p.awaiting[id] = a
+			late = append(late, id)
+		}
 		if now.Sub(a.at) >= p.WebhookWindow {
 			missed = append(missed, id)
 			delete(p.awaiting, id)
@@ -197,6 +209,12 @@ func (p *Poller) missedWebhooks() {
 		}
 	}
 	p.webhooksMu.Unlock()
+	if p.OnWebhookLate != nil {
+		slices.Sort(late)
+		for _, id := range late {
+			p.OnWebhookLate(id)
+		}
+	}
 	if len(missed) == 0 {
 		return
 	}

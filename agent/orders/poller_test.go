@@ -322,8 +322,9 @@ func TestNewPoller_Invalid(t *testing.T) {
 }
 
 // An order the poll finds before its webhook is counted, not logged: a
-// webhook a second late is normal. Only one whose webhook still has not
-// come WebhookWindow later is logged, once, as a warning.
+// webhook a second late is normal. One whose webhook has not come
+// WebhookLate later is passed to OnWebhookLate, once; one whose webhook
+// still has not come WebhookWindow later is logged, once, as a warning.
 func TestPoller_WebhookWindow(t *testing.T) {
 	t.Parallel()
 	sim, c := MustSim(t)
@@ -339,9 +340,10 @@ func TestPoller_WebhookWindow(t *testing.T) {
 	var now atomic.Int64 // the poller's clock, UnixNano
 	now.Store(time.Now().Add(-time.Second).UnixNano())
 	p.Now = func() time.Time { return time.Unix(0, now.Load()) }
-	p.WebhookWindow = 5 * time.Minute
-	var missed []int64 // owned by the test goroutine: PollOnce calls back on it
+	p.WebhookWindow, p.WebhookLate = 5*time.Minute, 10*time.Second
+	var missed, lates []int64 // owned by the test goroutine: PollOnce calls back on it
 	p.OnMissedWebhook = func(id int64) { missed = append(missed, id) }
+	p.OnWebhookLate = func(id int64) { lates = append(lates, id) }
 	ctx := t.Context()
 	if _, err := p.PollOnce(ctx); err != nil { // the poller starts
 		t.Fatal(err)
@@ -372,7 +374,25 @@ func TestPoller_WebhookWindow(t *testing.T) {
 		}
 	}
 
-	now.Add(int64(p.WebhookWindow - time.Second))
+	// WebhookLate later, each webhook still awaited is late, once.
+	now.Add(int64(p.WebhookLate - time.Second))
+	if _, err := p.PollOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(lates) != 0 {
+		t.Fatalf("late %v before WebhookLate, want none", lates)
+	}
+	now.Add(int64(time.Second))
+	for range 2 {
+		if _, err := p.PollOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := fmt.Sprint(lates), fmt.Sprint([]int64{never, never2}); got != want {
+		t.Fatalf("late webhooks %s, want %s", got, want)
+	}
+
+	now.Add(int64(p.WebhookWindow - p.WebhookLate - time.Second))
 	if _, err := p.PollOnce(ctx); err != nil {
 		t.Fatal(err)
 	}

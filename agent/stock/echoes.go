@@ -6,7 +6,7 @@
 // every SweepInterval instead of every CheckInterval. A single echo that
 // does not come (a lost webhook, a store that queues them for WP-Cron)
 // brings the read back to every CheckInterval for echoDistrust, and so
-// does an order webhook the store lost (WebhookMissed). A store
+// does an order webhook the poll found late (WebhookLate). A store
 // without webhooks never sends one: nothing is tracked, the read stays
 // fast.
 
@@ -94,14 +94,14 @@ func (e *echoWatch) expire(now time.Time, window time.Duration) int {
 	return late
 }
 
-// WebhookMissed tells the writer that the store lost a webhook: the order
-// poll found an order whose delivery never came. WooCommerce builds a
-// delivery when it sends it, so a later webhook of a SKU (a sale's)
-// carries the writer's marker too and stands in for a lost echo; the
-// echoes alone cannot tell a store that loses a share of its webhooks.
-// For echoDistrust the safety net then reads the modified products every
-// CheckInterval.
-func (w *Writer) WebhookMissed() {
+// WebhookLate tells the writer that a webhook of the store is late or
+// lost: the order poll found an order whose delivery had not come seconds
+// later. WooCommerce builds a delivery when it sends it, so a later
+// webhook of a SKU (a sale's) carries the writer's marker too and stands
+// in for a lost echo; the echoes alone cannot tell a store that loses a
+// share of its webhooks. For echoDistrust the safety net then reads the
+// modified products every CheckInterval.
+func (w *Writer) WebhookLate() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.echoes.missed = w.now()

@@ -108,8 +108,8 @@ func TestWriter_EchoesPaceTheModifiedRead(t *testing.T) {
 }
 
 // TestWriter_LostWebhookDistrustsTheEchoes: every echo of the writer's
-// writes comes, but the order poll found an order whose webhook never
-// came. WooCommerce builds a delivery when it sends it, so a later
+// writes comes, but the order poll found an order whose webhook did not
+// come. WooCommerce builds a delivery when it sends it, so a later
 // webhook of a SKU (a sale's) carries the writer's marker too and stands
 // in for a lost echo: the echoes cannot tell a store that loses a share of
 // its webhooks. The lost order webhook can, and the safety net looks at
@@ -120,7 +120,7 @@ func TestWriter_LostWebhookDistrustsTheEchoes(t *testing.T) {
 	t.Parallel()
 	e := newEchoRig(t)
 	e.trusted(t)
-	e.w.WebhookMissed()
+	e.w.WebhookLate()
 	if rounds, got, _ := e.looksOver(t, 10); got < rounds-1 {
 		t.Fatalf("%d looks in %d rounds after a lost webhook, want one a round", got, rounds)
 	}

@@ -34,6 +34,12 @@ const WebhookPath = "/webhooks/woocommerce"
 // from WP-Cron, often seconds and sometimes a minute late.
 const missedWebhookWindow = 5 * time.Minute
 
+// lateWebhookWindow is how long the webhook of an order the poll found may
+// take before the stock writer stops trusting the echoes of its writes to
+// name every change (stock.Writer.WebhookLate): a store with the plugin
+// delivers within a second.
+const lateWebhookWindow = 10 * time.Second
+
 // Main is the agent process: it keeps what it opened so that Close can
 // release it in reverse order.
 type Main struct {

@@ -223,10 +223,9 @@ func (m *Main) openStore(ctx context.Context, c StoreConfig) (_ *storeAgent, err
 	if manager != nil {
 		receiver.OnOrder = poller.WebhookDelivered
 		poller.WebhookWindow = missedWebhookWindow
-		poller.OnMissedWebhook = func(orderID int64) {
-			manager.MissedDelivery(orderID)
-			writer.WebhookMissed()
-		}
+		poller.OnMissedWebhook = manager.MissedDelivery
+		poller.WebhookLate = lateWebhookWindow
+		poller.OnWebhookLate = func(int64) { writer.WebhookLate() }
 		st.webhookHealth = manager.Health
 		receiver.OnOrderLag = manager.Lag
 		st.webhookMode = manager.Mode
