@@ -175,18 +175,35 @@ func TestWriter_EditsUndoneWhileSelling(t *testing.T) {
 	}
 }
 
+// soldAtTen returns a writer (its Config changed by mod, when set) whose
+// store shows the hub's target of 10 for sku(1), and the id of a checkout
+// of qty units there that nobody has reported yet.
+func soldAtTen(t *testing.T, qty int64, mod func(*stock.Config)) (*woosim.Server, *running, int64) {
+	t.Helper()
+	srv := mustSim(t, 1)
+	r := mustWriter(t, srv.URL, t.TempDir(), mod)
+	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
+	waitApplied(t, r.w, 1)
+	id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: qty}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, r, id
+}
+
+// noCorrections fails t if the writer's safety net corrected anything.
+func noCorrections(t *testing.T, r *running) {
+	t.Helper()
+	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
+		t.Fatalf("corrections=%v, want 0", got)
+	}
+}
+
 // TestWriter_OrderReportedTwice: a webhook and the order poll report one
 // order at once, each with no previous status; the sale counts once.
 func TestWriter_OrderReportedTwice(t *testing.T) {
 	t.Parallel()
-	srv := mustSim(t, 1)
-	r := mustWriter(t, srv.URL, t.TempDir(), nil)
-	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
-	waitApplied(t, r.w, 1)
-	id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, r, id := soldAtTen(t, 1, nil)
 	o := wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 1}}}
 	r.w.OrderReported(o, agent.Reported{})
 	r.w.OrderReported(o, agent.Reported{})
@@ -197,9 +214,7 @@ func TestWriter_OrderReportedTwice(t *testing.T) {
 	if got := stockOf(t, srv, sku(1)); got != 9 {
 		t.Fatalf("store=%d, want 9", got)
 	}
-	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
-		t.Fatalf("corrections=%v, want 0", got)
-	}
+	noCorrections(t, r)
 }
 
 // TestWriter_UnreportedSaleNotRaised: a sale whose report has not reached
@@ -208,14 +223,7 @@ func TestWriter_OrderReportedTwice(t *testing.T) {
 // does not put the sold unit back on sale.
 func TestWriter_UnreportedSaleNotRaised(t *testing.T) {
 	t.Parallel()
-	srv := mustSim(t, 1)
-	r := mustWriter(t, srv.URL, t.TempDir(), func(c *stock.Config) { c.ConfirmLowDelay = 200 * time.Millisecond })
-	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
-	waitApplied(t, r.w, 1)
-	id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, r, id := soldAtTen(t, 2, func(c *stock.Config) { c.ConfirmLowDelay = 200 * time.Millisecond })
 	waitChecks(t, r.w, r.w.Checks()+20)
 	if got := stockOf(t, srv, sku(1)); got != 8 {
 		t.Fatalf("store with a sale not reported yet=%d, want 8", got)
@@ -227,9 +235,7 @@ func TestWriter_UnreportedSaleNotRaised(t *testing.T) {
 	if got := stockOf(t, srv, sku(1)); got != 8 {
 		t.Fatalf("store=%d, want 8", got)
 	}
-	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
-		t.Fatalf("corrections=%v, want 0", got)
-	}
+	noCorrections(t, r)
 }
 
 // TestWriter_UnreportedCancellationNotLowered: the other side of
@@ -241,14 +247,7 @@ func TestWriter_UnreportedSaleNotRaised(t *testing.T) {
 // soak: at 30% lost webhooks every cancellation was "reverted".)
 func TestWriter_UnreportedCancellationNotLowered(t *testing.T) {
 	t.Parallel()
-	srv := mustSim(t, 1)
-	r := mustWriter(t, srv.URL, t.TempDir(), nil)
-	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
-	waitApplied(t, r.w, 1)
-	id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, r, id := soldAtTen(t, 2, nil)
 	sale := wire.Order{WooOrderID: id, Status: "processing", Lines: []wire.OrderLine{{SKU: sku(1), Quantity: 2}}}
 	r.w.OrderReported(sale, agent.Reported{})
 	r.w.Apply([]wire.Change{{Seq: 2, SKU: sku(1), Delta: 0, Target: 8}})
@@ -269,9 +268,7 @@ func TestWriter_UnreportedCancellationNotLowered(t *testing.T) {
 	if got := stockOf(t, srv, sku(1)); got != 10 {
 		t.Fatalf("store=%d, want 10", got)
 	}
-	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
-		t.Fatalf("corrections=%v, want 0", got)
-	}
+	noCorrections(t, r)
 }
 
 // TestWriter_FailedAndPaidAgain: an order fails after its stock was taken
@@ -283,14 +280,7 @@ func TestWriter_UnreportedCancellationNotLowered(t *testing.T) {
 // store's order, as the agent reports it.
 func TestWriter_FailedAndPaidAgain(t *testing.T) {
 	t.Parallel()
-	srv := mustSim(t, 1)
-	r := mustWriter(t, srv.URL, t.TempDir(), nil)
-	r.w.Apply([]wire.Change{{Seq: 1, SKU: sku(1), Delta: -990, Target: 10}})
-	waitApplied(t, r.w, 1)
-	id, err := srv.Store.Checkout([]woosim.CheckoutLine{{SKU: sku(1), Quantity: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, r, id := soldAtTen(t, 2, nil)
 	var prev agent.Reported
 	report := func(status string) {
 		t.Helper()
@@ -328,9 +318,7 @@ func TestWriter_FailedAndPaidAgain(t *testing.T) {
 			t.Fatalf("after %s: store=%d, want %d", st.status, got, st.store)
 		}
 	}
-	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
-		t.Fatalf("corrections=%v, want 0", got)
-	}
+	noCorrections(t, r)
 }
 
 // TestWriter_LowWaitsForTheHubsCount: an agent restarted after the hub
@@ -367,9 +355,7 @@ func TestWriter_LowWaitsForTheHubsCount(t *testing.T) {
 	if got := stockOf(t, srv, sku(1)); got != 7 {
 		t.Fatalf("store=%d, want 7", got)
 	}
-	if got := counter(t, r.reg, "stockwire_agent_stock_repairs_total") + counter(t, r.reg, "stockwire_agent_stock_manual_edits_total"); got != 0 {
-		t.Fatalf("corrections=%v, want 0", got)
-	}
+	noCorrections(t, r)
 }
 
 // TestWriter_LowAfterStart: after a start, the safety net raises a figure
