@@ -80,7 +80,7 @@ type Poller struct {
 	// after the poll found it (lost, or queued for WP-Cron). Zero: never.
 	WebhookLate   time.Duration
 	OnWebhookLate func(orderID int64)
-	Logger          *slog.Logger
+	Logger        *slog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 
